@@ -1,0 +1,418 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Every backend returns exactly these (possibly wrapped with
+// %w), so callers test them with errors.Is.
+var (
+	// ErrNotFound: the record does not exist (or belongs to another workspace).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists: a uniqueness constraint was violated. Backends wrap
+	// it in a *ConflictError that names the field.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrPreconditionFailed: an expected version (If-Match) did not match.
+	ErrPreconditionFailed = errors.New("storage: precondition failed")
+	// ErrInvalidReference: a record refers to another that does not exist
+	// (a group member that is not a user of the workspace).
+	ErrInvalidReference = errors.New("storage: invalid reference")
+	// ErrConflictRetries: an optimistic update lost the race too many times.
+	ErrConflictRetries = errors.New("storage: too much contention, retry later")
+	// ErrUnavailable: the backend cannot be reached. Backends wrap their
+	// network errors in it so handlers can answer 503.
+	ErrUnavailable = errors.New("storage: unavailable")
+)
+
+// ConflictError tells which unique field collided. errors.Is(err,
+// ErrAlreadyExists) is true for it.
+type ConflictError struct {
+	// Field is one of "userName", "externalId", "account", "displayName",
+	// "email", "workspace".
+	Field string
+}
+
+func (e *ConflictError) Error() string { return fmt.Sprintf("storage: %s already exists", e.Field) }
+
+// Is makes errors.Is(err, ErrAlreadyExists) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrAlreadyExists }
+
+// System roles. Role names are case-sensitive (R4).
+const (
+	RoleAdmin    = "Admin"
+	RoleAnalyst  = "Analyst"
+	RoleOperator = "Operator"
+	RoleNoAccess = "NoAccess"
+)
+
+// SystemRoles lists the built-in roles every workspace has.
+var SystemRoles = []string{RoleAdmin, RoleAnalyst, RoleOperator, RoleNoAccess}
+
+// Settings values.
+const (
+	ExistingAccountVerify = "verify"
+	ExistingAccountAuto   = "auto"
+	RoleSyncOnCreate      = "onCreate"
+	RoleSyncEveryLogin    = "everyLogin"
+	UnknownRoleReject     = "reject"
+	UnknownRoleDefault    = "default"
+
+	SourceJIT   = "jit"
+	SourceSCIM  = "scim"
+	SourceAdmin = "admin"
+)
+
+// Workspace is a tenant: its id is a slug (^[a-z0-9][a-z0-9-]{0,62}$).
+type Workspace struct {
+	ID        string
+	Name      string
+	Settings  Settings
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Version is bumped on every update; the SAML layer uses it to
+	// invalidate its cached service provider.
+	Version int64
+}
+
+// Settings are a workspace's provisioning and SSO settings (DESIGN §3).
+type Settings struct {
+	JIT         JITSettings
+	CustomRoles []string
+	IdP         IdPSettings
+}
+
+// JITSettings control just-in-time provisioning at SAML login.
+type JITSettings struct {
+	Enabled bool
+	// ExistingAccount is ExistingAccountVerify (default) or ExistingAccountAuto.
+	ExistingAccount string
+	// DefaultRole is the role for a missing workato_role* attribute (default Operator).
+	DefaultRole string
+	// RoleSync is RoleSyncOnCreate (default) or RoleSyncEveryLogin.
+	RoleSync string
+	// UnknownRole is UnknownRoleReject (default) or UnknownRoleDefault.
+	UnknownRole string
+}
+
+// IdPSettings describe the workspace's SAML identity provider.
+type IdPSettings struct {
+	// MetadataXML is the IdP's SAML metadata as uploaded by the admin.
+	MetadataXML string
+	// EntityID is the IdP's entity ID (derived from the metadata when empty).
+	EntityID string
+	// AllowIdPInitiated accepts unsolicited responses (Okta tiles).
+	AllowIdPInitiated bool
+}
+
+// DefaultSettings returns the settings a new workspace starts with.
+func DefaultSettings() Settings {
+	return Settings{JIT: JITSettings{
+		Enabled:         false,
+		ExistingAccount: ExistingAccountVerify,
+		DefaultRole:     RoleOperator,
+		RoleSync:        RoleSyncOnCreate,
+		UnknownRole:     UnknownRoleReject,
+	}}
+}
+
+// ValidRole reports whether role is a system role or one of the workspace's
+// custom roles. The comparison is case-sensitive (R4).
+func (s Settings) ValidRole(role string) bool {
+	for _, r := range SystemRoles {
+		if r == role {
+			return true
+		}
+	}
+	for _, r := range s.CustomRoles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// SCIMToken is a workspace's SCIM bearer token. Only a SHA-256 hash of the
+// secret is stored.
+type SCIMToken struct {
+	ID        string
+	Name      string
+	Hash      []byte
+	CreatedAt time.Time
+}
+
+// Account is a person, identified by an email that is unique across the
+// service (compared case-insensitively).
+type Account struct {
+	ID string
+	// Email as sent; uniqueness uses strings.ToLower(Email).
+	Email    string
+	FullName string
+	// Source is SourceJIT or SourceSCIM.
+	Source string
+	// OriginWorkspace is the workspace whose JIT login or SCIM call created
+	// the account. A membership there is verified from the start (R7, R9).
+	OriginWorkspace string
+	CreatedAt       time.Time
+}
+
+// Roles holds a membership's role per environment.
+type Roles struct {
+	Dev  string `json:"dev"`
+	Test string `json:"test"`
+	Prod string `json:"prod"`
+}
+
+// User is a membership of an account in a workspace: the workspace's SCIM
+// User resource.
+type User struct {
+	ID          string // assigned by CreateUser when empty (UUID)
+	WorkspaceID string
+	AccountID   string
+	// UserName is stored as sent; unique per workspace, case-insensitively.
+	UserName string
+	// ExternalID is unique per workspace (case-sensitive) when not empty.
+	ExternalID string
+	// Emails are the email values, indexed case-insensitively for
+	// `emails.value eq` lookups (not unique).
+	Emails   []string
+	Active   bool
+	Verified bool
+	Source   string
+	Roles    Roles
+	// Attributes holds the rest of the SCIM representation (name,
+	// displayName, emails with types, enterprise extension, ...) as JSON-shaped
+	// values. It never holds id, meta, schemas, groups, password, userName,
+	// externalId, active or the role extension: those are the typed fields.
+	Attributes map[string]any
+	Created    time.Time
+	Modified   time.Time
+	// Version starts at 1 and is bumped on every write (ETag W/"<Version>").
+	Version int64
+}
+
+// Group is a workspace's SCIM Group.
+type Group struct {
+	ID          string
+	WorkspaceID string
+	// DisplayName is unique per workspace, case-insensitively.
+	DisplayName string
+	ExternalID  string
+	// Members are user ids of the workspace, in no particular order.
+	Members    []string
+	Attributes map[string]any
+	Created    time.Time
+	Modified   time.Time
+	Version    int64
+}
+
+// GroupChange is an atomic change to a group. Member changes are applied as
+// deltas so that concurrent changes never lose each other (R15). Order:
+// ReplaceMembers (when non-nil), then RemoveMembers, then AddMembers.
+type GroupChange struct {
+	// IfVersion, when non-zero, must equal the group's version (else
+	// ErrPreconditionFailed).
+	IfVersion   int64
+	DisplayName *string
+	ExternalID  *string
+	// Attributes, when non-nil, replaces the group's extra attributes.
+	Attributes     map[string]any
+	ReplaceMembers *[]string
+	RemoveMembers  []string
+	AddMembers     []string
+}
+
+// UserIndex names an indexed user attribute.
+type UserIndex string
+
+// GroupIndex names an indexed group attribute.
+type GroupIndex string
+
+// Indexed attributes (DESIGN §2).
+const (
+	UserByUserName   UserIndex  = "userName"   // case-insensitive
+	UserByExternalID UserIndex  = "externalId" // exact
+	UserByEmail      UserIndex  = "email"      // case-insensitive
+	GroupByName      GroupIndex = "displayName"
+	GroupByExternal  GroupIndex = "externalId"
+	GroupByMember    GroupIndex = "member" // groups that have the user id as member
+)
+
+// Event is one provisioning decision in a workspace's event stream.
+type Event struct {
+	ID   string // assigned by the store; ordered
+	Time time.Time
+	// Type, e.g. "scim.user.created", "jit.user.created", "login.refused",
+	// "join.pending", "join.verified".
+	Type      string
+	Actor     string // "scim", "saml", "admin"
+	UserID    string
+	AccountID string
+	// Detail carries non-secret context (reason, role, email).
+	Detail map[string]string
+}
+
+// Session is a signed-in browser session. Its key is chosen by the caller
+// (a hash of the cookie value, never the cookie itself).
+type Session struct {
+	Key             string
+	AccountID       string
+	ActiveWorkspace string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+}
+
+// Verification is a pending join of an existing account to a workspace (R8,
+// R10). Only a hash of the emailed token is stored.
+type Verification struct {
+	TokenHash   string // hex SHA-256 of the token
+	AccountID   string
+	WorkspaceID string
+	Roles       Roles
+	// UserID is set when a SCIM-created unverified membership exists (R9).
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Mail is a message in the outbox (demo mode, or a record of what was sent).
+type Mail struct {
+	ID      string
+	To      string
+	Subject string
+	Text    string
+	HTML    string
+	Time    time.Time
+	// Status is "queued", "sent" or "failed"; Error says why it failed.
+	Status string
+	Error  string
+}
+
+// MembershipRef names one membership of an account.
+type MembershipRef struct {
+	WorkspaceID string
+	UserID      string
+}
+
+// Store is the whole persistent state of scimjit. Every method takes ctx
+// first and the workspace id explicitly for workspace-owned data; a record of
+// another workspace is never visible (ErrNotFound). Methods that enforce
+// uniqueness do so atomically inside the backend, never check-then-write.
+// Network failures are wrapped in ErrUnavailable.
+type Store interface {
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+	Close() error
+
+	// CreateWorkspace stores a new workspace; ErrAlreadyExists
+	// (ConflictError{Field:"workspace"}) when the id is taken. Version=1.
+	CreateWorkspace(ctx context.Context, ws Workspace) (Workspace, error)
+	GetWorkspace(ctx context.Context, id string) (Workspace, error)
+	// ListWorkspaces returns all workspaces ordered by id.
+	ListWorkspaces(ctx context.Context) ([]Workspace, error)
+	// UpdateWorkspace reads, calls fn, and writes atomically; fn may run more
+	// than once (optimistic retry). Version is bumped.
+	UpdateWorkspace(ctx context.Context, id string, fn func(*Workspace) error) (Workspace, error)
+	// DeleteWorkspace removes the workspace and everything it owns
+	// (users, groups, tokens, events), and its memberships from accounts.
+	DeleteWorkspace(ctx context.Context, id string) error
+
+	// CreateSCIMToken stores a token hash; several may be live at once.
+	CreateSCIMToken(ctx context.Context, ws string, t SCIMToken) error
+	// ListSCIMTokens returns the workspace's live tokens (with hashes).
+	ListSCIMTokens(ctx context.Context, ws string) ([]SCIMToken, error)
+	// RevokeSCIMToken deletes a token; ErrNotFound when unknown.
+	RevokeSCIMToken(ctx context.Context, ws, id string) error
+
+	// CreateAccount stores a new account; ErrAlreadyExists
+	// (ConflictError{Field:"email"}) when the email (case-insensitive) is taken.
+	CreateAccount(ctx context.Context, a Account) (Account, error)
+	// GetOrCreateAccount returns the account with a.Email, creating it from a
+	// when none exists, atomically; created tells which happened.
+	GetOrCreateAccount(ctx context.Context, a Account) (acct Account, created bool, err error)
+	GetAccount(ctx context.Context, id string) (Account, error)
+	GetAccountByEmail(ctx context.Context, email string) (Account, error)
+	// AccountMemberships lists the workspaces where the account has a
+	// membership (verified or not, active or not).
+	AccountMemberships(ctx context.Context, accountID string) ([]MembershipRef, error)
+
+	// CreateUser stores a new membership. ID is assigned when empty; Created,
+	// Modified and Version (1) are set. ErrAlreadyExists with Field
+	// "userName", "externalId" or "account" (the account already has a
+	// membership in this workspace); ErrNotFound when the workspace does not
+	// exist.
+	CreateUser(ctx context.Context, ws string, u User) (User, error)
+	GetUser(ctx context.Context, ws, id string) (User, error)
+	// GetUserByAccount returns the account's membership in ws.
+	GetUserByAccount(ctx context.Context, ws, accountID string) (User, error)
+	// FindUsers returns the users whose indexed attribute equals value (an
+	// index hit, no scan). Order is creation order.
+	FindUsers(ctx context.Context, ws string, by UserIndex, value string) ([]User, error)
+	// ListUsers returns users in creation order (stable across pages)
+	// starting at the 0-based offset, and the total count. The cost does
+	// not grow with offset beyond O(log n).
+	ListUsers(ctx context.Context, ws string, offset, limit int) ([]User, int, error)
+	// UpdateUser reads, calls fn, and writes atomically with uniqueness
+	// re-checked; fn may run more than once. ifVersion non-zero must match
+	// (else ErrPreconditionFailed). Version is bumped and Modified set. fn
+	// must not change ID, WorkspaceID or AccountID.
+	UpdateUser(ctx context.Context, ws, id string, ifVersion int64, fn func(*User) error) (User, error)
+	// DeleteUser removes the membership, its index entries and its group
+	// memberships. ErrNotFound when unknown.
+	DeleteUser(ctx context.Context, ws, id string) error
+
+	// CreateGroup stores a new group (ErrAlreadyExists Field "displayName"
+	// or "externalId"; ErrInvalidReference for unknown member ids).
+	CreateGroup(ctx context.Context, ws string, g Group) (Group, error)
+	GetGroup(ctx context.Context, ws, id string) (Group, error)
+	FindGroups(ctx context.Context, ws string, by GroupIndex, value string) ([]Group, error)
+	ListGroups(ctx context.Context, ws string, offset, limit int) ([]Group, int, error)
+	// ChangeGroup applies ch atomically (single round trip, no retry).
+	// ErrInvalidReference for an added member that is not a user of ws.
+	ChangeGroup(ctx context.Context, ws, id string, ch GroupChange) (Group, error)
+	DeleteGroup(ctx context.Context, ws, id string) error
+
+	// AppendEvent adds an event to the workspace's stream (capped length).
+	AppendEvent(ctx context.Context, ws string, e Event) (Event, error)
+	// ListEvents returns events after the given id ("" = from the start),
+	// oldest first, at most limit.
+	ListEvents(ctx context.Context, ws, after string, limit int) ([]Event, error)
+
+	// CreateSession stores s until s.ExpiresAt.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns a live session; ErrNotFound when missing or expired.
+	GetSession(ctx context.Context, key string) (Session, error)
+	// UpdateSession changes a live session atomically (keeps its expiry).
+	UpdateSession(ctx context.Context, key string, fn func(*Session) error) (Session, error)
+	DeleteSession(ctx context.Context, key string) error
+
+	// CreateVerification stores v until v.ExpiresAt and invalidates any
+	// earlier verification for the same account and workspace.
+	CreateVerification(ctx context.Context, v Verification) error
+	// GetVerification returns a live, current verification without
+	// consuming it; ErrNotFound when unknown, used, expired or replaced.
+	GetVerification(ctx context.Context, accountID, tokenHash string) (Verification, error)
+	// ConsumeVerification atomically returns and deletes a live, current
+	// verification: of concurrent calls exactly one succeeds; the others get
+	// ErrNotFound.
+	ConsumeVerification(ctx context.Context, accountID, tokenHash string) (Verification, error)
+
+	// Allow is a fixed-window rate limiter: it counts one hit for key and
+	// reports whether at most limit hits happened in the current window.
+	Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, error)
+	// ConsumeOnce records key until expiresAt and reports true the first
+	// time; later calls (from any process) report false (replay cache).
+	ConsumeOnce(ctx context.Context, ws, key string, expiresAt time.Time) (bool, error)
+	// PutTemp stores a short-lived value (SAML request ids, CSRF state).
+	PutTemp(ctx context.Context, ws, key string, value []byte, ttl time.Duration) error
+	// TakeTemp returns and deletes a value stored by PutTemp (ErrNotFound).
+	TakeTemp(ctx context.Context, ws, key string) ([]byte, error)
+
+	// AppendMail adds a message to the outbox (ID and Time assigned) and
+	// SetMailStatus records delivery; ListMail returns the newest first.
+	AppendMail(ctx context.Context, m Mail) (Mail, error)
+	SetMailStatus(ctx context.Context, id, status, errText string) error
+	ListMail(ctx context.Context, limit int) ([]Mail, error)
+}
