@@ -1,0 +1,172 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// accountWire is the stored form of an account (key {acct:<id>}:a).
+type accountWire struct {
+	V       int    `json:"v"`
+	ID      string `json:"id"`
+	Email   string `json:"e"`
+	Name    string `json:"n,omitempty"`
+	Source  string `json:"s,omitempty"`
+	Origin  string `json:"o,omitempty"`
+	Created int64  `json:"c"`
+}
+
+func decodeAccount(b []byte) (storage.Account, error) {
+	var w accountWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return storage.Account{}, fmt.Errorf("redisstore: decode account: %w", err)
+	}
+	if w.V != 1 {
+		return storage.Account{}, fmt.Errorf("redisstore: account record version %d unknown", w.V)
+	}
+	return storage.Account{ID: w.ID, Email: w.Email, FullName: w.Name, Source: w.Source,
+		OriginWorkspace: w.Origin, CreatedAt: fromMicro(w.Created)}, nil
+}
+
+// CreateAccount stores a new account; the email index decides.
+func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.Account, error) {
+	acct, created, err := s.createAccount(ctx, a)
+	if err != nil {
+		return storage.Account{}, err
+	}
+	if !created {
+		return storage.Account{}, &storage.ConflictError{Field: "email"}
+	}
+	return acct, nil
+}
+
+// GetOrCreateAccount returns the account with a.Email or creates it.
+func (s *Store) GetOrCreateAccount(ctx context.Context, a storage.Account) (storage.Account, bool, error) {
+	return s.createAccount(ctx, a)
+}
+
+// createAccount crosses two slots and is ordered so that nothing is visible
+// half-done: (1) the record is written under its own new id, reachable by
+// nobody yet; (2) HSETNX on the global email index publishes it, atomically
+// deciding the winner among concurrent creates of one email; (3) a loser
+// deletes its unpublished record and returns the winner's. A crash after
+// (1) leaves an unreachable record, never a half-created account.
+func (s *Store) createAccount(ctx context.Context, a storage.Account) (storage.Account, bool, error) {
+	email := strings.ToLower(strings.TrimSpace(a.Email))
+	if email == "" {
+		return storage.Account{}, false, errors.New("redisstore: account email is empty")
+	}
+	if a.ID == "" {
+		a.ID = uuid.NewString()
+	}
+	if !validID(a.ID) {
+		return storage.Account{}, false, fmt.Errorf("redisstore: invalid account id %q", a.ID)
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	a.CreatedAt = fromMicro(toMicro(a.CreatedAt))
+	b, err := json.Marshal(accountWire{V: 1, ID: a.ID, Email: a.Email, Name: a.FullName, Source: a.Source,
+		Origin: a.OriginWorkspace, Created: toMicro(a.CreatedAt)})
+	if err != nil {
+		return storage.Account{}, false, err
+	}
+	// Cheap read first: the common GetOrCreate of a known email writes nothing.
+	if existing, err := s.GetAccountByEmail(ctx, email); err == nil {
+		return existing, false, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return storage.Account{}, false, err
+	}
+	recKey := s.acctKey(a.ID, "a")
+	ok, err := s.rdb.SetNX(ctx, recKey, b, 0).Result()
+	if err != nil {
+		return storage.Account{}, false, s.wrap(err)
+	}
+	if !ok {
+		return storage.Account{}, false, &storage.ConflictError{Field: "id"}
+	}
+	won, err := s.rdb.HSetNX(ctx, s.emailIndexKey(), email, a.ID).Result()
+	if err != nil {
+		return storage.Account{}, false, s.wrap(err)
+	}
+	if won {
+		return a, true, nil
+	}
+	if err := s.rdb.Del(ctx, recKey).Err(); err != nil {
+		return storage.Account{}, false, s.wrap(err)
+	}
+	existing, err := s.GetAccountByEmail(ctx, email)
+	if err != nil {
+		return storage.Account{}, false, err
+	}
+	return existing, false, nil
+}
+
+// GetAccount reads an account by id.
+func (s *Store) GetAccount(ctx context.Context, id string) (storage.Account, error) {
+	if !validID(id) {
+		return storage.Account{}, storage.ErrNotFound
+	}
+	b, err := s.rdb.Get(ctx, s.acctKey(id, "a")).Bytes()
+	if err != nil {
+		return storage.Account{}, s.wrap(err)
+	}
+	return decodeAccount(b)
+}
+
+// GetAccountByEmail looks the email up (case-insensitively) in the index.
+func (s *Store) GetAccountByEmail(ctx context.Context, email string) (storage.Account, error) {
+	id, err := s.rdb.HGet(ctx, s.emailIndexKey(), strings.ToLower(strings.TrimSpace(email))).Result()
+	if err != nil {
+		return storage.Account{}, s.wrap(err)
+	}
+	return s.GetAccount(ctx, id)
+}
+
+// AccountMemberships reads the account's workspace set and verifies each
+// entry against the workspace's account index (the set is written before a
+// membership is created and may hold stale entries; see docs/storage.md).
+func (s *Store) AccountMemberships(ctx context.Context, accountID string) ([]storage.MembershipRef, error) {
+	if !validID(accountID) {
+		return []storage.MembershipRef{}, nil
+	}
+	wss, err := s.rdb.SMembers(ctx, s.acctKey(accountID, "ws")).Result()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	sort.Strings(wss)
+	out := []storage.MembershipRef{}
+	if len(wss) == 0 {
+		return out, nil
+	}
+	cmds := make([]*redis.StringCmd, len(wss))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, ws := range wss {
+			cmds[i] = p.HGet(ctx, s.wsKey(ws, "ix:ua"), accountID)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.wrap(err)
+	}
+	for i, c := range cmds {
+		uid, err := c.Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, s.wrap(err)
+		}
+		out = append(out, storage.MembershipRef{WorkspaceID: wss[i], UserID: uid})
+	}
+	return out, nil
+}

@@ -1,0 +1,423 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// eventStreamMax caps each workspace's event stream (approximately: XADD
+// MAXLEN ~ trims whole radix-tree nodes).
+const eventStreamMax = 10000
+
+// eventWire is the stored form of an event (field "d" of a stream entry).
+type eventWire struct {
+	V       int               `json:"v"`
+	Time    int64             `json:"t"`
+	Type    string            `json:"ty"`
+	Actor   string            `json:"ac,omitempty"`
+	User    string            `json:"u,omitempty"`
+	Account string            `json:"a,omitempty"`
+	Detail  map[string]string `json:"d,omitempty"`
+}
+
+// AppendEvent adds e to the workspace's stream (XADD MAXLEN ~ 10000) in a
+// script that first checks the workspace exists (ErrNotFound otherwise).
+func (s *Store) AppendEvent(ctx context.Context, ws string, e storage.Event) (storage.Event, error) {
+	if !validWS(ws) {
+		return storage.Event{}, storage.ErrNotFound
+	}
+	if e.Time.IsZero() {
+		e.Time = now()
+	}
+	e.Time = fromMicro(toMicro(e.Time))
+	b, err := json.Marshal(eventWire{V: 1, Time: toMicro(e.Time), Type: e.Type, Actor: e.Actor,
+		User: e.UserID, Account: e.AccountID, Detail: e.Detail})
+	if err != nil {
+		return storage.Event{}, err
+	}
+	id, err := scriptEventAppend.Run(ctx, s.rdb, []string{s.wsKey(ws, "meta"), s.wsKey(ws, "events")},
+		b, eventStreamMax).Text()
+	if err != nil {
+		return storage.Event{}, s.wrap(err)
+	}
+	e.ID = id
+	return e, nil
+}
+
+var streamIDRe = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
+
+// ListEvents reads the stream with XRANGE from an exclusive start id.
+// An after value that is not a stream id gives ErrNotFound.
+func (s *Store) ListEvents(ctx context.Context, ws, after string, limit int) ([]storage.Event, error) {
+	if !validWS(ws) {
+		return nil, storage.ErrNotFound
+	}
+	start := "-"
+	if after != "" {
+		if !streamIDRe.MatchString(after) {
+			return nil, storage.ErrNotFound
+		}
+		start = "(" + after
+	}
+	out := []storage.Event{}
+	if limit <= 0 {
+		return out, nil
+	}
+	msgs, err := s.rdb.XRangeN(ctx, s.wsKey(ws, "events"), start, "+", int64(limit)).Result()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	for _, m := range msgs {
+		raw, _ := m.Values["d"].(string)
+		var w eventWire
+		if err := json.Unmarshal([]byte(raw), &w); err != nil {
+			return nil, fmt.Errorf("redisstore: decode event: %w", err)
+		}
+		out = append(out, storage.Event{ID: m.ID, Time: fromMicro(w.Time), Type: w.Type, Actor: w.Actor,
+			UserID: w.User, AccountID: w.Account, Detail: w.Detail})
+	}
+	return out, nil
+}
+
+// sessionWire is the stored form of a session (key sess:<key>, PXAT expiry).
+type sessionWire struct {
+	V         int    `json:"v"`
+	Account   string `json:"a"`
+	Workspace string `json:"w,omitempty"`
+	Created   int64  `json:"c"`
+	Expires   int64  `json:"e"`
+}
+
+func encodeSession(x storage.Session) ([]byte, error) {
+	return json.Marshal(sessionWire{V: 1, Account: x.AccountID, Workspace: x.ActiveWorkspace,
+		Created: toMicro(x.CreatedAt), Expires: toMicro(x.ExpiresAt)})
+}
+
+func decodeSession(key string, b []byte) (storage.Session, error) {
+	var w sessionWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return storage.Session{}, fmt.Errorf("redisstore: decode session: %w", err)
+	}
+	x := storage.Session{Key: key, AccountID: w.Account, ActiveWorkspace: w.Workspace,
+		CreatedAt: fromMicro(w.Created), ExpiresAt: fromMicro(w.Expires)}
+	// The record's own expiry is authoritative: the embedded server
+	// expires keys up to a second late.
+	if !x.ExpiresAt.After(time.Now()) {
+		return storage.Session{}, storage.ErrNotFound
+	}
+	return x, nil
+}
+
+// CreateSession stores s with PXAT s.ExpiresAt.
+func (s *Store) CreateSession(ctx context.Context, x storage.Session) error {
+	if x.Key == "" {
+		return errors.New("redisstore: session key is empty")
+	}
+	if !x.ExpiresAt.After(time.Now()) {
+		return errors.New("redisstore: session already expired")
+	}
+	if x.CreatedAt.IsZero() {
+		x.CreatedAt = now()
+	}
+	b, err := encodeSession(x)
+	if err != nil {
+		return err
+	}
+	return s.wrap(s.rdb.SetArgs(ctx, s.sessionKey(x.Key), b, redis.SetArgs{ExpireAt: x.ExpiresAt}).Err())
+}
+
+// GetSession reads a live session.
+func (s *Store) GetSession(ctx context.Context, key string) (storage.Session, error) {
+	b, err := s.rdb.Get(ctx, s.sessionKey(key)).Bytes()
+	if err != nil {
+		return storage.Session{}, s.wrap(err)
+	}
+	return decodeSession(key, b)
+}
+
+// UpdateSession is a WATCH/MULTI read-modify-write that keeps the key's TTL
+// (SET KEEPTTL); fn may run more than once. Key and expiry cannot change.
+func (s *Store) UpdateSession(ctx context.Context, key string, fn func(*storage.Session) error) (storage.Session, error) {
+	k := s.sessionKey(key)
+	var result storage.Session
+	for i := 0; i < maxRetries; i++ {
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			b, err := tx.Get(ctx, k).Bytes()
+			if err != nil {
+				return err
+			}
+			x, err := decodeSession(key, b)
+			if err != nil {
+				return err
+			}
+			old := x
+			if err := fn(&x); err != nil {
+				return callbackError{err}
+			}
+			x.Key, x.ExpiresAt, x.CreatedAt = old.Key, old.ExpiresAt, old.CreatedAt
+			nb, err := encodeSession(x)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.SetArgs(ctx, k, nb, redis.SetArgs{KeepTTL: true})
+				return nil
+			})
+			if err == nil {
+				result = x
+			}
+			return err
+		}, k)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		var ce callbackError
+		if errors.As(err, &ce) {
+			return storage.Session{}, ce.err
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return storage.Session{}, err
+		}
+		if err != nil {
+			return storage.Session{}, s.wrap(err)
+		}
+		return result, nil
+	}
+	return storage.Session{}, storage.ErrConflictRetries
+}
+
+// DeleteSession removes a session (no error when it is already gone).
+func (s *Store) DeleteSession(ctx context.Context, key string) error {
+	return s.wrap(s.rdb.Del(ctx, s.sessionKey(key)).Err())
+}
+
+// verificationWire is the stored form of a verification (key
+// {acct:<id>}:vt:<tokenHash>, PXAT expiry).
+type verificationWire struct {
+	V         int       `json:"v"`
+	Account   string    `json:"a"`
+	Workspace string    `json:"ws"`
+	Roles     rolesWire `json:"r"`
+	User      string    `json:"u,omitempty"`
+	Created   int64     `json:"c"`
+	// Exp is the expiry in milliseconds (read by the Lua script).
+	Exp int64 `json:"exp"`
+}
+
+// CreateVerification stores v under the account's tag and makes it the
+// current one for (account, workspace), deleting the previous token, in one
+// script.
+func (s *Store) CreateVerification(ctx context.Context, v storage.Verification) error {
+	if !validID(v.AccountID) || !validWS(v.WorkspaceID) || !validID(v.TokenHash) {
+		return errors.New("redisstore: verification needs an account, a workspace and a token hash")
+	}
+	if !v.ExpiresAt.After(time.Now()) {
+		return errors.New("redisstore: verification already expired")
+	}
+	if v.CreatedAt.IsZero() {
+		v.CreatedAt = now()
+	}
+	b, err := json.Marshal(verificationWire{V: 1, Account: v.AccountID, Workspace: v.WorkspaceID,
+		Roles: rolesWire{Dev: v.Roles.Dev, Test: v.Roles.Test, Prod: v.Roles.Prod}, User: v.UserID,
+		Created: toMicro(v.CreatedAt), Exp: v.ExpiresAt.UnixMilli()})
+	if err != nil {
+		return err
+	}
+	keys := []string{s.acctKey(v.AccountID, "vc:"+v.WorkspaceID), s.acctKey(v.AccountID, "vt:"+v.TokenHash)}
+	return s.wrap(scriptVerificationCreate.Run(ctx, s.rdb, keys, s.acctKey(v.AccountID, ""), v.TokenHash, b,
+		v.ExpiresAt.UnixMilli()).Err())
+}
+
+func (s *Store) verification(ctx context.Context, accountID, tokenHash string, consume bool) (storage.Verification, error) {
+	if !validID(accountID) || !validID(tokenHash) {
+		return storage.Verification{}, storage.ErrNotFound
+	}
+	c := "0"
+	if consume {
+		c = "1"
+	}
+	rec, err := scriptVerificationGet.Run(ctx, s.rdb, []string{s.acctKey(accountID, "vt:"+tokenHash)},
+		s.acctKey(accountID, ""), tokenHash, time.Now().UnixMilli(), c).Text()
+	if err != nil {
+		return storage.Verification{}, s.wrap(err)
+	}
+	var w verificationWire
+	if err := json.Unmarshal([]byte(rec), &w); err != nil {
+		return storage.Verification{}, fmt.Errorf("redisstore: decode verification: %w", err)
+	}
+	return storage.Verification{TokenHash: tokenHash, AccountID: w.Account, WorkspaceID: w.Workspace,
+		Roles:  storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod},
+		UserID: w.User, CreatedAt: fromMicro(w.Created), ExpiresAt: time.UnixMilli(w.Exp).UTC()}, nil
+}
+
+// GetVerification reads a live, current verification without consuming it.
+func (s *Store) GetVerification(ctx context.Context, accountID, tokenHash string) (storage.Verification, error) {
+	return s.verification(ctx, accountID, tokenHash, false)
+}
+
+// ConsumeVerification checks and deletes a verification in one script, so
+// exactly one of concurrent callers gets it.
+func (s *Store) ConsumeVerification(ctx context.Context, accountID, tokenHash string) (storage.Verification, error) {
+	return s.verification(ctx, accountID, tokenHash, true)
+}
+
+// Allow is a fixed-window counter: INCR, and PEXPIRE on the window's first
+// hit, in one script.
+func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, error) {
+	if window < time.Millisecond {
+		window = time.Millisecond
+	}
+	n, err := scriptAllow.Run(ctx, s.rdb, []string{s.rateKey(key)}, window.Milliseconds()).Int64()
+	if err != nil {
+		return false, s.wrap(err)
+	}
+	return n <= int64(limit), nil
+}
+
+// ConsumeOnce is SET NX PXAT: true only for the first caller. An expiry in
+// the past (or under a second away) is kept for a second.
+func (s *Store) ConsumeOnce(ctx context.Context, ws, key string, expiresAt time.Time) (bool, error) {
+	if !validWS(ws) {
+		return false, errors.New("redisstore: invalid workspace id")
+	}
+	if min := time.Now().Add(time.Second); expiresAt.Before(min) {
+		expiresAt = min
+	}
+	err := s.rdb.SetArgs(ctx, s.wsKey(ws, "once:"+key), "1", redis.SetArgs{Mode: "NX", ExpireAt: expiresAt}).Err()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap(err)
+	}
+	return true, nil
+}
+
+// PutTemp stores value with a TTL (PX).
+func (s *Store) PutTemp(ctx context.Context, ws, key string, value []byte, ttl time.Duration) error {
+	if !validWS(ws) {
+		return errors.New("redisstore: invalid workspace id")
+	}
+	if ttl < time.Millisecond {
+		return errors.New("redisstore: temp ttl must be positive")
+	}
+	return s.wrap(s.rdb.Set(ctx, s.wsKey(ws, "tmp:"+key), value, ttl).Err())
+}
+
+// TakeTemp is GETDEL: the value is returned once.
+func (s *Store) TakeTemp(ctx context.Context, ws, key string) ([]byte, error) {
+	if !validWS(ws) {
+		return nil, storage.ErrNotFound
+	}
+	b, err := s.rdb.GetDel(ctx, s.wsKey(ws, "tmp:"+key)).Bytes()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	return b, nil
+}
+
+// mailCap is how many messages the outbox keeps.
+const mailCap = 1000
+
+// mailWire is the stored form of an outbox message (field of {mail}:m); its
+// status lives in {mail}:st so that updates never re-encode the message.
+type mailWire struct {
+	V       int    `json:"v"`
+	ID      string `json:"id"`
+	To      string `json:"to"`
+	Subject string `json:"s"`
+	Text    string `json:"t,omitempty"`
+	HTML    string `json:"h,omitempty"`
+	Time    int64  `json:"c"`
+}
+
+type mailStatusWire struct {
+	Status string `json:"st"`
+	Error  string `json:"err,omitempty"`
+}
+
+// AppendMail adds m to the capped outbox (one script: record, status, list,
+// trim).
+func (s *Store) AppendMail(ctx context.Context, m storage.Mail) (storage.Mail, error) {
+	m.ID = uuid.NewString()
+	m.Time = now()
+	if m.Status == "" {
+		m.Status = "queued"
+	}
+	b, err := json.Marshal(mailWire{V: 1, ID: m.ID, To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+		Time: toMicro(m.Time)})
+	if err != nil {
+		return storage.Mail{}, err
+	}
+	st, err := json.Marshal(mailStatusWire{Status: m.Status, Error: m.Error})
+	if err != nil {
+		return storage.Mail{}, err
+	}
+	err = scriptMailAppend.Run(ctx, s.rdb, []string{s.mailKey("ids"), s.mailKey("m"), s.mailKey("st")},
+		m.ID, b, st, mailCap).Err()
+	if err != nil {
+		return storage.Mail{}, s.wrap(err)
+	}
+	return m, nil
+}
+
+// SetMailStatus records delivery of a message (ErrNotFound when unknown).
+func (s *Store) SetMailStatus(ctx context.Context, id, status, errText string) error {
+	st, err := json.Marshal(mailStatusWire{Status: status, Error: errText})
+	if err != nil {
+		return err
+	}
+	return s.wrap(scriptMailStatus.Run(ctx, s.rdb, []string{s.mailKey("m"), s.mailKey("st")}, id, st).Err())
+}
+
+// ListMail returns up to limit messages, newest first.
+func (s *Store) ListMail(ctx context.Context, limit int) ([]storage.Mail, error) {
+	out := []storage.Mail{}
+	if limit <= 0 {
+		return out, nil
+	}
+	var recs, sts []any
+	ids, err := s.rdb.LRange(ctx, s.mailKey("ids"), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	recs, err = s.rdb.HMGet(ctx, s.mailKey("m"), ids...).Result()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	sts, err = s.rdb.HMGet(ctx, s.mailKey("st"), ids...).Result()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	for i := range ids {
+		raw, ok := recs[i].(string)
+		if !ok {
+			continue // trimmed between the two reads
+		}
+		var w mailWire
+		if err := json.Unmarshal([]byte(raw), &w); err != nil {
+			return nil, fmt.Errorf("redisstore: decode mail: %w", err)
+		}
+		m := storage.Mail{ID: w.ID, To: w.To, Subject: w.Subject, Text: w.Text, HTML: w.HTML, Time: fromMicro(w.Time)}
+		if st, ok := sts[i].(string); ok {
+			var sw mailStatusWire
+			if err := json.Unmarshal([]byte(st), &sw); err == nil {
+				m.Status, m.Error = sw.Status, sw.Error
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,250 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// Options select and authenticate the Redis deployment.
+type Options struct {
+	// URL is a redis:// or rediss:// URL of a single server. When set it
+	// wins over Addrs and MasterName; Username, Password, DB and TLS, when
+	// set, override what the URL says.
+	URL string
+	// Addrs are host:port pairs: one for a single server, more than one for
+	// a Cluster, the sentinels when MasterName is set.
+	Addrs []string
+	// MasterName selects Sentinel mode.
+	MasterName string
+	Username   string
+	Password   string
+	DB         int
+	// TLS turns on TLS with the system roots (implied by rediss://).
+	TLS bool
+	// Prefix starts every key (default "sj"). It must not contain '{' or '}'.
+	Prefix string
+}
+
+// Store is the Redis storage.Store.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+	// closeFn releases what the constructor started (the embedded server).
+	closeFn func() error
+	addr    string
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the Redis deployment described by o and pings it.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	prefix, err := checkPrefix(o.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	var rdb redis.UniversalClient
+	addr := ""
+	if o.URL != "" {
+		ro, err := redis.ParseURL(o.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: parse redis url: %w", err)
+		}
+		if o.Username != "" {
+			ro.Username = o.Username
+		}
+		if o.Password != "" {
+			ro.Password = o.Password
+		}
+		if o.DB != 0 {
+			ro.DB = o.DB
+		}
+		if o.TLS && ro.TLSConfig == nil {
+			ro.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		addr = ro.Addr
+		rdb = redis.NewClient(ro)
+	} else {
+		if len(o.Addrs) == 0 {
+			return nil, errors.New("redisstore: no redis url or address given")
+		}
+		if len(o.Addrs) > 1 && o.MasterName == "" && o.DB != 0 {
+			return nil, errors.New("redisstore: redis cluster has no databases other than 0")
+		}
+		uo := &redis.UniversalOptions{
+			Addrs:      o.Addrs,
+			MasterName: o.MasterName,
+			Username:   o.Username,
+			Password:   o.Password,
+			DB:         o.DB,
+		}
+		if o.TLS {
+			uo.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		addr = strings.Join(o.Addrs, ",")
+		rdb = redis.NewUniversalClient(uo)
+	}
+	s := &Store{rdb: rdb, prefix: prefix, addr: addr}
+	if err := s.Ping(ctx); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New wraps an existing client; prefix "" means "sj". It panics on a prefix
+// with braces (a programming error). Close closes the client.
+func New(client redis.UniversalClient, prefix string) *Store {
+	p, err := checkPrefix(prefix)
+	if err != nil {
+		panic(err)
+	}
+	return &Store{rdb: client, prefix: p}
+}
+
+func checkPrefix(p string) (string, error) {
+	if p == "" {
+		return "sj", nil
+	}
+	if strings.ContainsAny(p, "{}") {
+		return "", fmt.Errorf("redisstore: key prefix %q must not contain braces (they would become the hash tag)", p)
+	}
+	return p, nil
+}
+
+// Addr is the address the store connects to ("" when built with New).
+func (s *Store) Addr() string { return s.addr }
+
+// Client returns the underlying go-redis client (for tests and tools).
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.wrap(s.rdb.Ping(ctx).Err())
+}
+
+// Close closes the client and, for the embedded server, stops it.
+func (s *Store) Close() error {
+	err := s.rdb.Close()
+	if s.closeFn != nil {
+		if cerr := s.closeFn(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Markers that Lua scripts put into their error replies. A single-word
+// error_reply becomes "ERR WORD", so errors are matched with
+// strings.Contains (see docs/storage.md).
+const (
+	luaNotFound = "SJ_NOTFOUND"
+	luaConflict = "SJ_CONFLICT"
+	luaPrecond  = "SJ_PRECOND"
+	luaInvalRef = "SJ_INVALIDREF"
+	luaRetry    = "SJ_RETRY"
+)
+
+// errRetry is returned by compare-and-set scripts whose expected value
+// changed underneath; callers loop.
+var errRetry = errors.New("redisstore: compare-and-set lost")
+
+// maxRetries bounds optimistic read-modify-write loops.
+const maxRetries = 100
+
+// wrap maps go-redis errors to the storage sentinels: redis.Nil is
+// ErrNotFound, Lua markers become their sentinel, server error replies stay
+// plain errors (bugs), anything else (network, timeouts, closed client,
+// cancelled context) is wrapped in ErrUnavailable.
+func (s *Store) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, redis.Nil) {
+		return storage.ErrNotFound
+	}
+	msg := err.Error()
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		switch {
+		case strings.Contains(msg, luaNotFound):
+			return storage.ErrNotFound
+		case strings.Contains(msg, luaConflict):
+			field := strings.TrimSpace(msg[strings.Index(msg, luaConflict)+len(luaConflict):])
+			if i := strings.IndexAny(field, " \n"); i >= 0 {
+				field = field[:i]
+			}
+			return &storage.ConflictError{Field: field}
+		case strings.Contains(msg, luaPrecond):
+			return storage.ErrPreconditionFailed
+		case strings.Contains(msg, luaInvalRef):
+			return storage.ErrInvalidReference
+		case strings.Contains(msg, luaRetry):
+			return errRetry
+		case errors.Is(err, redis.TxFailedErr):
+			return errRetry
+		case strings.HasPrefix(msg, "LOADING"), strings.HasPrefix(msg, "READONLY"),
+			strings.HasPrefix(msg, "CLUSTERDOWN"), strings.HasPrefix(msg, "TRYAGAIN"),
+			strings.HasPrefix(msg, "MASTERDOWN"):
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
+		return fmt.Errorf("redisstore: %w", err)
+	}
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+}
+
+// Identifier checks. Workspace ids are slugs; other ids come from callers
+// (SCIM clients put them in URLs) and must not break the key layout.
+var wsRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func validWS(id string) bool { return wsRe.MatchString(id) }
+
+func validID(id string) bool {
+	return id != "" && len(id) <= 256 && !strings.ContainsAny(id, "{}\x00")
+}
+
+// Key builders. See docs/storage.md for the whole layout.
+
+// wsPrefix is the prefix of every key workspace ws owns: "<p>:{ws:<id>}:".
+func (s *Store) wsPrefix(ws string) string { return s.prefix + ":{ws:" + ws + "}:" }
+
+func (s *Store) wsKey(ws, name string) string { return s.wsPrefix(ws) + name }
+
+func (s *Store) acctKey(id, name string) string { return s.prefix + ":{acct:" + id + "}:" + name }
+
+func (s *Store) registryKey() string   { return s.prefix + ":{registry}:workspaces" }
+func (s *Store) emailIndexKey() string { return s.prefix + ":{accounts}:email" }
+func (s *Store) sessionKey(k string) string {
+	return s.prefix + ":sess:" + k
+}
+func (s *Store) rateKey(k string) string { return s.prefix + ":rl:" + k }
+func (s *Store) mailKey(name string) string {
+	return s.prefix + ":{mail}:" + name
+}
+
+// Wire time: microseconds since the epoch, UTC.
+func toMicro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicro(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// now is the store's clock, truncated to the wire precision so that values
+// returned by a write equal the values read back.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

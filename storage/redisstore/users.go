@@ -1,0 +1,340 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// userWire is the stored form of a membership (field <id> of the hash
+// {ws:<id>}:users). Short names keep Redis memory per user small.
+type userWire struct {
+	V        int            `json:"v"`
+	ID       string         `json:"id"`
+	Account  string         `json:"a,omitempty"`
+	UserName string         `json:"un"`
+	External string         `json:"x,omitempty"`
+	Emails   []string       `json:"em,omitempty"`
+	Active   bool           `json:"ac,omitempty"`
+	Verified bool           `json:"vf,omitempty"`
+	Source   string         `json:"s,omitempty"`
+	Roles    rolesWire      `json:"r"`
+	Attrs    map[string]any `json:"at,omitempty"`
+	Created  int64          `json:"c"`
+	Modified int64          `json:"m"`
+	Version  int64          `json:"ver"`
+}
+
+type rolesWire struct {
+	Dev  string `json:"d,omitempty"`
+	Test string `json:"t,omitempty"`
+	Prod string `json:"p,omitempty"`
+}
+
+func encodeUser(u storage.User) (string, error) {
+	b, err := json.Marshal(userWire{V: 1, ID: u.ID, Account: u.AccountID, UserName: u.UserName,
+		External: u.ExternalID, Emails: u.Emails, Active: u.Active, Verified: u.Verified, Source: u.Source,
+		Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, Attrs: u.Attributes,
+		Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version})
+	return string(b), err
+}
+
+func decodeUser(ws, s string) (storage.User, error) {
+	var w userWire
+	if err := json.Unmarshal([]byte(s), &w); err != nil {
+		return storage.User{}, fmt.Errorf("redisstore: decode user: %w", err)
+	}
+	if w.V != 1 {
+		return storage.User{}, fmt.Errorf("redisstore: user record version %d unknown", w.V)
+	}
+	return storage.User{ID: w.ID, WorkspaceID: ws, AccountID: w.Account, UserName: w.UserName,
+		ExternalID: w.External, Emails: w.Emails, Active: w.Active, Verified: w.Verified, Source: w.Source,
+		Roles:      storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod},
+		Attributes: w.Attrs, Created: fromMicro(w.Created), Modified: fromMicro(w.Modified), Version: w.Version}, nil
+}
+
+// emailKeys returns the distinct lower-cased email values of u.
+func emailKeys(emails []string) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, e := range emails {
+		k := strings.ToLower(strings.TrimSpace(e))
+		if k == "" || seen[k] || strings.Contains(k, "\x00") {
+			continue
+		}
+		seen[k] = true
+		out = append(out, k)
+	}
+	return out
+}
+
+// userKeys are the keys of the user scripts, all in the workspace's slot.
+func (s *Store) userKeys(ws string) []string {
+	return []string{
+		s.wsKey(ws, "meta"),  // 1
+		s.wsKey(ws, "users"), // 2 hash id -> json
+		s.wsKey(ws, "ix:un"), // 3 hash lower(userName) -> id
+		s.wsKey(ws, "ix:ux"), // 4 hash externalId -> id
+		s.wsKey(ws, "ix:ua"), // 5 hash accountId -> id
+		s.wsKey(ws, "ix:ue"), // 6 zset "lower(email)\0id"
+		s.wsKey(ws, "ix:uo"), // 7 zset seq -> id
+		s.wsKey(ws, "seq:u"), // 8 counter
+		s.wsKey(ws, "ix:ug"), // 9 zset "userId\0groupId"
+	}
+}
+
+// CreateUser writes the account back-pointer first (harmless: readers
+// verify it), then the membership and all its index entries in one Lua
+// script that checks every unique index before writing anything.
+func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User) (storage.User, error) {
+	if !validWS(ws) {
+		return storage.User{}, storage.ErrNotFound
+	}
+	if u.ID == "" {
+		u.ID = uuid.NewString()
+	}
+	if !validID(u.ID) {
+		return storage.User{}, fmt.Errorf("redisstore: invalid user id %q", u.ID)
+	}
+	if u.AccountID != "" && !validID(u.AccountID) {
+		return storage.User{}, fmt.Errorf("redisstore: invalid account id %q", u.AccountID)
+	}
+	u.WorkspaceID = ws
+	t := now()
+	u.Created, u.Modified, u.Version = t, t, 1
+	rec, err := encodeUser(u)
+	if err != nil {
+		return storage.User{}, err
+	}
+	if u.AccountID != "" {
+		if err := s.rdb.SAdd(ctx, s.acctKey(u.AccountID, "ws"), ws).Err(); err != nil {
+			return storage.User{}, s.wrap(err)
+		}
+	}
+	args := []any{u.ID, rec, strings.ToLower(u.UserName), u.ExternalID, u.AccountID}
+	for _, e := range emailKeys(u.Emails) {
+		args = append(args, e)
+	}
+	if err := scriptUserCreate.Run(ctx, s.rdb, s.userKeys(ws), args...).Err(); err != nil {
+		return storage.User{}, s.wrap(err)
+	}
+	return u, nil
+}
+
+// queryUsers runs the read-only user query script and decodes the result:
+// the total (for list mode) and the users with their creation sequence.
+func (s *Store) queryUsers(ctx context.Context, ws, mode string, args ...any) ([]storage.User, int, error) {
+	if !validWS(ws) {
+		return []storage.User{}, 0, nil
+	}
+	res, err := scriptUserQuery.Run(ctx, s.rdb, s.userKeys(ws), append([]any{mode}, args...)...).Slice()
+	if err != nil {
+		return nil, 0, s.wrap(err)
+	}
+	total, _ := res[0].(int64)
+	type seqUser struct {
+		seq float64
+		u   storage.User
+	}
+	list := make([]seqUser, 0, (len(res)-1)/2)
+	for i := 1; i+1 < len(res); i += 2 {
+		rec, _ := res[i].(string)
+		seqStr, _ := res[i+1].(string)
+		u, err := decodeUser(ws, rec)
+		if err != nil {
+			return nil, 0, err
+		}
+		seq, _ := strconv.ParseFloat(seqStr, 64)
+		list = append(list, seqUser{seq, u})
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].seq < list[j].seq })
+	out := make([]storage.User, len(list))
+	for i, x := range list {
+		out[i] = x.u
+	}
+	return out, int(total), nil
+}
+
+// GetUser reads one membership.
+func (s *Store) GetUser(ctx context.Context, ws, id string) (storage.User, error) {
+	if !validID(id) {
+		return storage.User{}, storage.ErrNotFound
+	}
+	us, _, err := s.queryUsers(ctx, ws, "id", id)
+	if err != nil {
+		return storage.User{}, err
+	}
+	if len(us) == 0 {
+		return storage.User{}, storage.ErrNotFound
+	}
+	return us[0], nil
+}
+
+// GetUserByAccount reads the account's membership in ws via the account
+// index.
+func (s *Store) GetUserByAccount(ctx context.Context, ws, accountID string) (storage.User, error) {
+	if accountID == "" {
+		return storage.User{}, storage.ErrNotFound
+	}
+	us, _, err := s.queryUsers(ctx, ws, "acct", accountID)
+	if err != nil {
+		return storage.User{}, err
+	}
+	if len(us) == 0 {
+		return storage.User{}, storage.ErrNotFound
+	}
+	return us[0], nil
+}
+
+// FindUsers is an index hit on userName, externalId or email.
+func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, value string) ([]storage.User, error) {
+	var mode string
+	switch by {
+	case storage.UserByUserName:
+		mode, value = "un", strings.ToLower(value)
+	case storage.UserByExternalID:
+		mode = "ext"
+	case storage.UserByEmail:
+		mode, value = "email", strings.ToLower(strings.TrimSpace(value))
+	default:
+		return nil, fmt.Errorf("redisstore: user index %q unknown", by)
+	}
+	if value == "" || strings.Contains(value, "\x00") {
+		return []storage.User{}, nil
+	}
+	us, _, err := s.queryUsers(ctx, ws, mode, value)
+	return us, err
+}
+
+// ListUsers pages through the ordered index (ZRANGE by rank).
+func (s *Store) ListUsers(ctx context.Context, ws string, offset, limit int) ([]storage.User, int, error) {
+	if offset < 0 {
+		offset = 0
+	}
+	if limit < 0 {
+		limit = 0
+	}
+	return s.queryUsers(ctx, ws, "list", offset, limit)
+}
+
+// UpdateUser reads the record, calls fn on a copy, and writes with a Lua
+// compare-and-set on the exact stored record that also moves the changed
+// index entries and re-checks uniqueness. When another writer got there
+// first the loop starts again, so fn may run more than once.
+func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, fn func(*storage.User) error) (storage.User, error) {
+	if !validWS(ws) || !validID(id) {
+		return storage.User{}, storage.ErrNotFound
+	}
+	for i := 0; i < maxRetries; i++ {
+		oldRec, err := s.rdb.HGet(ctx, s.wsKey(ws, "users"), id).Result()
+		if err != nil {
+			return storage.User{}, s.wrap(err)
+		}
+		old, err := decodeUser(ws, oldRec)
+		if err != nil {
+			return storage.User{}, err
+		}
+		if ifVersion != 0 && old.Version != ifVersion {
+			return storage.User{}, storage.ErrPreconditionFailed
+		}
+		u := cloneUser(old)
+		if err := fn(&u); err != nil {
+			return storage.User{}, err
+		}
+		u.ID, u.WorkspaceID, u.AccountID, u.Created = old.ID, ws, old.AccountID, old.Created
+		u.Version = old.Version + 1
+		u.Modified = now()
+		rec, err := encodeUser(u)
+		if err != nil {
+			return storage.User{}, err
+		}
+		oldEmails, newEmails := emailKeys(old.Emails), emailKeys(u.Emails)
+		args := []any{id, oldRec, rec, strings.ToLower(old.UserName), strings.ToLower(u.UserName),
+			old.ExternalID, u.ExternalID, len(oldEmails)}
+		for _, e := range oldEmails {
+			args = append(args, e)
+		}
+		for _, e := range newEmails {
+			args = append(args, e)
+		}
+		err = s.wrap(scriptUserCAS.Run(ctx, s.rdb, s.userKeys(ws), args...).Err())
+		if errors.Is(err, errRetry) {
+			continue
+		}
+		if err != nil {
+			return storage.User{}, err
+		}
+		return u, nil
+	}
+	return storage.User{}, storage.ErrConflictRetries
+}
+
+// cloneUser deep-copies the slices and maps fn may mutate, so that a retry
+// starts from a clean record.
+func cloneUser(u storage.User) storage.User {
+	c := u
+	c.Emails = append([]string(nil), u.Emails...)
+	if u.Attributes != nil {
+		b, _ := json.Marshal(u.Attributes)
+		c.Attributes = map[string]any{}
+		_ = json.Unmarshal(b, &c.Attributes)
+	}
+	return c
+}
+
+// DeleteUser removes the record, its index entries and its group
+// memberships in one compare-and-set script, then the workspace from the
+// account's back-pointer set (re-added if a new membership raced in).
+func (s *Store) DeleteUser(ctx context.Context, ws, id string) error {
+	if !validWS(ws) || !validID(id) {
+		return storage.ErrNotFound
+	}
+	for i := 0; i < maxRetries; i++ {
+		oldRec, err := s.rdb.HGet(ctx, s.wsKey(ws, "users"), id).Result()
+		if err != nil {
+			return s.wrap(err)
+		}
+		old, err := decodeUser(ws, oldRec)
+		if err != nil {
+			return err
+		}
+		args := []any{s.wsPrefix(ws), id, oldRec, strings.ToLower(old.UserName), old.ExternalID, old.AccountID,
+			toMicro(now())}
+		for _, e := range emailKeys(old.Emails) {
+			args = append(args, e)
+		}
+		err = s.wrap(scriptUserDelete.Run(ctx, s.rdb, s.userKeys(ws), args...).Err())
+		if errors.Is(err, errRetry) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if old.AccountID != "" {
+			if err := s.rdb.SRem(ctx, s.acctKey(old.AccountID, "ws"), ws).Err(); err != nil {
+				return s.wrap(err)
+			}
+			// A membership created for the same account after our script
+			// ran has already written its back-pointer; put it back.
+			again, err := s.rdb.HExists(ctx, s.wsKey(ws, "ix:ua"), old.AccountID).Result()
+			if err != nil {
+				return s.wrap(err)
+			}
+			if again {
+				if err := s.rdb.SAdd(ctx, s.acctKey(old.AccountID, "ws"), ws).Err(); err != nil {
+					return s.wrap(err)
+				}
+			}
+		}
+		return nil
+	}
+	return storage.ErrConflictRetries
+}

@@ -1,0 +1,280 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// workspaceWire is the stored form of a workspace (key {ws:<id>}:meta).
+type workspaceWire struct {
+	V        int              `json:"v"`
+	ID       string           `json:"id"`
+	Name     string           `json:"name"`
+	Settings storage.Settings `json:"settings"`
+	Created  int64            `json:"c"`
+	Updated  int64            `json:"u"`
+	Version  int64            `json:"ver"`
+}
+
+func encodeWorkspace(w storage.Workspace) ([]byte, error) {
+	return json.Marshal(workspaceWire{V: 1, ID: w.ID, Name: w.Name, Settings: w.Settings,
+		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
+}
+
+func decodeWorkspace(b []byte) (storage.Workspace, error) {
+	var w workspaceWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return storage.Workspace{}, fmt.Errorf("redisstore: decode workspace: %w", err)
+	}
+	if w.V != 1 {
+		return storage.Workspace{}, fmt.Errorf("redisstore: workspace record version %d unknown", w.V)
+	}
+	return storage.Workspace{ID: w.ID, Name: w.Name, Settings: w.Settings,
+		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
+}
+
+// CreateWorkspace writes the workspace record with SET NX (the record is the
+// authority), then adds the id to the registry sorted set. A crash between
+// the two leaves a workspace that works but is not listed; retrying the
+// create re-adds it to the registry before answering "already exists".
+func (s *Store) CreateWorkspace(ctx context.Context, ws storage.Workspace) (storage.Workspace, error) {
+	if !validWS(ws.ID) {
+		return storage.Workspace{}, fmt.Errorf("redisstore: invalid workspace id %q", ws.ID)
+	}
+	t := now()
+	if ws.CreatedAt.IsZero() {
+		ws.CreatedAt = t
+	}
+	ws.CreatedAt = ws.CreatedAt.UTC().Truncate(time.Microsecond)
+	ws.UpdatedAt = ws.CreatedAt
+	ws.Version = 1
+	b, err := encodeWorkspace(ws)
+	if err != nil {
+		return storage.Workspace{}, err
+	}
+	ok, err := s.rdb.SetNX(ctx, s.wsKey(ws.ID, "meta"), b, 0).Result()
+	if err != nil {
+		return storage.Workspace{}, s.wrap(err)
+	}
+	if err := s.rdb.ZAdd(ctx, s.registryKey(), redis.Z{Member: ws.ID}).Err(); err != nil {
+		return storage.Workspace{}, s.wrap(err)
+	}
+	if !ok {
+		return storage.Workspace{}, &storage.ConflictError{Field: "workspace"}
+	}
+	return ws, nil
+}
+
+// GetWorkspace reads one workspace.
+func (s *Store) GetWorkspace(ctx context.Context, id string) (storage.Workspace, error) {
+	if !validWS(id) {
+		return storage.Workspace{}, storage.ErrNotFound
+	}
+	b, err := s.rdb.Get(ctx, s.wsKey(id, "meta")).Bytes()
+	if err != nil {
+		return storage.Workspace{}, s.wrap(err)
+	}
+	return decodeWorkspace(b)
+}
+
+// ListWorkspaces reads the registry and then each record (pipelined; the
+// records live in different slots). Registry entries whose record is gone
+// (a delete that crashed half-way) are skipped.
+func (s *Store) ListWorkspaces(ctx context.Context) ([]storage.Workspace, error) {
+	ids, err := s.rdb.ZRange(ctx, s.registryKey(), 0, -1).Result()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	out := []storage.Workspace{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, s.wsKey(id, "meta"))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.wrap(err)
+	}
+	for _, c := range cmds {
+		b, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, s.wrap(err)
+		}
+		w, err := decodeWorkspace(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// UpdateWorkspace is an optimistic WATCH/MULTI read-modify-write of the one
+// record key; fn may run more than once.
+func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage.Workspace) error) (storage.Workspace, error) {
+	if !validWS(id) {
+		return storage.Workspace{}, storage.ErrNotFound
+	}
+	key := s.wsKey(id, "meta")
+	var result storage.Workspace
+	for i := 0; i < maxRetries; i++ {
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			b, err := tx.Get(ctx, key).Bytes()
+			if err != nil {
+				return err
+			}
+			w, err := decodeWorkspace(b)
+			if err != nil {
+				return err
+			}
+			old := w
+			if err := fn(&w); err != nil {
+				return callbackError{err}
+			}
+			w.ID, w.CreatedAt = old.ID, old.CreatedAt
+			w.Version = old.Version + 1
+			w.UpdatedAt = now()
+			nb, err := encodeWorkspace(w)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, key, nb, 0)
+				return nil
+			})
+			if err == nil {
+				result = w
+			}
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		var ce callbackError
+		if errors.As(err, &ce) {
+			return storage.Workspace{}, ce.err
+		}
+		if err != nil {
+			return storage.Workspace{}, s.wrap(err)
+		}
+		return result, nil
+	}
+	return storage.Workspace{}, storage.ErrConflictRetries
+}
+
+// callbackError carries an error returned by a caller's update callback
+// through go-redis untouched.
+type callbackError struct{ err error }
+
+func (c callbackError) Error() string { return c.err.Error() }
+func (c callbackError) Unwrap() error { return c.err }
+
+// DeleteWorkspace removes everything the workspace owns in one Lua script
+// (one slot), then the workspace from its members' account sets, then from
+// the registry. A crash after the script leaves only stale back-pointers
+// that readers already ignore. TTL keys (temp values, replay cache) are not
+// indexed and are left to expire.
+func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
+	if !validWS(id) {
+		return storage.ErrNotFound
+	}
+	res, err := scriptWorkspaceDelete.Run(ctx, s.rdb, []string{s.wsKey(id, "meta")}, s.wsPrefix(id)).StringSlice()
+	if err != nil {
+		return s.wrap(err)
+	}
+	for _, acct := range res {
+		if !validID(acct) {
+			continue
+		}
+		if err := s.rdb.SRem(ctx, s.acctKey(acct, "ws"), id).Err(); err != nil {
+			return s.wrap(err)
+		}
+	}
+	return s.wrap(s.rdb.ZRem(ctx, s.registryKey(), id).Err())
+}
+
+// tokenWire is the stored form of a SCIM token (field of {ws:<id>}:tokens).
+type tokenWire struct {
+	V       int    `json:"v"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Hash    []byte `json:"h"`
+	Created int64  `json:"c"`
+}
+
+// CreateSCIMToken adds a token hash to the workspace's token hash; the
+// workspace must exist (checked in the same script).
+func (s *Store) CreateSCIMToken(ctx context.Context, ws string, t storage.SCIMToken) error {
+	if !validWS(ws) {
+		return storage.ErrNotFound
+	}
+	if !validID(t.ID) {
+		return fmt.Errorf("redisstore: invalid token id %q", t.ID)
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = now()
+	}
+	b, err := json.Marshal(tokenWire{V: 1, ID: t.ID, Name: t.Name, Hash: t.Hash, Created: toMicro(t.CreatedAt)})
+	if err != nil {
+		return err
+	}
+	return s.wrap(scriptTokenCreate.Run(ctx, s.rdb,
+		[]string{s.wsKey(ws, "meta"), s.wsKey(ws, "tokens")}, t.ID, b).Err())
+}
+
+// ListSCIMTokens returns the workspace's tokens ordered by creation time.
+func (s *Store) ListSCIMTokens(ctx context.Context, ws string) ([]storage.SCIMToken, error) {
+	if !validWS(ws) {
+		return nil, storage.ErrNotFound
+	}
+	m, err := s.rdb.HGetAll(ctx, s.wsKey(ws, "tokens")).Result()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	out := make([]storage.SCIMToken, 0, len(m))
+	for _, v := range m {
+		var w tokenWire
+		if err := json.Unmarshal([]byte(v), &w); err != nil {
+			return nil, fmt.Errorf("redisstore: decode token: %w", err)
+		}
+		out = append(out, storage.SCIMToken{ID: w.ID, Name: w.Name, Hash: w.Hash, CreatedAt: fromMicro(w.Created)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// RevokeSCIMToken deletes one token.
+func (s *Store) RevokeSCIMToken(ctx context.Context, ws, id string) error {
+	if !validWS(ws) {
+		return storage.ErrNotFound
+	}
+	n, err := s.rdb.HDel(ctx, s.wsKey(ws, "tokens"), id).Result()
+	if err != nil {
+		return s.wrap(err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}

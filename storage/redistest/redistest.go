@@ -1,0 +1,141 @@
+package redistest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/redisstore"
+)
+
+// RequireEnv is the environment variable that turns a missing redis-server
+// into a test failure instead of a skip.
+const RequireEnv = "SCIMJIT_REQUIRE_REDIS"
+
+// Addr starts a redis-server on a free loopback port and returns its
+// host:port. The server is killed in t.Cleanup.
+func Addr(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("redis-server not found on PATH and %s=1: %v", RequireEnv, err)
+		}
+		t.Skipf("redis-server not found on PATH (set %s=1 to fail instead): %v", RequireEnv, err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		addr, err := start(t, bin)
+		if err == nil {
+			return addr
+		}
+		lastErr = err
+	}
+	t.Fatalf("redistest: could not start redis-server: %v", lastErr)
+	return ""
+}
+
+// freePort asks the kernel for a free loopback port. Another process may
+// take it before redis-server binds it; Addr then retries.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func start(t testing.TB, bin string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	dir := t.TempDir()
+	cmd := exec.Command(bin,
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", dir,
+		"--protected-mode", "yes",
+		"--daemonize", "no",
+		"--loglevel", "warning",
+	)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			return "", fmt.Errorf("redis-server exited: %v: %s", err, out.String())
+		default:
+		}
+		if ping(addr) {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", fmt.Errorf("redis-server on %s did not answer within 10s: %s", addr, out.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the child process to listen
+	}
+	t.Cleanup(stop)
+	return addr, nil
+}
+
+// ping sends an inline PING and waits for +PONG.
+func ping(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 7)
+	n, _ := c.Read(buf)
+	return bytes.HasPrefix(buf[:n], []byte("+PONG"))
+}
+
+// NewStore returns a redisstore.Store on a fresh redis-server (see Addr),
+// closed in t.Cleanup.
+func NewStore(t testing.TB) storage.Store {
+	t.Helper()
+	return NewRedisStore(t)
+}
+
+// NewRedisStore is NewStore with the concrete type, for tests that need the
+// client or the address.
+func NewRedisStore(t testing.TB) *redisstore.Store {
+	t.Helper()
+	addr := Addr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
+	if err != nil {
+		t.Fatalf("redistest: open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
