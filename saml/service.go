@@ -1,15 +1,37 @@
 package saml
 
 import (
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
 	"log/slog"
+	"math/big"
 	"net/url"
+	"strings"
+	"sync"
 	"time"
 
+	crewjam "github.com/crewjam/saml"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
+)
+
+// Defaults for zero Config durations.
+const (
+	DefaultClockSkew  = 2 * time.Minute
+	DefaultSessionTTL = 12 * time.Hour
+	DefaultVerifyTTL  = 30 * time.Minute
+	// MaxACSBody is the largest ACS request body accepted (413 beyond).
+	MaxACSBody = "1M"
+	// requestTTL is how long an SP-initiated AuthnRequest stays answerable.
+	requestTTL = 10 * time.Minute
 )
 
 // Config is what the SAML service needs; cmd and tests build it.
@@ -18,13 +40,20 @@ type Config struct {
 	Logger *slog.Logger
 	// BaseURL is the public base URL (scheme, host, optional path prefix).
 	BaseURL *url.URL
-	// Key and Certificate are the SP's signing/encryption key pair. When nil
-	// the service loads or creates one shared through the store.
+	// Key and Certificate are the SP's signing/encryption key pair (RSA, so
+	// IdPs can encrypt assertions to it). When nil, New generates a pair
+	// for this process. A deployment with several processes behind a load
+	// balancer MUST configure the same pair in every process
+	// (--saml-key-file / --saml-cert-file): the SP metadata, assertion
+	// decryption and the CSRF key derive from it.
 	Key         *rsa.PrivateKey
 	Certificate *x509.Certificate
-	// ClockSkew is the allowed clock difference with IdPs.
+	// ClockSkew is the allowed clock difference with IdPs (default 2m). It
+	// sets crewjam's package globals MaxClockSkew (= ClockSkew) and
+	// MaxIssueDelay (= 90s + ClockSkew) once per process: the first New
+	// wins, later calls in the same process keep the first value.
 	ClockSkew time.Duration
-	// SessionTTL is how long a browser session lives.
+	// SessionTTL is how long a browser session lives (default 12h).
 	SessionTTL time.Duration
 	// VerifyTTL is how long an emailed join link is valid (default 30m).
 	VerifyTTL time.Duration
@@ -32,18 +61,172 @@ type Config struct {
 	Demo bool
 }
 
-// Service serves the SAML, session, join and switch endpoints.
+// Service serves the SAML, session, join and switch endpoints. It is safe
+// for concurrent use; nothing it keeps in memory is authoritative (the
+// service provider cache is invalidated by Workspace.Version).
 type Service struct {
-	cfg Config
+	cfg     Config
+	logger  *slog.Logger
+	csrfKey []byte
+
+	mu  sync.Mutex
+	sps map[string]cachedSP
+
+	demo *demoIdP // nil unless cfg.Demo
 }
 
-// New builds the service.
+type cachedSP struct {
+	version int64
+	sp      *crewjam.ServiceProvider
+}
+
+var skewOnce sync.Once
+
+// New builds the service: it checks cfg, fills defaults, generates an SP
+// key pair when none is configured and, in demo mode, the demo IdP.
 func New(cfg Config) (*Service, error) {
-	return &Service{cfg: cfg}, nil
+	if cfg.Store == nil {
+		return nil, errors.New("saml: config: Store is required")
+	}
+	if cfg.BaseURL == nil || cfg.BaseURL.Scheme == "" || cfg.BaseURL.Host == "" {
+		return nil, errors.New("saml: config: BaseURL must be an absolute URL")
+	}
+	b := *cfg.BaseURL
+	b.Path = strings.TrimRight(b.Path, "/")
+	b.RawPath, b.RawQuery, b.Fragment = "", "", ""
+	cfg.BaseURL = &b
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClockSkew <= 0 {
+		cfg.ClockSkew = DefaultClockSkew
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.VerifyTTL <= 0 {
+		cfg.VerifyTTL = DefaultVerifyTTL
+	}
+	if (cfg.Key == nil) != (cfg.Certificate == nil) {
+		return nil, errors.New("saml: config: Key and Certificate must be given together")
+	}
+	if cfg.Key == nil {
+		k, c, err := selfSigned("scimjit SP " + cfg.BaseURL.Host)
+		if err != nil {
+			return nil, fmt.Errorf("saml: generate SP key: %w", err)
+		}
+		cfg.Key, cfg.Certificate = k, c
+		if !cfg.Demo {
+			cfg.Logger.Warn("saml: no SP key pair configured; generated one for this process only (configure --saml-key-file and --saml-cert-file when running more than one process)")
+		}
+	}
+	// crewjam's skew knobs are package globals (libraries.md §B.4): set
+	// them once, before any request is served.
+	skew := cfg.ClockSkew
+	skewOnce.Do(func() {
+		crewjam.MaxClockSkew = skew
+		crewjam.MaxIssueDelay = 90*time.Second + skew
+	})
+	keyDER := x509.MarshalPKCS1PrivateKey(cfg.Key)
+	ck := sha256.Sum256(append([]byte("scimjit csrf key\x00"), keyDER...))
+	s := &Service{
+		cfg:     cfg,
+		logger:  reqctx.NewLogger(cfg.Logger),
+		csrfKey: ck[:],
+		sps:     map[string]cachedSP{},
+	}
+	if cfg.Demo {
+		d, err := newDemoIdP(s)
+		if err != nil {
+			return nil, fmt.Errorf("saml: demo idp: %w", err)
+		}
+		s.demo = d
+	}
+	return s, nil
 }
 
 // Register adds the service's routes (/saml/:ws/..., /api/v1/me, /, /join,
 // /switch, /logout, /demo/...) to e.
 func (s *Service) Register(e *echo.Echo) {
-	// TODO(saml helper): routes.
+	e.GET("/saml/:ws/metadata", s.handleMetadata)
+	e.GET("/saml/:ws/login", s.handleLogin)
+	e.POST("/saml/:ws/acs", s.handleACS, middleware.BodyLimit(MaxACSBody))
+	e.GET("/api/v1/me", s.handleMe)
+	e.GET("/", s.handleHome)
+	e.POST("/logout", s.handleLogout)
+	for _, add := range extraRoutes {
+		add(s, e)
+	}
+	if s.demo != nil {
+		e.GET("/demo/idp", s.demo.handleForm)
+		e.POST("/demo/idp", s.demo.handleSubmit)
+		e.GET("/demo/idp/metadata", s.demo.handleMetadata)
+		e.GET("/demo/idp/sso", s.demo.handleSSO)
+	}
+}
+
+// extraRoutes lets the join and switch files add their routes from an init
+// func without editing this file:
+//
+//	func init() { extraRoutes = append(extraRoutes, (*Service).registerJoin) }
+//
+// Register calls each with the service and the Echo instance.
+var extraRoutes []func(*Service, *echo.Echo)
+
+// logWarn and logError log with the request's context, so the reqctx handler
+// adds request_id and workspace.
+func (s *Service) logWarn(c echo.Context, msg string, args ...any) {
+	s.logger.WarnContext(c.Request().Context(), msg, args...)
+}
+
+func (s *Service) logError(c echo.Context, msg string, args ...any) {
+	s.logger.ErrorContext(c.Request().Context(), msg, args...)
+}
+
+func (s *Service) logInfo(c echo.Context, msg string, args ...any) {
+	s.logger.InfoContext(c.Request().Context(), msg, args...)
+}
+
+// url returns the absolute public URL for path p ("/saml/x/acs").
+func (s *Service) url(p string) url.URL {
+	u := *s.cfg.BaseURL
+	u.Path = u.Path + p
+	return u
+}
+
+// selfSigned makes an RSA-2048 key and a self-signed certificate valid for
+// ten years (SAML metadata certificates are key containers; crewjam checks
+// their validity window).
+func selfSigned(cn string) (*rsa.PrivateKey, *x509.Certificate, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, cert, nil
+}
+
+// urlString is s.url(p).String().
+func (s *Service) urlString(p string) string {
+	u := s.url(p)
+	return u.String()
 }

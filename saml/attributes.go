@@ -1,0 +1,216 @@
+package saml
+
+import (
+	"errors"
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	crewjam "github.com/crewjam/saml"
+)
+
+// Attribute names scimjit reads (R2–R4), in their normalised form.
+const (
+	attrEmail    = "workato_email"
+	attrFullName = "workato_full_name"
+	attrRoleDev  = "workato_role"
+	attrRoleTest = "workato_role_test"
+	attrRoleProd = "workato_role_prod"
+)
+
+// Name claims, normalised (see normName), in the spellings of Okta
+// (displayName, firstName, lastName), Entra ID (…/claims/displayname,
+// …/claims/givenname, …/claims/surname), Google (free names, usually
+// first_name / last_name / full_name) and LDAP-style IdPs (cn, givenName,
+// sn, also as FriendlyName of urn:oid names).
+var (
+	displayNameClaims = []string{"displayname", "fullname", "cn", "commonname"}
+	givenNameClaims   = []string{"givenname", "firstname", "given"}
+	surnameClaims     = []string{"surname", "lastname", "familyname", "sn"}
+)
+
+// identity is what an assertion says about the person.
+type identity struct {
+	// Email as sent (R2).
+	Email string
+	// FullName (R3), and the parts when the IdP sent them.
+	FullName   string
+	GivenName  string
+	FamilyName string
+	// Roles as sent, per environment; "" = attribute absent (R4).
+	Roles [3]string
+}
+
+// Environments in the order of identity.Roles.
+var envNames = [3]string{"dev", "test", "prod"}
+
+// errNoEmail: the assertion has neither workato_email nor an email NameID.
+var errNoEmail = errors.New("assertion carries no email address (no workato_email attribute and the NameID is not an email)")
+
+// attrName reduces an attribute name to the key it is matched on (R5):
+// the final segment of a URI or URN (after the last '/', '#' or ':'), then
+// without a leading "appuser." or "user." (Okta/Entra value expressions an
+// admin typed as the name). Matching is case-insensitive on names only;
+// values stay case-sensitive.
+func attrName(n string) string {
+	if i := strings.LastIndexAny(n, "/#:"); i >= 0 {
+		n = n[i+1:]
+	}
+	low := strings.ToLower(strings.TrimSpace(n))
+	for _, p := range []string{"appuser.", "user."} {
+		if strings.HasPrefix(low, p) {
+			low = low[len(p):]
+			break
+		}
+	}
+	return low
+}
+
+// normName additionally drops '_', '-' and '.' so that first_name,
+// firstName and givenname-style spellings of the name claims meet.
+func normName(n string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || r == '.' {
+			return -1
+		}
+		return r
+	}, attrName(n))
+}
+
+// attrValues indexes an assertion's attributes by attrName and by normName
+// (first value of the first attribute with that name wins; FriendlyName is
+// used when Name does not match, e.g. urn:oid names).
+type attrValues struct {
+	exact map[string]string
+	loose map[string]string
+}
+
+func collectAttributes(a *crewjam.Assertion) attrValues {
+	av := attrValues{exact: map[string]string{}, loose: map[string]string{}}
+	add := func(name, v string) {
+		if name == "" {
+			return
+		}
+		if _, ok := av.exact[attrName(name)]; !ok {
+			av.exact[attrName(name)] = v
+		}
+		if _, ok := av.loose[normName(name)]; !ok {
+			av.loose[normName(name)] = v
+		}
+	}
+	for _, st := range a.AttributeStatements {
+		for _, at := range st.Attributes {
+			v := ""
+			for _, val := range at.Values {
+				if strings.TrimSpace(val.Value) != "" {
+					v = strings.TrimSpace(val.Value)
+					break
+				}
+			}
+			if v == "" {
+				continue
+			}
+			add(at.Name, v)
+			add(at.FriendlyName, v)
+		}
+	}
+	return av
+}
+
+func (av attrValues) first(loose []string) string {
+	for _, n := range loose {
+		if v := av.loose[n]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// mapIdentity applies R2–R5 to a validated assertion.
+func mapIdentity(a *crewjam.Assertion) (identity, error) {
+	av := collectAttributes(a)
+	var id identity
+
+	// R2: workato_email, else an email-format (or email-looking) NameID.
+	id.Email = av.exact[attrEmail]
+	if id.Email != "" && !looksLikeEmail(id.Email) {
+		return identity{}, errors.New("the workato_email attribute is not an email address")
+	}
+	if id.Email == "" && a.Subject != nil && a.Subject.NameID != nil {
+		nid := strings.TrimSpace(a.Subject.NameID.Value)
+		if looksLikeEmail(nid) {
+			id.Email = nid
+		}
+	}
+	if id.Email == "" {
+		return identity{}, errNoEmail
+	}
+
+	// R3: workato_full_name, else display name, else given + surname,
+	// else derived from the email's local part.
+	id.GivenName = av.first(givenNameClaims)
+	id.FamilyName = av.first(surnameClaims)
+	id.FullName = av.exact[attrFullName]
+	if id.FullName == "" {
+		id.FullName = av.first(displayNameClaims)
+	}
+	if id.FullName == "" {
+		id.FullName = strings.TrimSpace(id.GivenName + " " + id.FamilyName)
+	}
+	if id.FullName == "" {
+		id.FullName = nameFromEmail(id.Email)
+	}
+
+	// R4: roles as sent; defaults are applied with the workspace settings.
+	id.Roles = [3]string{av.exact[attrRoleDev], av.exact[attrRoleTest], av.exact[attrRoleProd]}
+	return id, nil
+}
+
+// looksLikeEmail reports whether v is a bare addr-spec (RFC 5322 §3.4.1)
+// with a dotted domain.
+func looksLikeEmail(v string) bool {
+	if v == "" || len(v) > 320 || strings.ContainsAny(v, " <>\"") {
+		return false
+	}
+	addr, err := mail.ParseAddress(v)
+	if err != nil || addr.Address != v || addr.Name != "" {
+		return false
+	}
+	at := strings.LastIndexByte(v, '@')
+	return at > 0 && strings.Contains(v[at+1:], ".")
+}
+
+// nameFromEmail derives a display name from an email's local part:
+// "jane.doe" → "Jane Doe", "j_smith+x" → "J Smith" (R3).
+func nameFromEmail(email string) string {
+	local := email
+	if i := strings.LastIndexByte(email, '@'); i >= 0 {
+		local = email[:i]
+	}
+	if i := strings.IndexByte(local, '+'); i >= 0 {
+		local = local[:i]
+	}
+	parts := strings.FieldsFunc(local, func(r rune) bool { return r == '.' || r == '_' || r == '-' })
+	for i, p := range parts {
+		r, n := utf8.DecodeRuneInString(p)
+		parts[i] = string(unicode.ToUpper(r)) + p[n:]
+	}
+	if len(parts) == 0 {
+		return local
+	}
+	return strings.Join(parts, " ")
+}
+
+// splitName returns given and family names for the SCIM name attribute:
+// the IdP's parts when sent, else the first word and the rest of full.
+func splitName(id identity) (given, family string) {
+	if id.GivenName != "" || id.FamilyName != "" {
+		return id.GivenName, id.FamilyName
+	}
+	f := strings.Fields(id.FullName)
+	if len(f) == 0 {
+		return "", ""
+	}
+	return f[0], strings.Join(f[1:], " ")
+}

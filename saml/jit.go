@@ -1,0 +1,249 @@
+package saml
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// provision decides what a validated sign-in of id into ws does (R1–R7,
+// R12) and answers the browser: a session and a redirect to ret, a join
+// (beginJoin, R8/R9), or a refusal page. Every decision is an event.
+func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, ret string) error {
+	ctx := c.Request().Context()
+	acct, err := s.cfg.Store.GetAccountByEmail(ctx, id.Email)
+	if err == nil {
+		return s.signInAccount(c, ws, acct, id, ret)
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("get account by email: %w", err)
+	}
+	// R1: an unknown person gets in only with JIT on.
+	if !ws.Settings.JIT.Enabled {
+		return s.refuseNoAccess(c, ws, id)
+	}
+	roles, ok, err := s.rolesFor(c, ws, id)
+	if !ok {
+		return err
+	}
+	acct, created, err := s.cfg.Store.GetOrCreateAccount(ctx, storage.Account{
+		Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
+		OriginWorkspace: ws.ID, CreatedAt: time.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("get or create account: %w", err)
+	}
+	if !created && acct.OriginWorkspace != ws.ID {
+		// Lost a race to a creation from another workspace: this is now
+		// an existing account (verification applies).
+		return s.signInAccount(c, ws, acct, id, ret)
+	}
+	// R7: a new account (or one a concurrent first login here just
+	// created) gets a verified membership in its origin workspace.
+	u, err := s.cfg.Store.CreateUser(ctx, ws.ID, newMembership(ws, acct, id, roles))
+	if err != nil {
+		var ce *storage.ConflictError
+		if errors.As(err, &ce) && ce.Field == "account" {
+			// A concurrent first login created the membership.
+			return s.signInAccount(c, ws, acct, id, ret)
+		}
+		if errors.As(err, &ce) {
+			return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
+		}
+		return fmt.Errorf("create membership: %w", err)
+	}
+	s.event(c, ws.ID, storage.Event{Type: "jit.user.created", UserID: u.ID, AccountID: acct.ID,
+		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "accountCreated": fmt.Sprint(created)}})
+	return s.succeed(c, ws, acct, u, ret)
+}
+
+// signInAccount handles a sign-in of a known account.
+func (s *Service) signInAccount(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, ret string) error {
+	ctx := c.Request().Context()
+	u, err := s.cfg.Store.GetUserByAccount(ctx, ws.ID, acct.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return s.joinWorkspace(c, ws, acct, id, ret)
+	}
+	if err != nil {
+		return fmt.Errorf("get membership: %w", err)
+	}
+	// R12: a SCIM-deactivated membership blocks sign-in; JIT never
+	// re-activates it.
+	if !u.Active {
+		return s.refuse(c, ws.ID, http.StatusForbidden, "deactivated", nil, message{Title: "Your access was deactivated",
+			Text:   fmt.Sprintf("Your access to %s was deactivated by your administrator.", wsName(ws)),
+			Detail: "Ask your administrator to re-activate it in your identity provider."},
+			"email", id.Email, "userId", u.ID)
+	}
+	// R9: a SCIM-created membership of an account that existed elsewhere
+	// starts unverified; the first sign-in goes through verification.
+	if !u.Verified {
+		roles, ok, err := s.rolesFor(c, ws, id)
+		if !ok {
+			return err
+		}
+		return s.beginJoin(c, ws, acct, roles, &u)
+	}
+	// R6: roles change on later sign-ins only with roleSync=everyLogin.
+	if ws.Settings.JIT.RoleSync == storage.RoleSyncEveryLogin {
+		roles, ok, err := s.rolesFor(c, ws, id)
+		if !ok {
+			return err
+		}
+		if roles != u.Roles {
+			old := u.Roles
+			u, err = s.cfg.Store.UpdateUser(ctx, ws.ID, u.ID, 0, func(x *storage.User) error {
+				x.Roles = roles
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("sync roles: %w", err)
+			}
+			s.event(c, ws.ID, storage.Event{Type: "role.synced", UserID: u.ID, AccountID: acct.ID,
+				Detail: map[string]string{"email": id.Email, "from": rolesDetail(old), "to": rolesDetail(u.Roles)}})
+		}
+	}
+	return s.succeed(c, ws, acct, u, ret)
+}
+
+// joinWorkspace handles a known account without a membership in ws (R8).
+func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, ret string) error {
+	if !ws.Settings.JIT.Enabled {
+		return s.refuseNoAccess(c, ws, id)
+	}
+	roles, ok, err := s.rolesFor(c, ws, id)
+	if !ok {
+		return err
+	}
+	if ws.Settings.JIT.ExistingAccount != storage.ExistingAccountAuto {
+		return s.beginJoin(c, ws, acct, roles, nil)
+	}
+	u, err := s.cfg.Store.CreateUser(c.Request().Context(), ws.ID, newMembership(ws, acct, id, roles))
+	var ce *storage.ConflictError
+	switch {
+	case errors.As(err, &ce) && ce.Field == "account":
+		// A concurrent sign-in created it; take that one.
+		u, err = s.cfg.Store.GetUserByAccount(c.Request().Context(), ws.ID, acct.ID)
+		if err != nil {
+			return fmt.Errorf("get membership: %w", err)
+		}
+		if !u.Active || !u.Verified {
+			return s.signInAccount(c, ws, acct, id, ret)
+		}
+		return s.succeed(c, ws, acct, u, ret)
+	case errors.As(err, &ce):
+		return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
+	case err != nil:
+		return fmt.Errorf("create membership: %w", err)
+	}
+	s.event(c, ws.ID, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
+		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": storage.ExistingAccountAuto}})
+	return s.succeed(c, ws, acct, u, ret)
+}
+
+// succeed starts the session and redirects to ret.
+func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string) error {
+	if err := s.startSession(c, acct.ID, ws.ID); err != nil {
+		return err
+	}
+	s.event(c, ws.ID, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
+		Detail: map[string]string{"email": acct.Email}})
+	s.logInfo(c, "saml login succeeded", "account", acct.ID, "user", u.ID)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusSeeOther, localPath(ret))
+}
+
+// refuseNoAccess is R1's page for a person without membership where JIT is
+// off.
+func (s *Service) refuseNoAccess(c echo.Context, ws storage.Workspace, id identity) error {
+	return s.refuse(c, ws.ID, http.StatusForbidden, "no_access", nil, message{Title: "No access",
+		Text:   fmt.Sprintf("You have not been given access to this workspace (%s).", wsName(ws)),
+		Detail: "Ask your administrator to assign you to it."},
+		"email", id.Email)
+}
+
+// rolesFor resolves the DEV/TEST/PROD roles of id for ws (R4): a missing
+// attribute takes the default role; a value that is not a system or custom
+// role (case-sensitive) follows jit.unknownRole: "default" records a
+// role.unknown event and uses the default role, "reject" records it and
+// refuses with a page naming the role and the workspace. ok is false when
+// the response was written.
+func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (storage.Roles, bool, error) {
+	def := ws.Settings.JIT.DefaultRole
+	if def == "" {
+		def = storage.RoleOperator
+	}
+	var out [3]string
+	for i, v := range id.Roles {
+		switch {
+		case v == "":
+			out[i] = def
+		case ws.Settings.ValidRole(v):
+			out[i] = v
+		default:
+			policy := ws.Settings.JIT.UnknownRole
+			if policy != storage.UnknownRoleDefault {
+				policy = storage.UnknownRoleReject
+			}
+			s.event(c, ws.ID, storage.Event{Type: "role.unknown", Detail: map[string]string{
+				"email": id.Email, "role": v, "environment": envNames[i], "policy": policy}})
+			if policy == storage.UnknownRoleDefault {
+				out[i] = def
+				continue
+			}
+			return storage.Roles{}, false, s.refuse(c, ws.ID, http.StatusForbidden, "unknown_role", nil, message{
+				Title: "Sign-in failed",
+				Text: fmt.Sprintf("The role %q sent for %s is not a role of workspace %q.",
+					v, strings.ToUpper(envNames[i]), wsName(ws)),
+				Detail: "Roles are case-sensitive. Ask your administrator to fix the role in your identity provider."},
+				"email", id.Email, "role", v, "environment", envNames[i])
+		}
+	}
+	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true, nil
+}
+
+// newMembership builds a JIT membership (R7): verified and active, userName
+// and primary work email as sent, no externalId, so an IdP's SCIM lookup by
+// userName or email finds it (R13).
+func newMembership(ws storage.Workspace, acct storage.Account, id identity, roles storage.Roles) storage.User {
+	given, family := splitName(id)
+	name := map[string]any{"formatted": id.FullName}
+	if given != "" {
+		name["givenName"] = given
+	}
+	if family != "" {
+		name["familyName"] = family
+	}
+	return storage.User{
+		WorkspaceID: ws.ID,
+		AccountID:   acct.ID,
+		UserName:    id.Email,
+		Emails:      []string{strings.ToLower(id.Email)},
+		Active:      true,
+		Verified:    true,
+		Source:      storage.SourceJIT,
+		Roles:       roles,
+		Attributes: map[string]any{
+			"emails":      []any{map[string]any{"value": id.Email, "type": "work", "primary": true}},
+			"name":        name,
+			"displayName": id.FullName,
+		},
+	}
+}
+
+func rolesDetail(r storage.Roles) string {
+	return "dev=" + r.Dev + ",test=" + r.Test + ",prod=" + r.Prod
+}
+
+func wsName(ws storage.Workspace) string {
+	if ws.Name != "" {
+		return ws.Name
+	}
+	return ws.ID
+}

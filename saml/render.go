@@ -1,0 +1,114 @@
+package saml
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Server-rendered pages (DESIGN §6): html/template, embedded, one shared
+// layout. Every page file templates/<page>.html defines "title" and
+// "content"; layout.html wraps them. Files named templates/part_*.html are
+// parsed after the page into every page's set, so a part can fill a
+// {{block}} a page leaves open (the home page leaves "switcher" for the
+// workspace switcher). The join engineer's pages are templates/join_*.html
+// and templates/switch_*.html and are rendered the same way:
+// s.render(c, status, "join_sent", data).
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var (
+	pagesOnce sync.Once
+	pages     map[string]*template.Template
+	pagesErr  error
+)
+
+// loadPages parses every page with the layout and the parts.
+func loadPages() (map[string]*template.Template, error) {
+	pagesOnce.Do(func() {
+		names, err := fs.Glob(templateFS, "templates/*.html")
+		if err != nil {
+			pagesErr = err
+			return
+		}
+		var parts []string
+		for _, n := range names {
+			if strings.HasPrefix(path.Base(n), "part_") {
+				parts = append(parts, n)
+			}
+		}
+		out := map[string]*template.Template{}
+		for _, n := range names {
+			base := path.Base(n)
+			if base == "layout.html" || strings.HasPrefix(base, "part_") {
+				continue
+			}
+			files := append([]string{"templates/layout.html", n}, parts...)
+			t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFS, files...)
+			if err != nil {
+				pagesErr = fmt.Errorf("parse %s: %w", n, err)
+				return
+			}
+			out[strings.TrimSuffix(base, ".html")] = t
+		}
+		pages = out
+	})
+	return pages, pagesErr
+}
+
+var templateFuncs = template.FuncMap{}
+
+// render writes page (a templates/<page>.html name without extension) with
+// data and status, as text/html with headers that keep the page out of
+// caches and frames. Templates get data as "."; a missing page is a
+// programming error and answers 500.
+func (s *Service) render(c echo.Context, status int, page string, data any) error {
+	ps, err := loadPages()
+	if err != nil {
+		return fmt.Errorf("load templates: %w", err)
+	}
+	t, ok := ps[page]
+	if !ok {
+		return fmt.Errorf("render: unknown page %q", page)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", data); err != nil {
+		return fmt.Errorf("render %s: %w", page, err)
+	}
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// message is the data of the simple message pages (message.html).
+type message struct {
+	Title string
+	Text  string
+	// Detail is an optional second paragraph.
+	Detail string
+	// Link / LinkText add a link under the text.
+	Link, LinkText string
+}
+
+// showMessage renders a short message page.
+func (s *Service) showMessage(c echo.Context, status int, m message) error {
+	return s.render(c, status, "message", m)
+}
+
+// forbidden renders the plain 403 page for a refused form post (bad CSRF).
+func (s *Service) forbidden(c echo.Context) error {
+	return s.showMessage(c, http.StatusForbidden, message{Title: "Request refused",
+		Text: "This form has expired or did not come from this site. Go back, reload the page and try again."})
+}

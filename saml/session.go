@@ -1,0 +1,227 @@
+package saml
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// Cookie names.
+const (
+	// sessionCookie carries the session secret. Only its SHA-256 (hex) is
+	// the store key, so a leaked store dump does not hand out sessions.
+	sessionCookie = "scimjit_session"
+	// csrfCookie binds CSRF tokens to a browser that has no session yet
+	// (the demo IdP form, a join link opened in a fresh browser).
+	csrfCookie = "scimjit_csrf"
+	// csrfField is the form field (and csrfHeader the header) that carries
+	// the CSRF token on POSTs.
+	csrfField  = "csrf_token"
+	csrfHeader = "X-CSRF-Token"
+)
+
+// randomToken returns n random bytes, base64url without padding.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand never fails on supported platforms (Go ≥1.24
+		// crashes the program instead of returning an error).
+		panic(fmt.Errorf("saml: crypto/rand: %w", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashToken is the store key for a cookie secret: hex SHA-256.
+func hashToken(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+// secureCookies reports whether cookies get the Secure attribute: when the
+// public base URL is https.
+func (s *Service) secureCookies() bool {
+	return s.cfg.BaseURL != nil && s.cfg.BaseURL.Scheme == "https"
+}
+
+// startSession signs the browser in: it creates a server-side session for
+// accountID with workspaceID active (store.CreateSession, key = hex SHA-256
+// of a 256-bit random cookie value), deletes the session the browser had
+// before (no session fixation: a new secret on every sign-in), and sets the
+// cookie HttpOnly, SameSite=Lax, Path=/, Secure when BaseURL is https, with
+// Max-Age = SessionTTL.
+func (s *Service) startSession(c echo.Context, accountID, workspaceID string) error {
+	ctx := c.Request().Context()
+	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" {
+		if err := s.cfg.Store.DeleteSession(ctx, hashToken(old.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("delete old session: %w", err)
+		}
+	}
+	secret := randomToken(32)
+	now := time.Now()
+	sess := storage.Session{
+		Key:             hashToken(secret),
+		AccountID:       accountID,
+		ActiveWorkspace: workspaceID,
+		CreatedAt:       now,
+		ExpiresAt:       now.Add(s.cfg.SessionTTL),
+	}
+	if err := s.cfg.Store.CreateSession(ctx, sess); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	c.SetCookie(&http.Cookie{
+		Name:     sessionCookie,
+		Value:    secret,
+		Path:     "/",
+		MaxAge:   int(s.cfg.SessionTTL / time.Second),
+		HttpOnly: true,
+		Secure:   s.secureCookies(),
+		SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// currentSession returns the browser's live session. ok is false (with a nil
+// error) when there is no cookie or the session is unknown or expired; err is
+// only for store failures.
+func (s *Service) currentSession(c echo.Context) (storage.Session, bool, error) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return storage.Session{}, false, nil
+	}
+	sess, err := s.cfg.Store.GetSession(c.Request().Context(), hashToken(ck.Value))
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Session{}, false, nil
+	}
+	if err != nil {
+		return storage.Session{}, false, fmt.Errorf("get session: %w", err)
+	}
+	return sess, true, nil
+}
+
+// endSession deletes the browser's session (if any) and expires the cookie.
+func (s *Service) endSession(c echo.Context) error {
+	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		if err := s.cfg.Store.DeleteSession(c.Request().Context(), hashToken(ck.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("delete session: %w", err)
+		}
+	}
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
+	return nil
+}
+
+// CSRF protection for the service's POST forms (logout, join confirm,
+// switch, demo IdP).
+//
+// Scheme: a token bound to the browser and signed by the server (the
+// "HMAC-based token" pattern of the OWASP CSRF cheat sheet). The binding is
+// the session's store key when the browser is signed in, else the value of
+// a random pre-session cookie (scimjit_csrf, HttpOnly, SameSite=Lax) that
+// csrfToken sets on first use. The token is
+// base64url(HMAC-SHA256(csrfKey, "csrf\x00" + binding)); csrfKey is derived
+// from the SP private key, so every process configured with the same key
+// pair (required for multi-process deployments) accepts the others' tokens.
+// A page rendered before sign-in therefore stops validating after sign-in
+// (the binding changes): render a fresh page. checkCSRF also refuses a POST
+// whose Origin header names another origin than BaseURL.
+//
+// Use: put {{.CSRF}} (from s.csrfToken(c)) into a hidden input named
+// "csrf_token" and call s.checkCSRF(c) first thing in the POST handler;
+// on false answer 403 (see s.forbidden).
+
+// csrfBinding returns the value the token is bound to, creating the
+// pre-session cookie when create is true and the browser has neither.
+func (s *Service) csrfBinding(c echo.Context, create bool) (string, error) {
+	sess, ok, err := s.currentSession(c)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		return "s:" + sess.Key, nil
+	}
+	if ck, err := c.Cookie(csrfCookie); err == nil && len(ck.Value) >= 32 {
+		return "c:" + hashToken(ck.Value), nil
+	}
+	if !create {
+		return "", nil
+	}
+	v := randomToken(32)
+	c.SetCookie(&http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true,
+		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
+	// Make the new cookie visible to a later csrfBinding in this request.
+	c.Request().AddCookie(&http.Cookie{Name: csrfCookie, Value: v})
+	return "c:" + hashToken(v), nil
+}
+
+func (s *Service) csrfMAC(binding string) string {
+	m := hmac.New(sha256.New, s.csrfKey)
+	m.Write([]byte("csrf\x00"))
+	m.Write([]byte(binding))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// csrfToken returns the CSRF token for forms rendered to this browser (see
+// the scheme above). On a store failure it logs and returns "" (the POST
+// will then be refused, never accepted).
+func (s *Service) csrfToken(c echo.Context) string {
+	b, err := s.csrfBinding(c, true)
+	if err != nil {
+		s.logError(c, "csrf token", "err", err)
+		return ""
+	}
+	return s.csrfMAC(b)
+}
+
+// checkCSRF reports whether the POST carries a valid CSRF token for this
+// browser (form field csrf_token or header X-CSRF-Token) and, when the
+// browser sent an Origin header, that it is the service's own origin.
+func (s *Service) checkCSRF(c echo.Context) bool {
+	r := c.Request()
+	if o := r.Header.Get("Origin"); o != "" && s.cfg.BaseURL != nil {
+		if !strings.EqualFold(o, s.cfg.BaseURL.Scheme+"://"+s.cfg.BaseURL.Host) {
+			return false
+		}
+	}
+	got := r.Header.Get(csrfHeader)
+	if got == "" {
+		got = c.FormValue(csrfField)
+	}
+	if got == "" {
+		return false
+	}
+	b, err := s.csrfBinding(c, false)
+	if err != nil {
+		s.logError(c, "csrf check", "err", err)
+		return false
+	}
+	if b == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.csrfMAC(b))) == 1
+}
+
+// sessionAccount loads the signed-in account; ok is false without a live
+// session or when the account is gone.
+func (s *Service) sessionAccount(ctx context.Context, sess storage.Session) (storage.Account, bool, error) {
+	acct, err := s.cfg.Store.GetAccount(ctx, sess.AccountID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Account{}, false, nil
+	}
+	if err != nil {
+		return storage.Account{}, false, err
+	}
+	return acct, true, nil
+}

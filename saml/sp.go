@@ -1,0 +1,253 @@
+package saml
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	crewjam "github.com/crewjam/saml"
+	"github.com/crewjam/saml/samlsp"
+	"github.com/labstack/echo/v4"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/scimjit/scimjit/server/reqctx"
+	"github.com/scimjit/scimjit/storage"
+)
+
+// wsPattern is the workspace slug (storage.Workspace).
+var wsPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// errNoIdP: the workspace has no IdP metadata.
+var errNoIdP = errors.New("workspace has no identity provider configured")
+
+// serviceProvider returns the workspace's service provider, built from its
+// IdP metadata (never fetched from a URL: tenant-supplied URLs would be
+// SSRF). It is cached per workspace and rebuilt when ws.Version changes;
+// the returned value is shared and must not be modified (copy it).
+func (s *Service) serviceProvider(ws storage.Workspace) (*crewjam.ServiceProvider, error) {
+	s.mu.Lock()
+	e, ok := s.sps[ws.ID]
+	s.mu.Unlock()
+	if ok && e.version == ws.Version {
+		return e.sp, nil
+	}
+	sp, err := s.buildSP(ws)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if cur, ok := s.sps[ws.ID]; !ok || cur.version <= ws.Version {
+		s.sps[ws.ID] = cachedSP{version: ws.Version, sp: sp}
+	}
+	s.mu.Unlock()
+	return sp, nil
+}
+
+func (s *Service) buildSP(ws storage.Workspace) (*crewjam.ServiceProvider, error) {
+	idp := ws.Settings.IdP
+	if strings.TrimSpace(idp.MetadataXML) == "" {
+		return nil, errNoIdP
+	}
+	var ed *crewjam.EntityDescriptor
+	var err error
+	if idp.EntityID != "" {
+		ed, err = samlsp.ParseMetadataByEntityID([]byte(idp.MetadataXML), idp.EntityID)
+	} else {
+		ed, err = samlsp.ParseMetadata([]byte(idp.MetadataXML))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse idp metadata: %w", err)
+	}
+	if idp.EntityID != "" && ed.EntityID != idp.EntityID {
+		return nil, fmt.Errorf("idp metadata entity id %q is not the configured %q", ed.EntityID, idp.EntityID)
+	}
+	return &crewjam.ServiceProvider{
+		EntityID:          s.urlString("/saml/" + ws.ID + "/metadata"),
+		Key:               s.cfg.Key,
+		Certificate:       s.cfg.Certificate,
+		MetadataURL:       s.url("/saml/" + ws.ID + "/metadata"),
+		AcsURL:            s.url("/saml/" + ws.ID + "/acs"),
+		IDPMetadata:       ed,
+		AllowIDPInitiated: idp.AllowIdPInitiated,
+		AuthnNameIDFormat: crewjam.UnspecifiedNameIDFormat,
+		// HTTP-POST only: the artifact binding would make the server call
+		// a URL from tenant-supplied metadata.
+		AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
+		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
+	}, nil
+}
+
+// workspace loads the workspace named by the :ws path parameter and puts
+// its id into the request context for logging. ok is false when the
+// response has been written (404 page or error).
+func (s *Service) workspace(c echo.Context) (storage.Workspace, bool, error) {
+	id := c.Param("ws")
+	if !wsPattern.MatchString(id) {
+		return storage.Workspace{}, false, s.showMessage(c, http.StatusNotFound, message{Title: "Not found", Text: "There is no such workspace."})
+	}
+	c.SetRequest(c.Request().WithContext(reqctx.WithWorkspace(c.Request().Context(), id)))
+	ws, err := s.cfg.Store.GetWorkspace(c.Request().Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Workspace{}, false, s.showMessage(c, http.StatusNotFound, message{Title: "Not found", Text: "There is no such workspace."})
+	}
+	if err != nil {
+		return storage.Workspace{}, false, fmt.Errorf("get workspace: %w", err)
+	}
+	return ws, true, nil
+}
+
+// handleMetadata serves the workspace's SP metadata (entity ID, ACS URL,
+// certificate) for the IdP admin. It needs no IdP configured yet, so an
+// admin can set the IdP side up first.
+func (s *Service) handleMetadata(c echo.Context) error {
+	ws, ok, err := s.workspace(c)
+	if !ok {
+		return err
+	}
+	sp := crewjam.ServiceProvider{
+		EntityID:                         s.urlString("/saml/" + ws.ID + "/metadata"),
+		Key:                              s.cfg.Key,
+		Certificate:                      s.cfg.Certificate,
+		MetadataURL:                      s.url("/saml/" + ws.ID + "/metadata"),
+		AcsURL:                           s.url("/saml/" + ws.ID + "/acs"),
+		AuthnNameIDFormat:                crewjam.UnspecifiedNameIDFormat,
+		AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
+		LogoutBindings:                   []string{},
+	}
+	buf, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
+	if err != nil {
+		return fmt.Errorf("marshal sp metadata: %w", err)
+	}
+	return c.Blob(http.StatusOK, "application/samlmetadata+xml", append([]byte(xml.Header), buf...))
+}
+
+// trackedRequest is an SP-initiated AuthnRequest waiting for its answer,
+// stored under "authn:<RelayState>" for requestTTL.
+type trackedRequest struct {
+	ID string `json:"id"`
+	// Return is the local path to go to after sign-in.
+	Return string `json:"return"`
+	// Browser is the hash of the browser-binding cookie that started it.
+	Browser string `json:"browser"`
+}
+
+// bindCookie names the cookie that ties an AuthnRequest to the browser that
+// started it (login CSRF: an attacker cannot make a victim's browser
+// complete the attacker's login, because the victim lacks this cookie).
+const bindCookie = "scimjit_saml_bind"
+
+// handleLogin starts an SP-initiated login: it tracks a new AuthnRequest
+// (id in Redis keyed by a random RelayState, bound to this browser by a
+// cookie) and redirects to the IdP with the HTTP-Redirect binding
+// (SAML bindings §3.4). ?return=/local/path chooses where to land.
+func (s *Service) handleLogin(c echo.Context) error {
+	ws, ok, err := s.workspace(c)
+	if !ok {
+		return err
+	}
+	sp, err := s.serviceProvider(ws)
+	if err != nil {
+		s.logWarn(c, "saml login: no service provider", "err", err)
+		return s.showMessage(c, http.StatusNotFound, message{Title: "Sign-in is not set up",
+			Text: "This workspace has no identity provider configured for single sign-on."})
+	}
+	ssoURL := sp.GetSSOBindingLocation(crewjam.HTTPRedirectBinding)
+	if ssoURL == "" {
+		s.logWarn(c, "saml login: idp metadata has no HTTP-Redirect SSO endpoint")
+		return s.showMessage(c, http.StatusNotFound, message{Title: "Sign-in is not set up",
+			Text: "This workspace's identity provider cannot be reached for sign-in."})
+	}
+	authn, err := sp.MakeAuthenticationRequest(ssoURL, crewjam.HTTPRedirectBinding, crewjam.HTTPPostBinding)
+	if err != nil {
+		return fmt.Errorf("make authn request: %w", err)
+	}
+	bind := ""
+	if ck, err := c.Cookie(bindCookie); err == nil && len(ck.Value) >= 32 {
+		bind = ck.Value
+	} else {
+		bind = randomToken(32)
+	}
+	s.setBindCookie(c, bind)
+	relay := randomToken(24)
+	rec, _ := json.Marshal(trackedRequest{ID: authn.ID, Return: localPath(c.QueryParam("return")), Browser: hashToken(bind)})
+	if err := s.cfg.Store.PutTemp(c.Request().Context(), ws.ID, "authn:"+relay, rec, requestTTL); err != nil {
+		return fmt.Errorf("track authn request: %w", err)
+	}
+	u, err := authn.Redirect(relay, sp)
+	if err != nil {
+		return fmt.Errorf("redirect authn request: %w", err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusFound, u.String())
+}
+
+// setBindCookie sets the browser-binding cookie. The IdP answers with a
+// cross-site POST, which carries SameSite=Lax cookies only when the IdP is
+// same-site; with https the cookie is SameSite=None+Secure so it also
+// travels with a real IdP's POST. Path /saml/ keeps it off other requests.
+func (s *Service) setBindCookie(c echo.Context, v string) {
+	ck := &http.Cookie{Name: bindCookie, Value: v, Path: s.cfg.BaseURL.Path + "/saml/",
+		MaxAge: int(requestTTL / time.Second), HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if s.secureCookies() {
+		ck.Secure = true
+		ck.SameSite = http.SameSiteNoneMode
+	}
+	c.SetCookie(ck)
+}
+
+// takeTrackedRequest consumes the request tracked under relay, if any, and
+// checks it was started by this browser. It returns the possible request
+// ids for ParseResponse (none when nothing matches) and the return path.
+func (s *Service) takeTrackedRequest(ctx context.Context, c echo.Context, ws, relay string) (ids []string, ret string, err error) {
+	if relay == "" || len(relay) > 200 {
+		return nil, "", nil
+	}
+	raw, err := s.cfg.Store.TakeTemp(ctx, ws, "authn:"+relay)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("take tracked request: %w", err)
+	}
+	var tr trackedRequest
+	if err := json.Unmarshal(raw, &tr); err != nil {
+		return nil, "", fmt.Errorf("decode tracked request: %w", err)
+	}
+	ck, cerr := c.Cookie(bindCookie)
+	if cerr != nil || hashToken(ck.Value) != tr.Browser {
+		// The request was started in another browser: answer as if it
+		// were unknown, so the response's InResponseTo cannot match.
+		s.logWarn(c, "saml acs: tracked request was started by another browser")
+		return nil, "", nil
+	}
+	return []string{tr.ID}, tr.Return, nil
+}
+
+// localPath returns p when it is a path on this site ("/x?y"), else "/".
+// It refuses absolute URLs, scheme-relative "//host" and "/\host" (which
+// browsers treat as "//host"), and control characters.
+func localPath(p string) string {
+	if p == "" || p[0] != '/' || len(p) > 1024 {
+		return "/"
+	}
+	if len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
+		return "/"
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return p
+}
