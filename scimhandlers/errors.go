@@ -1,0 +1,141 @@
+package scimhandlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// SCIM error types of RFC 7644 §3.12, table 9.
+const (
+	typeInvalidFilter = "invalidFilter"
+	typeTooMany       = "tooMany"
+	typeUniqueness    = "uniqueness"
+	typeMutability    = "mutability"
+	typeInvalidSyntax = "invalidSyntax"
+	typeInvalidPath   = "invalidPath"
+	typeNoTarget      = "noTarget"
+	typeInvalidValue  = "invalidValue"
+	typeInvalidVers   = "invalidVers"
+)
+
+const errorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+// apiError is the public part of a failure: an RFC 7644 §3.12 error body.
+// Its text is always written by this package, never copied from an
+// internal error.
+type apiError struct {
+	Status   int
+	ScimType string
+	Detail   string
+	// cause is logged, never sent.
+	cause error
+}
+
+func (e *apiError) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("scim %d %s: %s: %v", e.Status, e.ScimType, e.Detail, e.cause)
+	}
+	return fmt.Sprintf("scim %d %s: %s", e.Status, e.ScimType, e.Detail)
+}
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+func badRequest(scimType, detail string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, ScimType: scimType, Detail: detail}
+}
+
+func notFound(what string) *apiError {
+	return &apiError{Status: http.StatusNotFound, Detail: what + " not found"}
+}
+
+func errUniqueness(field string) *apiError {
+	return &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+		Detail: fmt.Sprintf("%s is already in use in this workspace", field)}
+}
+
+func errUnauthorized() *apiError {
+	return &apiError{Status: http.StatusUnauthorized, Detail: "authentication required: a valid bearer token for this workspace"}
+}
+
+// mapStoreError turns a storage error into its public form (CONVENTIONS
+// "Errors": scimhandlers is the one place that maps storage errors). what
+// names the resource for 404s ("user", "group").
+func mapStoreError(err error, what string) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var ce *storage.ConflictError
+	switch {
+	case errors.As(err, &ce):
+		field := ce.Field
+		if field == "account" || field == "email" {
+			field = "a membership for this email"
+		}
+		return &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+			Detail: fmt.Sprintf("%s is already in use in this workspace", field), cause: err}
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+			Detail: "a unique attribute value is already in use in this workspace", cause: err}
+	case errors.Is(err, storage.ErrNotFound):
+		e := notFound(what)
+		e.cause = err
+		return e
+	case errors.Is(err, storage.ErrPreconditionFailed):
+		return &apiError{Status: http.StatusPreconditionFailed,
+			Detail: "the resource was modified: If-Match does not match the current version", cause: err}
+	case errors.Is(err, storage.ErrInvalidReference):
+		return &apiError{Status: http.StatusBadRequest, ScimType: typeInvalidValue,
+			Detail: "a member value is not the id of a user in this workspace", cause: err}
+	case errors.Is(err, storage.ErrConflictRetries):
+		return &apiError{Status: http.StatusServiceUnavailable,
+			Detail: "too many concurrent changes to this resource, retry later", cause: err}
+	case errors.Is(err, storage.ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return &apiError{Status: http.StatusServiceUnavailable,
+			Detail: "the service is temporarily unavailable, retry later", cause: err}
+	default:
+		return &apiError{Status: http.StatusInternalServerError, Detail: "internal error", cause: err}
+	}
+}
+
+// errorBody is the JSON form of RFC 7644 §3.12 (status is a string).
+type errorBody struct {
+	Schemas  []string `json:"schemas"`
+	ScimType string   `json:"scimType,omitempty"`
+	Detail   string   `json:"detail,omitempty"`
+	Status   string   `json:"status"`
+}
+
+// writeError renders e; causes of server-side failures are logged.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	if e.cause != nil {
+		level := slog.LevelDebug
+		if e.Status >= 500 {
+			level = slog.LevelError
+		}
+		h.log.Log(r.Context(), level, "scim request failed", "status", e.Status, "err", e.cause)
+	}
+	switch e.Status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="scim"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	}
+	raw, _ := json.Marshal(errorBody{
+		Schemas:  []string{errorSchema},
+		ScimType: e.ScimType,
+		Detail:   e.Detail,
+		Status:   strconv.Itoa(e.Status),
+	})
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(raw)
+}

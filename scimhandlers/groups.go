@@ -1,0 +1,453 @@
+package scimhandlers
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strings"
+
+	fp "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// renderGroup builds the SCIM representation of g (RFC 7643 §4.2).
+// Members carry value, $ref and type; display is left out (it would cost
+// one lookup per member).
+func renderGroup(base string, g storage.Group) map[string]any {
+	doc := deepCopy(g.Attributes)
+	for _, k := range []string{"id", "meta", "schemas", "displayName", "externalId", "members"} {
+		delete(doc, k)
+	}
+	doc["id"] = g.ID
+	doc["schemas"] = []any{groupURN}
+	doc["displayName"] = g.DisplayName
+	if g.ExternalID != "" {
+		doc["externalId"] = g.ExternalID
+	}
+	members := make([]string, len(g.Members))
+	copy(members, g.Members)
+	sort.Strings(members)
+	list := []any{}
+	for _, m := range members {
+		list = append(list, map[string]any{"value": m, "$ref": base + "/Users/" + m, "type": "User"})
+	}
+	doc["members"] = list
+	doc["meta"] = map[string]any{
+		"resourceType": "Group",
+		"created":      fmtTime(g.Created),
+		"lastModified": fmtTime(g.Modified),
+		"location":     base + "/Groups/" + g.ID,
+		"version":      etag(g.Version),
+	}
+	return doc
+}
+
+func (h *Handler) writeGroup(w http.ResponseWriter, q *request, status int, g storage.Group) {
+	p, aerr := projectionFromQuery(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	body := p.apply(groupKind, renderGroup(q.base, g))
+	w.Header().Set("ETag", etag(g.Version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", q.base+"/Groups/"+g.ID)
+	}
+	h.writeJSON(w, status, body)
+}
+
+func (h *Handler) groupEvent(ctx context.Context, ws, typ string, g storage.Group, detail map[string]string) {
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	detail["group"] = g.ID
+	if _, err := h.store.AppendEvent(ctx, ws, storage.Event{Type: typ, Actor: "scim", Detail: detail}); err != nil {
+		h.log.WarnContext(ctx, "append scim event", "type", typ, "err", err)
+	}
+}
+
+// groupFields are the parts of a validated group document.
+type groupFields struct {
+	displayName string
+	externalID  string
+	members     []string
+	attrs       map[string]any
+}
+
+func splitGroupDoc(doc map[string]any) groupFields {
+	var f groupFields
+	f.displayName, _ = doc["displayName"].(string)
+	f.externalID, _ = doc["externalId"].(string)
+	f.members = memberIDs(doc["members"])
+	f.attrs = map[string]any{}
+	for k, v := range doc {
+		switch k {
+		case "displayName", "externalId", "members", "id", "meta", "schemas":
+		default:
+			f.attrs[k] = v
+		}
+	}
+	return f
+}
+
+// memberIDs returns the distinct "value"s of a members list.
+func memberIDs(v any) []string {
+	list, _ := v.([]any)
+	seen := map[string]bool{}
+	out := []string{}
+	for _, el := range list {
+		m, _ := el.(map[string]any)
+		id, _ := m["value"].(string)
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (h *Handler) readGroupBody(q *request) (groupFields, *apiError) {
+	raw, aerr := readBody(q.r)
+	if aerr != nil {
+		return groupFields{}, aerr
+	}
+	m, aerr := decodeObject(raw)
+	if aerr != nil {
+		return groupFields{}, aerr
+	}
+	doc, aerr := validateResource(groupKind, m, true)
+	if aerr != nil {
+		return groupFields{}, aerr
+	}
+	f := splitGroupDoc(doc)
+	if strings.TrimSpace(f.displayName) == "" {
+		return groupFields{}, badRequest(typeInvalidValue, "displayName is required")
+	}
+	return f, nil
+}
+
+func (h *Handler) createGroup(w http.ResponseWriter, q *request) {
+	ctx := q.r.Context()
+	f, aerr := h.readGroupBody(q)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	g, err := h.store.CreateGroup(ctx, q.ws, storage.Group{
+		WorkspaceID: q.ws, DisplayName: f.displayName, ExternalID: f.externalID,
+		Members: f.members, Attributes: f.attrs,
+	})
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "group"))
+		return
+	}
+	h.groupEvent(ctx, q.ws, "scim.group.created", g, nil)
+	h.writeGroup(w, q, http.StatusCreated, g)
+}
+
+func (h *Handler) getGroup(w http.ResponseWriter, q *request, id string) {
+	g, err := h.store.GetGroup(q.r.Context(), q.ws, id)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "group"))
+		return
+	}
+	h.writeGroup(w, q, http.StatusOK, g)
+}
+
+func (h *Handler) replaceGroup(w http.ResponseWriter, q *request, id string) {
+	ctx := q.r.Context()
+	ver, aerr := ifMatch(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	f, aerr := h.readGroupBody(q)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	members := f.members
+	g, err := h.store.ChangeGroup(ctx, q.ws, id, storage.GroupChange{
+		IfVersion: ver, DisplayName: &f.displayName, ExternalID: &f.externalID,
+		Attributes: f.attrs, ReplaceMembers: &members,
+	})
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "group"))
+		return
+	}
+	h.groupEvent(ctx, q.ws, "scim.group.updated", g, nil)
+	h.writeGroup(w, q, http.StatusOK, g)
+}
+
+// memberDelta composes a sequence of member operations into one
+// GroupChange with the same end result (storage applies Replace, then
+// Remove, then Add).
+type memberDelta struct {
+	replace *[]string
+	remove  []string
+	add     []string
+}
+
+func (d *memberDelta) doReplace(ids []string) {
+	cp := append([]string{}, ids...)
+	d.replace, d.remove, d.add = &cp, nil, nil
+}
+
+func (d *memberDelta) doRemove(ids []string) {
+	for _, id := range ids {
+		d.add = without(d.add, id)
+		if d.replace != nil {
+			r := without(*d.replace, id)
+			d.replace = &r
+		} else if !contains(d.remove, id) {
+			d.remove = append(d.remove, id)
+		}
+	}
+}
+
+func (d *memberDelta) doAdd(ids []string) {
+	for _, id := range ids {
+		d.remove = without(d.remove, id)
+		if d.replace != nil {
+			if !contains(*d.replace, id) {
+				r := append(*d.replace, id)
+				d.replace = &r
+			}
+		} else if !contains(d.add, id) {
+			d.add = append(d.add, id)
+		}
+	}
+}
+
+func without(list []string, id string) []string {
+	out := list[:0:0]
+	for _, x := range list {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func contains(list []string, id string) bool {
+	for _, x := range list {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// groupChangeFromOps turns PATCH operations into an atomic GroupChange.
+// Member changes become deltas so that concurrent PATCHes never lose each
+// other (R15). current is needed only for member removal by a filter
+// other than `value eq`; it is loaded lazily.
+func groupChangeFromOps(ops []patchOp, current func() (storage.Group, error)) (storage.GroupChange, *apiError) {
+	var ch storage.GroupChange
+	var d memberDelta
+	attrDoc := map[string]any{}
+	touchedAttrs := false
+	for _, o := range ops {
+		if o.path == nil {
+			vm, _ := o.value.(map[string]any)
+			for key, v := range vm {
+				p, err := fp.ParsePath([]byte(key))
+				if err != nil {
+					return ch, badRequest(typeInvalidPath, "invalid attribute "+key)
+				}
+				sub, aerr := groupChangeFromOps([]patchOp{{op: o.op, path: &p, value: v}}, current)
+				if aerr != nil {
+					return ch, aerr
+				}
+				mergeChange(&ch, &d, sub)
+			}
+			continue
+		}
+		r, err := scope{kind: groupKind}.resolve(o.path.AttributePath)
+		if err != nil {
+			return ch, badRequest(typeInvalidPath, "invalid path: "+err.Error())
+		}
+		switch r.attr.Name() {
+		case "id", "meta":
+			continue // Okta sends id with a rename; it cannot change.
+		case "displayName":
+			if o.op == "remove" {
+				return ch, badRequest(typeInvalidValue, "displayName is required and cannot be removed")
+			}
+			s, _ := o.value.(string)
+			if strings.TrimSpace(s) == "" {
+				return ch, badRequest(typeInvalidValue, "displayName must not be empty")
+			}
+			ch.DisplayName = &s
+		case "externalId":
+			s := ""
+			if o.op != "remove" {
+				s, _ = o.value.(string)
+			}
+			ch.ExternalID = &s
+		case "members":
+			if o.path.ValueExpression != nil {
+				if o.op != "remove" {
+					return ch, badRequest(typeInvalidPath, "members[...] is only supported with remove")
+				}
+				if v, ok := valueEq(o.path.ValueExpression); ok && isSimpleValueEq(o.path.ValueExpression) {
+					d.doRemove([]string{v})
+					continue
+				}
+				g, err := current()
+				if err != nil {
+					return ch, mapStoreError(err, "group")
+				}
+				inner := scope{subs: r.attr.SubAttributes()}
+				var ids []string
+				for _, m := range g.Members {
+					if matches(inner, o.path.ValueExpression, map[string]any{"value": m, "type": "User"}) {
+						ids = append(ids, m)
+					}
+				}
+				d.doRemove(ids)
+				continue
+			}
+			ids := memberIDs(o.value)
+			switch o.op {
+			case "add":
+				d.doAdd(ids)
+			case "replace":
+				d.doReplace(ids)
+			case "remove":
+				if o.value != nil {
+					d.doRemove(ids) // Entra: removes only the listed members
+				} else {
+					d.doReplace(nil)
+				}
+			}
+		default:
+			touchedAttrs = true
+			_ = attrDoc
+		}
+	}
+	if touchedAttrs {
+		return ch, badRequest(typeInvalidPath, "only displayName, externalId and members can be changed on a group")
+	}
+	ch.ReplaceMembers, ch.RemoveMembers, ch.AddMembers = d.replace, d.remove, d.add
+	return ch, nil
+}
+
+func isSimpleValueEq(e fp.Expression) bool {
+	_, ok := e.(*fp.AttributeExpression)
+	return ok
+}
+
+// mergeChange folds a sub-change (from a path-less operation) into ch.
+func mergeChange(ch *storage.GroupChange, d *memberDelta, sub storage.GroupChange) {
+	if sub.DisplayName != nil {
+		ch.DisplayName = sub.DisplayName
+	}
+	if sub.ExternalID != nil {
+		ch.ExternalID = sub.ExternalID
+	}
+	if sub.ReplaceMembers != nil {
+		d.doReplace(*sub.ReplaceMembers)
+	}
+	d.doRemove(sub.RemoveMembers)
+	d.doAdd(sub.AddMembers)
+}
+
+func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
+	ctx := q.r.Context()
+	ver, aerr := ifMatch(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	raw, aerr := readBody(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	ops, aerr := h.patcher.parse(ctx, groupKind, raw)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	ch, aerr := groupChangeFromOps(ops, func() (storage.Group, error) { return h.store.GetGroup(ctx, q.ws, id) })
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	ch.IfVersion = ver
+	g, err := h.store.ChangeGroup(ctx, q.ws, id, ch)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "group"))
+		return
+	}
+	h.groupEvent(ctx, q.ws, "scim.group.updated", g, nil)
+	h.writeGroup(w, q, http.StatusOK, g)
+}
+
+func (h *Handler) deleteGroup(w http.ResponseWriter, q *request, id string) {
+	ctx := q.r.Context()
+	ver, aerr := ifMatch(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	g, err := h.store.GetGroup(ctx, q.ws, id)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "group"))
+		return
+	}
+	if ver != 0 && ver != g.Version {
+		h.writeError(w, q.r, mapStoreError(storage.ErrPreconditionFailed, "group"))
+		return
+	}
+	if err := h.store.DeleteGroup(ctx, q.ws, id); err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "group"))
+		return
+	}
+	h.groupEvent(ctx, q.ws, "scim.group.deleted", g, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Dispatch by kind.
+
+func (h *Handler) create(w http.ResponseWriter, q *request, k *resourceKind) {
+	if k == userKind {
+		h.createUser(w, q)
+	} else {
+		h.createGroup(w, q)
+	}
+}
+
+func (h *Handler) get(w http.ResponseWriter, q *request, k *resourceKind, id string) {
+	if k == userKind {
+		h.getUser(w, q, id)
+	} else {
+		h.getGroup(w, q, id)
+	}
+}
+
+func (h *Handler) replace(w http.ResponseWriter, q *request, k *resourceKind, id string) {
+	if k == userKind {
+		h.replaceUser(w, q, id)
+	} else {
+		h.replaceGroup(w, q, id)
+	}
+}
+
+func (h *Handler) patch(w http.ResponseWriter, q *request, k *resourceKind, id string) {
+	if k == userKind {
+		h.patchUser(w, q, id)
+	} else {
+		h.patchGroup(w, q, id)
+	}
+}
+
+func (h *Handler) delete(w http.ResponseWriter, q *request, k *resourceKind, id string) {
+	if k == userKind {
+		h.deleteUser(w, q, id)
+	} else {
+		h.deleteGroup(w, q, id)
+	}
+}

@@ -1,0 +1,785 @@
+package scimhandlers
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	fp "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// listParams are the query parameters of RFC 7644 §3.4.2 (GET) and §3.4.3
+// (POST .search).
+type listParams struct {
+	filter     string
+	startIndex int
+	count      int
+	sortBy     string
+	descending bool
+	proj       projection
+}
+
+type paramsFunc func(h *Handler, r *http.Request) (listParams, *apiError)
+
+func splitAttrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (h *Handler) clampPaging(p *listParams, start, count *int) {
+	p.startIndex, p.count = 1, h.cfg.MaxResults
+	if start != nil && *start > 1 {
+		p.startIndex = *start
+	}
+	if count != nil {
+		p.count = *count
+	}
+	if p.count > h.cfg.MaxResults {
+		p.count = h.cfg.MaxResults
+	}
+	if p.count < 0 {
+		p.count = 0
+	}
+}
+
+func parseSortOrder(s string) (bool, *apiError) {
+	switch strings.ToLower(s) {
+	case "", "ascending":
+		return false, nil
+	case "descending":
+		return true, nil
+	}
+	return false, badRequest(typeInvalidValue, `sortOrder must be "ascending" or "descending"`)
+}
+
+// listParamsFromQuery reads GET parameters; the library ignores sortBy,
+// sortOrder, attributes and excludedAttributes on GET, so all are read here.
+func listParamsFromQuery(h *Handler, r *http.Request) (listParams, *apiError) {
+	v := r.URL.Query()
+	var p listParams
+	intParam := func(name string) (*int, *apiError) {
+		s := strings.TrimSpace(v.Get(name))
+		if s == "" {
+			return nil, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, badRequest(typeInvalidValue, name+" must be an integer")
+		}
+		return &n, nil
+	}
+	start, aerr := intParam("startIndex")
+	if aerr != nil {
+		return p, aerr
+	}
+	count, aerr := intParam("count")
+	if aerr != nil {
+		return p, aerr
+	}
+	h.clampPaging(&p, start, count)
+	p.filter = strings.TrimSpace(v.Get("filter"))
+	p.sortBy = strings.TrimSpace(v.Get("sortBy"))
+	if p.descending, aerr = parseSortOrder(v.Get("sortOrder")); aerr != nil {
+		return p, aerr
+	}
+	p.proj, aerr = projectionFromQuery(r)
+	return p, aerr
+}
+
+// listParamsFromBody reads a SearchRequest (RFC 7644 §3.4.3).
+func listParamsFromBody(h *Handler, r *http.Request) (listParams, *apiError) {
+	var p listParams
+	raw, aerr := readBody(r)
+	if aerr != nil {
+		return p, aerr
+	}
+	var body struct {
+		Schemas            []string        `json:"schemas"`
+		Attributes         json.RawMessage `json:"attributes"`
+		ExcludedAttributes json.RawMessage `json:"excludedAttributes"`
+		Filter             string          `json:"filter"`
+		SortBy             string          `json:"sortBy"`
+		SortOrder          string          `json:"sortOrder"`
+		StartIndex         *int            `json:"startIndex"`
+		Count              *int            `json:"count"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return p, badRequest(typeInvalidSyntax, "the search request is not valid JSON (startIndex and count must be integers)")
+	}
+	ok := false
+	for _, s := range body.Schemas {
+		ok = ok || strings.EqualFold(s, searchURN)
+	}
+	if !ok {
+		return p, badRequest(typeInvalidValue, "schemas must be [\""+searchURN+"\"]")
+	}
+	h.clampPaging(&p, body.StartIndex, body.Count)
+	p.filter = strings.TrimSpace(body.Filter)
+	p.sortBy = strings.TrimSpace(body.SortBy)
+	if p.descending, aerr = parseSortOrder(body.SortOrder); aerr != nil {
+		return p, aerr
+	}
+	attrList := func(raw json.RawMessage) ([]string, *apiError) {
+		if len(raw) == 0 || string(raw) == "null" {
+			return nil, nil
+		}
+		var list []string
+		if json.Unmarshal(raw, &list) == nil {
+			return list, nil
+		}
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return splitAttrs(s), nil
+		}
+		return nil, badRequest(typeInvalidSyntax, "attributes must be a list of attribute names")
+	}
+	if p.proj.attrs, aerr = attrList(body.Attributes); aerr != nil {
+		return p, aerr
+	}
+	p.proj.excluded, aerr = attrList(body.ExcludedAttributes)
+	return p, aerr
+}
+
+// projection is attributes / excludedAttributes (RFC 7644 §3.4.2.5).
+// id, schemas and meta are always returned.
+type projection struct {
+	attrs    []string
+	excluded []string
+}
+
+func projectionFromQuery(r *http.Request) (projection, *apiError) {
+	v := r.URL.Query()
+	return projection{attrs: splitAttrs(v.Get("attributes")), excluded: splitAttrs(v.Get("excludedAttributes"))}, nil
+}
+
+// wants reports whether a top-level core attribute survives the projection
+// (used to skip loading a user's groups).
+func (p projection) wants(k *resourceKind, name string) bool {
+	doc := p.apply(k, map[string]any{name: true})
+	_, ok := doc[name]
+	return ok
+}
+
+// target is one attribute named in a projection.
+type target struct {
+	ext  string // extension URN ("" = core)
+	name string // "" = the whole extension
+	sub  string
+}
+
+func parseTarget(k *resourceKind, a string) (target, bool) {
+	if urn, ok := k.isExtURN(a); ok {
+		return target{ext: urn}, true
+	}
+	ap, err := fp.ParseAttrPath([]byte(a))
+	if err != nil {
+		return target{}, false
+	}
+	r, err := scope{kind: k}.resolve(ap)
+	if err != nil {
+		return target{}, false
+	}
+	t := target{ext: r.ext, name: r.attr.Name()}
+	if r.sub != nil {
+		t.sub = r.sub.Name()
+	}
+	return t, true
+}
+
+func (p projection) apply(k *resourceKind, doc map[string]any) map[string]any {
+	if len(p.attrs) == 0 && len(p.excluded) == 0 {
+		return doc
+	}
+	always := map[string]bool{"id": true, "schemas": true, "meta": true}
+	var out map[string]any
+	if len(p.attrs) > 0 {
+		out = map[string]any{}
+		for key := range always {
+			if v, ok := doc[key]; ok {
+				out[key] = v
+			}
+		}
+		for _, a := range p.attrs {
+			t, ok := parseTarget(k, a)
+			if !ok {
+				continue
+			}
+			src, dst := doc, out
+			if t.ext != "" {
+				em, _ := doc[t.ext].(map[string]any)
+				if em == nil {
+					continue
+				}
+				if t.name == "" {
+					out[t.ext] = em
+					continue
+				}
+				d, _ := out[t.ext].(map[string]any)
+				if d == nil {
+					d = map[string]any{}
+					out[t.ext] = d
+				}
+				src, dst = em, d
+			}
+			v, ok := src[t.name]
+			if !ok {
+				continue
+			}
+			if t.sub == "" {
+				dst[t.name] = v
+				continue
+			}
+			dst[t.name] = pickSub(v, dst[t.name], t.sub)
+		}
+	} else {
+		out = deepCopy(doc)
+	}
+	for _, a := range p.excluded {
+		t, ok := parseTarget(k, a)
+		if !ok || (t.ext == "" && always[t.name]) {
+			continue
+		}
+		container := out
+		if t.ext != "" {
+			if t.name == "" {
+				delete(out, t.ext)
+				continue
+			}
+			container, _ = out[t.ext].(map[string]any)
+			if container == nil {
+				continue
+			}
+		}
+		if t.sub == "" {
+			delete(container, t.name)
+			continue
+		}
+		switch v := container[t.name].(type) {
+		case map[string]any:
+			delete(v, t.sub)
+		case []any:
+			for _, el := range v {
+				if m, ok := el.(map[string]any); ok {
+					delete(m, t.sub)
+				}
+			}
+		}
+	}
+	// schemas lists only the extensions still present.
+	if _, ok := out["schemas"]; ok {
+		schemas := []any{k.core.ID}
+		for _, e := range k.exts {
+			if _, ok := out[e.ID]; ok {
+				schemas = append(schemas, e.ID)
+			}
+		}
+		out["schemas"] = schemas
+	}
+	return out
+}
+
+// pickSub copies one sub-attribute of a complex (or multi-valued complex)
+// value, merging with what was already picked.
+func pickSub(v, have any, sub string) any {
+	switch v := v.(type) {
+	case map[string]any:
+		d, _ := have.(map[string]any)
+		if d == nil {
+			d = map[string]any{}
+		}
+		if sv, ok := v[sub]; ok {
+			d[sub] = sv
+		}
+		return d
+	case []any:
+		prev, _ := have.([]any)
+		out := make([]any, len(v))
+		for i, el := range v {
+			var h any
+			if i < len(prev) {
+				h = prev[i]
+			}
+			out[i] = pickSub(el, h, sub)
+		}
+		return out
+	}
+	return v
+}
+
+// item is one resource of a result set.
+type item struct {
+	kind    *resourceKind
+	id      string
+	created time.Time
+	doc     map[string]any
+	user    *storage.User
+}
+
+// scanBatch is the page size used when a filter has to be evaluated on
+// every resource of the workspace.
+const scanBatch = 500
+
+// matchAll returns every resource of kind k matching expr (nil = all), in
+// creation order. Index-backed filters fetch candidates by index; others
+// scan the ordered list in batches.
+func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, expr fp.Expression) ([]item, error) {
+	needGroups := k == userKind && expr != nil && refersTo(expr, "groups")
+	var cands []item
+	keep := func(it item) error {
+		if expr == nil {
+			cands = append(cands, it)
+			return nil
+		}
+		if needGroups {
+			gs, err := h.userGroups(ctx, q.ws, it.id)
+			if err != nil {
+				return err
+			}
+			it.doc = renderUser(q.base, *it.user, gs)
+		}
+		if safeMatch(k, expr, it.doc) {
+			cands = append(cands, it)
+		}
+		return nil
+	}
+	if expr != nil {
+		if keys, ok := planLookups(k, expr); ok {
+			found, err := h.lookup(ctx, q, k, keys)
+			if err != nil {
+				return nil, err
+			}
+			for _, it := range found {
+				if err := keep(it); err != nil {
+					return nil, err
+				}
+			}
+			return cands, nil
+		}
+	}
+	for offset := 0; ; offset += scanBatch {
+		batch, total, err := h.page(ctx, q, k, offset, scanBatch)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range batch {
+			if err := keep(it); err != nil {
+				return nil, err
+			}
+		}
+		if len(batch) == 0 || offset+len(batch) >= total {
+			break
+		}
+	}
+	return cands, nil
+}
+
+// safeMatch evaluates without letting odd stored data crash the request.
+func safeMatch(k *resourceKind, expr fp.Expression, doc map[string]any) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return matches(scope{kind: k}, expr, doc)
+}
+
+func (h *Handler) userItem(q *request, u storage.User) item {
+	return item{kind: userKind, id: u.ID, created: u.Created, doc: renderUser(q.base, u, nil), user: &u}
+}
+
+func groupItem(q *request, g storage.Group) item {
+	return item{kind: groupKind, id: g.ID, created: g.Created, doc: renderGroup(q.base, g)}
+}
+
+// page returns resources [offset, offset+limit) in creation order and the
+// total count (one ordered-index read; cost independent of offset).
+func (h *Handler) page(ctx context.Context, q *request, k *resourceKind, offset, limit int) ([]item, int, error) {
+	var out []item
+	if k == userKind {
+		us, total, err := h.store.ListUsers(ctx, q.ws, offset, limit)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, u := range us {
+			out = append(out, h.userItem(q, u))
+		}
+		return out, total, nil
+	}
+	gs, total, err := h.store.ListGroups(ctx, q.ws, offset, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, g := range gs {
+		out = append(out, groupItem(q, g))
+	}
+	return out, total, nil
+}
+
+// lookup fetches the union of index lookups, de-duplicated, in creation
+// order.
+func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys []lookupKey) ([]item, error) {
+	seen := map[string]bool{}
+	var out []item
+	add := func(it item) {
+		if !seen[it.id] {
+			seen[it.id] = true
+			out = append(out, it)
+		}
+	}
+	for _, key := range keys {
+		if k == userKind {
+			var us []storage.User
+			var err error
+			switch key.by {
+			case "id":
+				var u storage.User
+				u, err = h.store.GetUser(ctx, q.ws, key.value)
+				if err == nil {
+					us = []storage.User{u}
+				} else if isNotFound(err) {
+					err = nil
+				}
+			case "userName":
+				us, err = h.store.FindUsers(ctx, q.ws, storage.UserByUserName, key.value)
+			case "externalId":
+				us, err = h.store.FindUsers(ctx, q.ws, storage.UserByExternalID, key.value)
+			case "email":
+				us, err = h.store.FindUsers(ctx, q.ws, storage.UserByEmail, strings.ToLower(key.value))
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, u := range us {
+				add(h.userItem(q, u))
+			}
+			continue
+		}
+		var gs []storage.Group
+		var err error
+		switch key.by {
+		case "id":
+			var g storage.Group
+			g, err = h.store.GetGroup(ctx, q.ws, key.value)
+			if err == nil {
+				gs = []storage.Group{g}
+			} else if isNotFound(err) {
+				err = nil
+			}
+		case "displayName":
+			gs, err = h.store.FindGroups(ctx, q.ws, storage.GroupByName, key.value)
+		case "externalId":
+			gs, err = h.store.FindGroups(ctx, q.ws, storage.GroupByExternal, key.value)
+		case "member":
+			gs, err = h.store.FindGroups(ctx, q.ws, storage.GroupByMember, key.value)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			add(groupItem(q, g))
+		}
+	}
+	if len(keys) > 1 {
+		sortByCreation(out)
+	}
+	return out, nil
+}
+
+func sortByCreation(items []item) {
+	sort.SliceStable(items, func(i, j int) bool {
+		if !items[i].created.Equal(items[j].created) {
+			return items[i].created.Before(items[j].created)
+		}
+		return items[i].id < items[j].id
+	})
+}
+
+// sortItems orders by sortBy (RFC 7644 §3.4.2.3); resources without a
+// value sort last in ascending order, ties keep creation order.
+func sortItems(items []item, sortBy string, descending bool) *apiError {
+	ap, err := fp.ParseAttrPath([]byte(sortBy))
+	if err != nil {
+		return badRequest(typeInvalidValue, "sortBy is not a valid attribute path")
+	}
+	type keyed struct {
+		has bool
+		s   string
+		f   float64
+		num bool
+	}
+	keys := make([]keyed, len(items))
+	resolvedAny := false
+	for i, it := range items {
+		r, err := scope{kind: it.kind}.resolve(ap)
+		if err != nil {
+			continue
+		}
+		resolvedAny = true
+		vals := r.values(it.doc)
+		if len(vals) == 0 {
+			continue
+		}
+		v := vals[0]
+		if f, ok := v.(float64); ok {
+			keys[i] = keyed{has: true, f: f, num: true}
+			continue
+		}
+		if n, ok := v.(json.Number); ok {
+			f, _ := n.Float64()
+			keys[i] = keyed{has: true, f: f, num: true}
+			continue
+		}
+		leaf, _ := r.leaf()
+		s := toSortString(v)
+		if !leaf.CaseExact() {
+			s = strings.ToLower(s)
+		}
+		keys[i] = keyed{has: true, s: s}
+	}
+	if !resolvedAny && len(items) > 0 {
+		return badRequest(typeInvalidValue, "sortBy names an unknown attribute")
+	}
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ka, kb := keys[idx[a]], keys[idx[b]]
+		if ka.has != kb.has {
+			return ka.has // missing values last
+		}
+		if !ka.has {
+			return false
+		}
+		var less, greater bool
+		if ka.num && kb.num {
+			less, greater = ka.f < kb.f, ka.f > kb.f
+		} else {
+			less, greater = ka.s < kb.s, ka.s > kb.s
+		}
+		if descending {
+			return greater
+		}
+		return less
+	})
+	sorted := make([]item, len(items))
+	for i, j := range idx {
+		sorted[i] = items[j]
+	}
+	copy(items, sorted)
+	return nil
+}
+
+func toSortString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	raw, _ := json.Marshal(v)
+	return string(raw)
+}
+
+// finish loads users' groups when the projection keeps them, applies the
+// projection and writes the ListResponse.
+func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total int, p listParams) {
+	ctx := q.r.Context()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, 16)
+	for i := range items {
+		it := &items[i]
+		if it.kind != userKind || it.user == nil || !p.proj.wants(userKind, "groups") {
+			continue
+		}
+		if _, ok := it.doc["groups"]; ok {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			gs, err := h.userGroups(ctx, q.ws, it.id)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			it.doc = renderUser(q.base, *it.user, gs)
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		h.writeError(w, q.r, mapStoreError(firstErr, "user"))
+		return
+	}
+	res := make([]any, 0, len(items))
+	for _, it := range items {
+		res = append(res, p.proj.apply(it.kind, it.doc))
+	}
+	h.writeJSON(w, http.StatusOK, listBody(res, total, p.startIndex))
+}
+
+func sliceWindow(items []item, start, count int) []item {
+	from := start - 1
+	if from >= len(items) {
+		return nil
+	}
+	to := from + count
+	if to > len(items) {
+		to = len(items)
+	}
+	return items[from:to]
+}
+
+// list serves GET /Users, GET /Groups and their POST /.search.
+func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf paramsFunc) {
+	ctx := q.r.Context()
+	p, aerr := pf(h, q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	var expr fp.Expression
+	if p.filter != "" {
+		if expr, aerr = parseFilter(p.filter, k); aerr != nil {
+			h.writeError(w, q.r, aerr)
+			return
+		}
+	}
+	if expr == nil && p.sortBy == "" {
+		// Plain paging: one ordered-index read, whatever startIndex is.
+		limit := p.count
+		if limit == 0 {
+			limit = 1
+		}
+		items, total, err := h.page(ctx, q, k, p.startIndex-1, limit)
+		if err != nil {
+			h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
+			return
+		}
+		if p.count == 0 {
+			items = nil
+		}
+		h.finish(w, q, items, total, p)
+		return
+	}
+	all, err := h.matchAll(ctx, q, k, expr)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
+		return
+	}
+	if p.sortBy != "" {
+		if aerr := sortItems(all, p.sortBy, p.descending); aerr != nil {
+			h.writeError(w, q.r, aerr)
+			return
+		}
+	}
+	h.finish(w, q, sliceWindow(all, p.startIndex, p.count), len(all), p)
+}
+
+// listRoot serves GET / and POST /.search across Users and Groups (RFC
+// 7644 §3.4.2.1): users first, then groups.
+func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
+	ctx := q.r.Context()
+	p, aerr := pf(h, q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	kinds := []*resourceKind{userKind, groupKind}
+	exprs := map[*resourceKind]fp.Expression{}
+	if p.filter != "" {
+		var first *apiError
+		for _, k := range kinds {
+			e, aerr := parseFilter(p.filter, k)
+			if aerr != nil {
+				if first == nil {
+					first = aerr
+				}
+				continue
+			}
+			exprs[k] = e
+		}
+		if len(exprs) == 0 {
+			h.writeError(w, q.r, first)
+			return
+		}
+	}
+	if p.filter == "" && p.sortBy == "" {
+		_, totalU, err := h.page(ctx, q, userKind, 0, 1)
+		if err != nil {
+			h.writeError(w, q.r, mapStoreError(err, "user"))
+			return
+		}
+		_, totalG, err := h.page(ctx, q, groupKind, 0, 1)
+		if err != nil {
+			h.writeError(w, q.r, mapStoreError(err, "group"))
+			return
+		}
+		from, want := p.startIndex-1, p.count
+		var items []item
+		if from < totalU && want > 0 {
+			us, _, err := h.page(ctx, q, userKind, from, want)
+			if err != nil {
+				h.writeError(w, q.r, mapStoreError(err, "user"))
+				return
+			}
+			items = append(items, us...)
+		}
+		if rest := want - len(items); rest > 0 {
+			gFrom := from - totalU
+			if gFrom < 0 {
+				gFrom = 0
+			}
+			if gFrom < totalG {
+				gs, _, err := h.page(ctx, q, groupKind, gFrom, rest)
+				if err != nil {
+					h.writeError(w, q.r, mapStoreError(err, "group"))
+					return
+				}
+				items = append(items, gs...)
+			}
+		}
+		h.finish(w, q, items, totalU+totalG, p)
+		return
+	}
+	var all []item
+	for _, k := range kinds {
+		e, ok := exprs[k]
+		if p.filter != "" && !ok {
+			continue
+		}
+		got, err := h.matchAll(ctx, q, k, e)
+		if err != nil {
+			h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
+			return
+		}
+		all = append(all, got...)
+	}
+	if p.sortBy != "" {
+		if aerr := sortItems(all, p.sortBy, p.descending); aerr != nil {
+			h.writeError(w, q.r, aerr)
+			return
+		}
+	}
+	h.finish(w, q, sliceWindow(all, p.startIndex, p.count), len(all), p)
+}

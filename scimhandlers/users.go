@@ -1,0 +1,596 @@
+package scimhandlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// typedUserKeys are the SCIM attributes kept in typed storage.User fields,
+// never in User.Attributes.
+var typedUserKeys = []string{"id", "meta", "schemas", "groups", "password", "userName", "externalId", "active", RoleURN}
+
+// userDoc returns the JSON-shaped SCIM attributes of u, without id, meta,
+// schemas and groups.
+func userDoc(u storage.User) map[string]any {
+	doc := deepCopy(u.Attributes)
+	for _, k := range typedUserKeys {
+		delete(doc, k)
+	}
+	doc["userName"] = u.UserName
+	if u.ExternalID != "" {
+		doc["externalId"] = u.ExternalID
+	}
+	doc["active"] = u.Active
+	roles := map[string]any{}
+	if u.Roles.Dev != "" {
+		roles[roleDev] = u.Roles.Dev
+	}
+	if u.Roles.Test != "" {
+		roles[roleTest] = u.Roles.Test
+	}
+	if u.Roles.Prod != "" {
+		roles[roleProd] = u.Roles.Prod
+	}
+	if len(roles) > 0 {
+		doc[RoleURN] = roles
+	}
+	// A JIT-created membership may carry its email only in the typed field.
+	if _, ok := doc["emails"]; !ok && len(u.Emails) > 0 {
+		var emails []any
+		for i, e := range u.Emails {
+			el := map[string]any{"value": e, "type": "work"}
+			if i == 0 {
+				el["primary"] = true
+			}
+			emails = append(emails, el)
+		}
+		doc["emails"] = emails
+	}
+	return doc
+}
+
+// applyUserDoc copies validated attributes into u. Roles missing from the
+// document keep u's current ones (the caller fills defaults on create);
+// active keeps its value when absent.
+func applyUserDoc(u *storage.User, doc map[string]any) {
+	u.UserName, _ = doc["userName"].(string)
+	u.ExternalID, _ = doc["externalId"].(string)
+	if a, ok := doc["active"].(bool); ok {
+		u.Active = a
+	}
+	if rm, ok := doc[RoleURN].(map[string]any); ok {
+		if v, ok := rm[roleDev].(string); ok && v != "" {
+			u.Roles.Dev = v
+		}
+		if v, ok := rm[roleTest].(string); ok && v != "" {
+			u.Roles.Test = v
+		}
+		if v, ok := rm[roleProd].(string); ok && v != "" {
+			u.Roles.Prod = v
+		}
+	}
+	u.Emails = emailValues(doc)
+	attrs := map[string]any{}
+	for k, v := range doc {
+		attrs[k] = v
+	}
+	for _, k := range typedUserKeys {
+		delete(attrs, k)
+	}
+	u.Attributes = attrs
+}
+
+// emailValues returns the lower-cased, de-duplicated email values (the
+// emails.value index).
+func emailValues(doc map[string]any) []string {
+	list, _ := doc["emails"].([]any)
+	var out []string
+	seen := map[string]bool{}
+	for _, el := range list {
+		m, _ := el.(map[string]any)
+		v, _ := m["value"].(string)
+		v = strings.ToLower(strings.TrimSpace(v))
+		if v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// linkEmail picks the email that links a SCIM user to an account (R9): the
+// primary emails value, else the first, else userName when it is an email
+// address.
+func linkEmail(doc map[string]any) string {
+	list, _ := doc["emails"].([]any)
+	first := ""
+	for _, el := range list {
+		m, _ := el.(map[string]any)
+		v, _ := m["value"].(string)
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if p, _ := m["primary"].(bool); p {
+			return v
+		}
+		if first == "" {
+			first = v
+		}
+	}
+	if first != "" {
+		return first
+	}
+	un, _ := doc["userName"].(string)
+	if looksLikeEmail(un) {
+		return strings.TrimSpace(un)
+	}
+	return ""
+}
+
+func looksLikeEmail(s string) bool {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "@") || strings.ContainsAny(s, " <>") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}
+
+func fullName(doc map[string]any) string {
+	if n, ok := doc["name"].(map[string]any); ok {
+		if f, _ := n["formatted"].(string); f != "" {
+			return f
+		}
+		g, _ := n["givenName"].(string)
+		f, _ := n["familyName"].(string)
+		if s := strings.TrimSpace(g + " " + f); s != "" {
+			return s
+		}
+	}
+	d, _ := doc["displayName"].(string)
+	return d
+}
+
+// checkRoles validates the role extension against the workspace's roles
+// (R4: case-sensitive, system roles plus custom roles).
+func checkRoles(settings storage.Settings, doc map[string]any) *apiError {
+	rm, _ := doc[RoleURN].(map[string]any)
+	for _, name := range []string{roleDev, roleTest, roleProd} {
+		v, _ := rm[name].(string)
+		if v == "" {
+			continue
+		}
+		if !settings.ValidRole(v) {
+			return badRequest(typeInvalidValue, fmt.Sprintf("unknown role %q in %s: valid roles are %s (case-sensitive)",
+				v, name, strings.Join(append(append([]string{}, storage.SystemRoles...), settings.CustomRoles...), ", ")))
+		}
+	}
+	return nil
+}
+
+func defaultRole(s storage.Settings) string {
+	if s.JIT.DefaultRole != "" {
+		return s.JIT.DefaultRole
+	}
+	return storage.RoleOperator
+}
+
+func fillDefaultRoles(u *storage.User, s storage.Settings) {
+	d := defaultRole(s)
+	if u.Roles.Dev == "" {
+		u.Roles.Dev = d
+	}
+	if u.Roles.Test == "" {
+		u.Roles.Test = d
+	}
+	if u.Roles.Prod == "" {
+		u.Roles.Prod = d
+	}
+}
+
+func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch parses If-Match (RFC 7232 §3.1, RFC 7644 §3.14). 0 means no
+// precondition ("*" or absent).
+func ifMatch(r *http.Request) (int64, *apiError) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0, nil
+	}
+	// Only one tag is meaningful for a single resource; take the first.
+	v, _, _ = strings.Cut(v, ",")
+	v = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), "W/"))
+	v = strings.Trim(v, `"`)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		// An ETag we never issued cannot match.
+		return 0, &apiError{Status: http.StatusPreconditionFailed, Detail: "If-Match does not match the current version"}
+	}
+	return n, nil
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// renderUser builds the full SCIM representation of u (RFC 7643 §4.1).
+// groups is nil when not loaded (the attribute is then omitted).
+func renderUser(base string, u storage.User, groups []storage.Group) map[string]any {
+	doc := userDoc(u)
+	doc["id"] = u.ID
+	schemas := []any{userURN}
+	for _, e := range userKind.exts {
+		if _, ok := doc[e.ID]; ok {
+			schemas = append(schemas, e.ID)
+		}
+	}
+	doc["schemas"] = schemas
+	loc := base + "/Users/" + u.ID
+	doc["meta"] = map[string]any{
+		"resourceType": "User",
+		"created":      fmtTime(u.Created),
+		"lastModified": fmtTime(u.Modified),
+		"location":     loc,
+		"version":      etag(u.Version),
+	}
+	if groups != nil {
+		list := []any{}
+		for _, g := range groups {
+			list = append(list, map[string]any{
+				"value":   g.ID,
+				"$ref":    base + "/Groups/" + g.ID,
+				"display": g.DisplayName,
+				"type":    "direct",
+			})
+		}
+		doc["groups"] = list
+	}
+	return doc
+}
+
+func (h *Handler) userGroups(ctx context.Context, ws, id string) ([]storage.Group, error) {
+	gs, err := h.store.FindGroups(ctx, ws, storage.GroupByMember, id)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(gs, func(i, j int) bool { return gs[i].ID < gs[j].ID })
+	if gs == nil {
+		gs = []storage.Group{}
+	}
+	return gs, nil
+}
+
+func (h *Handler) event(ctx context.Context, ws, typ string, u storage.User, detail map[string]string) {
+	_, err := h.store.AppendEvent(ctx, ws, storage.Event{
+		Type: typ, Actor: "scim", UserID: u.ID, AccountID: u.AccountID, Detail: detail,
+	})
+	if err != nil {
+		h.log.WarnContext(ctx, "append scim event", "type", typ, "err", err)
+	}
+}
+
+func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u storage.User) {
+	groups, err := h.userGroups(q.r.Context(), q.ws, u.ID)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	body := renderUser(q.base, u, groups)
+	p, aerr := projectionFromQuery(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	body = p.apply(userKind, body)
+	w.Header().Set("ETag", etag(u.Version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", q.base+"/Users/"+u.ID)
+	}
+	h.writeJSON(w, status, body)
+}
+
+// readUserBody reads and validates a POST/PUT user body.
+func (h *Handler) readUserBody(q *request) (map[string]any, storage.Settings, *apiError) {
+	raw, aerr := readBody(q.r)
+	if aerr != nil {
+		return nil, storage.Settings{}, aerr
+	}
+	m, aerr := decodeObject(raw)
+	if aerr != nil {
+		return nil, storage.Settings{}, aerr
+	}
+	doc, aerr := validateResource(userKind, m, true)
+	if aerr != nil {
+		return nil, storage.Settings{}, aerr
+	}
+	delete(doc, "password") // never stored nor returned (RFC 7643 §4.1.1)
+	ws, err := h.store.GetWorkspace(q.r.Context(), q.ws)
+	if err != nil {
+		return nil, storage.Settings{}, mapStoreError(err, "workspace")
+	}
+	if aerr := checkRoles(ws.Settings, doc); aerr != nil {
+		return nil, storage.Settings{}, aerr
+	}
+	return doc, ws.Settings, nil
+}
+
+// adoptable reports whether an existing membership may be taken over by a
+// SCIM POST instead of answering 409 (R13): an inactive membership
+// (re-assignment after deactivation, Entra E10), or an active JIT-created
+// one that no IdP has claimed yet (empty externalId, X1).
+func adoptable(u storage.User) (string, bool) {
+	if !u.Active {
+		return "reactivated", true
+	}
+	if u.Source == storage.SourceJIT && u.ExternalID == "" {
+		return "adopted", true
+	}
+	return "", false
+}
+
+var errNotAdoptable = errors.New("membership is active")
+
+func (h *Handler) createUser(w http.ResponseWriter, q *request) {
+	ctx := q.r.Context()
+	doc, settings, aerr := h.readUserBody(q)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	email := linkEmail(doc)
+	if email == "" {
+		h.writeError(w, q.r, badRequest(typeInvalidValue,
+			"the user has no email: send emails (primary or first is used) or an email address as userName"))
+		return
+	}
+	userName, _ := doc["userName"].(string)
+
+	// An existing membership with this userName: re-activate or adopt it,
+	// else 409.
+	existing, err := h.store.FindUsers(ctx, q.ws, storage.UserByUserName, userName)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	if len(existing) > 0 {
+		h.takeOver(w, q, existing[0], doc, settings)
+		return
+	}
+
+	acct, created, err := h.store.GetOrCreateAccount(ctx, storage.Account{
+		Email: email, FullName: fullName(doc), Source: storage.SourceSCIM, OriginWorkspace: q.ws,
+	})
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "account"))
+		return
+	}
+	if !created {
+		// The account's membership here under another userName.
+		m, err := h.store.GetUserByAccount(ctx, q.ws, acct.ID)
+		switch {
+		case err == nil:
+			h.takeOver(w, q, m, doc, settings)
+			return
+		case !isNotFound(err):
+			h.writeError(w, q.r, mapStoreError(err, "user"))
+			return
+		}
+	}
+	u := storage.User{
+		WorkspaceID: q.ws,
+		AccountID:   acct.ID,
+		Active:      true,
+		// R9: a new account (created by this call) or one that this
+		// workspace created is verified; an account from elsewhere must
+		// verify at its first SAML login here.
+		Verified: created || acct.OriginWorkspace == q.ws,
+		Source:   storage.SourceSCIM,
+	}
+	applyUserDoc(&u, doc)
+	fillDefaultRoles(&u, settings)
+	u, err = h.store.CreateUser(ctx, q.ws, u)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	h.event(ctx, q.ws, "scim.user.created", u, map[string]string{"verified": strconv.FormatBool(u.Verified)})
+	h.writeUser(w, q, http.StatusCreated, u)
+}
+
+// takeOver re-activates or adopts m with the POSTed document, atomically
+// re-checking that it is still adoptable; otherwise 409.
+func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, doc map[string]any, settings storage.Settings) {
+	ctx := q.r.Context()
+	if _, ok := adoptable(m); !ok {
+		h.writeError(w, q.r, errUniqueness("userName"))
+		return
+	}
+	how := ""
+	u, err := h.store.UpdateUser(ctx, q.ws, m.ID, 0, func(u *storage.User) error {
+		var ok bool
+		if how, ok = adoptable(*u); !ok {
+			return errNotAdoptable
+		}
+		fresh := *u
+		fresh.Active = true
+		applyUserDoc(&fresh, doc)
+		fresh.Source = storage.SourceSCIM
+		fillDefaultRoles(&fresh, settings)
+		*u = fresh
+		return nil
+	})
+	if errors.Is(err, errNotAdoptable) {
+		h.writeError(w, q.r, errUniqueness("userName"))
+		return
+	}
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	typ := "scim.user.reactivated"
+	if how == "adopted" {
+		typ = "scim.user.adopted"
+	}
+	if !u.Active {
+		typ = "scim.user.updated"
+	}
+	h.event(ctx, q.ws, typ, u, nil)
+	// 201: the POST created the resource from the client's point of view
+	// (RFC 7644 §3.3); docs/scim.md explains the choice.
+	h.writeUser(w, q, http.StatusCreated, u)
+}
+
+func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
+	u, err := h.store.GetUser(q.r.Context(), q.ws, id)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	h.writeUser(w, q, http.StatusOK, u)
+}
+
+func transitionEvent(before, after bool) string {
+	switch {
+	case before && !after:
+		return "scim.user.deactivated"
+	case !before && after:
+		return "scim.user.reactivated"
+	}
+	return "scim.user.updated"
+}
+
+func (h *Handler) replaceUser(w http.ResponseWriter, q *request, id string) {
+	ctx := q.r.Context()
+	ver, aerr := ifMatch(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	doc, settings, aerr := h.readUserBody(q)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	var before bool
+	u, err := h.store.UpdateUser(ctx, q.ws, id, ver, func(u *storage.User) error {
+		before = u.Active
+		fresh := *u
+		applyUserDoc(&fresh, doc)
+		fillDefaultRoles(&fresh, settings)
+		*u = fresh
+		return nil
+	})
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	h.event(ctx, q.ws, transitionEvent(before, u.Active), u, nil)
+	h.writeUser(w, q, http.StatusOK, u)
+}
+
+func (h *Handler) patchUser(w http.ResponseWriter, q *request, id string) {
+	ctx := q.r.Context()
+	ver, aerr := ifMatch(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	raw, aerr := readBody(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	ops, aerr := h.patcher.parse(ctx, userKind, raw)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	ws, err := h.store.GetWorkspace(ctx, q.ws)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "workspace"))
+		return
+	}
+	var before bool
+	u, err := h.store.UpdateUser(ctx, q.ws, id, ver, func(u *storage.User) error {
+		// May run more than once: always start from the fresh copy.
+		before = u.Active
+		doc := jsonRoundTrip(userDoc(*u))
+		if aerr := applyOps(userKind, doc, ops); aerr != nil {
+			return aerr
+		}
+		valid, aerr := validateResource(userKind, doc, false)
+		if aerr != nil {
+			return aerr
+		}
+		delete(valid, "password")
+		if aerr := checkRoles(ws.Settings, valid); aerr != nil {
+			return aerr
+		}
+		fresh := *u
+		fresh.Roles = storage.Roles{} // removed roles fall back to the default
+		applyUserDoc(&fresh, valid)
+		fillDefaultRoles(&fresh, ws.Settings)
+		*u = fresh
+		return nil
+	})
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	h.event(ctx, q.ws, transitionEvent(before, u.Active), u, nil)
+	h.writeUser(w, q, http.StatusOK, u)
+}
+
+func (h *Handler) deleteUser(w http.ResponseWriter, q *request, id string) {
+	ctx := q.r.Context()
+	ver, aerr := ifMatch(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	u, err := h.store.GetUser(ctx, q.ws, id)
+	if err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	if ver != 0 && ver != u.Version {
+		h.writeError(w, q.r, mapStoreError(storage.ErrPreconditionFailed, "user"))
+		return
+	}
+	if err := h.store.DeleteUser(ctx, q.ws, id); err != nil {
+		h.writeError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
+	h.event(ctx, q.ws, "scim.user.deleted", u, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func deepCopy(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = deepCopyValue(v)
+	}
+	return out
+}
+
+func deepCopyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return deepCopy(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = deepCopyValue(x)
+		}
+		return out
+	}
+	return v
+}
