@@ -1,0 +1,431 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// ttlWait waits for real time to pass so that TTLs expire. Backends may
+// expire keys up to about a second late (the embedded server's ticker).
+func ttlWait(d time.Duration) { time.Sleep(d) }
+
+func testAccountMemberships(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	acct := newAccount(t, s, "multi@example.com")
+	ua, err := s.CreateUser(ctx, wsA, storage.User{AccountID: acct.ID, UserName: "multi@example.com"})
+	must(t, err, "membership in A")
+	ub, err := s.CreateUser(ctx, wsB, storage.User{AccountID: acct.ID, UserName: "multi@example.com"})
+	must(t, err, "membership in B")
+	ms, err := s.AccountMemberships(ctx, acct.ID)
+	must(t, err, "memberships")
+	if len(ms) != 2 || ms[0] != (storage.MembershipRef{WorkspaceID: wsA, UserID: ua.ID}) ||
+		ms[1] != (storage.MembershipRef{WorkspaceID: wsB, UserID: ub.ID}) {
+		t.Fatalf("memberships = %+v", ms)
+	}
+	must(t, s.DeleteUser(ctx, wsA, ua.ID), "leave A")
+	ms, err = s.AccountMemberships(ctx, acct.ID)
+	must(t, err, "memberships after leaving A")
+	if len(ms) != 1 || ms[0].WorkspaceID != wsB {
+		t.Fatalf("memberships after leaving A = %+v", ms)
+	}
+	// B's membership is untouched by A's delete.
+	got, err := s.GetUserByAccount(ctx, wsB, acct.ID)
+	must(t, err, "B membership")
+	if got.ID != ub.ID || got.Version != 1 {
+		t.Fatalf("B membership changed: %+v", got)
+	}
+	must(t, s.DeleteUser(ctx, wsB, ub.ID), "leave B")
+	otherSeesNothing(t, s, wsB, []string{ua.ID, ub.ID}, nil, []string{"multi@example.com"})
+}
+
+func testDeleteWorkspace(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	acct := newAccount(t, s, "gone@example.com")
+	// The same account is a member of both workspaces; only A is deleted.
+	ua, err := s.CreateUser(ctx, wsA, storage.User{AccountID: acct.ID, UserName: "gone@example.com", ExternalID: "e1",
+		Emails: []string{"gone@example.com"}})
+	must(t, err, "user in A")
+	ub, err := s.CreateUser(ctx, wsB, storage.User{AccountID: acct.ID, UserName: "gone@example.com"})
+	must(t, err, "user in B")
+	gb, err := s.CreateGroup(ctx, wsB, storage.Group{DisplayName: "B group", Members: []string{ub.ID}})
+	must(t, err, "group in B")
+	ga, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "A group", ExternalID: "ge1", Members: []string{ua.ID}})
+	must(t, err, "group in A")
+	must(t, s.CreateSCIMToken(ctx, wsA, storage.SCIMToken{ID: "t1", Hash: []byte{1}}), "token")
+	_, err = s.AppendEvent(ctx, wsA, storage.Event{Type: "scim.user.created", UserID: ua.ID})
+	must(t, err, "event")
+
+	must(t, s.DeleteWorkspace(ctx, wsA), "delete workspace")
+	_, err = s.GetWorkspace(ctx, wsA)
+	wantErr(t, err, storage.ErrNotFound, "get deleted workspace")
+	_, err = s.CreateUser(ctx, wsA, storage.User{UserName: "late@example.com"})
+	wantErr(t, err, storage.ErrNotFound, "create user in deleted workspace")
+	ms, err := s.AccountMemberships(ctx, acct.ID)
+	must(t, err, "memberships")
+	if len(ms) != 1 || ms[0].WorkspaceID != wsB {
+		t.Fatalf("memberships after workspace delete = %+v", ms)
+	}
+	// The account itself survives (it may belong to other workspaces).
+	_, err = s.GetAccount(ctx, acct.ID)
+	must(t, err, "account survives")
+
+	// Re-created with the same id, the workspace starts empty.
+	_, err = s.CreateWorkspace(ctx, storage.Workspace{ID: wsA, Name: "again"})
+	must(t, err, "re-create")
+	otherSeesNothing(t, s, wsA, []string{ua.ID}, []string{ga.ID}, []string{"gone@example.com"})
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "e1"); err != nil || len(us) != 0 {
+		t.Fatalf("re-created workspace finds externalId: %d, %v", len(us), err)
+	}
+	if gs, err := s.FindGroups(ctx, wsA, storage.GroupByName, "a group"); err != nil || len(gs) != 0 {
+		t.Fatalf("re-created workspace finds group name: %d, %v", len(gs), err)
+	}
+	_, err = s.CreateUser(ctx, wsA, storage.User{AccountID: acct.ID, UserName: "gone@example.com", ExternalID: "e1"})
+	must(t, err, "the freed names and account are usable again")
+
+	t.Run("other workspace keeps its data", func(t *testing.T) {
+		got, err := s.GetUser(ctx, wsB, ub.ID)
+		must(t, err, "user in B")
+		if got.Version != 1 {
+			t.Fatalf("B user changed: %+v", got)
+		}
+		g, err := s.GetGroup(ctx, wsB, gb.ID)
+		must(t, err, "group in B")
+		if !sameSet(g.Members, []string{ub.ID}) {
+			t.Fatalf("B group members = %v", g.Members)
+		}
+	})
+}
+
+func testEvents(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		e, err := s.AppendEvent(ctx, wsA, storage.Event{Type: "scim.user.created", Actor: "scim",
+			UserID: fmt.Sprintf("u%d", i), AccountID: "a", Detail: map[string]string{"n": fmt.Sprint(i)}})
+		must(t, err, "append")
+		if e.ID == "" || e.Time.IsZero() {
+			t.Fatalf("appended event %+v: want id and time", e)
+		}
+		ids = append(ids, e.ID)
+	}
+	_, err := s.AppendEvent(ctx, "conf-missing", storage.Event{Type: "x"})
+	wantErr(t, err, storage.ErrNotFound, "append to unknown workspace")
+	all, err := s.ListEvents(ctx, wsA, "", 100)
+	must(t, err, "list")
+	if len(all) != 5 {
+		t.Fatalf("list = %d events, want 5", len(all))
+	}
+	for i, e := range all {
+		if e.ID != ids[i] || e.UserID != fmt.Sprintf("u%d", i) || e.Detail["n"] != fmt.Sprint(i) ||
+			e.Type != "scim.user.created" || e.Actor != "scim" || e.AccountID != "a" {
+			t.Fatalf("event %d = %+v", i, e)
+		}
+	}
+	after, err := s.ListEvents(ctx, wsA, ids[1], 2)
+	must(t, err, "list after")
+	if len(after) != 2 || after[0].ID != ids[2] || after[1].ID != ids[3] {
+		t.Fatalf("after %s limit 2 = %+v", ids[1], after)
+	}
+	end, err := s.ListEvents(ctx, wsA, ids[4], 10)
+	must(t, err, "list after last")
+	if len(end) != 0 {
+		t.Fatalf("after last = %+v", end)
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+	if evs, err := s.ListEvents(ctx, wsB, ids[1], 10); err != nil || len(evs) != 0 {
+		t.Fatalf("other workspace with A's cursor: %d, %v", len(evs), err)
+	}
+}
+
+func testSessions(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	must(t, s.CreateSession(ctx, storage.Session{Key: "sess-hash-1", AccountID: "acct-1", ActiveWorkspace: wsA,
+		ExpiresAt: exp}), "create")
+	got, err := s.GetSession(ctx, "sess-hash-1")
+	must(t, err, "get")
+	if got.AccountID != "acct-1" || got.ActiveWorkspace != wsA || !got.ExpiresAt.Equal(exp) || got.Key != "sess-hash-1" {
+		t.Fatalf("session = %+v", got)
+	}
+	up, err := s.UpdateSession(ctx, "sess-hash-1", func(x *storage.Session) error {
+		x.ActiveWorkspace = wsB
+		return nil
+	})
+	must(t, err, "update")
+	if up.ActiveWorkspace != wsB || !up.ExpiresAt.Equal(exp) {
+		t.Fatalf("updated session = %+v", up)
+	}
+	got, err = s.GetSession(ctx, "sess-hash-1")
+	must(t, err, "get after update")
+	if got.ActiveWorkspace != wsB || !got.ExpiresAt.Equal(exp) {
+		t.Fatalf("session after update = %+v", got)
+	}
+	boom := errors.New("boom")
+	_, err = s.UpdateSession(ctx, "sess-hash-1", func(*storage.Session) error { return boom })
+	wantErr(t, err, boom, "update callback error")
+	_, err = s.UpdateSession(ctx, "no-such-session", func(*storage.Session) error { return nil })
+	wantErr(t, err, storage.ErrNotFound, "update unknown")
+	_, err = s.GetSession(ctx, "no-such-session")
+	wantErr(t, err, storage.ErrNotFound, "get unknown")
+	must(t, s.DeleteSession(ctx, "sess-hash-1"), "delete")
+	_, err = s.GetSession(ctx, "sess-hash-1")
+	wantErr(t, err, storage.ErrNotFound, "get deleted")
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+func testSessionExpiry(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	must(t, s.CreateSession(ctx, storage.Session{Key: "short", AccountID: "a", ExpiresAt: time.Now().Add(time.Second)}), "create short")
+	must(t, s.CreateSession(ctx, storage.Session{Key: "long", AccountID: "a", ExpiresAt: time.Now().Add(time.Hour)}), "create long")
+	// Updating keeps the expiry: the short session must still expire.
+	_, err := s.UpdateSession(ctx, "short", func(x *storage.Session) error { x.ActiveWorkspace = wsA; return nil })
+	must(t, err, "update short")
+	ttlWait(2500 * time.Millisecond)
+	_, err = s.GetSession(ctx, "short")
+	wantErr(t, err, storage.ErrNotFound, "expired session")
+	_, err = s.GetSession(ctx, "long")
+	must(t, err, "long session still live")
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+func newVerification(acct, ws, hash string, ttl time.Duration) storage.Verification {
+	return storage.Verification{TokenHash: hash, AccountID: acct, WorkspaceID: ws,
+		Roles: storage.Roles{Dev: "Admin", Test: "Operator", Prod: "NoAccess"}, UserID: "user-x",
+		ExpiresAt: time.Now().Add(ttl)}
+}
+
+func testVerifications(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	acct := newAccount(t, s, "verify@example.com")
+	v1 := newVerification(acct.ID, wsA, "hash-1", time.Hour)
+	must(t, s.CreateVerification(ctx, v1), "create")
+	got, err := s.GetVerification(ctx, acct.ID, "hash-1")
+	must(t, err, "get")
+	if got.WorkspaceID != wsA || got.Roles != v1.Roles || got.UserID != "user-x" || got.AccountID != acct.ID ||
+		got.TokenHash != "hash-1" || got.ExpiresAt.Sub(v1.ExpiresAt).Abs() > time.Millisecond {
+		t.Fatalf("verification = %+v, want %+v", got, v1)
+	}
+	_, err = s.GetVerification(ctx, "other-account", "hash-1")
+	wantErr(t, err, storage.ErrNotFound, "get under another account")
+	// Get does not consume.
+	_, err = s.GetVerification(ctx, acct.ID, "hash-1")
+	must(t, err, "get twice")
+
+	// A new verification for the same account and workspace replaces it.
+	must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsA, "hash-2", time.Hour)), "replace")
+	_, err = s.GetVerification(ctx, acct.ID, "hash-1")
+	wantErr(t, err, storage.ErrNotFound, "replaced verification")
+	_, err = s.ConsumeVerification(ctx, acct.ID, "hash-1")
+	wantErr(t, err, storage.ErrNotFound, "consume replaced verification")
+
+	t.Run("other workspace has its own verification", func(t *testing.T) {
+		must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsB, "hash-b", time.Hour)), "create for B")
+		_, err := s.GetVerification(ctx, acct.ID, "hash-2")
+		must(t, err, "A's verification survives B's")
+		vb, err := s.ConsumeVerification(ctx, acct.ID, "hash-b")
+		must(t, err, "consume B")
+		if vb.WorkspaceID != wsB {
+			t.Fatalf("consumed B verification for %s", vb.WorkspaceID)
+		}
+	})
+
+	v, err := s.ConsumeVerification(ctx, acct.ID, "hash-2")
+	must(t, err, "consume")
+	if v.WorkspaceID != wsA || v.TokenHash != "hash-2" {
+		t.Fatalf("consumed = %+v", v)
+	}
+	_, err = s.ConsumeVerification(ctx, acct.ID, "hash-2")
+	wantErr(t, err, storage.ErrNotFound, "consume twice")
+	_, err = s.GetVerification(ctx, acct.ID, "hash-2")
+	wantErr(t, err, storage.ErrNotFound, "get consumed")
+	// After a consume, a new one for the same pair works.
+	must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsA, "hash-3", time.Hour)), "create after consume")
+	_, err = s.GetVerification(ctx, acct.ID, "hash-3")
+	must(t, err, "get new")
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+func testVerificationRace(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	acct := newAccount(t, s, "race-verify@example.com")
+	must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsA, "race-hash", time.Hour)), "create")
+	const n = 20
+	errs := parallel(n, func(int) error {
+		_, err := s.ConsumeVerification(ctx, acct.ID, "race-hash")
+		return err
+	})
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		wantErr(t, err, storage.ErrNotFound, "losing consume")
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d racing consumes succeeded, want exactly 1", ok, n)
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+func testVerificationExpiry(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	acct := newAccount(t, s, "expire-verify@example.com")
+	must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsA, "short", time.Second)), "create short")
+	must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsB, "long", time.Hour)), "create long")
+	ttlWait(2500 * time.Millisecond)
+	_, err := s.GetVerification(ctx, acct.ID, "short")
+	wantErr(t, err, storage.ErrNotFound, "get expired")
+	_, err = s.ConsumeVerification(ctx, acct.ID, "short")
+	wantErr(t, err, storage.ErrNotFound, "consume expired")
+	_, err = s.ConsumeVerification(ctx, acct.ID, "long")
+	must(t, err, "consume live one")
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+func testTempValues(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	must(t, s.PutTemp(ctx, wsA, "relay-1", []byte("request-id-1"), time.Minute), "put")
+	_, err := s.TakeTemp(ctx, wsB, "relay-1")
+	wantErr(t, err, storage.ErrNotFound, "take from the other workspace")
+	v, err := s.TakeTemp(ctx, wsA, "relay-1")
+	must(t, err, "take")
+	if string(v) != "request-id-1" {
+		t.Fatalf("take = %q", v)
+	}
+	_, err = s.TakeTemp(ctx, wsA, "relay-1")
+	wantErr(t, err, storage.ErrNotFound, "take twice")
+
+	must(t, s.PutTemp(ctx, wsA, "race", []byte("x"), time.Minute), "put race")
+	errs := parallel(20, func(int) error { _, err := s.TakeTemp(ctx, wsA, "race"); return err })
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else {
+			wantErr(t, err, storage.ErrNotFound, "losing take")
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of 20 racing takes succeeded, want 1", ok)
+	}
+
+	must(t, s.PutTemp(ctx, wsA, "short", []byte("x"), time.Second), "put short")
+	must(t, s.PutTemp(ctx, wsA, "long", []byte("y"), time.Hour), "put long")
+	ttlWait(2500 * time.Millisecond)
+	_, err = s.TakeTemp(ctx, wsA, "short")
+	wantErr(t, err, storage.ErrNotFound, "take expired")
+	v, err = s.TakeTemp(ctx, wsA, "long")
+	must(t, err, "take long")
+	if string(v) != "y" {
+		t.Fatalf("long = %q", v)
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+func testConsumeOnce(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour)
+	first, err := s.ConsumeOnce(ctx, wsA, "assertion-1", exp)
+	must(t, err, "first")
+	second, err := s.ConsumeOnce(ctx, wsA, "assertion-1", exp)
+	must(t, err, "second")
+	if !first || second {
+		t.Fatalf("ConsumeOnce = %v then %v, want true then false", first, second)
+	}
+	t.Run("other workspace has its own replay cache", func(t *testing.T) {
+		b, err := s.ConsumeOnce(ctx, wsB, "assertion-1", exp)
+		must(t, err, "other workspace")
+		if !b {
+			t.Fatalf("the other workspace saw A's assertion id")
+		}
+	})
+	const n = 20
+	results := make([]bool, n)
+	errs := parallel(n, func(i int) error {
+		var err error
+		results[i], err = s.ConsumeOnce(ctx, wsA, "assertion-race", exp)
+		return err
+	})
+	wins := 0
+	for i, err := range errs {
+		must(t, err, "racing consume")
+		if results[i] {
+			wins++
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d racing ConsumeOnce returned true, want 1", wins, n)
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+func testAllow(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	for i := 1; i <= 4; i++ {
+		ok, err := s.Allow(ctx, "verify:acct-1", 3, time.Second)
+		must(t, err, "allow")
+		if ok != (i <= 3) {
+			t.Fatalf("hit %d allowed=%v, want %v", i, ok, i <= 3)
+		}
+	}
+	ok, err := s.Allow(ctx, "verify:acct-2", 3, time.Second)
+	must(t, err, "other key")
+	if !ok {
+		t.Fatalf("another key is limited by acct-1's hits")
+	}
+	// 20 racing hits with limit 5: exactly 5 allowed.
+	results := make([]bool, 20)
+	errs := parallel(20, func(i int) error {
+		var err error
+		results[i], err = s.Allow(ctx, "race", 5, time.Hour)
+		return err
+	})
+	allowed := 0
+	for i, err := range errs {
+		must(t, err, "racing allow")
+		if results[i] {
+			allowed++
+		}
+	}
+	if allowed != 5 {
+		t.Fatalf("%d of 20 racing hits allowed with limit 5", allowed)
+	}
+	ttlWait(2500 * time.Millisecond)
+	ok, err = s.Allow(ctx, "verify:acct-1", 3, time.Second)
+	must(t, err, "allow after window")
+	if !ok {
+		t.Fatalf("a new window still limited")
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+func testMail(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		m, err := s.AppendMail(ctx, storage.Mail{To: fmt.Sprintf("p%d@example.com", i), Subject: "Join",
+			Text: "link", HTML: "<a>link</a>", Status: "queued"})
+		must(t, err, "append")
+		if m.ID == "" || m.Time.IsZero() {
+			t.Fatalf("appended mail %+v: want id and time", m)
+		}
+		ids = append(ids, m.ID)
+	}
+	must(t, s.SetMailStatus(ctx, ids[1], "failed", "smtp: 550"), "set status")
+	wantErr(t, s.SetMailStatus(ctx, "no-such-mail", "sent", ""), storage.ErrNotFound, "status of unknown mail")
+	ms, err := s.ListMail(ctx, 2)
+	must(t, err, "list")
+	if len(ms) != 2 || ms[0].ID != ids[2] || ms[1].ID != ids[1] {
+		t.Fatalf("list 2 = %+v, want newest first", ms)
+	}
+	if ms[1].Status != "failed" || ms[1].Error != "smtp: 550" || ms[0].Status != "queued" || ms[0].To != "p2@example.com" ||
+		ms[0].HTML != "<a>link</a>" {
+		t.Fatalf("mail = %+v", ms)
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
