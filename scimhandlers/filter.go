@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -96,7 +97,7 @@ func (r resolved) leaf() (schema.CoreAttribute, bool) {
 // parseFilter parses and validates a filter for kind; every failure is a
 // 400 invalidFilter.
 func parseFilter(raw string, k *resourceKind) (fp.Expression, *apiError) {
-	expr, err := fp.ParseFilter([]byte(raw))
+	expr, err := fp.ParseFilter([]byte(rewriteSubAttrValuePaths(raw)))
 	if err != nil {
 		return nil, badRequest(typeInvalidFilter, "the filter is not valid RFC 7644 filter syntax")
 	}
@@ -105,6 +106,28 @@ func parseFilter(raw string, k *resourceKind) (fp.Expression, *apiError) {
 		return nil, badRequest(typeInvalidFilter, "invalid filter: "+err.Error())
 	}
 	return expr, nil
+}
+
+// subAttrValuePath matches the non-RFC form `emails[type eq "work"].value
+// eq "x"` that Entra ID sends when a value-path attribute is a matching
+// attribute (idp-clients.md E7).
+var subAttrValuePath = regexp.MustCompile(`(?i)([A-Za-z][\w:.\-]*)\[([^\[\]]*)\]\.([A-Za-z][\w\-]*)\s+(?:(eq|ne|co|sw|ew|gt|ge|lt|le)\s+("(?:[^"\\]|\\.)*"|true|false|null|-?[0-9][0-9.eE+\-]*)|(pr)\b)`)
+
+// rewriteSubAttrValuePaths turns `attr[f].sub op v` into the RFC 7644
+// equivalent `attr[f and sub op v]`.
+func rewriteSubAttrValuePaths(raw string) string {
+	return subAttrValuePath.ReplaceAllStringFunc(raw, func(m string) string {
+		g := subAttrValuePath.FindStringSubmatch(m)
+		cond := g[3] + " " + g[4] + " " + g[5]
+		if g[6] != "" {
+			cond = g[3] + " pr"
+		}
+		if strings.Contains(strings.ToLower(g[2]), " or ") {
+			// The parser has no grouping inside value filters; leave it.
+			return m
+		}
+		return g[1] + "[" + g[2] + " and " + cond + "]"
+	})
 }
 
 // unescapeStrings decodes JSON escapes in compare values (the parser only
