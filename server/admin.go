@@ -1,0 +1,465 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// SCIMTokenPrefix starts every SCIM token scimjit issues, so that leaked
+// tokens are easy to recognise (secret scanners, logs).
+const SCIMTokenPrefix = "sjt_"
+
+// NewSCIMToken returns a fresh SCIM bearer token (256 random bits) and the
+// SHA-256 hash that the store keeps.
+func NewSCIMToken() (token string, hash []byte) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("server: crypto/rand failed: " + err.Error()) // never happens (Go ≥1.24 rand.Read does not fail)
+	}
+	token = SCIMTokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return token, HashSCIMToken(token)
+}
+
+// HashSCIMToken is the SHA-256 of a SCIM token as stored in
+// storage.SCIMToken.Hash.
+func HashSCIMToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// requireAdmin checks "Authorization: Bearer <admin token>" in constant time.
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	want := sha256.Sum256([]byte(s.cfg.AdminToken))
+	return func(c echo.Context) error {
+		if s.cfg.AdminToken == "" {
+			return &apiError{Status: http.StatusUnauthorized, Message: "the admin API is disabled: no admin token is configured"}
+		}
+		auth := c.Request().Header.Get(echo.HeaderAuthorization)
+		scheme, tok, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			return &apiError{Status: http.StatusUnauthorized, Message: "missing bearer token"}
+		}
+		// Hashing both sides gives equal lengths, so the comparison time
+		// does not depend on the token's length or content.
+		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			s.log.WarnContext(c.Request().Context(), "admin api: wrong bearer token", "remote_ip", c.RealIP())
+			return &apiError{Status: http.StatusUnauthorized, Message: "invalid bearer token"}
+		}
+		return next(c)
+	}
+}
+
+// decodeJSON reads a JSON object into v, rejecting unknown fields and
+// trailing data.
+func decodeJSON(c echo.Context, v any) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return &apiError{Status: http.StatusBadRequest, Message: "could not read the request body", Err: err}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("invalid JSON: " + jsonProblem(err))
+	}
+	if dec.More() {
+		return badRequest("invalid JSON: data after the object")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing Go internals.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at offset " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s", te.Field, jsonType(te.Type.Kind().String()))
+		}
+		return "the body must be a JSON object"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "unexpected end of input"
+	}
+	return "malformed body"
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "bool":
+		return "a boolean"
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return "a " + kind
+}
+
+// storeError maps a storage error to the admin API's public error.
+func storeError(err error, what string) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Message: what + " not found"}
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return &apiError{Status: http.StatusConflict, Message: what + " already exists"}
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return &apiError{Status: http.StatusBadRequest, Message: ve.Error()}
+	}
+	return err // rendered as 503/500 by handleError, cause logged
+}
+
+// workspaceParam returns the :ws parameter, answering 404 for a malformed
+// id (no workspace can have it).
+func workspaceParam(c echo.Context) (string, error) {
+	ws := c.Param("ws")
+	if !ValidWorkspaceID(ws) {
+		return "", &apiError{Status: http.StatusNotFound, Message: "workspace not found"}
+	}
+	return ws, nil
+}
+
+func (s *Server) adminEvent(c echo.Context, ws, typ string, detail map[string]string) {
+	appendAdminEvent(c.Request().Context(), s.store, s.log, ws, typ, detail)
+}
+
+// appendAdminEvent records an admin change in the workspace's event stream.
+// A failure is logged, not returned: the change itself succeeded.
+func appendAdminEvent(ctx context.Context, store storage.Store, log *slog.Logger, ws, typ string, detail map[string]string) {
+	_, err := store.AppendEvent(ctx, ws, storage.Event{
+		Type: typ, Actor: "admin", Detail: detail, Time: time.Now().UTC(),
+	})
+	if err != nil {
+		log.WarnContext(ctx, "append admin event", "type", typ, "err", err)
+	}
+}
+
+type createWorkspaceRequest struct {
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	Settings *SettingsPatch `json:"settings,omitempty"`
+}
+
+// newWorkspace validates a create request and returns the workspace to
+// store.
+func newWorkspace(req createWorkspaceRequest) (storage.Workspace, error) {
+	var v ValidationError
+	validateID(req.ID, &v)
+	validateName(req.Name, &v)
+	settings := storage.DefaultSettings()
+	req.Settings.apply(&settings)
+	if err := normalizeSettings(&settings); err != nil {
+		v.Problems = append(v.Problems, err.(*ValidationError).Problems...)
+	}
+	if err := v.orNil(); err != nil {
+		return storage.Workspace{}, err
+	}
+	now := time.Now().UTC()
+	return storage.Workspace{ID: req.ID, Name: req.Name, Settings: settings, CreatedAt: now, UpdatedAt: now}, nil
+}
+
+func (s *Server) createWorkspace(c echo.Context) error {
+	var req createWorkspaceRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ws, err := newWorkspace(req)
+	if err != nil {
+		return storeError(err, "workspace")
+	}
+	ctx := reqctxWithWorkspace(c, ws.ID)
+	ws, err = s.store.CreateWorkspace(ctx, ws)
+	if err != nil {
+		return storeError(err, "workspace "+strconv.Quote(req.ID))
+	}
+	s.adminEvent(c, ws.ID, "admin.workspace.created", map[string]string{"name": ws.Name})
+	s.log.InfoContext(ctx, "workspace created")
+	c.Response().Header().Set(echo.HeaderLocation, s.baseURL+"/admin/v1/workspaces/"+ws.ID)
+	return c.JSON(http.StatusCreated, workspaceJSON(ws))
+}
+
+func (s *Server) getWorkspace(c echo.Context) error {
+	id, err := workspaceParam(c)
+	if err != nil {
+		return err
+	}
+	ws, err := s.store.GetWorkspace(c.Request().Context(), id)
+	if err != nil {
+		return storeError(err, "workspace")
+	}
+	return c.JSON(http.StatusOK, workspaceJSON(ws))
+}
+
+func (s *Server) listWorkspaces(c echo.Context) error {
+	list, err := s.store.ListWorkspaces(c.Request().Context())
+	if err != nil {
+		return storeError(err, "workspace")
+	}
+	out := make([]WorkspaceJSON, 0, len(list))
+	for _, ws := range list {
+		out = append(out, workspaceJSON(ws))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"workspaces": out})
+}
+
+type updateWorkspaceRequest struct {
+	Name     *string        `json:"name,omitempty"`
+	Settings *SettingsPatch `json:"settings,omitempty"`
+}
+
+// updateWorkspace applies u to the stored workspace atomically and returns
+// the names of the fields it changed.
+func updateWorkspace(ctx context.Context, store storage.Store, id string, u updateWorkspaceRequest) (storage.Workspace, []string, error) {
+	var changed []string
+	ws, err := store.UpdateWorkspace(ctx, id, func(ws *storage.Workspace) error {
+		changed = changed[:0] // fn may run more than once
+		var v ValidationError
+		if u.Name != nil {
+			validateName(*u.Name, &v)
+			ws.Name = *u.Name
+			changed = append(changed, "name")
+		}
+		changed = append(changed, u.Settings.apply(&ws.Settings)...)
+		if err := normalizeSettings(&ws.Settings); err != nil {
+			v.Problems = append(v.Problems, err.(*ValidationError).Problems...)
+		}
+		ws.UpdatedAt = time.Now().UTC()
+		return v.orNil()
+	})
+	return ws, changed, err
+}
+
+func (s *Server) updateWorkspace(c echo.Context) error {
+	id, err := workspaceParam(c)
+	if err != nil {
+		return err
+	}
+	var req updateWorkspaceRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ws, changed, err := updateWorkspace(c.Request().Context(), s.store, id, req)
+	if err != nil {
+		return storeError(err, "workspace")
+	}
+	s.adminEvent(c, id, "admin.workspace.updated", map[string]string{"fields": strings.Join(changed, ",")})
+	s.log.InfoContext(c.Request().Context(), "workspace updated", "fields", changed)
+	return c.JSON(http.StatusOK, workspaceJSON(ws))
+}
+
+func (s *Server) deleteWorkspace(c echo.Context) error {
+	id, err := workspaceParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteWorkspace(c.Request().Context(), id); err != nil {
+		return storeError(err, "workspace")
+	}
+	// The event stream went with the workspace; the log keeps the record.
+	s.log.InfoContext(c.Request().Context(), "workspace deleted")
+	return c.NoContent(http.StatusNoContent)
+}
+
+// SCIMTokenJSON is a SCIM token as listed: never the secret or its hash.
+type SCIMTokenJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	// Token is the secret, present only in the answer to its creation.
+	Token string `json:"token,omitempty"`
+}
+
+type createTokenRequest struct {
+	Name string `json:"name"`
+}
+
+func validTokenName(name string) bool {
+	return len(name) <= 100 && !strings.ContainsFunc(name, unicode.IsControl)
+}
+
+func (s *Server) createSCIMToken(c echo.Context) error {
+	id, err := workspaceParam(c)
+	if err != nil {
+		return err
+	}
+	var req createTokenRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if !validTokenName(req.Name) {
+		return badRequest("name must be at most 100 characters without control characters")
+	}
+	ctx := c.Request().Context()
+	if _, err := s.store.GetWorkspace(ctx, id); err != nil {
+		return storeError(err, "workspace")
+	}
+	secret, hash := NewSCIMToken()
+	t := storage.SCIMToken{ID: uuid.NewString(), Name: req.Name, Hash: hash, CreatedAt: time.Now().UTC()}
+	if err := s.store.CreateSCIMToken(ctx, id, t); err != nil {
+		return storeError(err, "workspace")
+	}
+	s.adminEvent(c, id, "admin.scim_token.created", map[string]string{"tokenId": t.ID, "name": t.Name})
+	s.log.InfoContext(ctx, "scim token created", "token_id", t.ID)
+	return c.JSON(http.StatusCreated, SCIMTokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, Token: secret})
+}
+
+func (s *Server) listSCIMTokens(c echo.Context) error {
+	id, err := workspaceParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if _, err := s.store.GetWorkspace(ctx, id); err != nil {
+		return storeError(err, "workspace")
+	}
+	list, err := s.store.ListSCIMTokens(ctx, id)
+	if err != nil {
+		return storeError(err, "workspace")
+	}
+	out := make([]SCIMTokenJSON, 0, len(list))
+	for _, t := range list {
+		out = append(out, SCIMTokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"tokens": out})
+}
+
+func (s *Server) revokeSCIMToken(c echo.Context) error {
+	id, err := workspaceParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if _, err := s.store.GetWorkspace(ctx, id); err != nil {
+		return storeError(err, "workspace")
+	}
+	tokenID := c.Param("token")
+	if err := s.store.RevokeSCIMToken(ctx, id, tokenID); err != nil {
+		return storeError(err, "scim token")
+	}
+	s.adminEvent(c, id, "admin.scim_token.revoked", map[string]string{"tokenId": tokenID})
+	s.log.InfoContext(ctx, "scim token revoked", "token_id", tokenID)
+	return c.NoContent(http.StatusNoContent)
+}
+
+// EventJSON is a workspace event as the admin API shows it.
+type EventJSON struct {
+	ID        string            `json:"id"`
+	Time      time.Time         `json:"time"`
+	Type      string            `json:"type"`
+	Actor     string            `json:"actor"`
+	UserID    string            `json:"userId,omitempty"`
+	AccountID string            `json:"accountId,omitempty"`
+	Detail    map[string]string `json:"detail,omitempty"`
+}
+
+// queryLimit reads ?limit= (default def, at most max).
+func queryLimit(c echo.Context, def, max int) (int, error) {
+	raw := c.QueryParam("limit")
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > max {
+		return 0, badRequest(fmt.Sprintf("limit must be an integer from 1 to %d", max))
+	}
+	return n, nil
+}
+
+func (s *Server) listEvents(c echo.Context) error {
+	id, err := workspaceParam(c)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 100, 1000)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if _, err := s.store.GetWorkspace(ctx, id); err != nil {
+		return storeError(err, "workspace")
+	}
+	after := c.QueryParam("after")
+	if len(after) > 64 {
+		return badRequest("after must be an event id")
+	}
+	list, err := s.store.ListEvents(ctx, id, after, limit)
+	if errors.Is(err, storage.ErrNotFound) && after != "" {
+		return badRequest("after must be an event id returned by this API")
+	}
+	if err != nil {
+		return storeError(err, "workspace")
+	}
+	out := make([]EventJSON, 0, len(list))
+	for _, e := range list {
+		out = append(out, EventJSON{ID: e.ID, Time: e.Time, Type: e.Type, Actor: e.Actor,
+			UserID: e.UserID, AccountID: e.AccountID, Detail: e.Detail})
+	}
+	resp := map[string]any{"events": out}
+	if len(out) > 0 {
+		resp["next"] = out[len(out)-1].ID
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// MailJSON is an outbox message as the admin API shows it.
+type MailJSON struct {
+	ID      string    `json:"id"`
+	To      string    `json:"to"`
+	Subject string    `json:"subject"`
+	Text    string    `json:"text"`
+	HTML    string    `json:"html,omitempty"`
+	Time    time.Time `json:"time"`
+	Status  string    `json:"status"`
+	Error   string    `json:"error,omitempty"`
+}
+
+func (s *Server) listOutbox(c echo.Context) error {
+	limit, err := queryLimit(c, 50, 500)
+	if err != nil {
+		return err
+	}
+	list, err := s.store.ListMail(c.Request().Context(), limit)
+	if err != nil {
+		return storeError(err, "outbox")
+	}
+	out := make([]MailJSON, 0, len(list))
+	for _, m := range list {
+		out = append(out, MailJSON{ID: m.ID, To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+			Time: m.Time, Status: m.Status, Error: m.Error})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"mail": out})
+}

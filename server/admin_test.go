@@ -1,0 +1,465 @@
+package server_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/xml"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	crewsaml "github.com/crewjam/saml"
+
+	"github.com/scimjit/scimjit/server"
+	"github.com/scimjit/scimjit/server/servertest"
+	"github.com/scimjit/scimjit/storage"
+)
+
+// apiErr is the admin API's error body.
+type apiErr struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func decode[T any](t *testing.T, data []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("decode %T from %s: %v", v, data, err)
+	}
+	return v
+}
+
+func wantStatus(t *testing.T, resp *http.Response, body []byte, want int) {
+	t.Helper()
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d; body %s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, want, body)
+	}
+}
+
+func TestAdminAPIRejectsMissingAndWrongTokens(t *testing.T) {
+	env := servertest.New(t, nil)
+	cases := []struct {
+		name, auth string
+	}{
+		{"missing", ""},
+		{"wrong", "Bearer " + env.AdminToken + "x"},
+		{"prefix of the right one", "Bearer " + env.AdminToken[:len(env.AdminToken)-1]},
+		{"basic scheme", "Basic " + env.AdminToken},
+		{"empty bearer", "Bearer "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{"/admin/v1/workspaces", "/admin/v1/outbox", "/admin/v1/no-such-route"} {
+				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, env.URL+path, nil)
+				if tc.auth != "" {
+					req.Header.Set("Authorization", tc.auth)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var body apiErr
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized || body.Error != "unauthorized" || body.Message == "" {
+					t.Errorf("GET %s: %d %+v, want 401 unauthorized", path, resp.StatusCode, body)
+				}
+				if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("content type %q", ct)
+				}
+			}
+		})
+	}
+}
+
+func TestAdminAPIIsDisabledWithoutToken(t *testing.T) {
+	env := servertest.New(t, func(c *server.Config) { c.AdminToken = "" })
+	resp, body := env.Do(t, http.MethodGet, "/admin/v1/workspaces", "", nil)
+	wantStatus(t, resp, body, http.StatusUnauthorized)
+	resp, body = env.Do(t, http.MethodGet, "/admin/v1/workspaces", "Bearer", nil)
+	wantStatus(t, resp, body, http.StatusUnauthorized)
+}
+
+func TestWorkspaceLifecycle(t *testing.T) {
+	env := servertest.New(t, nil)
+
+	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces", map[string]any{
+		"id": "finance", "name": "Finance",
+		"settings": map[string]any{"jit": map[string]any{"enabled": true, "roleSync": "everyLogin"}, "customRoles": []string{"Auditor"}},
+	})
+	wantStatus(t, resp, body, http.StatusCreated)
+	if loc := resp.Header.Get("Location"); loc != env.URL+"/admin/v1/workspaces/finance" {
+		t.Errorf("Location %q", loc)
+	}
+	ws := decode[server.WorkspaceJSON](t, body)
+	if ws.ID != "finance" || ws.Name != "Finance" || !ws.Settings.JIT.Enabled || ws.Settings.JIT.RoleSync != "everyLogin" ||
+		ws.Settings.JIT.ExistingAccount != "verify" || ws.Settings.JIT.DefaultRole != "Operator" || ws.Settings.JIT.UnknownRole != "reject" ||
+		len(ws.Settings.CustomRoles) != 1 || ws.Version != 1 {
+		t.Fatalf("created workspace %+v", ws)
+	}
+
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/finance", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	if got := decode[server.WorkspaceJSON](t, body); got.Name != "Finance" {
+		t.Fatalf("get: %+v", got)
+	}
+
+	env.CreateWorkspace(t, "legal", nil)
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	list := decode[struct{ Workspaces []server.WorkspaceJSON }](t, body)
+	if len(list.Workspaces) != 2 || list.Workspaces[0].ID != "finance" || list.Workspaces[1].ID != "legal" {
+		t.Fatalf("list: %+v", list)
+	}
+
+	// PATCH changes only what it names.
+	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/finance", map[string]any{
+		"name":     "Finance EU",
+		"settings": map[string]any{"jit": map[string]any{"defaultRole": "Auditor", "existingAccount": "auto", "unknownRole": "default"}},
+	})
+	wantStatus(t, resp, body, http.StatusOK)
+	ws = decode[server.WorkspaceJSON](t, body)
+	if ws.Name != "Finance EU" || ws.Settings.JIT.DefaultRole != "Auditor" || ws.Settings.JIT.ExistingAccount != "auto" ||
+		ws.Settings.JIT.UnknownRole != "default" || !ws.Settings.JIT.Enabled || ws.Settings.JIT.RoleSync != "everyLogin" || ws.Version != 2 {
+		t.Fatalf("patched workspace %+v", ws)
+	}
+	stored, err := env.Store.GetWorkspace(t.Context(), "finance")
+	if err != nil || stored.Settings.JIT.DefaultRole != "Auditor" || stored.Name != "Finance EU" {
+		t.Fatalf("stored %+v, %v", stored, err)
+	}
+
+	resp, body = env.Admin(t, http.MethodDelete, "/admin/v1/workspaces/finance", nil)
+	wantStatus(t, resp, body, http.StatusNoContent)
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/finance", nil)
+	wantStatus(t, resp, body, http.StatusNotFound)
+	if e := decode[apiErr](t, body); e.Error != "not_found" {
+		t.Fatalf("error body %+v", e)
+	}
+	// The other workspace is untouched.
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/legal", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+}
+
+func TestWorkspaceBadInput(t *testing.T) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "taken", nil)
+	spMetadata := spMetadataXML(t)
+
+	cases := []struct {
+		name       string
+		method     string
+		path       string
+		body       any
+		wantStatus int
+		wantInMsg  []string
+	}{
+		{"invalid slug", "POST", "/admin/v1/workspaces", map[string]any{"id": "Bad_Slug", "name": "x"}, 400, []string{"id"}},
+		{"slug too long", "POST", "/admin/v1/workspaces", map[string]any{"id": strings.Repeat("a", 64), "name": "x"}, 400, []string{"id"}},
+		{"slug starting with dash", "POST", "/admin/v1/workspaces", map[string]any{"id": "-x", "name": "x"}, 400, []string{"id"}},
+		{"missing name", "POST", "/admin/v1/workspaces", map[string]any{"id": "ok"}, 400, []string{"name"}},
+		{"several problems at once", "POST", "/admin/v1/workspaces", map[string]any{"id": "NO", "settings": map[string]any{"jit": map[string]any{"roleSync": "sometimes"}}}, 400,
+			[]string{"id", "name", "settings.jit.roleSync"}},
+		{"existingAccount", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"jit": map[string]any{"existingAccount": "maybe"}}}, 400, []string{"settings.jit.existingAccount"}},
+		{"unknownRole", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"jit": map[string]any{"unknownRole": "ignore"}}}, 400, []string{"settings.jit.unknownRole"}},
+		{"defaultRole not a role", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"jit": map[string]any{"defaultRole": "Boss"}}}, 400, []string{"settings.jit.defaultRole"}},
+		{"defaultRole case-sensitive", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"jit": map[string]any{"defaultRole": "operator"}}}, 400, []string{"settings.jit.defaultRole"}},
+		{"custom role collides with system role", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"customRoles": []string{"admin"}}}, 400, []string{"settings.customRoles"}},
+		{"custom role charset", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"customRoles": []string{"<script>"}}}, 400, []string{"settings.customRoles"}},
+		{"custom role twice", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"customRoles": []string{"X", "X"}}}, 400, []string{"settings.customRoles"}},
+		{"metadata not xml", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"idp": map[string]any{"metadataXML": "hello"}}}, 400, []string{"settings.idp.metadataXML"}},
+		{"metadata of an SP", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"idp": map[string]any{"metadataXML": spMetadata}}}, 400, []string{"settings.idp.metadataXML", "IDPSSODescriptor"}},
+		{"unknown field", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "colour": "red"}, 400, []string{"colour"}},
+		{"unknown settings field", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"jit": map[string]any{"enable": true}}}, 400, []string{"enable"}},
+		{"wrong type", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"jit": map[string]any{"enabled": "yes"}}}, 400, []string{"enabled"}},
+		{"bad json", "POST", "/admin/v1/workspaces", `{"id": "a",`, 400, []string{"JSON"}},
+		{"trailing data", "POST", "/admin/v1/workspaces", `{"id": "a", "name": "a"} {}`, 400, []string{"JSON"}},
+		{"empty body", "POST", "/admin/v1/workspaces", ``, 400, []string{"JSON"}},
+		{"duplicate", "POST", "/admin/v1/workspaces", map[string]any{"id": "taken", "name": "again"}, 409, []string{"taken"}},
+		{"unknown workspace get", "GET", "/admin/v1/workspaces/nope", nil, 404, []string{"workspace"}},
+		{"malformed workspace id", "GET", "/admin/v1/workspaces/NOPE..", nil, 404, []string{"workspace"}},
+		{"unknown workspace patch", "PATCH", "/admin/v1/workspaces/nope", map[string]any{"name": "x"}, 404, []string{"workspace"}},
+		{"unknown workspace delete", "DELETE", "/admin/v1/workspaces/nope", nil, 404, []string{"workspace"}},
+		{"patch invalid setting", "PATCH", "/admin/v1/workspaces/taken", map[string]any{"settings": map[string]any{"jit": map[string]any{"defaultRole": "Nobody"}}}, 400, []string{"settings.jit.defaultRole"}},
+		{"patch removes the default role", "PATCH", "/admin/v1/workspaces/taken", map[string]any{"settings": map[string]any{"jit": map[string]any{"defaultRole": "Gone"}, "customRoles": []string{}}}, 400, []string{"settings.jit.defaultRole"}},
+		{"patch empty name", "PATCH", "/admin/v1/workspaces/taken", map[string]any{"name": " "}, 400, []string{"name"}},
+		{"tokens of unknown workspace", "GET", "/admin/v1/workspaces/nope/scim-tokens", nil, 404, []string{"workspace"}},
+		{"token for unknown workspace", "POST", "/admin/v1/workspaces/nope/scim-tokens", map[string]any{"name": "x"}, 404, []string{"workspace"}},
+		{"revoke unknown token", "DELETE", "/admin/v1/workspaces/taken/scim-tokens/nope", nil, 404, []string{"token"}},
+		{"events of unknown workspace", "GET", "/admin/v1/workspaces/nope/events", nil, 404, []string{"workspace"}},
+		{"events bad after", "GET", "/admin/v1/workspaces/taken/events?after=zzz", nil, 400, []string{"after"}},
+		{"events bad limit", "GET", "/admin/v1/workspaces/taken/events?limit=0", nil, 400, []string{"limit"}},
+		{"outbox bad limit", "GET", "/admin/v1/outbox?limit=x", nil, 400, []string{"limit"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := env.Admin(t, tc.method, tc.path, tc.body)
+			wantStatus(t, resp, body, tc.wantStatus)
+			e := decode[apiErr](t, body)
+			if e.Error == "" {
+				t.Errorf("no error code in %s", body)
+			}
+			for _, s := range tc.wantInMsg {
+				if !strings.Contains(e.Message, s) {
+					t.Errorf("message %q does not mention %q", e.Message, s)
+				}
+			}
+		})
+	}
+	// Nothing was created or changed by the failed requests.
+	list, err := env.Store.ListWorkspaces(t.Context())
+	if err != nil || len(list) != 1 {
+		t.Fatalf("workspaces after bad input: %+v, %v", list, err)
+	}
+	if list[0].Version != 1 || list[0].Name != "taken" {
+		t.Fatalf("workspace changed by failed requests: %+v", list[0])
+	}
+}
+
+func TestWorkspaceIdPMetadata(t *testing.T) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "acme", nil)
+	md := idpMetadataXML(t, "https://idp.example.test/metadata")
+
+	resp, body := env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme", map[string]any{
+		"settings": map[string]any{"idp": map[string]any{"metadataXML": md, "allowIdPInitiated": true}},
+	})
+	wantStatus(t, resp, body, http.StatusOK)
+	ws := decode[server.WorkspaceJSON](t, body)
+	if ws.Settings.IdP.EntityID != "https://idp.example.test/metadata" || !ws.Settings.IdP.AllowIdPInitiated || ws.Settings.IdP.MetadataXML != md {
+		t.Fatalf("idp settings %+v", ws.Settings.IdP)
+	}
+
+	// A contradicting entity ID is refused.
+	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme", map[string]any{
+		"settings": map[string]any{"idp": map[string]any{"entityID": "https://other.test/"}},
+	})
+	wantStatus(t, resp, body, http.StatusBadRequest)
+	if e := decode[apiErr](t, body); !strings.Contains(e.Message, "settings.idp.entityID") {
+		t.Fatalf("message %q", e.Message)
+	}
+
+	// Clearing the metadata clears the derived entity ID.
+	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme", map[string]any{
+		"settings": map[string]any{"idp": map[string]any{"metadataXML": ""}},
+	})
+	wantStatus(t, resp, body, http.StatusOK)
+	if ws := decode[server.WorkspaceJSON](t, body); ws.Settings.IdP.EntityID != "" || ws.Settings.IdP.MetadataXML != "" {
+		t.Fatalf("idp settings after clearing %+v", ws.Settings.IdP)
+	}
+}
+
+func TestSCIMTokensShownOnceListedWithoutSecretsRevocable(t *testing.T) {
+	env := servertest.New(t, nil)
+	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces", map[string]any{"id": "acme", "name": "Acme"})
+	wantStatus(t, resp, body, http.StatusCreated)
+
+	var created []server.SCIMTokenJSON
+	for _, name := range []string{"okta", "okta-rotated"} {
+		resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/scim-tokens", map[string]any{"name": name})
+		wantStatus(t, resp, body, http.StatusCreated)
+		tok := decode[server.SCIMTokenJSON](t, body)
+		if !strings.HasPrefix(tok.Token, server.SCIMTokenPrefix) || len(tok.Token) < len(server.SCIMTokenPrefix)+43 || tok.ID == "" || tok.Name != name {
+			t.Fatalf("created token %+v", tok)
+		}
+		created = append(created, tok)
+	}
+	if created[0].Token == created[1].Token {
+		t.Fatal("two tokens with the same secret")
+	}
+
+	// The store keeps only SHA-256 hashes; both are live.
+	stored, err := env.Store.ListSCIMTokens(t.Context(), "acme")
+	if err != nil || len(stored) != 2 {
+		t.Fatalf("stored tokens %+v, %v", stored, err)
+	}
+	for _, c := range created {
+		sum := sha256.Sum256([]byte(c.Token))
+		found := false
+		for _, s := range stored {
+			if s.ID == c.ID {
+				found = string(s.Hash) == string(sum[:])
+			}
+		}
+		if !found {
+			t.Errorf("token %s not stored as its sha256", c.ID)
+		}
+	}
+
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/scim-tokens", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	for _, c := range created {
+		if strings.Contains(string(body), c.Token) || strings.Contains(string(body), strings.TrimPrefix(c.Token, server.SCIMTokenPrefix)) {
+			t.Fatal("token list contains a secret")
+		}
+	}
+	var raw struct{ Tokens []map[string]any }
+	if err := json.Unmarshal(body, &raw); err != nil || len(raw.Tokens) != 2 {
+		t.Fatalf("list %s: %v", body, err)
+	}
+	for _, tok := range raw.Tokens {
+		for k := range tok {
+			if k != "id" && k != "name" && k != "createdAt" {
+				t.Errorf("token list has field %q", k)
+			}
+		}
+	}
+
+	resp, body = env.Admin(t, http.MethodDelete, "/admin/v1/workspaces/acme/scim-tokens/"+created[0].ID, nil)
+	wantStatus(t, resp, body, http.StatusNoContent)
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/scim-tokens", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	left := decode[struct{ Tokens []server.SCIMTokenJSON }](t, body)
+	if len(left.Tokens) != 1 || left.Tokens[0].ID != created[1].ID {
+		t.Fatalf("after revoke: %+v", left)
+	}
+	resp, body = env.Admin(t, http.MethodDelete, "/admin/v1/workspaces/acme/scim-tokens/"+created[0].ID, nil)
+	wantStatus(t, resp, body, http.StatusNotFound)
+
+	// A token id of one workspace does not revoke in another.
+	env.CreateWorkspace(t, "other", nil)
+	resp, body = env.Admin(t, http.MethodDelete, "/admin/v1/workspaces/other/scim-tokens/"+created[1].ID, nil)
+	wantStatus(t, resp, body, http.StatusNotFound)
+
+	// Secrets never reach the log.
+	for _, c := range created {
+		if env.Logs.Contains(c.Token) {
+			t.Fatal("a SCIM token secret was logged")
+		}
+	}
+}
+
+func TestAdminChangesAppendEvents(t *testing.T) {
+	env := servertest.New(t, nil)
+	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces", map[string]any{"id": "acme", "name": "Acme"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme", map[string]any{"settings": map[string]any{"jit": map[string]any{"enabled": true}}})
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/scim-tokens", map[string]any{"name": "okta"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	tok := decode[server.SCIMTokenJSON](t, body)
+	resp, body = env.Admin(t, http.MethodDelete, "/admin/v1/workspaces/acme/scim-tokens/"+tok.ID, nil)
+	wantStatus(t, resp, body, http.StatusNoContent)
+
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/events", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	ev := decode[struct {
+		Events []server.EventJSON
+		Next   string
+	}](t, body)
+	wantTypes := []string{"admin.workspace.created", "admin.workspace.updated", "admin.scim_token.created", "admin.scim_token.revoked"}
+	if len(ev.Events) != len(wantTypes) {
+		t.Fatalf("events %+v", ev.Events)
+	}
+	for i, e := range ev.Events {
+		if e.Type != wantTypes[i] || e.Actor != "admin" || e.ID == "" {
+			t.Errorf("event %d: %+v, want type %s by admin", i, e, wantTypes[i])
+		}
+	}
+	if ev.Events[1].Detail["fields"] != "jit.enabled" || ev.Events[2].Detail["tokenId"] != tok.ID {
+		t.Errorf("event details %+v %+v", ev.Events[1].Detail, ev.Events[2].Detail)
+	}
+	if strings.Contains(string(body), tok.Token) {
+		t.Fatal("event stream contains a token secret")
+	}
+
+	// Paging with after/limit.
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/events?limit=2", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	page1 := decode[struct {
+		Events []server.EventJSON
+		Next   string
+	}](t, body)
+	if len(page1.Events) != 2 || page1.Next != ev.Events[1].ID {
+		t.Fatalf("page 1 %+v", page1)
+	}
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/events?after="+url.QueryEscape(page1.Next), nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	page2 := decode[struct{ Events []server.EventJSON }](t, body)
+	if len(page2.Events) != 2 || page2.Events[0].Type != wantTypes[2] {
+		t.Fatalf("page 2 %+v", page2)
+	}
+}
+
+func TestOutboxListsMail(t *testing.T) {
+	env := servertest.New(t, nil)
+	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/outbox", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	if got := decode[struct{ Mail []server.MailJSON }](t, body); got.Mail == nil || len(got.Mail) != 0 {
+		t.Fatalf("empty outbox: %s", body)
+	}
+	for _, subj := range []string{"first", "second"} {
+		if _, err := env.Store.AppendMail(t.Context(), storage.Mail{To: "jane@example.test", Subject: subj, Text: "hello", Status: "sent"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/outbox?limit=1", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	got := decode[struct{ Mail []server.MailJSON }](t, body)
+	if len(got.Mail) != 1 || got.Mail[0].Subject != "second" || got.Mail[0].To != "jane@example.test" || got.Mail[0].ID == "" {
+		t.Fatalf("outbox %+v", got)
+	}
+}
+
+// newCert makes a self-signed RSA certificate for metadata.
+func newCert(t *testing.T) (*rsa.PrivateKey, *x509.Certificate) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, cert
+}
+
+func mustURL(t *testing.T, s string) url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *u
+}
+
+// idpMetadataXML is real IdP metadata made by crewjam's IdP.
+func idpMetadataXML(t *testing.T, entityID string) string {
+	key, cert := newCert(t)
+	idp := &crewsaml.IdentityProvider{Key: key, Certificate: cert,
+		MetadataURL: mustURL(t, entityID), SSOURL: mustURL(t, "https://idp.example.test/sso")}
+	data, err := xml.Marshal(idp.Metadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// spMetadataXML is a service provider's metadata: valid SAML, but not an IdP.
+func spMetadataXML(t *testing.T) string {
+	key, cert := newCert(t)
+	sp := &crewsaml.ServiceProvider{Key: key, Certificate: cert,
+		MetadataURL: mustURL(t, "https://sp.example.test/metadata"), AcsURL: mustURL(t, "https://sp.example.test/acs")}
+	data, err := xml.Marshal(sp.Metadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

@@ -1,0 +1,9 @@
+// Package server wires scimjit's HTTP side with Echo: the route table (health,
+// readiness, the admin API, SCIM under /scim/v2/{workspace}, the SAML and
+// browser routes of package saml), middleware (panic recovery, request ids,
+// one access-log line per request, body-size limits, client IP extraction),
+// the error renderer (SCIM error JSON under /scim/, plain JSON elsewhere),
+// http.Server timeouts and graceful shutdown. It also applies the declarative
+// workspace file given with --bootstrap. It knows HTTP and wiring, never Redis:
+// the store arrives built in Config.
+package server

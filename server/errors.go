@@ -1,0 +1,161 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// apiError is an error with a public part (status, code, message) and an
+// optional private cause that is logged, never sent.
+type apiError struct {
+	Status  int
+	Code    string // defaults to codeFor(Status)
+	Message string
+	Err     error
+}
+
+func (e *apiError) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *apiError) Unwrap() error { return e.Err }
+
+func badRequest(msg string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Message: msg}
+}
+
+// codeFor is the machine-readable "error" value of a status.
+func codeFor(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusTooManyRequests:
+		return "too_many_requests"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if status >= 500 {
+		return "internal"
+	}
+	return strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
+}
+
+// publicError maps any error to what a client may see, logging the private
+// part. Internal error text never reaches the client.
+func (s *Server) publicError(c echo.Context, err error) (status int, code, msg string) {
+	ctx := c.Request().Context()
+	var ae *apiError
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		status, code, msg = ae.Status, ae.Code, ae.Message
+		if ae.Err != nil {
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			s.log.Log(ctx, level, "request failed", "status", status, "err", ae.Err)
+		}
+	case errors.As(err, &mbe):
+		status, msg = http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes"
+	case errors.As(err, &he):
+		status = he.Code
+		if m, ok := he.Message.(string); ok && status < 500 {
+			msg = m // Echo's own messages are static texts ("Not Found")
+		}
+		if he.Internal != nil {
+			s.log.InfoContext(ctx, "request failed", "status", status, "err", he.Internal)
+		}
+	case errors.Is(err, storage.ErrUnavailable):
+		status, msg = http.StatusServiceUnavailable, "storage unavailable, retry later"
+		s.log.ErrorContext(ctx, "storage unavailable", "err", err)
+	case errors.Is(err, storage.ErrConflictRetries):
+		status, msg = http.StatusServiceUnavailable, "too much contention, retry later"
+		s.log.WarnContext(ctx, "storage contention", "err", err)
+	default:
+		status = http.StatusInternalServerError
+		s.log.ErrorContext(ctx, "internal error", "err", err)
+	}
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 && msg == "" {
+		msg = "internal error"
+	}
+	if code == "" {
+		code = codeFor(status)
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return status, code, msg
+}
+
+// scimError is the RFC 7644 §3.12 error body.
+type scimError struct {
+	Schemas []string `json:"schemas"`
+	Status  string   `json:"status"`
+	Detail  string   `json:"detail,omitempty"`
+}
+
+// handleError is Echo's HTTPErrorHandler: SCIM error JSON (RFC 7644 §3.12,
+// application/scim+json) for paths under /scim/, {"error","message"} JSON
+// elsewhere.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		s.log.DebugContext(c.Request().Context(), "error after response started", "err", err)
+		return
+	}
+	status, code, msg := s.publicError(c, err)
+	if status == http.StatusUnauthorized && strings.HasPrefix(c.Request().URL.Path, "/admin/") {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="scimjit-admin"`)
+	}
+	var body any
+	contentType := echo.MIMEApplicationJSON
+	if strings.HasPrefix(c.Request().URL.Path, "/scim/") {
+		contentType = "application/scim+json"
+		body = scimError{
+			Schemas: []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
+			Status:  strconv.Itoa(status),
+			Detail:  msg,
+		}
+	} else {
+		body = map[string]string{"error": code, "message": msg}
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, contentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	c.Response().WriteHeader(status)
+	if c.Request().Method == http.MethodHead {
+		return
+	}
+	if werr := json.NewEncoder(c.Response()).Encode(body); werr != nil {
+		s.log.DebugContext(c.Request().Context(), "write error response", "err", werr)
+	}
+}

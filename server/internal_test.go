@@ -1,0 +1,65 @@
+package server
+
+import (
+	"net/http"
+	"net/netip"
+	"testing"
+)
+
+func TestIPExtractor(t *testing.T) {
+	cases := []struct {
+		name    string
+		trusted []string
+		remote  string
+		xff     string
+		want    string
+	}{
+		{"direct ignores XFF", nil, "10.0.0.5:1234", "203.0.113.9", "10.0.0.5"},
+		{"direct ignores XFF from loopback", nil, "127.0.0.1:1234", "203.0.113.9", "127.0.0.1"},
+		{"trusted proxy", []string{"10.0.0.0/8"}, "10.0.0.5:1234", "203.0.113.9", "203.0.113.9"},
+		{"trusted chain", []string{"10.0.0.0/8"}, "10.0.0.5:1234", "203.0.113.9, 10.1.1.1", "203.0.113.9"},
+		{"spoofed entry before the client", []string{"10.0.0.0/8"}, "10.0.0.5:1234", "1.2.3.4, 203.0.113.9", "203.0.113.9"},
+		{"untrusted peer", []string{"10.0.0.0/8"}, "198.51.100.7:1234", "203.0.113.9", "198.51.100.7"},
+		{"private peer not trusted by default", []string{"10.0.0.0/8"}, "192.168.1.1:1234", "203.0.113.9", "192.168.1.1"},
+		{"loopback not trusted by default", []string{"10.0.0.0/8"}, "127.0.0.1:1234", "203.0.113.9", "127.0.0.1"},
+		{"ipv6 proxy", []string{"fd00::/8"}, "[fd00::1]:1234", "2001:db8::7", "2001:db8::7"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var prefixes []netip.Prefix
+			for _, s := range tc.trusted {
+				prefixes = append(prefixes, netip.MustParsePrefix(s))
+			}
+			req, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+			req.RemoteAddr = tc.remote
+			if tc.xff != "" {
+				req.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			if got := ipExtractor(prefixes)(req); got != tc.want {
+				t.Errorf("client ip %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBodyLimitByRoute(t *testing.T) {
+	s := &Server{}
+	s.cfg.setDefaults()
+	cases := map[string]int64{
+		"/scim/v2/:ws/*":          1 << 20,
+		"/scim/v2/:ws":            1 << 20,
+		"/saml/:ws/acs":           2 << 20,
+		"/admin/v1/workspaces":    1 << 20,
+		"/saml/:ws/login":         64 << 10,
+		"/join/:token":            64 << 10,
+		"":                        64 << 10,
+		"/admin/v1/outbox":        1 << 20,
+		"/saml/:ws/metadata":      64 << 10,
+		"/scim/v2/:ws/Users/.sea": 1 << 20,
+	}
+	for route, want := range cases {
+		if got := s.bodyLimitFor(route); got != want {
+			t.Errorf("%q: limit %d, want %d", route, got, want)
+		}
+	}
+}

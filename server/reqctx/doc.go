@@ -1,0 +1,5 @@
+// Package reqctx holds the request-scoped values that travel in a
+// context.Context (request id, workspace) and a slog.Handler that adds them
+// to every log record. It is a leaf package so that server, scimhandlers and
+// saml can all use it without import cycles.
+package reqctx

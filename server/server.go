@@ -1,0 +1,298 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/saml"
+	"github.com/scimjit/scimjit/scimhandlers"
+	"github.com/scimjit/scimjit/server/reqctx"
+	"github.com/scimjit/scimjit/storage"
+)
+
+// Config is everything the server needs: plain values and built
+// dependencies. cmd/scimjit fills it from flags and the environment; tests
+// fill it through servertest. Zero durations and limits take the defaults
+// documented on each field.
+type Config struct {
+	// Store is the persistent state (required).
+	Store storage.Store
+	// Logger receives every log line (required). The server wraps its
+	// handler so that records carry request_id and workspace.
+	Logger *slog.Logger
+	// BaseURL is the public URL clients use to reach the server (required);
+	// SCIM locations and SAML endpoints are built from it.
+	BaseURL *url.URL
+	// ListenAddr is the TCP address Run listens on (default 127.0.0.1:8080).
+	ListenAddr string
+	// AdminToken is the bearer token of the admin API. Empty disables the
+	// admin API (every request gets 401).
+	AdminToken string
+	// TrustedProxies are the networks whose X-Forwarded-For header is
+	// believed when working out the client IP. Empty: the peer address is
+	// the client IP.
+	TrustedProxies []netip.Prefix
+
+	// ReadHeaderTimeout (default 10s), ReadTimeout (30s), WriteTimeout (30s)
+	// and IdleTimeout (120s) are the http.Server timeouts.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds graceful shutdown (default 15s).
+	ShutdownTimeout time.Duration
+
+	// SCIMBodyLimit (default 1 MiB), SAMLBodyLimit (the ACS, default 2 MiB),
+	// AdminBodyLimit (default 1 MiB: IdP metadata) and DefaultBodyLimit
+	// (every other route, default 64 KiB) cap request bodies in bytes.
+	SCIMBodyLimit    int64
+	SAMLBodyLimit    int64
+	AdminBodyLimit   int64
+	DefaultBodyLimit int64
+	// SCIMMaxResults caps a SCIM page (default 100).
+	SCIMMaxResults int
+
+	// SAML configures the browser side. Store, Logger, BaseURL and Demo are
+	// filled from this Config when left zero.
+	SAML saml.Config
+	// Demo turns on demo mode (the built-in demo IdP).
+	Demo bool
+}
+
+// Default values of Config.
+const (
+	DefaultListenAddr        = "127.0.0.1:8080"
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultSCIMBodyLimit     = 1 << 20
+	DefaultSAMLBodyLimit     = 2 << 20
+	DefaultAdminBodyLimit    = 1 << 20
+	DefaultDefaultBodyLimit  = 64 << 10
+)
+
+func (c *Config) setDefaults() {
+	if c.ListenAddr == "" {
+		c.ListenAddr = DefaultListenAddr
+	}
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	setDur(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDur(&c.ReadTimeout, DefaultReadTimeout)
+	setDur(&c.WriteTimeout, DefaultWriteTimeout)
+	setDur(&c.IdleTimeout, DefaultIdleTimeout)
+	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setInt := func(n *int64, def int64) {
+		if *n <= 0 {
+			*n = def
+		}
+	}
+	setInt(&c.SCIMBodyLimit, DefaultSCIMBodyLimit)
+	setInt(&c.SAMLBodyLimit, DefaultSAMLBodyLimit)
+	setInt(&c.AdminBodyLimit, DefaultAdminBodyLimit)
+	setInt(&c.DefaultBodyLimit, DefaultDefaultBodyLimit)
+	if c.SCIMMaxResults <= 0 {
+		c.SCIMMaxResults = 100
+	}
+}
+
+// Server is scimjit's HTTP server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   storage.Store
+	echo    *echo.Echo
+	scim    http.Handler
+	saml    *saml.Service
+	baseURL string // without trailing slash
+}
+
+// New validates cfg, builds the SCIM handler and the SAML service, and
+// assembles the Echo instance with its middleware and routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: config: Store is required")
+	}
+	if cfg.Logger == nil {
+		return nil, errors.New("server: config: Logger is required")
+	}
+	if cfg.BaseURL == nil || cfg.BaseURL.Scheme == "" || cfg.BaseURL.Host == "" {
+		return nil, errors.New("server: config: BaseURL must be an absolute URL")
+	}
+	cfg.setDefaults()
+	log := reqctx.NewLogger(cfg.Logger)
+	base := strings.TrimSuffix(cfg.BaseURL.String(), "/")
+
+	sc := cfg.SAML
+	if sc.Store == nil {
+		sc.Store = cfg.Store
+	}
+	if sc.Logger == nil {
+		sc.Logger = log
+	}
+	if sc.BaseURL == nil {
+		sc.BaseURL = cfg.BaseURL
+	}
+	sc.Demo = sc.Demo || cfg.Demo
+	samlSvc, err := saml.New(sc)
+	if err != nil {
+		return nil, fmt.Errorf("server: saml: %w", err)
+	}
+
+	s := &Server{
+		cfg:   cfg,
+		log:   log,
+		store: cfg.Store,
+		echo:  echo.New(),
+		scim: scimhandlers.New(scimhandlers.Config{
+			Store:      cfg.Store,
+			Logger:     log,
+			BaseURL:    base,
+			MaxResults: cfg.SCIMMaxResults,
+		}),
+		saml:    samlSvc,
+		baseURL: base,
+	}
+	if cfg.AdminToken == "" {
+		log.Warn("admin token not set: the admin API is disabled")
+	}
+
+	e := s.echo
+	e.HideBanner = true
+	e.HidePort = true
+	e.Logger.SetOutput(discard{})
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	e.HTTPErrorHandler = s.handleError
+	e.Use(
+		s.requestID,    // sanitised inbound X-Request-ID or a new one, into ctx
+		s.accessLog,    // one line per request: method, route template, status, duration
+		s.recoverPanic, // a panic becomes a 500 and an error log with the stack
+		s.workspaceCtx, // the :ws route parameter into ctx (for logs)
+		s.bodyLimit,    // per-route body cap, see bodyLimitFor
+	)
+	s.routes()
+	return s, nil
+}
+
+// routes is the whole route table.
+func (s *Server) routes() {
+	e := s.echo
+
+	// Health: process up; store answering.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	// Admin API (docs/admin-api.md), bearer admin token.
+	admin := e.Group("/admin/v1", s.requireAdmin)
+	admin.GET("/workspaces", s.listWorkspaces)
+	admin.POST("/workspaces", s.createWorkspace)
+	admin.GET("/workspaces/:ws", s.getWorkspace)
+	admin.PATCH("/workspaces/:ws", s.updateWorkspace)
+	admin.DELETE("/workspaces/:ws", s.deleteWorkspace)
+	admin.GET("/workspaces/:ws/scim-tokens", s.listSCIMTokens)
+	admin.POST("/workspaces/:ws/scim-tokens", s.createSCIMToken)
+	admin.DELETE("/workspaces/:ws/scim-tokens/:token", s.revokeSCIMToken)
+	admin.GET("/workspaces/:ws/events", s.listEvents)
+	admin.GET("/outbox", s.listOutbox)
+
+	// SCIM 2.0: the handler takes the full path and authenticates the
+	// workspace's bearer token itself.
+	scim := e.Group("/scim/v2/:ws")
+	scim.Any("", s.serveSCIM)
+	scim.Any("/*", s.serveSCIM)
+
+	// SAML, sessions, join, switch and the demo IdP (package saml).
+	s.saml.Register(e)
+}
+
+// Handler returns the HTTP handler (the Echo instance).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// SAML returns the SAML service the server was built with.
+func (s *Server) SAML() *saml.Service { return s.saml }
+
+// Run listens on Config.ListenAddr and serves until ctx is done, then shuts
+// down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done, then stops accepting connections and
+// waits up to Config.ShutdownTimeout for running requests to finish. It
+// closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("listening", "addr", ln.Addr().String(), "base_url", s.baseURL)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		_ = hs.Close()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "readiness check failed", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) serveSCIM(c echo.Context) error {
+	s.scim.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -1,0 +1,183 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/server"
+	"github.com/scimjit/scimjit/server/servertest"
+)
+
+func TestHealthAndReadiness(t *testing.T) {
+	env := servertest.New(t, nil)
+	resp, body := env.Do(t, http.MethodGet, "/healthz", "", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = env.Do(t, http.MethodGet, "/readyz", "", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+
+	// With the store gone, the process is still alive but not ready.
+	if err := env.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = env.Do(t, http.MethodGet, "/readyz", "", nil)
+	wantStatus(t, resp, body, http.StatusServiceUnavailable)
+	if strings.Contains(string(body), "closed") || strings.Contains(string(body), "redis") {
+		t.Errorf("readiness body leaks the cause: %s", body)
+	}
+	resp, body = env.Do(t, http.MethodGet, "/healthz", "", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	if !env.Logs.Contains("readiness check failed") {
+		t.Error("the readiness failure was not logged")
+	}
+}
+
+func requestWithID(t *testing.T, env *servertest.Env, id string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, env.URL+"/healthz", nil)
+	req.Header[server.HeaderRequestID] = []string{id}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp, resp.Header.Get(server.HeaderRequestID)
+}
+
+func TestRequestIDsAreSanitised(t *testing.T) {
+	env := servertest.New(t, nil)
+	_, got := requestWithID(t, env, "abc-123.DEF_4")
+	if got != "abc-123.DEF_4" {
+		t.Errorf("well-formed id replaced by %q", got)
+	}
+	for _, bad := range []string{
+		strings.Repeat("a", 65),
+		"has space",
+		"quote\"inject",
+		"new=line\\n",
+		"ünïcode",
+		"",
+	} {
+		_, got := requestWithID(t, env, bad)
+		if got == bad || !server.ValidRequestID(got) {
+			t.Errorf("inbound id %q: response id %q", bad, got)
+		}
+		if bad != "" && env.Logs.Contains(bad) {
+			t.Errorf("inbound id %q reached the log", bad)
+		}
+	}
+	// The id is on the access-log line.
+	_, got = requestWithID(t, env, "trace-me-42")
+	found := false
+	for _, r := range env.Logs.Find("request") {
+		if r["request_id"] == "trace-me-42" {
+			found = true
+		}
+	}
+	if !found || got != "trace-me-42" {
+		t.Error("access log line does not carry the request id")
+	}
+}
+
+func TestAccessLogHasRouteTemplateAndNoSecrets(t *testing.T) {
+	env := servertest.New(t, nil)
+	scimToken := env.CreateWorkspace(t, "acme", nil)
+	const secretQuery = "sekrit-query-value"
+
+	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/events?limit=5&access_token="+secretQuery, nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	reqID := resp.Header.Get(server.HeaderRequestID)
+	env.Do(t, http.MethodGet, "/scim/v2/acme/Users?filter=userName+eq+%22"+secretQuery+"%22", scimToken, nil)
+	env.Do(t, http.MethodGet, "/admin/v1/workspaces", "wrong-"+secretQuery, nil)
+
+	var lines []map[string]any
+	for _, r := range env.Logs.Find("request") {
+		if r["request_id"] == reqID {
+			lines = append(lines, r)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d access-log lines for one request: %v", len(lines), lines)
+	}
+	l := lines[0]
+	if l["route"] != "/admin/v1/workspaces/:ws/events" || l["method"] != "GET" || l["status"] != float64(200) ||
+		l["workspace"] != "acme" || l["duration_ms"] == nil {
+		t.Errorf("access log line %v", l)
+	}
+	routes := map[string]bool{}
+	for _, r := range env.Logs.Find("request") {
+		routes[r["route"].(string)] = true
+	}
+	if !routes["/scim/v2/:ws/*"] {
+		t.Errorf("SCIM request not logged by route template; routes %v", routes)
+	}
+	all := env.Logs.String()
+	for _, secret := range []string{secretQuery, env.AdminToken, scimToken} {
+		if strings.Contains(all, secret) {
+			t.Errorf("log contains %q:\n%s", secret, all)
+		}
+	}
+	if strings.Contains(all, "/admin/v1/workspaces/acme") || strings.Contains(all, "/scim/v2/acme/Users") {
+		t.Errorf("log contains a raw path")
+	}
+}
+
+func TestOversizedSCIMBodyGetsSCIMShaped413(t *testing.T) {
+	env := servertest.New(t, nil)
+	token := env.CreateWorkspace(t, "acme", nil)
+	big := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"` + strings.Repeat("x", 1<<20) + `"}`
+	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", token, big)
+	wantStatus(t, resp, body, http.StatusRequestEntityTooLarge)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/scim+json" {
+		t.Errorf("content type %q", ct)
+	}
+	var e struct {
+		Schemas []string
+		Status  string
+		Detail  string
+	}
+	if err := json.Unmarshal(body, &e); err != nil || len(e.Schemas) != 1 || e.Schemas[0] != "urn:ietf:params:scim:api:messages:2.0:Error" || e.Status != "413" {
+		t.Fatalf("SCIM error body %s (%v)", body, err)
+	}
+
+	// Outside /scim/ the same limit class answers plain JSON.
+	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces", `{"id":"x","name":"`+strings.Repeat("x", 1<<20)+`"}`)
+	wantStatus(t, resp, body, http.StatusRequestEntityTooLarge)
+	if got := decode[apiErr](t, body); got.Error != "request_too_large" {
+		t.Errorf("admin 413 body %s", body)
+	}
+}
+
+func TestErrorsArePlainJSONOutsideSCIM(t *testing.T) {
+	env := servertest.New(t, nil)
+	resp, body := env.Do(t, http.MethodGet, "/no/such/page", "", nil)
+	wantStatus(t, resp, body, http.StatusNotFound)
+	if e := decode[apiErr](t, body); e.Error != "not_found" {
+		t.Errorf("404 body %s", body)
+	}
+	resp, body = env.Do(t, http.MethodPost, "/healthz", "", nil)
+	wantStatus(t, resp, body, http.StatusMethodNotAllowed)
+	if e := decode[apiErr](t, body); e.Error != "method_not_allowed" {
+		t.Errorf("405 body %s", body)
+	}
+}
+
+func TestPanicBecomesOpaque500(t *testing.T) {
+	env := servertest.New(t, nil)
+	e := env.Server.Handler().(*echo.Echo)
+	e.GET("/test-panic", func(echo.Context) error { panic("secret internal detail") })
+	resp, body := env.Do(t, http.MethodGet, "/test-panic", "", nil)
+	wantStatus(t, resp, body, http.StatusInternalServerError)
+	if strings.Contains(string(body), "secret internal detail") {
+		t.Errorf("500 body leaks the panic: %s", body)
+	}
+	if e := decode[apiErr](t, body); e.Error != "internal" {
+		t.Errorf("500 body %s", body)
+	}
+	if !env.Logs.Contains("secret internal detail") || !env.Logs.Contains("panic in handler") {
+		t.Error("the panic was not logged")
+	}
+}

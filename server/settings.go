@@ -1,0 +1,282 @@
+package server
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	crewsaml "github.com/crewjam/saml"
+	"github.com/crewjam/saml/samlsp"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// WorkspaceJSON is a workspace as the admin API shows it.
+type WorkspaceJSON struct {
+	ID        string       `json:"id"`
+	Name      string       `json:"name"`
+	Settings  SettingsJSON `json:"settings"`
+	CreatedAt time.Time    `json:"createdAt"`
+	UpdatedAt time.Time    `json:"updatedAt"`
+	Version   int64        `json:"version"`
+}
+
+// SettingsJSON is the nested JSON form of storage.Settings: the dotted names
+// of DESIGN §3 (jit.enabled, idp.metadataXML, ...) are paths in it.
+type SettingsJSON struct {
+	JIT         JITJSON  `json:"jit"`
+	CustomRoles []string `json:"customRoles"`
+	IdP         IdPJSON  `json:"idp"`
+}
+
+// JITJSON is storage.JITSettings in JSON.
+type JITJSON struct {
+	Enabled         bool   `json:"enabled"`
+	ExistingAccount string `json:"existingAccount"`
+	DefaultRole     string `json:"defaultRole"`
+	RoleSync        string `json:"roleSync"`
+	UnknownRole     string `json:"unknownRole"`
+}
+
+// IdPJSON is storage.IdPSettings in JSON.
+type IdPJSON struct {
+	MetadataXML       string `json:"metadataXML"`
+	EntityID          string `json:"entityID"`
+	AllowIdPInitiated bool   `json:"allowIdPInitiated"`
+}
+
+func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
+	roles := ws.Settings.CustomRoles
+	if roles == nil {
+		roles = []string{}
+	}
+	return WorkspaceJSON{
+		ID:   ws.ID,
+		Name: ws.Name,
+		Settings: SettingsJSON{
+			JIT: JITJSON{
+				Enabled:         ws.Settings.JIT.Enabled,
+				ExistingAccount: ws.Settings.JIT.ExistingAccount,
+				DefaultRole:     ws.Settings.JIT.DefaultRole,
+				RoleSync:        ws.Settings.JIT.RoleSync,
+				UnknownRole:     ws.Settings.JIT.UnknownRole,
+			},
+			CustomRoles: roles,
+			IdP: IdPJSON{
+				MetadataXML:       ws.Settings.IdP.MetadataXML,
+				EntityID:          ws.Settings.IdP.EntityID,
+				AllowIdPInitiated: ws.Settings.IdP.AllowIdPInitiated,
+			},
+		},
+		CreatedAt: ws.CreatedAt,
+		UpdatedAt: ws.UpdatedAt,
+		Version:   ws.Version,
+	}
+}
+
+// SettingsPatch is a partial change of settings: absent (nil) fields keep
+// their value. It is the "settings" object of the admin API's create and
+// update bodies and of the bootstrap file.
+type SettingsPatch struct {
+	JIT         *JITPatch `json:"jit,omitempty"`
+	CustomRoles *[]string `json:"customRoles,omitempty"`
+	IdP         *IdPPatch `json:"idp,omitempty"`
+}
+
+// JITPatch is a partial change of the JIT settings.
+type JITPatch struct {
+	Enabled         *bool   `json:"enabled,omitempty"`
+	ExistingAccount *string `json:"existingAccount,omitempty"`
+	DefaultRole     *string `json:"defaultRole,omitempty"`
+	RoleSync        *string `json:"roleSync,omitempty"`
+	UnknownRole     *string `json:"unknownRole,omitempty"`
+}
+
+// IdPPatch is a partial change of the IdP settings. Setting metadataXML
+// without entityID takes the entity ID from the metadata.
+type IdPPatch struct {
+	MetadataXML       *string `json:"metadataXML,omitempty"`
+	EntityID          *string `json:"entityID,omitempty"`
+	AllowIdPInitiated *bool   `json:"allowIdPInitiated,omitempty"`
+}
+
+// apply changes s and returns the dotted names of the fields it set.
+func (p *SettingsPatch) apply(s *storage.Settings) []string {
+	if p == nil {
+		return nil
+	}
+	var changed []string
+	set := func(name string, dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+			changed = append(changed, name)
+		}
+	}
+	if j := p.JIT; j != nil {
+		if j.Enabled != nil {
+			s.JIT.Enabled = *j.Enabled
+			changed = append(changed, "jit.enabled")
+		}
+		set("jit.existingAccount", &s.JIT.ExistingAccount, j.ExistingAccount)
+		set("jit.defaultRole", &s.JIT.DefaultRole, j.DefaultRole)
+		set("jit.roleSync", &s.JIT.RoleSync, j.RoleSync)
+		set("jit.unknownRole", &s.JIT.UnknownRole, j.UnknownRole)
+	}
+	if p.CustomRoles != nil {
+		s.CustomRoles = slices.Clone(*p.CustomRoles)
+		changed = append(changed, "customRoles")
+	}
+	if i := p.IdP; i != nil {
+		if i.MetadataXML != nil {
+			s.IdP.MetadataXML = *i.MetadataXML
+			if i.EntityID == nil {
+				s.IdP.EntityID = "" // derived again from the new metadata
+			}
+			changed = append(changed, "idp.metadataXML")
+		}
+		set("idp.entityID", &s.IdP.EntityID, i.EntityID)
+		if i.AllowIdPInitiated != nil {
+			s.IdP.AllowIdPInitiated = *i.AllowIdPInitiated
+			changed = append(changed, "idp.allowIdPInitiated")
+		}
+	}
+	return changed
+}
+
+// ValidationError lists every problem found in a request, each naming its
+// field.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string { return strings.Join(e.Problems, "; ") }
+
+func (e *ValidationError) add(format string, args ...any) {
+	e.Problems = append(e.Problems, fmt.Sprintf(format, args...))
+}
+
+func (e *ValidationError) orNil() error {
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+var customRoleRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9 _.-]{0,63}$`)
+
+// maxMetadataBytes caps uploaded IdP metadata.
+const maxMetadataBytes = 512 << 10
+
+// normalizeSettings validates s (DESIGN §3, R4) and fills the IdP entity
+// ID from the metadata when it is empty.
+func normalizeSettings(s *storage.Settings) error {
+	var v ValidationError
+	oneOf := func(field, val string, allowed ...string) {
+		if !slices.Contains(allowed, val) {
+			v.add("settings.%s must be one of %s (got %q)", field, strings.Join(allowed, ", "), val)
+		}
+	}
+	oneOf("jit.existingAccount", s.JIT.ExistingAccount, storage.ExistingAccountVerify, storage.ExistingAccountAuto)
+	oneOf("jit.roleSync", s.JIT.RoleSync, storage.RoleSyncOnCreate, storage.RoleSyncEveryLogin)
+	oneOf("jit.unknownRole", s.JIT.UnknownRole, storage.UnknownRoleReject, storage.UnknownRoleDefault)
+
+	seen := map[string]bool{}
+	rolesOK := true
+	for _, r := range s.CustomRoles {
+		switch {
+		case !customRoleRe.MatchString(r):
+			v.add("settings.customRoles: %q must start with a letter and have at most 64 letters, digits, spaces, '.', '_' or '-'", r)
+			rolesOK = false
+		case slices.ContainsFunc(storage.SystemRoles, func(sys string) bool { return strings.EqualFold(sys, r) }):
+			v.add("settings.customRoles: %q collides with the system role of that name", r)
+			rolesOK = false
+		case seen[r]:
+			v.add("settings.customRoles: %q is listed twice", r)
+			rolesOK = false
+		}
+		seen[r] = true
+	}
+	if len(s.CustomRoles) > 100 {
+		v.add("settings.customRoles: at most 100 roles")
+	}
+	if rolesOK && !s.ValidRole(s.JIT.DefaultRole) {
+		v.add("settings.jit.defaultRole %q is not a system role (%s) or a custom role of the workspace",
+			s.JIT.DefaultRole, strings.Join(storage.SystemRoles, ", "))
+	}
+
+	if s.IdP.MetadataXML != "" {
+		entityID, err := checkIdPMetadata(s.IdP.MetadataXML)
+		switch {
+		case err != nil:
+			v.add("settings.idp.metadataXML: %v", err)
+		case s.IdP.EntityID == "":
+			s.IdP.EntityID = entityID
+		case s.IdP.EntityID != entityID:
+			v.add("settings.idp.entityID %q differs from the metadata's entityID %q", s.IdP.EntityID, entityID)
+		}
+	}
+	if strings.ContainsFunc(s.IdP.EntityID, unicode.IsControl) || len(s.IdP.EntityID) > 1024 {
+		v.add("settings.idp.entityID must be at most 1024 characters without control characters")
+	}
+	return v.orNil()
+}
+
+// checkIdPMetadata parses SAML 2.0 metadata (an EntityDescriptor, or an
+// EntitiesDescriptor holding one) and checks that it describes an IdP that
+// scimjit can use: an IDPSSODescriptor with a single sign-on endpoint and a
+// signing certificate. It returns the entity ID.
+func checkIdPMetadata(xml string) (string, error) {
+	if len(xml) > maxMetadataBytes {
+		return "", fmt.Errorf("larger than %d bytes", maxMetadataBytes)
+	}
+	ed, err := samlsp.ParseMetadata([]byte(xml))
+	if err != nil {
+		return "", fmt.Errorf("not SAML metadata (an EntityDescriptor is expected)")
+	}
+	if ed.EntityID == "" {
+		return "", fmt.Errorf("the EntityDescriptor has no entityID")
+	}
+	if len(ed.IDPSSODescriptors) == 0 {
+		return "", fmt.Errorf("no IDPSSODescriptor: this is not an identity provider's metadata")
+	}
+	var sso, cert bool
+	for _, d := range ed.IDPSSODescriptors {
+		for _, e := range d.SingleSignOnServices {
+			if e.Location != "" && (e.Binding == crewsaml.HTTPRedirectBinding || e.Binding == crewsaml.HTTPPostBinding) {
+				sso = true
+			}
+		}
+		for _, k := range d.KeyDescriptors {
+			if (k.Use == "" || k.Use == "signing") && len(k.KeyInfo.X509Data.X509Certificates) > 0 &&
+				strings.TrimSpace(k.KeyInfo.X509Data.X509Certificates[0].Data) != "" {
+				cert = true
+			}
+		}
+	}
+	if !sso {
+		return "", fmt.Errorf("no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding")
+	}
+	if !cert {
+		return "", fmt.Errorf("no signing certificate in the IDPSSODescriptor")
+	}
+	return ed.EntityID, nil
+}
+
+// validateName checks a workspace's display name.
+func validateName(name string, v *ValidationError) {
+	if strings.TrimSpace(name) == "" {
+		v.add("name is required")
+	} else if len(name) > 200 || strings.ContainsFunc(name, unicode.IsControl) {
+		v.add("name must be at most 200 characters without control characters")
+	}
+}
+
+// validateID checks a workspace id slug.
+func validateID(id string, v *ValidationError) {
+	if !ValidWorkspaceID(id) {
+		v.add("id %q must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits and '-')", id)
+	}
+}
