@@ -121,7 +121,14 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	if !ok {
 		return err
 	}
-	if ws.Settings.JIT.ExistingAccount != storage.ExistingAccountAuto {
+	// The account's origin workspace vouched for the email when the
+	// account was created (R7); a concurrent first login there may not have
+	// created its membership yet. Anywhere else, verify first (R8) unless
+	// the workspace chose auto.
+	policy := storage.ExistingAccountAuto
+	if acct.OriginWorkspace == ws.ID {
+		policy = "origin"
+	} else if ws.Settings.JIT.ExistingAccount != storage.ExistingAccountAuto {
 		return s.beginJoin(c, ws, acct, roles, nil)
 	}
 	u, err := s.cfg.Store.CreateUser(c.Request().Context(), ws.ID, newMembership(ws, acct, id, roles))
@@ -143,7 +150,7 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 		return fmt.Errorf("create membership: %w", err)
 	}
 	s.event(c, ws.ID, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
-		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": storage.ExistingAccountAuto}})
+		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy}})
 	return s.succeed(c, ws, acct, u, ret)
 }
 

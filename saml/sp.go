@@ -68,20 +68,29 @@ func (s *Service) buildSP(ws storage.Workspace) (*crewjam.ServiceProvider, error
 	if idp.EntityID != "" && ed.EntityID != idp.EntityID {
 		return nil, fmt.Errorf("idp metadata entity id %q is not the configured %q", ed.EntityID, idp.EntityID)
 	}
+	sp := s.baseSP(ws.ID)
+	sp.IDPMetadata = ed
+	sp.AllowIDPInitiated = idp.AllowIdPInitiated
+	return sp, nil
+}
+
+// baseSP is the workspace's SP without the IdP side: entity ID and
+// metadata URL base+"/saml/{ws}/metadata", ACS base+"/saml/{ws}/acs"
+// (HTTP-POST only: the artifact binding would make the server call a URL
+// from tenant-supplied metadata), AuthnRequests signed with RSA-SHA256, the
+// NameID format left to the IdP.
+func (s *Service) baseSP(ws string) *crewjam.ServiceProvider {
 	return &crewjam.ServiceProvider{
-		EntityID:          s.urlString("/saml/" + ws.ID + "/metadata"),
-		Key:               s.cfg.Key,
-		Certificate:       s.cfg.Certificate,
-		MetadataURL:       s.url("/saml/" + ws.ID + "/metadata"),
-		AcsURL:            s.url("/saml/" + ws.ID + "/acs"),
-		IDPMetadata:       ed,
-		AllowIDPInitiated: idp.AllowIdPInitiated,
-		AuthnNameIDFormat: crewjam.UnspecifiedNameIDFormat,
-		// HTTP-POST only: the artifact binding would make the server call
-		// a URL from tenant-supplied metadata.
+		EntityID:                         s.urlString("/saml/" + ws + "/metadata"),
+		Key:                              s.cfg.Key,
+		Certificate:                      s.cfg.Certificate,
+		MetadataURL:                      s.url("/saml/" + ws + "/metadata"),
+		AcsURL:                           s.url("/saml/" + ws + "/acs"),
+		AuthnNameIDFormat:                crewjam.UnspecifiedNameIDFormat,
 		AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
 		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
-	}, nil
+		LogoutBindings:                   []string{},
+	}
 }
 
 // workspace loads the workspace named by the :ws path parameter and puts
@@ -111,16 +120,7 @@ func (s *Service) handleMetadata(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	sp := crewjam.ServiceProvider{
-		EntityID:                         s.urlString("/saml/" + ws.ID + "/metadata"),
-		Key:                              s.cfg.Key,
-		Certificate:                      s.cfg.Certificate,
-		MetadataURL:                      s.url("/saml/" + ws.ID + "/metadata"),
-		AcsURL:                           s.url("/saml/" + ws.ID + "/acs"),
-		AuthnNameIDFormat:                crewjam.UnspecifiedNameIDFormat,
-		AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
-		LogoutBindings:                   []string{},
-	}
+	sp := s.baseSP(ws.ID)
 	buf, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
 	if err != nil {
 		return fmt.Errorf("marshal sp metadata: %w", err)
