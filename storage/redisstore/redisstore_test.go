@@ -2,7 +2,11 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/conformance"
@@ -24,6 +28,22 @@ func TestConformanceEmbedded(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open embedded: %v", err)
 		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+// TestConformanceCluster runs the suite through the Cluster client against
+// a one-node Redis Cluster, which refuses any multi-key command,
+// transaction or script whose keys span hash slots (CROSSSLOT).
+// The cases share one cluster (it takes about two seconds to come up) and
+// are kept apart by a key prefix each.
+func TestConformanceCluster(t *testing.T) {
+	addr := redistest.ClusterAddr(t)
+	var n atomic.Int64
+	conformance.RunConformance(t, func(t *testing.T) storage.Store {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+		s := redisstore.New(c, fmt.Sprintf("case%d", n.Add(1)))
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	})

@@ -25,9 +25,12 @@ type Options struct {
 	Addrs []string
 	// MasterName selects Sentinel mode.
 	MasterName string
-	Username   string
-	Password   string
-	DB         int
+	// Cluster forces the Cluster client even with a single seed address
+	// (for example a managed service's configuration endpoint).
+	Cluster  bool
+	Username string
+	Password string
+	DB       int
 	// TLS turns on TLS with the system roots (implied by rediss://).
 	TLS bool
 	// Prefix starts every key (default "sj"). It must not contain '{' or '}'.
@@ -76,15 +79,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if len(o.Addrs) == 0 {
 			return nil, errors.New("redisstore: no redis url or address given")
 		}
-		if len(o.Addrs) > 1 && o.MasterName == "" && o.DB != 0 {
+		cluster := o.MasterName == "" && (o.Cluster || len(o.Addrs) > 1)
+		if cluster && o.DB != 0 {
 			return nil, errors.New("redisstore: redis cluster has no databases other than 0")
 		}
 		uo := &redis.UniversalOptions{
-			Addrs:      o.Addrs,
-			MasterName: o.MasterName,
-			Username:   o.Username,
-			Password:   o.Password,
-			DB:         o.DB,
+			Addrs:         o.Addrs,
+			MasterName:    o.MasterName,
+			IsClusterMode: cluster,
+			Username:      o.Username,
+			Password:      o.Password,
+			DB:            o.DB,
 		}
 		if o.TLS {
 			uo.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/redisstore"
@@ -23,6 +26,40 @@ const RequireEnv = "SCIMJIT_REQUIRE_REDIS"
 // host:port. The server is killed in t.Cleanup.
 func Addr(t testing.TB) string {
 	t.Helper()
+	return spawn(t)
+}
+
+// ClusterAddr starts a one-node Redis Cluster (cluster mode on, all 16384
+// slots assigned to the node) and returns its address. Unlike a plain
+// server it refuses cross-slot multi-key commands, transactions and
+// scripts with CROSSSLOT, so a store that passes its tests on it keeps
+// every atomic operation inside one hash slot.
+func ClusterAddr(t testing.TB) string {
+	t.Helper()
+	addr := spawn(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		t.Fatalf("redistest: assign cluster slots: %v", err)
+	}
+	for {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return addr
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("redistest: cluster on %s not ready: %v %s", addr, err, info)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the node to declare the cluster ok
+	}
+}
+
+// spawn finds redis-server (skip or fail when missing) and starts it with
+// the extra arguments, retrying when the chosen port was taken meanwhile.
+func spawn(t testing.TB, extra ...string) string {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv(RequireEnv) == "1" {
@@ -32,7 +69,7 @@ func Addr(t testing.TB) string {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		addr, err := start(t, bin)
+		addr, err := start(t, bin, extra...)
 		if err == nil {
 			return addr
 		}
@@ -53,14 +90,14 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(t testing.TB, bin string) (string, error) {
+func start(t testing.TB, bin string, extra ...string) (string, error) {
 	port, err := freePort()
 	if err != nil {
 		return "", err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	dir := t.TempDir()
-	cmd := exec.Command(bin,
+	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -69,7 +106,8 @@ func start(t testing.TB, bin string) (string, error) {
 		"--protected-mode", "yes",
 		"--daemonize", "no",
 		"--loglevel", "warning",
-	)
+	}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -135,6 +173,21 @@ func NewRedisStore(t testing.TB) *redisstore.Store {
 	s, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
 	if err != nil {
 		t.Fatalf("redistest: open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// NewClusterStore returns a redisstore.Store that uses the Cluster client
+// on a one-node cluster (see ClusterAddr), closed in t.Cleanup.
+func NewClusterStore(t testing.TB) *redisstore.Store {
+	t.Helper()
+	addr := ClusterAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := redisstore.Open(ctx, redisstore.Options{Addrs: []string{addr}, Cluster: true})
+	if err != nil {
+		t.Fatalf("redistest: open cluster store: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
