@@ -280,3 +280,8 @@ func validateID(id string, v *ValidationError) {
 		v.add("id %q must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits and '-')", id)
 	}
 }
+
+// IdPEntityID checks IdP metadata the way the admin API does (an
+// IDPSSODescriptor with a single sign-on endpoint and a signing
+// certificate) and returns its entity ID.
+func IdPEntityID(metadataXML string) (string, error) { return checkIdPMetadata(metadataXML) }

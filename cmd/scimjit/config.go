@@ -1,0 +1,247 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scimjit/scimjit/saml/mail"
+)
+
+// serveConfig is the typed serve configuration.
+type serveConfig struct {
+	Listen  string
+	BaseURL string
+
+	RedisURL      string
+	RedisAddrs    []string
+	RedisMaster   string
+	RedisUsername string
+	RedisPassword string
+	RedisDB       int
+	RedisTLS      bool
+
+	LogLevel  string
+	LogFormat string
+
+	AdminToken      string
+	ShutdownTimeout time.Duration
+	TrustedProxies  []netip.Prefix
+	Bootstrap       string
+	Demo            bool
+
+	SAMLKeyFile   string
+	SAMLCertFile  string
+	SAMLClockSkew time.Duration
+	SessionTTL    time.Duration
+	VerifyTTL     time.Duration
+
+	SMTP mail.SMTPConfig
+}
+
+// configProblems collects every problem found while building and
+// validating a configuration.
+type configProblems []string
+
+func (p *configProblems) add(format string, args ...any) {
+	*p = append(*p, fmt.Sprintf(format, args...))
+}
+
+func (p configProblems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration:\n  - " + strings.Join(p, "\n  - "))
+}
+
+// newServeConfig converts resolved option values to a serveConfig and
+// validates it, reporting every problem at once.
+func newServeConfig(v map[string]resolved) (serveConfig, error) {
+	var p configProblems
+	get := func(name string) string { return strings.TrimSpace(v[name].Value) }
+	dur := func(name string) time.Duration {
+		s := get(name)
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			p.add("--%s: %q is not a duration (e.g. 30s, 5m, 12h)", name, s)
+			return 0
+		}
+		return d
+	}
+	boolean := func(name string) bool {
+		s := get(name)
+		if s == "" {
+			return false
+		}
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			p.add("--%s: %q is not true or false", name, s)
+		}
+		return b
+	}
+	integer := func(name string) int {
+		s := get(name)
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			p.add("--%s: %q is not an integer", name, s)
+		}
+		return n
+	}
+	c := serveConfig{
+		Listen:          get("listen"),
+		BaseURL:         get("base-url"),
+		RedisURL:        get("redis-url"),
+		RedisMaster:     get("redis-master"),
+		RedisUsername:   get("redis-username"),
+		RedisPassword:   v["redis-password"].Value,
+		RedisDB:         integer("redis-db"),
+		RedisTLS:        boolean("redis-tls"),
+		LogLevel:        strings.ToLower(get("log-level")),
+		LogFormat:       strings.ToLower(get("log-format")),
+		AdminToken:      get("admin-token"),
+		ShutdownTimeout: dur("shutdown-timeout"),
+		Bootstrap:       get("bootstrap"),
+		Demo:            boolean("demo"),
+		SAMLKeyFile:     get("saml-key-file"),
+		SAMLCertFile:    get("saml-cert-file"),
+		SAMLClockSkew:   dur("saml-clock-skew"),
+		SessionTTL:      dur("session-ttl"),
+		VerifyTTL:       dur("verify-ttl"),
+		SMTP: mail.SMTPConfig{
+			Host:     get("smtp-host"),
+			Port:     integer("smtp-port"),
+			Username: get("smtp-username"),
+			Password: v["smtp-password"].Value,
+			From:     get("smtp-from"),
+			TLS:      strings.ToLower(get("smtp-tls")),
+		},
+	}
+	for _, a := range strings.Split(get("redis-addrs"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.RedisAddrs = append(c.RedisAddrs, a)
+		}
+	}
+	for _, s := range strings.Split(get("trusted-proxies"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				p.add("--trusted-proxies: %q is not a CIDR or IP address", s)
+				continue
+			}
+			pf = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pf.Masked())
+	}
+	p = append(p, c.validate()...)
+	return c, p.err()
+}
+
+// RedisConfigured reports whether a Redis deployment was given (else the
+// embedded in-memory server runs).
+func (c serveConfig) RedisConfigured() bool {
+	return c.RedisURL != "" || len(c.RedisAddrs) > 0
+}
+
+// validate returns every problem of c.
+func (c serveConfig) validate() configProblems {
+	var p configProblems
+	if host, port, err := net.SplitHostPort(c.Listen); err != nil {
+		p.add("--listen: %q is not host:port", c.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add("--listen: port %q is not a port number", port)
+	} else if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, "/ ") {
+		p.add("--listen: host %q is invalid", host)
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			p.add("--base-url: %q must be an absolute http(s) URL", c.BaseURL)
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			p.add("--base-url: %q must not have a query, fragment or user info", c.BaseURL)
+		}
+	}
+
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			p.add("--redis-url: must be a redis://, rediss:// or unix:// URL")
+		}
+		if len(c.RedisAddrs) > 0 {
+			p.add("--redis-url and --redis-addrs are exclusive: use one")
+		}
+		if c.RedisMaster != "" {
+			p.add("--redis-master needs --redis-addrs (the sentinels), not --redis-url")
+		}
+	}
+	if c.RedisMaster != "" && len(c.RedisAddrs) == 0 {
+		p.add("--redis-master needs --redis-addrs (the sentinel addresses)")
+	}
+	for _, a := range c.RedisAddrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			p.add("--redis-addrs: %q is not host:port", a)
+		}
+	}
+	if c.RedisDB < 0 {
+		p.add("--redis-db must not be negative")
+	}
+	if c.RedisDB != 0 && len(c.RedisAddrs) > 1 && c.RedisMaster == "" {
+		p.add("--redis-db: Redis Cluster has only database 0")
+	}
+	if !c.RedisConfigured() && (c.RedisUsername != "" || c.RedisPassword != "" || c.RedisTLS || c.RedisMaster != "") {
+		p.add("Redis credentials or options are set but no --redis-url or --redis-addrs")
+	}
+
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("--log-level: %q must be debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		p.add("--log-format: %q must be text or json", c.LogFormat)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		p.add("--admin-token must be at least 16 characters")
+	}
+	if c.ShutdownTimeout < 0 {
+		p.add("--shutdown-timeout must not be negative")
+	}
+	for name, d := range map[string]time.Duration{"saml-clock-skew": c.SAMLClockSkew, "session-ttl": c.SessionTTL, "verify-ttl": c.VerifyTTL} {
+		if d < 0 {
+			p.add("--%s must not be negative", name)
+		}
+	}
+	if c.SAMLClockSkew > 10*time.Minute {
+		p.add("--saml-clock-skew: at most 10m")
+	}
+	if c.VerifyTTL > 0 && c.VerifyTTL < time.Minute {
+		p.add("--verify-ttl: at least 1m")
+	}
+	if c.SessionTTL > 0 && c.SessionTTL < time.Minute {
+		p.add("--session-ttl: at least 1m")
+	}
+	if (c.SAMLKeyFile == "") != (c.SAMLCertFile == "") {
+		p.add("--saml-key-file and --saml-cert-file go together: set both or neither")
+	}
+	if c.SMTP.Host == "" {
+		if c.SMTP.Username != "" || c.SMTP.Password != "" || c.SMTP.From != "" {
+			p.add("SMTP settings are given but no --smtp-host")
+		}
+	} else if err := c.SMTP.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			p.add("SMTP: %s", line)
+		}
+	}
+	return p
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// option is one serve setting: a flag, its environment variable and its
+// default. The table below is the single source of the flags, the effective
+// configuration log line and docs/configuration.md (a test compares them).
+type option struct {
+	Flag    string
+	Default string
+	Usage   string
+	Bool    bool
+	// Secret values are redacted when logged and may come from a file
+	// named by <ENV>_FILE.
+	Secret bool
+}
+
+// Env is the option's environment variable: SCIMJIT_ + upper-cased flag.
+func (o option) Env() string {
+	return "SCIMJIT_" + strings.ToUpper(strings.ReplaceAll(o.Flag, "-", "_"))
+}
+
+var serveOptions = []option{
+	{Flag: "listen", Default: "127.0.0.1:8080", Usage: "TCP address to listen on (use 0.0.0.0:8080 in a container)"},
+	{Flag: "base-url", Usage: "public base URL clients and IdPs use (default: http:// + the listen address)"},
+	{Flag: "redis-url", Usage: "redis:// or rediss:// URL of a single Redis server"},
+	{Flag: "redis-addrs", Usage: "comma-separated host:port list: several = Redis Cluster; with --redis-master = the Sentinels"},
+	{Flag: "redis-master", Usage: "Sentinel master name (Sentinel mode; --redis-addrs are the sentinels)"},
+	{Flag: "redis-username", Usage: "Redis ACL username"},
+	{Flag: "redis-password", Usage: "Redis password", Secret: true},
+	{Flag: "redis-db", Default: "0", Usage: "Redis database number (single server and Sentinel only)"},
+	{Flag: "redis-tls", Default: "false", Usage: "connect to Redis with TLS (implied by rediss://)", Bool: true},
+	{Flag: "log-level", Default: "info", Usage: "debug, info, warn or error"},
+	{Flag: "log-format", Default: "text", Usage: "text or json"},
+	{Flag: "admin-token", Usage: "bearer token of the admin API (at least 16 characters; empty disables the API; generated in demo mode)", Secret: true},
+	{Flag: "shutdown-timeout", Default: "15s", Usage: "how long graceful shutdown waits for running requests"},
+	{Flag: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none, the peer address is the client)"},
+	{Flag: "bootstrap", Usage: "YAML file declaring workspaces, applied idempotently at startup"},
+	{Flag: "demo", Default: "false", Usage: "demo mode: demo workspaces, demo IdP, printed tokens (forced on when no Redis is configured)", Bool: true},
+	{Flag: "saml-key-file", Usage: "PEM RSA private key of the SAML service provider (default: generated per process; set it when running several processes)"},
+	{Flag: "saml-cert-file", Usage: "PEM certificate matching --saml-key-file"},
+	{Flag: "saml-clock-skew", Default: "2m", Usage: "allowed clock difference with IdPs"},
+	{Flag: "session-ttl", Default: "12h", Usage: "lifetime of a browser session"},
+	{Flag: "verify-ttl", Default: "30m", Usage: "lifetime of an emailed join-verification link"},
+	{Flag: "smtp-host", Usage: "SMTP server for verification mail (empty: mail only goes to the outbox, GET /admin/v1/outbox)"},
+	{Flag: "smtp-port", Default: "0", Usage: "SMTP port (0: 587 for starttls, 465 for tls, 25 for none)"},
+	{Flag: "smtp-username", Usage: "SMTP username"},
+	{Flag: "smtp-password", Usage: "SMTP password", Secret: true},
+	{Flag: "smtp-from", Usage: "sender address of verification mail, e.g. \"scimjit <noreply@example.com>\""},
+	{Flag: "smtp-tls", Default: "starttls", Usage: "none, starttls or tls"},
+}
+
+// optValue is a flag.Value that records whether the flag was given.
+type optValue struct {
+	val    string
+	set    bool
+	isBool bool
+}
+
+func (v *optValue) String() string   { return v.val }
+func (v *optValue) IsBoolFlag() bool { return v.isBool }
+func (v *optValue) Set(s string) error {
+	v.val, v.set = s, true
+	return nil
+}
+
+// resolved is an option's effective value and where it came from.
+type resolved struct {
+	Value  string
+	Source string // "flag", "env", "file" or "default"
+}
+
+// environ looks up environment variables (os.LookupEnv in main).
+type environ func(string) (string, bool)
+
+// readFileFunc reads secret files (os.ReadFile in main).
+type readFileFunc func(string) ([]byte, error)
+
+// parseServeFlags parses args against serveOptions and resolves every
+// option with the precedence flag > environment (> <ENV>_FILE for secrets)
+// > default. Problems reading secret files are returned all at once.
+func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile readFileFunc) (map[string]resolved, error) {
+	vals := map[string]*optValue{}
+	for _, o := range serveOptions {
+		v := &optValue{isBool: o.Bool}
+		vals[o.Flag] = v
+		usage := o.Usage + " (env " + o.Env()
+		if o.Secret {
+			usage += ", or " + o.Env() + "_FILE"
+		}
+		usage += ")"
+		if o.Default != "" {
+			usage += " (default " + o.Default + ")"
+		}
+		fs.Var(v, o.Flag, usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	out := map[string]resolved{}
+	var problems []string
+	for _, o := range serveOptions {
+		v := vals[o.Flag]
+		switch {
+		case v.set:
+			out[o.Flag] = resolved{v.val, "flag"}
+		default:
+			if s, ok := env(o.Env()); ok && s != "" {
+				out[o.Flag] = resolved{s, "env"}
+				continue
+			}
+			if o.Secret {
+				if path, ok := env(o.Env() + "_FILE"); ok && path != "" {
+					data, err := readFile(path)
+					if err != nil {
+						problems = append(problems, fmt.Sprintf("%s_FILE: %v", o.Env(), err))
+						continue
+					}
+					out[o.Flag] = resolved{strings.TrimSpace(string(data)), "file"}
+					continue
+				}
+			}
+			out[o.Flag] = resolved{o.Default, "default"}
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return out, fmt.Errorf("%s", strings.Join(problems, "\n"))
+	}
+	return out, nil
+}
+
+// redactedValues returns the effective configuration for the startup log:
+// flag name → value, secrets replaced.
+func redactedValues(vals map[string]resolved) []any {
+	var attrs []any
+	for _, o := range serveOptions {
+		r := vals[o.Flag]
+		v := r.Value
+		if o.Secret && v != "" {
+			v = "[redacted]"
+		}
+		attrs = append(attrs, o.Flag, v+" ("+r.Source+")")
+	}
+	return attrs
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+
+	"github.com/scimjit/scimjit/saml"
+	"github.com/scimjit/scimjit/server"
+	"github.com/scimjit/scimjit/storage/redisstore"
+)
+
+// serve runs the server until ctx is done.
+func serve(ctx context.Context, args []string, env environ, readFile readFileFunc, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("scimjit serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: scimjit [serve] [flags]\n\nRuns the scimjit server. Every flag has an environment default; see docs/configuration.md.\n\n")
+		fs.PrintDefaults()
+	}
+	vals, err := parseServeFlags(fs, args, env, readFile)
+	if err != nil {
+		return err
+	}
+	cfg, err := newServeConfig(vals)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	demo := cfg.Demo || !cfg.RedisConfigured()
+	log.Info("effective configuration", redactedValues(vals)...)
+
+	// Storage: real Redis, or the embedded in-memory server.
+	var store *redisstore.Store
+	if cfg.RedisConfigured() {
+		store, err = redisstore.Open(ctx, redisstore.Options{
+			URL:        cfg.RedisURL,
+			Addrs:      cfg.RedisAddrs,
+			MasterName: cfg.RedisMaster,
+			Username:   cfg.RedisUsername,
+			Password:   cfg.RedisPassword,
+			DB:         cfg.RedisDB,
+			TLS:        cfg.RedisTLS,
+		})
+		if err != nil {
+			return fmt.Errorf("open redis: %w", err)
+		}
+		log.Info("storage: redis", "addr", store.Addr())
+	} else {
+		store, err = redisstore.OpenEmbedded(ctx, log)
+		if err != nil {
+			return fmt.Errorf("start embedded redis: %w", err)
+		}
+		log.Warn("STORAGE IS IN MEMORY ONLY: no Redis configured, using the embedded server; every workspace, user and token is lost when scimjit stops (set --redis-url for real use)")
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Warn("close store", "err", err)
+		}
+	}()
+
+	if cfg.Bootstrap != "" {
+		data, err := readFile(cfg.Bootstrap)
+		if err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		b, err := server.ParseBootstrap(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.Bootstrap, err)
+		}
+		if err := server.ApplyBootstrap(ctx, store, log, b, server.SecretSource{LookupEnv: env, ReadFile: readFile}); err != nil {
+			return err
+		}
+		log.Info("bootstrap applied", "file", cfg.Bootstrap, "workspaces", len(b.Workspaces))
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	base := cfg.BaseURL
+	if base == "" {
+		base = defaultBaseURL(ln.Addr())
+	}
+	baseURL, err := url.Parse(base)
+	if err != nil {
+		return fmt.Errorf("base url: %w", err)
+	}
+
+	samlCfg := saml.Config{
+		ClockSkew:  cfg.SAMLClockSkew,
+		SessionTTL: cfg.SessionTTL,
+		VerifyTTL:  cfg.VerifyTTL,
+	}
+	if cfg.SAMLKeyFile != "" {
+		samlCfg.Key, samlCfg.Certificate, err = loadKeyPair(readFile, cfg.SAMLKeyFile, cfg.SAMLCertFile)
+		if err != nil {
+			return err
+		}
+	}
+
+	adminToken := cfg.AdminToken
+	if demo && adminToken == "" {
+		adminToken = newAdminToken()
+	}
+	srv, err := server.New(server.Config{
+		Store:           store,
+		Logger:          log,
+		BaseURL:         baseURL,
+		ListenAddr:      ln.Addr().String(),
+		AdminToken:      adminToken,
+		TrustedProxies:  cfg.TrustedProxies,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		SAML:            samlCfg,
+		Demo:            demo,
+	})
+	if err != nil {
+		return err
+	}
+	if demo {
+		info, err := setupDemo(ctx, store, srv, log)
+		if err != nil {
+			return fmt.Errorf("demo mode: %w", err)
+		}
+		info.BaseURL = baseURL.String()
+		info.AdminToken = adminToken
+		info.InMemory = !cfg.RedisConfigured()
+		printDemo(stdout, info)
+	}
+	return srv.Serve(ctx, ln)
+}
+
+// defaultBaseURL derives the base URL from the listening address; an
+// unspecified host (0.0.0.0, ::) becomes localhost.
+func defaultBaseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// loadKeyPair reads the SAML SP key (PKCS#1 or PKCS#8 RSA) and its
+// certificate from PEM files and checks that they match.
+func loadKeyPair(readFile readFileFunc, keyFile, certFile string) (*rsa.PrivateKey, *x509.Certificate, error) {
+	keyPEM, err := readFile(keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("saml key: %w", err)
+	}
+	certPEM, err := readFile(certFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("saml certificate: %w", err)
+	}
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return nil, nil, fmt.Errorf("saml key %s: no PEM block", keyFile)
+	}
+	var key *rsa.PrivateKey
+	switch kb.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(kb.Bytes)
+	case "PRIVATE KEY":
+		var k any
+		k, err = x509.ParsePKCS8PrivateKey(kb.Bytes)
+		if err == nil {
+			var ok bool
+			if key, ok = k.(*rsa.PrivateKey); !ok {
+				err = errors.New("not an RSA key (IdPs encrypt assertions to RSA keys)")
+			}
+		}
+	default:
+		err = fmt.Errorf("unexpected PEM block %q", kb.Type)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("saml key %s: %w", keyFile, err)
+	}
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return nil, nil, fmt.Errorf("saml certificate %s: no CERTIFICATE PEM block", certFile)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("saml certificate %s: %w", certFile, err)
+	}
+	if pub, ok := cert.PublicKey.(*rsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+		return nil, nil, fmt.Errorf("saml certificate %s does not match the key %s", certFile, keyFile)
+	}
+	return key, cert, nil
+}
