@@ -224,3 +224,11 @@ func role(body map[string]any, name string) string {
 	s, _ := ext(body, RoleURN)[name].(string)
 	return s
 }
+
+func newRequest(ifMatch string) (*http.Request, error) {
+	r, err := http.NewRequest("GET", "http://x/", nil)
+	if err == nil && ifMatch != "" {
+		r.Header.Set("If-Match", ifMatch)
+	}
+	return r, err
+}

@@ -29,7 +29,7 @@ func TestErrorResponses(t *testing.T) {
 		t.Errorf("missing-schemas detail %q", str(r.body, "detail"))
 	}
 	c.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"userName":"x@acme.com"}`).expectError(t, 400, "invalidSyntax")
-	c.do("POST", "/Users", `{`+userSchemaJSON+`}`).expectError(t, 400, "invalidValue")                                // userName required
+	c.do("POST", "/Users", `{`+userSchemaJSON+`}`).expectError(t, 400, "invalidValue")                                          // userName required
 	c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"y@acme.com","active":"maybe"}`).expectError(t, 400, "invalidValue") // wrong type
 	c.do("GET", "/Users?filter="+q(`userName eq`), "").expectError(t, 400, "invalidFilter")
 	c.do("GET", "/Users?filter="+q(`bogus eq "x"`), "").expectError(t, 400, "invalidFilter")

@@ -45,6 +45,10 @@ type Handler struct {
 
 var stringValuesOnce sync.Once
 
+// allowStringValues switches on the library's package-global
+// SetAllowStringValues once per process (see New).
+func allowStringValues() { stringValuesOnce.Do(func() { schema.SetAllowStringValues(true) }) }
+
 // New returns the SCIM handler.
 //
 // It switches on elimity-com/scim's schema.SetAllowStringValues(true) once
@@ -59,7 +63,6 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	stringValuesOnce.Do(func() { schema.SetAllowStringValues(true) })
 	return &Handler{cfg: cfg, store: cfg.Store, log: cfg.Logger, patcher: newPatchParser()}
 }
 

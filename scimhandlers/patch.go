@@ -64,6 +64,7 @@ func (captureHandler) Replace(*http.Request, string, scim.ResourceAttributes) (s
 func (captureHandler) Delete(*http.Request, string) error { return errUnused }
 
 func newPatchParser() patchParser {
+	allowStringValues()
 	p := patchParser{servers: map[*resourceKind]scim.Server{}}
 	for _, k := range []*resourceKind{userKind, groupKind} {
 		var exts []scim.SchemaExtension
