@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -487,7 +488,8 @@ func elemKey(el any) string {
 func readBody(r *http.Request) ([]byte, *apiError) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
-		if strings.Contains(strings.ToLower(err.Error()), "too large") {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) || strings.Contains(strings.ToLower(err.Error()), "too large") {
 			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is too large"}
 		}
 		return nil, badRequest(typeInvalidSyntax, "the request body could not be read")

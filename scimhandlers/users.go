@@ -277,18 +277,23 @@ func (h *Handler) event(ctx context.Context, ws, typ string, u storage.User, det
 	}
 }
 
-func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u storage.User) {
-	groups, err := h.userGroups(q.r.Context(), q.ws, u.ID)
-	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
-		return
-	}
-	body := renderUser(q.base, u, groups)
+// writeUser renders u. groups is loaded from the store when nil and the
+// projection keeps it; a user created by this request passes an empty
+// list (it cannot be in a group yet), saving a round trip.
+func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u storage.User, groups []storage.Group) {
 	p, aerr := projectionFromQuery(q.r)
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return
 	}
+	if groups == nil && p.wants(userKind, "groups") {
+		var err error
+		if groups, err = h.userGroups(q.r.Context(), q.ws, u.ID); err != nil {
+			h.writeError(w, q.r, mapStoreError(err, "user"))
+			return
+		}
+	}
+	body := renderUser(q.base, u, groups)
 	body = p.apply(userKind, body)
 	w.Header().Set("ETag", etag(u.Version))
 	if status == http.StatusCreated {
@@ -402,7 +407,7 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		return
 	}
 	h.event(ctx, q.ws, "scim.user.created", u, map[string]string{"verified": strconv.FormatBool(u.Verified)})
-	h.writeUser(w, q, http.StatusCreated, u)
+	h.writeUser(w, q, http.StatusCreated, u, []storage.Group{})
 }
 
 // takeOver re-activates or adopts m with the POSTed document, atomically
@@ -445,7 +450,7 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 	h.event(ctx, q.ws, typ, u, nil)
 	// 201: the POST created the resource from the client's point of view
 	// (RFC 7644 §3.3); docs/scim.md explains the choice.
-	h.writeUser(w, q, http.StatusCreated, u)
+	h.writeUser(w, q, http.StatusCreated, u, nil)
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
@@ -454,7 +459,7 @@ func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
-	h.writeUser(w, q, http.StatusOK, u)
+	h.writeUser(w, q, http.StatusOK, u, nil)
 }
 
 func transitionEvent(before, after bool) string {
@@ -493,7 +498,7 @@ func (h *Handler) replaceUser(w http.ResponseWriter, q *request, id string) {
 		return
 	}
 	h.event(ctx, q.ws, transitionEvent(before, u.Active), u, nil)
-	h.writeUser(w, q, http.StatusOK, u)
+	h.writeUser(w, q, http.StatusOK, u, nil)
 }
 
 func (h *Handler) patchUser(w http.ResponseWriter, q *request, id string) {
@@ -546,7 +551,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request, id string) {
 		return
 	}
 	h.event(ctx, q.ws, transitionEvent(before, u.Active), u, nil)
-	h.writeUser(w, q, http.StatusOK, u)
+	h.writeUser(w, q, http.StatusOK, u, nil)
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, q *request, id string) {
