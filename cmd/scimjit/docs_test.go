@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-const configDoc = "../../docs/configuration.md"
+// docsWithFlagTable hold the generated flag table between markers.
+var docsWithFlagTable = []string{"../../docs/configuration.md", "../../README.md"}
 
 // flagTable renders serveOptions as the Markdown table of
 // docs/configuration.md.
@@ -28,11 +29,18 @@ func flagTable() string {
 	return b.String()
 }
 
-// TestConfigurationDocMatchesFlags keeps docs/configuration.md in step
+// TestConfigurationDocMatchesFlags keeps docs/configuration.md and the
+// README in step
 // with serveOptions: every flag has a row with its environment variable and
 // default, and the document names no flag that does not exist. Run with
 // SCIMJIT_UPDATE_DOCS=1 to rewrite the table from the code.
 func TestConfigurationDocMatchesFlags(t *testing.T) {
+	for _, path := range docsWithFlagTable {
+		t.Run(path, func(t *testing.T) { checkFlagTable(t, path) })
+	}
+}
+
+func checkFlagTable(t *testing.T, configDoc string) {
 	data, err := os.ReadFile(configDoc)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +65,7 @@ func TestConfigurationDocMatchesFlags(t *testing.T) {
 	for _, o := range serveOptions {
 		d, ok := documented[o.Flag]
 		if !ok {
-			t.Errorf("--%s is not documented in docs/configuration.md", o.Flag)
+			t.Errorf("--%s is not documented in %s", o.Flag, configDoc)
 			continue
 		}
 		if d[0] != o.Env() {
@@ -73,6 +81,6 @@ func TestConfigurationDocMatchesFlags(t *testing.T) {
 		delete(documented, o.Flag)
 	}
 	for f := range documented {
-		t.Errorf("docs/configuration.md documents --%s, which does not exist", f)
+		t.Errorf("%s documents --%s, which does not exist", configDoc, f)
 	}
 }

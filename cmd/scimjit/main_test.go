@@ -124,7 +124,7 @@ func TestDemoModePrintsWorkingURLs(t *testing.T) {
 	scimBase, scimToken := banner["SCIM base URL"], banner["SCIM token"]
 	if base == "" || admin != base+"/admin/v1" || scimBase != base+"/scim/v2/demo" || adminToken == "" ||
 		!strings.HasPrefix(scimToken, server.SCIMTokenPrefix) || banner["SAML metadata"] != base+"/saml/demo/metadata" ||
-		banner["Demo sign-in"] != base+"/demo/idp" || banner["Mail outbox"] != admin+"/outbox" {
+		banner["Demo sign-in"] != base+"/demo/idp" || banner["Mail outbox"] != base+"/demo/outbox" || banner["Outbox API"] != admin+"/outbox" {
 		t.Fatalf("banner %q", banner)
 	}
 
@@ -157,9 +157,13 @@ func TestDemoModePrintsWorkingURLs(t *testing.T) {
 	if code != http.StatusUnauthorized {
 		t.Errorf("SCIM with the admin token: %d, want 401", code)
 	}
-	code, body = httpDo(t, http.MethodGet, banner["Mail outbox"], adminToken, nil)
+	code, body = httpDo(t, http.MethodGet, banner["Outbox API"], adminToken, nil)
 	if code != http.StatusOK {
-		t.Fatalf("outbox: %d %s", code, body)
+		t.Fatalf("outbox API: %d %s", code, body)
+	}
+	code, body = httpDo(t, http.MethodGet, banner["Mail outbox"], "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("outbox page: %d %s", code, body)
 	}
 	code, body = httpDo(t, http.MethodGet, banner["SAML metadata"], "", nil)
 	if code != http.StatusOK || !strings.Contains(string(body), "EntityDescriptor") {
