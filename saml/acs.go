@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	crewjam "github.com/crewjam/saml"
@@ -172,6 +173,10 @@ func refusalReason(err error) (string, error) {
 		return "unsupported", private
 	case errors.As(private, &bad):
 		return "idp_status", private
+	case strings.Contains(private.Error(), "signature element not present"):
+		// crewjam's errSignatureElementNotPresent is unexported and not
+		// classified: neither the Response nor the Assertion is signed.
+		return "unsigned", private
 	}
 	return "invalid", private
 }

@@ -46,17 +46,17 @@ func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, r
 	}
 	// R7: a new account (or one a concurrent first login here just
 	// created) gets a verified membership in its origin workspace.
-	u, err := s.cfg.Store.CreateUser(ctx, ws.ID, newMembership(ws, acct, id, roles))
+	u, raced, err := s.createMembership(c, ws, acct, id, roles)
+	if raced {
+		// A concurrent first login created the membership.
+		return s.signInAccount(c, ws, acct, id, ret)
+	}
+	var ce *storage.ConflictError
+	if errors.As(err, &ce) {
+		return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
+	}
 	if err != nil {
-		var ce *storage.ConflictError
-		if errors.As(err, &ce) && ce.Field == "account" {
-			// A concurrent first login created the membership.
-			return s.signInAccount(c, ws, acct, id, ret)
-		}
-		if errors.As(err, &ce) {
-			return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
-		}
-		return fmt.Errorf("create membership: %w", err)
+		return err
 	}
 	s.event(c, ws.ID, storage.Event{Type: "jit.user.created", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "accountCreated": fmt.Sprint(created)}})
@@ -131,27 +131,44 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	} else if ws.Settings.JIT.ExistingAccount != storage.ExistingAccountAuto {
 		return s.beginJoin(c, ws, acct, roles, nil)
 	}
-	u, err := s.cfg.Store.CreateUser(c.Request().Context(), ws.ID, newMembership(ws, acct, id, roles))
+	u, raced, err := s.createMembership(c, ws, acct, id, roles)
+	if raced {
+		// A concurrent sign-in created it; decide on that one.
+		return s.signInAccount(c, ws, acct, id, ret)
+	}
 	var ce *storage.ConflictError
-	switch {
-	case errors.As(err, &ce) && ce.Field == "account":
-		// A concurrent sign-in created it; take that one.
-		u, err = s.cfg.Store.GetUserByAccount(c.Request().Context(), ws.ID, acct.ID)
-		if err != nil {
-			return fmt.Errorf("get membership: %w", err)
-		}
-		if !u.Active || !u.Verified {
-			return s.signInAccount(c, ws, acct, id, ret)
-		}
-		return s.succeed(c, ws, acct, u, ret)
-	case errors.As(err, &ce):
+	if errors.As(err, &ce) {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
-	case err != nil:
-		return fmt.Errorf("create membership: %w", err)
+	}
+	if err != nil {
+		return err
 	}
 	s.event(c, ws.ID, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy}})
 	return s.succeed(c, ws, acct, u, ret)
+}
+
+// createMembership creates the account's JIT membership in ws. raced is
+// true when a concurrent request created the account's membership first
+// (the store reports that as a conflict on "account" or, when it checks
+// the userName first, on "userName"); err is then nil.
+func (s *Service) createMembership(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, roles storage.Roles) (storage.User, bool, error) {
+	ctx := c.Request().Context()
+	u, err := s.cfg.Store.CreateUser(ctx, ws.ID, newMembership(ws, acct, id, roles))
+	if err == nil {
+		return u, false, nil
+	}
+	var ce *storage.ConflictError
+	if !errors.As(err, &ce) {
+		return storage.User{}, false, fmt.Errorf("create membership: %w", err)
+	}
+	if _, gerr := s.cfg.Store.GetUserByAccount(ctx, ws.ID, acct.ID); gerr == nil {
+		return storage.User{}, true, nil
+	} else if !errors.Is(gerr, storage.ErrNotFound) {
+		return storage.User{}, false, fmt.Errorf("get membership: %w", gerr)
+	}
+	// Another account holds the userName (or externalId) in ws.
+	return storage.User{}, false, err
 }
 
 // succeed starts the session and redirects to ret.
