@@ -150,7 +150,7 @@ func resolveTokenHash(t BootstrapToken, src SecretSource) ([]byte, error) {
 		}
 		data, err := src.ReadFile(t.File)
 		if err != nil {
-			return nil, fmt.Errorf("read token file: %w", err)
+			return nil, fmt.Errorf("read token file %s: %w", t.File, err)
 		}
 		tok := strings.TrimSpace(string(data))
 		if tok == "" {
