@@ -15,7 +15,7 @@ local NEXT = string.char(1)
 `
 
 // scriptUserCreate: KEYS = userKeys; ARGV = id, record, lower(userName),
-// externalId, accountId, lower(emails)...
+// externalId, accountId, lower(emails) other than the userName...
 var scriptUserCreate = redis.NewScript(luaPrelude + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
 local id = ARGV[1]
@@ -48,8 +48,15 @@ elseif mode == 'un' or mode == 'ext' or mode == 'acct' then
   local v = redis.call('HGET', k, ARGV[2])
   if v then ids = {v} end
 elseif mode == 'email' then
+  -- the email equal to a user's userName is found through the userName
+  -- index (the caller filters on the record's emails)
+  local v = redis.call('HGET', KEYS[3], ARGV[2])
+  if v then ids[#ids + 1] = v end
   local ms = redis.call('ZRANGEBYLEX', KEYS[6], '[' .. ARGV[2] .. SEP, '(' .. ARGV[2] .. NEXT)
-  for _, m in ipairs(ms) do ids[#ids + 1] = string.sub(m, #ARGV[2] + 2) end
+  for _, m in ipairs(ms) do
+    local id = string.sub(m, #ARGV[2] + 2)
+    if id ~= v then ids[#ids + 1] = id end
+  end
 elseif mode == 'list' then
   total = redis.call('ZCARD', KEYS[7])
   local off = tonumber(ARGV[2])

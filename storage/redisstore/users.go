@@ -44,12 +44,19 @@ func encodeUser(u storage.User) (string, error) {
 		External: u.ExternalID, Emails: u.Emails, Active: u.Active, Verified: u.Verified, Source: u.Source,
 		Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, Attrs: u.Attributes,
 		Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version})
-	return string(b), err
+	if err != nil {
+		return "", err
+	}
+	return pack(b)
 }
 
 func decodeUser(ws, s string) (storage.User, error) {
+	js, err := unpack(s)
+	if err != nil {
+		return storage.User{}, err
+	}
 	var w userWire
-	if err := json.Unmarshal([]byte(s), &w); err != nil {
+	if err := json.Unmarshal(js, &w); err != nil {
 		return storage.User{}, fmt.Errorf("redisstore: decode user: %w", err)
 	}
 	if w.V != 1 {
@@ -59,6 +66,21 @@ func decodeUser(ws, s string) (storage.User, error) {
 		ExternalID: w.External, Emails: w.Emails, Active: w.Active, Verified: w.Verified, Source: w.Source,
 		Roles:      storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod},
 		Attributes: w.Attrs, Created: fromMicro(w.Created), Modified: fromMicro(w.Modified), Version: w.Version}, nil
+}
+
+// emailIndexKeys returns the email values that get an entry in the email
+// index: all but the one equal to the lower-cased userName, which the
+// userName index already finds (typical IdP users have userName = email;
+// this saves one index entry per user, see FindUsers).
+func emailIndexKeys(userName string, emails []string) []string {
+	un := strings.ToLower(userName)
+	out := []string{}
+	for _, e := range emailKeys(emails) {
+		if e != un {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // emailKeys returns the distinct lower-cased email values of u.
@@ -120,7 +142,7 @@ func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User) (stor
 		}
 	}
 	args := []any{u.ID, rec, strings.ToLower(u.UserName), u.ExternalID, u.AccountID}
-	for _, e := range emailKeys(u.Emails) {
+	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
 		args = append(args, e)
 	}
 	if err := scriptUserCreate.Run(ctx, s.rdb, s.userKeys(ws), args...).Err(); err != nil {
@@ -211,7 +233,22 @@ func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, 
 		return []storage.User{}, nil
 	}
 	us, _, err := s.queryUsers(ctx, ws, mode, value)
-	return us, err
+	if err != nil || mode != "email" {
+		return us, err
+	}
+	// The email query also returns the user whose userName equals the
+	// value (its email is not in the email index); keep it only when the
+	// value is one of its emails.
+	out := us[:0]
+	for _, u := range us {
+		for _, e := range emailKeys(u.Emails) {
+			if e == value {
+				out = append(out, u)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // ListUsers pages through the ordered index (ZRANGE by rank).
@@ -256,7 +293,7 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 		if err != nil {
 			return storage.User{}, err
 		}
-		oldEmails, newEmails := emailKeys(old.Emails), emailKeys(u.Emails)
+		oldEmails, newEmails := emailIndexKeys(old.UserName, old.Emails), emailIndexKeys(u.UserName, u.Emails)
 		args := []any{id, oldRec, rec, strings.ToLower(old.UserName), strings.ToLower(u.UserName),
 			old.ExternalID, u.ExternalID, len(oldEmails)}
 		for _, e := range oldEmails {
@@ -308,7 +345,7 @@ func (s *Store) DeleteUser(ctx context.Context, ws, id string) error {
 		}
 		args := []any{s.wsPrefix(ws), id, oldRec, strings.ToLower(old.UserName), old.ExternalID, old.AccountID,
 			toMicro(now())}
-		for _, e := range emailKeys(old.Emails) {
+		for _, e := range emailIndexKeys(old.UserName, old.Emails) {
 			args = append(args, e)
 		}
 		err = s.wrap(scriptUserDelete.Run(ctx, s.rdb, s.userKeys(ws), args...).Err())
