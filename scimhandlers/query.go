@@ -506,6 +506,20 @@ func sortByCreation(items []item) {
 	})
 }
 
+// validSortBy reports whether sortBy resolves against one of kinds.
+func validSortBy(sortBy string, kinds ...*resourceKind) bool {
+	ap, err := fp.ParseAttrPath([]byte(sortBy))
+	if err != nil {
+		return false
+	}
+	for _, k := range kinds {
+		if _, err := (scope{kind: k}).resolve(ap); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // sortItems orders by sortBy (RFC 7644 §3.4.2.3); resources without a
 // value sort last in ascending order, ties keep creation order.
 func sortItems(items []item, sortBy string, descending bool) *apiError {
@@ -665,6 +679,10 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 			return
 		}
 	}
+	if p.sortBy != "" && !validSortBy(p.sortBy, k) {
+		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
+		return
+	}
 	if expr == nil && p.sortBy == "" {
 		// Plain paging: one ordered-index read, whatever startIndex is.
 		limit := p.count
@@ -723,6 +741,10 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 			h.writeError(w, q.r, first)
 			return
 		}
+	}
+	if p.sortBy != "" && !validSortBy(p.sortBy, kinds...) {
+		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
+		return
 	}
 	if p.filter == "" && p.sortBy == "" {
 		_, totalU, err := h.page(ctx, q, userKind, 0, 1)

@@ -77,6 +77,9 @@ func TestQueries(t *testing.T) {
 	eq(t, "sorted page", userNames(r.body), "bob@acme.com")
 	eq(t, "sorted page total", num(r.body, "totalResults"), 3)
 	c.do("GET", "/Users?sortBy=nosuch", "").expectError(t, 400, "invalidValue")
+	c.do("GET", "/Groups?sortBy=nosuch", "").expectError(t, 400, "invalidValue") // also with no results
+	r = c.do("GET", "/Groups?sortBy=displayName&sortOrder=descending", "").expect(t, 200)
+	eq(t, "groups sorted", str(r.body, "Resources.0.displayName"), "Eng")
 
 	// attributes / excludedAttributes.
 	r = c.do("GET", "/Users/"+ann+"?attributes=userName,name.givenName,emails.value,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "").expect(t, 200)
