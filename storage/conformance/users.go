@@ -119,6 +119,28 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 			t.Fatalf("after update FindUsers(%s=%q) = %d, want %d", q.by, q.value, len(us), q.want)
 		}
 	}
+	// Renaming away from an email keeps the email findable, and vice versa.
+	_, err = s.UpdateUser(ctx, wsA, bob.ID, 0, func(x *storage.User) error { x.UserName = "robert"; return nil })
+	must(t, err, "rename bob")
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "BOB@example.com"); err != nil || len(us) != 1 || us[0].ID != bob.ID {
+		t.Fatalf("after renaming, bob's email finds %d users (%v)", len(us), err)
+	}
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByUserName, "bob@example.com"); err != nil || len(us) != 0 {
+		t.Fatalf("after renaming, bob's old userName finds %d users (%v)", len(us), err)
+	}
+	_, err = s.UpdateUser(ctx, wsA, bob.ID, 0, func(x *storage.User) error {
+		x.UserName = "bob@example.com"
+		x.Emails = []string{"bob.work@example.com"}
+		return nil
+	})
+	must(t, err, "rename bob back, new email")
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "bob@example.com"); err != nil || len(us) != 0 {
+		t.Fatalf("a userName that is no longer an email is found by email: %d (%v)", len(us), err)
+	}
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "bob.work@example.com"); err != nil || len(us) != 1 {
+		t.Fatalf("bob's new email finds %d users (%v)", len(us), err)
+	}
+
 	// The freed userName and externalId can be taken by someone else.
 	carol, err := s.CreateUser(ctx, wsA, storage.User{UserName: "ALICE@example.com", ExternalID: "okta-00u1"})
 	must(t, err, "reuse freed userName and externalId")
