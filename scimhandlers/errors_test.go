@@ -111,6 +111,10 @@ func TestAuthentication(t *testing.T) {
 	check("unknown workspace", e.srv.URL+"/scim/v2/ghost/Users", a.token)
 	check("invalid workspace id", e.srv.URL+"/scim/v2/Bad_WS/Users", a.token)
 	check("no token on SPC", a.base()+"/ServiceProviderConfig", "")
+	// Encoded separators cannot smuggle another workspace's path (cf.
+	// CVE-2026-32130 in another SCIM server).
+	check("encoded slash", e.srv.URL+"/scim/v2/ws-b%2F..%2Fws-a/Users", a.token)
+	check("encoded workspace", e.srv.URL+"/scim/v2/ws%2Da/Users", a.token)
 	for _, b := range bodies[1:] {
 		if b != bodies[0] {
 			t.Errorf("401 bodies differ: %s vs %s", b, bodies[0])
