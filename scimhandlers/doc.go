@@ -3,4 +3,15 @@
 // of elimity-com/scim, filter evaluation and index planning, PATCH
 // application, sorting, paging, attribute projection, ETags, and the mapping
 // of every storage error to an RFC 7644 §3.12 error body.
+//
+// Layout:
+//   - handler.go: New, routing, authentication, discovery endpoints
+//   - schemas.go: schemas (incl. Workato's role extension), ResourceTypes, ServiceProviderConfig
+//   - users.go, groups.go: resource handlers and the storage mapping
+//   - query.go: list, .search, root queries, paging, sorting, projection
+//   - filter.go: filter validation, evaluation and index planning
+//   - patch.go: PATCH parsing (through the library) and application
+//   - errors.go: the public error bodies and the storage-error mapping
+//
+// docs/scim.md describes the behaviour for operators and IdP admins.
 package scimhandlers

@@ -145,3 +145,43 @@ func TestEvents(t *testing.T) {
 		"scim.group.created,scim.group.updated,scim.group.deleted,scim.user.deleted")
 	c.do("GET", "/Users/"+id, "").expectError(t, 404, "")
 }
+
+// TestConcurrentReactivation: simultaneous re-assignment POSTs of one
+// inactive user re-activate it once; the others see an active user (409).
+func TestConcurrentReactivation(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	c := e.workspace("react", nil)
+	id := c.createUser(t, "re@acme.com")
+	c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"replace","value":{"active":false}}]}`).expect(t, 200)
+	const n = 10
+	res := make([]resp, n)
+	done := make(chan struct{})
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			<-start
+			res[i] = c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"re@acme.com","active":"True"}`)
+		}()
+	}
+	close(start)
+	for i := 0; i < n; i++ {
+		<-done
+	}
+	created := 0
+	for _, r := range res {
+		switch r.status {
+		case 201:
+			created++
+			eq(t, "same id", str(r.body, "id"), id)
+		case 409:
+			eq(t, "scimType", str(r.body, "scimType"), "uniqueness")
+		default:
+			t.Errorf("unexpected %d %s", r.status, r.raw)
+		}
+	}
+	eq(t, "re-activations", created, 1)
+	r := c.do("GET", "/Users/"+id, "").expect(t, 200)
+	eq(t, "active (string \"True\" in POST)", get(r.body, "active"), true)
+}
