@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,7 +92,9 @@ func BenchmarkSCIM(b *testing.B) {
 							op.check(b)
 						}
 						before := f.redisStats(b, true)
+						goCPU := benchProcessCPU()
 						runLoad(b, c, op.do)
+						b.ReportMetric(float64((benchProcessCPU()-goCPU).Microseconds())/float64(b.N), "go-cpu-µs/op")
 						f.reportRedis(b, before)
 					})
 				}
@@ -218,7 +221,7 @@ func newBenchFixture(b *testing.B, n int) *benchFixture {
 
 	start := time.Now()
 	f.seed(b, tmpl, string(tmplAttrs))
-	seedTime := time.Since(start)
+	f.reportMemory(b, rdb, memBefore, time.Since(start))
 
 	for g := 0; g < benchGroups; g++ {
 		grp, err := store.CreateGroup(ctx, benchWS, storage.Group{DisplayName: fmt.Sprintf("bench-group-%03d", g), ExternalID: fmt.Sprintf("00g%03dbench", g)})
@@ -227,7 +230,6 @@ func newBenchFixture(b *testing.B, n int) *benchFixture {
 		}
 		f.groups = append(f.groups, grp.ID)
 	}
-	f.reportMemory(b, rdb, memBefore, seedTime)
 	return f
 }
 
@@ -304,46 +306,67 @@ func benchUsedMemory(b *testing.B, rdb redis.UniversalClient) int64 {
 	return 0
 }
 
-// reportMemory logs Redis memory per user two ways: MEMORY USAGE of the
-// workspace's user keys (record hash + every user index, exact with
-// SAMPLES 0) and of the account-side keys (sampled), and the INFO
-// used_memory delta over the seeding divided by n.
+// reportMemory logs Redis memory per user two ways: MEMORY USAGE (exact,
+// SAMPLES 0) summed over every key, split into the workspace's user keys
+// (records and user indexes, named one by one), the rest of the workspace
+// and the account side (account records, back-pointer sets, the global
+// email index); and the INFO used_memory delta over the seeding divided by
+// n, which also counts Redis' own per-key overhead outside the values.
 func (f *benchFixture) reportMemory(b *testing.B, rdb redis.UniversalClient, before int64, seedTime time.Duration) {
 	ctx := context.Background()
-	usage := func(key string) int64 {
-		n, err := rdb.MemoryUsage(ctx, key, 0).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			b.Fatalf("memory usage %s: %v", key, err)
-		}
-		return n
-	}
-	p := "sj:{ws:" + benchWS + "}:"
-	var wsBytes int64
-	parts := []string{}
-	for _, k := range []string{"users", "ix:un", "ix:ux", "ix:ua", "ix:ue", "ix:uo"} {
-		n := usage(p + k)
-		wsBytes += n
-		parts = append(parts, fmt.Sprintf("%s=%.0f", k, float64(n)/float64(f.n)))
-	}
-	emailIx := usage("sj:{accounts}:email")
-	// Account records and back-pointer sets are two small keys per
-	// account: sample evenly.
-	var acctBytes, sampled int64
-	step := max(1, f.n/2000)
-	for i := 0; i < f.n; i += step {
-		u, err := f.store.GetUser(ctx, benchWS, f.ids[i])
+	wsPrefix := "sj:{ws:" + benchWS + "}:"
+	perKey := map[string]int64{}
+	var wsUser, wsOther, acct, other int64
+	var keys int
+	var cursor uint64
+	for {
+		batch, next, err := rdb.Scan(ctx, cursor, "*", 2000).Result()
 		if err != nil {
-			b.Fatalf("memory sample: %v", err)
+			b.Fatalf("scan: %v", err)
 		}
-		acctBytes += usage("sj:{acct:"+u.AccountID+"}:a") + usage("sj:{acct:"+u.AccountID+"}:ws")
-		sampled++
+		cmds := make([]*redis.IntCmd, len(batch))
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range batch {
+				cmds[i] = p.MemoryUsage(ctx, k, 0)
+			}
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			b.Fatalf("memory usage: %v", err)
+		}
+		for i, k := range batch {
+			n, _ := cmds[i].Result()
+			keys++
+			switch name, inWS := strings.CutPrefix(k, wsPrefix); {
+			case inWS && (name == "users" || strings.HasPrefix(name, "ix:u") || name == "seq:u"):
+				wsUser += n
+				perKey[name] += n
+			case inWS:
+				wsOther += n
+			case strings.HasPrefix(k, "sj:{acct:") || strings.HasPrefix(k, "sj:{accounts}:"):
+				acct += n
+			default:
+				other += n
+			}
+		}
+		cursor = next
+		if cursor == 0 {
+			break
+		}
 	}
 	after := benchUsedMemory(b, rdb)
-	perWS := float64(wsBytes) / float64(f.n)
-	perAcct := float64(acctBytes)/float64(sampled) + float64(emailIx)/float64(f.n)
+	names := make([]string, 0, len(perKey))
+	for k := range perKey {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var parts []string
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s=%.0f", k, float64(perKey[k])/float64(f.n)))
+	}
+	per := func(x int64) float64 { return float64(x) / float64(f.n) }
 	b.Logf("seeded %d users in %v (%.0f users/s)", f.n, seedTime.Round(time.Millisecond), float64(f.n)/seedTime.Seconds())
-	b.Logf("memory per user: workspace keys (MEMORY USAGE) %.0f B [%s]; account side %.0f B (record+ws set sampled over %d, email index %.0f); total %.0f B; INFO used_memory delta/n %.0f B",
-		perWS, strings.Join(parts, " "), perAcct, sampled, float64(emailIx)/float64(f.n), perWS+perAcct, float64(after-before)/float64(f.n))
+	b.Logf("memory per user (MEMORY USAGE over %d keys): workspace user keys %.0f B [%s]; account side %.0f B; total %.0f B; other workspace keys %d B, other keys %d B in all; INFO used_memory delta/n %.0f B",
+		keys, per(wsUser), strings.Join(parts, " "), per(acct), per(wsUser+acct), wsOther, other, per(after-before))
 }
 
 // send does one SCIM request with the workspace token and returns the
@@ -539,6 +562,16 @@ func runLoad(b *testing.B, c int, do func(*rand.Rand) error) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
+// benchProcessCPU is this process's CPU time (user+sys): the HTTP client
+// and the server under test together.
+func benchProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // redisStats reads redis-server's CPU time (user+sys, µs) and, per command,
