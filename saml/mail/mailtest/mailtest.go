@@ -117,6 +117,8 @@ func Start(t testing.TB, opts Options) *Server {
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		// Close misses a listener that Serve has not registered yet.
+		_ = l.Close()
 		<-done
 	})
 	return s
