@@ -1,0 +1,404 @@
+package saml_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	crewjam "github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/scimjit/scimjit/saml/mail"
+	"github.com/scimjit/scimjit/saml/mail/mailtest"
+	"github.com/scimjit/scimjit/server"
+	"github.com/scimjit/scimjit/server/servertest"
+	"github.com/scimjit/scimjit/storage"
+)
+
+// joinEnv is a running scimjit (real HTTP, spawned redis-server) whose
+// mail goes over SMTP to a real SMTP server started for the test, with a
+// test IdP that signs real assertions for the workspaces created through
+// workspace().
+type joinEnv struct {
+	*servertest.Env
+	idp    *testIdP
+	smtp   *mailtest.Server
+	mailer *mail.Delivering
+}
+
+type joinOptions struct {
+	verifyTTL time.Duration
+}
+
+func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
+	t.Helper()
+	je := &joinEnv{smtp: mailtest.Start(t, mailtest.Options{})}
+	env := servertest.New(t, func(c *server.Config) {
+		tr, err := mail.NewSMTP(je.smtp.Config("scimjit <noreply@join.test>"))
+		if err != nil {
+			t.Fatalf("smtp: %v", err)
+		}
+		je.mailer = mail.NewDelivering(c.Store, tr, c.Logger, mail.RetryPolicy{Attempts: 3, Backoff: 20 * time.Millisecond})
+		c.SAML.Mailer = je.mailer
+		c.SAML.VerifyTTL = opts.verifyTTL
+	})
+	// Registered after servertest's cleanups, so it runs before Redis stops.
+	t.Cleanup(func() { _ = je.mailer.Close(context.Background()) })
+	je.Env = env
+	je.idp = newTestIdP(t, env)
+	return je
+}
+
+// workspace creates a workspace with JIT on whose IdP is the test IdP.
+func (je *joinEnv) workspace(t *testing.T, id string, mutate func(*storage.Workspace)) string {
+	t.Helper()
+	return je.CreateWorkspace(t, id, func(ws *storage.Workspace) {
+		ws.Name = strings.ToUpper(id[:1]) + id[1:]
+		ws.Settings.JIT.Enabled = true
+		ws.Settings.IdP.MetadataXML = je.idp.metadata(t)
+		if mutate != nil {
+			mutate(ws)
+		}
+	})
+}
+
+// flushMail waits until every mail handed to the SMTP sender was delivered
+// or recorded as failed.
+func (je *joinEnv) flushMail(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := je.mailer.Flush(ctx); err != nil {
+		t.Fatalf("flush mail: %v", err)
+	}
+}
+
+// nextMail returns the next message the SMTP server accepted.
+func (je *joinEnv) nextMail(t *testing.T) mailtest.Message {
+	t.Helper()
+	je.flushMail(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return je.smtp.Next(ctx, t)
+}
+
+var joinLinkPattern = regexp.MustCompile(`https?://[^\s"<>]+/join/[A-Za-z0-9._-]+`)
+
+// joinLink extracts the join link from a delivered message (text part) and
+// checks the HTML part carries the same.
+func joinLink(t *testing.T, m mailtest.Message) string {
+	t.Helper()
+	links := joinLinkPattern.FindAllString(m.Text, -1)
+	if len(links) != 1 {
+		t.Fatalf("want one join link in the mail text, found %d:\n%s", len(links), m.Text)
+	}
+	if !strings.Contains(m.HTML, `href="`+links[0]+`"`) {
+		t.Errorf("the HTML part does not link to %s:\n%s", links[0], m.HTML)
+	}
+	return links[0]
+}
+
+// tokenOf returns the token of a join link.
+func tokenOf(link string) string { return link[strings.LastIndex(link, "/")+1:] }
+
+// tokenHash is the documented store key of a token: hex SHA-256.
+func tokenHash(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// person is who the test IdP asserts.
+type person struct {
+	Email, FullName      string
+	Role, RoleTest, Prod string
+}
+
+// browser is one cookie jar talking to the server.
+type browser struct {
+	t  *testing.T
+	je *joinEnv
+	c  *http.Client
+}
+
+func (je *joinEnv) browser(t *testing.T) *browser {
+	return &browser{t: t, je: je, c: je.NewClient()}
+}
+
+// page is a response with its body read.
+type page struct {
+	status int
+	url    string
+	body   string
+}
+
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return page{status: resp.StatusCode, url: resp.Request.URL.String(), body: string(data)}
+}
+
+func (b *browser) get(rawURL string) page {
+	b.t.Helper()
+	if strings.HasPrefix(rawURL, "/") {
+		rawURL = b.je.URL + rawURL
+	}
+	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodGet, rawURL, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+func (b *browser) post(path string, form url.Values) page {
+	b.t.Helper()
+	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodPost, b.je.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// signIn runs an SP-initiated sign-in to ws as p: GET /saml/ws/login, the
+// test IdP answers the AuthnRequest with a signed response, and the browser
+// posts it to the ACS (following redirects). It returns the final page.
+func (b *browser) signIn(ws string, p person) page {
+	b.t.Helper()
+	nr := *b.c
+	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := nr.Get(b.je.URL + "/saml/" + ws + "/login")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, b.je.idp.idp.SSOURL.String()) {
+		b.t.Fatalf("login: %d to %q, want a redirect to the IdP", resp.StatusCode, loc)
+	}
+	form := b.je.idp.respond(b.t, loc, p)
+	return b.post(strings.TrimPrefix(form.URL, b.je.URL), url.Values{"SAMLResponse": {form.SAMLResponse}, "RelayState": {form.RelayState}})
+}
+
+// me returns GET /api/v1/me.
+func (b *browser) me() meView {
+	b.t.Helper()
+	var out meView
+	pg := b.get("/api/v1/me")
+	if pg.status != http.StatusOK {
+		b.t.Fatalf("/api/v1/me: %d %s", pg.status, pg.body)
+	}
+	if err := decodeJSON(pg.body, &out); err != nil {
+		b.t.Fatalf("/api/v1/me: %v: %s", err, pg.body)
+	}
+	return out
+}
+
+type meView struct {
+	Account struct {
+		ID, Email string
+	}
+	ActiveWorkspace string
+	Memberships     []struct {
+		Workspace string
+		Roles     storage.Roles
+		Verified  bool
+		Active    bool
+	}
+}
+
+// membership returns the /me entry for ws.
+func (m meView) membership(ws string) (roles storage.Roles, verified, active, ok bool) {
+	for _, x := range m.Memberships {
+		if x.Workspace == ws {
+			return x.Roles, x.Verified, x.Active, true
+		}
+	}
+	return storage.Roles{}, false, false, false
+}
+
+var hiddenPattern = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)
+
+// forms returns the hidden fields of every form on the page, by action.
+func (pg page) forms() map[string]url.Values {
+	out := map[string]url.Values{}
+	formPattern := regexp.MustCompile(`(?s)<form method="post" action="([^"]+)"[^>]*>(.*?)</form>`)
+	for _, f := range formPattern.FindAllStringSubmatch(pg.body, -1) {
+		v := url.Values{}
+		for _, h := range hiddenPattern.FindAllStringSubmatch(f[2], -1) {
+			v.Set(h[1], html.UnescapeString(h[2]))
+		}
+		action := html.UnescapeString(f[1])
+		if _, dup := out[action]; dup {
+			// Several forms to one action (the switcher): key by workspace.
+			action += "#" + v.Get("workspace")
+		}
+		out[action] = v
+	}
+	return out
+}
+
+// form returns the hidden fields of the page's form posting to action, or
+// fails the test.
+func (pg page) form(t *testing.T, action string) url.Values {
+	t.Helper()
+	f, ok := pg.forms()[action]
+	if !ok {
+		t.Fatalf("no form to %s on the page (%d %s):\n%s", action, pg.status, pg.url, pg.body)
+	}
+	return f
+}
+
+// testIdP is a SAML IdP made for the test (crewjam's IdentityProvider with
+// an RSA key generated here). It never listens: the test hands it the
+// redirect the SP produced and posts its signed response to the ACS.
+type testIdP struct {
+	idp *crewjam.IdentityProvider
+	n   atomic.Int64
+}
+
+func newTestIdP(t *testing.T, env *servertest.Env) *testIdP {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "join test idp"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := url.Parse("https://idp.join.test/metadata")
+	sso, _ := url.Parse("https://idp.join.test/sso")
+	return &testIdP{idp: &crewjam.IdentityProvider{
+		Key: key, Certificate: cert, MetadataURL: *md, SSOURL: *sso,
+		ServiceProviderProvider: spFromServer{env: env},
+		SignatureMethod:         dsig.RSASHA256SignatureMethod,
+	}}
+}
+
+func (p *testIdP) metadata(t *testing.T) string {
+	t.Helper()
+	b, err := xml.Marshal(p.idp.Metadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// respond answers the AuthnRequest in redirectURL with a signed response
+// asserting who.
+func (p *testIdP) respond(t *testing.T, redirectURL string, who person) *crewjam.IdpAuthnRequestForm {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, redirectURL, nil)
+	req, err := crewjam.NewIdpAuthnRequest(p.idp, r)
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
+		t.Fatalf("idp: authn request: %v", err)
+	}
+	attr := func(n, v string) crewjam.Attribute {
+		return crewjam.Attribute{Name: n, NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+			Values: []crewjam.AttributeValue{{Type: "xs:string", Value: v}}}
+	}
+	attrs := []crewjam.Attribute{attr("workato_email", who.Email)}
+	if who.FullName != "" {
+		attrs = append(attrs, attr("workato_full_name", who.FullName))
+	}
+	for n, v := range map[string]string{"workato_role": who.Role, "workato_role_test": who.RoleTest, "workato_role_prod": who.Prod} {
+		if v != "" {
+			attrs = append(attrs, attr(n, v))
+		}
+	}
+	now := time.Now()
+	n := p.n.Add(1)
+	sess := &crewjam.Session{
+		ID: fmt.Sprintf("sess-%d", n), Index: fmt.Sprintf("idx-%d", n), CreateTime: now, ExpireTime: now.Add(time.Hour),
+		NameID: who.Email, NameIDFormat: string(crewjam.EmailAddressNameIDFormat), CustomAttributes: attrs,
+	}
+	if err := (crewjam.DefaultAssertionMaker{}).MakeAssertion(req, sess); err != nil {
+		t.Fatalf("idp: make assertion: %v", err)
+	}
+	form, err := req.PostBinding()
+	if err != nil {
+		t.Fatalf("idp: sign response: %v", err)
+	}
+	return &form
+}
+
+// spFromServer fetches an SP's metadata from the server under test.
+type spFromServer struct{ env *servertest.Env }
+
+func (s spFromServer) GetServiceProvider(r *http.Request, entityID string) (*crewjam.EntityDescriptor, error) {
+	if !strings.HasPrefix(entityID, s.env.URL+"/") {
+		return nil, os.ErrNotExist
+	}
+	resp, err := http.Get(entityID)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, errors.Join(os.ErrNotExist, fmt.Errorf("sp metadata: %d", resp.StatusCode))
+	}
+	var ed crewjam.EntityDescriptor
+	if err := xml.NewDecoder(resp.Body).Decode(&ed); err != nil {
+		return nil, err
+	}
+	return &ed, nil
+}
+
+// events returns the types of ws's events, oldest first.
+func (je *joinEnv) events(t *testing.T, ws string) []storage.Event {
+	t.Helper()
+	evs, err := je.Store.ListEvents(t.Context(), ws, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func countEvents(evs []storage.Event, typ string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
