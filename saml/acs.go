@@ -44,17 +44,36 @@ func (r replayCache) Consume(id string, expiresAt time.Time) error {
 // page, a warn log with the precise reason (never the assertion) and a
 // login.refused event.
 func (s *Service) handleACS(c echo.Context) error {
+	r := c.Request()
+	formErr := r.ParseForm()
+	// The tracked request is read (and consumed) while the workspace is
+	// loaded: two independent Redis round trips at once. The goroutine is
+	// always waited for before returning.
+	relay := r.PostForm.Get("RelayState")
+	var take chan takeResult
+	if formErr == nil && wsPattern.MatchString(c.Param("ws")) && validRelay(relay) {
+		take = make(chan takeResult, 1)
+		ctx, wsID := r.Context(), c.Param("ws")
+		go func() {
+			raw, err := s.cfg.Store.TakeTemp(ctx, wsID, "authn:"+relay)
+			take <- takeResult{raw, err}
+		}()
+		defer func() {
+			if take != nil {
+				<-take
+			}
+		}()
+	}
 	ws, ok, err := s.workspace(c)
 	if !ok {
 		return err
 	}
-	r := c.Request()
-	if err := r.ParseForm(); err != nil {
+	if formErr != nil {
 		var he *echo.HTTPError
-		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
-			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", err, failedPage)
+		if errors.As(formErr, &he) && he.Code == http.StatusRequestEntityTooLarge {
+			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", formErr, failedPage)
 		}
-		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", fmt.Errorf("parse form: %w", err), failedPage)
+		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", fmt.Errorf("parse form: %w", formErr), failedPage)
 	}
 	switch {
 	case r.Form.Get("SAMLart") != "":
@@ -71,10 +90,14 @@ func (s *Service) handleACS(c echo.Context) error {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "idp_not_configured", err, failedPage)
 	}
 	ctx := r.Context()
-	relay := r.PostForm.Get("RelayState")
-	ids, ret, err := s.takeTrackedRequest(ctx, c, ws.ID, relay)
-	if err != nil {
-		return err
+	var ids []string
+	var ret string
+	if take != nil {
+		res := <-take
+		take = nil
+		if ids, ret, err = s.checkTrackedRequest(c, res.raw, res.err); err != nil {
+			return err
+		}
 	}
 	if ids == nil {
 		// Unsolicited (IdP-initiated) or unknown request: only a local
@@ -100,6 +123,12 @@ func (s *Service) handleACS(c echo.Context) error {
 			Detail: "Ask your administrator to send the workato_email attribute or an email-format NameID."})
 	}
 	return s.provision(c, ws, id, ret)
+}
+
+// takeResult is the outcome of TakeTemp for the tracked request.
+type takeResult struct {
+	raw []byte
+	err error
 }
 
 // failedPage is the plain page for every validation failure.

@@ -173,11 +173,22 @@ func (s *Service) createMembership(c echo.Context, ws storage.Workspace, acct st
 
 // succeed starts the session and redirects to ret.
 func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string) error {
-	if err := s.startSession(c, acct.ID, ws.ID); err != nil {
+	// The event and the session are independent writes: do them at once.
+	ev := storage.Event{Type: "login.succeeded", Actor: "saml", Time: time.Now(), UserID: u.ID, AccountID: acct.ID,
+		Detail: map[string]string{"email": acct.Email}}
+	done := make(chan error, 1)
+	ctx := c.Request().Context()
+	go func() {
+		_, err := s.cfg.Store.AppendEvent(ctx, ws.ID, ev)
+		done <- err
+	}()
+	err := s.startSession(c, acct.ID, ws.ID)
+	if everr := <-done; everr != nil {
+		s.logError(c, "append event", "type", ev.Type, "err", everr)
+	}
+	if err != nil {
 		return err
 	}
-	s.event(c, ws.ID, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
-		Detail: map[string]string{"email": acct.Email}})
 	s.logInfo(c, "saml login succeeded", "account", acct.ID, "user", u.ID)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusSeeOther, localPath(ret))

@@ -45,12 +45,12 @@ func evilCopy(el *etree.Element, email string) *etree.Element {
 }
 
 // TestAttacksAreRefusedAndCreateNothing: each forged, altered or misdirected
-// response gets the plain sign-in-failed page (403), a login.refused event
+// response gets the plain sign-in-failed ssoPage (403), a login.refused event
 // with the precise reason, and leaves no account and no user behind.
 func TestAttacksAreRefusedAndCreateNothing(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
-	other := newTestIdP(t, "https://idp-other.test")
+	idp := newSSOIdP(t, "https://idp.test")
+	other := newSSOIdP(t, "https://idp-other.test")
 	addWorkspace(t, env, "acme", idp, nil)
 	addWorkspace(t, env, "other", other, nil)
 	addWorkspace(t, env, "tiles", idp, func(ws *storage.Workspace) { ws.Settings.IdP.AllowIdPInitiated = true })
@@ -61,38 +61,38 @@ func TestAttacksAreRefusedAndCreateNothing(t *testing.T) {
 		name   string
 		ws     string
 		reason string
-		// run performs the attack with a fresh browser and returns the ACS page.
-		run func(t *testing.T, b *browser, email string) page
+		// run performs the attack with a fresh ssoBrowser and returns the ACS page.
+		run func(t *testing.T, b *ssoBrowser, email string) ssoPage
 	}{
-		{"unsigned response and assertion", "acme", "unsigned", func(t *testing.T, b *browser, email string) page {
+		{"unsigned response and assertion", "acme", "unsigned", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: role, Sign: "none"})
 		}},
-		{"signed by another key with the IdP's entity ID", "acme", "signature", func(t *testing.T, b *browser, email string) page {
+		{"signed by another key with the IdP's entity ID", "acme", "signature", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp.impostor(t), "acme", assertionOpts{NameID: email, Attrs: role})
 		}},
-		{"signed by another workspace's IdP", "acme", "signature", func(t *testing.T, b *browser, email string) page {
+		{"signed by another workspace's IdP", "acme", "signature", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			req := b.startLogin(t, idp, "acme", "")
 			other.sps.encrypt = false
 			oreq := *req
 			oreq.IDP = other.idp
 			return b.acs(t, "acme", other.respond(t, &oreq, assertionOpts{NameID: email, Attrs: role}), req.RelayState)
 		}},
-		{"attribute tampered after signing (response and assertion signed)", "acme", "signature", func(t *testing.T, b *browser, email string) page {
+		{"attribute tampered after signing (response and assertion signed)", "acme", "signature", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: role,
 				After: func(d *etree.Document) { setRole(d.Root(), "Admin") }})
 		}},
-		{"attribute tampered after signing (assertion signed)", "acme", "signature", func(t *testing.T, b *browser, email string) page {
+		{"attribute tampered after signing (assertion signed)", "acme", "signature", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: role, Sign: "assertion",
 				After: func(d *etree.Document) { setRole(d.Root(), "Admin") }})
 		}},
-		{"wrapping: second unsigned assertion before the signed one", "acme", "malformed", func(t *testing.T, b *browser, email string) page {
+		{"wrapping: second unsigned assertion before the signed one", "acme", "malformed", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: "victim-" + email, Attrs: role, Sign: "assertion",
 				After: func(d *etree.Document) {
 					signed := findAssertion(d.Root())
 					d.Root().InsertChildAt(signed.Index(), evilCopy(signed, email))
 				}})
 		}},
-		{"wrapping: unsigned response around the signed response", "acme", "unsigned", func(t *testing.T, b *browser, email string) page {
+		{"wrapping: unsigned response around the signed response", "acme", "unsigned", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: "victim-" + email, Attrs: role,
 				After: func(d *etree.Document) {
 					signedResp := d.Root()
@@ -109,7 +109,7 @@ func TestAttacksAreRefusedAndCreateNothing(t *testing.T) {
 					d.SetRoot(outer)
 				}})
 		}},
-		{"wrapping: signed assertion hidden inside an unsigned one", "acme", "unsigned", func(t *testing.T, b *browser, email string) page {
+		{"wrapping: signed assertion hidden inside an unsigned one", "acme", "unsigned", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: "victim-" + email, Attrs: role, Sign: "assertion",
 				After: func(d *etree.Document) {
 					signed := findAssertion(d.Root())
@@ -119,52 +119,52 @@ func TestAttacksAreRefusedAndCreateNothing(t *testing.T) {
 					d.Root().AddChild(evil)
 				}})
 		}},
-		{"expired", "acme", "expired", func(t *testing.T, b *browser, email string) page {
+		{"expired", "acme", "expired", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return signInAt(t, b, idp, -time.Hour, email)
 		}},
-		{"not yet valid", "acme", "not_yet_valid", func(t *testing.T, b *browser, email string) page {
+		{"not yet valid", "acme", "not_yet_valid", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return signInAt(t, b, idp, time.Hour, email)
 		}},
-		{"wrong audience", "acme", "audience", func(t *testing.T, b *browser, email string) page {
+		{"wrong audience", "acme", "audience", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: role, Before: func(r *crewjam.IdpAuthnRequest) {
 				r.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = spEntityID(env, "other")
 			}})
 		}},
-		{"wrong recipient", "acme", "destination", func(t *testing.T, b *browser, email string) page {
+		{"wrong recipient", "acme", "destination", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: role, Before: func(r *crewjam.IdpAuthnRequest) {
 				r.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = otherACS
 			}})
 		}},
-		{"wrong destination", "acme", "destination", func(t *testing.T, b *browser, email string) page {
+		{"wrong destination", "acme", "destination", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: role, Before: func(r *crewjam.IdpAuthnRequest) {
 				ep := *r.ACSEndpoint
 				ep.Location = otherACS
 				r.ACSEndpoint = &ep
 			}})
 		}},
-		{"mismatched InResponseTo", "acme", "in_response_to", func(t *testing.T, b *browser, email string) page {
+		{"mismatched InResponseTo", "acme", "in_response_to", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: role, Before: func(r *crewjam.IdpAuthnRequest) {
 				r.Request.ID = "id-forged"
 				r.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-forged"
 			}})
 		}},
-		{"unsolicited response where IdP-initiated is off", "acme", "in_response_to", func(t *testing.T, b *browser, email string) page {
+		{"unsolicited response where IdP-initiated is off", "acme", "in_response_to", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			req := idp.idpInitiated(t, spEntityID(env, "acme"), "")
 			return b.acs(t, "acme", idp.respond(t, req, assertionOpts{NameID: email, Attrs: role}), "")
 		}},
-		{"forged InResponseTo where IdP-initiated is on (crewjam X6)", "tiles", "in_response_to", func(t *testing.T, b *browser, email string) page {
+		{"forged InResponseTo where IdP-initiated is on (crewjam X6)", "tiles", "in_response_to", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			req := idp.idpInitiated(t, spEntityID(env, "tiles"), "")
 			return b.acs(t, "tiles", idp.respond(t, req, assertionOpts{NameID: email, Attrs: role, Before: func(r *crewjam.IdpAuthnRequest) {
 				r.Request.ID = "id-wrong"
 				r.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-wrong"
 			}}), "")
 		}},
-		{"login CSRF: response for another browser's request", "acme", "in_response_to", func(t *testing.T, b *browser, email string) page {
-			attacker := newBrowser(env)
+		{"login CSRF: response for another browser's request", "acme", "in_response_to", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
+			attacker := newSSOBrowser(env)
 			req := attacker.startLogin(t, idp, "acme", "")
 			return b.acs(t, "acme", idp.respond(t, req, assertionOpts{NameID: email, Attrs: role}), req.RelayState)
 		}},
-		{"same response twice in the same browser", "acme", "in_response_to", func(t *testing.T, b *browser, email string) page {
+		{"same response twice in the same browser", "acme", "in_response_to", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			// The first use is legitimate (and is checked to succeed); the
 			// second finds its request already answered.
 			req := b.startLogin(t, idp, "acme", "")
@@ -177,20 +177,20 @@ func TestAttacksAreRefusedAndCreateNothing(t *testing.T) {
 			}
 			return b.acs(t, "acme", resp, req.RelayState)
 		}},
-		{"malformed base64", "acme", "malformed", func(t *testing.T, b *browser, email string) page {
+		{"malformed base64", "acme", "malformed", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.acs(t, "acme", "%%% not base64 %%%", "")
 		}},
-		{"malformed XML", "acme", "malformed", func(t *testing.T, b *browser, email string) page {
+		{"malformed XML", "acme", "malformed", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.acs(t, "acme", base64.StdEncoding.EncodeToString([]byte(`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><unclosed>`)), "")
 		}},
-		{"artifact binding", "acme", "artifact_binding", func(t *testing.T, b *browser, email string) page {
+		{"artifact binding", "acme", "artifact_binding", func(t *testing.T, b *ssoBrowser, email string) ssoPage {
 			return b.postForm(t, "/saml/acme/acs", url.Values{"SAMLart": {"AAQAAMFbLinlXaCM+FIxiDwGOLAy2T71gbpO7ZhNzAgEANlB90ECfpNEVLg="}})
 		}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			email := "mallory" + string(rune('a'+i)) + "@acme.example"
-			pg := tc.run(t, newBrowser(env), email)
+			pg := tc.run(t, newSSOBrowser(env), email)
 			if pg.Status != http.StatusForbidden || !strings.Contains(pg.Body, "Sign-in failed") {
 				t.Fatalf("status %d, body %s", pg.Status, pg.Body)
 			}
@@ -216,7 +216,7 @@ func TestAttacksAreRefusedAndCreateNothing(t *testing.T) {
 }
 
 // signInAt answers a real AuthnRequest with an IdP whose clock is off by d.
-func signInAt(t *testing.T, b *browser, idp *testIdP, d time.Duration, email string) page {
+func signInAt(t *testing.T, b *ssoBrowser, idp *ssoIdP, d time.Duration, email string) ssoPage {
 	req := b.startLogin(t, idp, "acme", "")
 	shifted := idp.at(d)
 	req.IDP = shifted.idp
@@ -234,17 +234,17 @@ func mustUserID(t *testing.T, env *servertest.Env, ws, email string) string {
 // assertion by default (idp-clients X7); others sign only the response.
 func TestSignedResponseOrSignedAssertionSuffices(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "acme", idp, nil)
 	for _, sign := range []string{"assertion", "response", "both"} {
 		email := "signed-" + sign + "@acme.example"
-		if pg := newBrowser(env).signIn(t, idp, "acme", assertionOpts{NameID: email, Sign: sign}); pg.Status != http.StatusSeeOther {
+		if pg := newSSOBrowser(env).signIn(t, idp, "acme", assertionOpts{NameID: email, Sign: sign}); pg.Status != http.StatusSeeOther {
 			t.Errorf("sign=%s: %d %s", sign, pg.Status, pg.Body)
 		}
 	}
 	// An encrypted assertion (the SP metadata advertises its key) works too.
 	idp.sps.encrypt = true
-	b := newBrowser(env)
+	b := newSSOBrowser(env)
 	req := b.startLogin(t, idp, "acme", "")
 	raw := idp.responseXML(t, req, assertionOpts{NameID: "encrypted@acme.example"})
 	if !strings.Contains(string(raw), "EncryptedAssertion") {
@@ -257,10 +257,10 @@ func TestSignedResponseOrSignedAssertionSuffices(t *testing.T) {
 
 func TestOversizedBodyIsRefused(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "acme", idp, nil)
 	big := strings.Repeat("A", 3<<20)
-	pg := newBrowser(env).acs(t, "acme", big, "")
+	pg := newSSOBrowser(env).acs(t, "acme", big, "")
 	if pg.Status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d", pg.Status)
 	}
@@ -271,11 +271,11 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 // IdP-initiated and SP-initiated logins alike.
 func TestRelayStateNeverLeavesTheSite(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "tiles", idp, func(ws *storage.Workspace) { ws.Settings.IdP.AllowIdPInitiated = true })
 	for i, relay := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/ok/path?x=1"} {
 		req := idp.idpInitiated(t, spEntityID(env, "tiles"), relay)
-		pg := newBrowser(env).acs(t, "tiles", idp.respond(t, req, assertionOpts{NameID: "tile" + string(rune('a'+i)) + "@acme.example"}), relay)
+		pg := newSSOBrowser(env).acs(t, "tiles", idp.respond(t, req, assertionOpts{NameID: "tile" + string(rune('a'+i)) + "@acme.example"}), relay)
 		want := "/"
 		if relay == "/ok/path?x=1" {
 			want = relay
@@ -285,7 +285,7 @@ func TestRelayStateNeverLeavesTheSite(t *testing.T) {
 		}
 	}
 	for _, ret := range []string{"https://evil.example/", "//evil.example"} {
-		b := newBrowser(env)
+		b := newSSOBrowser(env)
 		req := b.startLogin(t, idp, "tiles", ret)
 		pg := b.acs(t, "tiles", idp.respond(t, req, assertionOpts{NameID: "sp-init@acme.example"}), req.RelayState)
 		if pg.Status != http.StatusSeeOther || pg.Location != "/" {
@@ -314,16 +314,16 @@ func TestReplayAcrossProcesses(t *testing.T) {
 		})
 	}
 	one, two := start(), start()
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	idp.sps.rewrite[public.String()] = one.URL
 	addWorkspace(t, one, "tiles", idp, func(ws *storage.Workspace) { ws.Settings.IdP.AllowIdPInitiated = true })
 
 	req := idp.idpInitiated(t, public.String()+"/saml/tiles/metadata", "")
 	resp := idp.respond(t, req, assertionOpts{NameID: "once@acme.example"})
-	if pg := newBrowser(one).acs(t, "tiles", resp, ""); pg.Status != http.StatusSeeOther {
+	if pg := newSSOBrowser(one).acs(t, "tiles", resp, ""); pg.Status != http.StatusSeeOther {
 		t.Fatalf("first process: %d %s", pg.Status, pg.Body)
 	}
-	pg := newBrowser(two).acs(t, "tiles", resp, "")
+	pg := newSSOBrowser(two).acs(t, "tiles", resp, "")
 	if pg.Status != http.StatusForbidden {
 		t.Fatalf("second process accepted the replay: %d %s", pg.Status, pg.Body)
 	}
@@ -331,7 +331,7 @@ func TestReplayAcrossProcesses(t *testing.T) {
 		t.Errorf("reason = %q, want replayed", r)
 	}
 	// And the first process refuses it as well.
-	if pg := newBrowser(one).acs(t, "tiles", resp, ""); pg.Status != http.StatusForbidden {
+	if pg := newSSOBrowser(one).acs(t, "tiles", resp, ""); pg.Status != http.StatusForbidden {
 		t.Errorf("same process replay: %d", pg.Status)
 	}
 	if _, n, _ := one.Store.ListUsers(t.Context(), "tiles", 0, 10); n != 1 {

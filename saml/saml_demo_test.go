@@ -15,7 +15,7 @@ import (
 
 func TestDemoIdPAbsentOutsideDemoMode(t *testing.T) {
 	env := servertest.New(t, nil)
-	b := newBrowser(env)
+	b := newSSOBrowser(env)
 	for _, p := range []string{"/demo/idp", "/demo/idp/metadata", "/demo/idp/sso"} {
 		if pg := b.get(t, p); pg.Status != http.StatusNotFound {
 			t.Errorf("GET %s: %d", p, pg.Status)
@@ -28,7 +28,7 @@ func TestDemoIdPAbsentOutsideDemoMode(t *testing.T) {
 		t.Error("DemoIdPMetadata works outside demo mode")
 	}
 	if pg := b.get(t, "/"); strings.Contains(pg.Body, "/demo/idp") {
-		t.Error("home page links the demo IdP outside demo mode")
+		t.Error("home ssoPage links the demo IdP outside demo mode")
 	}
 }
 
@@ -39,7 +39,7 @@ var (
 
 // demoSignIn walks the demo path a newcomer takes: form → SP login →
 // demo IdP → auto-posted response → ACS.
-func demoSignIn(t *testing.T, env *servertest.Env, b *browser, fields url.Values) page {
+func demoSignIn(t *testing.T, env *servertest.Env, b *ssoBrowser, fields url.Values) ssoPage {
 	t.Helper()
 	form := b.get(t, "/demo/idp")
 	if form.Status != http.StatusOK {
@@ -87,9 +87,9 @@ func TestDemoIdPSignsInThroughTheRealACS(t *testing.T) {
 			w.Settings.IdP.MetadataXML = string(md)
 		})
 	}
-	b := newBrowser(env)
+	b := newSSOBrowser(env)
 	if home := b.get(t, "/"); !strings.Contains(home.Body, `href="/demo/idp"`) {
-		t.Error("home page does not link the demo IdP")
+		t.Error("home ssoPage does not link the demo IdP")
 	}
 	pg := demoSignIn(t, env, b, url.Values{"workspace": {"demo"}, "email": {"newcomer@example.com"}, "full_name": {"New Comer"},
 		"workato_role": {"Admin"}, "workato_role_test": {"Analyst"}, "workato_role_prod": {""}, "spelling": {"okta-typed"}})
@@ -105,7 +105,7 @@ func TestDemoIdPSignsInThroughTheRealACS(t *testing.T) {
 	}
 
 	// Entra spelling with a wrong-case role: refused, naming the role.
-	b2 := newBrowser(env)
+	b2 := newSSOBrowser(env)
 	pg = demoSignIn(t, env, b2, url.Values{"workspace": {"demo-hr"}, "email": {"wrong.case@example.com"},
 		"workato_role": {"admin"}, "spelling": {"entra"}})
 	if pg.Status != http.StatusForbidden || !strings.Contains(pg.Body, "&#34;admin&#34;") {
@@ -114,7 +114,7 @@ func TestDemoIdPSignsInThroughTheRealACS(t *testing.T) {
 	mustHaveNothing(t, env, "demo-hr", "wrong.case@example.com")
 
 	// Google spelling, name derived from the email.
-	pg = demoSignIn(t, env, newBrowser(env), url.Values{"workspace": {"demo-hr"}, "email": {"grace.hopper@example.com"}, "spelling": {"google"}})
+	pg = demoSignIn(t, env, newSSOBrowser(env), url.Values{"workspace": {"demo-hr"}, "email": {"grace.hopper@example.com"}, "spelling": {"google"}})
 	if pg.Status != http.StatusSeeOther {
 		t.Fatalf("google: %d %s", pg.Status, pg.Body)
 	}
@@ -123,7 +123,7 @@ func TestDemoIdPSignsInThroughTheRealACS(t *testing.T) {
 	}
 
 	// The form refuses a POST without its CSRF token.
-	if pg := newBrowser(env).postForm(t, "/demo/idp", url.Values{"workspace": {"demo"}, "email": {"x@example.com"}, "spelling": {"okta"}}); pg.Status != http.StatusForbidden {
+	if pg := newSSOBrowser(env).postForm(t, "/demo/idp", url.Values{"workspace": {"demo"}, "email": {"x@example.com"}, "spelling": {"okta"}}); pg.Status != http.StatusForbidden {
 		t.Errorf("demo post without csrf: %d", pg.Status)
 	}
 }

@@ -55,8 +55,8 @@ func testKeyPair(t testing.TB, cn string) (*rsa.PrivateKey, *x509.Certificate) {
 	return key, cert
 }
 
-// testIdP is an identity provider for tests.
-type testIdP struct {
+// ssoIdP is an identity provider for tests.
+type ssoIdP struct {
 	idp *crewjam.IdentityProvider
 	sps *spFetcher
 }
@@ -117,35 +117,35 @@ func (f *spFetcher) GetServiceProvider(_ *http.Request, entityID string) (*crewj
 	return ed, nil
 }
 
-// newTestIdP makes an IdP whose entity ID is base+"/metadata".
-func newTestIdP(t testing.TB, base string) *testIdP {
+// newSSOIdP makes an IdP whose entity ID is base+"/metadata".
+func newSSOIdP(t testing.TB, base string) *ssoIdP {
 	t.Helper()
 	key, cert := testKeyPair(t, base)
 	md, _ := url.Parse(base + "/metadata")
 	sso, _ := url.Parse(base + "/sso")
 	f := &spFetcher{rewrite: map[string]string{}}
-	return &testIdP{sps: f, idp: &crewjam.IdentityProvider{Key: key, Signer: key, Certificate: cert,
+	return &ssoIdP{sps: f, idp: &crewjam.IdentityProvider{Key: key, Signer: key, Certificate: cert,
 		MetadataURL: *md, SSOURL: *sso, ServiceProviderProvider: f,
 		SignatureMethod: dsig.RSASHA256SignatureMethod}}
 }
 
 // impostor returns an IdP with the same entity ID and URLs but another key.
-func (p *testIdP) impostor(t testing.TB) *testIdP {
+func (p *ssoIdP) impostor(t testing.TB) *ssoIdP {
 	key, cert := testKeyPair(t, "impostor")
 	cp := *p.idp
 	cp.Key, cp.Signer, cp.Certificate = key, key, cert
-	return &testIdP{idp: &cp, sps: p.sps}
+	return &ssoIdP{idp: &cp, sps: p.sps}
 }
 
 // at returns a copy of the IdP whose clock reads now+d.
-func (p *testIdP) at(d time.Duration) *testIdP {
+func (p *ssoIdP) at(d time.Duration) *ssoIdP {
 	cp := *p.idp
 	cp.Clock = dsig.NewFakeClockAt(time.Now().Add(d))
-	return &testIdP{idp: &cp, sps: p.sps}
+	return &ssoIdP{idp: &cp, sps: p.sps}
 }
 
 // metadataXML is what the workspace admin uploads.
-func (p *testIdP) metadataXML(t testing.TB) string {
+func (p *ssoIdP) metadataXML(t testing.TB) string {
 	t.Helper()
 	b, err := xml.Marshal(p.idp.Metadata())
 	if err != nil {
@@ -175,12 +175,12 @@ type assertionOpts struct {
 }
 
 // respond answers req with a response as opts say, base64 for the form.
-func (p *testIdP) respond(t testing.TB, req *crewjam.IdpAuthnRequest, o assertionOpts) string {
+func (p *ssoIdP) respond(t testing.TB, req *crewjam.IdpAuthnRequest, o assertionOpts) string {
 	t.Helper()
 	return base64.StdEncoding.EncodeToString(p.responseXML(t, req, o))
 }
 
-func (p *testIdP) responseXML(t testing.TB, req *crewjam.IdpAuthnRequest, o assertionOpts) []byte {
+func (p *ssoIdP) responseXML(t testing.TB, req *crewjam.IdpAuthnRequest, o assertionOpts) []byte {
 	t.Helper()
 	if o.NameIDFormat == "" {
 		o.NameIDFormat = string(crewjam.EmailAddressNameIDFormat)
@@ -243,7 +243,7 @@ func unsignedResponse(req *crewjam.IdpAuthnRequest, assertionEl *etree.Element) 
 }
 
 // idpInitiated makes an unsolicited request for the SP with that entity ID.
-func (p *testIdP) idpInitiated(t testing.TB, spEntityID, relay string) *crewjam.IdpAuthnRequest {
+func (p *ssoIdP) idpInitiated(t testing.TB, spEntityID, relay string) *crewjam.IdpAuthnRequest {
 	t.Helper()
 	req, err := p.idp.NewIdpInitiatedRequest(httptest.NewRequest(http.MethodGet, p.idp.SSOURL.String(), nil), spEntityID, relay)
 	if err != nil {
@@ -258,27 +258,27 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// browser keeps cookies and does not follow redirects.
-type browser struct {
+// ssoBrowser keeps cookies and does not follow redirects.
+type ssoBrowser struct {
 	env *servertest.Env
 	c   *http.Client
 }
 
-func newBrowser(env *servertest.Env) *browser {
+func newSSOBrowser(env *servertest.Env) *ssoBrowser {
 	c := env.NewClient()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &browser{env: env, c: c}
+	return &ssoBrowser{env: env, c: c}
 }
 
-// page is a response with its body read.
-type page struct {
+// ssoPage is a response with its body read.
+type ssoPage struct {
 	Status   int
 	Location string
 	Body     string
 	Header   http.Header
 }
 
-func (b *browser) do(t testing.TB, req *http.Request) page {
+func (b *ssoBrowser) do(t testing.TB, req *http.Request) ssoPage {
 	t.Helper()
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -286,16 +286,16 @@ func (b *browser) do(t testing.TB, req *http.Request) page {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return page{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(body), Header: resp.Header}
+	return ssoPage{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(body), Header: resp.Header}
 }
 
-func (b *browser) get(t testing.TB, path string) page {
+func (b *ssoBrowser) get(t testing.TB, path string) ssoPage {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, b.env.URL+path, nil)
 	return b.do(t, req)
 }
 
-func (b *browser) postForm(t testing.TB, path string, form url.Values) page {
+func (b *ssoBrowser) postForm(t testing.TB, path string, form url.Values) ssoPage {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, b.env.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -304,7 +304,7 @@ func (b *browser) postForm(t testing.TB, path string, form url.Values) page {
 
 // startLogin opens /saml/{ws}/login (with ?return=ret when set) and hands
 // the AuthnRequest the server redirected to over to the IdP.
-func (b *browser) startLogin(t testing.TB, p *testIdP, ws, ret string) *crewjam.IdpAuthnRequest {
+func (b *ssoBrowser) startLogin(t testing.TB, p *ssoIdP, ws, ret string) *crewjam.IdpAuthnRequest {
 	t.Helper()
 	path := "/saml/" + ws + "/login"
 	if ret != "" {
@@ -325,7 +325,7 @@ func (b *browser) startLogin(t testing.TB, p *testIdP, ws, ret string) *crewjam.
 }
 
 // acs posts a SAMLResponse (and RelayState) to the workspace's ACS.
-func (b *browser) acs(t testing.TB, ws, samlResponse, relay string) page {
+func (b *ssoBrowser) acs(t testing.TB, ws, samlResponse, relay string) ssoPage {
 	t.Helper()
 	form := url.Values{"SAMLResponse": {samlResponse}}
 	if relay != "" {
@@ -335,14 +335,14 @@ func (b *browser) acs(t testing.TB, ws, samlResponse, relay string) page {
 }
 
 // signIn runs a whole SP-initiated login and returns the ACS answer.
-func (b *browser) signIn(t testing.TB, p *testIdP, ws string, o assertionOpts) page {
+func (b *ssoBrowser) signIn(t testing.TB, p *ssoIdP, ws string, o assertionOpts) ssoPage {
 	t.Helper()
 	req := b.startLogin(t, p, ws, "")
 	return b.acs(t, ws, p.respond(t, req, o), req.RelayState)
 }
 
 // addWorkspace creates a workspace with JIT on and p as its IdP.
-func addWorkspace(t testing.TB, env *servertest.Env, id string, p *testIdP, mutate func(*storage.Workspace)) {
+func addWorkspace(t testing.TB, env *servertest.Env, id string, p *ssoIdP, mutate func(*storage.Workspace)) {
 	t.Helper()
 	env.CreateWorkspace(t, id, func(ws *storage.Workspace) {
 		ws.Settings.JIT.Enabled = true

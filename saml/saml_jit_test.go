@@ -14,9 +14,9 @@ import (
 
 func TestJITCreatesAccountAndMembershipFromEveryAttribute(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp-finance.test")
+	idp := newSSOIdP(t, "https://idp-finance.test")
 	addWorkspace(t, env, "finance", idp, func(ws *storage.Workspace) { ws.Name = "Finance" })
-	b := newBrowser(env)
+	b := newSSOBrowser(env)
 
 	req := b.startLogin(t, idp, "finance", "/after?x=1")
 	pg := b.acs(t, "finance", idp.respond(t, req, assertionOpts{NameID: "opaque-id-1", NameIDFormat: string(crewjam.PersistentNameIDFormat),
@@ -61,7 +61,7 @@ func TestJITCreatesAccountAndMembershipFromEveryAttribute(t *testing.T) {
 		t.Error("missing jit.user.created / login.succeeded events")
 	}
 
-	// The session: /api/v1/me and the home page show it.
+	// The session: /api/v1/me and the home ssoPage show it.
 	me := b.get(t, "/api/v1/me")
 	if me.Status != http.StatusOK {
 		t.Fatalf("me: %d %s", me.Status, me.Body)
@@ -93,12 +93,12 @@ func TestJITCreatesAccountAndMembershipFromEveryAttribute(t *testing.T) {
 
 func TestJITDefaults(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "ops", idp, nil)
 	addWorkspace(t, env, "hr", idp, func(ws *storage.Workspace) { ws.Settings.JIT.DefaultRole = "Analyst" })
 
 	t.Run("email from NameID, name from local part, default roles", func(t *testing.T) {
-		pg := newBrowser(env).signIn(t, idp, "ops", assertionOpts{NameID: "jane.doe@acme.example"})
+		pg := newSSOBrowser(env).signIn(t, idp, "ops", assertionOpts{NameID: "jane.doe@acme.example"})
 		if pg.Status != http.StatusSeeOther || pg.Location != "/" {
 			t.Fatalf("acs: %d %q %s", pg.Status, pg.Location, pg.Body)
 		}
@@ -108,7 +108,7 @@ func TestJITDefaults(t *testing.T) {
 		}
 	})
 	t.Run("NameID that looks like an email in unspecified format; given+surname; workspace default role", func(t *testing.T) {
-		pg := newBrowser(env).signIn(t, idp, "hr", assertionOpts{NameID: "bob@acme.example", NameIDFormat: string(crewjam.UnspecifiedNameIDFormat),
+		pg := newSSOBrowser(env).signIn(t, idp, "hr", assertionOpts{NameID: "bob@acme.example", NameIDFormat: string(crewjam.UnspecifiedNameIDFormat),
 			Attrs: []crewjam.Attribute{attr("firstName", "Bob"), attr("lastName", "Builder"), attr("workato_role_prod", "Admin")}})
 		if pg.Status != http.StatusSeeOther {
 			t.Fatalf("acs: %d %s", pg.Status, pg.Body)
@@ -119,7 +119,7 @@ func TestJITDefaults(t *testing.T) {
 		}
 	})
 	t.Run("no email at all fails clearly", func(t *testing.T) {
-		pg := newBrowser(env).signIn(t, idp, "ops", assertionOpts{NameID: "00u1opaque", NameIDFormat: string(crewjam.PersistentNameIDFormat),
+		pg := newSSOBrowser(env).signIn(t, idp, "ops", assertionOpts{NameID: "00u1opaque", NameIDFormat: string(crewjam.PersistentNameIDFormat),
 			Attrs: []crewjam.Attribute{attr("workato_role", "Admin")}})
 		if pg.Status != http.StatusForbidden || !strings.Contains(pg.Body, "did not send an email address") {
 			t.Fatalf("acs: %d %s", pg.Status, pg.Body)
@@ -134,7 +134,7 @@ func TestJITDefaults(t *testing.T) {
 // that the same roles and name arrive.
 func TestAttributeSpellings(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "acme", idp, func(ws *storage.Workspace) { ws.Settings.CustomRoles = []string{"Integrator"} })
 	const xmlsoap = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 	const ms2008 = "http://schemas.microsoft.com/ws/2008/06/identity/claims/"
@@ -154,7 +154,7 @@ func TestAttributeSpellings(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			email := "ann" + string(rune('a'+i)) + "@acme.example"
-			pg := newBrowser(env).signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: tc.attrs})
+			pg := newSSOBrowser(env).signIn(t, idp, "acme", assertionOpts{NameID: email, Attrs: tc.attrs})
 			if pg.Status != http.StatusSeeOther {
 				t.Fatalf("acs: %d %s", pg.Status, pg.Body)
 			}
@@ -168,7 +168,7 @@ func TestAttributeSpellings(t *testing.T) {
 
 func TestUnknownRolePolicies(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "strict", idp, func(ws *storage.Workspace) { ws.Name = "Strict Co" })
 	addWorkspace(t, env, "lenient", idp, func(ws *storage.Workspace) {
 		ws.Settings.JIT.UnknownRole = storage.UnknownRoleDefault
@@ -177,7 +177,7 @@ func TestUnknownRolePolicies(t *testing.T) {
 	})
 	attrs := []crewjam.Attribute{attr("workato_role", "Admin"), attr("workato_role_test", "admin"), attr("workato_role_prod", "integrator")}
 
-	pg := newBrowser(env).signIn(t, idp, "strict", assertionOpts{NameID: "kim@acme.example", Attrs: attrs})
+	pg := newSSOBrowser(env).signIn(t, idp, "strict", assertionOpts{NameID: "kim@acme.example", Attrs: attrs})
 	if pg.Status != http.StatusForbidden || !strings.Contains(pg.Body, "&#34;admin&#34;") || !strings.Contains(pg.Body, "Strict Co") || !strings.Contains(pg.Body, "TEST") {
 		t.Fatalf("reject: %d %s", pg.Status, pg.Body)
 	}
@@ -189,7 +189,7 @@ func TestUnknownRolePolicies(t *testing.T) {
 		t.Errorf("role.unknown events = %+v", ev)
 	}
 
-	pg = newBrowser(env).signIn(t, idp, "lenient", assertionOpts{NameID: "kim@acme.example", Attrs: attrs})
+	pg = newSSOBrowser(env).signIn(t, idp, "lenient", assertionOpts{NameID: "kim@acme.example", Attrs: attrs})
 	if pg.Status != http.StatusSeeOther {
 		t.Fatalf("default policy: %d %s", pg.Status, pg.Body)
 	}
@@ -204,17 +204,17 @@ func TestUnknownRolePolicies(t *testing.T) {
 
 func TestRolesAppliedOnlyAtCreationUnlessEveryLogin(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "once", idp, nil)
 	addWorkspace(t, env, "always", idp, func(ws *storage.Workspace) { ws.Settings.JIT.RoleSync = storage.RoleSyncEveryLogin })
 	first := []crewjam.Attribute{attr("workato_role", "Admin")}
 	second := []crewjam.Attribute{attr("workato_role", "Analyst"), attr("workato_role_prod", "NoAccess")}
 	for _, ws := range []string{"once", "always"} {
 		// One person per workspace: a second workspace would be a join (R8).
-		if pg := newBrowser(env).signIn(t, idp, ws, assertionOpts{NameID: "lee@" + ws + ".example", Attrs: first}); pg.Status != http.StatusSeeOther {
+		if pg := newSSOBrowser(env).signIn(t, idp, ws, assertionOpts{NameID: "lee@" + ws + ".example", Attrs: first}); pg.Status != http.StatusSeeOther {
 			t.Fatalf("%s first: %d %s", ws, pg.Status, pg.Body)
 		}
-		if pg := newBrowser(env).signIn(t, idp, ws, assertionOpts{NameID: "lee@" + ws + ".example", Attrs: second}); pg.Status != http.StatusSeeOther {
+		if pg := newSSOBrowser(env).signIn(t, idp, ws, assertionOpts{NameID: "lee@" + ws + ".example", Attrs: second}); pg.Status != http.StatusSeeOther {
 			t.Fatalf("%s second: %d %s", ws, pg.Status, pg.Body)
 		}
 	}
@@ -231,9 +231,9 @@ func TestRolesAppliedOnlyAtCreationUnlessEveryLogin(t *testing.T) {
 
 func TestJITDisabledRefusesWithNoAccessPage(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "closed", idp, func(ws *storage.Workspace) { ws.Settings.JIT.Enabled = false; ws.Name = "Closed Co" })
-	pg := newBrowser(env).signIn(t, idp, "closed", assertionOpts{NameID: "sam@acme.example", Attrs: []crewjam.Attribute{attr("workato_role", "Admin")}})
+	pg := newSSOBrowser(env).signIn(t, idp, "closed", assertionOpts{NameID: "sam@acme.example", Attrs: []crewjam.Attribute{attr("workato_role", "Admin")}})
 	if pg.Status != http.StatusForbidden || !strings.Contains(pg.Body, "You have not been given access to this workspace") {
 		t.Fatalf("acs: %d %s", pg.Status, pg.Body)
 	}
@@ -245,9 +245,9 @@ func TestJITDisabledRefusesWithNoAccessPage(t *testing.T) {
 
 func TestDeactivatedMembershipIsRefusedAndNeverRevived(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "acme", idp, func(ws *storage.Workspace) { ws.Settings.JIT.RoleSync = storage.RoleSyncEveryLogin })
-	if pg := newBrowser(env).signIn(t, idp, "acme", assertionOpts{NameID: "dee@acme.example"}); pg.Status != http.StatusSeeOther {
+	if pg := newSSOBrowser(env).signIn(t, idp, "acme", assertionOpts{NameID: "dee@acme.example"}); pg.Status != http.StatusSeeOther {
 		t.Fatalf("first: %d %s", pg.Status, pg.Body)
 	}
 	_, u := membership(t, env, "acme", "dee@acme.example")
@@ -255,7 +255,7 @@ func TestDeactivatedMembershipIsRefusedAndNeverRevived(t *testing.T) {
 	if _, err := env.Store.UpdateUser(t.Context(), "acme", u.ID, 0, func(x *storage.User) error { x.Active = false; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	b := newBrowser(env)
+	b := newSSOBrowser(env)
 	pg := b.signIn(t, idp, "acme", assertionOpts{NameID: "dee@acme.example", Attrs: []crewjam.Attribute{attr("workato_role", "Admin")}})
 	if pg.Status != http.StatusForbidden || !strings.Contains(pg.Body, "Your access was deactivated") {
 		t.Fatalf("deactivated: %d %s", pg.Status, pg.Body)
@@ -277,14 +277,14 @@ func TestDeactivatedMembershipIsRefusedAndNeverRevived(t *testing.T) {
 
 func TestExistingAccountAutoJoinsAtOnce(t *testing.T) {
 	env := servertest.New(t, nil)
-	idpA := newTestIdP(t, "https://idp-a.test")
-	idpB := newTestIdP(t, "https://idp-b.test")
+	idpA := newSSOIdP(t, "https://idp-a.test")
+	idpB := newSSOIdP(t, "https://idp-b.test")
 	addWorkspace(t, env, "finance", idpA, nil)
 	addWorkspace(t, env, "legal", idpB, func(ws *storage.Workspace) { ws.Settings.JIT.ExistingAccount = storage.ExistingAccountAuto })
-	if pg := newBrowser(env).signIn(t, idpA, "finance", assertionOpts{NameID: "max@acme.example"}); pg.Status != http.StatusSeeOther {
+	if pg := newSSOBrowser(env).signIn(t, idpA, "finance", assertionOpts{NameID: "max@acme.example"}); pg.Status != http.StatusSeeOther {
 		t.Fatalf("finance: %d %s", pg.Status, pg.Body)
 	}
-	pg := newBrowser(env).signIn(t, idpB, "legal", assertionOpts{NameID: "MAX@acme.example", Attrs: []crewjam.Attribute{attr("workato_role", "Analyst")}})
+	pg := newSSOBrowser(env).signIn(t, idpB, "legal", assertionOpts{NameID: "MAX@acme.example", Attrs: []crewjam.Attribute{attr("workato_role", "Analyst")}})
 	if pg.Status != http.StatusSeeOther {
 		t.Fatalf("legal: %d %s", pg.Status, pg.Body)
 	}
@@ -302,21 +302,21 @@ func TestExistingAccountAutoJoinsAtOnce(t *testing.T) {
 // succeed and exactly one account and one membership exist.
 func TestConcurrentFirstLogins(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "acme", idp, nil)
 	const n = 6
 	type prepared struct {
-		b     *browser
+		b     *ssoBrowser
 		resp  string
 		relay string
 	}
 	var ps []prepared
 	for i := 0; i < n; i++ {
-		b := newBrowser(env)
+		b := newSSOBrowser(env)
 		req := b.startLogin(t, idp, "acme", "")
 		ps = append(ps, prepared{b, idp.respond(t, req, assertionOpts{NameID: "race@acme.example"}), req.RelayState})
 	}
-	results := make(chan page, n)
+	results := make(chan ssoPage, n)
 	for _, p := range ps {
 		go func() { results <- p.b.acs(t, "acme", p.resp, p.relay) }()
 	}

@@ -40,9 +40,9 @@ func cookieFrom(h http.Header, name string) *http.Cookie {
 
 func TestSessionCookieStoreAndLogout(t *testing.T) {
 	env := servertest.New(t, nil)
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "acme", idp, nil)
-	b := newBrowser(env)
+	b := newSSOBrowser(env)
 	if me := b.get(t, "/api/v1/me"); me.Status != http.StatusUnauthorized || !strings.Contains(me.Body, "not signed in") {
 		t.Fatalf("me before sign-in: %d %s", me.Status, me.Body)
 	}
@@ -81,7 +81,7 @@ func TestSessionCookieStoreAndLogout(t *testing.T) {
 	if pg := b.postForm(t, "/logout", url.Values{}); pg.Status != http.StatusForbidden {
 		t.Errorf("logout without token: %d", pg.Status)
 	}
-	other := newBrowser(env)
+	other := newSSOBrowser(env)
 	other.signIn(t, idp, "acme", assertionOpts{NameID: "other@acme.example"})
 	otherToken := csrfFrom(t, other.get(t, "/").Body)
 	if pg := b.postForm(t, "/logout", url.Values{"csrf_token": {otherToken}}); pg.Status != http.StatusForbidden {
@@ -114,10 +114,10 @@ func TestSessionCookieStoreAndLogout(t *testing.T) {
 func TestSecureCookiesWithHTTPSBaseURL(t *testing.T) {
 	public, _ := url.Parse("https://sso.example.test")
 	env := servertest.New(t, func(c *server.Config) { c.SAML.BaseURL = public })
-	idp := newTestIdP(t, "https://idp.test")
+	idp := newSSOIdP(t, "https://idp.test")
 	idp.sps.rewrite[public.String()] = env.URL
 	addWorkspace(t, env, "acme", idp, func(ws *storage.Workspace) { ws.Settings.IdP.AllowIdPInitiated = true })
-	b := newBrowser(env)
+	b := newSSOBrowser(env)
 	login := b.get(t, "/saml/acme/login")
 	bind := cookieFrom(login.Header, "scimjit_saml_bind")
 	if login.Status != http.StatusFound || bind == nil || !bind.Secure || bind.SameSite != http.SameSiteNoneMode || !bind.HttpOnly || bind.Path != "/saml/" {
@@ -134,7 +134,7 @@ func TestSecureCookiesWithHTTPSBaseURL(t *testing.T) {
 func TestSPMetadataAndUnconfiguredWorkspace(t *testing.T) {
 	env := servertest.New(t, nil)
 	env.CreateWorkspace(t, "fresh", nil)
-	b := newBrowser(env)
+	b := newSSOBrowser(env)
 	md := b.get(t, "/saml/fresh/metadata")
 	if md.Status != http.StatusOK || !strings.Contains(md.Header.Get("Content-Type"), "samlmetadata+xml") {
 		t.Fatalf("metadata: %d %s", md.Status, md.Header.Get("Content-Type"))
@@ -166,9 +166,9 @@ func TestSPMetadataAndUnconfiguredWorkspace(t *testing.T) {
 // version, so a new IdP key is trusted and the old one is not.
 func TestSPRebuiltWhenIdPChanges(t *testing.T) {
 	env := servertest.New(t, nil)
-	oldIdP := newTestIdP(t, "https://idp.test")
+	oldIdP := newSSOIdP(t, "https://idp.test")
 	addWorkspace(t, env, "acme", oldIdP, nil)
-	if pg := newBrowser(env).signIn(t, oldIdP, "acme", assertionOpts{NameID: "a@acme.example"}); pg.Status != http.StatusSeeOther {
+	if pg := newSSOBrowser(env).signIn(t, oldIdP, "acme", assertionOpts{NameID: "a@acme.example"}); pg.Status != http.StatusSeeOther {
 		t.Fatalf("old idp: %d", pg.Status)
 	}
 	rotated := oldIdP.impostor(t) // same entity ID, new key: a certificate rotation
@@ -178,10 +178,10 @@ func TestSPRebuiltWhenIdPChanges(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if pg := newBrowser(env).signIn(t, rotated, "acme", assertionOpts{NameID: "b@acme.example"}); pg.Status != http.StatusSeeOther {
+	if pg := newSSOBrowser(env).signIn(t, rotated, "acme", assertionOpts{NameID: "b@acme.example"}); pg.Status != http.StatusSeeOther {
 		t.Errorf("rotated idp: %d %s", pg.Status, pg.Body)
 	}
-	if pg := newBrowser(env).signIn(t, oldIdP, "acme", assertionOpts{NameID: "c@acme.example"}); pg.Status != http.StatusForbidden {
+	if pg := newSSOBrowser(env).signIn(t, oldIdP, "acme", assertionOpts{NameID: "c@acme.example"}); pg.Status != http.StatusForbidden {
 		t.Errorf("old key still trusted: %d", pg.Status)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
@@ -59,6 +60,9 @@ type Config struct {
 	VerifyTTL time.Duration
 	// Demo enables the built-in demo IdP at /demo/idp (demo mode only).
 	Demo bool
+	// Mailer delivers join links (R8). Nil: the store's outbox only (demo
+	// mode lists it); see package saml/mail.
+	Mailer mail.Sender
 }
 
 // Service serves the SAML, session, join and switch endpoints. It is safe

@@ -1,7 +1,6 @@
 package saml
 
 import (
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -202,14 +201,14 @@ func (s *Service) setBindCookie(c echo.Context, v string) {
 	c.SetCookie(ck)
 }
 
-// takeTrackedRequest consumes the request tracked under relay, if any, and
-// checks it was started by this browser. It returns the possible request
-// ids for ParseResponse (none when nothing matches) and the return path.
-func (s *Service) takeTrackedRequest(ctx context.Context, c echo.Context, ws, relay string) (ids []string, ret string, err error) {
-	if relay == "" || len(relay) > 200 {
-		return nil, "", nil
-	}
-	raw, err := s.cfg.Store.TakeTemp(ctx, ws, "authn:"+relay)
+// validRelay reports whether relay can name a tracked request.
+func validRelay(relay string) bool { return relay != "" && len(relay) <= 200 }
+
+// checkTrackedRequest decodes the request tracked under the response's
+// RelayState (raw, err from TakeTemp: consumed, so single use) and checks
+// that this browser started it. It returns the possible request ids for
+// ParseResponse (none when nothing matches) and the return path.
+func (s *Service) checkTrackedRequest(c echo.Context, raw []byte, err error) (ids []string, ret string, _ error) {
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "", nil
 	}

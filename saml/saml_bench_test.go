@@ -1,0 +1,142 @@
+package saml_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	crewjam "github.com/crewjam/saml"
+	"github.com/crewjam/saml/samlsp"
+
+	"github.com/scimjit/scimjit/server/servertest"
+)
+
+// benchLogin is one pre-made sign-in: the signed response and the tracked
+// request it answers.
+type benchLogin struct {
+	resp, relay, requestID string
+}
+
+// prepareLogins starts n SP-initiated logins in one ssoBrowser and signs a
+// fresh response for each (outside the timer). email(i) names the person.
+func prepareLogins(b *testing.B, env *servertest.Env, idp *ssoIdP, ws string, n int, email func(int) string) (logins []benchLogin, bindCookie string) {
+	br := newSSOBrowser(env)
+	for i := 0; i < n; i++ {
+		req := br.startLogin(b, idp, ws, "")
+		logins = append(logins, benchLogin{
+			resp:      idp.respond(b, req, assertionOpts{NameID: email(i), Attrs: []crewjam.Attribute{attr("workato_role", "Analyst")}}),
+			relay:     req.RelayState,
+			requestID: req.Request.ID,
+		})
+	}
+	u, _ := url.Parse(env.URL + "/saml/")
+	for _, c := range br.c.Jar.Cookies(u) {
+		if c.Name == "scimjit_saml_bind" {
+			bindCookie = c.Value
+		}
+	}
+	return logins, bindCookie
+}
+
+// postACS posts one login to the ACS as the ssoBrowser that started it (the
+// binding cookie only: no earlier session to replace).
+func postACS(b *testing.B, client *http.Client, env *servertest.Env, ws, bind string, l benchLogin) {
+	form := url.Values{"SAMLResponse": {l.resp}, "RelayState": {l.relay}}
+	req, _ := http.NewRequest(http.MethodPost, env.URL+"/saml/"+ws+"/acs", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "scimjit_saml_bind", Value: bind})
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		b.Fatalf("acs status %d", resp.StatusCode)
+	}
+}
+
+// ceilingSP is a bare crewjam ServiceProvider for the same workspace, with
+// an in-memory replay cache: ParseResponse alone, no HTTP, no Redis.
+func ceilingSP(b *testing.B, env *servertest.Env, idp *ssoIdP, ws string) *crewjam.ServiceProvider {
+	ed, err := samlsp.ParseMetadata([]byte(idp.metadataXML(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	md, _ := url.Parse(env.URL + "/saml/" + ws + "/metadata")
+	acs, _ := url.Parse(env.URL + "/saml/" + ws + "/acs")
+	return &crewjam.ServiceProvider{EntityID: md.String(), MetadataURL: *md, AcsURL: *acs, IDPMetadata: ed,
+		ReplayCache: samlsp.NewMemoryReplayCache(1 << 20)}
+}
+
+func parseOnly(b *testing.B, sp *crewjam.ServiceProvider, l benchLogin) {
+	req := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: sp.AcsURL.Path},
+		PostForm: url.Values{"SAMLResponse": {l.resp}}}
+	req.Form = req.PostForm
+	if _, err := sp.ParseResponse(req, []string{l.requestID}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkACS measures ACS sign-ins per second over real HTTP and a real
+// redis-server, for an existing member and for a JIT creation, against
+// crewjam's ParseResponse alone on the same responses (the ceiling). Every
+// iteration uses a fresh signed response, made before the timer starts.
+// The two are interleaved (parse response i, then post response i to the
+// ACS) and timed separately, so that both see the same machine load; the
+// metrics are ceiling/s, acs/s and acs/ceiling in percent. See
+// docs/benchmarks-saml.md.
+func BenchmarkACS(b *testing.B) {
+	env := servertest.New(b, nil)
+	idp := newSSOIdP(b, "https://idp.test")
+	addWorkspace(b, env, "bench", idp, nil)
+	// The member signs in once so that later sign-ins find the membership.
+	if pg := newSSOBrowser(env).signIn(b, idp, "bench", assertionOpts{NameID: "member@bench.example"}); pg.Status != http.StatusSeeOther {
+		b.Fatalf("setup sign-in: %d", pg.Status)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var seq atomic.Int64
+	for _, kind := range []struct {
+		name  string
+		email func(int) string
+	}{
+		{"existing-member", func(int) string { return "member@bench.example" }},
+		{"jit-create", func(i int) string { return fmt.Sprintf("jit-%d-%d@bench.example", seq.Add(1), i) }},
+	} {
+		b.Run(kind.name, func(b *testing.B) {
+			logins, bind := prepareLogins(b, env, idp, "bench", b.N, kind.email)
+			sp := ceilingSP(b, env, idp, "bench")
+			var parse, acs time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				parseOnly(b, sp, logins[i])
+				t1 := time.Now()
+				postACS(b, client, env, "bench", bind, logins[i])
+				acs += time.Since(t1)
+				parse += t1.Sub(t0)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/parse.Seconds(), "ceiling/s")
+			b.ReportMetric(float64(b.N)/acs.Seconds(), "acs/s")
+			b.ReportMetric(100*parse.Seconds()/acs.Seconds(), "%ceiling")
+		})
+	}
+}
+
+// TestBenchmarkHelpersSignIn runs the benchmark's building blocks once as
+// a test, so they stay correct without running the benchmark.
+func TestBenchmarkHelpersSignIn(t *testing.T) {
+	env := servertest.New(t, nil)
+	idp := newSSOIdP(t, "https://idp.test")
+	addWorkspace(t, env, "bench", idp, nil)
+	req := newSSOBrowser(env).startLogin(t, idp, "bench", "")
+	raw := idp.respond(t, req, assertionOpts{NameID: "helper@bench.example"})
+	if _, err := base64.StdEncoding.DecodeString(raw); err != nil {
+		t.Fatal(err)
+	}
+}
