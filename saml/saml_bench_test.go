@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,7 +108,7 @@ func BenchmarkACS(b *testing.B) {
 		{"existing-member", func(int) string { return "member@bench.example" }},
 		{"jit-create", func(i int) string { return fmt.Sprintf("jit-%d-%d@bench.example", seq.Add(1), i) }},
 	} {
-		b.Run(kind.name, func(b *testing.B) {
+		b.Run("serial/"+kind.name, func(b *testing.B) {
 			logins, bind := prepareLogins(b, env, idp, "bench", b.N, kind.email)
 			sp := ceilingSP(b, env, idp, "bench")
 			var parse, acs time.Duration
@@ -121,11 +122,55 @@ func BenchmarkACS(b *testing.B) {
 				parse += t1.Sub(t0)
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(b.N)/parse.Seconds(), "ceiling/s")
-			b.ReportMetric(float64(b.N)/acs.Seconds(), "acs/s")
-			b.ReportMetric(100*parse.Seconds()/acs.Seconds(), "%ceiling")
+			reportACS(b, parse, acs)
+		})
+		// Throughput: 8 concurrent sign-ins. Chunks of 64 responses are
+		// parsed alone, then posted to the ACS, alternately, so that both
+		// see the same machine load.
+		b.Run("parallel/"+kind.name, func(b *testing.B) {
+			logins, bind := prepareLogins(b, env, idp, "bench", b.N, kind.email)
+			sp := ceilingSP(b, env, idp, "bench")
+			var parse, acs time.Duration
+			b.ResetTimer()
+			for off := 0; off < b.N; off += 64 {
+				chunk := logins[off:min(off+64, b.N)]
+				t0 := time.Now()
+				concurrently(8, chunk, func(l benchLogin) { parseOnly(b, sp, l) })
+				t1 := time.Now()
+				concurrently(8, chunk, func(l benchLogin) { postACS(b, client, env, "bench", bind, l) })
+				acs += time.Since(t1)
+				parse += t1.Sub(t0)
+			}
+			b.StopTimer()
+			reportACS(b, parse, acs)
 		})
 	}
+}
+
+// concurrently runs f over ls with n goroutines and waits.
+func concurrently(n int, ls []benchLogin, f func(benchLogin)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ls) {
+					return
+				}
+				f(ls[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func reportACS(b *testing.B, parse, acs time.Duration) {
+	b.ReportMetric(float64(b.N)/parse.Seconds(), "ceiling/s")
+	b.ReportMetric(float64(b.N)/acs.Seconds(), "acs/s")
+	b.ReportMetric(100*parse.Seconds()/acs.Seconds(), "%ceiling")
 }
 
 // TestBenchmarkHelpersSignIn runs the benchmark's building blocks once as
