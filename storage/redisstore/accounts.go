@@ -2,10 +2,10 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -14,27 +14,30 @@ import (
 	"github.com/scimjit/scimjit/storage"
 )
 
-// accountWire is the stored form of an account (key {acct:<id>}:a).
-type accountWire struct {
-	V       int    `json:"v"`
-	ID      string `json:"id"`
-	Email   string `json:"e"`
-	Name    string `json:"n,omitempty"`
-	Source  string `json:"s,omitempty"`
-	Origin  string `json:"o,omitempty"`
-	Created int64  `json:"c"`
-}
+// An account is one small hash, {acct:<id>}:a, so that Redis keeps it in
+// the compact listpack encoding: the record's fields (v wire version, e
+// email as sent, n full name, s source, o origin workspace, c created µs)
+// and one field w:<workspace> per membership back-pointer.
+const (
+	acctFieldVersion = "v"
+	acctFieldEmail   = "e"
+	acctFieldName    = "n"
+	acctFieldSource  = "s"
+	acctFieldOrigin  = "o"
+	acctFieldCreated = "c"
+	acctWSPrefix     = "w:"
+)
 
-func decodeAccount(b []byte) (storage.Account, error) {
-	var w accountWire
-	if err := json.Unmarshal(b, &w); err != nil {
-		return storage.Account{}, fmt.Errorf("redisstore: decode account: %w", err)
+func decodeAccount(id string, f map[string]string) (storage.Account, error) {
+	if len(f) == 0 || f[acctFieldVersion] == "" {
+		return storage.Account{}, storage.ErrNotFound // back-pointers only: never published
 	}
-	if w.V != 1 {
-		return storage.Account{}, fmt.Errorf("redisstore: account record version %d unknown", w.V)
+	if f[acctFieldVersion] != "1" {
+		return storage.Account{}, fmt.Errorf("redisstore: account record version %q unknown", f[acctFieldVersion])
 	}
-	return storage.Account{ID: w.ID, Email: w.Email, FullName: w.Name, Source: w.Source,
-		OriginWorkspace: w.Origin, CreatedAt: fromMicro(w.Created)}, nil
+	c, _ := strconv.ParseInt(f[acctFieldCreated], 10, 64)
+	return storage.Account{ID: id, Email: f[acctFieldEmail], FullName: f[acctFieldName], Source: f[acctFieldSource],
+		OriginWorkspace: f[acctFieldOrigin], CreatedAt: fromMicro(c)}, nil
 }
 
 // CreateAccount stores a new account; the email index decides.
@@ -55,8 +58,8 @@ func (s *Store) GetOrCreateAccount(ctx context.Context, a storage.Account) (stor
 }
 
 // createAccount crosses two slots and is ordered so that nothing is visible
-// half-done: (1) the record is written under its own new id, reachable by
-// nobody yet; (2) HSETNX on the global email index publishes it, atomically
+// half-done: (1) the record is written under its own new id (HSETNX of the
+// version field decides an id collision), reachable by nobody yet; (2) HSETNX on the global email index publishes it, atomically
 // deciding the winner among concurrent creates of one email; (3) a loser
 // deletes its unpublished record and returns the winner's. A crash after
 // (1) leaves an unreachable record, never a half-created account.
@@ -75,11 +78,6 @@ func (s *Store) createAccount(ctx context.Context, a storage.Account) (storage.A
 		a.CreatedAt = now()
 	}
 	a.CreatedAt = fromMicro(toMicro(a.CreatedAt))
-	b, err := json.Marshal(accountWire{V: 1, ID: a.ID, Email: a.Email, Name: a.FullName, Source: a.Source,
-		Origin: a.OriginWorkspace, Created: toMicro(a.CreatedAt)})
-	if err != nil {
-		return storage.Account{}, false, err
-	}
 	// Cheap read first: the common GetOrCreate of a known email writes nothing.
 	if existing, err := s.GetAccountByEmail(ctx, email); err == nil {
 		return existing, false, nil
@@ -87,7 +85,8 @@ func (s *Store) createAccount(ctx context.Context, a storage.Account) (storage.A
 		return storage.Account{}, false, err
 	}
 	recKey := s.acctKey(a.ID, "a")
-	ok, err := s.rdb.SetNX(ctx, recKey, b, 0).Result()
+	ok, err := scriptAccountCreate.Run(ctx, s.rdb, []string{recKey}, a.Email, a.FullName, a.Source,
+		a.OriginWorkspace, toMicro(a.CreatedAt)).Bool()
 	if err != nil {
 		return storage.Account{}, false, s.wrap(err)
 	}
@@ -101,7 +100,8 @@ func (s *Store) createAccount(ctx context.Context, a storage.Account) (storage.A
 	if won {
 		return a, true, nil
 	}
-	if err := s.rdb.Del(ctx, recKey).Err(); err != nil {
+	if err := s.rdb.HDel(ctx, recKey, acctFieldVersion, acctFieldEmail, acctFieldName, acctFieldSource,
+		acctFieldOrigin, acctFieldCreated).Err(); err != nil {
 		return storage.Account{}, false, s.wrap(err)
 	}
 	existing, err := s.GetAccountByEmail(ctx, email)
@@ -116,11 +116,11 @@ func (s *Store) GetAccount(ctx context.Context, id string) (storage.Account, err
 	if !validID(id) {
 		return storage.Account{}, storage.ErrNotFound
 	}
-	b, err := s.rdb.Get(ctx, s.acctKey(id, "a")).Bytes()
+	f, err := s.rdb.HGetAll(ctx, s.acctKey(id, "a")).Result()
 	if err != nil {
 		return storage.Account{}, s.wrap(err)
 	}
-	return decodeAccount(b)
+	return decodeAccount(id, f)
 }
 
 // GetAccountByEmail looks the email up (case-insensitively) in the index.
@@ -132,16 +132,22 @@ func (s *Store) GetAccountByEmail(ctx context.Context, email string) (storage.Ac
 	return s.GetAccount(ctx, id)
 }
 
-// AccountMemberships reads the account's workspace set and verifies each
+// AccountMemberships reads the account's w:<ws> back-pointers and verifies each
 // entry against the workspace's account index (the set is written before a
 // membership is created and may hold stale entries; see docs/storage.md).
 func (s *Store) AccountMemberships(ctx context.Context, accountID string) ([]storage.MembershipRef, error) {
 	if !validID(accountID) {
 		return []storage.MembershipRef{}, nil
 	}
-	wss, err := s.rdb.SMembers(ctx, s.acctKey(accountID, "ws")).Result()
+	fields, err := s.rdb.HKeys(ctx, s.acctKey(accountID, "a")).Result()
 	if err != nil {
 		return nil, s.wrap(err)
+	}
+	var wss []string
+	for _, f := range fields {
+		if ws, ok := strings.CutPrefix(f, acctWSPrefix); ok && validWS(ws) {
+			wss = append(wss, ws)
+		}
 	}
 	sort.Strings(wss)
 	out := []storage.MembershipRef{}

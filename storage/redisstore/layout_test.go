@@ -161,7 +161,7 @@ func TestKeyLayoutOneSlotPerWorkspace(t *testing.T) {
 	if err != nil || len(ms) != 0 {
 		t.Errorf("memberships after workspace delete = %v, %v", ms, err)
 	}
-	if n, _ := node.SCard(ctx, "sj:{acct:"+accts["finance"].ID+"}:ws").Result(); n != 0 {
-		t.Errorf("account back-pointer set still has %d entries", n)
+	if n, _ := node.HLen(ctx, "sj:{acct:"+accts["finance"].ID+"}:a").Result(); n != 6 {
+		t.Errorf("account hash has %d fields, want the 6 of the record without back-pointers", n)
 	}
 }

@@ -70,7 +70,7 @@ func keyBytes(ctx context.Context, b *testing.B, c *redis.Client, pattern string
 // BenchmarkCreateUserMemory creates 10,000 typical Okta memberships (each
 // with its own account) on a real redis-server and reports Redis memory
 // per user: the workspace's keys (record and every index) by MEMORY
-// USAGE, the account side (record, email index entry, back-pointer set),
+// USAGE, the account side (record, email index entry, back-pointers),
 // and the used_memory growth. The timed loop measures CreateUser.
 func BenchmarkCreateUserMemory(b *testing.B) {
 	ctx := context.Background()

@@ -291,6 +291,14 @@ end
 return out
 `)
 
+// scriptAccountCreate: KEYS = account hash; ARGV = email, name, source,
+// origin, created (µs). Returns 1, or 0 when the id is taken.
+var scriptAccountCreate = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'v') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5])
+return 1
+`)
+
 // scriptTokenCreate: KEYS = meta, tokens; ARGV = id, record.
 var scriptTokenCreate = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end

@@ -137,7 +137,7 @@ func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User) (stor
 		return storage.User{}, err
 	}
 	if u.AccountID != "" {
-		if err := s.rdb.SAdd(ctx, s.acctKey(u.AccountID, "ws"), ws).Err(); err != nil {
+		if err := s.rdb.HSet(ctx, s.acctKey(u.AccountID, "a"), acctWSPrefix+ws, "1").Err(); err != nil {
 			return storage.User{}, s.wrap(err)
 		}
 	}
@@ -329,7 +329,7 @@ func cloneUser(u storage.User) storage.User {
 
 // DeleteUser removes the record, its index entries and its group
 // memberships in one compare-and-set script, then the workspace from the
-// account's back-pointer set (re-added if a new membership raced in).
+// account's back-pointer field (re-added if a new membership raced in).
 func (s *Store) DeleteUser(ctx context.Context, ws, id string) error {
 	if !validWS(ws) || !validID(id) {
 		return storage.ErrNotFound
@@ -356,7 +356,7 @@ func (s *Store) DeleteUser(ctx context.Context, ws, id string) error {
 			return err
 		}
 		if old.AccountID != "" {
-			if err := s.rdb.SRem(ctx, s.acctKey(old.AccountID, "ws"), ws).Err(); err != nil {
+			if err := s.rdb.HDel(ctx, s.acctKey(old.AccountID, "a"), acctWSPrefix+ws).Err(); err != nil {
 				return s.wrap(err)
 			}
 			// A membership created for the same account after our script
@@ -366,7 +366,7 @@ func (s *Store) DeleteUser(ctx context.Context, ws, id string) error {
 				return s.wrap(err)
 			}
 			if again {
-				if err := s.rdb.SAdd(ctx, s.acctKey(old.AccountID, "ws"), ws).Err(); err != nil {
+				if err := s.rdb.HSet(ctx, s.acctKey(old.AccountID, "a"), acctWSPrefix+ws, "1").Err(); err != nil {
 					return s.wrap(err)
 				}
 			}

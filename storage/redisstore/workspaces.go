@@ -202,7 +202,7 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 		if !validID(acct) {
 			continue
 		}
-		if err := s.rdb.SRem(ctx, s.acctKey(acct, "ws"), id).Err(); err != nil {
+		if err := s.rdb.HDel(ctx, s.acctKey(acct, "a"), acctWSPrefix+id).Err(); err != nil {
 			return s.wrap(err)
 		}
 	}
