@@ -3,13 +3,17 @@ package saml_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	crewjam "github.com/crewjam/saml"
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
@@ -183,5 +187,51 @@ func TestSPRebuiltWhenIdPChanges(t *testing.T) {
 	}
 	if pg := newSSOBrowser(env).signIn(t, oldIdP, "acme", assertionOpts{NameID: "c@acme.example"}); pg.Status != http.StatusForbidden {
 		t.Errorf("old key still trusted: %d", pg.Status)
+	}
+}
+
+var samlRequestInput = regexp.MustCompile(`name="(SAMLRequest|RelayState)" value="([^"]*)"`)
+
+// TestLoginWithPostOnlyIdP: an IdP whose metadata offers only the HTTP-POST
+// SSO binding gets the AuthnRequest in an auto-submitting form.
+func TestLoginWithPostOnlyIdP(t *testing.T) {
+	env := servertest.New(t, nil)
+	idp := newSSOIdP(t, "https://idp.test")
+	ed := idp.idp.Metadata()
+	for i := range ed.IDPSSODescriptors {
+		var keep []crewjam.Endpoint
+		for _, e := range ed.IDPSSODescriptors[i].SingleSignOnServices {
+			if e.Binding == crewjam.HTTPPostBinding {
+				keep = append(keep, e)
+			}
+		}
+		ed.IDPSSODescriptors[i].SingleSignOnServices = keep
+	}
+	raw, err := xml.Marshal(ed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addWorkspace(t, env, "acme", idp, func(ws *storage.Workspace) { ws.Settings.IdP.MetadataXML = string(raw) })
+	b := newSSOBrowser(env)
+	pg := b.get(t, "/saml/acme/login")
+	csp := pg.Header.Get("Content-Security-Policy")
+	if pg.Status != http.StatusOK || !strings.Contains(csp, "form-action https://idp.test") || !strings.Contains(pg.Body, `action="https://idp.test/sso"`) {
+		t.Fatalf("login: %d csp %q body %s", pg.Status, csp, pg.Body)
+	}
+	form := url.Values{}
+	for _, m := range samlRequestInput.FindAllStringSubmatch(pg.Body, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	hr := httptest.NewRequest(http.MethodPost, "https://idp.test/sso", strings.NewReader(form.Encode()))
+	hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req, err := crewjam.NewIdpAuthnRequest(idp.idp, hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := req.Validate(); err != nil {
+		t.Fatalf("the IdP refused the posted AuthnRequest: %v", err)
+	}
+	if pg := b.acs(t, "acme", idp.respond(t, req, assertionOpts{NameID: "post@acme.example"}), req.RelayState); pg.Status != http.StatusSeeOther {
+		t.Fatalf("acs: %d %s", pg.Status, pg.Body)
 	}
 }

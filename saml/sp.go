@@ -157,13 +157,21 @@ func (s *Service) handleLogin(c echo.Context) error {
 		return s.showMessage(c, http.StatusNotFound, message{Title: "Sign-in is not set up",
 			Text: "This workspace has no identity provider configured for single sign-on."})
 	}
-	ssoURL := sp.GetSSOBindingLocation(crewjam.HTTPRedirectBinding)
+	// HTTP-Redirect when the IdP offers it, else HTTP-POST (SAML bindings
+	// §3.4, §3.5). Only http(s) endpoints are followed.
+	binding := crewjam.HTTPRedirectBinding
+	ssoURL := sp.GetSSOBindingLocation(binding)
 	if ssoURL == "" {
-		s.logWarn(c, "saml login: idp metadata has no HTTP-Redirect SSO endpoint")
+		binding = crewjam.HTTPPostBinding
+		ssoURL = sp.GetSSOBindingLocation(binding)
+	}
+	sso, perr := url.Parse(ssoURL)
+	if ssoURL == "" || perr != nil || (sso.Scheme != "https" && sso.Scheme != "http") || sso.Host == "" {
+		s.logWarn(c, "saml login: idp metadata has no usable SSO endpoint", "binding", binding)
 		return s.showMessage(c, http.StatusNotFound, message{Title: "Sign-in is not set up",
 			Text: "This workspace's identity provider cannot be reached for sign-in."})
 	}
-	authn, err := sp.MakeAuthenticationRequest(ssoURL, crewjam.HTTPRedirectBinding, crewjam.HTTPPostBinding)
+	authn, err := sp.MakeAuthenticationRequest(ssoURL, binding, crewjam.HTTPPostBinding)
 	if err != nil {
 		return fmt.Errorf("make authn request: %w", err)
 	}
@@ -179,11 +187,21 @@ func (s *Service) handleLogin(c echo.Context) error {
 	if err := s.cfg.Store.PutTemp(c.Request().Context(), ws.ID, "authn:"+relay, rec, requestTTL); err != nil {
 		return fmt.Errorf("track authn request: %w", err)
 	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if binding == crewjam.HTTPPostBinding {
+		// A signed AuthnRequest in an auto-submitting form; the CSP lets
+		// only this page's script run and only this IdP receive the form.
+		nonce := randomToken(16)
+		c.Response().Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+
+			"'; form-action "+sso.Scheme+"://"+sso.Host+"; frame-ancestors 'none'")
+		body := append([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing in</title></head><body>`),
+			authn.PostWithNonce(relay, nonce)...)
+		return c.HTMLBlob(http.StatusOK, append(body, "</body></html>"...))
+	}
 	u, err := authn.Redirect(relay, sp)
 	if err != nil {
 		return fmt.Errorf("redirect authn request: %w", err)
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusFound, u.String())
 }
 
