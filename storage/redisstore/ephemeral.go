@@ -150,6 +150,9 @@ func (s *Store) UpdateSession(ctx context.Context, key string, fn func(*storage.
 	k := s.sessionKey(key)
 	var result storage.Session
 	for i := 0; i < maxRetries; i++ {
+		if err := backoff(ctx, i); err != nil {
+			return storage.Session{}, err
+		}
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			b, err := tx.Get(ctx, k).Bytes()
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"time"
@@ -164,6 +165,25 @@ var errRetry = errors.New("redisstore: compare-and-set lost")
 
 // maxRetries bounds optimistic read-modify-write loops.
 const maxRetries = 100
+
+// backoff waits before retry number attempt (0-based) of an optimistic
+// loop that lost a race: nothing the first time, then a random wait of up
+// to 1, 2, 4 … 32 ms, so that many writers of one record spread out instead
+// of colliding again. It returns the context's error when ctx ends first.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return ctx.Err()
+	}
+	ceiling := time.Millisecond << min(attempt-1, 5)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling))) + 1)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
 
 // wrap maps go-redis errors to the storage sentinels: redis.Nil is
 // ErrNotFound, Lua markers become their sentinel, server error replies stay

@@ -271,6 +271,9 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 		return storage.User{}, storage.ErrNotFound
 	}
 	for i := 0; i < maxRetries; i++ {
+		if err := backoff(ctx, i); err != nil {
+			return storage.User{}, err
+		}
 		oldRec, err := s.rdb.HGet(ctx, s.wsKey(ws, "users"), id).Result()
 		if err != nil {
 			return storage.User{}, s.wrap(err)
@@ -335,6 +338,9 @@ func (s *Store) DeleteUser(ctx context.Context, ws, id string) error {
 		return storage.ErrNotFound
 	}
 	for i := 0; i < maxRetries; i++ {
+		if err := backoff(ctx, i); err != nil {
+			return err
+		}
 		oldRec, err := s.rdb.HGet(ctx, s.wsKey(ws, "users"), id).Result()
 		if err != nil {
 			return s.wrap(err)

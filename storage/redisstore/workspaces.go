@@ -134,6 +134,9 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 	key := s.wsKey(id, "meta")
 	var result storage.Workspace
 	for i := 0; i < maxRetries; i++ {
+		if err := backoff(ctx, i); err != nil {
+			return storage.Workspace{}, err
+		}
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			b, err := tx.Get(ctx, key).Bytes()
 			if err != nil {
