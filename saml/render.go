@@ -88,7 +88,9 @@ func (s *Service) render(c echo.Context, status int, page string, data any) erro
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer Chromium sends
+	// "Origin: null" on the page's form POSTs, which checkCSRF refuses.
+	h.Set("Referrer-Policy", "same-origin")
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
