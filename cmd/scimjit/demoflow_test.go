@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var (
+	csrfRe   = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+	actionRe = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+	inputRe  = regexp.MustCompile(`<input type="hidden" name="(SAMLResponse|RelayState)" value="([^"]*)"`)
+)
+
+func postForm(t *testing.T, c *http.Client, target string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(target, form)
+	if err != nil {
+		t.Fatalf("POST %s: %v", target, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// TestDemoModeSignInThroughDemoIdP walks the README's demo path with a
+// cookie-keeping client: the demo IdP signs a real assertion, the ACS runs
+// JIT, the person is signed in, and the JIT user is visible over SCIM with
+// the printed token. It pins down that demo mode wires the demo workspaces
+// to the demo IdP.
+func TestDemoModeSignInThroughDemoIdP(t *testing.T) {
+	banner, _, stop := startServe(t, []string{"--listen", "127.0.0.1:0"}, nil)
+	defer stop()
+	base := banner["Base URL"]
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+
+	resp, err := browser.Get(banner["Demo sign-in"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfRe.FindStringSubmatch(string(page))
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(string(page), `<option value="demo">`) {
+		t.Fatalf("demo IdP form: %d\n%s", resp.StatusCode, page)
+	}
+
+	// The form redirects through /saml/demo/login to the demo IdP's SSO
+	// endpoint, which answers with the auto-post form for the ACS.
+	resp, body := postForm(t, browser, base+"/demo/idp", url.Values{
+		"csrf_token": {html.UnescapeString(m[1])}, "workspace": {"demo"}, "email": {"Jane.Doe@example.com"},
+		"workato_role": {"Analyst"}, "spelling": {"okta"},
+	})
+	action := actionRe.FindStringSubmatch(body)
+	inputs := inputRe.FindAllStringSubmatch(body, -1)
+	if resp.StatusCode != http.StatusOK || action == nil || len(inputs) != 2 {
+		t.Fatalf("demo IdP answer: %d\n%s", resp.StatusCode, body)
+	}
+	if html.UnescapeString(action[1]) != base+"/saml/demo/acs" {
+		t.Fatalf("posts to %s", action[1])
+	}
+	form := url.Values{}
+	for _, in := range inputs {
+		form.Set(in[1], html.UnescapeString(in[2]))
+	}
+	resp, body = postForm(t, browser, base+"/saml/demo/acs", form)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ACS: %d\n%s", resp.StatusCode, body)
+	}
+
+	resp, err = browser.Get(base + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(me), "Jane.Doe@example.com") {
+		t.Fatalf("/api/v1/me after sign-in: %d %s", resp.StatusCode, me)
+	}
+
+	// The JIT membership is what SCIM sees (R7, R13).
+	code, list := httpDo(t, http.MethodGet, banner["SCIM base URL"]+"/Users?filter="+url.QueryEscape(`userName eq "jane.doe@example.com"`), banner["SCIM token"], nil)
+	var page1 struct {
+		TotalResults int
+		Resources    []map[string]any
+	}
+	if code != http.StatusOK || json.Unmarshal(list, &page1) != nil || page1.TotalResults != 1 {
+		t.Fatalf("SCIM lookup of the JIT user: %d %s", code, list)
+	}
+}
