@@ -245,12 +245,12 @@ func maskEmail(email string) string {
 	if at <= 0 {
 		return "your email address"
 	}
-	local := email[:at]
+	local := []rune(email[:at])
 	keep := 2
 	if len(local) <= 2 {
 		keep = 1
 	}
-	return local[:keep] + "***" + email[at:]
+	return string(local[:keep]) + "***" + email[at:]
 }
 
 // handleJoinLink answers GET /join/:token. It changes nothing: it checks the
