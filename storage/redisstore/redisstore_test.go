@@ -17,12 +17,14 @@ import (
 // TestConformanceRedis runs the suite against a real redis-server (one per
 // case, spawned by redistest).
 func TestConformanceRedis(t *testing.T) {
+	t.Parallel()
 	conformance.RunConformance(t, func(t *testing.T) storage.Store { return redistest.NewStore(t) })
 }
 
 // TestConformanceEmbedded runs the suite against the embedded server that
 // scimjit uses when no Redis URL is configured.
 func TestConformanceEmbedded(t *testing.T) {
+	t.Parallel()
 	conformance.RunConformance(t, func(t *testing.T) storage.Store {
 		s, err := redisstore.OpenEmbedded(context.Background(), nil)
 		if err != nil {
@@ -39,6 +41,7 @@ func TestConformanceEmbedded(t *testing.T) {
 // The cases share one cluster (it takes about two seconds to come up) and
 // are kept apart by a key prefix each.
 func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
 	addr := redistest.ClusterAddr(t)
 	var n atomic.Int64
 	conformance.RunConformance(t, func(t *testing.T) storage.Store {
