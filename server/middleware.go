@@ -71,7 +71,7 @@ func (s *Server) workspaceCtx(next echo.HandlerFunc) echo.HandlerFunc {
 
 // accessLog writes one line per request: method, route template (never the
 // raw path or query, which may carry ids or secrets), status, duration,
-// response size and client IP. Errors are rendered here so the status is
+// response size and client IP; and records the request's metrics. Errors are rendered here so the status is
 // known when the line is written.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -84,6 +84,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		status := c.Response().Status
+		elapsed := time.Since(start)
+		s.metrics.observe(c.Request().Method, route, status, elapsed)
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
@@ -93,7 +95,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("method", c.Request().Method),
 			slog.String("route", route),
 			slog.Int("status", status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.Int64("bytes", c.Response().Size),
 			slog.String("remote_ip", c.RealIP()),
 		)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/scimhandlers"
@@ -61,6 +62,10 @@ type Config struct {
 	DefaultBodyLimit int64
 	// SCIMMaxResults caps a SCIM page (default 100).
 	SCIMMaxResults int
+	// Metrics, when not nil, receives the HTTP metrics (requests by route
+	// template and status, durations). Serving them is the caller's job
+	// (cmd/scimjit serves them on --metrics-listen).
+	Metrics prometheus.Registerer
 
 	// SAML configures the browser side. Store, Logger, BaseURL and Demo are
 	// filled from this Config when left zero.
@@ -119,7 +124,8 @@ type Server struct {
 	echo    *echo.Echo
 	scim    http.Handler
 	saml    *saml.Service
-	baseURL string // without trailing slash
+	metrics *metrics // nil without Config.Metrics
+	baseURL string   // without trailing slash
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -167,6 +173,11 @@ func New(cfg Config) (*Server, error) {
 		}),
 		saml:    samlSvc,
 		baseURL: base,
+	}
+	if cfg.Metrics != nil {
+		if s.metrics, err = newMetrics(cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("server: metrics: %w", err)
+		}
 	}
 	if cfg.AdminToken == "" {
 		log.Warn("admin token not set: the admin API is disabled")

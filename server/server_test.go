@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
@@ -179,5 +180,44 @@ func TestPanicBecomesOpaque500(t *testing.T) {
 	}
 	if !env.Logs.Contains("secret internal detail") || !env.Logs.Contains("panic in handler") {
 		t.Error("the panic was not logged")
+	}
+}
+
+func TestMetricsByRouteTemplate(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	env := servertest.New(t, func(c *server.Config) { c.Metrics = reg })
+	env.CreateWorkspace(t, "acme", nil)
+	for range 3 {
+		env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme", nil)
+	}
+	env.Admin(t, http.MethodGet, "/admin/v1/workspaces/nope", nil)
+	env.Do(t, "FROB", "/healthz", "", nil)
+
+	counts := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "scimjit_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var key []string
+			for _, l := range m.GetLabel() {
+				key = append(key, l.GetName()+"="+l.GetValue())
+			}
+			counts[strings.Join(key, ",")] = m.GetCounter().GetValue()
+		}
+	}
+	if counts["method=GET,route=/admin/v1/workspaces/:ws,status=200"] != 3 ||
+		counts["method=GET,route=/admin/v1/workspaces/:ws,status=404"] != 1 ||
+		counts["method=OTHER,route=/healthz,status=405"] != 1 {
+		t.Errorf("counters %v", counts)
+	}
+	for k := range counts {
+		if strings.Contains(k, "acme") || strings.Contains(k, "nope") {
+			t.Errorf("raw path in a label: %s", k)
+		}
 	}
 }

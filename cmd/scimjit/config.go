@@ -32,6 +32,7 @@ type serveConfig struct {
 	AdminToken      string
 	ShutdownTimeout time.Duration
 	TrustedProxies  []netip.Prefix
+	MetricsListen   string
 	Bootstrap       string
 	Demo            bool
 
@@ -106,6 +107,7 @@ func newServeConfig(v map[string]resolved) (serveConfig, error) {
 		AdminToken:      get("admin-token"),
 		ShutdownTimeout: dur("shutdown-timeout"),
 		Bootstrap:       get("bootstrap"),
+		MetricsListen:   get("metrics-listen"),
 		Demo:            boolean("demo"),
 		SAMLKeyFile:     get("saml-key-file"),
 		SAMLCertFile:    get("saml-cert-file"),
@@ -160,6 +162,15 @@ func (c serveConfig) validate() configProblems {
 		p.add("--listen: port %q is not a port number", port)
 	} else if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, "/ ") {
 		p.add("--listen: host %q is invalid", host)
+	}
+	if c.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			p.add("--metrics-listen: %q is not host:port", c.MetricsListen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			p.add("--metrics-listen: port %q is not a port number", port)
+		} else if c.MetricsListen == c.Listen && n != 0 {
+			p.add("--metrics-listen must differ from --listen")
+		}
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)

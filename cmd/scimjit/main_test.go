@@ -312,3 +312,32 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 		t.Fatalf("unknown command: %d", code)
 	}
 }
+
+// TestMetricsOnTheirOwnListener checks that --metrics-listen serves
+// Prometheus metrics, labelled by route template, apart from the API port.
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	banner, logs, stop := startServe(t, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, nil)
+	defer stop()
+	code, _ := httpDo(t, http.MethodGet, banner["Base URL"]+"/healthz", "", nil)
+	if code != http.StatusOK {
+		t.Fatal(code)
+	}
+	var addr string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "metrics listening" {
+			addr, _ = rec["addr"].(string)
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no metrics listener in the log:\n%s", logs.String())
+	}
+	code, body := httpDo(t, http.MethodGet, "http://"+addr+"/metrics", "", nil)
+	if code != http.StatusOK || !strings.Contains(string(body), `scimjit_http_requests_total{method="GET",route="/healthz",status="200"} 1`) ||
+		!strings.Contains(string(body), "go_goroutines") {
+		t.Fatalf("metrics: %d\n%s", code, body)
+	}
+	if code, _ := httpDo(t, http.MethodGet, banner["Base URL"]+"/metrics", "", nil); code != http.StatusNotFound {
+		t.Errorf("/metrics on the public listener: %d", code)
+	}
+}

@@ -39,6 +39,7 @@ var serveOptions = []option{
 	{Flag: "log-format", Default: "text", Usage: "text or json"},
 	{Flag: "admin-token", Usage: "bearer token of the admin API (at least 16 characters; empty disables the API; generated in demo mode)", Secret: true},
 	{Flag: "shutdown-timeout", Default: "15s", Usage: "how long graceful shutdown waits for running requests"},
+	{Flag: "metrics-listen", Usage: "TCP address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9090 (empty: metrics off; keep it off the public network)"},
 	{Flag: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none, the peer address is the client)"},
 	{Flag: "bootstrap", Usage: "YAML file declaring workspaces, applied idempotently at startup"},
 	{Flag: "demo", Default: "false", Usage: "demo mode: demo workspaces, demo IdP, printed tokens (forced on when no Redis is configured)", Bool: true},

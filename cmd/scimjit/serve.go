@@ -9,8 +9,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/server"
@@ -108,6 +115,17 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 		}
 	}
 
+	var reg *prometheus.Registry
+	if cfg.MetricsListen != "" {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		stopMetrics, err := serveMetrics(ctx, lc, cfg.MetricsListen, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	adminToken := cfg.AdminToken
 	if demo && adminToken == "" {
 		adminToken = newAdminToken()
@@ -122,6 +140,7 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		SAML:            samlCfg,
 		Demo:            demo,
+		Metrics:         metricsRegisterer(reg),
 	})
 	if err != nil {
 		return err
@@ -137,6 +156,38 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 		printDemo(stdout, info)
 	}
 	return srv.Serve(ctx, ln)
+}
+
+// metricsRegisterer avoids a typed-nil interface when metrics are off.
+func metricsRegisterer(reg *prometheus.Registry) prometheus.Registerer {
+	if reg == nil {
+		return nil
+	}
+	return reg
+}
+
+// serveMetrics serves reg at /metrics on addr until ctx is done or the
+// returned stop function is called.
+func serveMetrics(ctx context.Context, lc net.ListenConfig, addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}, nil
 }
 
 // defaultBaseURL derives the base URL from the listening address; an
