@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"html"
 	"io"
@@ -8,8 +9,12 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/scimjit/scimjit/saml/mail/mailtest"
 )
 
 var (
@@ -29,6 +34,45 @@ func postForm(t *testing.T, c *http.Client, target string, form url.Values) (*ht
 	return resp, string(body)
 }
 
+// demoSignIn signs browser in to ws through the demo IdP as email and
+// returns the page the ACS ends on.
+func demoSignIn(t *testing.T, browser *http.Client, base, ws, email string) string {
+	t.Helper()
+	resp, err := browser.Get(base + "/demo/idp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfRe.FindStringSubmatch(string(page))
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(string(page), `<option value="`+ws+`">`) {
+		t.Fatalf("demo IdP form: %d\n%s", resp.StatusCode, page)
+	}
+	// The form redirects through /saml/{ws}/login to the demo IdP's SSO
+	// endpoint, which answers with the auto-post form for the ACS.
+	resp, body := postForm(t, browser, base+"/demo/idp", url.Values{
+		"csrf_token": {html.UnescapeString(m[1])}, "workspace": {ws}, "email": {email},
+		"workato_role": {"Analyst"}, "spelling": {"okta"},
+	})
+	action := actionRe.FindStringSubmatch(body)
+	inputs := inputRe.FindAllStringSubmatch(body, -1)
+	if resp.StatusCode != http.StatusOK || action == nil || len(inputs) != 2 {
+		t.Fatalf("demo IdP answer: %d\n%s", resp.StatusCode, body)
+	}
+	if html.UnescapeString(action[1]) != base+"/saml/"+ws+"/acs" {
+		t.Fatalf("posts to %s", action[1])
+	}
+	form := url.Values{}
+	for _, in := range inputs {
+		form.Set(in[1], html.UnescapeString(in[2]))
+	}
+	resp, body = postForm(t, browser, base+"/saml/"+ws+"/acs", form)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ACS: %d\n%s", resp.StatusCode, body)
+	}
+	return body
+}
+
 // TestDemoModeSignInThroughDemoIdP walks the README's demo path with a
 // cookie-keeping client: the demo IdP signs a real assertion, the ACS runs
 // JIT, the person is signed in, and the JIT user is visible over SCIM with
@@ -40,42 +84,9 @@ func TestDemoModeSignInThroughDemoIdP(t *testing.T) {
 	base := banner["Base URL"]
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
+	demoSignIn(t, browser, base, "demo", "Jane.Doe@example.com")
 
-	resp, err := browser.Get(banner["Demo sign-in"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfRe.FindStringSubmatch(string(page))
-	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(string(page), `<option value="demo">`) {
-		t.Fatalf("demo IdP form: %d\n%s", resp.StatusCode, page)
-	}
-
-	// The form redirects through /saml/demo/login to the demo IdP's SSO
-	// endpoint, which answers with the auto-post form for the ACS.
-	resp, body := postForm(t, browser, base+"/demo/idp", url.Values{
-		"csrf_token": {html.UnescapeString(m[1])}, "workspace": {"demo"}, "email": {"Jane.Doe@example.com"},
-		"workato_role": {"Analyst"}, "spelling": {"okta"},
-	})
-	action := actionRe.FindStringSubmatch(body)
-	inputs := inputRe.FindAllStringSubmatch(body, -1)
-	if resp.StatusCode != http.StatusOK || action == nil || len(inputs) != 2 {
-		t.Fatalf("demo IdP answer: %d\n%s", resp.StatusCode, body)
-	}
-	if html.UnescapeString(action[1]) != base+"/saml/demo/acs" {
-		t.Fatalf("posts to %s", action[1])
-	}
-	form := url.Values{}
-	for _, in := range inputs {
-		form.Set(in[1], html.UnescapeString(in[2]))
-	}
-	resp, body = postForm(t, browser, base+"/saml/demo/acs", form)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("ACS: %d\n%s", resp.StatusCode, body)
-	}
-
-	resp, err = browser.Get(base + "/api/v1/me")
+	resp, err := browser.Get(base + "/api/v1/me")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +104,34 @@ func TestDemoModeSignInThroughDemoIdP(t *testing.T) {
 	}
 	if code != http.StatusOK || json.Unmarshal(list, &page1) != nil || page1.TotalResults != 1 {
 		t.Fatalf("SCIM lookup of the JIT user: %d %s", code, list)
+	}
+
+	// Joining demo-hr needs verification: the link lands in the outbox.
+	demoSignIn(t, browser, base, "demo-hr", "Jane.Doe@example.com")
+	code, outbox := httpDo(t, http.MethodGet, banner["Outbox API"], banner["Admin token"], nil)
+	if code != http.StatusOK || !strings.Contains(string(outbox), "Confirm joining Demo HR") || !strings.Contains(string(outbox), `"to":"Jane.Doe@example.com"`) {
+		t.Fatalf("outbox after joining demo-hr: %d %s", code, outbox)
+	}
+}
+
+// TestServeSendsJoinMailOverSMTP checks the --smtp-* wiring: with an SMTP
+// host the join link goes out over SMTP (to a test server) and is recorded
+// in the outbox as sent.
+func TestServeSendsJoinMailOverSMTP(t *testing.T) {
+	smtpSrv := mailtest.Start(t, mailtest.Options{})
+	banner, _, stop := startServe(t, []string{"--listen", "127.0.0.1:0", "--smtp-host", smtpSrv.Host,
+		"--smtp-port", strconv.Itoa(smtpSrv.Port), "--smtp-tls", "none", "--smtp-from", "scimjit <noreply@example.test>"}, nil)
+	defer stop()
+	base := banner["Base URL"]
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	demoSignIn(t, browser, base, "demo", "sam@example.test")
+	demoSignIn(t, browser, base, "demo-hr", "sam@example.test")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	msg := smtpSrv.Next(ctx, t)
+	if len(msg.To) != 1 || msg.To[0] != "sam@example.test" || !strings.Contains(msg.Subject, "Demo HR") || !strings.Contains(msg.Text, base+"/join/") {
+		t.Fatalf("message %+v", msg)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/scimjit/scimjit/saml"
+	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/storage/redisstore"
 )
@@ -113,6 +114,28 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 		if err != nil {
 			return err
 		}
+	}
+
+	// Mail for join verification: SMTP when configured, else the outbox.
+	if cfg.SMTP.Host != "" {
+		mailer, err := mail.New(store, log, cfg.SMTP)
+		if err != nil {
+			return fmt.Errorf("smtp: %w", err)
+		}
+		samlCfg.Mailer = mailer
+		if c, ok := mailer.(mail.Closer); ok {
+			// Runs after Serve returned: let deliveries in flight finish.
+			defer func() {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+				defer cancel()
+				if err := c.Close(cctx); err != nil {
+					log.Warn("mail: deliveries abandoned at shutdown", "err", err)
+				}
+			}()
+		}
+		log.Info("mail: smtp", "host", cfg.SMTP.Host, "tls", cfg.SMTP.TLS)
+	} else {
+		log.Info("mail: no smtp host, messages go to the outbox only (GET /admin/v1/outbox)")
 	}
 
 	var reg *prometheus.Registry
