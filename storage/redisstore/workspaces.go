@@ -14,18 +14,50 @@ import (
 )
 
 // workspaceWire is the stored form of a workspace (key {ws:<id>}:meta).
+// It spells out every setting instead of embedding storage.Settings, so a
+// rename in the Go types cannot silently change the stored format;
+// TestEveryFieldRoundTrips fails when a field is added to the model but
+// not here.
 type workspaceWire struct {
-	V        int              `json:"v"`
-	ID       string           `json:"id"`
-	Name     string           `json:"name"`
-	Settings storage.Settings `json:"settings"`
-	Created  int64            `json:"c"`
-	Updated  int64            `json:"u"`
-	Version  int64            `json:"ver"`
+	V        int          `json:"v"`
+	ID       string       `json:"id"`
+	Name     string       `json:"name"`
+	Settings settingsWire `json:"settings"`
+	Created  int64        `json:"c"`
+	Updated  int64        `json:"u"`
+	Version  int64        `json:"ver"`
+}
+
+type settingsWire struct {
+	JIT         jitWire  `json:"jit"`
+	CustomRoles []string `json:"customRoles,omitempty"`
+	IdP         idpWire  `json:"idp"`
+}
+
+type jitWire struct {
+	Enabled         bool   `json:"enabled,omitempty"`
+	ExistingAccount string `json:"existingAccount,omitempty"`
+	DefaultRole     string `json:"defaultRole,omitempty"`
+	RoleSync        string `json:"roleSync,omitempty"`
+	UnknownRole     string `json:"unknownRole,omitempty"`
+}
+
+type idpWire struct {
+	MetadataXML       string `json:"metadataXml,omitempty"`
+	EntityID          string `json:"entityId,omitempty"`
+	AllowIdPInitiated bool   `json:"allowIdpInitiated,omitempty"`
 }
 
 func encodeWorkspace(w storage.Workspace) ([]byte, error) {
-	return json.Marshal(workspaceWire{V: 1, ID: w.ID, Name: w.Name, Settings: w.Settings,
+	st := w.Settings
+	return json.Marshal(workspaceWire{V: 1, ID: w.ID, Name: w.Name,
+		Settings: settingsWire{
+			JIT: jitWire{Enabled: st.JIT.Enabled, ExistingAccount: st.JIT.ExistingAccount,
+				DefaultRole: st.JIT.DefaultRole, RoleSync: st.JIT.RoleSync, UnknownRole: st.JIT.UnknownRole},
+			CustomRoles: st.CustomRoles,
+			IdP: idpWire{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
+				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+		},
 		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
 }
 
@@ -37,7 +69,15 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 	if w.V != 1 {
 		return storage.Workspace{}, fmt.Errorf("redisstore: workspace record version %d unknown", w.V)
 	}
-	return storage.Workspace{ID: w.ID, Name: w.Name, Settings: w.Settings,
+	st := w.Settings
+	return storage.Workspace{ID: w.ID, Name: w.Name,
+		Settings: storage.Settings{
+			JIT: storage.JITSettings{Enabled: st.JIT.Enabled, ExistingAccount: st.JIT.ExistingAccount,
+				DefaultRole: st.JIT.DefaultRole, RoleSync: st.JIT.RoleSync, UnknownRole: st.JIT.UnknownRole},
+			CustomRoles: st.CustomRoles,
+			IdP: storage.IdPSettings{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
+				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+		},
 		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
 }
 
