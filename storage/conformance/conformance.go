@@ -308,7 +308,7 @@ func testWorkspaces(t *testing.T, s storage.Store) {
 		t.Fatalf("after 20 parallel updates: %d roles, version %d; want 21, 22", len(got.Settings.CustomRoles), got.Version)
 	}
 
-	t.Run("other workspace sees nothing", func(t *testing.T) {
+	t.Run("other workspace unchanged", func(t *testing.T) {
 		b, err := s.GetWorkspace(ctx, wsB)
 		must(t, err, "get other")
 		if b.Version != 1 || b.Settings.JIT.Enabled || b.Name != "Conformance "+wsB {

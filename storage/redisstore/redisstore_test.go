@@ -51,3 +51,24 @@ func TestConformanceCluster(t *testing.T) {
 		return s
 	})
 }
+
+// TestConformanceSentinel runs the suite through Open with a Sentinel
+// (MasterName + sentinel address) and the failover client. The cases share
+// the master and are kept apart by a key prefix each.
+func TestConformanceSentinel(t *testing.T) {
+	t.Parallel()
+	sentinel := redistest.SentinelAddr(t)
+	var n atomic.Int64
+	conformance.RunConformance(t, func(t *testing.T) storage.Store {
+		s, err := redisstore.Open(context.Background(), redisstore.Options{
+			MasterName: redistest.SentinelMaster,
+			Addrs:      []string{sentinel},
+			Prefix:     fmt.Sprintf("case%d", n.Add(1)),
+		})
+		if err != nil {
+			t.Fatalf("open through sentinel: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

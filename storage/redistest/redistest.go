@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,6 +61,13 @@ func ClusterAddr(t testing.TB) string {
 // the extra arguments, retrying when the chosen port was taken meanwhile.
 func spawn(t testing.TB, extra ...string) string {
 	t.Helper()
+	return spawnWithConfig(t, "", extra...)
+}
+
+// spawnWithConfig is spawn with a config file (first argument of
+// redis-server) when conf is not empty.
+func spawnWithConfig(t testing.TB, conf string, extra ...string) string {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv(RequireEnv) == "1" {
@@ -69,7 +77,7 @@ func spawn(t testing.TB, extra ...string) string {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		addr, err := start(t, bin, extra...)
+		addr, err := start(t, bin, conf, extra...)
 		if err == nil {
 			return addr
 		}
@@ -90,7 +98,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(t testing.TB, bin string, extra ...string) (string, error) {
+func start(t testing.TB, bin, conf string, extra ...string) (string, error) {
 	port, err := freePort()
 	if err != nil {
 		return "", err
@@ -106,6 +114,9 @@ func start(t testing.TB, bin string, extra ...string) (string, error) {
 		"--protected-mode", "yes",
 		"--daemonize", "no",
 		"--loglevel", "warning",
+	}
+	if conf != "" {
+		args = append([]string{conf}, args...)
 	}
 	cmd := exec.Command(bin, append(args, extra...)...)
 	var out bytes.Buffer
@@ -191,4 +202,37 @@ func NewClusterStore(t testing.TB) *redisstore.Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// SentinelMaster is the master name SentinelAddr's sentinel monitors.
+const SentinelMaster = "scimjit"
+
+// SentinelAddr starts a redis-server and a Redis Sentinel (redis-server
+// --sentinel) that monitors it under the name SentinelMaster, and returns
+// the sentinel's address. Both are killed in t.Cleanup.
+func SentinelAddr(t testing.TB) string {
+	t.Helper()
+	master := Addr(t)
+	host, port, _ := net.SplitHostPort(master)
+	conf := filepath.Join(t.TempDir(), "sentinel.conf")
+	body := fmt.Sprintf("sentinel monitor %s %s %s 1\n", SentinelMaster, host, port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The config file must come first; spawn appends its flags after it.
+	sentinel := spawnWithConfig(t, conf, "--sentinel")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
+	defer c.Close()
+	for {
+		addr, err := c.GetMasterAddrByName(ctx, SentinelMaster).Result()
+		if err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == master {
+			return sentinel
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("redistest: sentinel on %s does not know the master: %v %v", sentinel, addr, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the sentinel to load its config
+	}
 }
