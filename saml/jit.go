@@ -17,6 +17,21 @@ import (
 // (beginJoin, R8/R9), or a refusal page. Every decision is an event.
 func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, ret string) error {
 	ctx := c.Request().Context()
+	if ws.Settings.JIT.Enabled && rolesAccepted(ws, id) {
+		// JIT may create the account: get or create it in one call (the
+		// store reads first, so a known email writes nothing).
+		acct, created, err := s.cfg.Store.GetOrCreateAccount(ctx, storage.Account{
+			Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
+			OriginWorkspace: ws.ID, CreatedAt: time.Now(),
+		})
+		if err != nil {
+			return fmt.Errorf("get or create account: %w", err)
+		}
+		if !created {
+			return s.signInAccount(c, ws, acct, id, ret)
+		}
+		return s.createJITUser(c, ws, acct, id, ret)
+	}
 	acct, err := s.cfg.Store.GetAccountByEmail(ctx, id.Email)
 	if err == nil {
 		return s.signInAccount(c, ws, acct, id, ret)
@@ -28,24 +43,18 @@ func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, r
 	if !ws.Settings.JIT.Enabled {
 		return s.refuseNoAccess(c, ws, id)
 	}
+	// JIT is on and a role is unknown under the reject policy: the page.
+	_, _, err = s.rolesFor(c, ws, id)
+	return err
+}
+
+// createJITUser gives a just-created account its verified membership in
+// its origin workspace and signs it in (R7).
+func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, ret string) error {
 	roles, ok, err := s.rolesFor(c, ws, id)
 	if !ok {
 		return err
 	}
-	acct, created, err := s.cfg.Store.GetOrCreateAccount(ctx, storage.Account{
-		Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
-		OriginWorkspace: ws.ID, CreatedAt: time.Now(),
-	})
-	if err != nil {
-		return fmt.Errorf("get or create account: %w", err)
-	}
-	if !created && acct.OriginWorkspace != ws.ID {
-		// Lost a race to a creation from another workspace: this is now
-		// an existing account (verification applies).
-		return s.signInAccount(c, ws, acct, id, ret)
-	}
-	// R7: a new account (or one a concurrent first login here just
-	// created) gets a verified membership in its origin workspace.
 	u, raced, err := s.createMembership(c, ws, acct, id, roles)
 	if raced {
 		// A concurrent first login created the membership.
@@ -58,9 +67,22 @@ func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, r
 	if err != nil {
 		return err
 	}
-	s.event(c, ws.ID, storage.Event{Type: "jit.user.created", UserID: u.ID, AccountID: acct.ID,
-		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "accountCreated": fmt.Sprint(created)}})
-	return s.succeed(c, ws, acct, u, ret)
+	return s.succeed(c, ws, acct, u, ret, storage.Event{Type: "jit.user.created", UserID: u.ID, AccountID: acct.ID,
+		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles)}})
+}
+
+// rolesAccepted reports whether rolesFor would accept id's roles (no
+// unknown role under the reject policy), without recording anything.
+func rolesAccepted(ws storage.Workspace, id identity) bool {
+	if ws.Settings.JIT.UnknownRole == storage.UnknownRoleDefault {
+		return true
+	}
+	for _, v := range id.Roles {
+		if v != "" && !ws.Settings.ValidRole(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // signInAccount handles a sign-in of a known account.
@@ -91,6 +113,7 @@ func (s *Service) signInAccount(c echo.Context, ws storage.Workspace, acct stora
 		return s.beginJoin(c, ws, acct, roles, &u)
 	}
 	// R6: roles change on later sign-ins only with roleSync=everyLogin.
+	var extra []storage.Event
 	if ws.Settings.JIT.RoleSync == storage.RoleSyncEveryLogin {
 		roles, ok, err := s.rolesFor(c, ws, id)
 		if !ok {
@@ -105,11 +128,11 @@ func (s *Service) signInAccount(c echo.Context, ws storage.Workspace, acct stora
 			if err != nil {
 				return fmt.Errorf("sync roles: %w", err)
 			}
-			s.event(c, ws.ID, storage.Event{Type: "role.synced", UserID: u.ID, AccountID: acct.ID,
+			extra = append(extra, storage.Event{Type: "role.synced", UserID: u.ID, AccountID: acct.ID,
 				Detail: map[string]string{"email": id.Email, "from": rolesDetail(old), "to": rolesDetail(u.Roles)}})
 		}
 	}
-	return s.succeed(c, ws, acct, u, ret)
+	return s.succeed(c, ws, acct, u, ret, extra...)
 }
 
 // joinWorkspace handles a known account without a membership in ws (R8).
@@ -143,9 +166,8 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	if err != nil {
 		return err
 	}
-	s.event(c, ws.ID, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
+	return s.succeed(c, ws, acct, u, ret, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy}})
-	return s.succeed(c, ws, acct, u, ret)
 }
 
 // createMembership creates the account's JIT membership in ws. raced is
@@ -171,20 +193,27 @@ func (s *Service) createMembership(c echo.Context, ws storage.Workspace, acct st
 	return storage.User{}, false, err
 }
 
-// succeed starts the session and redirects to ret.
-func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string) error {
-	// The event and the session are independent writes: do them at once.
-	ev := storage.Event{Type: "login.succeeded", Actor: "saml", Time: time.Now(), UserID: u.ID, AccountID: acct.ID,
-		Detail: map[string]string{"email": acct.Email}}
-	done := make(chan error, 1)
+// succeed starts the session and redirects to ret. The events (extra,
+// then login.succeeded, in that order) are written while the session is
+// created: independent writes, one round trip of waiting instead of two.
+func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string, extra ...storage.Event) error {
+	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
+		Detail: map[string]string{"email": acct.Email}})
 	ctx := c.Request().Context()
+	done := make(chan []error, 1)
 	go func() {
-		_, err := s.cfg.Store.AppendEvent(ctx, ws.ID, ev)
-		done <- err
+		var errs []error
+		for _, e := range evs {
+			e.Actor, e.Time = "saml", time.Now()
+			if _, err := s.cfg.Store.AppendEvent(ctx, ws.ID, e); err != nil {
+				errs = append(errs, fmt.Errorf("append event %s: %w", e.Type, err))
+			}
+		}
+		done <- errs
 	}()
 	err := s.startSession(c, acct.ID, ws.ID)
-	if everr := <-done; everr != nil {
-		s.logError(c, "append event", "type", ev.Type, "err", everr)
+	for _, everr := range <-done {
+		s.logError(c, "append event", "err", everr)
 	}
 	if err != nil {
 		return err
