@@ -143,3 +143,29 @@ func TestOpenEmbeddedSaysItIsEphemeralAndCloses(t *testing.T) {
 		t.Fatalf("embedded server still accepts connections after Close")
 	}
 }
+
+func TestOpenRefusesAServerThatEvictsAnyKey(t *testing.T) {
+	ctx := context.Background()
+	addr := redistest.Addr(t)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	if err := c.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
+	if err == nil {
+		_ = s.Close()
+		t.Fatalf("Open accepted a server with maxmemory-policy allkeys-lru")
+	}
+	if !strings.Contains(err.Error(), "allkeys-lru") {
+		t.Fatalf("error does not name the policy: %v", err)
+	}
+	if err := c.ConfigSet(ctx, "maxmemory-policy", "volatile-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
+	if err != nil {
+		t.Fatalf("Open refused volatile-lru: %v", err)
+	}
+	_ = s.Close()
+}

@@ -103,7 +103,27 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
+	if err := s.checkEviction(ctx); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkEviction refuses a server that may evict keys without a TTL
+// (maxmemory-policy allkeys-*): losing one index key would silently break
+// uniqueness. When INFO is not allowed the check is skipped.
+func (s *Store) checkEviction(ctx context.Context) error {
+	info, err := s.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "maxmemory_policy:"); ok && strings.HasPrefix(v, "allkeys-") {
+			return fmt.Errorf("redisstore: redis maxmemory-policy is %s, which may evict index keys and break uniqueness; use noeviction (or a volatile-* policy)", v)
+		}
+	}
+	return nil
 }
 
 // New wraps an existing client; prefix "" means "sj". It panics on a prefix
