@@ -103,11 +103,24 @@ func BenchmarkSCIM(b *testing.B) {
 			})
 		}
 		for k, op := range fixtures[0].ops() {
+			for _, f := range fixtures {
+				if fo := f.ops()[k]; fo.setup != nil {
+					fo.setup(b)
+				}
+			}
 			for _, c := range conc {
+				if op.onlyC != 0 && c != op.onlyC {
+					continue
+				}
 				for _, f := range fixtures {
 					b.Run(fmt.Sprintf("%s/users=%d/c=%d", op.name, f.n, c), func(b *testing.B) {
 						runOp(b, f, f.ops()[k], c)
 					})
+				}
+			}
+			for _, f := range fixtures {
+				if fo := f.ops()[k]; fo.teardown != nil {
+					fo.teardown(b)
 				}
 			}
 		}
@@ -142,6 +155,8 @@ type benchFixture struct {
 	ids     []string // ids[i] is user i's id
 	groups  []string
 	posted  atomic.Int64 // POST benchmark counter
+	// bigGroup is the large group of get-id-in-large-group while it exists.
+	bigGroup string
 }
 
 func benchEmail(i int) string { return fmt.Sprintf("user%07d@bench.example.com", i) }
@@ -455,6 +470,11 @@ type benchOp struct {
 	name  string
 	check func(b *testing.B)
 	do    func(rng *rand.Rand) error
+	// setup and teardown, when set, run (untimed) before and after the
+	// operation's sub-benchmarks on a fixture, once per round.
+	setup, teardown func(b *testing.B)
+	// onlyC, when not zero, restricts the operation to that concurrency.
+	onlyC int
 }
 
 func filterPath(i int) string {
@@ -493,7 +513,24 @@ func (f *benchFixture) ops() []benchOp {
 		}, do: func(*rand.Rand) error {
 			return f.exchange(http.MethodGet, f.url+"/Users?startIndex="+strconv.Itoa(deepStart)+"&count=100", true, nil, http.StatusOK)
 		}},
-		{name: "patch-group-add", check: func(b *testing.B) {
+		// GET /Users/{id} of a user who is a member of one large group
+		// (n/10 members: "Everyone in Engineering"): the user's groups
+		// attribute is rendered from the member index.
+		{name: "get-id-in-large-group", onlyC: 1, setup: func(b *testing.B) {
+			f.bigGroup = f.makeBigGroup(b)
+		}, teardown: func(b *testing.B) {
+			if err := f.store.DeleteGroup(context.Background(), benchWS, f.bigGroup); err != nil {
+				b.Fatalf("delete large group: %v", err)
+			}
+		}, check: func(b *testing.B) {
+			status, body := f.send(context.Background(), http.MethodGet, "/Users/"+f.ids[0], nil)
+			if status != http.StatusOK || !bytes.Contains(body, []byte(f.bigGroup)) {
+				b.Fatalf("GET /Users/{id} of a large group's member: %d %.300s", status, body)
+			}
+		}, do: func(rng *rand.Rand) error {
+			return f.exchange(http.MethodGet, f.url+"/Users/"+f.ids[rng.IntN(f.n/10)], true, nil, http.StatusOK)
+		}},
+		{name: "patch-group-add", teardown: f.emptyGroups, check: func(b *testing.B) {
 			status, body := f.send(context.Background(), http.MethodPatch, "/Groups/"+f.groups[0], patch(f.ids[1]))
 			if status != http.StatusOK || !bytes.Contains(body, []byte(f.ids[1])) {
 				b.Fatalf("PATCH group: %d %.300s", status, body)
@@ -518,6 +555,34 @@ func (f *benchFixture) bareOp() benchOp {
 	}, do: func(*rand.Rand) error {
 		return f.exchange(http.MethodGet, f.bareURL, false, nil, http.StatusOK)
 	}}
+}
+
+// makeBigGroup creates a group whose members are users 0 .. n/10-1.
+func (f *benchFixture) makeBigGroup(b *testing.B) string {
+	ctx := context.Background()
+	g, err := f.store.CreateGroup(ctx, benchWS, storage.Group{DisplayName: "bench-large-group", ExternalID: "00glargebench"})
+	if err != nil {
+		b.Fatalf("create large group: %v", err)
+	}
+	members := f.ids[:f.n/10]
+	for len(members) > 0 {
+		k := min(len(members), 5000)
+		if _, err := f.store.ChangeGroup(ctx, benchWS, g.ID, storage.GroupChange{AddMembers: members[:k]}); err != nil {
+			b.Fatalf("fill large group: %v", err)
+		}
+		members = members[k:]
+	}
+	return g.ID
+}
+
+// emptyGroups removes the members the PATCH benchmark added, so that the
+// next round's reads see users without groups again.
+func (f *benchFixture) emptyGroups(b *testing.B) {
+	for _, g := range f.groups {
+		if _, err := f.store.ChangeGroup(context.Background(), benchWS, g, storage.GroupChange{ReplaceMembers: &[]string{}}); err != nil {
+			b.Fatalf("empty group: %v", err)
+		}
+	}
 }
 
 // removePosted deletes the users the POST benchmark created (through the
