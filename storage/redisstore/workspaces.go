@@ -229,9 +229,11 @@ func (c callbackError) Error() string { return c.err.Error() }
 func (c callbackError) Unwrap() error { return c.err }
 
 // DeleteWorkspace removes everything the workspace owns in one Lua script
-// (one slot), then the workspace from its members' account sets, then from
-// the registry. A crash after the script leaves only stale back-pointers
-// that readers already ignore. TTL keys (temp values, replay cache) are not
+// (one slot), then the workspace from its members' account back-pointers,
+// then from the registry; each of the last two steps restores what a
+// concurrent re-create of the same id has written meanwhile. A crash after
+// the script leaves only stale back-pointers and a registry entry that
+// readers already ignore. TTL keys (temp values, replay cache) are not
 // indexed and are left to expire.
 func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 	if !validWS(id) {
@@ -241,15 +243,46 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 	if err != nil {
 		return s.wrap(err)
 	}
+	var accts []string
 	for _, acct := range res {
-		if !validID(acct) {
-			continue
-		}
-		if err := s.rdb.HDel(ctx, s.acctKey(acct, "a"), acctWSPrefix+id).Err(); err != nil {
-			return s.wrap(err)
+		if validID(acct) {
+			accts = append(accts, acct)
 		}
 	}
-	return s.wrap(s.rdb.ZRem(ctx, s.registryKey(), id).Err())
+	if len(accts) > 0 {
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, acct := range accts {
+				p.HDel(ctx, s.acctKey(acct, "a"), acctWSPrefix+id)
+			}
+			return nil
+		}); err != nil {
+			return s.wrap(err)
+		}
+		// A workspace re-created with the same id may already have a new
+		// membership of one of these accounts: restore its back-pointer.
+		again, err := s.rdb.HMGet(ctx, s.wsKey(id, "ix:ua"), accts...).Result()
+		if err != nil {
+			return s.wrap(err)
+		}
+		for i, v := range again {
+			if v == nil {
+				continue
+			}
+			if err := s.rdb.HSet(ctx, s.acctKey(accts[i], "a"), acctWSPrefix+id, "1").Err(); err != nil {
+				return s.wrap(err)
+			}
+		}
+	}
+	if err := s.rdb.ZRem(ctx, s.registryKey(), id).Err(); err != nil {
+		return s.wrap(err)
+	}
+	// Same for a re-created workspace's registry entry.
+	if n, err := s.rdb.Exists(ctx, s.wsKey(id, "meta")).Result(); err != nil {
+		return s.wrap(err)
+	} else if n == 1 {
+		return s.wrap(s.rdb.ZAdd(ctx, s.registryKey(), redis.Z{Member: id}).Err())
+	}
+	return nil
 }
 
 // tokenWire is the stored form of a SCIM token (field of {ws:<id>}:tokens).
