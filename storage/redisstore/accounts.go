@@ -132,9 +132,10 @@ func (s *Store) GetAccountByEmail(ctx context.Context, email string) (storage.Ac
 	return s.GetAccount(ctx, id)
 }
 
-// AccountMemberships reads the account's w:<ws> back-pointers and verifies each
-// entry against the workspace's account index (the set is written before a
-// membership is created and may hold stale entries; see docs/storage.md).
+// AccountMemberships reads the account's w:<ws> back-pointers and verifies
+// each against the workspace's account index (a back-pointer is written
+// before its membership and may be stale; see docs/storage.md). Ordered by
+// workspace id.
 func (s *Store) AccountMemberships(ctx context.Context, accountID string) ([]storage.MembershipRef, error) {
 	if !validID(accountID) {
 		return []storage.MembershipRef{}, nil

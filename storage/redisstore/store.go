@@ -28,10 +28,13 @@ type Options struct {
 	MasterName string
 	// Cluster forces the Cluster client even with a single seed address
 	// (for example a managed service's configuration endpoint).
-	Cluster  bool
+	Cluster bool
+	// Username and Password authenticate (Redis 6 ACL user, or only a
+	// password for requirepass).
 	Username string
 	Password string
-	DB       int
+	// DB selects the database number (single server and Sentinel only).
+	DB int
 	// TLS turns on TLS with the system roots (implied by rediss://).
 	TLS bool
 	// Prefix starts every key (default "sj"). It must not contain '{' or '}'.
