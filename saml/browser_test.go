@@ -3,6 +3,7 @@ package saml_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,8 +99,7 @@ func TestBrowserDemoJoinAndSwitch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		p := filepath.Join(shots, strings.ReplaceAll(strings.ToLower(
-			strings.Join([]string{string(rune('0' + step/10)), string(rune('0' + step%10)), "-", name}, "")), " ", "-")+".png")
+		p := filepath.Join(shots, fmt.Sprintf("%02d-%s.png", step, strings.ReplaceAll(strings.ToLower(name), " ", "-")))
 		if err := os.WriteFile(p, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
