@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -186,7 +187,7 @@ func New(cfg Config) (*Server, error) {
 	e := s.echo
 	e.HideBanner = true
 	e.HidePort = true
-	e.Logger.SetOutput(discard{})
+	e.Logger.SetOutput(io.Discard) // Echo logs nothing itself; errors go through handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(
@@ -303,7 +304,3 @@ func (s *Server) serveSCIM(c echo.Context) error {
 	s.scim.ServeHTTP(c.Response(), c.Request())
 	return nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

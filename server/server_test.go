@@ -1,8 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -11,6 +16,7 @@ import (
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
+	"github.com/scimjit/scimjit/storage/redistest"
 )
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -219,5 +225,63 @@ func TestMetricsByRouteTemplate(t *testing.T) {
 		if strings.Contains(k, "acme") || strings.Contains(k, "nope") {
 			t.Errorf("raw path in a label: %s", k)
 		}
+	}
+}
+
+// TestServeFinishesRunningRequestsOnShutdown: cancelling Serve's context
+// stops the server, and a request that was running completes normally.
+func TestServeFinishesRunningRequestsOnShutdown(t *testing.T) {
+	store := redistest.NewStore(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := url.Parse("http://" + ln.Addr().String())
+	srv, err := server.New(server.Config{Store: store, Logger: slog.New(slog.DiscardHandler), BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	srv.Handler().(*echo.Echo).GET("/test-slow", func(c echo.Context) error {
+		close(started)
+		<-release
+		return c.String(http.StatusOK, "done")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(base.String() + "/test-slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- result{status: resp.StatusCode, body: string(b)}
+	}()
+	select {
+	case <-started:
+	case r := <-got:
+		t.Fatalf("request ended before the handler ran: %+v", r)
+	}
+	cancel()
+	close(release)
+	r := <-got
+	if r.err != nil || r.status != http.StatusOK || r.body != "done" {
+		t.Fatalf("running request: %+v", r)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := http.Get(base.String() + "/healthz"); err == nil {
+		t.Error("server still answers after shutdown")
 	}
 }

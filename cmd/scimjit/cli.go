@@ -123,8 +123,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// settingsArg reads --settings (inline JSON) or --settings-file.
-func settingsArg(inline, file string, readFile readFileFunc) (json.RawMessage, error) {
+// settingsArg reads --settings (inline JSON) or --settings-file, and puts
+// the content of --idp-metadata-file into settings.idp.metadataXML.
+func settingsArg(inline, file, metadataFile string, readFile readFileFunc) (map[string]any, error) {
 	switch {
 	case inline != "" && file != "":
 		return nil, errors.New("use --settings or --settings-file, not both")
@@ -134,20 +135,36 @@ func settingsArg(inline, file string, readFile readFileFunc) (json.RawMessage, e
 			return nil, err
 		}
 		inline = string(data)
-	case inline == "":
+	}
+	settings := map[string]any{}
+	if inline != "" {
+		if err := json.Unmarshal([]byte(inline), &settings); err != nil {
+			return nil, errors.New("settings must be a JSON object, e.g. '{\"jit\":{\"enabled\":true}}'")
+		}
+	}
+	if metadataFile != "" {
+		data, err := readFile(metadataFile)
+		if err != nil {
+			return nil, err
+		}
+		idp, _ := settings["idp"].(map[string]any)
+		if idp == nil {
+			idp = map[string]any{}
+		}
+		idp["metadataXML"] = string(data)
+		settings["idp"] = idp
+	}
+	if len(settings) == 0 {
 		return nil, nil
 	}
-	if !json.Valid([]byte(inline)) {
-		return nil, errors.New("settings must be a JSON object, e.g. '{\"jit\":{\"enabled\":true}}'")
-	}
-	return json.RawMessage(inline), nil
+	return settings, nil
 }
 
 const workspaceUsage = `Usage:
-  scimjit workspace create --id ID --name NAME [--settings JSON | --settings-file FILE]
+  scimjit workspace create --id ID --name NAME [--settings JSON | --settings-file FILE] [--idp-metadata-file XML]
   scimjit workspace get ID
   scimjit workspace list
-  scimjit workspace update ID [--name NAME] [--settings JSON | --settings-file FILE]
+  scimjit workspace update ID [--name NAME] [--settings JSON | --settings-file FILE] [--idp-metadata-file XML]
   scimjit workspace delete ID
   scimjit workspace events ID [--after EVENT_ID] [--limit N]
 Common flags: --server URL (SCIMJIT_SERVER), --admin-token TOKEN (SCIMJIT_ADMIN_TOKEN[_FILE]).
@@ -177,6 +194,7 @@ func workspaceCmd(ctx context.Context, args []string, env environ, readFile read
 	name := fs.String("name", "", "workspace name")
 	settings := fs.String("settings", "", "settings as JSON")
 	settingsFile := fs.String("settings-file", "", "file with the settings JSON")
+	metadataFile := fs.String("idp-metadata-file", "", "file with the IdP's SAML metadata XML (sets settings.idp.metadataXML)")
 	after := fs.String("after", "", "list events after this id (events)")
 	limit := fs.Int("limit", 0, "maximum number of events (events)")
 	pos, err := parseInterspersed(fs, args)
@@ -199,7 +217,7 @@ func workspaceCmd(ctx context.Context, args []string, env environ, readFile read
 		if err := need(0); err != nil {
 			return err
 		}
-		s, err := settingsArg(*settings, *settingsFile, readFile)
+		s, err := settingsArg(*settings, *settingsFile, *metadataFile, readFile)
 		if err != nil {
 			return err
 		}
@@ -222,7 +240,7 @@ func workspaceCmd(ctx context.Context, args []string, env environ, readFile read
 		if err := need(1); err != nil {
 			return err
 		}
-		s, err := settingsArg(*settings, *settingsFile, readFile)
+		s, err := settingsArg(*settings, *settingsFile, *metadataFile, readFile)
 		if err != nil {
 			return err
 		}

@@ -248,7 +248,7 @@ func TestServeRefusesInvalidConfig(t *testing.T) {
 // TestAdminCLI drives the workspace and token subcommands against a real
 // server.
 func TestAdminCLI(t *testing.T) {
-	env := servertest.New(t, nil)
+	env := servertest.New(t, func(c *server.Config) { c.Demo = true }) // for the demo IdP's metadata
 	cli := func(args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
 		args = append(args, "--server", env.URL)
@@ -262,6 +262,18 @@ func TestAdminCLI(t *testing.T) {
 	code, out, errOut = cli("workspace", "update", "legal", "--settings", `{"jit":{"existingAccount":"auto"}}`)
 	if code != 0 || !strings.Contains(out, `"existingAccount": "auto"`) {
 		t.Fatalf("update: %d %s %s", code, out, errOut)
+	}
+	md, err := env.Server.SAML().DemoIdPMetadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdFile := filepath.Join(t.TempDir(), "idp.xml")
+	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = cli("workspace", "update", "legal", "--idp-metadata-file", mdFile, "--settings", `{"idp":{"allowIdPInitiated":true}}`)
+	if code != 0 || !strings.Contains(out, `"entityID": "`+env.URL+`/demo/idp/metadata"`) || !strings.Contains(out, `"allowIdPInitiated": true`) {
+		t.Fatalf("update with metadata file: %d %s %s", code, out, errOut)
 	}
 	code, out, _ = cli("workspace", "list")
 	if code != 0 || !strings.Contains(out, `"legal"`) {
