@@ -205,9 +205,9 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) routes() {
 	e := s.echo
 
-	// Health: process up; store answering.
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	// Health: process up; store answering (HEAD too, for load balancers).
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", s.healthz)
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/readyz", s.readyz)
 
 	// Admin API (docs/admin-api.md), bearer admin token.
 	admin := e.Group("/admin/v1", s.requireAdmin)

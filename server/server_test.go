@@ -25,6 +25,8 @@ func TestHealthAndReadiness(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusOK)
 	resp, body = env.Do(t, http.MethodGet, "/readyz", "", nil)
 	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = env.Do(t, http.MethodHead, "/readyz", "", nil)
+	wantStatus(t, resp, body, http.StatusOK)
 
 	// With the store gone, the process is still alive but not ready.
 	if err := env.Store.Close(); err != nil {
