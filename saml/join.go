@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
@@ -155,11 +156,13 @@ func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.A
 	if resend {
 		detail["resend"] = "true"
 	}
+	sender := s.mailer()
+	_, outboxOnly := sender.(*mail.Outbox)
 	data := joinSentPage{
 		Workspace: wsView(ws),
 		Email:     maskEmail(acct.Email),
 		Minutes:   int(s.cfg.VerifyTTL.Round(time.Minute) / time.Minute),
-		Demo:      s.cfg.Demo,
+		Demo:      s.cfg.Demo && outboxOnly,
 		AccountID: acct.ID,
 		CSRF:      s.csrfToken(c),
 	}
@@ -167,7 +170,7 @@ func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.A
 	if err != nil {
 		return err
 	}
-	if err := s.mailer().Send(ctx, m); err != nil {
+	if err := sender.Send(ctx, m); err != nil {
 		// The pending join survives: the person can ask for a new link.
 		s.logWarn(c, "join link not sent", "account", acct.ID, "err", err)
 		detail["mail"] = "failed"
@@ -207,9 +210,10 @@ func wsView(ws storage.Workspace) workspaceView {
 
 // joinSentPage is the data of join_sent.html.
 type joinSentPage struct {
-	Workspace  workspaceView
-	Email      string // masked
-	Minutes    int
+	Workspace workspaceView
+	Email     string // masked
+	Minutes   int
+	// Demo: demo mode with mail going to the outbox only (link to it).
 	Demo       bool
 	SendFailed bool
 	AccountID  string
