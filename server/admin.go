@@ -197,6 +197,9 @@ func (s *Server) createWorkspace(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := resolveMetadataURL(c.Request().Context(), s.cfg.MetadataClient, s.log, req.Settings); err != nil {
+		return storeError(err, "workspace")
+	}
 	ws, err := newWorkspace(req)
 	if err != nil {
 		return storeError(err, "workspace")
@@ -271,6 +274,9 @@ func (s *Server) updateWorkspace(c echo.Context) error {
 	var req updateWorkspaceRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
+	}
+	if err := resolveMetadataURL(c.Request().Context(), s.cfg.MetadataClient, s.log, req.Settings); err != nil {
+		return storeError(err, "workspace")
 	}
 	ws, changed, err := updateWorkspace(c.Request().Context(), s.store, id, req)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"encoding/xml"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -462,4 +463,50 @@ func spMetadataXML(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+func TestWorkspaceIdPMetadataFromURL(t *testing.T) {
+	md := idpMetadataXML(t, "https://idp.example.test/metadata")
+	idp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metadata":
+			w.Header().Set("Content-Type", "application/samlmetadata+xml")
+			_, _ = w.Write([]byte(md))
+		case "/moved":
+			http.Redirect(w, r, "/metadata", http.StatusFound)
+		case "/not-metadata":
+			_, _ = w.Write([]byte("<html>login</html>"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer idp.Close()
+	env := servertest.New(t, func(c *server.Config) { c.MetadataClient = idp.Client() })
+
+	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces", map[string]any{
+		"id": "acme", "name": "Acme", "settings": map[string]any{"idp": map[string]any{"metadataURL": idp.URL + "/moved"}},
+	})
+	wantStatus(t, resp, body, http.StatusCreated)
+	ws := decode[server.WorkspaceJSON](t, body)
+	if ws.Settings.IdP.MetadataXML != md || ws.Settings.IdP.EntityID != "https://idp.example.test/metadata" {
+		t.Fatalf("idp settings %+v", ws.Settings.IdP)
+	}
+
+	for name, tc := range map[string]struct {
+		idp  map[string]any
+		want string
+	}{
+		"404":          {map[string]any{"metadataURL": idp.URL + "/gone"}, "status 404"},
+		"not metadata": {map[string]any{"metadataURL": idp.URL + "/not-metadata"}, "settings.idp.metadataXML"},
+		"plain http":   {map[string]any{"metadataURL": "http://idp.example.test/metadata"}, "https"},
+		"both":         {map[string]any{"metadataURL": idp.URL + "/metadata", "metadataXML": md}, "not both"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, body := env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme", map[string]any{"settings": map[string]any{"idp": tc.idp}})
+			wantStatus(t, resp, body, http.StatusBadRequest)
+			if e := decode[apiErr](t, body); !strings.Contains(e.Message, tc.want) {
+				t.Errorf("message %q does not mention %q", e.Message, tc.want)
+			}
+		})
+	}
 }

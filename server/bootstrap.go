@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +50,8 @@ type BootstrapToken struct {
 type SecretSource struct {
 	LookupEnv func(string) (string, bool)
 	ReadFile  func(string) ([]byte, error)
+	// HTTPClient downloads idp.metadataURL (default: 15s timeout).
+	HTTPClient *http.Client
 }
 
 // ParseBootstrap parses a bootstrap file strictly (unknown keys are errors)
@@ -118,6 +121,14 @@ func ApplyBootstrap(ctx context.Context, store storage.Store, log *slog.Logger, 
 				v.add("bootstrap: workspaces[%d].scimTokens[%d] (%s/%s): %v", i, j, w.ID, t.Name, err)
 			}
 			hashes[i] = append(hashes[i], h)
+		}
+	}
+	if err := v.orNil(); err != nil {
+		return err
+	}
+	for i := range b.Workspaces {
+		if err := resolveMetadataURL(ctx, src.HTTPClient, log, b.Workspaces[i].Settings); err != nil {
+			v.add("bootstrap: workspaces[%d] (%s): %v", i, b.Workspaces[i].ID, err)
 		}
 	}
 	if err := v.orNil(); err != nil {

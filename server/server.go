@@ -61,6 +61,9 @@ type Config struct {
 	SAMLBodyLimit    int64
 	AdminBodyLimit   int64
 	DefaultBodyLimit int64
+	// MetadataClient downloads IdP metadata given by URL in the admin API
+	// (default: a client with a 15s timeout).
+	MetadataClient *http.Client
 	// SCIMMaxResults caps a SCIM page (default 100).
 	SCIMMaxResults int
 	// Metrics, when not nil, receives the HTTP metrics (requests by route

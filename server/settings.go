@@ -96,9 +96,12 @@ type JITPatch struct {
 }
 
 // IdPPatch is a partial change of the IdP settings. Setting metadataXML
-// without entityID takes the entity ID from the metadata.
+// without entityID takes the entity ID from the metadata. MetadataURL is an
+// input only: the server downloads the metadata once (https) and stores it
+// as metadataXML; it does not refresh it later.
 type IdPPatch struct {
 	MetadataXML       *string `json:"metadataXML,omitempty"`
+	MetadataURL       *string `json:"metadataURL,omitempty"`
 	EntityID          *string `json:"entityID,omitempty"`
 	AllowIdPInitiated *bool   `json:"allowIdPInitiated,omitempty"`
 }

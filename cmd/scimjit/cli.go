@@ -124,8 +124,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // settingsArg reads --settings (inline JSON) or --settings-file, and puts
-// the content of --idp-metadata-file into settings.idp.metadataXML.
-func settingsArg(inline, file, metadataFile string, readFile readFileFunc) (map[string]any, error) {
+// the content of --idp-metadata-file into settings.idp.metadataXML and
+// --idp-metadata-url into settings.idp.metadataURL.
+func settingsArg(inline, file, metadataFile, metadataURL string, readFile readFileFunc) (map[string]any, error) {
 	switch {
 	case inline != "" && file != "":
 		return nil, errors.New("use --settings or --settings-file, not both")
@@ -154,6 +155,14 @@ func settingsArg(inline, file, metadataFile string, readFile readFileFunc) (map[
 		idp["metadataXML"] = string(data)
 		settings["idp"] = idp
 	}
+	if metadataURL != "" {
+		idp, _ := settings["idp"].(map[string]any)
+		if idp == nil {
+			idp = map[string]any{}
+		}
+		idp["metadataURL"] = metadataURL
+		settings["idp"] = idp
+	}
 	if len(settings) == 0 {
 		return nil, nil
 	}
@@ -161,10 +170,10 @@ func settingsArg(inline, file, metadataFile string, readFile readFileFunc) (map[
 }
 
 const workspaceUsage = `Usage:
-  scimjit workspace create --id ID --name NAME [--settings JSON | --settings-file FILE] [--idp-metadata-file XML]
+  scimjit workspace create --id ID --name NAME [--settings JSON | --settings-file FILE] [--idp-metadata-file XML | --idp-metadata-url URL]
   scimjit workspace get ID
   scimjit workspace list
-  scimjit workspace update ID [--name NAME] [--settings JSON | --settings-file FILE] [--idp-metadata-file XML]
+  scimjit workspace update ID [--name NAME] [--settings JSON | --settings-file FILE] [--idp-metadata-file XML | --idp-metadata-url URL]
   scimjit workspace delete ID
   scimjit workspace events ID [--after EVENT_ID] [--limit N]
 Common flags: --server URL (SCIMJIT_SERVER), --admin-token TOKEN (SCIMJIT_ADMIN_TOKEN[_FILE]).
@@ -195,6 +204,7 @@ func workspaceCmd(ctx context.Context, args []string, env environ, readFile read
 	settings := fs.String("settings", "", "settings as JSON")
 	settingsFile := fs.String("settings-file", "", "file with the settings JSON")
 	metadataFile := fs.String("idp-metadata-file", "", "file with the IdP's SAML metadata XML (sets settings.idp.metadataXML)")
+	metadataURL := fs.String("idp-metadata-url", "", "https URL the server downloads the IdP's metadata from (once)")
 	after := fs.String("after", "", "list events after this id (events)")
 	limit := fs.Int("limit", 0, "maximum number of events (events)")
 	pos, err := parseInterspersed(fs, args)
@@ -217,7 +227,7 @@ func workspaceCmd(ctx context.Context, args []string, env environ, readFile read
 		if err := need(0); err != nil {
 			return err
 		}
-		s, err := settingsArg(*settings, *settingsFile, *metadataFile, readFile)
+		s, err := settingsArg(*settings, *settingsFile, *metadataFile, *metadataURL, readFile)
 		if err != nil {
 			return err
 		}
@@ -240,7 +250,7 @@ func workspaceCmd(ctx context.Context, args []string, env environ, readFile read
 		if err := need(1); err != nil {
 			return err
 		}
-		s, err := settingsArg(*settings, *settingsFile, *metadataFile, readFile)
+		s, err := settingsArg(*settings, *settingsFile, *metadataFile, *metadataURL, readFile)
 		if err != nil {
 			return err
 		}
