@@ -30,6 +30,12 @@ Usage:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal starts the graceful shutdown, restore the
+		// default handling so a second Ctrl-C ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.LookupEnv, os.ReadFile, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
