@@ -2,9 +2,11 @@ package saml_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	crewjam "github.com/crewjam/saml"
 
@@ -329,4 +331,63 @@ func TestConcurrentFirstLogins(t *testing.T) {
 		t.Errorf("users = %d, want 1", total)
 	}
 	membership(t, env, "acme", "race@acme.example")
+}
+
+func TestJITDisabledRefusesAKnownAccountWithoutMembership(t *testing.T) {
+	env := servertest.New(t, nil)
+	idp := newSSOIdP(t, "https://idp.test")
+	addWorkspace(t, env, "open", idp, nil)
+	addWorkspace(t, env, "closed", idp, func(ws *storage.Workspace) {
+		ws.Settings.JIT.Enabled = false
+		ws.Settings.JIT.ExistingAccount = storage.ExistingAccountAuto
+	})
+	if pg := newSSOBrowser(env).signIn(t, idp, "open", assertionOpts{NameID: "known@acme.example"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("open: %d", pg.Status)
+	}
+	pg := newSSOBrowser(env).signIn(t, idp, "closed", assertionOpts{NameID: "known@acme.example"})
+	if pg.Status != http.StatusForbidden || !strings.Contains(pg.Body, "You have not been given access to this workspace") {
+		t.Fatalf("closed: %d %s", pg.Status, pg.Body)
+	}
+	mustHaveNothing(t, env, "closed", "")
+}
+
+// TestClockSkewIsTolerated: an IdP clock 60 s ahead is within the default
+// skew (2m); 10 minutes ahead is not (see the attack tests for an hour).
+func TestClockSkewIsTolerated(t *testing.T) {
+	env := servertest.New(t, nil)
+	idp := newSSOIdP(t, "https://idp.test")
+	addWorkspace(t, env, "acme", idp, nil)
+	for _, tc := range []struct {
+		ahead time.Duration
+		want  int
+	}{{60 * time.Second, http.StatusSeeOther}, {-60 * time.Second, http.StatusSeeOther}, {10 * time.Minute, http.StatusForbidden}} {
+		b := newSSOBrowser(env)
+		req := b.startLogin(t, idp, "acme", "")
+		shifted := idp.at(tc.ahead)
+		req.IDP = shifted.idp
+		req.Now = shifted.idp.Clock.Now()
+		email := fmt.Sprintf("skew%d@acme.example", int(tc.ahead.Seconds()))
+		if pg := b.acs(t, "acme", shifted.respond(t, req, assertionOpts{NameID: email}), req.RelayState); pg.Status != tc.want {
+			t.Errorf("IdP clock %v off: %d, want %d", tc.ahead, pg.Status, tc.want)
+		}
+	}
+}
+
+// TestConfiguredIdPEntityIDMustMatchMetadata: a workspace whose idp.entityID
+// names another entity than its metadata signs nobody in.
+func TestConfiguredIdPEntityIDMustMatchMetadata(t *testing.T) {
+	env := servertest.New(t, nil)
+	idp := newSSOIdP(t, "https://idp.test")
+	addWorkspace(t, env, "acme", idp, func(ws *storage.Workspace) { ws.Settings.IdP.EntityID = "https://other-idp.test/metadata" })
+	if pg := newSSOBrowser(env).get(t, "/saml/acme/login"); pg.Status != http.StatusNotFound {
+		t.Errorf("login: %d", pg.Status)
+	}
+	req := idp.idpInitiated(t, spEntityID(env, "acme"), "")
+	if pg := newSSOBrowser(env).acs(t, "acme", idp.respond(t, req, assertionOpts{NameID: "x@acme.example"}), ""); pg.Status != http.StatusForbidden {
+		t.Errorf("acs: %d", pg.Status)
+	}
+	if r := lastRefusal(t, env, "acme"); r != "idp_not_configured" {
+		t.Errorf("reason %q", r)
+	}
+	mustHaveNothing(t, env, "acme", "x@acme.example")
 }

@@ -103,6 +103,9 @@ func (s *Service) workspace(c echo.Context) (storage.Workspace, bool, error) {
 	c.SetRequest(c.Request().WithContext(reqctx.WithWorkspace(c.Request().Context(), id)))
 	ws, err := s.cfg.Store.GetWorkspace(c.Request().Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
+		s.mu.Lock()
+		delete(s.sps, id) // a deleted workspace's SP is not kept
+		s.mu.Unlock()
 		return storage.Workspace{}, false, s.showMessage(c, http.StatusNotFound, message{Title: "Not found", Text: "There is no such workspace."})
 	}
 	if err != nil {
