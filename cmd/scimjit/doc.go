@@ -3,6 +3,7 @@
 //	scimjit [serve] [flags]        run the server (the default subcommand)
 //	scimjit workspace create|get|list|update|delete ...
 //	scimjit token create|list|revoke ...
+//	scimjit healthcheck [--url URL]
 //	scimjit version
 //
 // It is the only place that reads flags and the environment: every serve

@@ -165,6 +165,14 @@ func TestDemoModePrintsWorkingURLs(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("outbox page: %d %s", code, body)
 	}
+	var hcOut, hcErr bytes.Buffer
+	listen := strings.TrimPrefix(base, "http://")
+	if code := run(t.Context(), []string{"healthcheck"}, mapEnv(map[string]string{"SCIMJIT_LISTEN": listen}), os.ReadFile, &hcOut, &hcErr); code != 0 {
+		t.Errorf("healthcheck: %d %s", code, hcErr.String())
+	}
+	if code := run(t.Context(), []string{"healthcheck", "--url", base + "/nope"}, mapEnv(nil), os.ReadFile, &hcOut, &hcErr); code != 1 {
+		t.Errorf("healthcheck of a 404: %d", code)
+	}
 	code, body = httpDo(t, http.MethodGet, banner["SAML metadata"], "", nil)
 	if code != http.StatusOK || !strings.Contains(string(body), "EntityDescriptor") {
 		t.Errorf("SAML metadata: %d %s", code, body)
