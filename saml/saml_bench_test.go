@@ -99,7 +99,11 @@ func BenchmarkACS(b *testing.B) {
 	if pg := newSSOBrowser(env).signIn(b, idp, "bench", assertionOpts{NameID: "member@bench.example"}); pg.Status != http.StatusSeeOther {
 		b.Fatalf("setup sign-in: %d", pg.Status)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Keep a connection per concurrent sign-in alive (the default keeps 2),
+	// as a browser population would have its own connections.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var seq atomic.Int64
 	for _, kind := range []struct {
 		name  string
