@@ -57,6 +57,57 @@ func ClusterAddr(t testing.TB) string {
 	}
 }
 
+// ClusterAddrs starts a Redis Cluster of n masters (no replicas) on
+// loopback, splits the 16384 slots evenly between them, waits until every
+// node reports the cluster ok, and returns the nodes' addresses. Keys of
+// different hash tags land on different nodes, so clients must follow
+// MOVED redirects and split pipelines per node.
+func ClusterAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("redistest: cluster needs at least one node")
+	}
+	addrs := make([]string, n)
+	clients := make([]*redis.Client, n)
+	for i := range addrs {
+		addrs[i] = spawn(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+		clients[i] = redis.NewClient(&redis.Options{Addr: addrs[i]})
+		defer clients[i].Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	per := 16384 / n
+	for i, c := range clients {
+		lo, hi := i*per, (i+1)*per-1
+		if i == n-1 {
+			hi = 16383
+		}
+		if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err(); err != nil {
+			t.Fatalf("redistest: assign slots %d-%d: %v", lo, hi, err)
+		}
+		if i > 0 {
+			host, port, _ := net.SplitHostPort(addrs[0])
+			if err := c.ClusterMeet(ctx, host, port).Err(); err != nil {
+				t.Fatalf("redistest: cluster meet: %v", err)
+			}
+		}
+	}
+	for i, c := range clients {
+		for {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") &&
+				strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d\r\n", n)) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("redistest: cluster node %d (%s) not ready: %v %s", i, addrs[i], err, info)
+			}
+			time.Sleep(50 * time.Millisecond) // polling for the nodes to gossip
+		}
+	}
+	return addrs
+}
+
 // spawn finds redis-server (skip or fail when missing) and starts it with
 // the extra arguments, retrying when the chosen port was taken meanwhile.
 func spawn(t testing.TB, extra ...string) string {
