@@ -341,10 +341,11 @@ func (b *ssoBrowser) signIn(t testing.TB, p *ssoIdP, ws string, o assertionOpts)
 	return b.acs(t, ws, p.respond(t, req, o), req.RelayState)
 }
 
-// addWorkspace creates a workspace with JIT on and p as its IdP.
-func addWorkspace(t testing.TB, env *servertest.Env, id string, p *ssoIdP, mutate func(*storage.Workspace)) {
+// addWorkspace creates a workspace with JIT on and p as its IdP, and
+// returns its SCIM token.
+func addWorkspace(t testing.TB, env *servertest.Env, id string, p *ssoIdP, mutate func(*storage.Workspace)) string {
 	t.Helper()
-	env.CreateWorkspace(t, id, func(ws *storage.Workspace) {
+	return env.CreateWorkspace(t, id, func(ws *storage.Workspace) {
 		ws.Settings.JIT.Enabled = true
 		ws.Settings.IdP.MetadataXML = p.metadataXML(t)
 		if mutate != nil {

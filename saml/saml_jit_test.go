@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 func TestJITCreatesAccountAndMembershipFromEveryAttribute(t *testing.T) {
 	env := servertest.New(t, nil)
 	idp := newSSOIdP(t, "https://idp-finance.test")
-	addWorkspace(t, env, "finance", idp, func(ws *storage.Workspace) { ws.Name = "Finance" })
+	scimToken := addWorkspace(t, env, "finance", idp, func(ws *storage.Workspace) { ws.Name = "Finance" })
 	b := newSSOBrowser(env)
 
 	req := b.startLogin(t, idp, "finance", "/after?x=1")
@@ -57,6 +58,24 @@ func TestJITCreatesAccountAndMembershipFromEveryAttribute(t *testing.T) {
 		found, err := env.Store.FindUsers(t.Context(), "finance", by, "JANE.DOE@acme.example")
 		if err != nil || len(found) != 1 || found[0].ID != u.ID {
 			t.Errorf("FindUsers(%s) = %v, %v", by, found, err)
+		}
+	}
+	// ...and so does the SCIM API itself, as Okta and Entra query it.
+	for _, filter := range []string{`userName eq "jane.doe@acme.example"`, `emails[type eq "work"].value eq "Jane.Doe@Acme.example"`} {
+		resp, body := env.Do(t, http.MethodGet, "/scim/v2/finance/Users?filter="+url.QueryEscape(filter), scimToken, nil)
+		var list struct {
+			TotalResults int
+			Resources    []struct {
+				ID, UserName, ExternalID string
+				Active                   bool
+			}
+		}
+		if err := json.Unmarshal(body, &list); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("scim %s: %d %s", filter, resp.StatusCode, body)
+		}
+		if list.TotalResults != 1 || list.Resources[0].ID != u.ID || list.Resources[0].UserName != "Jane.Doe@Acme.example" ||
+			list.Resources[0].ExternalID != "" || !list.Resources[0].Active {
+			t.Errorf("scim %s: %s", filter, body)
 		}
 	}
 	if len(events(t, env, "finance", "jit.user.created")) != 1 || len(events(t, env, "finance", "login.succeeded")) != 1 {
