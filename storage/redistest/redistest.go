@@ -240,21 +240,6 @@ func NewRedisStore(t testing.TB) *redisstore.Store {
 	return s
 }
 
-// NewClusterStore returns a redisstore.Store that uses the Cluster client
-// on a one-node cluster (see ClusterAddr), closed in t.Cleanup.
-func NewClusterStore(t testing.TB) *redisstore.Store {
-	t.Helper()
-	addr := ClusterAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := redisstore.Open(ctx, redisstore.Options{Addrs: []string{addr}, Cluster: true})
-	if err != nil {
-		t.Fatalf("redistest: open cluster store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // SentinelMaster is the master name SentinelAddr's sentinel monitors.
 const SentinelMaster = "scimjit"
 
