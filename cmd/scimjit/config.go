@@ -61,9 +61,10 @@ func (p configProblems) err() error {
 }
 
 // newServeConfig converts resolved option values to a serveConfig and
-// validates it, reporting every problem at once.
-func newServeConfig(v map[string]resolved) (serveConfig, error) {
-	var p configProblems
+// validates it, reporting every problem at once, after the earlier ones
+// (secret files that could not be read).
+func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, error) {
+	p := configProblems(earlier)
 	get := func(name string) string { return strings.TrimSpace(v[name].Value) }
 	dur := func(name string) time.Duration {
 		s := get(name)

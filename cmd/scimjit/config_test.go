@@ -27,11 +27,11 @@ func parse(t *testing.T, args []string, env map[string]string, files map[string]
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	vals, err := parseServeFlags(fs, args, mapEnv(env), mapFiles(files))
+	vals, fileProblems, err := parseServeFlags(fs, args, mapEnv(env), mapFiles(files))
 	if err != nil {
 		return serveConfig{}, vals, err
 	}
-	cfg, err := newServeConfig(vals)
+	cfg, err := newServeConfig(vals, fileProblems...)
 	return cfg, vals, err
 }
 
@@ -79,9 +79,10 @@ func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 	}
 }
 
-func TestMissingSecretFileIsReported(t *testing.T) {
-	_, _, err := parse(t, nil, map[string]string{"SCIMJIT_SMTP_PASSWORD_FILE": "/nope", "SCIMJIT_ADMIN_TOKEN_FILE": "/nope2"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "SCIMJIT_SMTP_PASSWORD_FILE") || !strings.Contains(err.Error(), "SCIMJIT_ADMIN_TOKEN_FILE") {
+func TestMissingSecretFileIsReportedWithOtherProblems(t *testing.T) {
+	_, _, err := parse(t, []string{"--log-level", "loud"}, map[string]string{"SCIMJIT_SMTP_PASSWORD_FILE": "/nope", "SCIMJIT_ADMIN_TOKEN_FILE": "/nope2"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "SCIMJIT_SMTP_PASSWORD_FILE") || !strings.Contains(err.Error(), "SCIMJIT_ADMIN_TOKEN_FILE") ||
+		!strings.Contains(err.Error(), "--log-level") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -84,8 +84,9 @@ type readFileFunc func(string) ([]byte, error)
 
 // parseServeFlags parses args against serveOptions and resolves every
 // option with the precedence flag > environment (> <ENV>_FILE for secrets)
-// > default. Problems reading secret files are returned all at once.
-func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile readFileFunc) (map[string]resolved, error) {
+// > default. The error is a command-line error; problems reading secret
+// files come back as a list, to be reported with the validation problems.
+func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile readFileFunc) (map[string]resolved, []string, error) {
 	vals := map[string]*optValue{}
 	for _, o := range serveOptions {
 		v := &optValue{isBool: o.Bool}
@@ -101,10 +102,10 @@ func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile read
 		fs.Var(v, o.Flag, usage)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	out := map[string]resolved{}
 	var problems []string
@@ -132,11 +133,8 @@ func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile read
 			out[o.Flag] = resolved{o.Default, "default"}
 		}
 	}
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		return out, fmt.Errorf("%s", strings.Join(problems, "\n"))
-	}
-	return out, nil
+	sort.Strings(problems)
+	return out, problems, nil
 }
 
 // redactedValues returns the effective configuration for the startup log:

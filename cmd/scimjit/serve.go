@@ -33,11 +33,11 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 		fmt.Fprintf(fs.Output(), "Usage: scimjit [serve] [flags]\n\nRuns the scimjit server. Every flag has an environment default; see docs/configuration.md.\n\n")
 		fs.PrintDefaults()
 	}
-	vals, err := parseServeFlags(fs, args, env, readFile)
+	vals, fileProblems, err := parseServeFlags(fs, args, env, readFile)
 	if err != nil {
 		return err
 	}
-	cfg, err := newServeConfig(vals)
+	cfg, err := newServeConfig(vals, fileProblems...)
 	if err != nil {
 		return err
 	}
