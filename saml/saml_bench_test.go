@@ -1,7 +1,6 @@
 package saml_test
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -175,17 +174,4 @@ func reportACS(b *testing.B, parse, acs time.Duration) {
 	b.ReportMetric(float64(b.N)/parse.Seconds(), "ceiling/s")
 	b.ReportMetric(float64(b.N)/acs.Seconds(), "acs/s")
 	b.ReportMetric(100*parse.Seconds()/acs.Seconds(), "%ceiling")
-}
-
-// TestBenchmarkHelpersSignIn runs the benchmark's building blocks once as
-// a test, so they stay correct without running the benchmark.
-func TestBenchmarkHelpersSignIn(t *testing.T) {
-	env := servertest.New(t, nil)
-	idp := newSSOIdP(t, "https://idp.test")
-	addWorkspace(t, env, "bench", idp, nil)
-	req := newSSOBrowser(env).startLogin(t, idp, "bench", "")
-	raw := idp.respond(t, req, assertionOpts{NameID: "helper@bench.example"})
-	if _, err := base64.StdEncoding.DecodeString(raw); err != nil {
-		t.Fatal(err)
-	}
 }
