@@ -30,7 +30,9 @@ const demoTokenName = "demo (printed at startup)"
 
 // demoInfo is what the demo banner prints.
 type demoInfo struct {
-	BaseURL    string
+	BaseURL string
+	// AdminToken is the generated admin token; empty when the operator
+	// configured one (a configured secret is not echoed).
 	AdminToken string
 	SCIMToken  string
 	InMemory   bool
@@ -122,7 +124,11 @@ func printDemo(w io.Writer, d demoInfo) {
 	row("SCIM base URL", base+"/scim/v2/demo")
 	row("SCIM token", d.SCIMToken)
 	row("Admin API", base+"/admin/v1")
-	row("Admin token", d.AdminToken)
+	adminToken := d.AdminToken
+	if adminToken == "" {
+		adminToken = "(the configured --admin-token)"
+	}
+	row("Admin token", adminToken)
 	row("SAML metadata", base+"/saml/demo/metadata")
 	row("Mail outbox", base+"/demo/outbox")
 	row("Outbox API", base+"/admin/v1/outbox")
@@ -131,8 +137,12 @@ func printDemo(w io.Writer, d demoInfo) {
 	fmt.Fprintln(&b, "  then to demo-hr with the same email: the join link is in the mail outbox.")
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "  Try:")
-	fmt.Fprintf(&b, "    curl -H 'Authorization: Bearer %s' %s/admin/v1/workspaces\n", d.AdminToken, base)
-	fmt.Fprintf(&b, "    curl -H 'Authorization: Bearer %s' %s/scim/v2/demo/Users\n", d.SCIMToken, base)
+	shown := d.AdminToken
+	if shown == "" {
+		shown = "$SCIMJIT_ADMIN_TOKEN"
+	}
+	fmt.Fprintf(&b, "    curl -H \"Authorization: Bearer %s\" %s/admin/v1/workspaces\n", shown, base)
+	fmt.Fprintf(&b, "    curl -H \"Authorization: Bearer %s\" %s/scim/v2/demo/Users\n", d.SCIMToken, base)
 	fmt.Fprintln(&b, line)
 	_, _ = io.WriteString(w, b.String())
 }

@@ -174,7 +174,9 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 			return fmt.Errorf("demo mode: %w", err)
 		}
 		info.BaseURL = baseURL.String()
-		info.AdminToken = adminToken
+		if cfg.AdminToken == "" {
+			info.AdminToken = adminToken // generated: the banner is the only place it appears
+		}
 		info.InMemory = !cfg.RedisConfigured()
 		printDemo(stdout, info)
 	}
