@@ -6,8 +6,11 @@ package scimhandlers_test
 // ceiling. docs/benchmarks.md describes the method and the results.
 //
 //	go test -run '^$' -bench BenchmarkSCIM -benchtime 3s ./scimhandlers/
-//	SCIMJIT_BENCH_USERS=10000,1000000 go test -run '^$' -bench BenchmarkSCIM -benchtime 3s -timeout 60m ./scimhandlers/
+//	SCIMJIT_BENCH_USERS=10000,1000000 SCIMJIT_BENCH_ROUNDS=3 \
+//	  go test -v -run '^$' -bench BenchmarkSCIM -benchtime 3s -timeout 90m ./scimhandlers/
 //
+// -v adds the seeding time, the Redis memory per user and the Redis
+// commands per request to the output.
 // The workspace is seeded through the storage API (many goroutines), not
 // over HTTP: an account and a membership per user, shaped like the user an
 // Okta POST creates (the template is created by a real POST first).
