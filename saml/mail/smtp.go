@@ -206,7 +206,10 @@ func (s *SMTP) Send(ctx context.Context, m storage.Mail) error {
 // address, or an SMTP 5xx reply (RFC 5321 section 4.2.1).
 type PermanentError struct{ Err error }
 
+// Error returns the wrapped error's text.
 func (e *PermanentError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // permanentSMTP reports a 5xx reply: "permanent negative completion"
