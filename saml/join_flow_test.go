@@ -291,3 +291,10 @@ func TestJoinDeactivationBlocksOnlyThatWorkspace(t *testing.T) {
 		t.Error("the membership was reactivated")
 	}
 }
+
+func TestDemoOutboxExistsOnlyInDemoMode(t *testing.T) {
+	je := newJoinEnv(t, joinOptions{})
+	if pg := je.browser(t).get("/demo/outbox"); pg.status != http.StatusNotFound {
+		t.Errorf("GET /demo/outbox outside demo mode: %d, want 404", pg.status)
+	}
+}
