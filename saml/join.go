@@ -268,30 +268,14 @@ func (s *Service) handleJoinLink(c echo.Context) error {
 	}
 	ctx := reqctx.WithWorkspace(c.Request().Context(), tok.workspace)
 	c.SetRequest(c.Request().WithContext(ctx))
-	v, err := s.cfg.Store.GetVerification(ctx, tok.accountID, tok.hash())
-	if errors.Is(err, storage.ErrNotFound) {
-		return s.showJoinInvalid(c, http.StatusGone, tok)
-	}
+	pj, dead, err := s.lookupJoin(ctx, tok)
 	if err != nil {
-		return fmt.Errorf("join: get verification: %w", err)
+		return err
 	}
-	if v.WorkspaceID != tok.workspace || v.AccountID != tok.accountID {
-		return s.showJoinInvalid(c, http.StatusGone, tok)
+	if dead != nil {
+		return s.showJoinInvalid(c, http.StatusGone, *dead)
 	}
-	ws, err := s.cfg.Store.GetWorkspace(ctx, v.WorkspaceID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return s.showJoinInvalid(c, http.StatusGone, joinToken{})
-	}
-	if err != nil {
-		return fmt.Errorf("join: get workspace: %w", err)
-	}
-	acct, err := s.cfg.Store.GetAccount(ctx, v.AccountID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return s.showJoinInvalid(c, http.StatusGone, joinToken{})
-	}
-	if err != nil {
-		return fmt.Errorf("join: get account: %w", err)
-	}
+	v, ws, acct := pj.v, pj.ws, pj.acct
 	return s.render(c, http.StatusOK, "join_confirm", joinConfirmPage{
 		Workspace: wsView(ws),
 		Email:     acct.Email,
@@ -302,6 +286,47 @@ func (s *Service) handleJoinLink(c echo.Context) error {
 		Token:     tok.raw,
 		CSRF:      s.csrfToken(c),
 	})
+}
+
+// joinLink is what a live join link refers to.
+type joinLink struct {
+	v    storage.Verification
+	ws   storage.Workspace
+	acct storage.Account
+}
+
+// lookupJoin loads the live verification a join link names, with its
+// workspace and account, without consuming it. A dead link (unknown, used,
+// expired, replaced, or whose workspace or account is gone) gives a
+// non-nil dead: the token for which the invalid-link page may offer a new
+// email, or the zero token when it may not.
+func (s *Service) lookupJoin(ctx context.Context, tok joinToken) (pj joinLink, dead *joinToken, err error) {
+	gone := &joinToken{}
+	v, err := s.cfg.Store.GetVerification(ctx, tok.accountID, tok.hash())
+	if errors.Is(err, storage.ErrNotFound) {
+		return pj, &tok, nil
+	}
+	if err != nil {
+		return pj, nil, fmt.Errorf("join: get verification: %w", err)
+	}
+	if v.WorkspaceID != tok.workspace || v.AccountID != tok.accountID {
+		return pj, &tok, nil
+	}
+	ws, err := s.cfg.Store.GetWorkspace(ctx, v.WorkspaceID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return pj, gone, nil
+	}
+	if err != nil {
+		return pj, nil, fmt.Errorf("join: get workspace: %w", err)
+	}
+	acct, err := s.cfg.Store.GetAccount(ctx, v.AccountID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return pj, gone, nil
+	}
+	if err != nil {
+		return pj, nil, fmt.Errorf("join: get account: %w", err)
+	}
+	return joinLink{v: v, ws: ws, acct: acct}, nil, nil
 }
 
 func (s *Service) showJoinInvalid(c echo.Context, status int, tok joinToken) error {
@@ -345,30 +370,14 @@ func (s *Service) handleJoinConfirm(c echo.Context) error {
 			Text:  "This confirmation link belongs to another workspace. Open the link from your email again.",
 		})
 	}
-	v, err := s.cfg.Store.GetVerification(ctx, tok.accountID, tok.hash())
-	if errors.Is(err, storage.ErrNotFound) {
-		return s.showJoinInvalid(c, http.StatusGone, tok)
-	}
+	pj, dead, err := s.lookupJoin(ctx, tok)
 	if err != nil {
-		return fmt.Errorf("join: get verification: %w", err)
+		return err
 	}
-	if v.WorkspaceID != tok.workspace || v.AccountID != tok.accountID {
-		return s.showJoinInvalid(c, http.StatusGone, tok)
+	if dead != nil {
+		return s.showJoinInvalid(c, http.StatusGone, *dead)
 	}
-	ws, err := s.cfg.Store.GetWorkspace(ctx, v.WorkspaceID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return s.showJoinInvalid(c, http.StatusGone, joinToken{})
-	}
-	if err != nil {
-		return fmt.Errorf("join: get workspace: %w", err)
-	}
-	acct, err := s.cfg.Store.GetAccount(ctx, v.AccountID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return s.showJoinInvalid(c, http.StatusGone, joinToken{})
-	}
-	if err != nil {
-		return fmt.Errorf("join: get account: %w", err)
-	}
+	v, ws, acct := pj.v, pj.ws, pj.acct
 	// Refuse before consuming what would be refused anyway, so a later
 	// reactivation by an admin leaves a still-usable link.
 	cur, err := s.cfg.Store.GetUserByAccount(ctx, ws.ID, acct.ID)
