@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	fp "github.com/scim2/filter-parser/v2"
@@ -337,20 +336,29 @@ const scanBatch = 500
 func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, expr fp.Expression) ([]item, error) {
 	needGroups := k == userKind && expr != nil && refersTo(expr, "groups")
 	var cands []item
-	keep := func(it item) error {
-		if expr == nil {
-			cands = append(cands, it)
-			return nil
-		}
-		if needGroups {
-			gs, err := h.userGroups(ctx, q.ws, it.id)
+	keep := func(batch []item) error {
+		if needGroups && len(batch) > 0 {
+			// One storage call for the whole batch.
+			ids := make([]string, len(batch))
+			for i, it := range batch {
+				ids[i] = it.id
+			}
+			refs, err := h.store.UserGroups(ctx, q.ws, ids)
 			if err != nil {
 				return err
 			}
-			it.doc = renderUser(q.base, *it.user, gs)
+			for i := range batch {
+				gs := refs[batch[i].id]
+				if gs == nil {
+					gs = []storage.GroupRef{}
+				}
+				batch[i].doc["groups"] = groupsValue(q.base, gs)
+			}
 		}
-		if safeMatch(k, expr, it.doc) {
-			cands = append(cands, it)
+		for _, it := range batch {
+			if expr == nil || safeMatch(k, expr, it.doc) {
+				cands = append(cands, it)
+			}
 		}
 		return nil
 	}
@@ -360,10 +368,8 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 			if err != nil {
 				return nil, err
 			}
-			for _, it := range found {
-				if err := keep(it); err != nil {
-					return nil, err
-				}
+			if err := keep(found); err != nil {
+				return nil, err
 			}
 			return cands, nil
 		}
@@ -373,10 +379,8 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 		if err != nil {
 			return nil, err
 		}
-		for _, it := range batch {
-			if err := keep(it); err != nil {
-				return nil, err
-			}
+		if err := keep(batch); err != nil {
+			return nil, err
 		}
 		if len(batch) == 0 || offset+len(batch) >= total {
 			break
@@ -607,43 +611,43 @@ func toSortString(v any) string {
 	return string(raw)
 }
 
-// finish loads users' groups when the projection keeps them, applies the
-// projection and writes the ListResponse.
+// finish loads users' groups when the projection keeps them (one
+// storage call for the whole page), applies the projection and writes the
+// ListResponse.
 func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total int, p listParams) {
-	ctx := q.r.Context()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	sem := make(chan struct{}, 16)
-	for i := range items {
-		it := &items[i]
-		if it.kind != userKind || it.user == nil || !p.proj.wants(userKind, "groups") {
-			continue
+	if p.proj.wants(userKind, "groups") {
+		var ids []string
+		for i := range items {
+			it := &items[i]
+			if it.kind != userKind || it.user == nil {
+				continue
+			}
+			if _, ok := it.doc["groups"]; ok {
+				continue
+			}
+			ids = append(ids, it.id)
 		}
-		if _, ok := it.doc["groups"]; ok {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			gs, err := h.userGroups(ctx, q.ws, it.id)
+		if len(ids) > 0 {
+			refs, err := h.store.UserGroups(q.r.Context(), q.ws, ids)
 			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+				h.writeError(w, q.r, mapStoreError(err, "user"))
 				return
 			}
-			it.doc = renderUser(q.base, *it.user, gs)
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		h.writeError(w, q.r, mapStoreError(firstErr, "user"))
-		return
+			for i := range items {
+				it := &items[i]
+				if it.kind != userKind || it.user == nil {
+					continue
+				}
+				if _, ok := it.doc["groups"]; ok {
+					continue
+				}
+				gs := refs[it.id]
+				if gs == nil {
+					gs = []storage.GroupRef{}
+				}
+				it.doc["groups"] = groupsValue(q.base, gs)
+			}
+		}
 	}
 	res := make([]any, 0, len(items))
 	for _, it := range items {

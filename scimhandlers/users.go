@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -223,7 +222,7 @@ func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // renderUser builds the full SCIM representation of u (RFC 7643 §4.1).
 // groups is nil when not loaded (the attribute is then omitted).
-func renderUser(base string, u storage.User, groups []storage.Group) map[string]any {
+func renderUser(base string, u storage.User, groups []storage.GroupRef) map[string]any {
 	doc := userDoc(u)
 	doc["id"] = u.ID
 	schemas := []any{userURN}
@@ -242,30 +241,37 @@ func renderUser(base string, u storage.User, groups []storage.Group) map[string]
 		"version":      etag(u.Version),
 	}
 	if groups != nil {
-		list := []any{}
-		for _, g := range groups {
-			list = append(list, map[string]any{
-				"value":   g.ID,
-				"$ref":    base + "/Groups/" + g.ID,
-				"display": g.DisplayName,
-				"type":    "direct",
-			})
-		}
-		doc["groups"] = list
+		doc["groups"] = groupsValue(base, groups)
 	}
 	return doc
 }
 
-func (h *Handler) userGroups(ctx context.Context, ws, id string) ([]storage.Group, error) {
-	gs, err := h.store.FindGroups(ctx, ws, storage.GroupByMember, id)
+// groupsValue is a user's `groups` attribute (RFC 7643 §4.1.2): direct
+// memberships only.
+func groupsValue(base string, groups []storage.GroupRef) []any {
+	list := make([]any, 0, len(groups))
+	for _, g := range groups {
+		list = append(list, map[string]any{
+			"value":   g.ID,
+			"$ref":    base + "/Groups/" + g.ID,
+			"display": g.DisplayName,
+			"type":    "direct",
+		})
+	}
+	return list
+}
+
+// userGroups returns the group references of one user (never the groups'
+// members: storage.Store.UserGroups), ordered by group id.
+func (h *Handler) userGroups(ctx context.Context, ws, id string) ([]storage.GroupRef, error) {
+	m, err := h.store.UserGroups(ctx, ws, []string{id})
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(gs, func(i, j int) bool { return gs[i].ID < gs[j].ID })
-	if gs == nil {
-		gs = []storage.Group{}
+	if gs := m[id]; gs != nil {
+		return gs, nil
 	}
-	return gs, nil
+	return []storage.GroupRef{}, nil
 }
 
 func (h *Handler) event(ctx context.Context, ws, typ string, u storage.User, detail map[string]string) {
@@ -280,7 +286,7 @@ func (h *Handler) event(ctx context.Context, ws, typ string, u storage.User, det
 // writeUser renders u. groups is loaded from the store when nil and the
 // projection keeps it; a user created by this request passes an empty
 // list (it cannot be in a group yet), saving a round trip.
-func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u storage.User, groups []storage.Group) {
+func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u storage.User, groups []storage.GroupRef) {
 	p, aerr := projectionFromQuery(q.r)
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
@@ -407,7 +413,7 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		return
 	}
 	h.event(ctx, q.ws, "scim.user.created", u, map[string]string{"verified": strconv.FormatBool(u.Verified)})
-	h.writeUser(w, q, http.StatusCreated, u, []storage.Group{})
+	h.writeUser(w, q, http.StatusCreated, u, []storage.GroupRef{})
 }
 
 // takeOver re-activates or adopts m with the POSTed document, atomically

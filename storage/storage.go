@@ -208,6 +208,13 @@ type Group struct {
 	Version    int64
 }
 
+// GroupRef names a group without its members: what a user's `groups`
+// attribute shows (RFC 7643 §4.1.2).
+type GroupRef struct {
+	ID          string
+	DisplayName string
+}
+
 // GroupChange is an atomic change to a group. Member changes are applied as
 // deltas so that concurrent changes never lose each other (R15). Order:
 // ReplaceMembers (when non-nil), then RemoveMembers, then AddMembers.
@@ -373,6 +380,13 @@ type Store interface {
 	// ErrInvalidReference for an added member that is not a user of ws.
 	ChangeGroup(ctx context.Context, ws, id string, ch GroupChange) (Group, error)
 	DeleteGroup(ctx context.Context, ws, id string) error
+	// UserGroups returns, for each of userIDs, the groups of ws that have it
+	// as a direct member, ordered by group id. Every requested id is a key
+	// of the result; an unknown id, or one of another workspace, maps to an
+	// empty slice. It never reads group members: the cost is one round trip
+	// for all ids, proportional to the number of groups found and
+	// independent of the groups' sizes.
+	UserGroups(ctx context.Context, ws string, userIDs []string) (map[string][]GroupRef, error)
 
 	// AppendEvent adds an event to the workspace's stream (capped length).
 	AppendEvent(ctx context.Context, ws string, e Event) (Event, error)

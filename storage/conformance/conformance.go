@@ -44,6 +44,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"GroupConcurrentAdds", testGroupConcurrentAdds},
 		{"GroupPaging", testGroupPaging},
 		{"DeleteUserCleansGroups", testDeleteUserCleansGroups},
+		{"UserGroups", testUserGroups},
 		{"AccountMemberships", testAccountMemberships},
 		{"DeleteWorkspace", testDeleteWorkspace},
 		{"Events", testEvents},

@@ -281,3 +281,46 @@ func (s *Store) DeleteGroup(ctx context.Context, ws, id string) error {
 	}
 	return s.wrap(scriptGroupDelete.Run(ctx, s.rdb, s.groupKeys(ws, id), id).Err())
 }
+
+// UserGroups reads the reverse member index ix:ug by lex range for every
+// id and only the displayName of each group found (HGET g:<gid> dn), in one
+// read-only script: one round trip per call, no SMEMBERS, so the cost does
+// not depend on how many members the groups have.
+func (s *Store) UserGroups(ctx context.Context, ws string, userIDs []string) (map[string][]storage.GroupRef, error) {
+	out := make(map[string][]storage.GroupRef, len(userIDs))
+	args := []any{s.wsPrefix(ws)}
+	for _, id := range userIDs {
+		if _, dup := out[id]; dup {
+			continue
+		}
+		out[id] = []storage.GroupRef{}
+		if validID(id) {
+			args = append(args, id)
+		}
+	}
+	if !validWS(ws) || len(args) == 1 {
+		return out, nil
+	}
+	res, err := scriptUserGroups.Run(ctx, s.rdb, []string{s.wsKey(ws, "ix:ug")}, args...).Slice()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	// Reply: per requested id (in ARGV order) n, then n pairs gid, dn.
+	i := 0
+	for _, id := range args[1:] {
+		if i >= len(res) {
+			return nil, fmt.Errorf("redisstore: short user groups reply")
+		}
+		n, _ := res[i].(int64)
+		i++
+		refs := out[id.(string)]
+		for j := int64(0); j < n && i+1 < len(res); j++ {
+			gid, _ := res[i].(string)
+			dn, _ := res[i+1].(string)
+			refs = append(refs, storage.GroupRef{ID: gid, DisplayName: dn})
+			i += 2
+		}
+		out[id.(string)] = refs
+	}
+	return out, nil
+}

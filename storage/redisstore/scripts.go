@@ -291,6 +291,33 @@ end
 return out
 `)
 
+// scriptUserGroups (read-only): KEYS = ix:ug; ARGV = workspace key prefix,
+// user ids... Returns, per id in order, n followed by n pairs (group id,
+// displayName), group ids in lex order. Index entries whose group hash is
+// gone are skipped. Group members (gm:<gid>) are never read.
+var scriptUserGroups = redis.NewScript(luaPrelude + `
+local p = ARGV[1]
+local out = {}
+for a = 2, #ARGV do
+  local id = ARGV[a]
+  local ms = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. id .. SEP, '(' .. id .. NEXT)
+  local at = #out + 1
+  out[at] = 0
+  local n = 0
+  for _, m in ipairs(ms) do
+    local gid = string.sub(m, #id + 2)
+    local dn = redis.call('HGET', p .. 'g:' .. gid, 'dn')
+    if dn then
+      out[#out + 1] = gid
+      out[#out + 1] = dn
+      n = n + 1
+    end
+  end
+  out[at] = n
+end
+return out
+`)
+
 // scriptAccountCreate: KEYS = account hash; ARGV = email, name, source,
 // origin, created (µs). Returns 1, or 0 when the id is taken.
 var scriptAccountCreate = redis.NewScript(`
