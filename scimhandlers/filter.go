@@ -97,9 +97,12 @@ func (r resolved) leaf() (schema.CoreAttribute, bool) {
 // parseFilter parses and validates a filter for kind; every failure is a
 // 400 invalidFilter.
 func parseFilter(raw string, k *resourceKind) (fp.Expression, *apiError) {
-	expr, err := fp.ParseFilter([]byte(rewriteSubAttrValuePaths(raw)))
-	if err != nil {
-		return nil, badRequest(typeInvalidFilter, "the filter is not valid RFC 7644 filter syntax")
+	expr, ok := fastFilter(raw)
+	if !ok {
+		var err error
+		if expr, err = fp.ParseFilter([]byte(rewriteSubAttrValuePaths(raw))); err != nil {
+			return nil, badRequest(typeInvalidFilter, "the filter is not valid RFC 7644 filter syntax")
+		}
 	}
 	unescapeStrings(expr)
 	if err := validateExpr(scope{kind: k}, expr); err != nil {
