@@ -1,7 +1,6 @@
 package saml
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,25 +13,34 @@ import (
 	"github.com/scimjit/scimjit/storage"
 )
 
-// replayCache is crewjam's AssertionReplayCache on the store: every
-// assertion ID is accepted once across all processes sharing the Redis,
-// until the assertion would expire anyway (R16).
-type replayCache struct {
-	ctx   context.Context
-	store storage.Store
-	ws    string
+// deferredReplay is the ServiceProvider's AssertionReplayCache during an
+// ACS request: it only notes the assertion ID and expiry that crewjam asks
+// to consume, and handleACS then consumes it in the store (R16: accepted
+// once across all processes sharing the Redis, until the assertion would
+// expire anyway) before acting on the sign-in. crewjam calls Consume as
+// the very last step of ParseResponse, after every other check, so
+// deferring the store write to just after ParseResponse returns changes
+// nothing about what is accepted; it lets the write overlap the account
+// look-up (one round trip of waiting instead of two). Per request, never
+// shared.
+type deferredReplay struct {
+	id        string
+	expiresAt time.Time
+	called    bool
 }
 
-// Consume records the assertion id; ErrAssertionReplayed when seen before.
-func (r replayCache) Consume(id string, expiresAt time.Time) error {
-	first, err := r.store.ConsumeOnce(r.ctx, r.ws, "assertion:"+id, expiresAt)
-	if err != nil {
-		return fmt.Errorf("replay cache: %w", err)
-	}
-	if !first {
-		return crewjam.ErrAssertionReplayed
-	}
+// Consume notes id and expiresAt; the ACS consumes them (consumeAssertion).
+func (d *deferredReplay) Consume(id string, expiresAt time.Time) error {
+	d.id, d.expiresAt, d.called = id, expiresAt, true
 	return nil
+}
+
+// loginLookup is the outcome of Store.LoginLookup for the sign-in's email.
+type loginLookup struct {
+	acct      storage.Account
+	u         storage.User
+	hasMember bool
+	err       error
 }
 
 // handleACS is the assertion consumer service (HTTP-POST binding, SAML
@@ -105,24 +113,60 @@ func (s *Service) handleACS(c echo.Context) error {
 		ret = localPath(relay)
 	}
 	spc := *sp // shallow copy: the cached SP is shared
-	spc.ReplayCache = replayCache{ctx: ctx, store: s.cfg.Store, ws: ws.ID}
+	replay := &deferredReplay{}
+	spc.ReplayCache = replay
 	assertion, err := spc.ParseResponse(r, ids)
 	if err != nil {
 		reason, private := refusalReason(err)
-		if errors.Is(private, storage.ErrUnavailable) {
-			s.logError(c, "saml acs: store unavailable", "err", private)
-			return s.showMessage(c, http.StatusServiceUnavailable, message{Title: "Try again later",
-				Text: "Sign-in is temporarily unavailable. Please try again in a moment."})
-		}
 		return s.refuse(c, ws.ID, http.StatusForbidden, reason, private, failedPage)
 	}
-	id, err := mapIdentity(assertion)
+	if !replay.called {
+		// Never expected: crewjam consults the replay cache for every
+		// accepted response. Fail closed.
+		return s.refuse(c, ws.ID, http.StatusForbidden, "invalid", errors.New("replay cache was not consulted"), failedPage)
+	}
+	id, idErr := mapIdentity(assertion)
+	// The assertion ID is consumed while the person is looked up: the
+	// look-up only reads, and nothing is decided before both are back.
+	var look loginLookup
+	looked := make(chan struct{})
+	if idErr == nil {
+		go func() {
+			defer close(looked)
+			look.acct, look.u, look.hasMember, look.err = s.cfg.Store.LoginLookup(ctx, ws.ID, id.Email)
+		}()
+	} else {
+		close(looked)
+	}
+	first, err := s.cfg.Store.ConsumeOnce(ctx, ws.ID, "assertion:"+replay.id, replay.expiresAt)
+	<-looked
 	if err != nil {
-		return s.refuse(c, ws.ID, http.StatusForbidden, "no_email", err, message{Title: "Sign-in failed",
+		if errors.Is(err, storage.ErrUnavailable) {
+			return s.unavailable(c, fmt.Errorf("replay cache: %w", err))
+		}
+		return s.refuse(c, ws.ID, http.StatusForbidden, "invalid", fmt.Errorf("replay cache: %w", err), failedPage)
+	}
+	if !first {
+		return s.refuse(c, ws.ID, http.StatusForbidden, "replayed",
+			fmt.Errorf("assertion %q: %w", replay.id, crewjam.ErrAssertionReplayed), failedPage)
+	}
+	if idErr != nil {
+		return s.refuse(c, ws.ID, http.StatusForbidden, "no_email", idErr, message{Title: "Sign-in failed",
 			Text:   "Your identity provider did not send an email address for you, so we cannot tell who you are.",
 			Detail: "Ask your administrator to send the workato_email attribute or an email-format NameID."})
 	}
-	return s.provision(c, ws, id, ret)
+	if look.err != nil && errors.Is(look.err, storage.ErrUnavailable) {
+		return s.unavailable(c, fmt.Errorf("login lookup: %w", look.err))
+	}
+	return s.provision(c, ws, id, ret, look)
+}
+
+// unavailable answers 503 when the store cannot be reached during a
+// sign-in, logging the cause.
+func (s *Service) unavailable(c echo.Context, cause error) error {
+	s.logError(c, "saml acs: store unavailable", "err", cause)
+	return s.showMessage(c, http.StatusServiceUnavailable, message{Title: "Try again later",
+		Text: "Sign-in is temporarily unavailable. Please try again in a moment."})
 }
 
 // takeResult is the outcome of TakeTemp for the tracked request.

@@ -14,86 +14,83 @@ import (
 
 // provision decides what a validated sign-in of id into ws does (R1–R7,
 // R12) and answers the browser: a session and a redirect to ret, a join
-// (beginJoin, R8/R9), or a refusal page. Every decision is an event.
-func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, ret string) error {
-	ctx := c.Request().Context()
-	if ws.Settings.JIT.Enabled && rolesAccepted(ws, id) {
-		// JIT may create the account: get or create it in one call (the
-		// store reads first, so a known email writes nothing).
-		acct, created, err := s.cfg.Store.GetOrCreateAccount(ctx, storage.Account{
-			Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
-			OriginWorkspace: ws.ID, CreatedAt: time.Now(),
-		})
-		if err != nil {
-			return fmt.Errorf("get or create account: %w", err)
-		}
-		if !created {
-			return s.signInAccount(c, ws, acct, id, ret)
-		}
-		return s.createJITUser(c, ws, acct, id, ret)
+// (beginJoin, R8/R9), or a refusal page. look is the store's LoginLookup
+// of id.Email in ws. Every decision is an event.
+func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, ret string, look loginLookup) error {
+	if look.err == nil {
+		return s.signInMember(c, ws, look.acct, look.u, look.hasMember, id, ret)
 	}
-	acct, err := s.cfg.Store.GetAccountByEmail(ctx, id.Email)
-	if err == nil {
-		return s.signInAccount(c, ws, acct, id, ret)
-	}
-	if !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("get account by email: %w", err)
+	if !errors.Is(look.err, storage.ErrNotFound) {
+		return fmt.Errorf("login lookup: %w", look.err)
 	}
 	// R1: an unknown person gets in only with JIT on.
 	if !ws.Settings.JIT.Enabled {
 		return s.refuseNoAccess(c, ws, id)
 	}
-	// JIT is on and a role is unknown under the reject policy: the page.
-	_, _, err = s.rolesFor(c, ws, id)
-	return err
-}
-
-// createJITUser gives a just-created account its verified membership in
-// its origin workspace and signs it in (R7).
-func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, ret string) error {
+	// An unknown role under the reject policy answers the page here.
 	roles, ok, err := s.rolesFor(c, ws, id)
 	if !ok {
 		return err
 	}
-	u, raced, err := s.createMembership(c, ws, acct, id, roles)
+	return s.createJITUser(c, ws, id, roles, ret)
+}
+
+// createJITUser creates the account of a person signing in for the first
+// time together with its verified membership in ws, its origin workspace
+// (R7), and signs it in. The store does both in one call (three round
+// trips, account published before its membership).
+func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identity, roles storage.Roles, ret string) error {
+	ctx := c.Request().Context()
+	acct, u, err := s.cfg.Store.CreateAccountAndUser(ctx, ws.ID, storage.Account{
+		Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
+		OriginWorkspace: ws.ID, CreatedAt: time.Now(),
+	}, newMembership(ws, storage.Account{}, id, roles))
+	var ce *storage.ConflictError
+	switch {
+	case err == nil:
+		return s.succeed(c, ws, acct, u, ret, storage.Event{Type: "jit.user.created", UserID: u.ID, AccountID: acct.ID,
+			Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles)}})
+	case acct.ID == "" && errors.As(err, &ce) && ce.Field == "email":
+		// A concurrent first sign-in created the account: decide as for
+		// a known account.
+		acct, err := s.cfg.Store.GetAccountByEmail(ctx, id.Email)
+		if err != nil {
+			return fmt.Errorf("get account by email: %w", err)
+		}
+		return s.signInAccount(c, ws, acct, id, ret)
+	case acct.ID == "":
+		return fmt.Errorf("create account and membership: %w", err)
+	}
+	// The account exists, its membership was not created.
+	raced, err := s.membershipConflict(c, ws, acct, err)
 	if raced {
-		// A concurrent first login created the membership.
 		return s.signInAccount(c, ws, acct, id, ret)
 	}
-	var ce *storage.ConflictError
 	if errors.As(err, &ce) {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
 	}
-	if err != nil {
-		return err
-	}
-	return s.succeed(c, ws, acct, u, ret, storage.Event{Type: "jit.user.created", UserID: u.ID, AccountID: acct.ID,
-		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles)}})
+	return err
 }
 
-// rolesAccepted reports whether rolesFor would accept id's roles (no
-// unknown role under the reject policy), without recording anything.
-func rolesAccepted(ws storage.Workspace, id identity) bool {
-	if ws.Settings.JIT.UnknownRole == storage.UnknownRoleDefault {
-		return true
-	}
-	for _, v := range id.Roles {
-		if v != "" && !ws.Settings.ValidRole(v) {
-			return false
-		}
-	}
-	return true
-}
-
-// signInAccount handles a sign-in of a known account.
+// signInAccount handles a sign-in of a known account whose membership in
+// ws has not been read yet.
 func (s *Service) signInAccount(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, ret string) error {
-	ctx := c.Request().Context()
-	u, err := s.cfg.Store.GetUserByAccount(ctx, ws.ID, acct.ID)
+	u, err := s.cfg.Store.GetUserByAccount(c.Request().Context(), ws.ID, acct.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return s.joinWorkspace(c, ws, acct, id, ret)
+		return s.signInMember(c, ws, acct, storage.User{}, false, id, ret)
 	}
 	if err != nil {
 		return fmt.Errorf("get membership: %w", err)
+	}
+	return s.signInMember(c, ws, acct, u, true, id, ret)
+}
+
+// signInMember handles a sign-in of a known account; u is its membership
+// in ws when hasMember.
+func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, hasMember bool, id identity, ret string) error {
+	ctx := c.Request().Context()
+	if !hasMember {
+		return s.joinWorkspace(c, ws, acct, id, ret)
 	}
 	// R12: a SCIM-deactivated membership blocks sign-in; JIT never
 	// re-activates it.
@@ -175,45 +172,52 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 // (the store reports that as a conflict on "account" or, when it checks
 // the userName first, on "userName"); err is then nil.
 func (s *Service) createMembership(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, roles storage.Roles) (storage.User, bool, error) {
-	ctx := c.Request().Context()
-	u, err := s.cfg.Store.CreateUser(ctx, ws.ID, newMembership(ws, acct, id, roles))
+	u, err := s.cfg.Store.CreateUser(c.Request().Context(), ws.ID, newMembership(ws, acct, id, roles))
 	if err == nil {
 		return u, false, nil
 	}
+	raced, err := s.membershipConflict(c, ws, acct, err)
+	return storage.User{}, raced, err
+}
+
+// membershipConflict classifies err from creating acct's membership in ws:
+// raced (err nil) when a concurrent request created the account's
+// membership first (a conflict on "account", or on "userName" when the
+// store checks that first); otherwise err, wrapped unless it is a
+// conflict (another account holds the userName or externalId in ws).
+func (s *Service) membershipConflict(c echo.Context, ws storage.Workspace, acct storage.Account, err error) (bool, error) {
 	var ce *storage.ConflictError
 	if !errors.As(err, &ce) {
-		return storage.User{}, false, fmt.Errorf("create membership: %w", err)
+		return false, fmt.Errorf("create membership: %w", err)
 	}
-	if _, gerr := s.cfg.Store.GetUserByAccount(ctx, ws.ID, acct.ID); gerr == nil {
-		return storage.User{}, true, nil
+	if _, gerr := s.cfg.Store.GetUserByAccount(c.Request().Context(), ws.ID, acct.ID); gerr == nil {
+		return true, nil
 	} else if !errors.Is(gerr, storage.ErrNotFound) {
-		return storage.User{}, false, fmt.Errorf("get membership: %w", gerr)
+		return false, fmt.Errorf("get membership: %w", gerr)
 	}
-	// Another account holds the userName (or externalId) in ws.
-	return storage.User{}, false, err
+	return false, err
 }
 
 // succeed starts the session and redirects to ret. The events (extra,
-// then login.succeeded, in that order) are written while the session is
-// created: independent writes, one round trip of waiting instead of two.
+// then login.succeeded, in that order, in one store call) are written
+// while the session is created: independent writes, one round trip of
+// waiting instead of two.
 func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string, extra ...storage.Event) error {
 	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": acct.Email}})
 	ctx := c.Request().Context()
-	done := make(chan []error, 1)
+	done := make(chan error, 1)
 	go func() {
-		var errs []error
-		for _, e := range evs {
-			e.Actor, e.Time = "saml", time.Now()
-			if _, err := s.cfg.Store.AppendEvent(ctx, ws.ID, e); err != nil {
-				errs = append(errs, fmt.Errorf("append event %s: %w", e.Type, err))
-			}
+		t := time.Now()
+		for i := range evs {
+			evs[i].Actor, evs[i].Time = "saml", t
 		}
-		done <- errs
+		_, err := s.cfg.Store.AppendEvents(ctx, ws.ID, evs)
+		done <- err
 	}()
 	err := s.startSession(c, acct.ID, ws.ID)
-	for _, everr := range <-done {
-		s.logError(c, "append event", "err", everr)
+	if everr := <-done; everr != nil {
+		s.logError(c, "append events", "err", everr)
 	}
 	if err != nil {
 		return err

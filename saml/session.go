@@ -61,25 +61,41 @@ func (s *Service) secureCookies() bool {
 // of a 256-bit random cookie value), deletes the session the browser had
 // before (no session fixation: a new secret on every sign-in), and sets the
 // cookie HttpOnly, SameSite=Lax, Path=/, Secure when BaseURL is https, with
-// Max-Age = SessionTTL.
+// Max-Age = SessionTTL. The old session is deleted while the new one is
+// written (independent keys: one round trip of waiting); the cookie is set
+// only when both succeeded.
 func (s *Service) startSession(c echo.Context, accountID, workspaceID string) error {
 	ctx := c.Request().Context()
+	var deleted chan error
 	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" {
-		if err := s.cfg.Store.DeleteSession(ctx, hashToken(old.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("delete old session: %w", err)
-		}
+		deleted = make(chan error, 1)
+		go func() {
+			err := s.cfg.Store.DeleteSession(ctx, hashToken(old.Value))
+			if errors.Is(err, storage.ErrNotFound) {
+				err = nil
+			}
+			deleted <- err
+		}()
 	}
 	secret := randomToken(32)
 	now := time.Now()
-	sess := storage.Session{
+	err := s.cfg.Store.CreateSession(ctx, storage.Session{
 		Key:             hashToken(secret),
 		AccountID:       accountID,
 		ActiveWorkspace: workspaceID,
 		CreatedAt:       now,
 		ExpiresAt:       now.Add(s.cfg.SessionTTL),
+	})
+	if err != nil {
+		err = fmt.Errorf("create session: %w", err)
 	}
-	if err := s.cfg.Store.CreateSession(ctx, sess); err != nil {
-		return fmt.Errorf("create session: %w", err)
+	if deleted != nil {
+		if derr := <-deleted; derr != nil && err == nil {
+			err = fmt.Errorf("delete old session: %w", derr)
+		}
+	}
+	if err != nil {
+		return err
 	}
 	c.SetCookie(&http.Cookie{
 		Name:     sessionCookie,

@@ -429,4 +429,32 @@ type Store interface {
 	AppendMail(ctx context.Context, m Mail) (Mail, error)
 	SetMailStatus(ctx context.Context, id, status, errText string) error
 	ListMail(ctx context.Context, limit int) ([]Mail, error)
+
+	// LoginLookup finds, for a SAML sign-in, the account whose email equals
+	// email (case-insensitively) and its membership in ws, in as few round
+	// trips as the backend allows. It is read-only. err is ErrNotFound (and
+	// acct zero) when no account has the email; otherwise hasMember tells
+	// whether the account has a membership in ws, which is then u (as
+	// GetUserByAccount returns it). A membership in another workspace is
+	// never returned.
+	LoginLookup(ctx context.Context, ws, email string) (acct Account, u User, hasMember bool, err error)
+	// CreateAccountAndUser creates a new account from a (as CreateAccount)
+	// and then its membership u in ws (as CreateUser, with u.AccountID set
+	// to the new account's id), for a JIT first sign-in. When the email is
+	// already taken it returns ConflictError{Field:"email"} with acct zero
+	// and creates nothing visible. When the account was created but the
+	// membership was not (for example ConflictError "userName" or
+	// "externalId") it returns the created account, a zero user and that
+	// error; the account stays, as after CreateAccount followed by a failed
+	// CreateUser. ErrNotFound when the workspace does not exist (the
+	// account may then have been created: acct tells). The account is
+	// never visible before its record is complete, and the membership never
+	// before its account.
+	CreateAccountAndUser(ctx context.Context, ws string, a Account, u User) (acct Account, created User, err error)
+	// AppendEvents adds events to the workspace's stream in the given order,
+	// atomically (all or none) and in one round trip where the backend
+	// allows; it returns them with ID (and Time when zero) set, as
+	// AppendEvent does for each. ErrNotFound when the workspace does not
+	// exist. An empty list appends nothing.
+	AppendEvents(ctx context.Context, ws string, events []Event) ([]Event, error)
 }

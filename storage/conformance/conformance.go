@@ -45,6 +45,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"GroupPaging", testGroupPaging},
 		{"DeleteUserCleansGroups", testDeleteUserCleansGroups},
 		{"UserGroups", testUserGroups},
+		{"FindUsersWithGroups", testFindUsersWithGroups},
 		{"AccountMemberships", testAccountMemberships},
 		{"DeleteWorkspace", testDeleteWorkspace},
 		{"Events", testEvents},
@@ -58,6 +59,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Allow", testAllow},
 		{"Mail", testMail},
 	}
+	cases = append(cases, loginCases...) // login.go
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

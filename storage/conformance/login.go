@@ -1,0 +1,276 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// jitMember is the membership a JIT first sign-in creates for email.
+func jitMember(email string) storage.User {
+	return storage.User{UserName: email, Emails: []string{email}, Active: true, Verified: true,
+		Source: storage.SourceJIT, Roles: storage.Roles{Dev: storage.RoleAnalyst, Test: storage.RoleOperator,
+			Prod: storage.RoleNoAccess},
+		Attributes: map[string]any{"displayName": "JIT " + email}}
+}
+
+func jitAccount(email, ws string) storage.Account {
+	return storage.Account{Email: email, FullName: "JIT " + email, Source: storage.SourceJIT, OriginWorkspace: ws}
+}
+
+// testLoginLookup: the sign-in look-up finds the account by email
+// (case-insensitively) and its membership in the asked workspace only.
+func testLoginLookup(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	_, _, _, err := s.LoginLookup(ctx, wsA, "nobody@example.com")
+	wantErr(t, err, storage.ErrNotFound, "unknown email")
+	_, _, _, err = s.LoginLookup(ctx, wsA, "")
+	wantErr(t, err, storage.ErrNotFound, "empty email")
+
+	lone := newAccount(t, s, "Lone@Example.com")
+	acct, _, has, err := s.LoginLookup(ctx, wsA, "lone@example.COM")
+	must(t, err, "account without membership")
+	if acct != lone || has {
+		t.Fatalf("lookup = %+v, hasMember %v; want %+v without membership", acct, has, lone)
+	}
+
+	u := newUser(t, s, wsA, "Member@Example.com")
+	want, err := s.GetAccountByEmail(ctx, "member@example.com")
+	must(t, err, "account of member")
+	acct, got, has, err := s.LoginLookup(ctx, wsA, " MEMBER@example.com ")
+	must(t, err, "member lookup")
+	if acct != want || !has || got.ID != u.ID || got.AccountID != want.ID || got.WorkspaceID != wsA ||
+		got.UserName != u.UserName || got.Version != u.Version || !got.Active || !got.Verified || got.Roles != u.Roles {
+		t.Fatalf("member lookup = %+v, %+v, %v; want %+v, %+v", acct, got, has, want, u)
+	}
+
+	t.Run("other workspace", func(t *testing.T) {
+		acct, got, has, err := s.LoginLookup(ctx, wsB, "member@example.com")
+		must(t, err, "lookup in the other workspace")
+		if acct != want || has || got.ID != "" {
+			t.Fatalf("lookup in %s = %+v, %+v, %v; want the account without membership", wsB, acct, got, has)
+		}
+		// A membership in B is B's own, and A's stays A's.
+		ub, err := s.CreateUser(ctx, wsB, storage.User{AccountID: want.ID, UserName: "member@example.com"})
+		must(t, err, "membership in B")
+		_, got, has, err = s.LoginLookup(ctx, wsB, "member@example.com")
+		must(t, err, "lookup in B")
+		if !has || got.ID != ub.ID || got.WorkspaceID != wsB {
+			t.Fatalf("lookup in B = %+v, %v; want %s", got, has, ub.ID)
+		}
+		_, got, _, err = s.LoginLookup(ctx, wsA, "member@example.com")
+		must(t, err, "lookup in A")
+		if got.ID != u.ID {
+			t.Fatalf("lookup in A = %s, want %s", got.ID, u.ID)
+		}
+		must(t, s.DeleteUser(ctx, wsB, ub.ID), "leave B")
+		_, _, has, err = s.LoginLookup(ctx, wsB, "member@example.com")
+		must(t, err, "lookup in B after leaving")
+		if has {
+			t.Fatal("deleted membership still found")
+		}
+		_, _, has, err = s.LoginLookup(ctx, "no-such-ws", "member@example.com")
+		must(t, err, "lookup in a missing workspace")
+		if has {
+			t.Fatal("membership found in a missing workspace")
+		}
+	})
+
+	t.Run("sees updates", func(t *testing.T) {
+		_, err := s.UpdateUser(ctx, wsA, u.ID, 0, func(x *storage.User) error {
+			x.Active = false
+			return nil
+		})
+		must(t, err, "deactivate")
+		_, got, has, err := s.LoginLookup(ctx, wsA, "member@example.com")
+		must(t, err, "lookup after update")
+		if !has || got.Active || got.Version != 2 {
+			t.Fatalf("lookup after deactivation = %+v", got)
+		}
+	})
+	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"member@example.com"})
+}
+
+// testCreateAccountAndUser: the JIT first sign-in creates account and
+// membership together; a taken email creates nothing; a membership that
+// cannot be created leaves the account, as CreateAccount + CreateUser do.
+func testCreateAccountAndUser(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	acct, u, err := s.CreateAccountAndUser(ctx, wsA, jitAccount("New@Example.com", wsA), jitMember("New@Example.com"))
+	must(t, err, "create account and user")
+	if acct.ID == "" || u.ID == "" || u.AccountID != acct.ID || u.WorkspaceID != wsA || u.Version != 1 ||
+		u.Created.IsZero() {
+		t.Fatalf("created %+v, %+v", acct, u)
+	}
+	byEmail, err := s.GetAccountByEmail(ctx, "new@example.com")
+	must(t, err, "account by email")
+	if byEmail != acct || acct.Email != "New@Example.com" || acct.Source != storage.SourceJIT || acct.OriginWorkspace != wsA {
+		t.Fatalf("account by email = %+v, want %+v", byEmail, acct)
+	}
+	got, err := s.GetUserByAccount(ctx, wsA, acct.ID)
+	must(t, err, "membership by account")
+	if got.ID != u.ID || got.UserName != "New@Example.com" || got.Roles != u.Roles || !got.Verified ||
+		got.Attributes["displayName"] != "JIT New@Example.com" {
+		t.Fatalf("membership = %+v, want %+v", got, u)
+	}
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByUserName, "new@example.com"); err != nil || len(us) != 1 || us[0].ID != u.ID {
+		t.Fatalf("find by userName = %v, %v", userIDs(us), err)
+	}
+	ms, err := s.AccountMemberships(ctx, acct.ID)
+	must(t, err, "memberships")
+	if len(ms) != 1 || ms[0] != (storage.MembershipRef{WorkspaceID: wsA, UserID: u.ID}) {
+		t.Fatalf("memberships = %+v", ms)
+	}
+
+	t.Run("email taken", func(t *testing.T) {
+		a2, u2, err := s.CreateAccountAndUser(ctx, wsA, jitAccount("NEW@example.com", wsA), jitMember("NEW@example.com"))
+		wantConflict(t, err, "email", "second create")
+		if a2.ID != "" || u2.ID != "" {
+			t.Fatalf("conflict returned %+v, %+v", a2, u2)
+		}
+		// Also in another workspace: the email is global.
+		_, _, err = s.CreateAccountAndUser(ctx, wsB, jitAccount("new@example.com", wsB), jitMember("new@example.com"))
+		wantConflict(t, err, "email", "create in B")
+		if _, total, err := s.ListUsers(ctx, wsA, 0, 10); err != nil || total != 1 {
+			t.Fatalf("users in A = %d, %v; want 1", total, err)
+		}
+		if a, _ := s.GetAccountByEmail(ctx, "new@example.com"); a != acct {
+			t.Fatalf("account changed to %+v", a)
+		}
+	})
+
+	t.Run("userName taken in the workspace", func(t *testing.T) {
+		// An account of another email holds the userName in A (SCIM).
+		other := newAccount(t, s, "holder@example.com")
+		_, err := s.CreateUser(ctx, wsA, storage.User{AccountID: other.ID, UserName: "taken@example.com"})
+		must(t, err, "holder")
+		a, u, err := s.CreateAccountAndUser(ctx, wsA, jitAccount("taken@example.com", wsA), jitMember("taken@example.com"))
+		wantConflict(t, err, "userName", "membership with a taken userName")
+		if a.ID == "" || u.ID != "" {
+			t.Fatalf("got %+v, %+v; want the created account and no membership", a, u)
+		}
+		if got, err := s.GetAccountByEmail(ctx, "taken@example.com"); err != nil || got != a {
+			t.Fatalf("account after failed membership = %+v, %v; want %+v", got, err, a)
+		}
+		if _, err := s.GetUserByAccount(ctx, wsA, a.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("membership exists: %v", err)
+		}
+		if ms, err := s.AccountMemberships(ctx, a.ID); err != nil || len(ms) != 0 {
+			t.Fatalf("memberships = %+v, %v; want none", ms, err)
+		}
+		_, _, has, err := s.LoginLookup(ctx, wsA, "taken@example.com")
+		if err != nil || has {
+			t.Fatalf("lookup = %v, %v; want the account without membership", has, err)
+		}
+	})
+
+	t.Run("missing workspace", func(t *testing.T) {
+		_, _, err := s.CreateAccountAndUser(ctx, "no-such-ws", jitAccount("ghost@example.com", "no-such-ws"),
+			jitMember("ghost@example.com"))
+		wantErr(t, err, storage.ErrNotFound, "create in a missing workspace")
+	})
+	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"new@example.com", "taken@example.com"})
+}
+
+// testCreateAccountAndUserRace: of concurrent first sign-ins of one email
+// exactly one creates; the others get ConflictError "email"; one
+// membership exists.
+func testCreateAccountAndUserRace(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	const n = 8
+	var wg sync.WaitGroup
+	results := make([]error, n)
+	accts := make([]storage.Account, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email := "race@example.com"
+			if i%2 == 1 {
+				email = "RACE@example.com"
+			}
+			accts[i], _, results[i] = s.CreateAccountAndUser(ctx, wsA, jitAccount(email, wsA), jitMember(email))
+		}()
+	}
+	wg.Wait()
+	winners := 0
+	var winner storage.Account
+	for i, err := range results {
+		var ce *storage.ConflictError
+		switch {
+		case err == nil:
+			winners++
+			winner = accts[i]
+		case errors.As(err, &ce) && ce.Field == "email":
+		default:
+			t.Fatalf("create %d: %v", i, err)
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d creates won, want 1", winners)
+	}
+	acct, u, has, err := s.LoginLookup(ctx, wsA, "race@example.com")
+	must(t, err, "lookup")
+	if acct != winner || !has || u.AccountID != winner.ID {
+		t.Fatalf("lookup = %+v, %+v, %v; want the winner %+v", acct, u, has, winner)
+	}
+	if _, total, err := s.ListUsers(ctx, wsA, 0, 10); err != nil || total != 1 {
+		t.Fatalf("users = %d, %v; want 1", total, err)
+	}
+	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"race@example.com"})
+}
+
+// loginCases are registered in RunConformance.
+var loginCases = []struct {
+	name string
+	fn   func(t *testing.T, s storage.Store)
+}{
+	{"LoginLookup", testLoginLookup},
+	{"CreateAccountAndUser", testCreateAccountAndUser},
+	{"CreateAccountAndUserRace", testCreateAccountAndUserRace},
+	{"AppendEvents", testAppendEvents},
+}
+
+// testAppendEvents: several events land in order, after the ones before,
+// interleaved correctly with AppendEvent, only in their workspace.
+func testAppendEvents(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	first, err := s.AppendEvent(ctx, wsA, storage.Event{Type: "before", Actor: "saml"})
+	must(t, err, "append one")
+	var in []storage.Event
+	for i := 0; i < 3; i++ {
+		in = append(in, storage.Event{Type: fmt.Sprintf("batch.%d", i), Actor: "saml", UserID: fmt.Sprintf("u%d", i),
+			AccountID: "a", Detail: map[string]string{"n": fmt.Sprint(i)}})
+	}
+	got, err := s.AppendEvents(ctx, wsA, in)
+	must(t, err, "append batch")
+	if len(got) != 3 {
+		t.Fatalf("appended %d events, want 3", len(got))
+	}
+	for i, e := range got {
+		if e.ID == "" || e.Time.IsZero() || e.Type != in[i].Type {
+			t.Fatalf("appended event %d = %+v", i, e)
+		}
+	}
+	empty, err := s.AppendEvents(ctx, wsA, nil)
+	if err != nil || len(empty) != 0 {
+		t.Fatalf("empty batch = %+v, %v", empty, err)
+	}
+	_, err = s.AppendEvents(ctx, "conf-missing", in)
+	wantErr(t, err, storage.ErrNotFound, "append batch to unknown workspace")
+	all, err := s.ListEvents(ctx, wsA, "", 100)
+	must(t, err, "list")
+	if len(all) != 4 || all[0].ID != first.ID {
+		t.Fatalf("list = %+v, want 4 events starting with %s", all, first.ID)
+	}
+	for i, e := range all[1:] {
+		if e.ID != got[i].ID || e.Type != in[i].Type || e.UserID != in[i].UserID || e.Detail["n"] != fmt.Sprint(i) ||
+			e.Actor != "saml" || e.AccountID != "a" || !e.Time.Equal(got[i].Time) {
+			t.Fatalf("event %d = %+v, want %+v", i, e, got[i])
+		}
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}

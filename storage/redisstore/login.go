@@ -1,0 +1,214 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// The SAML sign-in path in few round trips. The keys involved live in
+// three hash slots (the global email index {accounts}, the account
+// {acct:<id>}, the workspace {ws:<id>}), so no single script may touch them
+// all on a Redis Cluster: each method below takes at most one round trip
+// per dependent step, and pipelines the steps that do not depend on each
+// other (a pipeline is one round trip on a single server; the Cluster
+// client splits it per node).
+
+// scriptAccountCreateMember: KEYS = account hash; ARGV = email, name,
+// source, origin, created (µs), back-pointer field (w:<ws>). Like
+// scriptAccountCreate, and writes the membership back-pointer in the same
+// step (readers verify back-pointers, so one written early is harmless).
+// Returns 1, or 0 when the id is taken.
+var scriptAccountCreateMember = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'v') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5], ARGV[6], '1')
+return 1
+`)
+
+// LoginLookup reads the email index (one round trip), then the account
+// record and its membership in ws together (one pipelined round trip).
+func (s *Store) LoginLookup(ctx context.Context, ws, email string) (storage.Account, storage.User, bool, error) {
+	key := strings.ToLower(strings.TrimSpace(email))
+	if key == "" {
+		return storage.Account{}, storage.User{}, false, storage.ErrNotFound
+	}
+	id, err := s.rdb.HGet(ctx, s.emailIndexKey(), key).Result()
+	if err != nil {
+		return storage.Account{}, storage.User{}, false, s.wrap(err)
+	}
+	if !validID(id) {
+		return storage.Account{}, storage.User{}, false, storage.ErrNotFound
+	}
+	if !validWS(ws) {
+		acct, err := s.GetAccount(ctx, id)
+		return acct, storage.User{}, false, err
+	}
+	var acctCmd *redis.MapStringStringCmd
+	var userCmd *redis.Cmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		acctCmd = p.HGetAll(ctx, s.acctKey(id, "a"))
+		userCmd = scriptUserQuery.EvalSha(ctx, p, s.userKeys(ws), "acct", id)
+		return nil
+	})
+	f, err := acctCmd.Result()
+	if err != nil {
+		return storage.Account{}, storage.User{}, false, s.wrap(err)
+	}
+	acct, err := decodeAccount(id, f)
+	if err != nil {
+		return storage.Account{}, storage.User{}, false, err
+	}
+	res, err := userCmd.Slice()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// First use on this server (or after SCRIPT FLUSH): EVAL loads it.
+		res, err = scriptUserQuery.Run(ctx, s.rdb, s.userKeys(ws), "acct", id).Slice()
+	}
+	if err != nil {
+		return storage.Account{}, storage.User{}, false, s.wrap(err)
+	}
+	// {total, record, seq}: at most one membership per account and workspace.
+	if len(res) < 3 {
+		return acct, storage.User{}, false, nil
+	}
+	rec, _ := res[1].(string)
+	u, err := decodeUser(ws, rec)
+	if err != nil {
+		return storage.Account{}, storage.User{}, false, err
+	}
+	return acct, u, true, nil
+}
+
+// CreateAccountAndUser is createAccount and CreateUser in three round
+// trips instead of five, in the same crash order: (1) the account record
+// under its new id together with the membership back-pointer w:<ws>,
+// reachable by nobody yet; (2) HSETNX on the email index publishes the
+// account and decides among concurrent creates of one email (a loser
+// removes what it wrote in (1) and gets ConflictError "email"); (3) the
+// membership and its index entries in the user-create script, which checks
+// every unique index first. A crash after (1) leaves an unreachable record;
+// after (2) an account without membership, which the next sign-in
+// completes. The caller has just seen the email missing (LoginLookup), so
+// there is no read first.
+func (s *Store) CreateAccountAndUser(ctx context.Context, ws string, a storage.Account, u storage.User) (storage.Account, storage.User, error) {
+	email := strings.ToLower(strings.TrimSpace(a.Email))
+	if email == "" {
+		return storage.Account{}, storage.User{}, errors.New("redisstore: account email is empty")
+	}
+	if !validWS(ws) {
+		return storage.Account{}, storage.User{}, storage.ErrNotFound
+	}
+	generated := a.ID == ""
+	if generated {
+		a.ID = uuid.NewString()
+	}
+	if !validID(a.ID) {
+		return storage.Account{}, storage.User{}, fmt.Errorf("redisstore: invalid account id %q", a.ID)
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	a.CreatedAt = fromMicro(toMicro(a.CreatedAt))
+	if u.ID == "" {
+		u.ID = uuid.NewString()
+	}
+	if !validID(u.ID) {
+		return storage.Account{}, storage.User{}, fmt.Errorf("redisstore: invalid user id %q", u.ID)
+	}
+	u.AccountID, u.WorkspaceID = a.ID, ws
+	t := now()
+	u.Created, u.Modified, u.Version = t, t, 1
+	rec, err := encodeUser(u)
+	if err != nil {
+		return storage.Account{}, storage.User{}, err
+	}
+	recKey := s.acctKey(a.ID, "a")
+	ok, err := scriptAccountCreateMember.Run(ctx, s.rdb, []string{recKey}, a.Email, a.FullName, a.Source,
+		a.OriginWorkspace, toMicro(a.CreatedAt), acctWSPrefix+ws).Bool()
+	if err != nil {
+		return storage.Account{}, storage.User{}, s.wrap(err)
+	}
+	if !ok {
+		return storage.Account{}, storage.User{}, &storage.ConflictError{Field: "id"}
+	}
+	won, err := s.rdb.HSetNX(ctx, s.emailIndexKey(), email, a.ID).Result()
+	if err != nil {
+		return storage.Account{}, storage.User{}, s.wrap(err)
+	}
+	if !won {
+		fields := []string{acctFieldVersion, acctFieldEmail, acctFieldName, acctFieldSource, acctFieldOrigin,
+			acctFieldCreated}
+		if generated {
+			// Nobody else knows this id: its back-pointer goes too.
+			fields = append(fields, acctWSPrefix+ws)
+		}
+		if err := s.rdb.HDel(ctx, recKey, fields...).Err(); err != nil {
+			return storage.Account{}, storage.User{}, s.wrap(err)
+		}
+		return storage.Account{}, storage.User{}, &storage.ConflictError{Field: "email"}
+	}
+	args := []any{u.ID, rec, strings.ToLower(u.UserName), u.ExternalID, u.AccountID}
+	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
+		args = append(args, e)
+	}
+	if err := scriptUserCreate.Run(ctx, s.rdb, s.userKeys(ws), args...).Err(); err != nil {
+		return a, storage.User{}, s.wrap(err)
+	}
+	return a, u, nil
+}
+
+// scriptEventsAppend: KEYS = meta, events; ARGV = maxlen, records...
+// Returns the stream ids in order.
+var scriptEventsAppend = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+local ids = {}
+for i = 2, #ARGV do
+  ids[#ids + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[i])
+end
+return ids
+`)
+
+// AppendEvents is AppendEvent for several events in one script (one round
+// trip; the workspace's keys share a slot), so a sign-in that records two
+// decisions waits once.
+func (s *Store) AppendEvents(ctx context.Context, ws string, events []storage.Event) ([]storage.Event, error) {
+	if !validWS(ws) {
+		return nil, storage.ErrNotFound
+	}
+	out := make([]storage.Event, len(events))
+	if len(events) == 0 {
+		return out, nil
+	}
+	args := []any{eventStreamMax}
+	for i, e := range events {
+		if e.Time.IsZero() {
+			e.Time = now()
+		}
+		e.Time = fromMicro(toMicro(e.Time))
+		b, err := json.Marshal(eventWire{V: 1, Time: toMicro(e.Time), Type: e.Type, Actor: e.Actor,
+			User: e.UserID, Account: e.AccountID, Detail: e.Detail})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = e
+		args = append(args, b)
+	}
+	ids, err := scriptEventsAppend.Run(ctx, s.rdb, []string{s.wsKey(ws, "meta"), s.wsKey(ws, "events")},
+		args...).StringSlice()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	if len(ids) != len(out) {
+		return nil, fmt.Errorf("redisstore: appended %d events, want %d", len(ids), len(out))
+	}
+	for i := range out {
+		out[i].ID = ids[i]
+	}
+	return out, nil
+}

@@ -1,0 +1,153 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/redisstore"
+	"github.com/scimjit/scimjit/storage/redistest"
+)
+
+// stepHook counts the client's round trips (a command or a whole pipeline
+// each) and, when failAt > 0, fails round trip number failAt before it
+// reaches Redis: the state a crash at that point leaves behind.
+type stepHook struct {
+	n      atomic.Int64
+	failAt atomic.Int64
+}
+
+var errCrash = errors.New("simulated crash")
+
+func (h *stepHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *stepHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.n.Add(1) == h.failAt.Load() {
+			cmd.SetErr(errCrash)
+			return errCrash
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *stepHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.n.Add(1) == h.failAt.Load() {
+			for _, c := range cmds {
+				c.SetErr(errCrash)
+			}
+			return errCrash
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// loginStore is a store with workspace "one" whose scripts are loaded (a
+// first sign-in happened), and a hook on its client.
+func loginStore(t *testing.T) (*redisstore.Store, *stepHook) {
+	t.Helper()
+	ctx := t.Context()
+	s := redistest.NewRedisStore(t)
+	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateAccountAndUser(ctx, "one", storage.Account{Email: "warm@example.com"},
+		storage.User{UserName: "warm@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, has, err := s.LoginLookup(ctx, "one", "warm@example.com"); err != nil || !has {
+		t.Fatalf("warm-up lookup: %v %v", has, err)
+	}
+	h := &stepHook{}
+	s.Client().AddHook(h)
+	return s, h
+}
+
+// TestLoginRoundTrips pins the number of round trips of the sign-in
+// methods (the point of having them): a look-up of a member is two, of an
+// unknown email one, a JIT creation three.
+func TestLoginRoundTrips(t *testing.T) {
+	ctx := t.Context()
+	s, h := loginStore(t)
+	count := func(what string, want int64, f func() error) {
+		t.Helper()
+		before := h.n.Load()
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := h.n.Load() - before; got != want {
+			t.Errorf("%s: %d round trips, want %d", what, got, want)
+		}
+	}
+	count("create account and user", 3, func() error {
+		_, _, err := s.CreateAccountAndUser(ctx, "one", storage.Account{Email: "new@example.com"},
+			storage.User{UserName: "new@example.com"})
+		return err
+	})
+	count("look up a member", 2, func() error {
+		_, _, has, err := s.LoginLookup(ctx, "one", "new@example.com")
+		if err == nil && !has {
+			err = errors.New("membership not found")
+		}
+		return err
+	})
+	count("look up an unknown email", 1, func() error {
+		_, _, _, err := s.LoginLookup(ctx, "one", "nobody@example.com")
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return errors.New("unknown email found")
+	})
+}
+
+// TestCreateAccountAndUserCrashOrder: a crash before the email index is
+// written leaves nothing visible and a retry succeeds; a crash after it
+// and before the membership leaves the account without membership, which
+// CreateUser (the next sign-in) completes.
+func TestCreateAccountAndUserCrashOrder(t *testing.T) {
+	ctx := t.Context()
+	s, h := loginStore(t)
+	create := func(email string) (storage.Account, storage.User, error) {
+		return s.CreateAccountAndUser(ctx, "one", storage.Account{Email: email, OriginWorkspace: "one"},
+			storage.User{UserName: email, Active: true, Verified: true})
+	}
+
+	h.failAt.Store(h.n.Load() + 2) // the HSETNX on the email index
+	if _, _, err := create("early@example.com"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("crash before publishing: %v", err)
+	}
+	if _, _, _, err := s.LoginLookup(ctx, "one", "early@example.com"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("account visible after a crash before publishing: %v", err)
+	}
+	if _, n, err := s.ListUsers(ctx, "one", 0, 10); err != nil || n != 1 {
+		t.Fatalf("users = %d, %v; want only the warm-up user", n, err)
+	}
+	a, u, err := create("early@example.com")
+	if err != nil || u.AccountID != a.ID {
+		t.Fatalf("retry: %+v %+v %v", a, u, err)
+	}
+
+	h.failAt.Store(h.n.Load() + 3) // the membership script
+	if _, _, err := create("late@example.com"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("crash before the membership: %v", err)
+	}
+	acct, _, has, err := s.LoginLookup(ctx, "one", "late@example.com")
+	if err != nil || has || acct.OriginWorkspace != "one" {
+		t.Fatalf("after a crash before the membership: %+v %v %v; want the account without membership", acct, has, err)
+	}
+	if ms, err := s.AccountMemberships(ctx, acct.ID); err != nil || len(ms) != 0 {
+		t.Fatalf("memberships with only a back-pointer = %+v, %v", ms, err)
+	}
+	u, err = s.CreateUser(ctx, "one", storage.User{AccountID: acct.ID, UserName: "late@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := s.AccountMemberships(ctx, acct.ID); err != nil || len(ms) != 1 || ms[0].UserID != u.ID {
+		t.Fatalf("memberships after completing = %+v, %v", ms, err)
+	}
+}
