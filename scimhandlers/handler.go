@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/elimity-com/scim/schema"
 
@@ -31,6 +32,10 @@ type Config struct {
 	BaseURL string
 	// MaxResults caps count per page (default 100).
 	MaxResults int
+	// TokenCacheTTL is how long a successful bearer-token check is
+	// remembered in this process (default 1s when zero, off when
+	// negative). A revoked token keeps working here for at most that long.
+	TokenCacheTTL time.Duration
 }
 
 // Handler serves every request whose path starts with /scim/v2/{workspace}.
@@ -41,6 +46,7 @@ type Handler struct {
 	store   storage.Store
 	log     *slog.Logger
 	patcher patchParser
+	tokens  *tokenCache
 }
 
 var stringValuesOnce sync.Once
@@ -63,7 +69,8 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, store: cfg.Store, log: cfg.Logger, patcher: newPatchParser()}
+	return &Handler{cfg: cfg, store: cfg.Store, log: cfg.Logger, patcher: newPatchParser(),
+		tokens: newTokenCache(cfg.TokenCacheTTL)}
 }
 
 var workspaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -73,6 +80,9 @@ type request struct {
 	ws   string
 	base string // e.g. https://host/scim/v2/finance
 	r    *http.Request
+	// wantGroups: the response of a user query shows `groups`, so index
+	// lookups fetch them in the same round trip as the users.
+	wantGroups bool
 }
 
 // ServeHTTP handles /scim/v2/{workspace}/... (the full, unstripped path).
@@ -142,11 +152,14 @@ func (h *Handler) authenticate(r *http.Request, ws string) *apiError {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return errUnauthorized()
 	}
+	sum := sha256.Sum256([]byte(token))
+	if h.tokens.valid(ws, sum) {
+		return nil
+	}
 	tokens, err := h.store.ListSCIMTokens(r.Context(), ws)
 	if err != nil && !isNotFound(err) {
 		return mapStoreError(err, "workspace")
 	}
-	sum := sha256.Sum256([]byte(token))
 	hexSum := []byte(hex.EncodeToString(sum[:]))
 	match := 0
 	for _, t := range tokens {
@@ -160,6 +173,7 @@ func (h *Handler) authenticate(r *http.Request, ws string) *apiError {
 	if match != 1 {
 		return errUnauthorized()
 	}
+	h.tokens.remember(ws, sum)
 	return nil
 }
 

@@ -337,17 +337,24 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 	needGroups := k == userKind && expr != nil && refersTo(expr, "groups")
 	var cands []item
 	keep := func(batch []item) error {
-		if needGroups && len(batch) > 0 {
-			// One storage call for the whole batch.
-			ids := make([]string, len(batch))
-			for i, it := range batch {
-				ids[i] = it.id
+		var ids []string
+		if needGroups {
+			for _, it := range batch {
+				if _, ok := it.doc["groups"]; !ok {
+					ids = append(ids, it.id)
+				}
 			}
+		}
+		if len(ids) > 0 {
+			// One storage call for the whole batch.
 			refs, err := h.store.UserGroups(ctx, q.ws, ids)
 			if err != nil {
 				return err
 			}
 			for i := range batch {
+				if _, ok := batch[i].doc["groups"]; ok {
+					continue
+				}
 				gs := refs[batch[i].id]
 				if gs == nil {
 					gs = []storage.GroupRef{}
@@ -364,7 +371,7 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 	}
 	if expr != nil {
 		if keys, ok := planLookups(k, expr); ok {
-			found, err := h.lookup(ctx, q, k, keys)
+			found, err := h.lookup(ctx, q, k, keys, expr)
 			if err != nil {
 				return nil, err
 			}
@@ -433,7 +440,7 @@ func (h *Handler) page(ctx context.Context, q *request, k *resourceKind, offset,
 
 // lookup fetches the union of index lookups, de-duplicated, in creation
 // order.
-func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys []lookupKey) ([]item, error) {
+func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys []lookupKey, expr fp.Expression) ([]item, error) {
 	seen := map[string]bool{}
 	var out []item
 	add := func(it item) {
@@ -444,29 +451,41 @@ func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys 
 	}
 	for _, key := range keys {
 		if k == userKind {
-			var us []storage.User
-			var err error
+			var by storage.UserIndex
 			switch key.by {
 			case "id":
-				var u storage.User
-				u, err = h.store.GetUser(ctx, q.ws, key.value)
-				if err == nil {
-					us = []storage.User{u}
-				} else if isNotFound(err) {
-					err = nil
-				}
+				by = storage.UserByID
 			case "userName":
-				us, err = h.store.FindUsers(ctx, q.ws, storage.UserByUserName, key.value)
+				by = storage.UserByUserName
 			case "externalId":
-				us, err = h.store.FindUsers(ctx, q.ws, storage.UserByExternalID, key.value)
+				by = storage.UserByExternalID
 			case "email":
-				us, err = h.store.FindUsers(ctx, q.ws, storage.UserByEmail, strings.ToLower(key.value))
+				by, key.value = storage.UserByEmail, strings.ToLower(key.value)
+			default:
+				continue
+			}
+			var us []storage.User
+			var refs map[string][]storage.GroupRef
+			var err error
+			if q.wantGroups || refersTo(expr, "groups") {
+				// The users and their groups in one round trip.
+				us, refs, err = h.store.FindUsersWithGroups(ctx, q.ws, by, key.value)
+			} else {
+				us, err = h.store.FindUsers(ctx, q.ws, by, key.value)
 			}
 			if err != nil {
 				return nil, err
 			}
 			for _, u := range us {
-				add(h.userItem(q, u))
+				it := h.userItem(q, u)
+				if refs != nil {
+					gs := refs[u.ID]
+					if gs == nil {
+						gs = []storage.GroupRef{}
+					}
+					it.doc["groups"] = groupsValue(q.base, gs)
+				}
+				add(it)
 			}
 			continue
 		}
@@ -676,6 +695,7 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 		h.writeError(w, q.r, aerr)
 		return
 	}
+	q.wantGroups = k == userKind && p.proj.wants(userKind, "groups")
 	var expr fp.Expression
 	if p.filter != "" {
 		if expr, aerr = parseFilter(p.filter, k); aerr != nil {
@@ -727,6 +747,7 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
+	q.wantGroups = p.proj.wants(userKind, "groups")
 	kinds := []*resourceKind{userKind, groupKind}
 	exprs := map[*resourceKind]fp.Expression{}
 	if p.filter != "" {

@@ -16,6 +16,12 @@ type countingStore struct {
 	userGroups atomic.Int64 // calls of UserGroups
 	ids        atomic.Int64 // user ids asked for in total
 	findGroups atomic.Int64 // calls of FindGroups
+	withGroups atomic.Int64 // calls of FindUsersWithGroups
+}
+
+func (s *countingStore) FindUsersWithGroups(ctx context.Context, ws string, by storage.UserIndex, v string) ([]storage.User, map[string][]storage.GroupRef, error) {
+	s.withGroups.Add(1)
+	return s.Store.FindUsersWithGroups(ctx, ws, by, v)
 }
 
 func (s *countingStore) UserGroups(ctx context.Context, ws string, ids []string) (map[string][]storage.GroupRef, error) {
@@ -29,7 +35,12 @@ func (s *countingStore) FindGroups(ctx context.Context, ws string, by storage.Gr
 	return s.Store.FindGroups(ctx, ws, by, v)
 }
 
-func (s *countingStore) reset() { s.userGroups.Store(0); s.ids.Store(0); s.findGroups.Store(0) }
+func (s *countingStore) reset() {
+	s.userGroups.Store(0)
+	s.ids.Store(0)
+	s.findGroups.Store(0)
+	s.withGroups.Store(0)
+}
 
 // TestUserGroupsAttribute checks that a user's groups are rendered from
 // group references (renamed groups show their new name), that a list page
@@ -61,7 +72,8 @@ func TestUserGroupsAttribute(t *testing.T) {
 	cs.reset()
 	r := c.do("GET", "/Users/"+ids[0], "").expect(t, 200)
 	deq(t, "groups of user 0", displays(r.body), map[string]string{g1id: "Alpha", g2id: "Beta renamed"})
-	eq(t, "look-ups for one user", cs.userGroups.Load(), int64(1))
+	eq(t, "UserGroups calls for one user", cs.userGroups.Load(), int64(0))
+	eq(t, "user and groups in one call", cs.withGroups.Load(), int64(1))
 	eq(t, "FindGroups calls for one user", cs.findGroups.Load(), int64(0))
 
 	cs.reset()
@@ -69,7 +81,7 @@ func TestUserGroupsAttribute(t *testing.T) {
 	if _, ok := r.body["groups"]; ok {
 		t.Fatalf("groups returned although excluded: %v", r.body["groups"])
 	}
-	eq(t, "look-ups with groups excluded", cs.userGroups.Load(), int64(0))
+	eq(t, "look-ups with groups excluded", cs.userGroups.Load()+cs.withGroups.Load(), int64(0))
 
 	cs.reset()
 	r = c.do("GET", "/Users?startIndex=1&count=5", "").expect(t, 200)
@@ -92,6 +104,22 @@ func TestUserGroupsAttribute(t *testing.T) {
 	r = c.do("GET", `/Users?filter=`+q(`groups.value eq "`+g1id+`"`), "").expect(t, 200)
 	eq(t, "filter on groups: results", num(r.body, "totalResults"), 2)
 	eq(t, "filter on groups: one look-up for the scan batch", cs.userGroups.Load(), int64(1))
+
+	// The IdP lookup: user and groups in one call; without groups, none.
+	cs.reset()
+	r = c.do("GET", `/Users?filter=`+q(`userName eq "UG0@example.com" and active eq true`), "").expect(t, 200)
+	eq(t, "filter userName: results", num(r.body, "totalResults"), 1)
+	deq(t, "filter userName: groups", displays(list(r.body, "Resources")[0]), map[string]string{g1id: "Alpha", g2id: "Beta renamed"})
+	eq(t, "filter userName: user and groups in one call", cs.withGroups.Load(), int64(1))
+	eq(t, "filter userName: no separate group look-up", cs.userGroups.Load(), int64(0))
+	cs.reset()
+	r = c.do("GET", `/Users?excludedAttributes=groups&filter=`+q(`id eq "`+ids[1]+`"`), "").expect(t, 200)
+	eq(t, "filter id: results", num(r.body, "totalResults"), 1)
+	eq(t, "filter id without groups: no group look-up", cs.userGroups.Load()+cs.withGroups.Load(), int64(0))
+	if _, ok := list(r.body, "Resources")[0].(map[string]any)["groups"]; ok {
+		t.Fatal("groups returned although excluded")
+	}
+	r = c.do("GET", "/Users/no-such-id", "").expectError(t, 404, "")
 }
 
 func deq(t *testing.T, what string, got, want map[string]string) {

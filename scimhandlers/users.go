@@ -460,12 +460,34 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
-	u, err := h.store.GetUser(q.r.Context(), q.ws, id)
+	p, aerr := projectionFromQuery(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	if !p.wants(userKind, "groups") {
+		u, err := h.store.GetUser(q.r.Context(), q.ws, id)
+		if err != nil {
+			h.writeError(w, q.r, mapStoreError(err, "user"))
+			return
+		}
+		h.writeUser(w, q, http.StatusOK, u, nil)
+		return
+	}
+	// The user and its groups in one round trip.
+	us, refs, err := h.store.FindUsersWithGroups(q.r.Context(), q.ws, storage.UserByID, id)
+	if err == nil && len(us) == 0 {
+		err = storage.ErrNotFound
+	}
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
-	h.writeUser(w, q, http.StatusOK, u, nil)
+	gs := refs[us[0].ID]
+	if gs == nil {
+		gs = []storage.GroupRef{}
+	}
+	h.writeUser(w, q, http.StatusOK, us[0], gs)
 }
 
 func transitionEvent(before, after bool) string {

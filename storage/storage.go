@@ -247,6 +247,10 @@ const (
 	GroupByMember    GroupIndex = "member" // groups that have the user id as member
 )
 
+// UserByID finds the user with that id (FindUsers and FindUsersWithGroups):
+// zero or one user.
+const UserByID UserIndex = "id"
+
 // Event is one provisioning decision in a workspace's event stream.
 type Event struct {
 	ID   string // assigned by the store; ordered
@@ -387,6 +391,11 @@ type Store interface {
 	// for all ids, proportional to the number of groups found and
 	// independent of the groups' sizes.
 	UserGroups(ctx context.Context, ws string, userIDs []string) (map[string][]GroupRef, error)
+	// FindUsersWithGroups is FindUsers (by may also be UserByID) that also
+	// returns, in the same round trip, the group references of every user
+	// found, exactly as UserGroups would (the map has one key per user
+	// returned).
+	FindUsersWithGroups(ctx context.Context, ws string, by UserIndex, value string) ([]User, map[string][]GroupRef, error)
 
 	// AppendEvent adds an event to the workspace's stream (capped length).
 	AppendEvent(ctx context.Context, ws string, e Event) (Event, error)

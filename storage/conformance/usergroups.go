@@ -139,3 +139,81 @@ func testUserGroups(t *testing.T, s storage.Store) {
 		wantRefs(t, got, a.ID, nil, "unknown workspace")
 	})
 }
+
+// testFindUsersWithGroups checks that FindUsersWithGroups returns what
+// FindUsers (and GetUser for UserByID) and UserGroups return separately,
+// for every index, and nothing across workspaces.
+func testFindUsersWithGroups(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	a := newUser(t, s, wsA, "fwg-a@example.com")
+	acct, _, err := s.GetOrCreateAccount(ctx, storage.Account{Email: "fwg-b@example.com", Source: storage.SourceSCIM,
+		OriginWorkspace: wsA})
+	must(t, err, "account b")
+	b, err := s.CreateUser(ctx, wsA, storage.User{AccountID: acct.ID, UserName: "Fwg-B-Name", ExternalID: "ext-b",
+		Emails: []string{"fwg-b@example.com", "fwg-b-home@example.com"}, Active: true})
+	must(t, err, "user b")
+	g1, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "FWG one", Members: []string{a.ID, b.ID}})
+	must(t, err, "group one")
+	g2, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "FWG two", Members: []string{b.ID}})
+	must(t, err, "group two")
+
+	cases := []struct {
+		by    storage.UserIndex
+		value string
+		want  []string
+	}{
+		{storage.UserByID, a.ID, []string{a.ID}},
+		{storage.UserByID, b.ID, []string{b.ID}},
+		{storage.UserByID, "no-such-id", nil},
+		{storage.UserByUserName, "FWG-A@EXAMPLE.COM", []string{a.ID}},
+		{storage.UserByUserName, "fwg-b-name", []string{b.ID}},
+		{storage.UserByExternalID, "ext-b", []string{b.ID}},
+		{storage.UserByExternalID, "EXT-B", nil},
+		{storage.UserByEmail, "FWG-B-HOME@example.com", []string{b.ID}},
+		{storage.UserByEmail, "fwg-a@example.com", []string{a.ID}},
+		{storage.UserByEmail, "fwg-b-name", nil}, // a userName, not an email
+		{storage.UserByUserName, "", nil},
+	}
+	for _, c := range cases {
+		what := fmt.Sprintf("%s %q", c.by, c.value)
+		us, refs, err := s.FindUsersWithGroups(ctx, wsA, c.by, c.value)
+		must(t, err, what)
+		if !sameSet(userIDs(us), c.want) {
+			t.Fatalf("%s: users %v, want %v", what, userIDs(us), c.want)
+		}
+		if c.by != storage.UserByID {
+			plain, err := s.FindUsers(ctx, wsA, c.by, c.value)
+			must(t, err, "FindUsers "+what)
+			if !sameSet(userIDs(plain), userIDs(us)) {
+				t.Fatalf("%s: FindUsers %v, FindUsersWithGroups %v", what, userIDs(plain), userIDs(us))
+			}
+		}
+		if len(refs) != len(us) {
+			t.Fatalf("%s: %d group entries for %d users: %v", what, len(refs), len(us), refs)
+		}
+		sep, err := s.UserGroups(ctx, wsA, userIDs(us))
+		must(t, err, "UserGroups "+what)
+		for _, u := range us {
+			if u.WorkspaceID != wsA || u.Version < 1 {
+				t.Fatalf("%s: incomplete user %+v", what, u)
+			}
+			wantRefs(t, refs, u.ID, sep[u.ID], what)
+		}
+	}
+	us, refs, err := s.FindUsersWithGroups(ctx, wsA, storage.UserByID, b.ID)
+	must(t, err, "by id")
+	wantRefs(t, refs, b.ID, sortedRefs(g1, g2), "b's groups")
+	if len(us) != 1 || us[0].UserName != "Fwg-B-Name" || us[0].ExternalID != "ext-b" {
+		t.Fatalf("by id: %+v", us)
+	}
+
+	t.Run("other workspace sees nothing", func(t *testing.T) {
+		for _, c := range cases {
+			us, refs, err := s.FindUsersWithGroups(ctx, wsB, c.by, c.value)
+			must(t, err, "in "+wsB)
+			if len(us) != 0 || len(refs) != 0 {
+				t.Fatalf("%s %q seen from %s: %v %v", c.by, c.value, wsB, userIDs(us), refs)
+			}
+		}
+	})
+}

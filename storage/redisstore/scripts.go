@@ -33,9 +33,12 @@ redis.call('ZADD', KEYS[7], seq, id)
 return 1
 `)
 
-// scriptUserQuery (read-only): KEYS = userKeys; ARGV = mode, a, b.
+// scriptUserQuery (read-only): KEYS = userKeys; ARGV = mode, a, b[, prefix].
 // Modes: id, un, ext, acct, email (value a), list (offset a, limit b).
-// Returns {total, record1, seq1, record2, seq2, ...}; total only in list mode.
+// Returns {total, record1, seq1, record2, seq2, ...}; total only in list
+// mode. With the workspace key prefix as ARGV[4], each user is followed by
+// its group references {gid1, dn1, gid2, dn2, ...} (group members are not
+// read): {total, record1, seq1, groups1, ...}.
 var scriptUserQuery = redis.NewScript(luaPrelude + `
 local mode = ARGV[1]
 local ids = {}
@@ -63,12 +66,26 @@ elseif mode == 'list' then
   local lim = tonumber(ARGV[3])
   if lim > 0 and off < total then ids = redis.call('ZRANGE', KEYS[7], off, off + lim - 1) end
 end
+local p = ARGV[4]
 local out = {total}
 for _, id in ipairs(ids) do
   local rec = redis.call('HGET', KEYS[2], id)
   if rec then
     out[#out + 1] = rec
     out[#out + 1] = redis.call('ZSCORE', KEYS[7], id) or '0'
+    if p then
+      -- the user's group references, as scriptUserGroups reads them
+      local gs = {}
+      for _, m in ipairs(redis.call('ZRANGEBYLEX', KEYS[9], '[' .. id .. SEP, '(' .. id .. NEXT)) do
+        local gid = string.sub(m, #id + 2)
+        local dn = redis.call('HGET', p .. 'g:' .. gid, 'dn')
+        if dn then
+          gs[#gs + 1] = gid
+          gs[#gs + 1] = dn
+        end
+      end
+      out[#out + 1] = gs
+    end
   end
 end
 return out

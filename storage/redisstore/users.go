@@ -154,35 +154,63 @@ func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User) (stor
 // queryUsers runs the read-only user query script and decodes the result:
 // the total (for list mode) and the users with their creation sequence.
 func (s *Store) queryUsers(ctx context.Context, ws, mode string, args ...any) ([]storage.User, int, error) {
+	us, total, _, err := s.queryUsersGroups(ctx, ws, false, mode, args...)
+	return us, total, err
+}
+
+// queryUsersGroups is queryUsers that, with groups, also returns each
+// found user's group references from the same script run.
+func (s *Store) queryUsersGroups(ctx context.Context, ws string, groups bool, mode string, args ...any) ([]storage.User, int, map[string][]storage.GroupRef, error) {
 	if !validWS(ws) {
-		return []storage.User{}, 0, nil
+		return []storage.User{}, 0, map[string][]storage.GroupRef{}, nil
 	}
-	res, err := scriptUserQuery.Run(ctx, s.rdb, s.userKeys(ws), append([]any{mode}, args...)...).Slice()
+	argv := append([]any{mode}, args...)
+	for len(argv) < 3 {
+		argv = append(argv, "")
+	}
+	stride := 2
+	var refs map[string][]storage.GroupRef
+	if groups {
+		argv = append(argv, s.wsPrefix(ws))
+		stride = 3
+		refs = map[string][]storage.GroupRef{}
+	}
+	res, err := scriptUserQuery.Run(ctx, s.rdb, s.userKeys(ws), argv...).Slice()
 	if err != nil {
-		return nil, 0, s.wrap(err)
+		return nil, 0, nil, s.wrap(err)
 	}
 	total, _ := res[0].(int64)
 	type seqUser struct {
 		seq float64
 		u   storage.User
 	}
-	list := make([]seqUser, 0, (len(res)-1)/2)
-	for i := 1; i+1 < len(res); i += 2 {
+	list := make([]seqUser, 0, (len(res)-1)/stride)
+	for i := 1; i+stride-1 < len(res); i += stride {
 		rec, _ := res[i].(string)
 		seqStr, _ := res[i+1].(string)
 		u, err := decodeUser(ws, rec)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		seq, _ := strconv.ParseFloat(seqStr, 64)
 		list = append(list, seqUser{seq, u})
+		if groups {
+			flat, _ := res[i+2].([]any)
+			rs := make([]storage.GroupRef, 0, len(flat)/2)
+			for j := 0; j+1 < len(flat); j += 2 {
+				gid, _ := flat[j].(string)
+				dn, _ := flat[j+1].(string)
+				rs = append(rs, storage.GroupRef{ID: gid, DisplayName: dn})
+			}
+			refs[u.ID] = rs
+		}
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].seq < list[j].seq })
 	out := make([]storage.User, len(list))
 	for i, x := range list {
 		out[i] = x.u
 	}
-	return out, int(total), nil
+	return out, int(total), refs, nil
 }
 
 // GetUser reads one membership.
@@ -216,10 +244,26 @@ func (s *Store) GetUserByAccount(ctx context.Context, ws, accountID string) (sto
 	return us[0], nil
 }
 
-// FindUsers is an index hit on userName, externalId or email.
+// FindUsers is an index hit on id, userName, externalId or email.
 func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, value string) ([]storage.User, error) {
+	us, _, err := s.findUsers(ctx, ws, by, value, false)
+	return us, err
+}
+
+// FindUsersWithGroups is FindUsers that also returns the found users'
+// group references, read by the same script (one round trip).
+func (s *Store) FindUsersWithGroups(ctx context.Context, ws string, by storage.UserIndex, value string) ([]storage.User, map[string][]storage.GroupRef, error) {
+	return s.findUsers(ctx, ws, by, value, true)
+}
+
+func (s *Store) findUsers(ctx context.Context, ws string, by storage.UserIndex, value string, groups bool) ([]storage.User, map[string][]storage.GroupRef, error) {
 	var mode string
 	switch by {
+	case storage.UserByID:
+		mode = "id"
+		if !validID(value) {
+			value = ""
+		}
 	case storage.UserByUserName:
 		mode, value = "un", strings.ToLower(value)
 	case storage.UserByExternalID:
@@ -227,28 +271,40 @@ func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, 
 	case storage.UserByEmail:
 		mode, value = "email", strings.ToLower(strings.TrimSpace(value))
 	default:
-		return nil, fmt.Errorf("redisstore: user index %q unknown", by)
+		return nil, nil, fmt.Errorf("redisstore: user index %q unknown", by)
 	}
 	if value == "" || strings.Contains(value, "\x00") {
-		return []storage.User{}, nil
+		return []storage.User{}, map[string][]storage.GroupRef{}, nil
 	}
-	us, _, err := s.queryUsers(ctx, ws, mode, value)
-	if err != nil || mode != "email" {
-		return us, err
+	us, _, refs, err := s.queryUsersGroups(ctx, ws, groups, mode, value)
+	if err != nil {
+		return nil, nil, err
+	}
+	if refs == nil {
+		refs = map[string][]storage.GroupRef{}
+	}
+	if mode != "email" {
+		return us, refs, nil
 	}
 	// The email query also returns the user whose userName equals the
 	// value (its email is not in the email index); keep it only when the
 	// value is one of its emails.
 	out := us[:0]
 	for _, u := range us {
+		found := false
 		for _, e := range emailKeys(u.Emails) {
 			if e == value {
-				out = append(out, u)
+				found = true
 				break
 			}
 		}
+		if found {
+			out = append(out, u)
+		} else {
+			delete(refs, u.ID)
+		}
 	}
-	return out, nil
+	return out, refs, nil
 }
 
 // ListUsers pages through the ordered index (ZRANGE by rank).
