@@ -377,6 +377,14 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 		return
 	}
 	ch.IfVersion = ver
+	p, aerr := projectionFromQuery(q.r)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	// A response without members (excludedAttributes=members, or
+	// attributes not naming it) does not read them at all.
+	ch.OmitMembers = !p.wants(groupKind, "members")
 	g, err := h.store.ChangeGroup(ctx, q.ws, id, ch)
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "group"))

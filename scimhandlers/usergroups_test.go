@@ -128,3 +128,30 @@ func deq(t *testing.T, what string, got, want map[string]string) {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
 }
+
+// TestGroupPatchWithoutMembers: a PATCH whose response excludes members
+// answers without them and still applies the change.
+func TestGroupPatchWithoutMembers(t *testing.T) {
+	env := newTestEnv(t)
+	c := env.workspace("gpatch", nil)
+	u1 := str(c.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"p1@example.com"}`).expect(t, 201).body, "id")
+	u2 := str(c.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"p2@example.com"}`).expect(t, 201).body, "id")
+	g := c.do("POST", "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"P","members":[{"value":"`+u1+`"}]}`).expect(t, 201)
+	gid := str(g.body, "id")
+	r := c.do("PATCH", "/Groups/"+gid+"?excludedAttributes=members",
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"`+u2+`"}]}]}`).expect(t, 200)
+	if _, ok := r.body["members"]; ok {
+		t.Fatalf("members in the response although excluded: %s", r.raw)
+	}
+	eq(t, "displayName", str(r.body, "displayName"), "P")
+	eq(t, "ETag", r.header.Get("ETag"), `W/"2"`)
+	full := c.do("GET", "/Groups/"+gid, "").expect(t, 200)
+	got := map[string]string{}
+	for _, m := range list(full.body, "members") {
+		got[str(m, "value")] = "member"
+	}
+	deq(t, "members after the PATCH", got, map[string]string{u1: "member", u2: "member"})
+	r = c.do("PATCH", "/Groups/"+gid,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"`+u1+`\"]"}]}`).expect(t, 200)
+	eq(t, "members in a full PATCH response", len(list(r.body, "members")), 1)
+}

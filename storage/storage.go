@@ -229,6 +229,10 @@ type GroupChange struct {
 	ReplaceMembers *[]string
 	RemoveMembers  []string
 	AddMembers     []string
+	// OmitMembers, when true, makes ChangeGroup return the group without
+	// reading its members (Members is then nil), so that a change whose
+	// response does not show members costs the same for any group size.
+	OmitMembers bool
 }
 
 // UserIndex names an indexed user attribute.

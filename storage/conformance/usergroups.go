@@ -217,3 +217,36 @@ func testFindUsersWithGroups(t *testing.T, s storage.Store) {
 		}
 	})
 }
+
+// testGroupChangeOmitMembers: a change with OmitMembers applies like any
+// other and returns the group without its members.
+func testGroupChangeOmitMembers(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	a := newUser(t, s, wsA, "omit-a@example.com")
+	b := newUser(t, s, wsA, "omit-b@example.com")
+	g, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "Omit", Members: []string{a.ID}})
+	must(t, err, "create")
+	got, err := s.ChangeGroup(ctx, wsA, g.ID, storage.GroupChange{IfVersion: g.Version, AddMembers: []string{b.ID},
+		DisplayName: strp("Omit renamed"), OmitMembers: true})
+	must(t, err, "change omitting members")
+	if got.Members != nil {
+		t.Fatalf("members returned although omitted: %v", got.Members)
+	}
+	if got.ID != g.ID || got.DisplayName != "Omit renamed" || got.Version != g.Version+1 || got.WorkspaceID != wsA {
+		t.Fatalf("changed group %+v", got)
+	}
+	full, err := s.GetGroup(ctx, wsA, g.ID)
+	must(t, err, "get")
+	if !sameSet(full.Members, []string{a.ID, b.ID}) || full.Version != got.Version {
+		t.Fatalf("after change: members %v version %d", full.Members, full.Version)
+	}
+	_, err = s.ChangeGroup(ctx, wsA, g.ID, storage.GroupChange{IfVersion: g.Version, OmitMembers: true})
+	wantErr(t, err, storage.ErrPreconditionFailed, "stale version with OmitMembers")
+	_, err = s.ChangeGroup(ctx, wsB, g.ID, storage.GroupChange{OmitMembers: true, AddMembers: []string{a.ID}})
+	wantErr(t, err, storage.ErrNotFound, "change from the other workspace")
+	again, err := s.ChangeGroup(ctx, wsA, g.ID, storage.GroupChange{RemoveMembers: []string{a.ID}})
+	must(t, err, "change with members")
+	if !sameSet(again.Members, []string{b.ID}) {
+		t.Fatalf("members %v, want [%s]", again.Members, b.ID)
+	}
+}

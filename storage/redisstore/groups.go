@@ -243,7 +243,7 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 	if err != nil {
 		return storage.Group{}, err
 	}
-	args = append(args, flag(ch.Attributes != nil), at, flag(ch.ReplaceMembers != nil))
+	args = append(args, flag(ch.Attributes != nil), at, flag(ch.ReplaceMembers != nil), flag(ch.OmitMembers))
 	if ch.ReplaceMembers != nil {
 		rep := dedup(*ch.ReplaceMembers)
 		args = append(args, len(rep))
@@ -270,7 +270,11 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 	if err != nil {
 		return storage.Group{}, s.wrap(err)
 	}
-	return decodeGroup(ws, res)
+	g, err := decodeGroup(ws, res)
+	if err == nil && ch.OmitMembers {
+		g.Members = nil
+	}
+	return g, err
 }
 
 // DeleteGroup removes the group, its members' reverse index entries and its

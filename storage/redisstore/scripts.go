@@ -176,8 +176,9 @@ return 1
 
 // scriptGroupChange: KEYS = groupKeys(gid); ARGV = id, ifVersion, now (µs),
 // setName, displayName, lower(displayName), setExt, externalId, setAttrs,
-// attributes JSON, replace(0/1), nReplace, replace..., nRemove, remove...,
-// add... Returns the group as {hash fields flat, members}.
+// attributes JSON, replace(0/1), omitMembers(0/1), nReplace, replace...,
+// nRemove, remove..., add... Returns the group as {hash fields flat,
+// members}; members is empty without being read when omitMembers is 1.
 var scriptGroupChange = redis.NewScript(luaPrelude + `
 local id = ARGV[1]
 if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('SJ_NOTFOUND group') end
@@ -193,7 +194,7 @@ if ARGV[7] == '1' and ARGV[8] ~= oldExt and ARGV[8] ~= '' then
   local o = redis.call('HGET', KEYS[5], ARGV[8])
   if o and o ~= id then return redis.error_reply('SJ_CONFLICT externalId') end
 end
-local i = 12
+local i = 13
 local replace = nil
 if ARGV[11] == '1' then
   replace = {}
@@ -257,6 +258,7 @@ for _, m in ipairs(add) do
 end
 redis.call('HINCRBY', KEYS[2], 'ver', 1)
 redis.call('HSET', KEYS[2], 'm', ARGV[3])
+if ARGV[12] == '1' then return {redis.call('HGETALL', KEYS[2]), {}} end
 return {redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}
 `)
 
