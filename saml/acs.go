@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,25 +55,25 @@ type loginLookup struct {
 func (s *Service) handleACS(c echo.Context) error {
 	r := c.Request()
 	formErr := r.ParseForm()
-	// The tracked request is read (and consumed) while the workspace is
-	// loaded: two independent Redis round trips at once. The goroutine is
-	// always waited for before returning.
+	// The workspace is loaded and the tracked request taken (read and
+	// deleted) in one store call, one round trip.
 	relay := r.PostForm.Get("RelayState")
-	var take chan takeResult
+	var ws storage.Workspace
+	var ok bool
+	var err error
+	var tracked *takeResult
 	if formErr == nil && wsPattern.MatchString(c.Param("ws")) && validRelay(relay) {
-		take = make(chan takeResult, 1)
-		ctx, wsID := r.Context(), c.Param("ws")
-		go func() {
-			raw, err := s.cfg.Store.TakeTemp(ctx, wsID, "authn:"+relay)
-			take <- takeResult{raw, err}
-		}()
-		defer func() {
-			if take != nil {
-				<-take
+		tracked = &takeResult{err: storage.ErrNotFound}
+		ws, ok, err = s.loadWorkspace(c, func(ctx context.Context, id string) (storage.Workspace, error) {
+			w, raw, found, err := s.cfg.Store.GetWorkspaceAndTakeTemp(ctx, id, "authn:"+relay)
+			if found {
+				*tracked = takeResult{raw: raw}
 			}
-		}()
+			return w, err
+		})
+	} else {
+		ws, ok, err = s.workspace(c)
 	}
-	ws, ok, err := s.workspace(c)
 	if !ok {
 		return err
 	}
@@ -100,10 +101,8 @@ func (s *Service) handleACS(c echo.Context) error {
 	ctx := r.Context()
 	var ids []string
 	var ret string
-	if take != nil {
-		res := <-take
-		take = nil
-		if ids, ret, err = s.checkTrackedRequest(c, res.raw, res.err); err != nil {
+	if tracked != nil {
+		if ids, ret, err = s.checkTrackedRequest(c, tracked.raw, tracked.err); err != nil {
 			return err
 		}
 	}
@@ -169,7 +168,8 @@ func (s *Service) unavailable(c echo.Context, cause error) error {
 		Text: "Sign-in is temporarily unavailable. Please try again in a moment."})
 }
 
-// takeResult is the outcome of TakeTemp for the tracked request.
+// takeResult is the tracked request taken from the store (err
+// storage.ErrNotFound when there is none).
 type takeResult struct {
 	raw []byte
 	err error

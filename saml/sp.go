@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -96,12 +97,18 @@ func (s *Service) baseSP(ws string) *crewjam.ServiceProvider {
 // its id into the request context for logging. ok is false when the
 // response has been written (404 page or error).
 func (s *Service) workspace(c echo.Context) (storage.Workspace, bool, error) {
+	return s.loadWorkspace(c, s.cfg.Store.GetWorkspace)
+}
+
+// loadWorkspace is workspace with the store read given: get (GetWorkspace
+// or a call that reads more in the same round trip).
+func (s *Service) loadWorkspace(c echo.Context, get func(ctx context.Context, id string) (storage.Workspace, error)) (storage.Workspace, bool, error) {
 	id := c.Param("ws")
 	if !wsPattern.MatchString(id) {
 		return storage.Workspace{}, false, s.showMessage(c, http.StatusNotFound, message{Title: "Not found", Text: "There is no such workspace."})
 	}
 	c.SetRequest(c.Request().WithContext(reqctx.WithWorkspace(c.Request().Context(), id)))
-	ws, err := s.cfg.Store.GetWorkspace(c.Request().Context(), id)
+	ws, err := get(c.Request().Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.mu.Lock()
 		delete(s.sps, id) // a deleted workspace's SP is not kept

@@ -470,4 +470,10 @@ type Store interface {
 	// AppendEvent does for each. ErrNotFound when the workspace does not
 	// exist. An empty list appends nothing.
 	AppendEvents(ctx context.Context, ws string, events []Event) ([]Event, error)
+	// GetWorkspaceAndTakeTemp is GetWorkspace(ws) and TakeTemp(ws, key)
+	// together, in one round trip where the backend allows (the SAML ACS
+	// needs both first). err is ErrNotFound when the workspace does not
+	// exist (the temp value is then not taken); found is false when the
+	// temp value does not exist.
+	GetWorkspaceAndTakeTemp(ctx context.Context, ws, key string) (w Workspace, value []byte, found bool, err error)
 }

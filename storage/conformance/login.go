@@ -3,8 +3,10 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scimjit/scimjit/storage"
 )
@@ -232,6 +234,7 @@ var loginCases = []struct {
 	{"CreateAccountAndUser", testCreateAccountAndUser},
 	{"CreateAccountAndUserRace", testCreateAccountAndUserRace},
 	{"AppendEvents", testAppendEvents},
+	{"GetWorkspaceAndTakeTemp", testGetWorkspaceAndTakeTemp},
 }
 
 // testAppendEvents: several events land in order, after the ones before,
@@ -273,4 +276,58 @@ func testAppendEvents(t *testing.T, s storage.Store) {
 		}
 	}
 	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+// testGetWorkspaceAndTakeTemp: the workspace as GetWorkspace returns it,
+// always current, and the temp value taken once, from this workspace only.
+func testGetWorkspaceAndTakeTemp(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	_, _, _, err := s.GetWorkspaceAndTakeTemp(ctx, "conf-missing", "k")
+	wantErr(t, err, storage.ErrNotFound, "missing workspace")
+	must(t, s.PutTemp(ctx, wsA, "k", []byte("value-a"), time.Minute), "put A")
+	must(t, s.PutTemp(ctx, wsB, "k", []byte("value-b"), time.Minute), "put B")
+	want, err := s.GetWorkspace(ctx, wsA)
+	must(t, err, "get workspace")
+	w, v, found, err := s.GetWorkspaceAndTakeTemp(ctx, wsA, "k")
+	must(t, err, "get and take")
+	if !reflect.DeepEqual(w, want) || !found || string(v) != "value-a" {
+		t.Fatalf("got %+v, %q, %v; want %+v, value-a", w, v, found, want)
+	}
+	_, v, found, err = s.GetWorkspaceAndTakeTemp(ctx, wsA, "k")
+	must(t, err, "second take")
+	if found || v != nil {
+		t.Fatalf("value taken twice: %q", v)
+	}
+	_, err = s.TakeTemp(ctx, wsA, "k")
+	wantErr(t, err, storage.ErrNotFound, "TakeTemp after the take")
+	_, _, found, err = s.GetWorkspaceAndTakeTemp(ctx, wsA, "other")
+	if err != nil || found {
+		t.Fatalf("unknown key: %v, %v", found, err)
+	}
+
+	t.Run("always current", func(t *testing.T) {
+		upd, err := s.UpdateWorkspace(ctx, wsA, func(w *storage.Workspace) error {
+			w.Settings.JIT.Enabled = true
+			w.Settings.CustomRoles = []string{"Auditor"}
+			return nil
+		})
+		must(t, err, "update")
+		for i := 0; i < 2; i++ {
+			w, _, _, err := s.GetWorkspaceAndTakeTemp(ctx, wsA, "k")
+			must(t, err, "get after update")
+			if !reflect.DeepEqual(w, upd) {
+				t.Fatalf("got %+v, want %+v", w, upd)
+			}
+			// A caller changing its copy changes nothing for the next.
+			w.Settings.CustomRoles[0] = "Changed"
+		}
+	})
+
+	t.Run("other workspace keeps its value", func(t *testing.T) {
+		w, v, found, err := s.GetWorkspaceAndTakeTemp(ctx, wsB, "k")
+		must(t, err, "take in B")
+		if w.ID != wsB || !found || string(v) != "value-b" {
+			t.Fatalf("B: %+v, %q, %v", w, v, found)
+		}
+	})
 }

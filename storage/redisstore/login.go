@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -211,4 +213,74 @@ func (s *Store) AppendEvents(ctx context.Context, ws string, events []storage.Ev
 		out[i].ID = ids[i]
 	}
 	return out, nil
+}
+
+// GetWorkspaceAndTakeTemp reads the workspace record and takes the temp
+// value in one script (both keys are in the workspace's slot): the value
+// is deleted only when the workspace exists. The record's decoding is
+// cached by its exact bytes (decodeWorkspaceCached).
+func (s *Store) GetWorkspaceAndTakeTemp(ctx context.Context, ws, key string) (storage.Workspace, []byte, bool, error) {
+	if !validWS(ws) {
+		return storage.Workspace{}, nil, false, storage.ErrNotFound
+	}
+	res, err := scriptWorkspaceTake.Run(ctx, s.rdb, []string{s.wsKey(ws, "meta"), s.wsKey(ws, "tmp:"+key)}).Slice()
+	if err != nil {
+		return storage.Workspace{}, nil, false, s.wrap(err)
+	}
+	rec, _ := res[0].(string)
+	w, err := decodeWorkspaceCached(rec)
+	if err != nil {
+		return storage.Workspace{}, nil, false, err
+	}
+	if len(res) < 2 {
+		return w, nil, false, nil
+	}
+	v, _ := res[1].(string)
+	return w, []byte(v), true, nil
+}
+
+// scriptWorkspaceTake: KEYS = meta, temp key. Returns {record} or
+// {record, value}; SJ_NOTFOUND without the workspace.
+var scriptWorkspaceTake = redis.NewScript(`
+local rec = redis.call('GET', KEYS[1])
+if not rec then return redis.error_reply('SJ_NOTFOUND workspace') end
+local v = redis.call('GETDEL', KEYS[2])
+if v then return {rec, v} end
+return {rec}
+`)
+
+// wsDecodeCache maps a workspace record's exact bytes to its decoding, so
+// that the sign-in path does not decode the same record (with its IdP
+// metadata, a few kB of JSON) on every request. Keyed by content, it can
+// never return a stale workspace; bounded by wsDecodeCacheMax entries
+// (an arbitrary one is dropped when full).
+var wsDecodeCache = struct {
+	sync.Mutex
+	m map[string]storage.Workspace
+}{m: map[string]storage.Workspace{}}
+
+const wsDecodeCacheMax = 256
+
+func decodeWorkspaceCached(rec string) (storage.Workspace, error) {
+	wsDecodeCache.Lock()
+	w, ok := wsDecodeCache.m[rec]
+	wsDecodeCache.Unlock()
+	if !ok {
+		var err error
+		if w, err = decodeWorkspace([]byte(rec)); err != nil {
+			return storage.Workspace{}, err
+		}
+		wsDecodeCache.Lock()
+		if len(wsDecodeCache.m) >= wsDecodeCacheMax {
+			for k := range wsDecodeCache.m {
+				delete(wsDecodeCache.m, k)
+				break
+			}
+		}
+		wsDecodeCache.m[rec] = w
+		wsDecodeCache.Unlock()
+	}
+	// The caller gets its own slices.
+	w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
+	return w, nil
 }
