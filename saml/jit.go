@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -199,25 +200,23 @@ func (s *Service) membershipConflict(c echo.Context, ws storage.Workspace, acct 
 }
 
 // succeed starts the session and redirects to ret. The events (extra,
-// then login.succeeded, in that order, in one store call) are written
-// while the session is created: independent writes, one round trip of
-// waiting instead of two.
+// then login.succeeded, in that order) are written together with the
+// session, in one store call: independent writes, one round trip.
 func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string, extra ...storage.Event) error {
 	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": acct.Email}})
-	ctx := c.Request().Context()
-	done := make(chan error, 1)
-	go func() {
-		t := time.Now()
-		for i := range evs {
-			evs[i].Actor, evs[i].Time = "saml", t
-		}
-		_, err := s.cfg.Store.AppendEvents(ctx, ws.ID, evs)
-		done <- err
-	}()
-	err := s.startSession(c, acct.ID, ws.ID)
-	if everr := <-done; everr != nil {
-		s.logError(c, "append events", "err", everr)
+	t := time.Now()
+	for i := range evs {
+		evs[i].Actor, evs[i].Time = "saml", t
+	}
+	var evErr error
+	err := s.startSessionWith(c, acct.ID, ws.ID, func(ctx context.Context, sess storage.Session) error {
+		var sessErr error
+		_, sessErr, evErr = s.cfg.Store.CreateSessionAndAppendEvents(ctx, sess, ws.ID, evs)
+		return sessErr
+	})
+	if evErr != nil {
+		s.logError(c, "append events", "err", evErr)
 	}
 	if err != nil {
 		return err

@@ -65,6 +65,12 @@ func (s *Service) secureCookies() bool {
 // written (independent keys: one round trip of waiting); the cookie is set
 // only when both succeeded.
 func (s *Service) startSession(c echo.Context, accountID, workspaceID string) error {
+	return s.startSessionWith(c, accountID, workspaceID, s.cfg.Store.CreateSession)
+}
+
+// startSessionWith is startSession with the store write given: create
+// stores the new session (and may write more in the same round trip).
+func (s *Service) startSessionWith(c echo.Context, accountID, workspaceID string, create func(context.Context, storage.Session) error) error {
 	ctx := c.Request().Context()
 	var deleted chan error
 	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" {
@@ -79,7 +85,7 @@ func (s *Service) startSession(c echo.Context, accountID, workspaceID string) er
 	}
 	secret := randomToken(32)
 	now := time.Now()
-	err := s.cfg.Store.CreateSession(ctx, storage.Session{
+	err := create(ctx, storage.Session{
 		Key:             hashToken(secret),
 		AccountID:       accountID,
 		ActiveWorkspace: workspaceID,

@@ -476,4 +476,10 @@ type Store interface {
 	// exist (the temp value is then not taken); found is false when the
 	// temp value does not exist.
 	GetWorkspaceAndTakeTemp(ctx context.Context, ws, key string) (w Workspace, value []byte, found bool, err error)
+	// CreateSessionAndAppendEvents is CreateSession(s) and AppendEvents(ws,
+	// events) at once, in one round trip where the backend allows (two
+	// independent writes, as at the end of a sign-in). sessErr is
+	// CreateSession's outcome and evErr AppendEvents'; neither write waits
+	// for or undoes the other.
+	CreateSessionAndAppendEvents(ctx context.Context, s Session, ws string, events []Event) (appended []Event, sessErr, evErr error)
 }

@@ -235,6 +235,7 @@ var loginCases = []struct {
 	{"CreateAccountAndUserRace", testCreateAccountAndUserRace},
 	{"AppendEvents", testAppendEvents},
 	{"GetWorkspaceAndTakeTemp", testGetWorkspaceAndTakeTemp},
+	{"CreateSessionAndAppendEvents", testCreateSessionAndAppendEvents},
 }
 
 // testAppendEvents: several events land in order, after the ones before,
@@ -330,4 +331,60 @@ func testGetWorkspaceAndTakeTemp(t *testing.T, s storage.Store) {
 			t.Fatalf("B: %+v, %q, %v", w, v, found)
 		}
 	})
+}
+
+// testCreateSessionAndAppendEvents: both writes happen, independently of
+// each other, and the events only in their workspace.
+func testCreateSessionAndAppendEvents(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	sess := func(key string, ttl time.Duration) storage.Session {
+		n := time.Now()
+		return storage.Session{Key: key, AccountID: "acct-1", ActiveWorkspace: wsA, CreatedAt: n, ExpiresAt: n.Add(ttl)}
+	}
+	evs := []storage.Event{{Type: "jit.user.created", Actor: "saml", UserID: "u1"},
+		{Type: "login.succeeded", Actor: "saml", UserID: "u1"}}
+	got, sessErr, evErr := s.CreateSessionAndAppendEvents(ctx, sess("k1", time.Hour), wsA, evs)
+	must(t, sessErr, "session")
+	must(t, evErr, "events")
+	if len(got) != 2 || got[0].ID == "" || got[1].ID == "" {
+		t.Fatalf("appended %+v", got)
+	}
+	x, err := s.GetSession(ctx, "k1")
+	must(t, err, "get session")
+	if x.AccountID != "acct-1" || x.ActiveWorkspace != wsA {
+		t.Fatalf("session = %+v", x)
+	}
+	all, err := s.ListEvents(ctx, wsA, "", 10)
+	must(t, err, "list")
+	if len(all) != 2 || all[0].ID != got[0].ID || all[0].Type != "jit.user.created" || all[1].Type != "login.succeeded" {
+		t.Fatalf("events = %+v", all)
+	}
+
+	t.Run("independent outcomes", func(t *testing.T) {
+		_, sessErr, evErr := s.CreateSessionAndAppendEvents(ctx, sess("k2", time.Hour), "conf-missing", evs)
+		must(t, sessErr, "session with a missing workspace's events")
+		wantErr(t, evErr, storage.ErrNotFound, "events of a missing workspace")
+		if _, err := s.GetSession(ctx, "k2"); err != nil {
+			t.Fatalf("session not created: %v", err)
+		}
+		_, sessErr, evErr = s.CreateSessionAndAppendEvents(ctx, sess("k3", -time.Second), wsA, evs[:1])
+		if sessErr == nil {
+			t.Fatal("expired session accepted")
+		}
+		must(t, evErr, "events next to a refused session")
+		if _, err := s.GetSession(ctx, "k3"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("expired session stored: %v", err)
+		}
+		got, sessErr, evErr := s.CreateSessionAndAppendEvents(ctx, sess("k4", time.Hour), wsA, nil)
+		if sessErr != nil || evErr != nil || len(got) != 0 {
+			t.Fatalf("no events: %+v, %v, %v", got, sessErr, evErr)
+		}
+		if _, err := s.GetSession(ctx, "k4"); err != nil {
+			t.Fatalf("session without events not created: %v", err)
+		}
+		if all, err := s.ListEvents(ctx, wsA, "", 10); err != nil || len(all) != 3 {
+			t.Fatalf("events in A = %d, %v; want 3", len(all), err)
+		}
+	})
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
 }

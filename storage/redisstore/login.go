@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -180,13 +181,25 @@ return ids
 // trip; the workspace's keys share a slot), so a sign-in that records two
 // decisions waits once.
 func (s *Store) AppendEvents(ctx context.Context, ws string, events []storage.Event) ([]storage.Event, error) {
+	out, args, err := s.eventsArgs(ws, events)
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	ids, err := scriptEventsAppend.Run(ctx, s.rdb, s.eventsKeys(ws), args...).StringSlice()
+	return s.eventsResult(out, ids, err)
+}
+
+func (s *Store) eventsKeys(ws string) []string {
+	return []string{s.wsKey(ws, "meta"), s.wsKey(ws, "events")}
+}
+
+// eventsArgs validates ws and encodes events for scriptEventsAppend; out
+// are the events with their times set.
+func (s *Store) eventsArgs(ws string, events []storage.Event) ([]storage.Event, []any, error) {
 	if !validWS(ws) {
-		return nil, storage.ErrNotFound
+		return nil, nil, storage.ErrNotFound
 	}
 	out := make([]storage.Event, len(events))
-	if len(events) == 0 {
-		return out, nil
-	}
 	args := []any{eventStreamMax}
 	for i, e := range events {
 		if e.Time.IsZero() {
@@ -196,13 +209,16 @@ func (s *Store) AppendEvents(ctx context.Context, ws string, events []storage.Ev
 		b, err := json.Marshal(eventWire{V: 1, Time: toMicro(e.Time), Type: e.Type, Actor: e.Actor,
 			User: e.UserID, Account: e.AccountID, Detail: e.Detail})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[i] = e
 		args = append(args, b)
 	}
-	ids, err := scriptEventsAppend.Run(ctx, s.rdb, []string{s.wsKey(ws, "meta"), s.wsKey(ws, "events")},
-		args...).StringSlice()
+	return out, args, nil
+}
+
+// eventsResult puts the stream ids from scriptEventsAppend into out.
+func (s *Store) eventsResult(out []storage.Event, ids []string, err error) ([]storage.Event, error) {
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -213,6 +229,52 @@ func (s *Store) AppendEvents(ctx context.Context, ws string, events []storage.Ev
 		out[i].ID = ids[i]
 	}
 	return out, nil
+}
+
+// CreateSessionAndAppendEvents pipelines CreateSession's SET and
+// AppendEvents' script (different slots: one round trip on a single
+// server, split per node by the Cluster client).
+func (s *Store) CreateSessionAndAppendEvents(ctx context.Context, x storage.Session, ws string, events []storage.Event) ([]storage.Event, error, error) {
+	sessB, sessErr := s.sessionRecord(&x)
+	out, args, evErr := s.eventsArgs(ws, events)
+	if sessErr != nil || evErr != nil || len(out) == 0 {
+		// At most one write is left: do it alone.
+		if sessErr == nil {
+			sessErr = s.CreateSession(ctx, x)
+		}
+		if evErr == nil && len(out) > 0 {
+			out, evErr = s.AppendEvents(ctx, ws, events)
+		}
+		return out, sessErr, evErr
+	}
+	var setCmd *redis.StatusCmd
+	var evCmd *redis.Cmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		setCmd = p.SetArgs(ctx, s.sessionKey(x.Key), sessB, redis.SetArgs{ExpireAt: x.ExpiresAt})
+		evCmd = scriptEventsAppend.EvalSha(ctx, p, s.eventsKeys(ws), args...)
+		return nil
+	})
+	sessErr = s.wrap(setCmd.Err())
+	ids, err := evCmd.StringSlice()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		ids, err = scriptEventsAppend.Run(ctx, s.rdb, s.eventsKeys(ws), args...).StringSlice()
+	}
+	out, evErr = s.eventsResult(out, ids, err)
+	return out, sessErr, evErr
+}
+
+// sessionRecord checks x as CreateSession does and encodes it.
+func (s *Store) sessionRecord(x *storage.Session) ([]byte, error) {
+	if x.Key == "" {
+		return nil, errors.New("redisstore: session key is empty")
+	}
+	if !x.ExpiresAt.After(time.Now()) {
+		return nil, errors.New("redisstore: session already expired")
+	}
+	if x.CreatedAt.IsZero() {
+		x.CreatedAt = now()
+	}
+	return encodeSession(*x)
 }
 
 // GetWorkspaceAndTakeTemp reads the workspace record and takes the temp
