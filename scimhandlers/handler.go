@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -327,8 +326,20 @@ func listBody(res []any, total, startIndex int) map[string]any {
 	}
 }
 
+// respBufs holds response buffers between requests (writeJSON).
+var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 func (h *Handler) writeJSON(w http.ResponseWriter, status int, body any) {
-	raw, err := json.Marshal(body)
+	bp := respBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 { // do not keep a huge page's buffer around
+			respBufs.Put(bp)
+		}
+	}()
+	raw, err := appendJSON((*bp)[:0], body)
+	if raw != nil {
+		*bp = raw[:0]
+	}
 	if err != nil {
 		h.log.Error("encode scim response", "err", err)
 		status = http.StatusInternalServerError
