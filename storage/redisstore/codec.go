@@ -5,6 +5,8 @@ import (
 	"compress/flate"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -31,8 +33,17 @@ var deflaters = sync.Pool{New: func() any {
 	return w
 }}
 
+// inflater is a pooled decompressor with its source reader, so unpack
+// allocates neither (flate.NewReaderDict builds large tables per call).
+type inflater struct {
+	src strings.Reader
+	r   io.ReadCloser
+}
+
 var inflaters = sync.Pool{New: func() any {
-	return flate.NewReaderDict(bytes.NewReader(nil), deflateDict1)
+	f := &inflater{}
+	f.r = flate.NewReaderDict(&f.src, deflateDict1)
+	return f
 }}
 
 // pack compresses a JSON record for storage.
@@ -53,24 +64,39 @@ func pack(js []byte) (string, error) {
 }
 
 // unpack returns the JSON of a stored record.
-func unpack(s string) ([]byte, error) {
+func unpack(s string) ([]byte, error) { return unpackTo(nil, s) }
+
+// unpackTo appends the JSON of a stored record to dst.
+func unpackTo(dst []byte, s string) ([]byte, error) {
 	if s == "" {
 		return nil, fmt.Errorf("redisstore: empty record")
 	}
 	switch s[0] {
 	case '{':
-		return []byte(s), nil
+		return append(dst, s...), nil
 	case codecDeflate1:
-		r := inflaters.Get().(io.ReadCloser)
-		defer inflaters.Put(r)
-		if err := r.(flate.Resetter).Reset(bytes.NewReader([]byte(s[1:])), deflateDict1); err != nil {
+		f := inflaters.Get().(*inflater)
+		defer inflaters.Put(f)
+		f.src.Reset(s[1:])
+		if err := f.r.(flate.Resetter).Reset(&f.src, deflateDict1); err != nil {
 			return nil, err
 		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: inflate record: %w", err)
+		if need := 4 * len(s); cap(dst)-len(dst) < need {
+			dst = slices.Grow(dst, need)
 		}
-		return b, nil
+		for {
+			if len(dst) == cap(dst) {
+				dst = slices.Grow(dst, len(dst))
+			}
+			n, err := f.r.Read(dst[len(dst):cap(dst)])
+			dst = dst[:len(dst)+n]
+			if err == io.EOF {
+				return dst, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: inflate record: %w", err)
+			}
+		}
 	}
 	return nil, fmt.Errorf("redisstore: record codec %#x unknown", s[0])
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -50,14 +51,25 @@ func encodeUser(u storage.User) (string, error) {
 	return pack(b)
 }
 
+// jsonBufs holds the inflated JSON of a record while it is decoded.
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 func decodeUser(ws, s string) (storage.User, error) {
-	js, err := unpack(s)
+	bp := jsonBufs.Get().(*[]byte)
+	defer jsonBufs.Put(bp)
+	js, err := unpackTo((*bp)[:0], s)
 	if err != nil {
 		return storage.User{}, err
 	}
-	var w userWire
-	if err := json.Unmarshal(js, &w); err != nil {
-		return storage.User{}, fmt.Errorf("redisstore: decode user: %w", err)
+	if cap(js) <= 64<<10 {
+		*bp = js[:0] // json.Unmarshal copies what it keeps
+	}
+	w, ok := fastDecodeUserWire(js)
+	if !ok {
+		w = userWire{}
+		if err := json.Unmarshal(js, &w); err != nil {
+			return storage.User{}, fmt.Errorf("redisstore: decode user: %w", err)
+		}
 	}
 	if w.V != 1 {
 		return storage.User{}, fmt.Errorf("redisstore: user record version %d unknown", w.V)
