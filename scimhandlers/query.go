@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,8 +94,8 @@ func listParamsFromQuery(h *Handler, r *http.Request) (listParams, *apiError) {
 	if p.descending, aerr = parseSortOrder(v.Get("sortOrder")); aerr != nil {
 		return p, aerr
 	}
-	p.proj, aerr = projectionFromQuery(r)
-	return p, aerr
+	p.proj = projectionFromValues(v)
+	return p, nil
 }
 
 // listParamsFromBody reads a SearchRequest (RFC 7644 §3.4.3).
@@ -159,8 +160,13 @@ type projection struct {
 }
 
 func projectionFromQuery(r *http.Request) (projection, *apiError) {
-	v := r.URL.Query()
-	return projection{attrs: splitAttrs(v.Get("attributes")), excluded: splitAttrs(v.Get("excludedAttributes"))}, nil
+	return projectionFromValues(r.URL.Query()), nil
+}
+
+// projectionFromValues is projectionFromQuery for an already parsed query
+// (list requests parse it once for all their parameters).
+func projectionFromValues(v url.Values) projection {
+	return projection{attrs: splitAttrs(v.Get("attributes")), excluded: splitAttrs(v.Get("excludedAttributes"))}
 }
 
 // wants reports whether a top-level core attribute survives the projection
