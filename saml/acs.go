@@ -22,8 +22,8 @@ import (
 // the very last step of ParseResponse, after every other check, so
 // deferring the store write to just after ParseResponse returns changes
 // nothing about what is accepted; it lets the write overlap the account
-// look-up (one round trip of waiting instead of two). Per request, never
-// shared.
+// look-up (ConsumeOnceAndLoginLookup: one pipelined round trip). Per
+// request, never shared.
 type deferredReplay struct {
 	id        string
 	expiresAt time.Time
@@ -125,20 +125,17 @@ func (s *Service) handleACS(c echo.Context) error {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "invalid", errors.New("replay cache was not consulted"), failedPage)
 	}
 	id, idErr := mapIdentity(assertion)
-	// The assertion ID is consumed while the person is looked up: the
-	// look-up only reads, and nothing is decided before both are back.
-	var look loginLookup
-	looked := make(chan struct{})
+	// The assertion ID is consumed and the person looked up in one store
+	// call (one pipelined round trip, then the account and membership only
+	// for the first consumer): the look-up only reads, and nothing is
+	// decided before the consume's outcome is known.
+	email := ""
 	if idErr == nil {
-		go func() {
-			defer close(looked)
-			look.acct, look.u, look.hasMember, look.err = s.cfg.Store.LoginLookup(ctx, ws.ID, id.Email)
-		}()
-	} else {
-		close(looked)
+		email = id.Email
 	}
-	first, err := s.cfg.Store.ConsumeOnce(ctx, ws.ID, "assertion:"+replay.id, replay.expiresAt)
-	<-looked
+	first, acct, u, hasMember, lookErr, err := s.cfg.Store.ConsumeOnceAndLoginLookup(ctx, ws.ID,
+		"assertion:"+replay.id, replay.expiresAt, email)
+	look := loginLookup{acct: acct, u: u, hasMember: hasMember, err: lookErr}
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
 			return s.unavailable(c, fmt.Errorf("replay cache: %w", err))

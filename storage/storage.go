@@ -482,4 +482,14 @@ type Store interface {
 	// CreateSession's outcome and evErr AppendEvents'; neither write waits
 	// for or undoes the other.
 	CreateSessionAndAppendEvents(ctx context.Context, s Session, ws string, events []Event) (appended []Event, sessErr, evErr error)
+	// ConsumeOnceAndLoginLookup is ConsumeOnce(ws, key, expiresAt) and,
+	// only when that call is the first (first true, err nil), LoginLookup(ws,
+	// email), in as few round trips as the backend allows (the SAML ACS
+	// consumes the assertion ID and looks the person up before deciding).
+	// err is ConsumeOnce's error; the look-up's outcome is acct, u,
+	// hasMember and lookErr as LoginLookup returns them. When the key was
+	// already consumed (first false) or err is set, the look-up's outcome
+	// is zero and must not be used. An empty email gives lookErr
+	// ErrNotFound after the key was consumed.
+	ConsumeOnceAndLoginLookup(ctx context.Context, ws, key string, expiresAt time.Time, email string) (first bool, acct Account, u User, hasMember bool, lookErr, err error)
 }

@@ -236,6 +236,117 @@ var loginCases = []struct {
 	{"AppendEvents", testAppendEvents},
 	{"GetWorkspaceAndTakeTemp", testGetWorkspaceAndTakeTemp},
 	{"CreateSessionAndAppendEvents", testCreateSessionAndAppendEvents},
+	{"ConsumeOnceAndLoginLookup", testConsumeOnceAndLoginLookup},
+	{"ConsumeOnceAndLoginLookupRace", testConsumeOnceAndLoginLookupRace},
+}
+
+// testConsumeOnceAndLoginLookup: the key is consumed once per workspace
+// (shared with ConsumeOnce); only the first consumer gets the look-up,
+// which is LoginLookup's (case-insensitive email, membership of the asked
+// workspace only).
+func testConsumeOnceAndLoginLookup(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Minute)
+	u := newUser(t, s, wsA, "Signin@Example.com")
+	want, err := s.GetAccountByEmail(ctx, "signin@example.com")
+	must(t, err, "account of member")
+
+	first, acct, got, has, lookErr, err := s.ConsumeOnceAndLoginLookup(ctx, wsA, "k1", exp, " SIGNIN@example.com ")
+	must(t, err, "consume k1")
+	must(t, lookErr, "look-up with k1")
+	if !first || acct != want || !has || got.ID != u.ID || got.WorkspaceID != wsA || got.Version != u.Version {
+		t.Fatalf("first consume = %v, %+v, %+v, %v; want the member %+v, %+v", first, acct, got, has, want, u)
+	}
+	// Replayed: refused, and nothing is looked up.
+	first, acct, got, has, lookErr, err = s.ConsumeOnceAndLoginLookup(ctx, wsA, "k1", exp, "signin@example.com")
+	must(t, err, "consume k1 again")
+	if first || acct.ID != "" || got.ID != "" || has || lookErr != nil {
+		t.Fatalf("replay = %v, %+v, %+v, %v, %v; want refused with nothing", first, acct, got, has, lookErr)
+	}
+	// The same replay cache as ConsumeOnce, both ways.
+	ok, err := s.ConsumeOnce(ctx, wsA, "k1", exp)
+	must(t, err, "ConsumeOnce k1")
+	if ok {
+		t.Fatal("ConsumeOnce accepted a key ConsumeOnceAndLoginLookup consumed")
+	}
+	ok, err = s.ConsumeOnce(ctx, wsA, "k2", exp)
+	must(t, err, "ConsumeOnce k2")
+	if !ok {
+		t.Fatal("ConsumeOnce refused a new key")
+	}
+	first, _, _, _, _, err = s.ConsumeOnceAndLoginLookup(ctx, wsA, "k2", exp, "signin@example.com")
+	must(t, err, "consume k2")
+	if first {
+		t.Fatal("accepted a key ConsumeOnce consumed")
+	}
+	// Unknown and empty emails: consumed, ErrNotFound.
+	first, acct, _, _, lookErr, err = s.ConsumeOnceAndLoginLookup(ctx, wsA, "k3", exp, "nobody@example.com")
+	must(t, err, "consume k3")
+	wantErr(t, lookErr, storage.ErrNotFound, "unknown email")
+	if !first || acct.ID != "" {
+		t.Fatalf("unknown email = %v, %+v", first, acct)
+	}
+	first, _, _, _, lookErr, err = s.ConsumeOnceAndLoginLookup(ctx, wsA, "k4", exp, "")
+	must(t, err, "consume k4")
+	wantErr(t, lookErr, storage.ErrNotFound, "empty email")
+	if !first {
+		t.Fatal("empty email: key not consumed")
+	}
+	ok, err = s.ConsumeOnce(ctx, wsA, "k4", exp)
+	must(t, err, "ConsumeOnce k4")
+	if ok {
+		t.Fatal("key of the empty-email call was not consumed")
+	}
+	// Another workspace: its own replay cache, no membership of A.
+	first, acct, got, has, lookErr, err = s.ConsumeOnceAndLoginLookup(ctx, wsB, "k1", exp, "signin@example.com")
+	must(t, err, "consume k1 in B")
+	must(t, lookErr, "look-up in B")
+	if !first || acct != want || has || got.ID != "" {
+		t.Fatalf("in %s = %v, %+v, %+v, %v; want the account without membership", wsB, first, acct, got, has)
+	}
+	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"signin@example.com"})
+}
+
+// testConsumeOnceAndLoginLookupRace: of concurrent calls with one key,
+// exactly one is first, and only it gets the account.
+func testConsumeOnceAndLoginLookupRace(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	newUser(t, s, wsA, "racer@example.com")
+	exp := time.Now().Add(time.Minute)
+	const n = 8
+	var wg sync.WaitGroup
+	firsts := make([]bool, n)
+	ids := make([]string, n)
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var acct storage.Account
+			var lookErr error
+			firsts[i], acct, _, _, lookErr, errs[i] = s.ConsumeOnceAndLoginLookup(ctx, wsA, "race", exp, "racer@example.com")
+			if errs[i] == nil {
+				errs[i] = lookErr
+			}
+			ids[i] = acct.ID
+		}()
+	}
+	wg.Wait()
+	winners := 0
+	for i := range firsts {
+		must(t, errs[i], fmt.Sprintf("call %d", i))
+		if firsts[i] {
+			winners++
+			if ids[i] == "" {
+				t.Fatalf("call %d was first without the account", i)
+			}
+		} else if ids[i] != "" {
+			t.Fatalf("call %d was refused but got account %s", i, ids[i])
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d calls were first, want 1", winners)
+	}
 }
 
 // testAppendEvents: several events land in order, after the ones before,

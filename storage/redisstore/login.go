@@ -49,6 +49,12 @@ func (s *Store) LoginLookup(ctx context.Context, ws, email string) (storage.Acco
 	if !validID(id) {
 		return storage.Account{}, storage.User{}, false, storage.ErrNotFound
 	}
+	return s.loginLookupID(ctx, ws, id)
+}
+
+// loginLookupID is LoginLookup's second step: the account record id and
+// its membership in ws, pipelined (one round trip).
+func (s *Store) loginLookupID(ctx context.Context, ws, id string) (storage.Account, storage.User, bool, error) {
 	if !validWS(ws) {
 		acct, err := s.GetAccount(ctx, id)
 		return acct, storage.User{}, false, err
@@ -86,6 +92,50 @@ func (s *Store) LoginLookup(ctx context.Context, ws, email string) (storage.Acco
 		return storage.Account{}, storage.User{}, false, err
 	}
 	return acct, u, true, nil
+}
+
+// ConsumeOnceAndLoginLookup sends ConsumeOnce's SET NX and LoginLookup's
+// email-index HGET in one pipeline (different slots: one round trip on a
+// single server, split per node by the Cluster client); only when the SET
+// created the key (the first consumer, decided inside Redis across all
+// processes) does it read the account and membership (LoginLookup's
+// second step). The HGET only reads, so sending it before the outcome of
+// the SET is known changes nothing for a refused (replayed) assertion.
+func (s *Store) ConsumeOnceAndLoginLookup(ctx context.Context, ws, key string, expiresAt time.Time, email string) (bool, storage.Account, storage.User, bool, error, error) {
+	if !validWS(ws) {
+		return false, storage.Account{}, storage.User{}, false, nil, errors.New("redisstore: invalid workspace id")
+	}
+	if min := time.Now().Add(time.Second); expiresAt.Before(min) {
+		expiresAt = min
+	}
+	emailKey := strings.ToLower(strings.TrimSpace(email))
+	var setCmd *redis.StatusCmd
+	var idCmd *redis.StringCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		setCmd = p.SetArgs(ctx, s.wsKey(ws, "once:"+key), "1", redis.SetArgs{Mode: "NX", ExpireAt: expiresAt})
+		if emailKey != "" {
+			idCmd = p.HGet(ctx, s.emailIndexKey(), emailKey)
+		}
+		return nil
+	})
+	if err := setCmd.Err(); err != nil {
+		if errors.Is(err, redis.Nil) {
+			return false, storage.Account{}, storage.User{}, false, nil, nil
+		}
+		return false, storage.Account{}, storage.User{}, false, nil, s.wrap(err)
+	}
+	if idCmd == nil {
+		return true, storage.Account{}, storage.User{}, false, storage.ErrNotFound, nil
+	}
+	id, err := idCmd.Result()
+	if err != nil {
+		return true, storage.Account{}, storage.User{}, false, s.wrap(err), nil
+	}
+	if !validID(id) {
+		return true, storage.Account{}, storage.User{}, false, storage.ErrNotFound, nil
+	}
+	acct, u, has, err := s.loginLookupID(ctx, ws, id)
+	return true, acct, u, has, err, nil
 }
 
 // CreateAccountAndUser is createAccount and CreateUser in three round
