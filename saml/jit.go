@@ -38,8 +38,9 @@ func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, r
 
 // createJITUser creates the account of a person signing in for the first
 // time together with its verified membership in ws, its origin workspace
-// (R7), and signs it in. The store does both in one call (three round
-// trips, account published before its membership).
+// (R7), and signs it in. The store does both in one call (two round
+// trips, three on a Redis Cluster; account published before its
+// membership).
 func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identity, roles storage.Roles, ret string) error {
 	ctx := c.Request().Context()
 	acct, u, err := s.cfg.Store.CreateAccountAndUser(ctx, ws.ID, storage.Account{

@@ -51,8 +51,22 @@ func (h *stepHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // first sign-in happened), and a hook on its client.
 func loginStore(t *testing.T) (*redisstore.Store, *stepHook) {
 	t.Helper()
+	return loginStoreOn(t, redistest.NewRedisStore(t))
+}
+
+// clusterLoginStore is loginStore on a Redis Cluster (one node), where
+// CreateAccountAndUser takes its ordered cross-slot steps.
+func clusterLoginStore(t *testing.T) (*redisstore.Store, *stepHook) {
+	t.Helper()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{redistest.ClusterAddr(t)}})
+	s := redisstore.New(c, "sj")
+	t.Cleanup(func() { _ = s.Close() })
+	return loginStoreOn(t, s)
+}
+
+func loginStoreOn(t *testing.T, s *redisstore.Store) (*redisstore.Store, *stepHook) {
+	t.Helper()
 	ctx := t.Context()
-	s := redistest.NewRedisStore(t)
 	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "one"}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +84,7 @@ func loginStore(t *testing.T) (*redisstore.Store, *stepHook) {
 
 // TestLoginRoundTrips pins the number of round trips of the sign-in
 // methods (the point of having them): a look-up of a member is two, of an
-// unknown email one, a JIT creation three.
+// unknown email one, a JIT creation two (three on a Cluster).
 func TestLoginRoundTrips(t *testing.T) {
 	ctx := t.Context()
 	s, h := loginStore(t)
@@ -84,7 +98,7 @@ func TestLoginRoundTrips(t *testing.T) {
 			t.Errorf("%s: %d round trips, want %d", what, got, want)
 		}
 	}
-	count("create account and user", 3, func() error {
+	count("create account and user", 2, func() error {
 		_, _, err := s.CreateAccountAndUser(ctx, "one", storage.Account{Email: "new@example.com"},
 			storage.User{UserName: "new@example.com"})
 		return err
@@ -108,31 +122,58 @@ func TestLoginRoundTrips(t *testing.T) {
 // TestCreateAccountAndUserCrashOrder: a crash before the email index is
 // written leaves nothing visible and a retry succeeds; a crash after it
 // and before the membership leaves the account without membership, which
-// CreateUser (the next sign-in) completes.
+// CreateUser (the next sign-in) completes. On a single server the record
+// and the index entry are one script (round trip 1), on a Cluster two
+// ordered round trips (the crash falls on the HSETNX, round trip 2); the
+// membership script follows.
 func TestCreateAccountAndUserCrashOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		open            func(*testing.T) (*redisstore.Store, *stepHook)
+		publish, member int64
+		publishCalls    int64
+	}{
+		{"single", loginStore, 1, 2, 2},
+		{"cluster", clusterLoginStore, 2, 3, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testCreateAccountAndUserCrashOrder(t, tc.open, tc.publish, tc.member, tc.publishCalls)
+		})
+	}
+}
+
+func testCreateAccountAndUserCrashOrder(t *testing.T, open func(*testing.T) (*redisstore.Store, *stepHook), publishAt, memberAt, calls int64) {
 	ctx := t.Context()
-	s, h := loginStore(t)
+	s, h := open(t)
 	create := func(email string) (storage.Account, storage.User, error) {
 		return s.CreateAccountAndUser(ctx, "one", storage.Account{Email: email, OriginWorkspace: "one"},
 			storage.User{UserName: email, Active: true, Verified: true})
 	}
 
-	h.failAt.Store(h.n.Load() + 2) // the HSETNX on the email index
+	before := h.n.Load()
+	if _, _, err := create("first@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.n.Load() - before; got != calls {
+		t.Errorf("create: %d round trips, want %d", got, calls)
+	}
+
+	h.failAt.Store(h.n.Load() + publishAt) // the email index is written here
 	if _, _, err := create("early@example.com"); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("crash before publishing: %v", err)
 	}
 	if _, _, _, err := s.LoginLookup(ctx, "one", "early@example.com"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("account visible after a crash before publishing: %v", err)
 	}
-	if _, n, err := s.ListUsers(ctx, "one", 0, 10); err != nil || n != 1 {
-		t.Fatalf("users = %d, %v; want only the warm-up user", n, err)
+	if _, n, err := s.ListUsers(ctx, "one", 0, 10); err != nil || n != 2 {
+		t.Fatalf("users = %d, %v; want the warm-up user and first@", n, err)
 	}
 	a, u, err := create("early@example.com")
 	if err != nil || u.AccountID != a.ID {
 		t.Fatalf("retry: %+v %+v %v", a, u, err)
 	}
 
-	h.failAt.Store(h.n.Load() + 3) // the membership script
+	h.failAt.Store(h.n.Load() + memberAt) // the membership script
 	if _, _, err := create("late@example.com"); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("crash before the membership: %v", err)
 	}
@@ -149,5 +190,19 @@ func TestCreateAccountAndUserCrashOrder(t *testing.T) {
 	}
 	if ms, err := s.AccountMemberships(ctx, acct.ID); err != nil || len(ms) != 1 || ms[0].UserID != u.ID {
 		t.Fatalf("memberships after completing = %+v, %v", ms, err)
+	}
+
+	// A second create of a published email writes nothing and reports
+	// the conflict.
+	if _, _, err := create("late@example.com"); err == nil {
+		t.Fatal("second create of late@ succeeded")
+	} else {
+		var ce *storage.ConflictError
+		if !errors.As(err, &ce) || ce.Field != "email" {
+			t.Fatalf("second create of late@: %v, want ConflictError email", err)
+		}
+	}
+	if got, err := s.GetAccountByEmail(ctx, "late@example.com"); err != nil || got.ID != acct.ID {
+		t.Fatalf("late@ = %+v, %v; want %s", got, err, acct.ID)
 	}
 }
