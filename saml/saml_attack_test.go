@@ -172,7 +172,7 @@ func TestAttacksAreRefusedAndCreateNothing(t *testing.T) {
 			if pg := b.acs(t, "acme", resp, req.RelayState); pg.Status != http.StatusSeeOther {
 				t.Fatalf("first use: %d %s", pg.Status, pg.Body)
 			}
-			if err := env.Store.DeleteUser(t.Context(), "acme", mustUserID(t, env, "acme", "replay@acme.example")); err != nil {
+			if err := env.Store.DeleteUser(t.Context(), "acme", mustUserID(t, env, "acme", "replay@acme.example"), 0); err != nil {
 				t.Fatal(err)
 			}
 			return b.acs(t, "acme", resp, req.RelayState)

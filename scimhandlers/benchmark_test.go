@@ -522,7 +522,7 @@ func (f *benchFixture) ops() []benchOp {
 		{name: "get-id-in-large-group", onlyC: 1, setup: func(b *testing.B) {
 			f.bigGroup = f.makeBigGroup(b)
 		}, teardown: func(b *testing.B) {
-			if err := f.store.DeleteGroup(context.Background(), benchWS, f.bigGroup); err != nil {
+			if err := f.store.DeleteGroup(context.Background(), benchWS, f.bigGroup, 0); err != nil {
 				b.Fatalf("delete large group: %v", err)
 			}
 		}, check: func(b *testing.B) {
@@ -609,7 +609,7 @@ func (f *benchFixture) removePosted(b *testing.B) {
 				if err != nil || len(us) == 0 {
 					continue // already removed in an earlier round
 				}
-				if err := f.store.DeleteUser(ctx, benchWS, us[0].ID); err != nil {
+				if err := f.store.DeleteUser(ctx, benchWS, us[0].ID, 0); err != nil {
 					failed.Add(1)
 				}
 			}

@@ -401,16 +401,13 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
+	// Read for the event only; the version check is atomic with the delete.
 	g, err := h.store.GetGroup(ctx, q.ws, id)
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
-	if ver != 0 && ver != g.Version {
-		h.writeError(w, q.r, mapStoreError(storage.ErrPreconditionFailed, "group"))
-		return
-	}
-	if err := h.store.DeleteGroup(ctx, q.ws, id); err != nil {
+	if err := h.store.DeleteGroup(ctx, q.ws, id, ver); err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "group"))
 		return
 	}

@@ -589,16 +589,13 @@ func (h *Handler) deleteUser(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
+	// Read for the event only; the version check is atomic with the delete.
 	u, err := h.store.GetUser(ctx, q.ws, id)
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
-	if ver != 0 && ver != u.Version {
-		h.writeError(w, q.r, mapStoreError(storage.ErrPreconditionFailed, "user"))
-		return
-	}
-	if err := h.store.DeleteUser(ctx, q.ws, id); err != nil {
+	if err := h.store.DeleteUser(ctx, q.ws, id, ver); err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}

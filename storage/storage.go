@@ -375,8 +375,10 @@ type Store interface {
 	// must not change ID, WorkspaceID or AccountID.
 	UpdateUser(ctx context.Context, ws, id string, ifVersion int64, fn func(*User) error) (User, error)
 	// DeleteUser removes the membership, its index entries and its group
-	// memberships. ErrNotFound when unknown.
-	DeleteUser(ctx context.Context, ws, id string) error
+	// memberships. ErrNotFound when unknown. ifVersion non-zero must equal
+	// the user's version at the moment of deletion (else
+	// ErrPreconditionFailed): the check and the delete are one atomic step.
+	DeleteUser(ctx context.Context, ws, id string, ifVersion int64) error
 
 	// CreateGroup stores a new group (ErrAlreadyExists Field "displayName"
 	// or "externalId"; ErrInvalidReference for unknown member ids).
@@ -387,7 +389,11 @@ type Store interface {
 	// ChangeGroup applies ch atomically (single round trip, no retry).
 	// ErrInvalidReference for an added member that is not a user of ws.
 	ChangeGroup(ctx context.Context, ws, id string, ch GroupChange) (Group, error)
-	DeleteGroup(ctx context.Context, ws, id string) error
+	// DeleteGroup removes the group, its index entries and its members'
+	// reverse-index entries. ErrNotFound when unknown; ifVersion non-zero
+	// must equal the group's version (else ErrPreconditionFailed), checked
+	// atomically with the delete.
+	DeleteGroup(ctx context.Context, ws, id string, ifVersion int64) error
 	// UserGroups returns, for each of userIDs, the groups of ws that have it
 	// as a direct member, ordered by group id. Every requested id is a key
 	// of the result; an unknown id, or one of another workspace, maps to an

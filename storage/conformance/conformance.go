@@ -196,7 +196,7 @@ func otherSeesNothing(t *testing.T, s storage.Store, other string, userIDs, grou
 			if _, err := s.UpdateUser(ctx, other, id, 0, func(*storage.User) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("UpdateUser(%s, %s) = %v, want ErrNotFound", other, id, err)
 			}
-			if err := s.DeleteUser(ctx, other, id); !errors.Is(err, storage.ErrNotFound) {
+			if err := s.DeleteUser(ctx, other, id, 0); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("DeleteUser(%s, %s) = %v, want ErrNotFound", other, id, err)
 			}
 			if gs, err := s.FindGroups(ctx, other, storage.GroupByMember, id); err != nil || len(gs) != 0 {
@@ -210,7 +210,7 @@ func otherSeesNothing(t *testing.T, s storage.Store, other string, userIDs, grou
 			if _, err := s.ChangeGroup(ctx, other, id, storage.GroupChange{}); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("ChangeGroup(%s, %s) = %v, want ErrNotFound", other, id, err)
 			}
-			if err := s.DeleteGroup(ctx, other, id); !errors.Is(err, storage.ErrNotFound) {
+			if err := s.DeleteGroup(ctx, other, id, 0); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("DeleteGroup(%s, %s) = %v, want ErrNotFound", other, id, err)
 			}
 		}

@@ -91,19 +91,19 @@ func testGroupCRUD(t *testing.T, s storage.Store) {
 		wantErr(t, err, storage.ErrInvalidReference, "add a member of the other workspace")
 		_, err = s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "Mixed", Members: []string{u1.ID, other.ID}})
 		wantErr(t, err, storage.ErrInvalidReference, "create with a member of the other workspace")
-		must(t, s.DeleteUser(ctx, wsB, other.ID), "delete outsider")
+		must(t, s.DeleteUser(ctx, wsB, other.ID, 0), "delete outsider")
 	})
 	otherSeesNothing(t, s, wsB, []string{u1.ID, u2.ID}, []string{g.ID}, nil)
 	t.Run("other workspace may reuse the names", func(t *testing.T) {
 		b, err := s.CreateGroup(ctx, wsB, storage.Group{DisplayName: "Finance", ExternalID: "okta-g2"})
 		must(t, err, "same displayName and externalId in the other workspace")
-		must(t, s.DeleteGroup(ctx, wsB, b.ID), "delete it again")
+		must(t, s.DeleteGroup(ctx, wsB, b.ID, 0), "delete it again")
 	})
 
-	must(t, s.DeleteGroup(ctx, wsA, g.ID), "delete")
+	must(t, s.DeleteGroup(ctx, wsA, g.ID, 0), "delete")
 	_, err = s.GetGroup(ctx, wsA, g.ID)
 	wantErr(t, err, storage.ErrNotFound, "get deleted")
-	wantErr(t, s.DeleteGroup(ctx, wsA, g.ID), storage.ErrNotFound, "delete twice")
+	wantErr(t, s.DeleteGroup(ctx, wsA, g.ID, 0), storage.ErrNotFound, "delete twice")
 	for _, q := range []struct {
 		by    storage.GroupIndex
 		value string
@@ -209,6 +209,13 @@ func testGroupChangeSemantics(t *testing.T, s storage.Store) {
 	_, err = s.ChangeGroup(ctx, wsA, "no-such-group", storage.GroupChange{})
 	wantErr(t, err, storage.ErrNotFound, "change unknown group")
 	otherSeesNothing(t, s, wsB, userIDs(u), []string{g.ID}, nil)
+	// A delete with a stale version is refused and changes nothing.
+	wantErr(t, s.DeleteGroup(ctx, wsA, g.ID, ok.Version-1), storage.ErrPreconditionFailed, "delete with stale version")
+	if got, err := s.GetGroup(ctx, wsA, g.ID); err != nil || !sameSet(got.Members, []string{u[0].ID}) {
+		t.Fatalf("after refused delete: %+v, %v", got, err)
+	}
+	wantErr(t, s.DeleteGroup(ctx, wsB, g.ID, ok.Version), storage.ErrNotFound, "delete from another workspace")
+	must(t, s.DeleteGroup(ctx, wsA, g.ID, ok.Version), "delete with current version")
 }
 
 func testGroupConcurrentAdds(t *testing.T, s storage.Store) {
@@ -284,7 +291,7 @@ func testGroupPaging(t *testing.T, s storage.Store) {
 	if len(gs) != 0 || total != 12 {
 		t.Fatalf("deep page = %d groups, total %d", len(gs), total)
 	}
-	must(t, s.DeleteGroup(ctx, wsA, want[5]), "delete one")
+	must(t, s.DeleteGroup(ctx, wsA, want[5], 0), "delete one")
 	gs, total, err = s.ListGroups(ctx, wsA, 4, 3)
 	must(t, err, "list after delete")
 	if total != 11 || strings.Join(groupIDs(gs), ",") != strings.Join([]string{want[4], want[6], want[7]}, ",") {
@@ -301,7 +308,7 @@ func testDeleteUserCleansGroups(t *testing.T, s storage.Store) {
 	must(t, err, "group one")
 	g2, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "Two", Members: []string{u.ID}})
 	must(t, err, "group two")
-	must(t, s.DeleteUser(ctx, wsA, u.ID), "delete user")
+	must(t, s.DeleteUser(ctx, wsA, u.ID, 0), "delete user")
 	for _, g := range []storage.Group{g1, g2} {
 		got, err := s.GetGroup(ctx, wsA, g.ID)
 		must(t, err, "get group")

@@ -68,7 +68,7 @@ func testLoginLookup(t *testing.T, s storage.Store) {
 		if got.ID != u.ID {
 			t.Fatalf("lookup in A = %s, want %s", got.ID, u.ID)
 		}
-		must(t, s.DeleteUser(ctx, wsB, ub.ID), "leave B")
+		must(t, s.DeleteUser(ctx, wsB, ub.ID, 0), "leave B")
 		_, _, has, err = s.LoginLookup(ctx, wsB, "member@example.com")
 		must(t, err, "lookup in B after leaving")
 		if has {

@@ -26,7 +26,7 @@ func testAccountMemberships(t *testing.T, s storage.Store) {
 		ms[1] != (storage.MembershipRef{WorkspaceID: wsB, UserID: ub.ID}) {
 		t.Fatalf("memberships = %+v", ms)
 	}
-	must(t, s.DeleteUser(ctx, wsA, ua.ID), "leave A")
+	must(t, s.DeleteUser(ctx, wsA, ua.ID, 0), "leave A")
 	ms, err = s.AccountMemberships(ctx, acct.ID)
 	must(t, err, "memberships after leaving A")
 	if len(ms) != 1 || ms[0].WorkspaceID != wsB {
@@ -38,7 +38,7 @@ func testAccountMemberships(t *testing.T, s storage.Store) {
 	if got.ID != ub.ID || got.Version != 1 {
 		t.Fatalf("B membership changed: %+v", got)
 	}
-	must(t, s.DeleteUser(ctx, wsB, ub.ID), "leave B")
+	must(t, s.DeleteUser(ctx, wsB, ub.ID, 0), "leave B")
 	otherSeesNothing(t, s, wsB, []string{ua.ID, ub.ID}, nil, []string{"multi@example.com"})
 }
 

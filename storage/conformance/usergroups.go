@@ -101,7 +101,7 @@ func testUserGroups(t *testing.T, s storage.Store) {
 	t.Run("removed member and deleted group disappear", func(t *testing.T) {
 		_, err := s.ChangeGroup(ctx, wsA, gs[0].ID, storage.GroupChange{RemoveMembers: []string{b.ID}})
 		must(t, err, "remove b")
-		must(t, s.DeleteGroup(ctx, wsA, gs[3].ID), "delete group 3")
+		must(t, s.DeleteGroup(ctx, wsA, gs[3].ID, 0), "delete group 3")
 		got, err := s.UserGroups(ctx, wsA, []string{a.ID, b.ID})
 		must(t, err, "user groups")
 		wantRefs(t, got, a.ID, sortedRefs(gs[0], gs[1], gs[2], big), "a after delete")
@@ -109,7 +109,7 @@ func testUserGroups(t *testing.T, s storage.Store) {
 	})
 
 	t.Run("deleted user has no groups", func(t *testing.T) {
-		must(t, s.DeleteUser(ctx, wsA, b.ID), "delete b")
+		must(t, s.DeleteUser(ctx, wsA, b.ID, 0), "delete b")
 		got, err := s.UserGroups(ctx, wsA, []string{b.ID})
 		must(t, err, "user groups")
 		wantRefs(t, got, b.ID, nil, "deleted b")

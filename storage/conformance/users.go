@@ -154,10 +154,10 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	otherSeesNothing(t, s, wsB, []string{u.ID, bob.ID, carol.ID}, nil,
 		[]string{"alice@example.com", "alice.renamed@example.com", "bob@example.com", "alice.home@example.net"})
 
-	must(t, s.DeleteUser(ctx, wsA, u.ID), "delete")
+	must(t, s.DeleteUser(ctx, wsA, u.ID, 0), "delete")
 	_, err = s.GetUser(ctx, wsA, u.ID)
 	wantErr(t, err, storage.ErrNotFound, "get deleted")
-	wantErr(t, s.DeleteUser(ctx, wsA, u.ID), storage.ErrNotFound, "delete twice")
+	wantErr(t, s.DeleteUser(ctx, wsA, u.ID, 0), storage.ErrNotFound, "delete twice")
 	_, err = s.GetUserByAccount(ctx, wsA, acct.ID)
 	wantErr(t, err, storage.ErrNotFound, "get deleted by account")
 	for _, q := range []struct {
@@ -218,7 +218,7 @@ func testUserUniqueness(t *testing.T, s storage.Store) {
 	t.Run("other workspace has its own namespace", func(t *testing.T) {
 		b, err := s.CreateUser(ctx, wsB, storage.User{UserName: "dup@example.com", ExternalID: "ext-1", AccountID: a.AccountID})
 		must(t, err, "same userName, externalId and account in the other workspace")
-		must(t, s.DeleteUser(ctx, wsB, b.ID), "delete it again")
+		must(t, s.DeleteUser(ctx, wsB, b.ID, 0), "delete it again")
 	})
 	otherSeesNothing(t, s, wsB, []string{a.ID, c.ID}, nil, []string{"dup@example.com", "carol@example.com"})
 }
@@ -320,7 +320,7 @@ func testUserPaging(t *testing.T, s storage.Store) {
 		t.Fatalf("count=0 page = %v total %d", ids, total)
 	}
 	// Deleting and updating keep the order of the rest stable.
-	must(t, s.DeleteUser(ctx, wsA, want[3]), "delete one")
+	must(t, s.DeleteUser(ctx, wsA, want[3], 0), "delete one")
 	_, err := s.UpdateUser(ctx, wsA, want[0], 0, func(u *storage.User) error { u.Active = false; return nil })
 	must(t, err, "update first")
 	want = append(want[:3:3], want[4:]...)
@@ -380,5 +380,14 @@ func testUserPreconditions(t *testing.T, s storage.Store) {
 	if got.Version != 2 || got.Active {
 		t.Fatalf("after refused update: %+v", got)
 	}
+	// A delete with a stale version is refused and leaves the user; with
+	// the current version it deletes.
+	wantErr(t, s.DeleteUser(ctx, wsA, u.ID, 1), storage.ErrPreconditionFailed, "delete with stale version")
+	if _, err := s.GetUser(ctx, wsA, u.ID); err != nil {
+		t.Fatalf("user gone after refused delete: %v", err)
+	}
+	wantErr(t, s.DeleteUser(ctx, wsB, u.ID, 2), storage.ErrNotFound, "delete with current version from another workspace")
+	must(t, s.DeleteUser(ctx, wsA, u.ID, 2), "delete with current version")
+	wantErr(t, s.DeleteUser(ctx, wsA, u.ID, 2), storage.ErrNotFound, "delete again")
 	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"etag@example.com"})
 }

@@ -60,7 +60,7 @@ func TestCrashAfterMembershipBackPointer(t *testing.T) {
 	// DeleteUser crashed after its script and before removing the
 	// back-pointer (put back below): the membership is gone for readers
 	// all the same.
-	if err := s.DeleteUser(ctx, "one", u.ID); err != nil {
+	if err := s.DeleteUser(ctx, "one", u.ID, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.HSet(ctx, "sj:{acct:"+a.ID+"}:a", "w:one", "1").Err(); err != nil {

@@ -279,11 +279,11 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 
 // DeleteGroup removes the group, its members' reverse index entries and its
 // own index entries in one script.
-func (s *Store) DeleteGroup(ctx context.Context, ws, id string) error {
+func (s *Store) DeleteGroup(ctx context.Context, ws, id string, ifVersion int64) error {
 	if !validWS(ws) || !validID(id) {
 		return storage.ErrNotFound
 	}
-	return s.wrap(scriptGroupDelete.Run(ctx, s.rdb, s.groupKeys(ws, id), id).Err())
+	return s.wrap(scriptGroupDelete.Run(ctx, s.rdb, s.groupKeys(ws, id), id, strconv.FormatInt(ifVersion, 10)).Err())
 }
 
 // UserGroups reads the reverse member index ix:ug by lex range for every

@@ -262,10 +262,12 @@ if ARGV[12] == '1' then return {redis.call('HGETALL', KEYS[2]), {}} end
 return {redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}
 `)
 
-// scriptGroupDelete: KEYS = groupKeys(gid); ARGV = id.
+// scriptGroupDelete: KEYS = groupKeys(gid); ARGV = id, ifVersion ("0" =
+// any; else it must equal the group's version, checked before any write).
 var scriptGroupDelete = redis.NewScript(luaPrelude + `
 local id = ARGV[1]
 if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('SJ_NOTFOUND group') end
+if ARGV[2] ~= '0' and ARGV[2] ~= redis.call('HGET', KEYS[2], 'ver') then return redis.error_reply('SJ_PRECOND') end
 local dnl = redis.call('HGET', KEYS[2], 'dnl') or ''
 local x = redis.call('HGET', KEYS[2], 'x') or ''
 if dnl ~= '' and redis.call('HGET', KEYS[4], dnl) == id then redis.call('HDEL', KEYS[4], dnl) end

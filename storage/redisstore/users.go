@@ -401,7 +401,7 @@ func cloneUser(u storage.User) storage.User {
 // DeleteUser removes the record, its index entries and its group
 // memberships in one compare-and-set script, then the workspace from the
 // account's back-pointer field (re-added if a new membership raced in).
-func (s *Store) DeleteUser(ctx context.Context, ws, id string) error {
+func (s *Store) DeleteUser(ctx context.Context, ws, id string, ifVersion int64) error {
 	if !validWS(ws) || !validID(id) {
 		return storage.ErrNotFound
 	}
@@ -416,6 +416,11 @@ func (s *Store) DeleteUser(ctx context.Context, ws, id string) error {
 		old, err := decodeUser(ws, oldRec)
 		if err != nil {
 			return err
+		}
+		// The delete script runs only if the record is still byte-identical
+		// to oldRec, so this check and the delete are one atomic step.
+		if ifVersion != 0 && old.Version != ifVersion {
+			return storage.ErrPreconditionFailed
 		}
 		args := []any{s.wsPrefix(ws), id, oldRec, strings.ToLower(old.UserName), old.ExternalID, old.AccountID,
 			toMicro(now())}
