@@ -501,7 +501,6 @@ func transitionEvent(before, after bool) string {
 }
 
 func (h *Handler) replaceUser(w http.ResponseWriter, q *request, id string) {
-	ctx := q.r.Context()
 	ver, aerr := ifMatch(q.r)
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
@@ -512,14 +511,24 @@ func (h *Handler) replaceUser(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
-	var before bool
-	u, err := h.store.UpdateUser(ctx, q.ws, id, ver, func(u *storage.User) error {
-		before = u.Active
+	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
 		fresh := *u
 		applyUserDoc(&fresh, doc)
 		fillDefaultRoles(&fresh, settings)
 		*u = fresh
 		return nil
+	})
+}
+
+// commitUserUpdate applies mutate through store.UpdateUser (it may run more
+// than once, always on the fresh copy), then records the event of the
+// active-state transition and answers 200 with the user.
+func (h *Handler) commitUserUpdate(w http.ResponseWriter, q *request, id string, ver int64, mutate func(*storage.User) error) {
+	ctx := q.r.Context()
+	var before bool
+	u, err := h.store.UpdateUser(ctx, q.ws, id, ver, func(u *storage.User) error {
+		before = u.Active
+		return mutate(u)
 	})
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
@@ -551,10 +560,8 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, mapStoreError(err, "workspace"))
 		return
 	}
-	var before bool
-	u, err := h.store.UpdateUser(ctx, q.ws, id, ver, func(u *storage.User) error {
+	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
 		// May run more than once: always start from the fresh copy.
-		before = u.Active
 		doc := jsonRoundTrip(userDoc(*u))
 		if aerr := applyOps(userKind, doc, ops); aerr != nil {
 			return aerr
@@ -574,12 +581,6 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request, id string) {
 		*u = fresh
 		return nil
 	})
-	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
-		return
-	}
-	h.event(ctx, q.ws, transitionEvent(before, u.Active), u, nil)
-	h.writeUser(w, q, http.StatusOK, u, nil)
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, q *request, id string) {
