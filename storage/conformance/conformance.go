@@ -433,16 +433,23 @@ func testAccountRaces(t *testing.T, s storage.Store) {
 		_, err := s.CreateAccount(ctx, storage.Account{Email: email})
 		return err
 	})
+	oneWinner(t, errs, "email", "parallel CreateAccount")
+	otherSeesNothing(t, s, wsB, nil, nil, []string{"create-race@example.com"})
+}
+
+// oneWinner checks the outcome of a race of creates: exactly one error is
+// nil and every other is a ConflictError on field (R14).
+func oneWinner(t *testing.T, errs []error, field, what string) {
+	t.Helper()
 	ok := 0
 	for _, err := range errs {
 		if err == nil {
 			ok++
 			continue
 		}
-		wantConflict(t, err, "email", "parallel create account")
+		wantConflict(t, err, field, what)
 	}
 	if ok != 1 {
-		t.Fatalf("%d of %d parallel CreateAccount succeeded, want exactly 1", ok, n)
+		t.Fatalf("%s: %d of %d succeeded, want exactly 1", what, ok, len(errs))
 	}
-	otherSeesNothing(t, s, wsB, nil, nil, []string{"create-race@example.com"})
 }

@@ -145,17 +145,7 @@ func testGroupUniqueness(t *testing.T, s storage.Store) {
 		_, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: []string{"Ops", "OPS", "ops"}[i%3]})
 		return err
 	})
-	ok := 0
-	for _, err := range errs {
-		if err == nil {
-			ok++
-			continue
-		}
-		wantConflict(t, err, "displayName", "parallel group create")
-	}
-	if ok != 1 {
-		t.Fatalf("%d of %d parallel CreateGroup of one displayName succeeded, want 1", ok, n)
-	}
+	oneWinner(t, errs, "displayName", "parallel CreateGroup of one displayName")
 	otherSeesNothing(t, s, wsB, nil, []string{a.ID, b.ID}, nil)
 }
 

@@ -233,17 +233,7 @@ func testUserUniquenessRace(t *testing.T, s storage.Store) {
 		ids[i] = u.ID
 		return err
 	})
-	ok := 0
-	for _, err := range errs {
-		if err == nil {
-			ok++
-			continue
-		}
-		wantConflict(t, err, "userName", "parallel create")
-	}
-	if ok != 1 {
-		t.Fatalf("%d of %d parallel CreateUser of one userName succeeded, want exactly 1", ok, n)
-	}
+	oneWinner(t, errs, "userName", "parallel CreateUser of one userName")
 	_, total, err := s.ListUsers(ctx, wsA, 0, 100)
 	must(t, err, "list")
 	if total != 1 {
@@ -256,17 +246,7 @@ func testUserUniquenessRace(t *testing.T, s storage.Store) {
 		_, err := s.CreateUser(ctx, wsA, storage.User{AccountID: acct.ID, UserName: fmt.Sprintf("m%d@example.com", i)})
 		return err
 	})
-	ok = 0
-	for _, err := range errs {
-		if err == nil {
-			ok++
-			continue
-		}
-		wantConflict(t, err, "account", "parallel membership create")
-	}
-	if ok != 1 {
-		t.Fatalf("%d of %d parallel memberships of one account succeeded, want exactly 1", ok, n)
-	}
+	oneWinner(t, errs, "account", "parallel memberships of one account")
 	ms, err := s.AccountMemberships(ctx, acct.ID)
 	must(t, err, "memberships")
 	if len(ms) != 1 || ms[0].WorkspaceID != wsA {
