@@ -322,7 +322,7 @@ func (f *benchFixture) seedOne(ctx context.Context, tmpl storage.User, tmplAttrs
 		return err
 	}
 	u := storage.User{
-		ID: uuid.NewString(), AccountID: acct.ID, UserName: email,
+		AccountID: acct.ID, UserName: email,
 		ExternalID: strings.ReplaceAll(tmpl.ExternalID, "0000000", d),
 		Emails:     []string{email}, Active: true, Verified: created, Source: storage.SourceSCIM,
 		Roles: tmpl.Roles, Attributes: attrs,

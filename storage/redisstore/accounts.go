@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
@@ -69,7 +68,7 @@ func (s *Store) createAccount(ctx context.Context, a storage.Account) (storage.A
 		return storage.Account{}, false, errors.New("redisstore: account email is empty")
 	}
 	if a.ID == "" {
-		a.ID = uuid.NewString()
+		a.ID = storage.NewID()
 	}
 	if !validID(a.ID) {
 		return storage.Account{}, false, fmt.Errorf("redisstore: invalid account id %q", a.ID)

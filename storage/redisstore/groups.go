@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -56,7 +54,7 @@ func (s *Store) CreateGroup(ctx context.Context, ws string, g storage.Group) (st
 		return storage.Group{}, storage.ErrNotFound
 	}
 	if g.ID == "" {
-		g.ID = uuid.NewString()
+		g.ID = storage.NewID()
 	}
 	if !validID(g.ID) {
 		return storage.Group{}, fmt.Errorf("redisstore: invalid group id %q", g.ID)

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
@@ -162,7 +161,7 @@ func (s *Store) CreateAccountAndUser(ctx context.Context, ws string, a storage.A
 	}
 	generated := a.ID == ""
 	if generated {
-		a.ID = uuid.NewString()
+		a.ID = storage.NewID()
 	}
 	if !validID(a.ID) {
 		return storage.Account{}, storage.User{}, fmt.Errorf("redisstore: invalid account id %q", a.ID)
@@ -172,7 +171,7 @@ func (s *Store) CreateAccountAndUser(ctx context.Context, ws string, a storage.A
 	}
 	a.CreatedAt = fromMicro(toMicro(a.CreatedAt))
 	if u.ID == "" {
-		u.ID = uuid.NewString()
+		u.ID = storage.NewID()
 	}
 	if !validID(u.ID) {
 		return storage.Account{}, storage.User{}, fmt.Errorf("redisstore: invalid user id %q", u.ID)

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/uuid"
-
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -133,7 +131,7 @@ func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User) (stor
 		return storage.User{}, storage.ErrNotFound
 	}
 	if u.ID == "" {
-		u.ID = uuid.NewString()
+		u.ID = storage.NewID()
 	}
 	if !validID(u.ID) {
 		return storage.User{}, fmt.Errorf("redisstore: invalid user id %q", u.ID)
