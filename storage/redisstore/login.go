@@ -137,20 +137,22 @@ func (s *Store) ConsumeOnceAndLoginLookup(ctx context.Context, ws, key string, e
 	return true, acct, u, has, err, nil
 }
 
-// CreateAccountAndUser is createAccount and CreateUser in two round trips
-// (three on a Cluster) instead of five, in the same crash order: (1) the
+// CreateAccountAndUser is createAccount and CreateUser in one round trip
+// on a single server or Sentinel (scriptAccountUserCreate, atomic) and
+// three on a Cluster, in the same order: (1) the
 // account record under its new id together with the membership
 // back-pointer w:<ws>, reachable by nobody yet; (2) HSETNX on the email
 // index publishes the account and decides among concurrent creates (a
 // loser gets ConflictError "email" and leaves nothing visible); (3) the
 // membership and its index entries in the user-create script, which
-// checks every unique index first. On a single server or Sentinel, (1)
-// and (2) are one script (createAndPublishAccount: atomic, a loser writes
-// nothing); on a Cluster they are in different hash slots and run in
-// order, a loser removing what it wrote in (1). A crash before (2) leaves
-// at most an unreachable record; after (2) an account without membership,
-// which the next sign-in completes. The caller has just seen the email
-// missing (LoginLookup), so there is no read first.
+// checks every unique index first. On a single server or Sentinel the
+// three steps are one script, so no crash falls between them and a loser
+// of the email writes nothing; on a Cluster they are in different hash
+// slots and run in order, a loser removing what it wrote in (1). There a
+// crash before (2) leaves at most an unreachable record; after (2) an
+// account without membership, which the next sign-in completes. The
+// caller has just seen the email missing (LoginLookup), so there is no
+// read first.
 func (s *Store) CreateAccountAndUser(ctx context.Context, ws string, a storage.Account, u storage.User) (storage.Account, storage.User, error) {
 	email := strings.ToLower(strings.TrimSpace(a.Email))
 	if email == "" {
@@ -183,12 +185,34 @@ func (s *Store) CreateAccountAndUser(ctx context.Context, ws string, a storage.A
 	if err != nil {
 		return storage.Account{}, storage.User{}, err
 	}
-	if err := s.createAndPublishAccount(ctx, ws, email, a, generated); err != nil {
-		return storage.Account{}, storage.User{}, err
-	}
 	args := []any{u.ID, rec, strings.ToLower(u.UserName), u.ExternalID, u.AccountID}
 	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
 		args = append(args, e)
+	}
+	if _, cluster := s.rdb.(*redis.ClusterClient); !cluster {
+		keys := append(s.userKeys(ws), s.acctKey(a.ID, "a"), s.emailIndexKey())
+		argv := append([]any{a.Email, a.FullName, a.Source, a.OriginWorkspace, toMicro(a.CreatedAt),
+			acctWSPrefix + ws, email, a.ID}, args...)
+		n, err := scriptAccountUserCreate.Run(ctx, s.rdb, keys, argv...).Int()
+		switch {
+		case err != nil && redis.HasErrorPrefix(err, "CROSSSLOT"):
+			// A cluster node behind a plain client: the ordered steps.
+		case err != nil && isLuaReply(err):
+			// The account was written; the membership was refused.
+			return a, storage.User{}, s.wrap(err)
+		case err != nil:
+			// Not known whether the script ran (a lost connection).
+			return storage.Account{}, storage.User{}, s.wrap(err)
+		case n == 0:
+			return storage.Account{}, storage.User{}, &storage.ConflictError{Field: "id"}
+		case n < 0:
+			return storage.Account{}, storage.User{}, &storage.ConflictError{Field: "email"}
+		default:
+			return a, u, nil
+		}
+	}
+	if err := s.createAndPublishAccount(ctx, ws, email, a, generated); err != nil {
+		return storage.Account{}, storage.User{}, err
 	}
 	if err := scriptUserCreate.Run(ctx, s.rdb, s.userKeys(ws), args...).Err(); err != nil {
 		return a, storage.User{}, s.wrap(err)
@@ -196,44 +220,40 @@ func (s *Store) CreateAccountAndUser(ctx context.Context, ws string, a storage.A
 	return a, u, nil
 }
 
-// scriptAccountCreatePublish: KEYS = account hash, email index; ARGV =
-// email, name, source, origin, created (µs), back-pointer field (w:<ws>),
-// index field (the lower-case email), account id. Steps (1) and (2) of
-// CreateAccountAndUser as one script, for a server that is not a Cluster
-// (the two keys are in different hash slots): atomic, so a crash cannot
-// fall between them and a loser writes nothing. Returns 1, 0 when the id
-// is taken, -1 when the email is.
-var scriptAccountCreatePublish = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], 'v') == 1 then return 0 end
-if redis.call('HEXISTS', KEYS[2], ARGV[7]) == 1 then return -1 end
-redis.call('HSET', KEYS[1], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5], ARGV[6], '1')
-redis.call('HSET', KEYS[2], ARGV[7], ARGV[8])
-return 1
+// isLuaReply reports whether err is one of our scripts' SJ_ error replies
+// (a decision the script took), not a transport or server error.
+func isLuaReply(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && strings.Contains(err.Error(), "SJ_")
+}
+
+// scriptAccountUserCreate: KEYS = userKeys, account hash, email index;
+// ARGV = email, name, source, origin, created (µs), back-pointer field
+// (w:<ws>), index field (the lower-case email), account id, then the
+// ARGV of scriptUserCreate. All of CreateAccountAndUser in one script,
+// for a server that is not a Cluster (the keys are in three hash slots):
+// returns 0 when the account id is taken and -1 when the email is (nothing
+// written); otherwise it writes the account with its back-pointer and
+// publishes it, then creates the membership, returning 1 or the
+// membership's SJ_ error reply, in which case the account stays (as after
+// CreateAccount followed by a refused CreateUser).
+var scriptAccountUserCreate = redis.NewScript(luaPrelude + luaCreateUser + `
+local nk = #KEYS
+if redis.call('HEXISTS', KEYS[nk - 1], 'v') == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[nk], ARGV[7]) == 1 then return -1 end
+redis.call('HSET', KEYS[nk - 1], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5], ARGV[6], '1')
+redis.call('HSET', KEYS[nk], ARGV[7], ARGV[8])
+local A = {}
+for i = 9, #ARGV do A[#A + 1] = ARGV[i] end
+return createUser(KEYS, A)
 `)
 
-// createAndPublishAccount is steps (1) and (2) of CreateAccountAndUser:
-// the account record with the back-pointer to ws, then the email index
-// entry that publishes it. On a single server or Sentinel both run in one
-// script (one round trip, atomic); on a Cluster (or when the server
-// refuses the cross-slot script) in two ordered round trips.
+// createAndPublishAccount is steps (1) and (2) of CreateAccountAndUser
+// on a Cluster (or when the server refuses a cross-slot script): the
+// account record with the back-pointer to ws, then the email index entry
+// that publishes it, in two ordered round trips.
 func (s *Store) createAndPublishAccount(ctx context.Context, ws, email string, a storage.Account, generated bool) error {
 	recKey := s.acctKey(a.ID, "a")
-	if _, cluster := s.rdb.(*redis.ClusterClient); !cluster {
-		n, err := scriptAccountCreatePublish.Run(ctx, s.rdb, []string{recKey, s.emailIndexKey()}, a.Email,
-			a.FullName, a.Source, a.OriginWorkspace, toMicro(a.CreatedAt), acctWSPrefix+ws, email, a.ID).Int()
-		switch {
-		case err != nil && redis.HasErrorPrefix(err, "CROSSSLOT"):
-			// A cluster node behind a plain client: the ordered steps.
-		case err != nil:
-			return s.wrap(err)
-		case n == 0:
-			return &storage.ConflictError{Field: "id"}
-		case n < 0:
-			return &storage.ConflictError{Field: "email"}
-		default:
-			return nil
-		}
-	}
 	ok, err := scriptAccountCreateMember.Run(ctx, s.rdb, []string{recKey}, a.Email, a.FullName, a.Source,
 		a.OriginWorkspace, toMicro(a.CreatedAt), acctWSPrefix+ws).Bool()
 	if err != nil {

@@ -14,23 +14,32 @@ const luaPrelude = `local SEP = string.char(0)
 local NEXT = string.char(1)
 `
 
+// luaCreateUser is the user-create step shared by scriptUserCreate and
+// scriptAccountUserCreate: K = userKeys; A = id, record, lower(userName),
+// externalId, accountId, lower(emails) other than the userName... It
+// checks every condition before its first write and returns 1, or an
+// SJ_ error reply.
+const luaCreateUser = `local function createUser(K, A)
+  if redis.call('EXISTS', K[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+  local id = A[1]
+  if redis.call('HEXISTS', K[2], id) == 1 then return redis.error_reply('SJ_CONFLICT id') end
+  if redis.call('HEXISTS', K[3], A[3]) == 1 then return redis.error_reply('SJ_CONFLICT userName') end
+  if A[4] ~= '' and redis.call('HEXISTS', K[4], A[4]) == 1 then return redis.error_reply('SJ_CONFLICT externalId') end
+  if A[5] ~= '' and redis.call('HEXISTS', K[5], A[5]) == 1 then return redis.error_reply('SJ_CONFLICT account') end
+  redis.call('HSET', K[2], id, A[2])
+  redis.call('HSET', K[3], A[3], id)
+  if A[4] ~= '' then redis.call('HSET', K[4], A[4], id) end
+  if A[5] ~= '' then redis.call('HSET', K[5], A[5], id) end
+  for i = 6, #A do redis.call('ZADD', K[6], 0, A[i] .. SEP .. id) end
+  local seq = redis.call('INCR', K[8])
+  redis.call('ZADD', K[7], seq, id)
+  return 1
+end
+`
+
 // scriptUserCreate: KEYS = userKeys; ARGV = id, record, lower(userName),
 // externalId, accountId, lower(emails) other than the userName...
-var scriptUserCreate = redis.NewScript(luaPrelude + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-local id = ARGV[1]
-if redis.call('HEXISTS', KEYS[2], id) == 1 then return redis.error_reply('SJ_CONFLICT id') end
-if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 1 then return redis.error_reply('SJ_CONFLICT userName') end
-if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then return redis.error_reply('SJ_CONFLICT externalId') end
-if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[5]) == 1 then return redis.error_reply('SJ_CONFLICT account') end
-redis.call('HSET', KEYS[2], id, ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[3], id)
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], id) end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[5], id) end
-for i = 6, #ARGV do redis.call('ZADD', KEYS[6], 0, ARGV[i] .. SEP .. id) end
-local seq = redis.call('INCR', KEYS[8])
-redis.call('ZADD', KEYS[7], seq, id)
-return 1
+var scriptUserCreate = redis.NewScript(luaPrelude + luaCreateUser + `return createUser(KEYS, ARGV)
 `)
 
 // scriptUserQuery (read-only): KEYS = userKeys; ARGV = mode, a, b[, prefix].
