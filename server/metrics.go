@@ -1,8 +1,11 @@
 package server
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +16,36 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// series caches the children of requests and duration by label values,
+	// so that a request costs a map lookup instead of two WithLabelValues
+	// (which hash the label values and take the vectors' locks). The map is
+	// copy-on-write: readers load it without locking; mu serialises writers.
+	// The cached children stay valid because nothing deletes or resets the
+	// vectors' children.
+	//
+	// The key space is small: methods are collapsed to eight values, routes
+	// are the route templates Echo matched (or "unmatched"), never raw
+	// paths, and statuses are the few codes the handlers answer with.
+	// maxSeries bounds the map all the same; past it, requests fall back
+	// to WithLabelValues.
+	series atomic.Pointer[map[seriesKey]series]
+	mu     sync.Mutex
+}
+
+// maxSeries caps the number of cached label combinations.
+const maxSeries = 1024
+
+// seriesKey are the label values of one request.
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+// series are the children of the vectors for one seriesKey.
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,6 +65,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
+	m.series.Store(&map[seriesKey]series{})
 	return m, nil
 }
 
@@ -47,6 +81,34 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	default:
 		method = "OTHER"
 	}
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+	ser := m.lookup(seriesKey{method: method, route: route, status: status})
+	ser.requests.Inc()
+	ser.duration.Observe(d.Seconds())
+}
+
+// lookup returns the cached children for k, resolving and caching them on
+// the first request with these label values.
+func (m *metrics) lookup(k seriesKey) series {
+	cur := m.series.Load()
+	if ser, ok := (*cur)[k]; ok {
+		return ser
+	}
+	ser := series{
+		requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(k.status)),
+		duration: m.duration.WithLabelValues(k.method, k.route),
+	}
+	if len(*cur) >= maxSeries {
+		return ser
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur = m.series.Load()
+	if len(*cur) >= maxSeries {
+		return ser
+	}
+	next := make(map[seriesKey]series, len(*cur)+1)
+	maps.Copy(next, *cur)
+	next[k] = ser
+	m.series.Store(&next)
+	return ser
 }

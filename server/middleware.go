@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -22,49 +21,74 @@ import (
 // HeaderRequestID carries the request id in requests and responses.
 const HeaderRequestID = "X-Request-ID"
 
-// requestIDRe is what an inbound request id may look like; anything else is
-// replaced so that a client cannot inject text into our logs.
-var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// headerRequestIDKey is HeaderRequestID in canonical form, the key of
+// http.Header maps. Indexing the map with it directly saves Get and Set the
+// canonicalisation of "X-Request-ID" (an allocation each) on every request.
+var headerRequestIDKey = http.CanonicalHeaderKey(HeaderRequestID)
 
-// slugRe is the workspace id syntax (storage.Workspace).
-var slugRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+// ValidRequestID reports whether an inbound X-Request-ID is kept as is: 1 to
+// 64 characters of [A-Za-z0-9._-] (^[A-Za-z0-9._-]{1,64}$), so that a client
+// cannot inject text into our logs.
+func ValidRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
-// ValidRequestID reports whether an inbound X-Request-ID is kept as is: at
-// most 64 characters of [A-Za-z0-9._-].
-func ValidRequestID(id string) bool { return requestIDRe.MatchString(id) }
-
-// ValidWorkspaceID reports whether id is a valid workspace slug.
-func ValidWorkspaceID(id string) bool { return slugRe.MatchString(id) }
+// ValidWorkspaceID reports whether id is a valid workspace slug
+// (storage.Workspace): ^[a-z0-9][a-z0-9-]{0,62}$.
+func ValidWorkspaceID(id string) bool {
+	if len(id) == 0 || len(id) > 63 || id[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var h [2 * len(b)]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
 
-// requestID takes a well-formed inbound X-Request-ID or makes a new one,
-// echoes it in the response and puts it into the request context.
+// requestID takes a well-formed inbound X-Request-ID or makes a new one and
+// echoes it in the response. It puts the id, and a well-formed :ws route
+// parameter (so that every log record of the request names the workspace),
+// into the request context. Echo has matched the route before any
+// middleware runs, so both go in with one derivation of the request.
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		id := req.Header.Get(HeaderRequestID)
+		var id string
+		if v := req.Header[headerRequestIDKey]; len(v) > 0 {
+			id = v[0]
+		}
 		if !ValidRequestID(id) {
 			id = newRequestID()
 		}
-		c.Response().Header().Set(HeaderRequestID, id)
-		c.SetRequest(req.WithContext(reqctx.WithRequestID(req.Context(), id)))
-		return next(c)
-	}
-}
-
-// workspaceCtx puts a well-formed :ws route parameter into the request
-// context, so that every log record of the request names the workspace.
-func (s *Server) workspaceCtx(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if ws := c.Param("ws"); ws != "" && ValidWorkspaceID(ws) {
-			req := c.Request()
-			c.SetRequest(req.WithContext(reqctx.WithWorkspace(req.Context(), ws)))
+		c.Response().Header()[headerRequestIDKey] = []string{id}
+		ws := c.Param("ws")
+		if !ValidWorkspaceID(ws) {
+			ws = ""
 		}
+		c.SetRequest(req.WithContext(reqctx.WithRequest(req.Context(), id, ws)))
 		return next(c)
 	}
 }
@@ -79,24 +103,26 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
+		elapsed := time.Since(start)
 		route := c.Path()
 		if route == "" {
 			route = "unmatched"
 		}
-		status := c.Response().Status
-		elapsed := time.Since(start)
-		s.metrics.observe(c.Request().Method, route, status, elapsed)
+		// The handler may have replaced the request (a context with a
+		// workspace), so it is read after next.
+		req, resp := c.Request(), c.Response()
+		status := resp.Status
+		s.metrics.observe(req.Method, route, status, elapsed)
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		// The context may have gained a workspace further down the chain.
-		s.log.LogAttrs(c.Request().Context(), level, "request",
-			slog.String("method", c.Request().Method),
+		s.log.LogAttrs(req.Context(), level, "request",
+			slog.String("method", req.Method),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.Int64("bytes", c.Response().Size),
+			slog.Int64("bytes", resp.Size),
 			slog.String("remote_ip", c.RealIP()),
 		)
 		return nil

@@ -194,10 +194,9 @@ func New(cfg Config) (*Server, error) {
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(
-		s.requestID,    // sanitised inbound X-Request-ID or a new one, into ctx
+		s.requestID,    // sanitised inbound X-Request-ID or a new one, and the :ws route parameter, into ctx
 		s.accessLog,    // one line per request: method, route template, status, duration
 		s.recoverPanic, // a panic becomes a 500 and an error log with the stack
-		s.workspaceCtx, // the :ws route parameter into ctx (for logs)
 		s.bodyLimit,    // per-route body cap, see bodyLimitFor
 	)
 	s.routes()

@@ -5,33 +5,87 @@ import (
 	"log/slog"
 )
 
-type key int
+// key is the context key of the request values.
+type key struct{}
 
-const (
-	requestIDKey key = iota
-	workspaceKey
-)
+// values are the request-scoped values. They travel together as one value
+// so that the middleware derives the request context once per request and
+// a log record finds both with one lookup.
+type values struct {
+	requestID string
+	workspace string
+}
 
-// WithRequestID returns ctx carrying the request id.
+// valuesCtx is a context.Context carrying values: context.WithValue with
+// the values stored inline, so that deriving it is one allocation.
+type valuesCtx struct {
+	context.Context
+	v values
+}
+
+// Value returns the request values for key{} and defers to the parent
+// context for every other key.
+func (c *valuesCtx) Value(k any) any {
+	if _, ok := k.(key); ok {
+		return &c.v
+	}
+	return c.Context.Value(k)
+}
+
+// String describes the context, like context.WithValue's does.
+func (c *valuesCtx) String() string {
+	return "reqctx.WithValues(request_id=" + c.v.requestID + ", workspace=" + c.v.workspace + ")"
+}
+
+// get returns the values in ctx, or zero values.
+func get(ctx context.Context) values {
+	if v, ok := ctx.Value(key{}).(*values); ok {
+		return *v
+	}
+	return values{}
+}
+
+func with(ctx context.Context, v values) context.Context {
+	return &valuesCtx{Context: ctx, v: v}
+}
+
+// WithRequestID returns ctx carrying the request id. The workspace in ctx,
+// if any, is kept.
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
+	v := get(ctx)
+	v.requestID = id
+	return with(ctx, v)
 }
 
 // RequestID returns the request id in ctx, or "".
 func RequestID(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey).(string)
-	return s
+	return get(ctx).requestID
 }
 
 // WithWorkspace returns ctx carrying the workspace id the request is about.
+// The request id in ctx, if any, is kept.
 func WithWorkspace(ctx context.Context, ws string) context.Context {
-	return context.WithValue(ctx, workspaceKey, ws)
+	v := get(ctx)
+	v.workspace = ws
+	return with(ctx, v)
+}
+
+// WithRequest returns ctx carrying the request id and, when ws is not
+// empty, the workspace (otherwise the workspace in ctx, if any, is kept). It
+// is WithWorkspace(WithRequestID(ctx, id), ws) in a single derivation, for
+// the middleware that starts every request.
+func WithRequest(ctx context.Context, id, ws string) context.Context {
+	v := get(ctx)
+	v.requestID = id
+	if ws != "" {
+		v.workspace = ws
+	}
+	return with(ctx, v)
 }
 
 // Workspace returns the workspace id in ctx, or "".
 func Workspace(ctx context.Context) string {
-	s, _ := ctx.Value(workspaceKey).(string)
-	return s
+	return get(ctx).workspace
 }
 
 // Handler is a slog.Handler that adds request_id and workspace from the
@@ -63,13 +117,18 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 
 // Handle adds the context's request id and workspace, then forwards r.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if ctx != nil {
-		if id := RequestID(ctx); id != "" {
-			r.AddAttrs(slog.String("request_id", id))
-		}
-		if ws := Workspace(ctx); ws != "" {
-			r.AddAttrs(slog.String("workspace", ws))
-		}
+	if ctx == nil {
+		return h.next.Handle(ctx, r)
+	}
+	// One lookup, and one AddAttrs call when both are set: each call may
+	// grow the record's attribute slice.
+	switch v := get(ctx); {
+	case v.requestID != "" && v.workspace != "":
+		r.AddAttrs(slog.String("request_id", v.requestID), slog.String("workspace", v.workspace))
+	case v.requestID != "":
+		r.AddAttrs(slog.String("request_id", v.requestID))
+	case v.workspace != "":
+		r.AddAttrs(slog.String("workspace", v.workspace))
 	}
 	return h.next.Handle(ctx, r)
 }
