@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -72,8 +71,6 @@ func New(cfg Config) *Handler {
 		tokens: newTokenCache(cfg.TokenCacheTTL)}
 }
 
-var workspaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
 // request is one authenticated SCIM request.
 type request struct {
 	ws   string
@@ -102,14 +99,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws, sub, _ := strings.Cut(rest, "/")
-	if !workspaceRE.MatchString(ws) {
+	if !storage.ValidWorkspaceID(ws) {
 		// An invalid workspace id answers like a wrong token: nothing
 		// tells whether a workspace exists (R17).
 		h.writeError(w, r, errUnauthorized())
 		return
 	}
-	ctx := reqctx.WithWorkspace(r.Context(), ws)
-	r = r.WithContext(ctx)
+	if reqctx.Workspace(r.Context()) != ws {
+		// Behind the server's middleware the context already names it
+		// (route /scim/v2/:ws); each WithContext copies the request.
+		r = r.WithContext(reqctx.WithWorkspace(r.Context(), ws))
+	}
 	if err := h.authenticate(r, ws); err != nil {
 		h.writeError(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scimjit/scimjit/server/reqctx"
+	"github.com/scimjit/scimjit/storage"
 )
 
 // HeaderRequestID carries the request id in requests and responses.
@@ -45,20 +46,8 @@ func ValidRequestID(id string) bool {
 }
 
 // ValidWorkspaceID reports whether id is a valid workspace slug
-// (storage.Workspace): ^[a-z0-9][a-z0-9-]{0,62}$.
-func ValidWorkspaceID(id string) bool {
-	if len(id) == 0 || len(id) > 63 || id[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		switch c := id[i]; {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// (storage.ValidWorkspaceID).
+func ValidWorkspaceID(id string) bool { return storage.ValidWorkspaceID(id) }
 
 func newRequestID() string {
 	var b [12]byte

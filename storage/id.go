@@ -29,3 +29,20 @@ func NewID() string {
 	}
 	return idEncoding.EncodeToString(b[:])[:IDLen]
 }
+
+// ValidWorkspaceID reports whether id is a workspace id: a slug matching
+// ^[a-z0-9][a-z0-9-]{0,62}$. It is a byte loop because every request
+// checks it (the server, the SCIM handler, the store).
+func ValidWorkspaceID(id string) bool {
+	if len(id) == 0 || len(id) > 63 || id[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

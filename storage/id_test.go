@@ -21,3 +21,15 @@ func TestNewID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestValidWorkspaceID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"a": true, "finance": true, "hr-2": true, "0ws": true, strings.Repeat("a", 63): true,
+		"": false, "-a": false, "A": false, "a_b": false, "a b": false, "a\n": false, "é": false,
+		strings.Repeat("a", 64): false, "{ws}": false, "a:b": false,
+	} {
+		if got := ValidWorkspaceID(id); got != want {
+			t.Errorf("ValidWorkspaceID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

@@ -44,7 +44,8 @@ var scriptUserCreate = redis.NewScript(luaPrelude + luaCreateUser + `return crea
 
 // scriptUserQuery (read-only): KEYS = userKeys; ARGV = mode, a, b[, prefix].
 // Modes: id, un, ext, acct, email (value a), list (offset a, limit b).
-// Returns {total, record1, seq1, record2, seq2, ...}; total only in list
+// Returns {total, record1, seq1, record2, seq2, ...} (seq only in the email and
+// list modes, which can return several users; "0" otherwise); total only in list
 // mode. With the workspace key prefix as ARGV[4], each user is followed by
 // its group references {gid1, dn1, gid2, dn2, ...} (group members are not
 // read): {total, record1, seq1, groups1, ...}.
@@ -81,7 +82,13 @@ for _, id in ipairs(ids) do
   local rec = redis.call('HGET', KEYS[2], id)
   if rec then
     out[#out + 1] = rec
-    out[#out + 1] = redis.call('ZSCORE', KEYS[7], id) or '0'
+    -- the creation order sorts what email and list return; a lookup by
+    -- id, userName, externalId or account finds at most one user
+    if mode == 'email' or mode == 'list' then
+      out[#out + 1] = redis.call('ZSCORE', KEYS[7], id) or '0'
+    else
+      out[#out + 1] = '0'
+    end
     if p then
       -- the user's group references, as scriptUserGroups reads them
       local gs = {}

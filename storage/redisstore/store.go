@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"regexp"
 	"strings"
 	"time"
 
@@ -251,9 +250,7 @@ func (s *Store) wrap(err error) error {
 
 // Identifier checks. Workspace ids are slugs; other ids come from callers
 // (SCIM clients put them in URLs) and must not break the key layout.
-var wsRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-func validWS(id string) bool { return wsRe.MatchString(id) }
+func validWS(id string) bool { return storage.ValidWorkspaceID(id) }
 
 func validID(id string) bool {
 	return id != "" && len(id) <= 256 && !strings.ContainsAny(id, "{}\x00")
