@@ -38,20 +38,45 @@ func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, r
 
 // createJITUser creates the account of a person signing in for the first
 // time together with its verified membership in ws, its origin workspace
-// (R7), and signs it in. The store does both in one call (two round
-// trips, three on a Redis Cluster; account published before its
-// membership).
+// (R7), and signs it in. The store does all of it in one call: account,
+// membership, session and the sign-in's events (one round trip on a
+// single server or Sentinel; on a Cluster the account is published before
+// its membership, and the session and events follow). The session and the
+// events are written only when the membership was created.
 func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identity, roles storage.Roles, ret string) error {
 	ctx := c.Request().Context()
-	acct, u, err := s.cfg.Store.CreateAccountAndUser(ctx, ws.ID, storage.Account{
+	member := newMembership(ws, storage.Account{}, id, roles)
+	t := time.Now()
+	evs := []storage.Event{
+		{Type: "jit.user.created", Actor: "saml", Time: t,
+			Detail: map[string]string{"email": id.Email, "roles": rolesDetail(member.Roles)}},
+		{Type: "login.succeeded", Actor: "saml", Time: t, Detail: map[string]string{"email": id.Email}},
+	}
+	secret, sess := s.newSession("", ws.ID)
+	r, err := s.cfg.Store.CreateAccountAndUserWithSession(ctx, ws.ID, storage.Account{
 		Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
-		OriginWorkspace: ws.ID, CreatedAt: time.Now(),
-	}, newMembership(ws, storage.Account{}, id, roles))
+		OriginWorkspace: ws.ID, CreatedAt: t,
+	}, member, sess, evs)
+	acct := r.Account
+	if err == nil {
+		if r.EventsErr != nil {
+			s.logError(c, "append events", "err", r.EventsErr)
+		}
+		if r.SessionErr != nil {
+			return fmt.Errorf("create session: %w", r.SessionErr)
+		}
+		// The browser's previous session, if any, goes (no session
+		// fixation), as in startSession.
+		if old, cerr := c.Cookie(sessionCookie); cerr == nil && old.Value != "" {
+			if err := s.deleteSession(ctx, old.Value); err != nil {
+				return fmt.Errorf("delete old session: %w", err)
+			}
+		}
+		s.setSessionCookie(c, secret)
+		return s.signedIn(c, acct, r.User, ret)
+	}
 	var ce *storage.ConflictError
 	switch {
-	case err == nil:
-		return s.succeed(c, ws, acct, u, ret, storage.Event{Type: "jit.user.created", UserID: u.ID, AccountID: acct.ID,
-			Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles)}})
 	case acct.ID == "" && errors.As(err, &ce) && ce.Field == "email":
 		// A concurrent first sign-in created the account: decide as for
 		// a known account.
@@ -222,6 +247,11 @@ func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Acc
 	if err != nil {
 		return err
 	}
+	return s.signedIn(c, acct, u, ret)
+}
+
+// signedIn logs a successful sign-in and sends the browser on to ret.
+func (s *Service) signedIn(c echo.Context, acct storage.Account, u storage.User, ret string) error {
 	s.logInfo(c, "saml login succeeded", "account", acct.ID, "user", u.ID)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusSeeOther, localPath(ret))

@@ -78,8 +78,19 @@ func TestJITCreatesAccountAndMembershipFromEveryAttribute(t *testing.T) {
 			t.Errorf("scim %s: %s", filter, body)
 		}
 	}
-	if len(events(t, env, "finance", "jit.user.created")) != 1 || len(events(t, env, "finance", "login.succeeded")) != 1 {
-		t.Error("missing jit.user.created / login.succeeded events")
+	created, succeeded := events(t, env, "finance", "jit.user.created"), events(t, env, "finance", "login.succeeded")
+	if len(created) != 1 || len(succeeded) != 1 {
+		t.Fatal("missing jit.user.created / login.succeeded events")
+	}
+	// Both name the new membership and account (the store fills the ids
+	// it generated into the events it writes with them).
+	for _, e := range []storage.Event{created[0], succeeded[0]} {
+		if e.UserID != u.ID || e.AccountID != u.AccountID || e.Actor != "saml" || e.Detail["email"] != "Jane.Doe@Acme.example" {
+			t.Errorf("event %+v; want user %s, account %s", e, u.ID, u.AccountID)
+		}
+	}
+	if created[0].Detail["roles"] == "" {
+		t.Errorf("jit.user.created without roles: %+v", created[0])
 	}
 
 	// The session: /api/v1/me and the home ssoPage show it.

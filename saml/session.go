@@ -75,23 +75,10 @@ func (s *Service) startSessionWith(c echo.Context, accountID, workspaceID string
 	var deleted chan error
 	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" {
 		deleted = make(chan error, 1)
-		go func() {
-			err := s.cfg.Store.DeleteSession(ctx, hashToken(old.Value))
-			if errors.Is(err, storage.ErrNotFound) {
-				err = nil
-			}
-			deleted <- err
-		}()
+		go func() { deleted <- s.deleteSession(ctx, old.Value) }()
 	}
-	secret := randomToken(32)
-	now := time.Now()
-	err := create(ctx, storage.Session{
-		Key:             hashToken(secret),
-		AccountID:       accountID,
-		ActiveWorkspace: workspaceID,
-		CreatedAt:       now,
-		ExpiresAt:       now.Add(s.cfg.SessionTTL),
-	})
+	secret, sess := s.newSession(accountID, workspaceID)
+	err := create(ctx, sess)
 	if err != nil {
 		err = fmt.Errorf("create session: %w", err)
 	}
@@ -103,6 +90,36 @@ func (s *Service) startSessionWith(c echo.Context, accountID, workspaceID string
 	if err != nil {
 		return err
 	}
+	s.setSessionCookie(c, secret)
+	return nil
+}
+
+// newSession returns a new cookie secret (256 random bits) and the
+// session record stored under its hash.
+func (s *Service) newSession(accountID, workspaceID string) (secret string, sess storage.Session) {
+	secret = randomToken(32)
+	now := time.Now()
+	return secret, storage.Session{
+		Key:             hashToken(secret),
+		AccountID:       accountID,
+		ActiveWorkspace: workspaceID,
+		CreatedAt:       now,
+		ExpiresAt:       now.Add(s.cfg.SessionTTL),
+	}
+}
+
+// deleteSession deletes the session of a cookie secret; a session that is
+// already gone is not an error.
+func (s *Service) deleteSession(ctx context.Context, secret string) error {
+	err := s.cfg.Store.DeleteSession(ctx, hashToken(secret))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// setSessionCookie sets the session cookie of secret.
+func (s *Service) setSessionCookie(c echo.Context, secret string) {
 	c.SetCookie(&http.Cookie{
 		Name:     sessionCookie,
 		Value:    secret,
@@ -112,7 +129,6 @@ func (s *Service) startSessionWith(c echo.Context, accountID, workspaceID string
 		Secure:   s.secureCookies(),
 		SameSite: http.SameSiteLaxMode,
 	})
-	return nil
 }
 
 // currentSession returns the browser's live session. ok is false (with a nil

@@ -269,6 +269,16 @@ type Event struct {
 	Detail map[string]string
 }
 
+// JITSignIn is what CreateAccountAndUserWithSession did.
+type JITSignIn struct {
+	Account Account // the created account (set even when the membership was refused)
+	User    User    // the created membership
+	Events  []Event // the appended events, with ID set
+	// SessionErr and EventsErr are the outcomes of the session and the
+	// events, written only after the membership was created.
+	SessionErr, EventsErr error
+}
+
 // Session is a signed-in browser session. Its key is chosen by the caller
 // (a hash of the cookie value, never the cookie itself).
 type Session struct {
@@ -470,6 +480,16 @@ type Store interface {
 	// never visible before its record is complete, and the membership never
 	// before its account.
 	CreateAccountAndUser(ctx context.Context, ws string, a Account, u User) (acct Account, created User, err error)
+	// CreateAccountAndUserWithSession is a JIT first sign-in in one step:
+	// CreateAccountAndUser(ws, a, u) and then, only when the membership
+	// was created, CreateSessionAndAppendEvents(sess, ws, events) with
+	// sess.AccountID and every event's empty AccountID and UserID set to
+	// the new ids. err and the result's Account and User are as for
+	// CreateAccountAndUser; when err is not nil neither the session nor
+	// the events were written. Otherwise SessionErr and EventsErr report
+	// those writes as CreateSessionAndAppendEvents does. The backend does
+	// it all in one atomic round trip where it can.
+	CreateAccountAndUserWithSession(ctx context.Context, ws string, a Account, u User, sess Session, events []Event) (JITSignIn, error)
 	// AppendEvents adds events to the workspace's stream in the given order,
 	// atomically (all or none) and in one round trip where the backend
 	// allows; it returns them with ID (and Time when zero) set, as

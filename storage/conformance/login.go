@@ -177,6 +177,100 @@ func testCreateAccountAndUser(t *testing.T, s storage.Store) {
 	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"new@example.com", "taken@example.com"})
 }
 
+// testCreateAccountAndUserWithSession: a JIT first sign-in in one step
+// writes account, membership, session and events, the last two with the
+// new ids; when the account or the membership is refused, neither the
+// session nor any event is written.
+func testCreateAccountAndUserWithSession(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	sess := func(key string) storage.Session {
+		n := time.Now()
+		return storage.Session{Key: key, ActiveWorkspace: wsA, CreatedAt: n, ExpiresAt: n.Add(time.Hour)}
+	}
+	evs := func() []storage.Event {
+		return []storage.Event{{Type: "jit.user.created", Actor: "saml"},
+			{Type: "login.succeeded", Actor: "saml", Detail: map[string]string{"email": "x"}}}
+	}
+	r, err := s.CreateAccountAndUserWithSession(ctx, wsA, jitAccount("Signin@Example.com", wsA),
+		jitMember("Signin@Example.com"), sess("ks1"), evs())
+	must(t, err, "create with session")
+	must(t, r.SessionErr, "session")
+	must(t, r.EventsErr, "events")
+	acct, u := r.Account, r.User
+	if acct.ID == "" || u.ID == "" || u.AccountID != acct.ID || u.WorkspaceID != wsA || u.Version != 1 {
+		t.Fatalf("created %+v, %+v", acct, u)
+	}
+	if got, err := s.GetAccountByEmail(ctx, "signin@example.com"); err != nil || got != acct {
+		t.Fatalf("account by email = %+v, %v; want %+v", got, err, acct)
+	}
+	if got, err := s.GetUserByAccount(ctx, wsA, acct.ID); err != nil || got.ID != u.ID {
+		t.Fatalf("membership = %+v, %v", got, err)
+	}
+	x, err := s.GetSession(ctx, "ks1")
+	must(t, err, "get session")
+	if x.AccountID != acct.ID || x.ActiveWorkspace != wsA {
+		t.Fatalf("session = %+v, want account %s in %s", x, acct.ID, wsA)
+	}
+	all, err := s.ListEvents(ctx, wsA, "", 10)
+	must(t, err, "list events")
+	if len(r.Events) != 2 || len(all) != 2 {
+		t.Fatalf("appended %+v, stream %+v; want 2 each", r.Events, all)
+	}
+	for i, e := range all {
+		if e.ID != r.Events[i].ID || e.Type != evs()[i].Type || e.UserID != u.ID || e.AccountID != acct.ID {
+			t.Fatalf("event %d = %+v; want %s with user %s and account %s", i, e, evs()[i].Type, u.ID, acct.ID)
+		}
+	}
+	noSignIn := func(t *testing.T, key string) {
+		t.Helper()
+		if _, err := s.GetSession(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("session %s written: %v", key, err)
+		}
+		if all, err := s.ListEvents(ctx, wsA, "", 10); err != nil || len(all) != 2 {
+			t.Fatalf("events = %d, %v; want the 2 of the first sign-in", len(all), err)
+		}
+	}
+
+	t.Run("email taken", func(t *testing.T) {
+		r, err := s.CreateAccountAndUserWithSession(ctx, wsA, jitAccount("SIGNIN@example.com", wsA),
+			jitMember("SIGNIN@example.com"), sess("ks2"), evs())
+		wantConflict(t, err, "email", "second create")
+		if r.Account.ID != "" || r.User.ID != "" {
+			t.Fatalf("conflict returned %+v", r)
+		}
+		noSignIn(t, "ks2")
+	})
+	t.Run("userName taken in the workspace", func(t *testing.T) {
+		other := newAccount(t, s, "holder2@example.com")
+		_, err := s.CreateUser(ctx, wsA, storage.User{AccountID: other.ID, UserName: "taken2@example.com"})
+		must(t, err, "holder")
+		r, err := s.CreateAccountAndUserWithSession(ctx, wsA, jitAccount("taken2@example.com", wsA),
+			jitMember("taken2@example.com"), sess("ks3"), evs())
+		wantConflict(t, err, "userName", "membership with a taken userName")
+		if r.Account.ID == "" || r.User.ID != "" {
+			t.Fatalf("got %+v; want the created account and no membership", r)
+		}
+		noSignIn(t, "ks3")
+	})
+	t.Run("missing workspace", func(t *testing.T) {
+		_, err := s.CreateAccountAndUserWithSession(ctx, "no-such-ws", jitAccount("ghost2@example.com", "no-such-ws"),
+			jitMember("ghost2@example.com"), sess("ks4"), evs())
+		wantErr(t, err, storage.ErrNotFound, "create in a missing workspace")
+		noSignIn(t, "ks4")
+	})
+	t.Run("no events", func(t *testing.T) {
+		r, err := s.CreateAccountAndUserWithSession(ctx, wsA, jitAccount("quiet@example.com", wsA),
+			jitMember("quiet@example.com"), sess("ks5"), nil)
+		must(t, err, "create without events")
+		must(t, r.SessionErr, "session")
+		must(t, r.EventsErr, "no events")
+		if x, err := s.GetSession(ctx, "ks5"); err != nil || x.AccountID != r.Account.ID {
+			t.Fatalf("session = %+v, %v", x, err)
+		}
+	})
+	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"signin@example.com", "taken2@example.com", "quiet@example.com"})
+}
+
 // testCreateAccountAndUserRace: of concurrent first sign-ins of one email
 // exactly one creates; the others get ConflictError "email"; one
 // membership exists.
@@ -233,6 +327,7 @@ var loginCases = []struct {
 	{"LoginLookup", testLoginLookup},
 	{"CreateAccountAndUser", testCreateAccountAndUser},
 	{"CreateAccountAndUserRace", testCreateAccountAndUserRace},
+	{"CreateAccountAndUserWithSession", testCreateAccountAndUserWithSession},
 	{"AppendEvents", testAppendEvents},
 	{"GetWorkspaceAndTakeTemp", testGetWorkspaceAndTakeTemp},
 	{"CreateSessionAndAppendEvents", testCreateSessionAndAppendEvents},

@@ -154,19 +154,41 @@ func (s *Store) ConsumeOnceAndLoginLookup(ctx context.Context, ws, key string, e
 // caller has just seen the email missing (LoginLookup), so there is no
 // read first.
 func (s *Store) CreateAccountAndUser(ctx context.Context, ws string, a storage.Account, u storage.User) (storage.Account, storage.User, error) {
+	r, err := s.createAccountAndUser(ctx, ws, a, u, nil)
+	return r.Account, r.User, err
+}
+
+// CreateAccountAndUserWithSession is CreateAccountAndUser and, once the
+// membership exists, CreateSessionAndAppendEvents. On a single server or
+// Sentinel the session and the events are written by the same script,
+// after the membership and only when it was created (one round trip for
+// the whole JIT sign-in); on a Cluster they follow in a second pipeline.
+func (s *Store) CreateAccountAndUserWithSession(ctx context.Context, ws string, a storage.Account, u storage.User, sess storage.Session, events []storage.Event) (storage.JITSignIn, error) {
+	return s.createAccountAndUser(ctx, ws, a, u, &signIn{sess: sess, events: events})
+}
+
+// signIn is the session and events createAccountAndUser writes after the
+// membership.
+type signIn struct {
+	sess   storage.Session
+	events []storage.Event
+}
+
+func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.Account, u storage.User, then *signIn) (storage.JITSignIn, error) {
+	var none storage.JITSignIn
 	email := strings.ToLower(strings.TrimSpace(a.Email))
 	if email == "" {
-		return storage.Account{}, storage.User{}, errors.New("redisstore: account email is empty")
+		return none, errors.New("redisstore: account email is empty")
 	}
 	if !validWS(ws) {
-		return storage.Account{}, storage.User{}, storage.ErrNotFound
+		return none, storage.ErrNotFound
 	}
 	generated := a.ID == ""
 	if generated {
 		a.ID = storage.NewID()
 	}
 	if !validID(a.ID) {
-		return storage.Account{}, storage.User{}, fmt.Errorf("redisstore: invalid account id %q", a.ID)
+		return none, fmt.Errorf("redisstore: invalid account id %q", a.ID)
 	}
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = now()
@@ -176,49 +198,98 @@ func (s *Store) CreateAccountAndUser(ctx context.Context, ws string, a storage.A
 		u.ID = storage.NewID()
 	}
 	if !validID(u.ID) {
-		return storage.Account{}, storage.User{}, fmt.Errorf("redisstore: invalid user id %q", u.ID)
+		return none, fmt.Errorf("redisstore: invalid user id %q", u.ID)
 	}
 	u.AccountID, u.WorkspaceID = a.ID, ws
 	t := now()
 	u.Created, u.Modified, u.Version = t, t, 1
 	rec, err := encodeUser(u)
 	if err != nil {
-		return storage.Account{}, storage.User{}, err
+		return none, err
 	}
 	args := []any{u.ID, rec, strings.ToLower(u.UserName), u.ExternalID, u.AccountID}
 	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
 		args = append(args, e)
 	}
+	// The sign-in's records carry the new ids, so they are encoded now.
+	var sessB []byte
+	var evOut []storage.Event
+	var evArgs []any
+	var sessErr, evErr error
+	if then != nil {
+		then.sess.AccountID = a.ID
+		for i := range then.events {
+			if then.events[i].AccountID == "" {
+				then.events[i].AccountID = a.ID
+			}
+			if then.events[i].UserID == "" {
+				then.events[i].UserID = u.ID
+			}
+		}
+		sessB, sessErr = s.sessionRecord(&then.sess)
+		evOut, evArgs, evErr = s.eventsArgs(ws, then.events)
+	}
 	if _, cluster := s.rdb.(*redis.ClusterClient); !cluster {
 		keys := append(s.userKeys(ws), s.acctKey(a.ID, "a"), s.emailIndexKey())
-		argv := append([]any{a.Email, a.FullName, a.Source, a.OriginWorkspace, toMicro(a.CreatedAt),
-			acctWSPrefix + ws, email, a.ID}, args...)
-		n, err := scriptAccountUserCreate.Run(ctx, s.rdb, keys, argv...).Int()
+		argv := []any{a.Email, a.FullName, a.Source, a.OriginWorkspace, toMicro(a.CreatedAt),
+			acctWSPrefix + ws, email, a.ID}
+		inScript := then != nil && sessErr == nil && evErr == nil
+		if inScript {
+			keys = append(keys, s.sessionKey(then.sess.Key), s.wsKey(ws, "events"))
+			argv = append(argv, 1, sessB, then.sess.ExpiresAt.UnixMilli(), len(evArgs)-1)
+			argv = append(argv, evArgs...) // maxlen, records...
+		} else {
+			argv = append(argv, 0, "", 0, 0, 0)
+		}
+		res, err := scriptAccountUserCreate.Run(ctx, s.rdb, keys, append(argv, args...)...).Result()
+		n, _ := res.(int64)
 		switch {
 		case err != nil && redis.HasErrorPrefix(err, "CROSSSLOT"):
 			// A cluster node behind a plain client: the ordered steps.
 		case err != nil && isLuaReply(err):
 			// The account was written; the membership was refused.
-			return a, storage.User{}, s.wrap(err)
+			return storage.JITSignIn{Account: a}, s.wrap(err)
 		case err != nil:
 			// Not known whether the script ran (a lost connection).
-			return storage.Account{}, storage.User{}, s.wrap(err)
-		case n == 0:
-			return storage.Account{}, storage.User{}, &storage.ConflictError{Field: "id"}
+			return none, s.wrap(err)
+		case n == 0 && res != nil && !isSlice(res):
+			return none, &storage.ConflictError{Field: "id"}
 		case n < 0:
-			return storage.Account{}, storage.User{}, &storage.ConflictError{Field: "email"}
+			return none, &storage.ConflictError{Field: "email"}
 		default:
-			return a, u, nil
+			r := storage.JITSignIn{Account: a, User: u}
+			if then == nil {
+				return r, nil
+			}
+			if inScript {
+				ids := make([]string, 0, len(evOut))
+				list, _ := res.([]any)
+				for _, x := range list {
+					id, _ := x.(string)
+					ids = append(ids, id)
+				}
+				r.Events, r.EventsErr = s.eventsResult(evOut, ids, nil)
+				return r, nil
+			}
+			// The session or the events did not encode: write what can be.
+			r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, then.sess, ws, then.events)
+			return r, nil
 		}
 	}
 	if err := s.createAndPublishAccount(ctx, ws, email, a, generated); err != nil {
-		return storage.Account{}, storage.User{}, err
+		return none, err
 	}
 	if err := scriptUserCreate.Run(ctx, s.rdb, s.userKeys(ws), args...).Err(); err != nil {
-		return a, storage.User{}, s.wrap(err)
+		return storage.JITSignIn{Account: a}, s.wrap(err)
 	}
-	return a, u, nil
+	r := storage.JITSignIn{Account: a, User: u}
+	if then != nil {
+		r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, then.sess, ws, then.events)
+	}
+	return r, nil
 }
+
+func isSlice(v any) bool { _, ok := v.([]any); return ok }
 
 // isLuaReply reports whether err is one of our scripts' SJ_ error replies
 // (a decision the script took), not a transport or server error.
@@ -227,25 +298,38 @@ func isLuaReply(err error) bool {
 	return errors.As(err, &rerr) && strings.Contains(err.Error(), "SJ_")
 }
 
-// scriptAccountUserCreate: KEYS = userKeys, account hash, email index;
-// ARGV = email, name, source, origin, created (µs), back-pointer field
-// (w:<ws>), index field (the lower-case email), account id, then the
-// ARGV of scriptUserCreate. All of CreateAccountAndUser in one script,
-// for a server that is not a Cluster (the keys are in three hash slots):
-// returns 0 when the account id is taken and -1 when the email is (nothing
-// written); otherwise it writes the account with its back-pointer and
-// publishes it, then creates the membership, returning 1 or the
-// membership's SJ_ error reply, in which case the account stays (as after
-// CreateAccount followed by a refused CreateUser).
+// scriptAccountUserCreate: KEYS = userKeys, account hash, email index[,
+// session key, events stream]; ARGV = email, name, source, origin,
+// created (µs), back-pointer field (w:<ws>), index field (the lower-case
+// email), account id; then 1 or 0 (a sign-in follows), session record,
+// session expiry (ms since the epoch), n, stream max length, n event
+// records; then the ARGV of scriptUserCreate. All of CreateAccountAndUser
+// (WithSession) in one script, for a server that is not a Cluster (the
+// keys are in up to four hash slots): returns 0 when the account id is
+// taken and -1 when the email is (nothing written); otherwise it writes
+// the account with its back-pointer and publishes it, then creates the
+// membership. A refused membership returns its SJ_ error reply and the
+// account stays (as after CreateAccount followed by a refused
+// CreateUser); the session and the events are written only after the
+// membership was created. Returns 1, or with a sign-in the events' stream
+// ids.
 var scriptAccountUserCreate = redis.NewScript(luaPrelude + luaCreateUser + `
-local nk = #KEYS
-if redis.call('HEXISTS', KEYS[nk - 1], 'v') == 1 then return 0 end
-if redis.call('HEXISTS', KEYS[nk], ARGV[7]) == 1 then return -1 end
-redis.call('HSET', KEYS[nk - 1], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5], ARGV[6], '1')
-redis.call('HSET', KEYS[nk], ARGV[7], ARGV[8])
+if redis.call('HEXISTS', KEYS[10], 'v') == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[11], ARGV[7]) == 1 then return -1 end
+local signIn = ARGV[9] == '1'
+local n = tonumber(ARGV[12])
 local A = {}
-for i = 9, #ARGV do A[#A + 1] = ARGV[i] end
-return createUser(KEYS, A)
+for i = 14 + n, #ARGV do A[#A + 1] = ARGV[i] end
+redis.call('HSET', KEYS[10], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5], ARGV[6], '1')
+redis.call('HSET', KEYS[11], ARGV[7], ARGV[8])
+local r = createUser(KEYS, A)
+if r ~= 1 or not signIn then return r end
+redis.call('SET', KEYS[12], ARGV[10], 'PXAT', ARGV[11])
+local ids = {}
+for i = 14, 13 + n do
+  ids[#ids + 1] = redis.call('XADD', KEYS[13], 'MAXLEN', '~', ARGV[13], '*', 'd', ARGV[i])
+end
+return ids
 `)
 
 // createAndPublishAccount is steps (1) and (2) of CreateAccountAndUser

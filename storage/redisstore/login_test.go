@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -84,7 +85,8 @@ func loginStoreOn(t *testing.T, s *redisstore.Store) (*redisstore.Store, *stepHo
 
 // TestLoginRoundTrips pins the number of round trips of the sign-in
 // methods (the point of having them): a look-up of a member is two, of an
-// unknown email one, a JIT creation one (three on a Cluster).
+// unknown email one, a JIT creation one (three on a Cluster), also with the
+// sign-in's session and events.
 func TestLoginRoundTrips(t *testing.T) {
 	ctx := t.Context()
 	s, h := loginStore(t)
@@ -101,6 +103,16 @@ func TestLoginRoundTrips(t *testing.T) {
 	count("create account and user", 1, func() error {
 		_, _, err := s.CreateAccountAndUser(ctx, "one", storage.Account{Email: "new@example.com"},
 			storage.User{UserName: "new@example.com"})
+		return err
+	})
+	count("create account, user, session and events", 1, func() error {
+		n := time.Now()
+		r, err := s.CreateAccountAndUserWithSession(ctx, "one", storage.Account{Email: "jit@example.com"},
+			storage.User{UserName: "jit@example.com"}, storage.Session{Key: "rt", CreatedAt: n, ExpiresAt: n.Add(time.Hour)},
+			[]storage.Event{{Type: "jit.user.created"}, {Type: "login.succeeded"}})
+		if err == nil {
+			err = errors.Join(r.SessionErr, r.EventsErr)
+		}
 		return err
 	})
 	count("look up a member", 2, func() error {
