@@ -23,6 +23,9 @@ import (
 // request it answers.
 type benchLogin struct {
 	resp, relay, requestID string
+	// form is the URL-encoded ACS body, made with the response (outside
+	// the timer), as a browser would send it.
+	form string
 }
 
 // prepareLogins starts n SP-initiated logins in one ssoBrowser and signs a
@@ -31,11 +34,13 @@ func prepareLogins(b *testing.B, env *servertest.Env, idp *ssoIdP, ws string, n 
 	br := newSSOBrowser(env)
 	for i := 0; i < n; i++ {
 		req := br.startLogin(b, idp, ws, "")
-		logins = append(logins, benchLogin{
+		l := benchLogin{
 			resp:      idp.respond(b, req, assertionOpts{NameID: email(i), Attrs: []crewjam.Attribute{attr("workato_role", "Analyst")}}),
 			relay:     req.RelayState,
 			requestID: req.Request.ID,
-		})
+		}
+		l.form = url.Values{"SAMLResponse": {l.resp}, "RelayState": {l.relay}}.Encode()
+		logins = append(logins, l)
 	}
 	u, _ := url.Parse(env.URL + "/saml/")
 	for _, c := range br.c.Jar.Cookies(u) {
@@ -49,8 +54,7 @@ func prepareLogins(b *testing.B, env *servertest.Env, idp *ssoIdP, ws string, n 
 // postACS posts one login to the ACS as the ssoBrowser that started it (the
 // binding cookie only: no earlier session to replace).
 func postACS(b *testing.B, client *http.Client, env *servertest.Env, ws, bind string, l benchLogin) {
-	form := url.Values{"SAMLResponse": {l.resp}, "RelayState": {l.relay}}
-	req, _ := http.NewRequest(http.MethodPost, env.URL+"/saml/"+ws+"/acs", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, env.URL+"/saml/"+ws+"/acs", strings.NewReader(l.form))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(&http.Cookie{Name: "scimjit_saml_bind", Value: bind})
 	resp, err := client.Do(req)
