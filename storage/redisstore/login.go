@@ -62,7 +62,8 @@ func (s *Store) loginLookupID(ctx context.Context, ws, id string) (storage.Accou
 	var userCmd *redis.Cmd
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		acctCmd = p.HGetAll(ctx, s.acctKey(id, "a"))
-		userCmd = scriptUserQuery.EvalSha(ctx, p, s.userKeys(ws), "acct", id)
+		keys, argv := s.queryArgs(ws, false, "acct", id)
+		userCmd = scriptUserQuery.EvalSha(ctx, p, keys, argv...)
 		return nil
 	})
 	f, err := acctCmd.Result()
@@ -76,7 +77,8 @@ func (s *Store) loginLookupID(ctx context.Context, ws, id string) (storage.Accou
 	res, err := userCmd.Slice()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// First use on this server (or after SCRIPT FLUSH): EVAL loads it.
-		res, err = scriptUserQuery.Run(ctx, s.rdb, s.userKeys(ws), "acct", id).Slice()
+		keys, argv := s.queryArgs(ws, false, "acct", id)
+		res, err = scriptUserQuery.Run(ctx, s.rdb, keys, argv...).Slice()
 	}
 	if err != nil {
 		return storage.Account{}, storage.User{}, false, s.wrap(err)

@@ -42,13 +42,16 @@ end
 var scriptUserCreate = redis.NewScript(luaPrelude + luaCreateUser + `return createUser(KEYS, ARGV)
 `)
 
-// scriptUserQuery (read-only): KEYS = userKeys; ARGV = mode, a, b[, prefix].
+// scriptUserQuery (read-only): KEYS = users, the mode's index (ix:un,
+// ix:ux, ix:ua or ix:ue; ix:uo in list and id mode), ix:uo, ix:ug (see
+// queryArgs); ARGV = mode, a, b, workspace key prefix, groups ("1" or "0").
 // Modes: id, un, ext, acct, email (value a), list (offset a, limit b).
 // Returns {total, record1, seq1, record2, seq2, ...} (seq only in the email and
 // list modes, which can return several users; "0" otherwise); total only in list
-// mode. With the workspace key prefix as ARGV[4], each user is followed by
-// its group references {gid1, dn1, gid2, dn2, ...} (group members are not
-// read): {total, record1, seq1, groups1, ...}.
+// mode. With groups "1", each user is followed by its group references
+// {gid1, dn1, gid2, dn2, ...} (group members are not read):
+// {total, record1, seq1, groups1, ...}. Only the four keys a query reads
+// are passed (each key is an argument Redis parses and Lua copies).
 var scriptUserQuery = redis.NewScript(luaPrelude + `
 local mode = ARGV[1]
 local ids = {}
@@ -56,43 +59,42 @@ local total = 0
 if mode == 'id' then
   ids = {ARGV[2]}
 elseif mode == 'un' or mode == 'ext' or mode == 'acct' then
-  local k = KEYS[3]
-  if mode == 'ext' then k = KEYS[4] elseif mode == 'acct' then k = KEYS[5] end
-  local v = redis.call('HGET', k, ARGV[2])
+  local v = redis.call('HGET', KEYS[2], ARGV[2])
   if v then ids = {v} end
 elseif mode == 'email' then
   -- the email equal to a user's userName is found through the userName
-  -- index (the caller filters on the record's emails)
-  local v = redis.call('HGET', KEYS[3], ARGV[2])
+  -- index (the caller filters on the record's emails); KEYS[2] is ix:ue
+  local v = redis.call('HGET', ARGV[4] .. 'ix:un', ARGV[2])
   if v then ids[#ids + 1] = v end
-  local ms = redis.call('ZRANGEBYLEX', KEYS[6], '[' .. ARGV[2] .. SEP, '(' .. ARGV[2] .. NEXT)
+  local ms = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[2] .. SEP, '(' .. ARGV[2] .. NEXT)
   for _, m in ipairs(ms) do
     local id = string.sub(m, #ARGV[2] + 2)
     if id ~= v then ids[#ids + 1] = id end
   end
 elseif mode == 'list' then
-  total = redis.call('ZCARD', KEYS[7])
+  total = redis.call('ZCARD', KEYS[3])
   local off = tonumber(ARGV[2])
   local lim = tonumber(ARGV[3])
-  if lim > 0 and off < total then ids = redis.call('ZRANGE', KEYS[7], off, off + lim - 1) end
+  if lim > 0 and off < total then ids = redis.call('ZRANGE', KEYS[3], off, off + lim - 1) end
 end
 local p = ARGV[4]
+local groups = ARGV[5] == '1'
 local out = {total}
 for _, id in ipairs(ids) do
-  local rec = redis.call('HGET', KEYS[2], id)
+  local rec = redis.call('HGET', KEYS[1], id)
   if rec then
     out[#out + 1] = rec
     -- the creation order sorts what email and list return; a lookup by
     -- id, userName, externalId or account finds at most one user
     if mode == 'email' or mode == 'list' then
-      out[#out + 1] = redis.call('ZSCORE', KEYS[7], id) or '0'
+      out[#out + 1] = redis.call('ZSCORE', KEYS[3], id) or '0'
     else
       out[#out + 1] = '0'
     end
-    if p then
+    if groups then
       -- the user's group references, as scriptUserGroups reads them
       local gs = {}
-      for _, m in ipairs(redis.call('ZRANGEBYLEX', KEYS[9], '[' .. id .. SEP, '(' .. id .. NEXT)) do
+      for _, m in ipairs(redis.call('ZRANGEBYLEX', KEYS[4], '[' .. id .. SEP, '(' .. id .. NEXT)) do
         local gid = string.sub(m, #id + 2)
         local dn = redis.call('HGET', p .. 'g:' .. gid, 'dn')
         if dn then

@@ -161,6 +161,35 @@ func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User) (stor
 	return u, nil
 }
 
+// queryArgs builds scriptUserQuery's KEYS and ARGV: mode, its one or two
+// values, the workspace prefix and whether to read group references.
+func (s *Store) queryArgs(ws string, groups bool, mode string, args ...any) ([]string, []any) {
+	p := s.wsPrefix(ws)
+	var index string
+	switch mode {
+	case "un":
+		index = p + "ix:un"
+	case "ext":
+		index = p + "ix:ux"
+	case "acct":
+		index = p + "ix:ua"
+	case "email":
+		index = p + "ix:ue"
+	default: // id, list: no index of their own
+		index = p + "ix:uo"
+	}
+	argv := make([]any, 0, 5)
+	argv = append(append(argv, mode), args...)
+	for len(argv) < 3 {
+		argv = append(argv, "")
+	}
+	g := "0"
+	if groups {
+		g = "1"
+	}
+	return []string{p + "users", index, p + "ix:uo", p + "ix:ug"}, append(argv, p, g)
+}
+
 // queryUsers runs the read-only user query script and decodes the result:
 // the total (for list mode) and the users with their creation sequence.
 func (s *Store) queryUsers(ctx context.Context, ws, mode string, args ...any) ([]storage.User, int, error) {
@@ -174,18 +203,14 @@ func (s *Store) queryUsersGroups(ctx context.Context, ws string, groups bool, mo
 	if !validWS(ws) {
 		return []storage.User{}, 0, map[string][]storage.GroupRef{}, nil
 	}
-	argv := append([]any{mode}, args...)
-	for len(argv) < 3 {
-		argv = append(argv, "")
-	}
 	stride := 2
 	var refs map[string][]storage.GroupRef
 	if groups {
-		argv = append(argv, s.wsPrefix(ws))
 		stride = 3
 		refs = map[string][]storage.GroupRef{}
 	}
-	res, err := scriptUserQuery.Run(ctx, s.rdb, s.userKeys(ws), argv...).Slice()
+	keys, argv := s.queryArgs(ws, groups, mode, args...)
+	res, err := scriptUserQuery.Run(ctx, s.rdb, keys, argv...).Slice()
 	if err != nil {
 		return nil, 0, nil, s.wrap(err)
 	}
