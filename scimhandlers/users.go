@@ -18,9 +18,16 @@ import (
 var typedUserKeys = []string{"id", "meta", "schemas", "groups", "password", "userName", "externalId", "active", RoleURN}
 
 // userDoc returns the JSON-shaped SCIM attributes of u, without id, meta,
-// schemas and groups.
+// schemas and groups. The top-level map is new; nested values are u's own.
+// Every caller renders a user the store has just returned for this request
+// (or copies the document before changing it, as PATCH does), so nothing
+// else sees them and a deep copy of every value on every read is not
+// needed.
 func userDoc(u storage.User) map[string]any {
-	doc := deepCopy(u.Attributes)
+	doc := make(map[string]any, len(u.Attributes)+8) // + id, meta, schemas, groups, typed attributes
+	for k, v := range u.Attributes {
+		doc[k] = v
+	}
 	for _, k := range typedUserKeys {
 		delete(doc, k)
 	}
