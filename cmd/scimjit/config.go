@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -35,6 +36,16 @@ type serveConfig struct {
 	MetricsListen   string
 	Bootstrap       string
 	Demo            bool
+
+	// The http.Server timeouts and the request body caps in bytes.
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
+	SCIMBodyLimit         int64
+	SAMLBodyLimit         int64
+	AdminBodyLimit        int64
+	BodyLimit             int64
 
 	SAMLKeyFile   string
 	SAMLCertFile  string
@@ -86,6 +97,15 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 		}
 		return b
 	}
+	size := func(name string) int64 {
+		s := get(name)
+		n, err := parseByteSize(s)
+		if err != nil {
+			p.add("--%s: %q is not a size (bytes, or with a KiB or MiB suffix, e.g. 65536, 512KiB, 2MiB)", name, s)
+			return 0
+		}
+		return n
+	}
 	integer := func(name string) int {
 		s := get(name)
 		n, err := strconv.Atoi(s)
@@ -124,6 +144,14 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 			TLS:      strings.ToLower(get("smtp-tls")),
 		},
 	}
+	c.HTTPReadHeaderTimeout = dur("http-read-header-timeout")
+	c.HTTPReadTimeout = dur("http-read-timeout")
+	c.HTTPWriteTimeout = dur("http-write-timeout")
+	c.HTTPIdleTimeout = dur("http-idle-timeout")
+	c.SCIMBodyLimit = size("scim-body-limit")
+	c.SAMLBodyLimit = size("saml-body-limit")
+	c.AdminBodyLimit = size("admin-body-limit")
+	c.BodyLimit = size("body-limit")
 	for _, a := range strings.Split(get("redis-addrs"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.RedisAddrs = append(c.RedisAddrs, a)
@@ -229,6 +257,40 @@ func (c serveConfig) validate() configProblems {
 	if c.ShutdownTimeout < 0 {
 		p.add("--shutdown-timeout must not be negative")
 	}
+	// Zero would silently mean the server default (to net/http: no timeout
+	// at all), so every value must be positive.
+	for _, o := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"http-read-header-timeout", c.HTTPReadHeaderTimeout},
+		{"http-read-timeout", c.HTTPReadTimeout},
+		{"http-write-timeout", c.HTTPWriteTimeout},
+		{"http-idle-timeout", c.HTTPIdleTimeout},
+	} {
+		if o.d <= 0 {
+			p.add("--%s must be positive", o.name)
+		}
+	}
+	if c.HTTPReadTimeout > 0 && c.HTTPReadHeaderTimeout > c.HTTPReadTimeout {
+		p.add("--http-read-header-timeout must not exceed --http-read-timeout (which includes the headers)")
+	}
+	for _, o := range []struct {
+		name string
+		n    int64
+	}{
+		{"scim-body-limit", c.SCIMBodyLimit},
+		{"saml-body-limit", c.SAMLBodyLimit},
+		{"admin-body-limit", c.AdminBodyLimit},
+		{"body-limit", c.BodyLimit},
+	} {
+		switch {
+		case o.n <= 0:
+			p.add("--%s must be positive", o.name)
+		case o.n > maxBodyLimit:
+			p.add("--%s: at most %dMiB", o.name, maxBodyLimit>>20)
+		}
+	}
 	for name, d := range map[string]time.Duration{"saml-clock-skew": c.SAMLClockSkew, "session-ttl": c.SessionTTL, "verify-ttl": c.VerifyTTL} {
 		if d < 0 {
 			p.add("--%s must not be negative", name)
@@ -256,4 +318,30 @@ func (c serveConfig) validate() configProblems {
 		}
 	}
 	return p
+}
+
+// maxBodyLimit caps the body-limit options: no SCIM request, SAML response
+// or IdP metadata document comes near it, so a larger value is a typo.
+const maxBodyLimit = 256 << 20
+
+// parseByteSize parses a size in bytes: decimal digits, optionally followed
+// by KiB (×1024) or MiB (×1024²). Nothing else is accepted (no sign, space,
+// fraction or SI unit), so a typo cannot silently mean something else.
+// Range checks are left to validate.
+func parseByteSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "KiB"):
+		s, mult = strings.TrimSuffix(s, "KiB"), 1<<10
+	case strings.HasSuffix(s, "MiB"):
+		s, mult = strings.TrimSuffix(s, "MiB"), 1<<20
+	}
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, errors.New("not a size")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, errors.New("size out of range")
+	}
+	return n * mult, nil
 }

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scimjit/scimjit/server"
 )
 
 func mapEnv(m map[string]string) environ {
@@ -139,5 +142,190 @@ func TestUnknownFlagAndStrayArguments(t *testing.T) {
 	}
 	if _, _, err := parse(t, []string{"extra"}, nil, nil); err == nil || errors.Is(err, flag.ErrHelp) {
 		t.Errorf("stray argument: %v", err)
+	}
+}
+
+// TestHTTPOptionsReachServerConfig pins down that the http-* timeouts and
+// the body limits parse from flags and the environment (flag first) and end
+// up in the server.Config that serve builds; unset, they are the server's
+// own defaults.
+func TestHTTPOptionsReachServerConfig(t *testing.T) {
+	defaults := server.Config{
+		ReadHeaderTimeout: server.DefaultReadHeaderTimeout,
+		ReadTimeout:       server.DefaultReadTimeout,
+		WriteTimeout:      server.DefaultWriteTimeout,
+		IdleTimeout:       server.DefaultIdleTimeout,
+		ShutdownTimeout:   server.DefaultShutdownTimeout,
+		SCIMBodyLimit:     server.DefaultSCIMBodyLimit,
+		SAMLBodyLimit:     server.DefaultSAMLBodyLimit,
+		AdminBodyLimit:    server.DefaultAdminBodyLimit,
+		DefaultBodyLimit:  server.DefaultDefaultBodyLimit,
+	}
+	tuned := server.Config{
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ShutdownTimeout:   20 * time.Second,
+		SCIMBodyLimit:     4 << 20,
+		SAMLBodyLimit:     3145728,
+		AdminBodyLimit:    8 << 20,
+		DefaultBodyLimit:  128 << 10,
+	}
+	cases := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		want   server.Config
+		source string
+	}{
+		{"defaults", nil, nil, defaults, "default"},
+		{"flags",
+			[]string{"--http-read-header-timeout", "5s", "--http-read-timeout", "1m", "--http-write-timeout", "90s",
+				"--http-idle-timeout", "5m", "--shutdown-timeout", "20s", "--scim-body-limit", "4MiB",
+				"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB"},
+			nil, tuned, "flag"},
+		{"environment", nil,
+			map[string]string{
+				"SCIMJIT_HTTP_READ_HEADER_TIMEOUT": "5s", "SCIMJIT_HTTP_READ_TIMEOUT": "1m",
+				"SCIMJIT_HTTP_WRITE_TIMEOUT": "90s", "SCIMJIT_HTTP_IDLE_TIMEOUT": "5m", "SCIMJIT_SHUTDOWN_TIMEOUT": "20s",
+				"SCIMJIT_SCIM_BODY_LIMIT": "4MiB", "SCIMJIT_SAML_BODY_LIMIT": "3145728",
+				"SCIMJIT_ADMIN_BODY_LIMIT": "8MiB", "SCIMJIT_BODY_LIMIT": "128KiB",
+			},
+			tuned, "env"},
+		{"flags over environment",
+			[]string{"--http-read-header-timeout", "5s", "--http-read-timeout", "1m", "--http-write-timeout", "90s",
+				"--http-idle-timeout", "5m", "--shutdown-timeout", "20s", "--scim-body-limit", "4MiB",
+				"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB"},
+			map[string]string{
+				"SCIMJIT_HTTP_READ_HEADER_TIMEOUT": "1s", "SCIMJIT_HTTP_READ_TIMEOUT": "2s",
+				"SCIMJIT_HTTP_WRITE_TIMEOUT": "3s", "SCIMJIT_HTTP_IDLE_TIMEOUT": "4s", "SCIMJIT_SHUTDOWN_TIMEOUT": "5s",
+				"SCIMJIT_SCIM_BODY_LIMIT": "1", "SCIMJIT_SAML_BODY_LIMIT": "2",
+				"SCIMJIT_ADMIN_BODY_LIMIT": "3", "SCIMJIT_BODY_LIMIT": "4",
+			},
+			tuned, "flag"},
+	}
+	options := []string{"http-read-header-timeout", "http-read-timeout", "http-write-timeout", "http-idle-timeout",
+		"scim-body-limit", "saml-body-limit", "admin-body-limit", "body-limit"}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, vals, err := parse(t, tc.args, tc.env, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.serverConfig()
+			if got.ReadHeaderTimeout != tc.want.ReadHeaderTimeout || got.ReadTimeout != tc.want.ReadTimeout ||
+				got.WriteTimeout != tc.want.WriteTimeout || got.IdleTimeout != tc.want.IdleTimeout ||
+				got.ShutdownTimeout != tc.want.ShutdownTimeout {
+				t.Errorf("timeouts: got header %v read %v write %v idle %v shutdown %v, want %v %v %v %v %v",
+					got.ReadHeaderTimeout, got.ReadTimeout, got.WriteTimeout, got.IdleTimeout, got.ShutdownTimeout,
+					tc.want.ReadHeaderTimeout, tc.want.ReadTimeout, tc.want.WriteTimeout, tc.want.IdleTimeout, tc.want.ShutdownTimeout)
+			}
+			if got.SCIMBodyLimit != tc.want.SCIMBodyLimit || got.SAMLBodyLimit != tc.want.SAMLBodyLimit ||
+				got.AdminBodyLimit != tc.want.AdminBodyLimit || got.DefaultBodyLimit != tc.want.DefaultBodyLimit {
+				t.Errorf("body limits: got scim %d saml %d admin %d default %d, want %d %d %d %d",
+					got.SCIMBodyLimit, got.SAMLBodyLimit, got.AdminBodyLimit, got.DefaultBodyLimit,
+					tc.want.SCIMBodyLimit, tc.want.SAMLBodyLimit, tc.want.AdminBodyLimit, tc.want.DefaultBodyLimit)
+			}
+			// Each option is in the effective-configuration log line with
+			// its source.
+			logged := map[string]string{}
+			attrs := redactedValues(vals)
+			for i := 0; i < len(attrs); i += 2 {
+				logged[attrs[i].(string)] = attrs[i+1].(string)
+			}
+			for _, o := range options {
+				if want := vals[o].Value + " (" + tc.source + ")"; logged[o] != want {
+					t.Errorf("logged %s = %q, want %q", o, logged[o], want)
+				}
+			}
+		})
+	}
+}
+
+func TestHTTPOptionsRejectInvalidValues(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"timeout not a duration", []string{"--http-read-timeout", "soon"}, nil, `--http-read-timeout: "soon" is not a duration`},
+		{"timeout without unit from env", nil, map[string]string{"SCIMJIT_HTTP_READ_HEADER_TIMEOUT": "10"}, "--http-read-header-timeout"},
+		{"zero timeout", []string{"--http-idle-timeout", "0s"}, nil, "--http-idle-timeout must be positive"},
+		{"negative timeout from env", nil, map[string]string{"SCIMJIT_HTTP_WRITE_TIMEOUT": "-1s"}, "--http-write-timeout must be positive"},
+		{"header timeout longer than read timeout", []string{"--http-read-header-timeout", "1m", "--http-read-timeout", "30s"}, nil,
+			"--http-read-header-timeout must not exceed --http-read-timeout"},
+		{"zero size", []string{"--scim-body-limit", "0"}, nil, "--scim-body-limit must be positive"},
+		{"zero size with suffix", []string{"--body-limit", "0KiB"}, nil, "--body-limit must be positive"},
+		{"negative size", []string{"--saml-body-limit", "-1"}, nil, `--saml-body-limit: "-1" is not a size`},
+		{"SI unit", []string{"--admin-body-limit", "2MB"}, nil, `--admin-body-limit: "2MB" is not a size`},
+		{"unsupported unit", []string{"--admin-body-limit", "1GiB"}, nil, `--admin-body-limit: "1GiB" is not a size`},
+		{"fraction", []string{"--body-limit", "1.5MiB"}, nil, `--body-limit: "1.5MiB" is not a size`},
+		{"space before the unit", []string{"--body-limit", "64 KiB"}, nil, `--body-limit: "64 KiB" is not a size`},
+		{"bare unit", []string{"--body-limit", "KiB"}, nil, `--body-limit: "KiB" is not a size`},
+		{"empty from env", nil, map[string]string{"SCIMJIT_SCIM_BODY_LIMIT": " "}, `--scim-body-limit: "" is not a size`},
+		{"absurd size", []string{"--saml-body-limit", "300MiB"}, nil, "--saml-body-limit: at most 256MiB"},
+		{"overflowing size from env", nil, map[string]string{"SCIMJIT_SCIM_BODY_LIMIT": "9223372036854775807MiB"}, "--scim-body-limit"},
+		{"garbage from env", nil, map[string]string{"SCIMJIT_ADMIN_BODY_LIMIT": "lots"}, "--admin-body-limit"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := parse(t, tc.args, tc.env, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1", 1, true},
+		{"65536", 65536, true},
+		{"64KiB", 64 << 10, true},
+		{"2MiB", 2 << 20, true},
+		{"0", 0, true}, // rejected by validate, with the option's name
+		{"", 0, false},
+		{"MiB", 0, false},
+		{"+5", 0, false},
+		{"-5", 0, false},
+		{"5kib", 0, false},
+		{"5 KiB", 0, false},
+		{"5KiBMiB", 0, false},
+		{"0x10", 0, false},
+		{"9223372036854775807", 9223372036854775807, true},
+		{"9223372036854775808", 0, false},
+		{"8796093022208MiB", 0, false}, // 2^43 MiB = 2^63 bytes: overflows
+	}
+	for _, tc := range cases {
+		got, err := parseByteSize(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestServeAppliesBodyLimitOption runs serve with a small --scim-body-limit
+// and checks that the running server answers 413 above it and serves a
+// request below it.
+func TestServeAppliesBodyLimitOption(t *testing.T) {
+	banner, _, stop := startServe(t, []string{"--listen", "127.0.0.1:0", "--scim-body-limit", "2KiB"}, nil)
+	defer stop()
+	scimBase, scimToken := banner["SCIM base URL"], banner["SCIM token"]
+	user := func(name string) map[string]any {
+		return map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": name}
+	}
+	if code, body := httpDo(t, http.MethodPost, scimBase+"/Users", scimToken, user("small@example.com")); code != http.StatusCreated {
+		t.Fatalf("small user: %d %s", code, body)
+	}
+	big := user("big@example.com")
+	big["displayName"] = strings.Repeat("x", 3<<10)
+	if code, body := httpDo(t, http.MethodPost, scimBase+"/Users", scimToken, big); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("3 KiB user with a 2 KiB limit: %d %s", code, body)
 	}
 }

@@ -153,18 +153,16 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 	if demo && adminToken == "" {
 		adminToken = newAdminToken()
 	}
-	srv, err := server.New(server.Config{
-		Store:           store,
-		Logger:          log,
-		BaseURL:         baseURL,
-		ListenAddr:      ln.Addr().String(),
-		AdminToken:      adminToken,
-		TrustedProxies:  cfg.TrustedProxies,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		SAML:            samlCfg,
-		Demo:            demo,
-		Metrics:         metricsRegisterer(reg),
-	})
+	sc := cfg.serverConfig()
+	sc.Store = store
+	sc.Logger = log
+	sc.BaseURL = baseURL
+	sc.ListenAddr = ln.Addr().String()
+	sc.AdminToken = adminToken
+	sc.SAML = samlCfg
+	sc.Demo = demo
+	sc.Metrics = metricsRegisterer(reg)
+	srv, err := server.New(sc)
 	if err != nil {
 		return err
 	}
@@ -181,6 +179,23 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 		printDemo(stdout, info)
 	}
 	return srv.Serve(ctx, ln)
+}
+
+// serverConfig is the part of server.Config that comes straight from the
+// options; serve adds the store, logger, addresses and the rest it builds.
+func (c serveConfig) serverConfig() server.Config {
+	return server.Config{
+		TrustedProxies:    c.TrustedProxies,
+		ReadHeaderTimeout: c.HTTPReadHeaderTimeout,
+		ReadTimeout:       c.HTTPReadTimeout,
+		WriteTimeout:      c.HTTPWriteTimeout,
+		IdleTimeout:       c.HTTPIdleTimeout,
+		ShutdownTimeout:   c.ShutdownTimeout,
+		SCIMBodyLimit:     c.SCIMBodyLimit,
+		SAMLBodyLimit:     c.SAMLBodyLimit,
+		AdminBodyLimit:    c.AdminBodyLimit,
+		DefaultBodyLimit:  c.BodyLimit,
+	}
 }
 
 // metricsRegisterer avoids a typed-nil interface when metrics are off.
