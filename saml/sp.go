@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,10 +154,70 @@ type trackedRequest struct {
 // complete the attacker's login, because the victim lacks this cookie).
 const bindCookie = "scimjit_saml_bind"
 
+// Login rate limit. /saml/{ws}/login is unauthenticated and every call
+// stores a tracked AuthnRequest for requestTTL, so without a limit anyone
+// could make the server write Redis keys without bound. loginLimit logins
+// per loginWindow per client network and workspace is plenty for a person
+// retrying, and for a small company's office behind one NAT address, while
+// it bounds what one client can keep alive to about
+// loginLimit*requestTTL/loginWindow (300) tracked requests per workspace.
+// A larger NAT (a big office, a carrier-grade NAT) may need it raised.
+const (
+	loginLimit  = 30
+	loginWindow = time.Minute
+)
+
+// loginClient is the rate-limit bucket of a client IP (c.RealIP(): the TCP
+// peer, or the X-Forwarded-For entry chosen by --trusted-proxies): an IPv4
+// address (IPv4-mapped IPv6 counts as IPv4), or for IPv6 its /64, since one
+// host usually holds a whole /64 and could otherwise rotate addresses past
+// the limit. It is hashed (hex SHA-256) so that the rate-limit key has a
+// fixed shape and keeps no address in Redis. Echo's extractors only return
+// parsed IPs; anything else would share one "invalid" bucket, so that odd
+// input cannot mint fresh buckets.
+func loginClient(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "invalid"
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64) // cannot fail: 64 bits fit an IPv6 address
+		return hashToken(p.String())
+	}
+	return hashToken(a.String())
+}
+
+// allowLogin counts a login of this client in ws and reports whether it is
+// within loginLimit. When false it has answered 429 with Retry-After and the
+// plain message page. Nothing else is written for a refused login (no
+// tracked request, and no login.refused event: that would be a write per
+// request again).
+func (s *Service) allowLogin(c echo.Context, ws string) (bool, error) {
+	ok, err := s.cfg.Store.Allow(c.Request().Context(), "saml:login:"+ws+":"+loginClient(c.RealIP()), loginLimit, loginWindow)
+	if err != nil {
+		// Fail closed, as the join-mail limit does: the error page (500)
+		// instead of a login. An unreachable store could not track the
+		// AuthnRequest either, so failing open would gain nothing.
+		return false, fmt.Errorf("saml login: rate limit: %w", err)
+	}
+	if ok {
+		return true, nil
+	}
+	// No IP or other personal data in the log; workspace and request_id
+	// come from the context.
+	s.logWarn(c, "saml login refused: rate limit", "reason", "rate_limited",
+		"limit", loginLimit, "window", loginWindow.String())
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(loginWindow/time.Second)))
+	return false, s.showMessage(c, http.StatusTooManyRequests, message{Title: "Too many sign-in attempts",
+		Text: "There have been too many sign-in attempts from your network to this workspace. Please try again in a minute."})
+}
+
 // handleLogin starts an SP-initiated login: it tracks a new AuthnRequest
 // (id in Redis keyed by a random RelayState, bound to this browser by a
 // cookie) and redirects to the IdP with the HTTP-Redirect binding
-// (SAML bindings §3.4). ?return=/local/path chooses where to land.
+// (SAML bindings §3.4). ?return=/local/path chooses where to land. Logins
+// are rate-limited per client network and workspace (loginLimit).
 func (s *Service) handleLogin(c echo.Context) error {
 	ws, ok, err := s.workspace(c)
 	if !ok {
@@ -180,6 +242,9 @@ func (s *Service) handleLogin(c echo.Context) error {
 		s.logWarn(c, "saml login: idp metadata has no usable SSO endpoint", "binding", binding)
 		return s.showMessage(c, http.StatusNotFound, message{Title: "Sign-in is not set up",
 			Text: "This workspace's identity provider cannot be reached for sign-in."})
+	}
+	if ok, err := s.allowLogin(c, ws.ID); !ok {
+		return err
 	}
 	authn, err := sp.MakeAuthenticationRequest(ssoURL, binding, crewjam.HTTPPostBinding)
 	if err != nil {
