@@ -306,11 +306,22 @@ func (b *ssoBrowser) postForm(t testing.TB, path string, form url.Values) ssoPag
 // the AuthnRequest the server redirected to over to the IdP.
 func (b *ssoBrowser) startLogin(t testing.TB, p *ssoIdP, ws, ret string) *crewjam.IdpAuthnRequest {
 	t.Helper()
+	return b.startLoginFrom(t, p, ws, ret, "")
+}
+
+// startLoginFrom is startLogin as the client ip (X-Forwarded-For, read by a
+// server that trusts the loopback proxy); "" sends no such header.
+func (b *ssoBrowser) startLoginFrom(t testing.TB, p *ssoIdP, ws, ret, ip string) *crewjam.IdpAuthnRequest {
+	t.Helper()
 	path := "/saml/" + ws + "/login"
 	if ret != "" {
 		path += "?return=" + url.QueryEscape(ret)
 	}
-	pg := b.get(t, path)
+	hr, _ := http.NewRequest(http.MethodGet, b.env.URL+path, nil)
+	if ip != "" {
+		hr.Header.Set("X-Forwarded-For", ip)
+	}
+	pg := b.do(t, hr)
 	if pg.Status != http.StatusFound || !strings.HasPrefix(pg.Location, p.idp.SSOURL.String()) {
 		t.Fatalf("login: status %d location %q body %s", pg.Status, pg.Location, pg.Body)
 	}
