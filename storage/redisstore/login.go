@@ -244,37 +244,41 @@ func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.A
 			argv = append(argv, 0, "", 0, 0, 0)
 		}
 		res, err := scriptAccountUserCreate.Run(ctx, s.rdb, keys, append(argv, args...)...).Result()
-		n, _ := res.(int64)
 		switch {
 		case err != nil && redis.HasErrorPrefix(err, "CROSSSLOT"):
 			// A cluster node behind a plain client: the ordered steps.
-		case err != nil && isLuaReply(err):
+		case err != nil && isLuaReply(err) && !errors.Is(s.wrap(err), storage.ErrNotFound):
 			// The account was written; the membership was refused.
 			return storage.JITSignIn{Account: a}, s.wrap(err)
 		case err != nil:
-			// Not known whether the script ran (a lost connection).
+			// A missing workspace (nothing written), or not known whether
+			// the script ran (a lost connection).
 			return none, s.wrap(err)
-		case n == 0 && res != nil && !isSlice(res):
-			return none, &storage.ConflictError{Field: "id"}
-		case n < 0:
-			return none, &storage.ConflictError{Field: "email"}
 		default:
-			r := storage.JITSignIn{Account: a, User: u}
-			if then == nil {
-				return r, nil
-			}
-			if inScript {
-				ids := make([]string, 0, len(evOut))
-				list, _ := res.([]any)
-				for _, x := range list {
+			var ids []string
+			switch v := res.(type) {
+			case int64: // 1 created; 0 id taken, -1 email taken: nothing written
+				if v == 0 {
+					return none, &storage.ConflictError{Field: "id"}
+				}
+				if v < 0 {
+					return none, &storage.ConflictError{Field: "email"}
+				}
+			case []any: // created, with the sign-in: the events' stream ids
+				for _, x := range v {
 					id, _ := x.(string)
 					ids = append(ids, id)
 				}
-				r.Events, r.EventsErr = s.eventsResult(evOut, ids, nil)
-				return r, nil
 			}
-			// The session or the events did not encode: write what can be.
-			r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, then.sess, ws, then.events)
+			r := storage.JITSignIn{Account: a, User: u}
+			switch {
+			case then == nil:
+			case inScript:
+				r.Events, r.EventsErr = s.eventsResult(evOut, ids, nil)
+			default:
+				// The session or the events did not encode: write what can be.
+				r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, then.sess, ws, then.events)
+			}
 			return r, nil
 		}
 	}
@@ -291,8 +295,6 @@ func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.A
 	return r, nil
 }
 
-func isSlice(v any) bool { _, ok := v.([]any); return ok }
-
 // isLuaReply reports whether err is one of our scripts' SJ_ error replies
 // (a decision the script took), not a transport or server error.
 func isLuaReply(err error) bool {
@@ -307,8 +309,9 @@ func isLuaReply(err error) bool {
 // session expiry (ms since the epoch), n, stream max length, n event
 // records; then the ARGV of scriptUserCreate. All of CreateAccountAndUser
 // (WithSession) in one script, for a server that is not a Cluster (the
-// keys are in up to four hash slots): returns 0 when the account id is
-// taken and -1 when the email is (nothing written); otherwise it writes
+// keys are in up to four hash slots): returns SJ_NOTFOUND when the
+// workspace does not exist, 0 when the account id is taken and -1 when the
+// email is (nothing written in these three cases); otherwise it writes
 // the account with its back-pointer and publishes it, then creates the
 // membership. A refused membership returns its SJ_ error reply and the
 // account stays (as after CreateAccount followed by a refused
@@ -316,6 +319,7 @@ func isLuaReply(err error) bool {
 // membership was created. Returns 1, or with a sign-in the events' stream
 // ids.
 var scriptAccountUserCreate = redis.NewScript(luaPrelude + luaCreateUser + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
 if redis.call('HEXISTS', KEYS[10], 'v') == 1 then return 0 end
 if redis.call('HEXISTS', KEYS[11], ARGV[7]) == 1 then return -1 end
 local signIn = ARGV[9] == '1'

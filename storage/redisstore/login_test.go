@@ -225,3 +225,25 @@ func testCreateAccountAndUserCrashOrder(t *testing.T, open func(*testing.T) (*re
 		t.Fatalf("late@ = %+v, %v; want %s", got, err, acct.ID)
 	}
 }
+
+// TestCreateAccountAndUserMissingWorkspaceWritesNothing: on a single
+// server the one script checks the workspace before anything else, so a
+// first sign-in into a missing workspace leaves no account behind (the
+// Store contract allows one, which a Cluster's ordered steps may leave).
+func TestCreateAccountAndUserMissingWorkspaceWritesNothing(t *testing.T) {
+	ctx := t.Context()
+	s, _ := loginStore(t)
+	n := time.Now()
+	_, err := s.CreateAccountAndUserWithSession(ctx, "gone", storage.Account{Email: "gone@example.com"},
+		storage.User{UserName: "gone@example.com"}, storage.Session{Key: "gone", CreatedAt: n, ExpiresAt: n.Add(time.Hour)},
+		[]storage.Event{{Type: "jit.user.created"}})
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetAccountByEmail(ctx, "gone@example.com"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("account after a missing workspace: %v", err)
+	}
+	if _, err := s.GetSession(ctx, "gone"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("session after a missing workspace: %v", err)
+	}
+}
