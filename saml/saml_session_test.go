@@ -235,3 +235,34 @@ func TestLoginWithPostOnlyIdP(t *testing.T) {
 		t.Fatalf("acs: %d %s", pg.Status, pg.Body)
 	}
 }
+
+// TestJITSignInReplacesPreviousSession: a first sign-in (JIT creation) in a
+// browser that already has a session replaces it, as any sign-in does: the
+// store writes the new session together with the account and membership,
+// and the old one is deleted afterwards.
+func TestJITSignInReplacesPreviousSession(t *testing.T) {
+	env := servertest.New(t, nil)
+	idp := newSSOIdP(t, "https://idp.test")
+	addWorkspace(t, env, "acme", idp, nil)
+	b := newSSOBrowser(env)
+	ck := cookieFrom(b.signIn(t, idp, "acme", assertionOpts{NameID: "first@acme.example"}).Header, "scimjit_session")
+	if ck == nil {
+		t.Fatal("no session after the first sign-in")
+	}
+	pg := b.signIn(t, idp, "acme", assertionOpts{NameID: "second@acme.example"})
+	ck2 := cookieFrom(pg.Header, "scimjit_session")
+	if pg.Status != http.StatusSeeOther || ck2 == nil || ck2.Value == ck.Value {
+		t.Fatalf("JIT sign-in over a session: %d, cookie %+v", pg.Status, ck2)
+	}
+	hash := func(v string) string { sum := sha256.Sum256([]byte(v)); return hex.EncodeToString(sum[:]) }
+	if _, err := env.Store.GetSession(t.Context(), hash(ck.Value)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("previous session still live: %v", err)
+	}
+	acct, err := env.Store.GetAccountByEmail(t.Context(), "second@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess, err := env.Store.GetSession(t.Context(), hash(ck2.Value)); err != nil || sess.AccountID != acct.ID || sess.ActiveWorkspace != "acme" {
+		t.Fatalf("new session = %+v, %v; want account %s in acme", sess, err, acct.ID)
+	}
+}
