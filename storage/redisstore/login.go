@@ -244,12 +244,14 @@ func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.A
 			argv = append(argv, 0, "", 0, 0, 0)
 		}
 		res, err := scriptAccountUserCreate.Run(ctx, s.rdb, keys, append(argv, args...)...).Result()
+		var conflict *storage.ConflictError
 		switch {
 		case err != nil && redis.HasErrorPrefix(err, "CROSSSLOT"):
 			// A cluster node behind a plain client: the ordered steps.
-		case err != nil && isLuaReply(err) && !errors.Is(s.wrap(err), storage.ErrNotFound):
-			// The account was written; the membership was refused.
-			return storage.JITSignIn{Account: a}, s.wrap(err)
+		case errors.As(s.wrap(err), &conflict):
+			// The account was written; the membership was refused (the
+			// script's only error replies after its first write).
+			return storage.JITSignIn{Account: a}, conflict
 		case err != nil:
 			// A missing workspace (nothing written), or not known whether
 			// the script ran (a lost connection).
@@ -293,13 +295,6 @@ func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.A
 		r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, then.sess, ws, then.events)
 	}
 	return r, nil
-}
-
-// isLuaReply reports whether err is one of our scripts' SJ_ error replies
-// (a decision the script took), not a transport or server error.
-func isLuaReply(err error) bool {
-	var rerr redis.Error
-	return errors.As(err, &rerr) && strings.Contains(err.Error(), "SJ_")
 }
 
 // scriptAccountUserCreate: KEYS = userKeys, account hash, email index[,
