@@ -30,27 +30,14 @@ type eventWire struct {
 }
 
 // AppendEvent adds e to the workspace's stream (XADD MAXLEN ~ 10000) in a
-// script that first checks the workspace exists (ErrNotFound otherwise).
+// script that first checks the workspace exists (ErrNotFound otherwise):
+// AppendEvents with one event.
 func (s *Store) AppendEvent(ctx context.Context, ws string, e storage.Event) (storage.Event, error) {
-	if !validWS(ws) {
-		return storage.Event{}, storage.ErrNotFound
-	}
-	if e.Time.IsZero() {
-		e.Time = now()
-	}
-	e.Time = fromMicro(toMicro(e.Time))
-	b, err := json.Marshal(eventWire{V: 1, Time: toMicro(e.Time), Type: e.Type, Actor: e.Actor,
-		User: e.UserID, Account: e.AccountID, Detail: e.Detail})
+	out, err := s.AppendEvents(ctx, ws, []storage.Event{e})
 	if err != nil {
 		return storage.Event{}, err
 	}
-	id, err := scriptEventAppend.Run(ctx, s.rdb, []string{s.wsKey(ws, "meta"), s.wsKey(ws, "events")},
-		b, eventStreamMax).Text()
-	if err != nil {
-		return storage.Event{}, s.wrap(err)
-	}
-	e.ID = id
-	return e, nil
+	return out[0], nil
 }
 
 var streamIDRe = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)

@@ -387,12 +387,6 @@ redis.call('UNLINK', KEYS[1], p .. 'tokens', p .. 'users', p .. 'ix:un', p .. 'i
 return accts
 `)
 
-// scriptEventAppend: KEYS = meta, events; ARGV = record, maxlen.
-var scriptEventAppend = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'd', ARGV[1])
-`)
-
 // scriptVerificationCreate: KEYS = current-pointer key, new token key;
 // ARGV = account key prefix, token hash, record, expiry (ms since epoch).
 // Replaces (deletes) the previous token of the same account and workspace.
