@@ -641,6 +641,8 @@ func toSortString(v any) string {
 // ListResponse.
 func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total int, p listParams) {
 	if p.proj.wants(userKind, "groups") {
+		// Users rendered without their groups (a page read without them).
+		var need []*item
 		var ids []string
 		for i := range items {
 			it := &items[i]
@@ -650,6 +652,7 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 			if _, ok := it.doc["groups"]; ok {
 				continue
 			}
+			need = append(need, it)
 			ids = append(ids, it.id)
 		}
 		if len(ids) > 0 {
@@ -658,14 +661,7 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 				h.writeError(w, q.r, mapStoreError(err, "user"))
 				return
 			}
-			for i := range items {
-				it := &items[i]
-				if it.kind != userKind || it.user == nil {
-					continue
-				}
-				if _, ok := it.doc["groups"]; ok {
-					continue
-				}
+			for _, it := range need {
 				gs := refs[it.id]
 				if gs == nil {
 					gs = []storage.GroupRef{}
