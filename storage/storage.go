@@ -193,6 +193,14 @@ type User struct {
 	Version int64
 }
 
+// RawJSON is an attribute value as FindUsersRaw may return it: the JSON
+// text of the value, exactly as json.Marshal writes it (compact, keys
+// sorted, its escaping), so it is copied into a response as it is.
+type RawJSON []byte
+
+// MarshalJSON returns r: it is already the value's JSON.
+func (r RawJSON) MarshalJSON() ([]byte, error) { return r, nil }
+
 // Group is a workspace's SCIM Group.
 type Group struct {
 	ID          string
@@ -416,6 +424,12 @@ type Store interface {
 	// found, exactly as UserGroups would (the map has one key per user
 	// returned).
 	FindUsersWithGroups(ctx context.Context, ws string, by UserIndex, value string) ([]User, map[string][]GroupRef, error)
+	// FindUsersRaw is FindUsers, or with withGroups FindUsersWithGroups,
+	// for callers that only render the users as JSON: an attribute value
+	// may then be a RawJSON holding exactly what json.Marshal
+	// writes for the value FindUsers returns (so encoding the Attributes
+	// gives the same bytes), instead of the decoded value.
+	FindUsersRaw(ctx context.Context, ws string, by UserIndex, value string, withGroups bool) ([]User, map[string][]GroupRef, error)
 
 	// AppendEvent adds an event to the workspace's stream (capped length).
 	AppendEvent(ctx context.Context, ws string, e Event) (Event, error)

@@ -46,6 +46,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeleteUserCleansGroups", testDeleteUserCleansGroups},
 		{"UserGroups", testUserGroups},
 		{"FindUsersWithGroups", testFindUsersWithGroups},
+		{"FindUsersRaw", testFindUsersRaw},
 		{"GroupChangeOmitMembers", testGroupChangeOmitMembers},
 		{"AccountMemberships", testAccountMemberships},
 		{"DeleteWorkspace", testDeleteWorkspace},

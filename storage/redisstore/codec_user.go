@@ -1,8 +1,11 @@
 package redisstore
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/scimjit/scimjit/storage"
 )
 
 // fastDecodeUserWire parses the JSON of a stored user record as written by
@@ -13,7 +16,13 @@ import (
 // UTF-8, unknown or repeated top-level keys, nulls for typed fields,
 // non-integer numbers for integer fields, very deep nesting. The caller then
 // uses json.Unmarshal, so the result never differs (TestFastDecodeUserWire).
-func fastDecodeUserWire(b []byte) (w userWire, ok bool) {
+//
+// With raw, an object or array attribute whose JSON is exactly what
+// json.Marshal writes for its value (wireDec.canonical) is kept as a
+// storage.RawJSON slice of b instead of being decoded, so b must not be
+// reused while the result lives. Other attributes are decoded as without
+// raw.
+func fastDecodeUserWire(b []byte, raw bool) (w userWire, ok bool) {
 	d := wireDec{b: b}
 	if !d.consume('{') {
 		return userWire{}, false
@@ -23,53 +32,57 @@ func fastDecodeUserWire(b []byte) (w userWire, ok bool) {
 		return w, d.end()
 	}
 	for {
-		key, ok := d.str()
+		key, ok := d.strBytes()
 		if !ok || !d.consume(':') {
 			return userWire{}, false
 		}
-		bit, known := wireFields[key]
-		if !known || seen&bit != 0 {
+		bit := wireFieldBit(string(key)) // no allocation: the string does not escape
+		if bit == 0 || seen&bit != 0 {
 			return userWire{}, false
 		}
 		seen |= bit
-		switch key {
-		case "v":
+		switch bit {
+		case wV:
 			n, ok := d.integer()
 			if !ok || n != int64(int(n)) {
 				return userWire{}, false
 			}
 			w.V = int(n)
-		case "id":
+		case wID:
 			w.ID, ok = d.str()
-		case "a":
+		case wAccount:
 			w.Account, ok = d.str()
-		case "un":
+		case wUserName:
 			w.UserName, ok = d.str()
-		case "x":
+		case wExternal:
 			w.External, ok = d.str()
-		case "s":
+		case wSource:
 			w.Source, ok = d.str()
-		case "em":
+		case wEmails:
 			w.Emails, ok = d.strings()
-		case "ac":
+		case wActive:
 			w.Active, ok = d.boolean()
-		case "vf":
+		case wVerified:
 			w.Verified, ok = d.boolean()
-		case "r":
+		case wRoles:
 			w.Roles, ok = d.roles()
-		case "at":
+		case wAttrs:
 			d.skipWS()
 			if d.i >= len(d.b) || d.b[d.i] != '{' {
 				return userWire{}, false
 			}
+			if raw {
+				w.Attrs, ok = d.rawAttrs()
+				break
+			}
 			var v any
 			v, ok = d.value(0)
 			w.Attrs, _ = v.(map[string]any)
-		case "c":
+		case wCreated:
 			w.Created, ok = d.integer()
-		case "m":
+		case wModified:
 			w.Modified, ok = d.integer()
-		case "ver":
+		case wVersion:
 			w.Version, ok = d.integer()
 		}
 		if !ok {
@@ -85,8 +98,59 @@ func fastDecodeUserWire(b []byte) (w userWire, ok bool) {
 	}
 }
 
-var wireFields = map[string]uint32{"v": 1, "id": 2, "a": 4, "un": 8, "x": 16, "em": 32, "ac": 64,
-	"vf": 128, "s": 256, "r": 512, "at": 1024, "c": 2048, "m": 4096, "ver": 8192}
+// The keys of userWire, as bits for the repeated-key check.
+const (
+	wV        uint32 = 1 << iota // v
+	wID                          // id
+	wAccount                     // a
+	wUserName                    // un
+	wExternal                    // x
+	wEmails                      // em
+	wActive                      // ac
+	wVerified                    // vf
+	wSource                      // s
+	wRoles                       // r
+	wAttrs                       // at
+	wCreated                     // c
+	wModified                    // m
+	wVersion                     // ver
+)
+
+// wireFieldBit returns the bit of a userWire key (0 for an unknown key). A
+// switch, not a map: it runs for every field of every record read.
+func wireFieldBit(key string) uint32 {
+	switch key {
+	case "v":
+		return wV
+	case "id":
+		return wID
+	case "a":
+		return wAccount
+	case "un":
+		return wUserName
+	case "x":
+		return wExternal
+	case "em":
+		return wEmails
+	case "ac":
+		return wActive
+	case "vf":
+		return wVerified
+	case "s":
+		return wSource
+	case "r":
+		return wRoles
+	case "at":
+		return wAttrs
+	case "c":
+		return wCreated
+	case "m":
+		return wModified
+	case "ver":
+		return wVersion
+	}
+	return 0
+}
 
 // maxWireDepth bounds the nesting the fast path follows (json.Unmarshal
 // allows 10000 and then fails; deeper records take the slow path).
@@ -124,8 +188,14 @@ func (d *wireDec) end() bool {
 
 // str reads a string without escapes; valid UTF-8 only.
 func (d *wireDec) str() (string, bool) {
+	s, ok := d.strBytes()
+	return string(s), ok
+}
+
+// strBytes is str returning the string's bytes in d.b.
+func (d *wireDec) strBytes() ([]byte, bool) {
 	if !d.consume('"') {
-		return "", false
+		return nil, false
 	}
 	start, ascii := d.i, true
 	for ; d.i < len(d.b); d.i++ {
@@ -135,20 +205,20 @@ func (d *wireDec) str() (string, bool) {
 			s := d.b[start:d.i]
 			d.i++
 			if !ascii && !utf8.Valid(s) {
-				return "", false
+				return nil, false
 			}
-			return string(s), true
+			return s, true
 		case c == '\\' || c < 0x20:
-			return "", false
+			return nil, false
 		case c >= 0x80:
 			ascii = false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // number reads a token of the JSON number grammar (RFC 8259 §6).
-func (d *wireDec) number() (string, bool) {
+func (d *wireDec) number() ([]byte, bool) {
 	d.skipWS()
 	b, i := d.b, d.i
 	if i < len(b) && b[i] == '-' {
@@ -162,7 +232,7 @@ func (d *wireDec) number() (string, bool) {
 			i++
 		}
 	default:
-		return "", false
+		return nil, false
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
@@ -171,7 +241,7 @@ func (d *wireDec) number() (string, bool) {
 			i++
 		}
 		if i == j {
-			return "", false
+			return nil, false
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -184,21 +254,45 @@ func (d *wireDec) number() (string, bool) {
 			i++
 		}
 		if i == j {
-			return "", false
+			return nil, false
 		}
 	}
-	s := string(b[d.i:i])
+	s := b[d.i:i]
 	d.i = i
 	return s, true
 }
 
+// integer reads a number token that is an int64 in decimal without fraction
+// or exponent (what strconv.ParseInt accepts of it), without allocating.
 func (d *wireDec) integer() (int64, bool) {
 	s, ok := d.number()
-	if !ok {
+	if !ok || len(s) == 0 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
+	neg := s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	if len(s) == 0 || len(s) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0') // 19 digits fit in a uint64
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, false
+		}
+		return -int64(n), true
+	}
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	return int64(n), true
 }
 
 func (d *wireDec) literal(lit string) bool {
@@ -341,7 +435,145 @@ func (d *wireDec) value(depth int) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		f, err := strconv.ParseFloat(s, 64)
+		f, err := strconv.ParseFloat(string(s), 64)
 		return f, err == nil
 	}
 }
+
+// rawAttrs reads the attributes object, keeping each object or array value
+// that is in canonical form as a storage.RawJSON of d.b (see
+// fastDecodeUserWire) and decoding the rest with value.
+func (d *wireDec) rawAttrs() (map[string]any, bool) {
+	if !d.consume('{') {
+		return nil, false
+	}
+	m := map[string]any{}
+	if d.consume('}') {
+		return m, true
+	}
+	for {
+		k, ok := d.str()
+		if !ok || !d.consume(':') {
+			return nil, false
+		}
+		d.skipWS()
+		start := d.i
+		if d.i < len(d.b) && (d.b[d.i] == '{' || d.b[d.i] == '[') && d.canonical(1) {
+			m[k] = storage.RawJSON(d.b[start:d.i:d.i])
+		} else {
+			d.i = start
+			v, ok := d.value(1)
+			if !ok {
+				return nil, false
+			}
+			m[k] = v
+		}
+		if d.consume(',') {
+			continue
+		}
+		return m, d.consume('}')
+	}
+}
+
+// canonical skips the value at d.i and reports whether its text is exactly
+// what json.Marshal writes for the value json.Unmarshal reads from it: no
+// whitespace, object keys strictly increasing (json.Marshal sorts map keys
+// and a map has no duplicates), no numbers (their text can differ from
+// json.Marshal's float64 form), and strings without escapes, control
+// characters, invalid UTF-8, or the characters json.Marshal escapes (<, >,
+// &, U+2028, U+2029). On false, d.i is somewhere inside the value.
+func (d *wireDec) canonical(depth int) bool {
+	if depth > maxWireDepth || d.i >= len(d.b) {
+		return false
+	}
+	switch d.b[d.i] {
+	case '{':
+		d.i++
+		if d.i < len(d.b) && d.b[d.i] == '}' {
+			d.i++
+			return true
+		}
+		var prev []byte
+		for first := true; ; first = false {
+			k, ok := d.canonicalString()
+			if !ok || (!first && bytes.Compare(prev, k) >= 0) {
+				return false
+			}
+			prev = k
+			if d.i >= len(d.b) || d.b[d.i] != ':' {
+				return false
+			}
+			d.i++
+			if !d.canonical(depth + 1) {
+				return false
+			}
+			if d.i < len(d.b) && d.b[d.i] == ',' {
+				d.i++
+				continue
+			}
+			if d.i < len(d.b) && d.b[d.i] == '}' {
+				d.i++
+				return true
+			}
+			return false
+		}
+	case '[':
+		d.i++
+		if d.i < len(d.b) && d.b[d.i] == ']' {
+			d.i++
+			return true
+		}
+		for {
+			if !d.canonical(depth + 1) {
+				return false
+			}
+			if d.i < len(d.b) && d.b[d.i] == ',' {
+				d.i++
+				continue
+			}
+			if d.i < len(d.b) && d.b[d.i] == ']' {
+				d.i++
+				return true
+			}
+			return false
+		}
+	case '"':
+		_, ok := d.canonicalString()
+		return ok
+	case 't':
+		return d.literal("true")
+	case 'f':
+		return d.literal("false")
+	case 'n':
+		return d.literal("null")
+	}
+	return false
+}
+
+// canonicalString skips a string that json.Marshal would write unchanged
+// and returns its content.
+func (d *wireDec) canonicalString() ([]byte, bool) {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return nil, false
+	}
+	d.i++
+	start, ascii := d.i, true
+	for ; d.i < len(d.b); d.i++ {
+		switch c := d.b[d.i]; {
+		case c == '"':
+			s := d.b[start:d.i]
+			d.i++
+			if !ascii && (!utf8.Valid(s) || bytes.Contains(s, lineSep) || bytes.Contains(s, paraSep)) {
+				return nil, false
+			}
+			return s, true
+		case c == '\\' || c < 0x20 || c == '<' || c == '>' || c == '&':
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+var lineSep, paraSep = []byte("\u2028"), []byte("\u2029")

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,7 +53,12 @@ func encodeUser(u storage.User) (string, error) {
 // jsonBufs holds the inflated JSON of a record while it is decoded.
 var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-func decodeUser(ws, s string) (storage.User, error) {
+func decodeUser(ws, s string) (storage.User, error) { return decodeUserAs(ws, s, false) }
+
+// decodeUserAs is decodeUser that, with raw, keeps object and array
+// attributes in canonical form as storage.RawJSON (fastDecodeUserWire;
+// storage.Store.FindUsersRaw).
+func decodeUserAs(ws, s string, raw bool) (storage.User, error) {
 	bp := jsonBufs.Get().(*[]byte)
 	defer jsonBufs.Put(bp)
 	js, err := unpackTo((*bp)[:0], s)
@@ -62,7 +68,10 @@ func decodeUser(ws, s string) (storage.User, error) {
 	if cap(js) <= 64<<10 {
 		*bp = js[:0] // json.Unmarshal copies what it keeps
 	}
-	w, ok := fastDecodeUserWire(js)
+	if raw {
+		js = bytes.Clone(js) // the RawMessages point into it
+	}
+	w, ok := fastDecodeUserWire(js, raw)
 	if !ok {
 		w = userWire{}
 		if err := json.Unmarshal(js, &w); err != nil {
@@ -193,13 +202,20 @@ func (s *Store) queryArgs(ws string, groups bool, mode string, args ...any) ([]s
 // queryUsers runs the read-only user query script and decodes the result:
 // the total (for list mode) and the users with their creation sequence.
 func (s *Store) queryUsers(ctx context.Context, ws, mode string, args ...any) ([]storage.User, int, error) {
-	us, total, _, err := s.queryUsersGroups(ctx, ws, false, mode, args...)
+	us, total, _, err := s.queryUsersGroups(ctx, ws, userRead{}, mode, args...)
 	return us, total, err
 }
 
-// queryUsersGroups is queryUsers that, with groups, also returns each
+// userRead says what a user query returns besides the users.
+type userRead struct {
+	groups bool // each found user's group references, from the same script run
+	raw    bool // attributes as decodeUserAs with raw
+}
+
+// queryUsersGroups is queryUsers that, with rd.groups, also returns each
 // found user's group references from the same script run.
-func (s *Store) queryUsersGroups(ctx context.Context, ws string, groups bool, mode string, args ...any) ([]storage.User, int, map[string][]storage.GroupRef, error) {
+func (s *Store) queryUsersGroups(ctx context.Context, ws string, rd userRead, mode string, args ...any) ([]storage.User, int, map[string][]storage.GroupRef, error) {
+	groups := rd.groups
 	if !validWS(ws) {
 		return []storage.User{}, 0, map[string][]storage.GroupRef{}, nil
 	}
@@ -223,7 +239,7 @@ func (s *Store) queryUsersGroups(ctx context.Context, ws string, groups bool, mo
 	for i := 1; i+stride-1 < len(res); i += stride {
 		rec, _ := res[i].(string)
 		seqStr, _ := res[i+1].(string)
-		u, err := decodeUser(ws, rec)
+		u, err := decodeUserAs(ws, rec, rd.raw)
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -281,17 +297,25 @@ func (s *Store) GetUserByAccount(ctx context.Context, ws, accountID string) (sto
 
 // FindUsers is an index hit on id, userName, externalId or email.
 func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, value string) ([]storage.User, error) {
-	us, _, err := s.findUsers(ctx, ws, by, value, false)
+	us, _, err := s.findUsers(ctx, ws, by, value, userRead{})
 	return us, err
 }
 
 // FindUsersWithGroups is FindUsers that also returns the found users'
 // group references, read by the same script (one round trip).
 func (s *Store) FindUsersWithGroups(ctx context.Context, ws string, by storage.UserIndex, value string) ([]storage.User, map[string][]storage.GroupRef, error) {
-	return s.findUsers(ctx, ws, by, value, true)
+	return s.findUsers(ctx, ws, by, value, userRead{groups: true})
 }
 
-func (s *Store) findUsers(ctx context.Context, ws string, by storage.UserIndex, value string, groups bool) ([]storage.User, map[string][]storage.GroupRef, error) {
+// FindUsersRaw is FindUsers, or with withGroups FindUsersWithGroups, whose
+// users keep object and array attributes as storage.RawJSON when their
+// stored JSON is what json.Marshal writes for them (decodeUserAs), saving
+// the decoding and re-encoding of values the caller only renders.
+func (s *Store) FindUsersRaw(ctx context.Context, ws string, by storage.UserIndex, value string, withGroups bool) ([]storage.User, map[string][]storage.GroupRef, error) {
+	return s.findUsers(ctx, ws, by, value, userRead{groups: withGroups, raw: true})
+}
+
+func (s *Store) findUsers(ctx context.Context, ws string, by storage.UserIndex, value string, rd userRead) ([]storage.User, map[string][]storage.GroupRef, error) {
 	var mode string
 	switch by {
 	case storage.UserByID:
@@ -311,7 +335,7 @@ func (s *Store) findUsers(ctx context.Context, ws string, by storage.UserIndex, 
 	if value == "" || strings.Contains(value, "\x00") {
 		return []storage.User{}, map[string][]storage.GroupRef{}, nil
 	}
-	us, _, refs, err := s.queryUsersGroups(ctx, ws, groups, mode, value)
+	us, _, refs, err := s.queryUsersGroups(ctx, ws, rd, mode, value)
 	if err != nil {
 		return nil, nil, err
 	}
