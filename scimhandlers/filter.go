@@ -590,3 +590,27 @@ func refersTo(e fp.Expression, name string) bool {
 	}
 	return false
 }
+
+// typedOnly reports whether e only compares attributes a user keeps in
+// typed storage.User fields (id, userName, externalId, active), so it can
+// be matched against a user whose other attributes are storage.RawJSON.
+func typedOnly(e fp.Expression) bool {
+	switch e := e.(type) {
+	case *fp.AttributeExpression:
+		ap := e.AttributePath
+		if ap.SubAttribute != nil || ap.URIPrefix != nil && !strings.EqualFold(ap.URI(), userURN) {
+			return false
+		}
+		for _, name := range []string{"id", "userName", "externalId", "active"} {
+			if strings.EqualFold(ap.AttributeName, name) {
+				return true
+			}
+		}
+		return false
+	case *fp.LogicalExpression:
+		return typedOnly(e.Left) && typedOnly(e.Right)
+	case *fp.NotExpression:
+		return typedOnly(e.Expression)
+	}
+	return false
+}

@@ -79,6 +79,10 @@ type request struct {
 	// wantGroups: the response of a user query shows `groups`, so index
 	// lookups fetch them in the same round trip as the users.
 	wantGroups bool
+	// renderOnly: users found by index lookups are rendered unchanged,
+	// never matched on, projected or sorted by their attributes, so they
+	// are read with storage.Store.FindUsersRaw.
+	renderOnly bool
 }
 
 // ServeHTTP handles /scim/v2/{workspace}/... (the full, unstripped path).
@@ -330,13 +334,18 @@ func listBody(res []any, total, startIndex int) map[string]any {
 var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func (h *Handler) writeJSON(w http.ResponseWriter, status int, body any) {
+	h.writeEncoded(w, status, func(dst []byte) ([]byte, error) { return appendJSON(dst, body) })
+}
+
+// writeEncoded writes the JSON that encode appends to a pooled buffer.
+func (h *Handler) writeEncoded(w http.ResponseWriter, status int, encode func([]byte) ([]byte, error)) {
 	bp := respBufs.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= 64<<10 { // do not keep a huge page's buffer around
 			respBufs.Put(bp)
 		}
 	}()
-	raw, err := appendJSON((*bp)[:0], body)
+	raw, err := encode((*bp)[:0])
 	if raw != nil {
 		*bp = raw[:0]
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/scimjit/scimjit/storage"
 )
 
 // appendJSON appends the JSON encoding of v to dst, byte for byte what
@@ -39,6 +41,10 @@ func appendJSONDepth(dst []byte, v any, depth int) ([]byte, error) {
 		return strconv.AppendInt(dst, int64(v), 10), nil
 	case int64:
 		return strconv.AppendInt(dst, v, 10), nil
+	case storage.RawJSON:
+		// Already what json.Marshal writes for the value
+		// (storage.Store.FindUsersRaw).
+		return append(dst, v...), nil
 	case map[string]any:
 		if v == nil {
 			return append(dst, "null"...), nil
@@ -89,18 +95,30 @@ func appendJSONDepth(dst []byte, v any, depth int) ([]byte, error) {
 	return appendMarshal(dst, v)
 }
 
-// appendJSONString quotes s directly when no byte needs escaping under
-// encoding/json's rules (printable ASCII other than `"`, `\` and the HTML
-// characters `<`, `>`, `&`), else defers to json.Marshal.
+// appendJSONString quotes s directly when it is printable ASCII other than
+// the HTML characters `<`, `>`, `&` (`"` and `\` escaped as encoding/json
+// does, as in a weak ETag W/"3"), else defers to json.Marshal.
 func appendJSONString(dst []byte, s string) ([]byte, error) {
+	escapes := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '&' {
 			return appendMarshal(dst, s)
 		}
+		escapes = escapes || c == '"' || c == '\\'
 	}
 	dst = append(dst, '"')
-	dst = append(dst, s...)
+	if !escapes {
+		dst = append(dst, s...)
+		return append(dst, '"'), nil
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\', c)
+		} else {
+			dst = append(dst, c)
+		}
+	}
 	return append(dst, '"'), nil
 }
 

@@ -3,6 +3,7 @@ package scimhandlers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -169,6 +170,9 @@ func projectionFromValues(v url.Values) projection {
 	return projection{attrs: splitAttrs(v.Get("attributes")), excluded: splitAttrs(v.Get("excludedAttributes"))}
 }
 
+// none reports whether the projection keeps every attribute as it is.
+func (p projection) none() bool { return len(p.attrs) == 0 && len(p.excluded) == 0 }
+
 // wants reports whether a top-level core attribute survives the projection
 // (used to skip loading a user's groups).
 func (p projection) wants(k *resourceKind, name string) bool {
@@ -330,6 +334,11 @@ type item struct {
 	created time.Time
 	doc     map[string]any
 	user    *storage.User
+	// direct: a user read for rendering only (request.renderOnly). doc
+	// then holds just the typed attributes a filter can match on, and the
+	// response is written from user and groups by appendUser.
+	direct bool
+	groups []storage.GroupRef // direct only; nil = not loaded
 }
 
 // scanBatch is the page size used when a filter has to be evaluated on
@@ -412,6 +421,16 @@ func safeMatch(k *resourceKind, expr fp.Expression, doc map[string]any) (ok bool
 	return matches(scope{kind: k}, expr, doc)
 }
 
+// typedDoc holds the attributes typedOnly filters compare, as renderUser
+// writes them.
+func typedDoc(u storage.User) map[string]any {
+	doc := map[string]any{"id": u.ID, "userName": u.UserName, "active": u.Active}
+	if u.ExternalID != "" {
+		doc["externalId"] = u.ExternalID
+	}
+	return doc
+}
+
 func (h *Handler) userItem(q *request, u storage.User) item {
 	return item{kind: userKind, id: u.ID, created: u.Created, doc: renderUser(q.base, u, nil), user: &u}
 }
@@ -473,7 +492,9 @@ func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys 
 			var us []storage.User
 			var refs map[string][]storage.GroupRef
 			var err error
-			if q.wantGroups || refersTo(expr, "groups") {
+			if q.renderOnly {
+				us, refs, err = h.store.FindUsersRaw(ctx, q.ws, by, key.value, q.wantGroups)
+			} else if q.wantGroups || refersTo(expr, "groups") {
 				// The users and their groups in one round trip.
 				us, refs, err = h.store.FindUsersWithGroups(ctx, q.ws, by, key.value)
 			} else {
@@ -483,6 +504,16 @@ func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys 
 				return nil, err
 			}
 			for _, u := range us {
+				if q.renderOnly {
+					it := item{kind: userKind, id: u.ID, created: u.Created, doc: typedDoc(u), user: &u, direct: true}
+					if refs != nil {
+						if it.groups = refs[u.ID]; it.groups == nil {
+							it.groups = []storage.GroupRef{}
+						}
+					}
+					add(it)
+					continue
+				}
 				it := h.userItem(q, u)
 				if refs != nil {
 					gs := refs[u.ID]
@@ -649,7 +680,7 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 			if it.kind != userKind || it.user == nil {
 				continue
 			}
-			if _, ok := it.doc["groups"]; ok {
+			if _, ok := it.doc["groups"]; ok || it.groups != nil {
 				continue
 			}
 			need = append(need, it)
@@ -666,12 +697,27 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 				if gs == nil {
 					gs = []storage.GroupRef{}
 				}
+				if it.direct {
+					it.groups = gs
+					continue
+				}
 				it.doc["groups"] = groupsValue(q.base, gs)
 			}
 		}
 	}
 	res := make([]any, 0, len(items))
 	for _, it := range items {
+		if it.direct {
+			// renderOnly: no projection to apply.
+			raw, err := appendUser(nil, q.base, it.user, it.groups)
+			if err != nil {
+				h.writeError(w, q.r, &apiError{Status: http.StatusInternalServerError, Detail: "internal error",
+					cause: fmt.Errorf("encode user: %w", err)})
+				return
+			}
+			res = append(res, storage.RawJSON(raw))
+			continue
+		}
 		res = append(res, p.proj.apply(it.kind, it.doc))
 	}
 	h.writeJSON(w, http.StatusOK, listBody(res, total, p.startIndex))
@@ -705,6 +751,9 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 			return
 		}
 	}
+	// Found users are only rendered when nothing but typed fields is
+	// filtered on and nothing is projected or sorted.
+	q.renderOnly = k == userKind && expr != nil && p.proj.none() && p.sortBy == "" && typedOnly(expr)
 	if p.sortBy != "" && !validSortBy(p.sortBy, k) {
 		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
 		return

@@ -16,12 +16,19 @@ type countingStore struct {
 	userGroups atomic.Int64 // calls of UserGroups
 	ids        atomic.Int64 // user ids asked for in total
 	findGroups atomic.Int64 // calls of FindGroups
-	withGroups atomic.Int64 // calls of FindUsersWithGroups
+	withGroups atomic.Int64 // calls of FindUsersWithGroups, and of FindUsersRaw with groups
 }
 
 func (s *countingStore) FindUsersWithGroups(ctx context.Context, ws string, by storage.UserIndex, v string) ([]storage.User, map[string][]storage.GroupRef, error) {
 	s.withGroups.Add(1)
 	return s.Store.FindUsersWithGroups(ctx, ws, by, v)
+}
+
+func (s *countingStore) FindUsersRaw(ctx context.Context, ws string, by storage.UserIndex, v string, withGroups bool) ([]storage.User, map[string][]storage.GroupRef, error) {
+	if withGroups {
+		s.withGroups.Add(1)
+	}
+	return s.Store.FindUsersRaw(ctx, ws, by, v, withGroups)
 }
 
 func (s *countingStore) UserGroups(ctx context.Context, ws string, ids []string) (map[string][]storage.GroupRef, error) {

@@ -306,13 +306,15 @@ func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u sto
 			return
 		}
 	}
-	body := renderUser(q.base, u, groups)
-	body = p.apply(userKind, body)
 	w.Header().Set("ETag", etag(u.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", q.base+"/Users/"+u.ID)
 	}
-	h.writeJSON(w, status, body)
+	if p.none() {
+		h.writeEncoded(w, status, func(dst []byte) ([]byte, error) { return appendUser(dst, q.base, &u, groups) })
+		return
+	}
+	h.writeJSON(w, status, p.apply(userKind, renderUser(q.base, u, groups)))
 }
 
 // readUserBody reads and validates a POST/PUT user body.
@@ -481,8 +483,16 @@ func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
 		h.writeUser(w, q, http.StatusOK, u, nil)
 		return
 	}
-	// The user and its groups in one round trip.
-	us, refs, err := h.store.FindUsersWithGroups(q.r.Context(), q.ws, storage.UserByID, id)
+	// The user and its groups in one round trip. Without a projection
+	// the user is only rendered: read it raw.
+	var us []storage.User
+	var refs map[string][]storage.GroupRef
+	var err error
+	if p.none() {
+		us, refs, err = h.store.FindUsersRaw(q.r.Context(), q.ws, storage.UserByID, id, true)
+	} else {
+		us, refs, err = h.store.FindUsersWithGroups(q.r.Context(), q.ws, storage.UserByID, id)
+	}
 	if err == nil && len(us) == 0 {
 		err = storage.ErrNotFound
 	}
