@@ -134,6 +134,81 @@ func BenchmarkSCIM(b *testing.B) {
 	}
 }
 
+// BenchmarkSCIMShare measures the share the throughput target is
+// about, indexed GETs against the bare Echo handler, with the two
+// interleaved: slices of benchShareSlice requests to the bare handler and
+// to the operation alternate, each with c concurrent clients, and each
+// side's req/s is its requests over the summed time of its slices. A drift
+// of the machine's speed during the run (BenchmarkSCIM measures the two
+// seconds apart) then affects both sides alike. Reports bare-req/s, req/s
+// and share-% (= req/s / bare-req/s).
+//
+//	SCIMJIT_BENCH_USERS=10000,1000000 go test -run '^$' -bench BenchmarkSCIMShare -benchtime 40000x ./scimhandlers/
+func BenchmarkSCIMShare(b *testing.B) {
+	sizes := benchInts(b, benchUsersEnv, "10000")
+	conc := benchInts(b, benchConcurrencyEnv, "16")
+	for _, n := range sizes {
+		f := newBenchFixture(b, n)
+		bare := f.bareOp()
+		for _, op := range f.ops() {
+			if op.name != "get-id" && op.name != "get-filter-userName" {
+				continue
+			}
+			for _, c := range conc {
+				b.Run(fmt.Sprintf("%s/users=%d/c=%d", op.name, n, c), func(b *testing.B) {
+					bare.check(b)
+					op.check(b)
+					runtime.GC()
+					var tBare, tOp time.Duration
+					b.ResetTimer()
+					for done := 0; done < b.N; done += benchShareSlice {
+						k := min(benchShareSlice, b.N-done)
+						tBare += loadSlice(b, c, k, bare.do)
+						tOp += loadSlice(b, c, k, op.do)
+					}
+					b.StopTimer()
+					b.ReportMetric(float64(b.N)/tBare.Seconds(), "bare-req/s")
+					b.ReportMetric(float64(b.N)/tOp.Seconds(), "req/s")
+					b.ReportMetric(100*tBare.Seconds()/tOp.Seconds(), "share-%")
+				})
+			}
+		}
+	}
+}
+
+// benchShareSlice is the number of requests per slice of
+// BenchmarkSCIMShare: about 30 ms of the bare handler, 100 ms of a lookup.
+const benchShareSlice = 1000
+
+// loadSlice sends n requests with c concurrent clients and returns the
+// wall time; any failed request fails the benchmark.
+func loadSlice(b *testing.B, c, n int, do func(*rand.Rand) error) time.Duration {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, c)
+	start := time.Now()
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w)+1, uint64(time.Now().UnixNano())))
+			for next.Add(1) <= int64(n) {
+				if err := do(rng); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatalf("request failed: %v", err)
+	}
+	return elapsed
+}
+
 func runOp(b *testing.B, f *benchFixture, op benchOp, c int) {
 	if op.check != nil {
 		op.check(b)
