@@ -94,6 +94,12 @@ func parseOnly(b *testing.B, sp *crewjam.ServiceProvider, l benchLogin) {
 	}
 }
 
+// benchClientIP is the i-th client address of a benchmark (198.18.0.0/15,
+// the range set aside for benchmarking).
+func benchClientIP(i int) string {
+	return netip.AddrFrom4([4]byte{198, 18 + byte(i>>16&1), byte(i >> 8), byte(i)}).String()
+}
+
 // BenchmarkACS measures ACS sign-ins per second over real HTTP and a real
 // redis-server, for an existing member and for a JIT creation, against
 // crewjam's ParseResponse alone on the same responses (the ceiling). Every
@@ -103,12 +109,6 @@ func parseOnly(b *testing.B, sp *crewjam.ServiceProvider, l benchLogin) {
 // metrics are ceiling/s, acs/s, acs/ceiling in percent, and the Redis
 // calls per sign-in (a command or a pipeline each; some run at the same
 // time). See docs/benchmarks.md, "SAML ACS".
-// benchClientIP is the i-th client address of a benchmark (198.18.0.0/15,
-// the range set aside for benchmarking).
-func benchClientIP(i int) string {
-	return netip.AddrFrom4([4]byte{198, 18 + byte(i>>16&1), byte(i >> 8), byte(i)}).String()
-}
-
 func BenchmarkACS(b *testing.B) {
 	env := servertest.New(b, func(c *server.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
