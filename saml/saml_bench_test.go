@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,19 +139,24 @@ func BenchmarkACS(b *testing.B) {
 		b.Run("serial/"+kind.name, func(b *testing.B) {
 			logins, bind := prepareLogins(b, env, idp, "bench", b.N, kind.email)
 			sp := ceilingSP(b, env, idp, "bench")
-			var parse, acs time.Duration
+			var parse, acs, parseCPU, acsCPU time.Duration
+			redisCPU := redisCPUTime(b, env)
 			calls.n.Store(0)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				t0 := time.Now()
+				t0, c0 := time.Now(), processCPU()
 				parseOnly(b, sp, logins[i])
-				t1 := time.Now()
+				t1, c1 := time.Now(), processCPU()
 				postACS(b, client, env, "bench", bind, logins[i])
 				acs += time.Since(t1)
+				acsCPU += processCPU() - c1
 				parse += t1.Sub(t0)
+				parseCPU += c1 - c0
 			}
 			b.StopTimer()
-			reportACS(b, parse, acs, calls.n.Load())
+			n := calls.n.Load()
+			reportACS(b, parse, acs, n)
+			reportCPU(b, parseCPU, acsCPU, redisCPUTime(b, env)-redisCPU)
 		})
 		// Throughput: 8 concurrent sign-ins. Chunks of 64 responses are
 		// parsed alone, then posted to the ACS, alternately, so that both
@@ -157,20 +164,25 @@ func BenchmarkACS(b *testing.B) {
 		b.Run("parallel/"+kind.name, func(b *testing.B) {
 			logins, bind := prepareLogins(b, env, idp, "bench", b.N, kind.email)
 			sp := ceilingSP(b, env, idp, "bench")
-			var parse, acs time.Duration
+			var parse, acs, parseCPU, acsCPU time.Duration
+			redisCPU := redisCPUTime(b, env)
 			calls.n.Store(0)
 			b.ResetTimer()
 			for off := 0; off < b.N; off += 64 {
 				chunk := logins[off:min(off+64, b.N)]
-				t0 := time.Now()
+				t0, c0 := time.Now(), processCPU()
 				concurrently(8, chunk, func(l benchLogin) { parseOnly(b, sp, l) })
-				t1 := time.Now()
+				t1, c1 := time.Now(), processCPU()
 				concurrently(8, chunk, func(l benchLogin) { postACS(b, client, env, "bench", bind, l) })
 				acs += time.Since(t1)
+				acsCPU += processCPU() - c1
 				parse += t1.Sub(t0)
+				parseCPU += c1 - c0
 			}
 			b.StopTimer()
-			reportACS(b, parse, acs, calls.n.Load())
+			n := calls.n.Load()
+			reportACS(b, parse, acs, n)
+			reportCPU(b, parseCPU, acsCPU, redisCPUTime(b, env)-redisCPU)
 		})
 	}
 }
@@ -200,6 +212,55 @@ func reportACS(b *testing.B, parse, acs time.Duration, calls int64) {
 	b.ReportMetric(float64(b.N)/parse.Seconds(), "ceiling/s")
 	b.ReportMetric(float64(b.N)/acs.Seconds(), "acs/s")
 	b.ReportMetric(100*parse.Seconds()/acs.Seconds(), "%ceiling")
+}
+
+// reportCPU reports the CPU time per sign-in of this process (HTTP
+// client, server, GC) while it parsed alone and while it signed in through
+// the ACS, and of redis-server over the whole measurement (it is idle while
+// responses are parsed alone).
+func reportCPU(b *testing.B, parse, acs, redis time.Duration) {
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
+	b.ReportMetric(per(parse), "ceiling-cpu-µs/op")
+	b.ReportMetric(per(acs), "acs-cpu-µs/op")
+	b.ReportMetric(per(redis), "redis-cpu-µs/op")
+}
+
+// processCPU is this process's CPU time (user + sys).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPUTime is redis-server's CPU time (user + sys) from INFO cpu,
+// read through a client of its own (not counted as the server's calls).
+func redisCPUTime(b *testing.B, env *servertest.Env) time.Duration {
+	rc, ok := env.Store.(*redisstore.Store).Client().(*redis.Client)
+	if !ok {
+		b.Fatal("the benchmark's store is not a single redis-server")
+	}
+	opt := rc.Options()
+	c := redis.NewClient(&redis.Options{Addr: opt.Addr, Username: opt.Username, Password: opt.Password})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatalf("INFO cpu: %v", err)
+	}
+	var total time.Duration
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "used_cpu_sys" && k != "used_cpu_user") {
+			continue
+		}
+		sec, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			b.Fatalf("INFO cpu %s: %v", line, err)
+		}
+		total += time.Duration(sec * float64(time.Second))
+	}
+	return total
 }
 
 // callCounter counts Redis round trips: one per command, one per pipeline.
