@@ -5,9 +5,9 @@ package scimhandlers_test
 // redistest, with a bare Echo handler measured in the same run as the
 // ceiling. docs/benchmarks.md describes the method and the results.
 //
-//	go test -run '^$' -bench BenchmarkSCIM -benchtime 3s ./scimhandlers/
+//	go test -run '^$' -bench 'BenchmarkSCIM$' -benchtime 3s ./scimhandlers/
 //	SCIMJIT_BENCH_USERS=10000,1000000 SCIMJIT_BENCH_ROUNDS=3 \
-//	  go test -v -run '^$' -bench BenchmarkSCIM -benchtime 3s -timeout 90m ./scimhandlers/
+//	  go test -v -run '^$' -bench 'BenchmarkSCIM$' -benchtime 3s -timeout 90m ./scimhandlers/
 //
 // -v adds the seeding time, the Redis memory per user and the Redis
 // commands per request to the output.
