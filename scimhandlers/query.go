@@ -709,7 +709,7 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 	for _, it := range items {
 		if it.direct {
 			// renderOnly: no projection to apply.
-			raw, err := appendUser(nil, q.base, it.user, it.groups)
+			raw, err := appendUser(make([]byte, 0, 1024), q.base, it.user, it.groups)
 			if err != nil {
 				h.writeError(w, q.r, &apiError{Status: http.StatusInternalServerError, Detail: "internal error",
 					cause: fmt.Errorf("encode user: %w", err)})

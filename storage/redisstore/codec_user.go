@@ -386,25 +386,7 @@ func (d *wireDec) value(depth int) (any, bool) {
 	switch c := d.b[d.i]; {
 	case c == '{':
 		d.i++
-		m := map[string]any{}
-		if d.consume('}') {
-			return m, true
-		}
-		for {
-			k, ok := d.str()
-			if !ok || !d.consume(':') {
-				return nil, false
-			}
-			v, ok := d.value(depth + 1)
-			if !ok {
-				return nil, false
-			}
-			m[k] = v
-			if d.consume(',') {
-				continue
-			}
-			return m, d.consume('}')
-		}
+		return d.members(func() (any, bool) { return d.value(depth + 1) })
 	case c == '[':
 		d.i++
 		l := []any{}
@@ -440,13 +422,9 @@ func (d *wireDec) value(depth int) (any, bool) {
 	}
 }
 
-// rawAttrs reads the attributes object, keeping each object or array value
-// that is in canonical form as a storage.RawJSON of d.b (see
-// fastDecodeUserWire) and decoding the rest with value.
-func (d *wireDec) rawAttrs() (map[string]any, bool) {
-	if !d.consume('{') {
-		return nil, false
-	}
+// members reads the members of an object whose '{' was consumed, each
+// value by val.
+func (d *wireDec) members(val func() (any, bool)) (map[string]any, bool) {
 	m := map[string]any{}
 	if d.consume('}') {
 		return m, true
@@ -456,23 +434,34 @@ func (d *wireDec) rawAttrs() (map[string]any, bool) {
 		if !ok || !d.consume(':') {
 			return nil, false
 		}
-		d.skipWS()
-		start := d.i
-		if d.i < len(d.b) && (d.b[d.i] == '{' || d.b[d.i] == '[') && d.canonical(1) {
-			m[k] = storage.RawJSON(d.b[start:d.i:d.i])
-		} else {
-			d.i = start
-			v, ok := d.value(1)
-			if !ok {
-				return nil, false
-			}
-			m[k] = v
+		v, ok := val()
+		if !ok {
+			return nil, false
 		}
+		m[k] = v
 		if d.consume(',') {
 			continue
 		}
 		return m, d.consume('}')
 	}
+}
+
+// rawAttrs reads the attributes object, keeping each object or array value
+// that is in canonical form as a storage.RawJSON of d.b (see
+// fastDecodeUserWire) and decoding the rest with value.
+func (d *wireDec) rawAttrs() (map[string]any, bool) {
+	if !d.consume('{') {
+		return nil, false
+	}
+	return d.members(func() (any, bool) {
+		d.skipWS()
+		start := d.i
+		if d.i < len(d.b) && (d.b[d.i] == '{' || d.b[d.i] == '[') && d.canonical(1) {
+			return storage.RawJSON(d.b[start:d.i:d.i]), true
+		}
+		d.i = start
+		return d.value(1)
+	})
 }
 
 // canonical skips the value at d.i and reports whether its text is exactly
@@ -507,15 +496,9 @@ func (d *wireDec) canonical(depth int) bool {
 			if !d.canonical(depth + 1) {
 				return false
 			}
-			if d.i < len(d.b) && d.b[d.i] == ',' {
-				d.i++
-				continue
+			if more, ok := d.canonicalNext('}'); !more {
+				return ok
 			}
-			if d.i < len(d.b) && d.b[d.i] == '}' {
-				d.i++
-				return true
-			}
-			return false
 		}
 	case '[':
 		d.i++
@@ -527,15 +510,9 @@ func (d *wireDec) canonical(depth int) bool {
 			if !d.canonical(depth + 1) {
 				return false
 			}
-			if d.i < len(d.b) && d.b[d.i] == ',' {
-				d.i++
-				continue
+			if more, ok := d.canonicalNext(']'); !more {
+				return ok
 			}
-			if d.i < len(d.b) && d.b[d.i] == ']' {
-				d.i++
-				return true
-			}
-			return false
 		}
 	case '"':
 		_, ok := d.canonicalString()
@@ -548,6 +525,22 @@ func (d *wireDec) canonical(depth int) bool {
 		return d.literal("null")
 	}
 	return false
+}
+
+// canonicalNext consumes what follows a member or an element in canonical
+// form: a comma (more) or the closing byte (ok); anything else is neither.
+func (d *wireDec) canonicalNext(closing byte) (more, ok bool) {
+	if d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+			return true, true
+		case closing:
+			d.i++
+			return false, true
+		}
+	}
+	return false, false
 }
 
 // canonicalString skips a string that json.Marshal would write unchanged
