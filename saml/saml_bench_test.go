@@ -154,8 +154,7 @@ func BenchmarkACS(b *testing.B) {
 				parseCPU += c1 - c0
 			}
 			b.StopTimer()
-			n := calls.n.Load()
-			reportACS(b, parse, acs, n)
+			reportACS(b, parse, acs, calls.n.Load())
 			reportCPU(b, parseCPU, acsCPU, redisCPUTime(b, env)-redisCPU)
 		})
 		// Throughput: 8 concurrent sign-ins. Chunks of 64 responses are
@@ -180,8 +179,7 @@ func BenchmarkACS(b *testing.B) {
 				parseCPU += c1 - c0
 			}
 			b.StopTimer()
-			n := calls.n.Load()
-			reportACS(b, parse, acs, n)
+			reportACS(b, parse, acs, calls.n.Load())
 			reportCPU(b, parseCPU, acsCPU, redisCPUTime(b, env)-redisCPU)
 		})
 	}
