@@ -532,4 +532,40 @@ type Store interface {
 	// is zero and must not be used. An empty email gives lookErr
 	// ErrNotFound after the key was consumed.
 	ConsumeOnceAndLoginLookup(ctx context.Context, ws, key string, expiresAt time.Time, email string) (first bool, acct Account, u User, hasMember bool, lookErr, err error)
+	// ConsumeOnceAndLoginLookupOrCreate is ConsumeOnceAndLoginLookup and,
+	// only when that consumed the key (First) and no account has the
+	// email (LookErr ErrNotFound), CreateAccountAndUserWithSession(ws,
+	// create.Account, create.User, create.Session, create.Events), in one
+	// round trip where the backend allows: a JIT sign-in prepares the
+	// creation before it knows whether the person exists, and it is
+	// dropped when they do. create.Account.Email must be email. With
+	// create nil it is ConsumeOnceAndLoginLookup. err is the consume's
+	// error, as there.
+	ConsumeOnceAndLoginLookupOrCreate(ctx context.Context, ws, key string, expiresAt time.Time, email string, create *JITCreate) (ConsumeLookup, error)
+}
+
+// JITCreate is the creation ConsumeOnceAndLoginLookupOrCreate does for an
+// unknown email.
+type JITCreate struct {
+	Account Account
+	User    User
+	Session Session
+	Events  []Event
+}
+
+// ConsumeLookup is what ConsumeOnceAndLoginLookupOrCreate did.
+type ConsumeLookup struct {
+	// First, Account, User, HasMember and LookErr are
+	// ConsumeOnceAndLoginLookup's results (LookErr is ErrNotFound when
+	// the creation was attempted).
+	First     bool
+	Account   Account
+	User      User
+	HasMember bool
+	LookErr   error
+	// Created reports that the creation was attempted; JIT and CreateErr
+	// are then CreateAccountAndUserWithSession's results.
+	Created   bool
+	JIT       JITSignIn
+	CreateErr error
 }

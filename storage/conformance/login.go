@@ -333,6 +333,8 @@ var loginCases = []struct {
 	{"CreateSessionAndAppendEvents", testCreateSessionAndAppendEvents},
 	{"ConsumeOnceAndLoginLookup", testConsumeOnceAndLoginLookup},
 	{"ConsumeOnceAndLoginLookupRace", testConsumeOnceAndLoginLookupRace},
+	{"ConsumeOnceAndLoginLookupOrCreate", testConsumeOnceAndLoginLookupOrCreate},
+	{"ConsumeOnceAndLoginLookupOrCreateRace", testConsumeOnceAndLoginLookupOrCreateRace},
 }
 
 // testConsumeOnceAndLoginLookup: the key is consumed once per workspace
@@ -400,6 +402,168 @@ func testConsumeOnceAndLoginLookup(t *testing.T, s storage.Store) {
 		t.Fatalf("in %s = %v, %+v, %+v, %v; want the account without membership", wsB, first, acct, got, has)
 	}
 	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"signin@example.com"})
+}
+
+// testConsumeOnceAndLoginLookupOrCreate: the consume and look-up are
+// ConsumeOnceAndLoginLookup's; the creation happens only for the first
+// consumer of an unknown email, and is CreateAccountAndUserWithSession's
+// (account, membership, session, events; its refusals as there).
+func testConsumeOnceAndLoginLookupOrCreate(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Minute)
+	create := func(email, sessKey string) *storage.JITCreate {
+		n := time.Now()
+		return &storage.JITCreate{Account: jitAccount(email, wsA), User: jitMember(email),
+			Session: storage.Session{Key: sessKey, ActiveWorkspace: wsA, CreatedAt: n, ExpiresAt: n.Add(time.Hour)},
+			Events: []storage.Event{{Type: "jit.user.created", Actor: "saml"},
+				{Type: "login.succeeded", Actor: "saml", Detail: map[string]string{"email": email}}}}
+	}
+	noSession := func(t *testing.T, key string) {
+		t.Helper()
+		if _, err := s.GetSession(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("session %s written: %v", key, err)
+		}
+	}
+	eventCount := func(t *testing.T) int {
+		t.Helper()
+		all, err := s.ListEvents(ctx, wsA, "", 100)
+		must(t, err, "list events")
+		return len(all)
+	}
+
+	// An unknown email: consumed, created, signed in.
+	r, err := s.ConsumeOnceAndLoginLookupOrCreate(ctx, wsA, "c1", exp, " New@Example.com", create("New@Example.com", "cs1"))
+	must(t, err, "consume c1")
+	must(t, r.CreateErr, "create")
+	must(t, r.JIT.SessionErr, "session")
+	must(t, r.JIT.EventsErr, "events")
+	wantErr(t, r.LookErr, storage.ErrNotFound, "look-up of a new email")
+	acct, u := r.JIT.Account, r.JIT.User
+	if !r.First || !r.Created || acct.ID == "" || u.AccountID != acct.ID || u.WorkspaceID != wsA || u.Version != 1 {
+		t.Fatalf("new email = %+v", r)
+	}
+	if got, err := s.GetAccountByEmail(ctx, "new@example.com"); err != nil || got != acct {
+		t.Fatalf("account by email = %+v, %v; want %+v", got, err, acct)
+	}
+	if got, err := s.GetUserByAccount(ctx, wsA, acct.ID); err != nil || got.ID != u.ID {
+		t.Fatalf("membership = %+v, %v", got, err)
+	}
+	if x, err := s.GetSession(ctx, "cs1"); err != nil || x.AccountID != acct.ID || x.ActiveWorkspace != wsA {
+		t.Fatalf("session = %+v, %v", x, err)
+	}
+	if len(r.JIT.Events) != 2 || r.JIT.Events[0].ID == "" || r.JIT.Events[1].UserID != u.ID || eventCount(t) != 2 {
+		t.Fatalf("events = %+v", r.JIT.Events)
+	}
+
+	// Replayed: refused, nothing looked up or created.
+	r, err = s.ConsumeOnceAndLoginLookupOrCreate(ctx, wsA, "c1", exp, "other@example.com", create("other@example.com", "cs2"))
+	must(t, err, "consume c1 again")
+	if r.First || r.Created || r.Account.ID != "" || r.LookErr != nil {
+		t.Fatalf("replay = %+v; want refused with nothing", r)
+	}
+	noSession(t, "cs2")
+	if _, err := s.GetAccountByEmail(ctx, "other@example.com"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("replay created an account: %v", err)
+	}
+	// The same replay cache as ConsumeOnce.
+	if ok, err := s.ConsumeOnce(ctx, wsA, "c1", exp); err != nil || ok {
+		t.Fatalf("ConsumeOnce of a consumed key = %v, %v", ok, err)
+	}
+
+	// A known person: the look-up, the prepared creation dropped.
+	r, err = s.ConsumeOnceAndLoginLookupOrCreate(ctx, wsA, "c2", exp, "NEW@example.com", create("NEW@example.com", "cs3"))
+	must(t, err, "consume c2")
+	must(t, r.LookErr, "look-up of a member")
+	if !r.First || r.Created || r.Account != acct || !r.HasMember || r.User.ID != u.ID {
+		t.Fatalf("member = %+v; want the account and membership found", r)
+	}
+	noSession(t, "cs3")
+	if eventCount(t) != 2 {
+		t.Fatal("events appended for a known person")
+	}
+
+	// Without a creation: ConsumeOnceAndLoginLookup.
+	r, err = s.ConsumeOnceAndLoginLookupOrCreate(ctx, wsA, "c3", exp, "nobody@example.com", nil)
+	must(t, err, "consume c3")
+	wantErr(t, r.LookErr, storage.ErrNotFound, "unknown email without creation")
+	if !r.First || r.Created {
+		t.Fatalf("without creation = %+v", r)
+	}
+	if _, err := s.GetAccountByEmail(ctx, "nobody@example.com"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("created without being asked: %v", err)
+	}
+
+	t.Run("userName taken in the workspace", func(t *testing.T) {
+		other := newAccount(t, s, "holder3@example.com")
+		_, err := s.CreateUser(ctx, wsA, storage.User{AccountID: other.ID, UserName: "taken3@example.com"})
+		must(t, err, "holder")
+		r, err := s.ConsumeOnceAndLoginLookupOrCreate(ctx, wsA, "c4", exp, "taken3@example.com", create("taken3@example.com", "cs4"))
+		must(t, err, "consume c4")
+		wantConflict(t, r.CreateErr, "userName", "membership with a taken userName")
+		if !r.First || !r.Created || r.JIT.Account.ID == "" || r.JIT.User.ID != "" {
+			t.Fatalf("got %+v; want the created account and no membership", r)
+		}
+		noSession(t, "cs4")
+	})
+	t.Run("missing workspace", func(t *testing.T) {
+		c := create("ghost3@example.com", "cs5")
+		c.Account.OriginWorkspace = "no-such-ws"
+		r, err := s.ConsumeOnceAndLoginLookupOrCreate(ctx, "no-such-ws", "c5", exp, "ghost3@example.com", c)
+		must(t, err, "consume c5")
+		wantErr(t, r.CreateErr, storage.ErrNotFound, "create in a missing workspace")
+		if !r.First || !r.Created {
+			t.Fatalf("missing workspace = %+v", r)
+		}
+		noSession(t, "cs5")
+	})
+	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"new@example.com", "taken3@example.com"})
+}
+
+// testConsumeOnceAndLoginLookupOrCreateRace: concurrent first sign-ins of
+// one new email with different assertions: each consumes its key, exactly
+// one creates, the others find the account or lose the creation on the
+// email (as CreateAccountAndUser's race), and one membership exists.
+func testConsumeOnceAndLoginLookupOrCreateRace(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Minute)
+	const n = 8
+	var wg sync.WaitGroup
+	rs := make([]storage.ConsumeLookup, n)
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &storage.JITCreate{Account: jitAccount("crowd@example.com", wsA), User: jitMember("crowd@example.com"),
+				Session: storage.Session{Key: fmt.Sprintf("crowd-%d", i), ActiveWorkspace: wsA, CreatedAt: time.Now(),
+					ExpiresAt: time.Now().Add(time.Hour)}}
+			rs[i], errs[i] = s.ConsumeOnceAndLoginLookupOrCreate(ctx, wsA, fmt.Sprintf("crowd-%d", i), exp, "crowd@example.com", c)
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i, r := range rs {
+		must(t, errs[i], "consume")
+		if !r.First {
+			t.Fatalf("sign-in %d: its own key was not consumed", i)
+		}
+		switch {
+		case r.Created && r.CreateErr == nil:
+			created++
+		case r.Created:
+			wantConflict(t, r.CreateErr, "email", "losing creation")
+		case r.LookErr != nil:
+			t.Fatalf("sign-in %d: look-up %v", i, r.LookErr)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d creations; want exactly 1", created)
+	}
+	acct, err := s.GetAccountByEmail(ctx, "crowd@example.com")
+	must(t, err, "account")
+	if _, err := s.GetUserByAccount(ctx, wsA, acct.ID); err != nil {
+		t.Fatalf("membership: %v", err)
+	}
 }
 
 // testConsumeOnceAndLoginLookupRace: of concurrent calls with one key,

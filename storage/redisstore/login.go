@@ -139,6 +139,81 @@ func (s *Store) ConsumeOnceAndLoginLookup(ctx context.Context, ws, key string, e
 	return true, acct, u, has, err, nil
 }
 
+// ConsumeOnceAndLoginLookupOrCreate: on a single server or Sentinel, when
+// the creation's session and events encode, one script
+// (scriptConsumeLookupCreate): the consume, the email look-up, and the
+// creation when the email is unknown, so a JIT sign-in's consume and
+// creation are one round trip; a known person's account and membership
+// follow in a second, as in ConsumeOnceAndLoginLookup. Otherwise (a
+// Cluster: the keys are in several slots) ConsumeOnceAndLoginLookup and
+// then, when needed, CreateAccountAndUserWithSession.
+func (s *Store) ConsumeOnceAndLoginLookupOrCreate(ctx context.Context, ws, key string, expiresAt time.Time, email string, create *storage.JITCreate) (storage.ConsumeLookup, error) {
+	if create != nil && validWS(ws) && strings.ToLower(strings.TrimSpace(create.Account.Email)) == strings.ToLower(strings.TrimSpace(email)) {
+		if _, cluster := s.rdb.(*redis.ClusterClient); !cluster {
+			if r, err, done := s.consumeLookupCreate(ctx, ws, key, expiresAt, create); done {
+				return r, err
+			}
+		}
+	}
+	var r storage.ConsumeLookup
+	var err error
+	r.First, r.Account, r.User, r.HasMember, r.LookErr, err = s.ConsumeOnceAndLoginLookup(ctx, ws, key, expiresAt, email)
+	if err != nil || !r.First || create == nil || !errors.Is(r.LookErr, storage.ErrNotFound) {
+		return r, err
+	}
+	r.Created = true
+	r.JIT, r.CreateErr = s.CreateAccountAndUserWithSession(ctx, ws, create.Account, create.User, create.Session, create.Events)
+	return r, nil
+}
+
+// consumeLookupCreate runs scriptConsumeLookupCreate; done is false when
+// it did not run (the plan cannot be written by it, or the server refused
+// a cross-slot script) and the caller must take the ordered path.
+func (s *Store) consumeLookupCreate(ctx context.Context, ws, key string, expiresAt time.Time, c *storage.JITCreate) (r storage.ConsumeLookup, _ error, done bool) {
+	p, err := s.planAccountUser(ws, c.Account, c.User, &signIn{sess: c.Session, events: c.Events})
+	if err != nil || !p.inScript {
+		return r, nil, false
+	}
+	if min := time.Now().Add(time.Second); expiresAt.Before(min) {
+		expiresAt = min
+	}
+	keys := append(p.keys, s.wsKey(ws, "once:"+key))
+	res, err := scriptConsumeLookupCreate.Run(ctx, s.rdb, keys, append(p.argv, expiresAt.UnixMilli())...).Slice()
+	werr := s.wrap(err)
+	var conflict *storage.ConflictError
+	switch {
+	case err != nil && redis.HasErrorPrefix(err, "CROSSSLOT"):
+		return r, nil, false
+	case errors.Is(werr, storage.ErrNotFound) || errors.As(werr, &conflict):
+		// The creation's own refusal: the key was consumed and the email
+		// was unknown.
+		r = storage.ConsumeLookup{First: true, LookErr: storage.ErrNotFound, Created: true}
+		r.JIT, r.CreateErr, _ = s.accountUserResult(ctx, ws, p, nil, err)
+		return r, nil, true
+	case err != nil:
+		// Not known whether the script ran: the consume failed, as
+		// ConsumeOnce's error.
+		return r, werr, true
+	}
+	tag, _ := res[0].(int64)
+	switch tag {
+	case 0:
+		return r, nil, true
+	case 1:
+		r.First = true
+		id, _ := res[1].(string)
+		if !validID(id) {
+			r.LookErr = storage.ErrNotFound
+			return r, nil, true
+		}
+		r.Account, r.User, r.HasMember, r.LookErr = s.loginLookupID(ctx, ws, id)
+		return r, nil, true
+	}
+	r = storage.ConsumeLookup{First: true, LookErr: storage.ErrNotFound, Created: true}
+	r.JIT, r.CreateErr, _ = s.accountUserResult(ctx, ws, p, res[1], nil)
+	return r, nil, true
+}
+
 // CreateAccountAndUser is createAccount and CreateUser in one round trip
 // on a single server or Sentinel (scriptAccountUserCreate, atomic) and
 // three on a Cluster, in the same order: (1) the
@@ -176,21 +251,38 @@ type signIn struct {
 	events []storage.Event
 }
 
-func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.Account, u storage.User, then *signIn) (storage.JITSignIn, error) {
-	var none storage.JITSignIn
+// accountUserPlan is a prepared CreateAccountAndUser(WithSession): the
+// validated account and membership with their ids, the user-create
+// arguments, and the keys and arguments of scriptAccountUserCreate.
+type accountUserPlan struct {
+	a         storage.Account
+	u         storage.User
+	email     string // lower-case, the email index field
+	generated bool   // the account id was made here
+	userArgs  []any  // scriptUserCreate's ARGV
+	then      *signIn
+	// keys and argv of scriptAccountUserCreate (userArgs last); inScript:
+	// the session and the events are written by the script.
+	keys     []string
+	argv     []any
+	inScript bool
+	evOut    []storage.Event
+}
+
+func (s *Store) planAccountUser(ws string, a storage.Account, u storage.User, then *signIn) (*accountUserPlan, error) {
 	email := strings.ToLower(strings.TrimSpace(a.Email))
 	if email == "" {
-		return none, errors.New("redisstore: account email is empty")
+		return nil, errors.New("redisstore: account email is empty")
 	}
 	if !validWS(ws) {
-		return none, storage.ErrNotFound
+		return nil, storage.ErrNotFound
 	}
 	generated := a.ID == ""
 	if generated {
 		a.ID = storage.NewID()
 	}
 	if !validID(a.ID) {
-		return none, fmt.Errorf("redisstore: invalid account id %q", a.ID)
+		return nil, fmt.Errorf("redisstore: invalid account id %q", a.ID)
 	}
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = now()
@@ -200,22 +292,22 @@ func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.A
 		u.ID = storage.NewID()
 	}
 	if !validID(u.ID) {
-		return none, fmt.Errorf("redisstore: invalid user id %q", u.ID)
+		return nil, fmt.Errorf("redisstore: invalid user id %q", u.ID)
 	}
 	u.AccountID, u.WorkspaceID = a.ID, ws
 	t := now()
 	u.Created, u.Modified, u.Version = t, t, 1
 	rec, err := encodeUser(u)
 	if err != nil {
-		return none, err
+		return nil, err
 	}
-	args := []any{u.ID, rec, strings.ToLower(u.UserName), u.ExternalID, u.AccountID}
+	p := &accountUserPlan{a: a, u: u, email: email, generated: generated, then: then,
+		userArgs: []any{u.ID, rec, strings.ToLower(u.UserName), u.ExternalID, u.AccountID}}
 	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
-		args = append(args, e)
+		p.userArgs = append(p.userArgs, e)
 	}
 	// The sign-in's records carry the new ids, so they are encoded now.
 	var sessB []byte
-	var evOut []storage.Event
 	var evArgs []any
 	var sessErr, evErr error
 	if then != nil {
@@ -229,70 +321,94 @@ func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.A
 			}
 		}
 		sessB, sessErr = s.sessionRecord(&then.sess)
-		evOut, evArgs, evErr = s.eventsArgs(ws, then.events)
+		p.evOut, evArgs, evErr = s.eventsArgs(ws, then.events)
+	}
+	p.keys = append(s.userKeys(ws), s.acctKey(a.ID, "a"), s.emailIndexKey())
+	p.argv = []any{a.Email, a.FullName, a.Source, a.OriginWorkspace, toMicro(a.CreatedAt),
+		acctWSPrefix + ws, email, a.ID}
+	p.inScript = then != nil && sessErr == nil && evErr == nil
+	if p.inScript {
+		p.keys = append(p.keys, s.sessionKey(then.sess.Key), s.wsKey(ws, "events"))
+		p.argv = append(p.argv, 1, sessB, then.sess.ExpiresAt.UnixMilli(), len(evArgs)-1)
+		p.argv = append(p.argv, evArgs...) // maxlen, records...
+	} else {
+		p.argv = append(p.argv, 0, "", 0, 0, 0)
+	}
+	p.argv = append(p.argv, p.userArgs...)
+	return p, nil
+}
+
+func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.Account, u storage.User, then *signIn) (storage.JITSignIn, error) {
+	p, err := s.planAccountUser(ws, a, u, then)
+	if err != nil {
+		return storage.JITSignIn{}, err
 	}
 	if _, cluster := s.rdb.(*redis.ClusterClient); !cluster {
-		keys := append(s.userKeys(ws), s.acctKey(a.ID, "a"), s.emailIndexKey())
-		argv := []any{a.Email, a.FullName, a.Source, a.OriginWorkspace, toMicro(a.CreatedAt),
-			acctWSPrefix + ws, email, a.ID}
-		inScript := then != nil && sessErr == nil && evErr == nil
-		if inScript {
-			keys = append(keys, s.sessionKey(then.sess.Key), s.wsKey(ws, "events"))
-			argv = append(argv, 1, sessB, then.sess.ExpiresAt.UnixMilli(), len(evArgs)-1)
-			argv = append(argv, evArgs...) // maxlen, records...
-		} else {
-			argv = append(argv, 0, "", 0, 0, 0)
-		}
-		res, err := scriptAccountUserCreate.Run(ctx, s.rdb, keys, append(argv, args...)...).Result()
-		var conflict *storage.ConflictError
-		switch {
-		case err != nil && redis.HasErrorPrefix(err, "CROSSSLOT"):
-			// A cluster node behind a plain client: the ordered steps.
-		case errors.As(s.wrap(err), &conflict):
-			// The account was written; the membership was refused (the
-			// script's only error replies after its first write).
-			return storage.JITSignIn{Account: a}, conflict
-		case err != nil:
-			// A missing workspace (nothing written), or not known whether
-			// the script ran (a lost connection).
-			return none, s.wrap(err)
-		default:
-			var ids []string
-			switch v := res.(type) {
-			case int64: // 1 created; 0 id taken, -1 email taken: nothing written
-				if v == 0 {
-					return none, &storage.ConflictError{Field: "id"}
-				}
-				if v < 0 {
-					return none, &storage.ConflictError{Field: "email"}
-				}
-			case []any: // created, with the sign-in: the events' stream ids
-				for _, x := range v {
-					id, _ := x.(string)
-					ids = append(ids, id)
-				}
-			}
-			r := storage.JITSignIn{Account: a, User: u}
-			switch {
-			case then == nil:
-			case inScript:
-				r.Events, r.EventsErr = s.eventsResult(evOut, ids, nil)
-			default:
-				// The session or the events did not encode: write what can be.
-				r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, then.sess, ws, then.events)
-			}
-			return r, nil
+		res, err := scriptAccountUserCreate.Run(ctx, s.rdb, p.keys, p.argv...).Result()
+		if r, err, done := s.accountUserResult(ctx, ws, p, res, err); done {
+			return r, err
 		}
 	}
-	if err := s.createAndPublishAccount(ctx, ws, email, a, generated); err != nil {
-		return none, err
+	return s.accountUserSteps(ctx, ws, p)
+}
+
+// accountUserResult reads the outcome of scriptAccountUserCreate (or of
+// its part of scriptConsumeLookupCreate); done is false when the script
+// could not run because its keys are in several slots (a cluster node
+// behind a plain client), and the ordered steps must follow.
+func (s *Store) accountUserResult(ctx context.Context, ws string, p *accountUserPlan, res any, err error) (r storage.JITSignIn, _ error, done bool) {
+	var conflict *storage.ConflictError
+	switch {
+	case err != nil && redis.HasErrorPrefix(err, "CROSSSLOT"):
+		return r, nil, false
+	case errors.As(s.wrap(err), &conflict):
+		// The account was written; the membership was refused (the
+		// script's only error replies after its first write).
+		return storage.JITSignIn{Account: p.a}, conflict, true
+	case err != nil:
+		// A missing workspace (nothing written), or not known whether
+		// the script ran (a lost connection).
+		return r, s.wrap(err), true
 	}
-	if err := scriptUserCreate.Run(ctx, s.rdb, s.userKeys(ws), args...).Err(); err != nil {
-		return storage.JITSignIn{Account: a}, s.wrap(err)
+	var ids []string
+	switch v := res.(type) {
+	case int64: // 1 created; 0 id taken, -1 email taken: nothing written
+		if v == 0 {
+			return r, &storage.ConflictError{Field: "id"}, true
+		}
+		if v < 0 {
+			return r, &storage.ConflictError{Field: "email"}, true
+		}
+	case []any: // created, with the sign-in: the events' stream ids
+		for _, x := range v {
+			id, _ := x.(string)
+			ids = append(ids, id)
+		}
 	}
-	r := storage.JITSignIn{Account: a, User: u}
-	if then != nil {
-		r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, then.sess, ws, then.events)
+	r = storage.JITSignIn{Account: p.a, User: p.u}
+	switch {
+	case p.then == nil:
+	case p.inScript:
+		r.Events, r.EventsErr = s.eventsResult(p.evOut, ids, nil)
+	default:
+		// The session or the events did not encode: write what can be.
+		r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, p.then.sess, ws, p.then.events)
+	}
+	return r, nil, true
+}
+
+// accountUserSteps is CreateAccountAndUser(WithSession) as ordered round
+// trips, for a Cluster.
+func (s *Store) accountUserSteps(ctx context.Context, ws string, p *accountUserPlan) (storage.JITSignIn, error) {
+	if err := s.createAndPublishAccount(ctx, ws, p.email, p.a, p.generated); err != nil {
+		return storage.JITSignIn{}, err
+	}
+	if err := scriptUserCreate.Run(ctx, s.rdb, s.userKeys(ws), p.userArgs...).Err(); err != nil {
+		return storage.JITSignIn{Account: p.a}, s.wrap(err)
+	}
+	r := storage.JITSignIn{Account: p.a, User: p.u}
+	if p.then != nil {
+		r.Events, r.SessionErr, r.EventsErr = s.CreateSessionAndAppendEvents(ctx, p.then.sess, ws, p.then.events)
 	}
 	return r, nil
 }
@@ -313,24 +429,49 @@ func (s *Store) createAccountAndUser(ctx context.Context, ws string, a storage.A
 // CreateUser); the session and the events are written only after the
 // membership was created. Returns 1, or with a sign-in the events' stream
 // ids.
-var scriptAccountUserCreate = redis.NewScript(luaPrelude + luaCreateUser + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-if redis.call('HEXISTS', KEYS[10], 'v') == 1 then return 0 end
-if redis.call('HEXISTS', KEYS[11], ARGV[7]) == 1 then return -1 end
-local signIn = ARGV[9] == '1'
-local n = tonumber(ARGV[12])
-local A = {}
-for i = 14 + n, #ARGV do A[#A + 1] = ARGV[i] end
-redis.call('HSET', KEYS[10], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5], ARGV[6], '1')
-redis.call('HSET', KEYS[11], ARGV[7], ARGV[8])
-local r = createUser(KEYS, A)
-if r ~= 1 or not signIn then return r end
-redis.call('SET', KEYS[12], ARGV[10], 'PXAT', ARGV[11])
-local ids = {}
-for i = 14, 13 + n do
-  ids[#ids + 1] = redis.call('XADD', KEYS[13], 'MAXLEN', '~', ARGV[13], '*', 'd', ARGV[i])
+var scriptAccountUserCreate = redis.NewScript(luaPrelude + luaCreateUser + luaAccountUserCreate +
+	`return accountUserCreate(KEYS, ARGV, #ARGV)
+`)
+
+// luaAccountUserCreate is scriptAccountUserCreate as a function of KEYS,
+// ARGV and the index of the last ARGV that belongs to it (the
+// user-create arguments run to there), shared with
+// scriptConsumeLookupCreate.
+const luaAccountUserCreate = `local function accountUserCreate(KEYS, ARGV, last)
+  if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+  if redis.call('HEXISTS', KEYS[10], 'v') == 1 then return 0 end
+  if redis.call('HEXISTS', KEYS[11], ARGV[7]) == 1 then return -1 end
+  local signIn = ARGV[9] == '1'
+  local n = tonumber(ARGV[12])
+  local A = {}
+  for i = 14 + n, last do A[#A + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[10], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5], ARGV[6], '1')
+  redis.call('HSET', KEYS[11], ARGV[7], ARGV[8])
+  local r = createUser(KEYS, A)
+  if r ~= 1 or not signIn then return r end
+  redis.call('SET', KEYS[12], ARGV[10], 'PXAT', ARGV[11])
+  local ids = {}
+  for i = 14, 13 + n do
+    ids[#ids + 1] = redis.call('XADD', KEYS[13], 'MAXLEN', '~', ARGV[13], '*', 'd', ARGV[i])
+  end
+  return ids
 end
-return ids
+`
+
+// scriptConsumeLookupCreate: KEYS and ARGV of scriptAccountUserCreate with
+// a sign-in (13 keys), then KEYS[14] = the once key and a last ARGV = its
+// expiry (ms since the epoch). ConsumeOnceAndLoginLookupOrCreate in one
+// script, outside a Cluster: sets the once key unless it exists (returns
+// {0}: consumed before, nothing else done); reads the email index (returns
+// {1, account id} when the email is known, nothing created); otherwise
+// runs accountUserCreate and returns {2, its result}, or its error reply.
+var scriptConsumeLookupCreate = redis.NewScript(luaPrelude + luaCreateUser + luaAccountUserCreate + `
+if not redis.call('SET', KEYS[14], '1', 'NX', 'PXAT', ARGV[#ARGV]) then return {0} end
+local id = redis.call('HGET', KEYS[11], ARGV[7])
+if id then return {1, id} end
+local r = accountUserCreate(KEYS, ARGV, #ARGV - 1)
+if type(r) == 'table' and r.err then return r end
+return {2, r}
 `)
 
 // createAndPublishAccount is steps (1) and (2) of CreateAccountAndUser

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,6 +129,37 @@ func TestLoginRoundTrips(t *testing.T) {
 			return nil
 		}
 		return errors.New("unknown email found")
+	})
+	orCreate := func(key, email string) (storage.ConsumeLookup, error) {
+		n := time.Now()
+		return s.ConsumeOnceAndLoginLookupOrCreate(ctx, "one", key, n.Add(time.Minute), email, &storage.JITCreate{
+			Account: storage.Account{Email: email}, User: storage.User{UserName: email},
+			Session: storage.Session{Key: "s-" + key, CreatedAt: n, ExpiresAt: n.Add(time.Hour)},
+			Events:  []storage.Event{{Type: "jit.user.created"}, {Type: "login.succeeded"}}})
+	}
+	if _, err := orCreate("warm", "warm-jit@example.com"); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	count("consume, look up and create a JIT sign-in", 1, func() error {
+		r, err := orCreate("k1", "first@example.com")
+		if err == nil && (!r.Created || r.CreateErr != nil) {
+			err = fmt.Errorf("not created: %+v", r)
+		}
+		return err
+	})
+	count("consume and look up a member, creation dropped", 2, func() error {
+		r, err := orCreate("k2", "first@example.com")
+		if err == nil && (r.Created || !r.HasMember) {
+			err = fmt.Errorf("member not found: %+v", r)
+		}
+		return err
+	})
+	count("replayed", 1, func() error {
+		r, err := orCreate("k2", "second@example.com")
+		if err == nil && (r.First || r.Created) {
+			err = fmt.Errorf("replay accepted: %+v", r)
+		}
+		return err
 	})
 }
 
