@@ -126,16 +126,37 @@ func (s *Service) handleACS(c echo.Context) error {
 	}
 	id, idErr := mapIdentity(assertion)
 	// The assertion ID is consumed and the person looked up in one store
-	// call (one pipelined round trip, then the account and membership only
-	// for the first consumer): the look-up only reads, and nothing is
-	// decided before the consume's outcome is known.
+	// call (one round trip, then the account and membership only for the
+	// first consumer of a known email): the look-up only reads, and
+	// nothing is decided before the consume's outcome is known. During a
+	// wave of first sign-ins (firstSignIns), when a new person would be
+	// created without a decision to record (JIT on, every role known or
+	// defaulted), the creation is prepared first and the store does it in
+	// the same round trip if, and only if, the key was consumed and the
+	// email is unknown.
 	email := ""
+	var create *storage.JITCreate
+	var secret string
 	if idErr == nil {
 		email = id.Email
+		if ws.Settings.JIT.Enabled && s.firsts.prepare(ws.ID) {
+			if roles, ok := knownRoles(ws, id); ok {
+				create, secret = s.prepareJIT(ws, id, roles)
+			}
+		}
 	}
-	first, acct, u, hasMember, lookErr, err := s.cfg.Store.ConsumeOnceAndLoginLookup(ctx, ws.ID,
-		"assertion:"+replay.id, replay.expiresAt, email)
-	look := loginLookup{acct: acct, u: u, hasMember: hasMember, err: lookErr}
+	res, err := s.cfg.Store.ConsumeOnceAndLoginLookupOrCreate(ctx, ws.ID,
+		"assertion:"+replay.id, replay.expiresAt, email, create)
+	first := res.First
+	look := loginLookup{acct: res.Account, u: res.User, hasMember: res.HasMember, err: res.LookErr}
+	if err == nil && first && idErr == nil && ws.Settings.JIT.Enabled {
+		switch {
+		case res.Created, errors.Is(look.err, storage.ErrNotFound):
+			s.firsts.record(ws.ID, true)
+		case look.err == nil:
+			s.firsts.record(ws.ID, false)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
 			return s.unavailable(c, fmt.Errorf("replay cache: %w", err))
@@ -150,6 +171,9 @@ func (s *Service) handleACS(c echo.Context) error {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "no_email", idErr, message{Title: "Sign-in failed",
 			Text:   "Your identity provider did not send an email address for you, so we cannot tell who you are.",
 			Detail: "Ask your administrator to send the workato_email attribute or an email-format NameID."})
+	}
+	if res.Created {
+		return s.finishJIT(c, ws, id, ret, secret, res.JIT, res.CreateErr)
 	}
 	if look.err != nil && errors.Is(look.err, storage.ErrUnavailable) {
 		return s.unavailable(c, fmt.Errorf("login lookup: %w", look.err))

@@ -44,19 +44,39 @@ func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, r
 // its membership, and the session and events follow). The session and the
 // events are written only when the membership was created.
 func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identity, roles storage.Roles, ret string) error {
-	ctx := c.Request().Context()
+	create, secret := s.prepareJIT(ws, id, roles)
+	r, err := s.cfg.Store.CreateAccountAndUserWithSession(c.Request().Context(), ws.ID, create.Account, create.User,
+		create.Session, create.Events)
+	return s.finishJIT(c, ws, id, ret, secret, r, err)
+}
+
+// prepareJIT is the creation of createJITUser: the account, the
+// membership, a new session (secret is its cookie value) and the events.
+// handleACS prepares it before it knows whether the person exists, so
+// the store can consume the assertion, look the email up and create in
+// one round trip (storage.Store.ConsumeOnceAndLoginLookupOrCreate).
+func (s *Service) prepareJIT(ws storage.Workspace, id identity, roles storage.Roles) (*storage.JITCreate, string) {
 	member := newMembership(ws, storage.Account{}, id, roles)
 	t := time.Now()
-	evs := []storage.Event{
-		{Type: "jit.user.created", Actor: "saml", Time: t,
-			Detail: map[string]string{"email": id.Email, "roles": rolesDetail(member.Roles)}},
-		{Type: "login.succeeded", Actor: "saml", Time: t, Detail: map[string]string{"email": id.Email}},
-	}
 	secret, sess := s.newSession("", ws.ID)
-	r, err := s.cfg.Store.CreateAccountAndUserWithSession(ctx, ws.ID, storage.Account{
-		Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
-		OriginWorkspace: ws.ID, CreatedAt: t,
-	}, member, sess, evs)
+	return &storage.JITCreate{
+		Account: storage.Account{Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
+			OriginWorkspace: ws.ID, CreatedAt: t},
+		User:    member,
+		Session: sess,
+		Events: []storage.Event{
+			{Type: "jit.user.created", Actor: "saml", Time: t,
+				Detail: map[string]string{"email": id.Email, "roles": rolesDetail(member.Roles)}},
+			{Type: "login.succeeded", Actor: "saml", Time: t, Detail: map[string]string{"email": id.Email}},
+		},
+	}, secret
+}
+
+// finishJIT answers a JIT creation's outcome: signed in, or, when a
+// concurrent sign-in created the account first or the membership was
+// refused, as for a known account or with the refusal.
+func (s *Service) finishJIT(c echo.Context, ws storage.Workspace, id identity, ret, secret string, r storage.JITSignIn, err error) error {
+	ctx := c.Request().Context()
 	acct := r.Account
 	if err == nil {
 		if r.EventsErr != nil {
@@ -273,10 +293,10 @@ func (s *Service) refuseNoAccess(c echo.Context, ws storage.Workspace, id identi
 // refuses with a page naming the role and the workspace. ok is false when
 // the response was written.
 func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (storage.Roles, bool, error) {
-	def := ws.Settings.JIT.DefaultRole
-	if def == "" {
-		def = storage.RoleOperator
+	if roles, ok := knownRoles(ws, id); ok {
+		return roles, true, nil
 	}
+	def := jitDefaultRole(ws)
 	var out [3]string
 	for i, v := range id.Roles {
 		switch {
@@ -304,6 +324,34 @@ func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (s
 		}
 	}
 	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true, nil
+}
+
+// knownRoles is rolesFor for an identity whose roles are all the
+// workspace's or not sent (the default role): no decision to record, so
+// no side effect. ok is false when a role is unknown; rolesFor decides.
+func knownRoles(ws storage.Workspace, id identity) (storage.Roles, bool) {
+	def := jitDefaultRole(ws)
+	var out [3]string
+	for i, v := range id.Roles {
+		switch {
+		case v == "":
+			out[i] = def
+		case ws.Settings.ValidRole(v):
+			out[i] = v
+		default:
+			return storage.Roles{}, false
+		}
+	}
+	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true
+}
+
+// jitDefaultRole is the role of an environment the IdP sent none for
+// (R4).
+func jitDefaultRole(ws storage.Workspace) string {
+	if def := ws.Settings.JIT.DefaultRole; def != "" {
+		return def
+	}
+	return storage.RoleOperator
 }
 
 // newMembership builds a JIT membership (R7): verified and active, userName

@@ -77,6 +77,8 @@ type Service struct {
 	sps map[string]cachedSP
 
 	demo *demoIdP // nil unless cfg.Demo
+
+	firsts firstSignIns // whether sign-ins prepare their JIT creation
 }
 
 type cachedSP struct {
