@@ -293,35 +293,29 @@ func (s *Service) refuseNoAccess(c echo.Context, ws storage.Workspace, id identi
 // refuses with a page naming the role and the workspace. ok is false when
 // the response was written.
 func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (storage.Roles, bool, error) {
-	if roles, ok := knownRoles(ws, id); ok {
-		return roles, true, nil
-	}
 	def := jitDefaultRole(ws)
 	var out [3]string
 	for i, v := range id.Roles {
-		switch {
-		case v == "":
-			out[i] = def
-		case ws.Settings.ValidRole(v):
-			out[i] = v
-		default:
-			policy := ws.Settings.JIT.UnknownRole
-			if policy != storage.UnknownRoleDefault {
-				policy = storage.UnknownRoleReject
-			}
-			s.event(c, ws.ID, storage.Event{Type: "role.unknown", Detail: map[string]string{
-				"email": id.Email, "role": v, "environment": envNames[i], "policy": policy}})
-			if policy == storage.UnknownRoleDefault {
-				out[i] = def
-				continue
-			}
-			return storage.Roles{}, false, s.refuse(c, ws.ID, http.StatusForbidden, "unknown_role", nil, message{
-				Title: "Sign-in failed",
-				Text: fmt.Sprintf("The role %q sent for %s is not a role of workspace %q.",
-					v, strings.ToUpper(envNames[i]), wsName(ws)),
-				Detail: "Roles are case-sensitive. Ask your administrator to fix the role in your identity provider."},
-				"email", id.Email, "role", v, "environment", envNames[i])
+		if r, ok := roleOf(ws, v, def); ok {
+			out[i] = r
+			continue
 		}
+		policy := ws.Settings.JIT.UnknownRole
+		if policy != storage.UnknownRoleDefault {
+			policy = storage.UnknownRoleReject
+		}
+		s.event(c, ws.ID, storage.Event{Type: "role.unknown", Detail: map[string]string{
+			"email": id.Email, "role": v, "environment": envNames[i], "policy": policy}})
+		if policy == storage.UnknownRoleDefault {
+			out[i] = def
+			continue
+		}
+		return storage.Roles{}, false, s.refuse(c, ws.ID, http.StatusForbidden, "unknown_role", nil, message{
+			Title: "Sign-in failed",
+			Text: fmt.Sprintf("The role %q sent for %s is not a role of workspace %q.",
+				v, strings.ToUpper(envNames[i]), wsName(ws)),
+			Detail: "Roles are case-sensitive. Ask your administrator to fix the role in your identity provider."},
+			"email", id.Email, "role", v, "environment", envNames[i])
 	}
 	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true, nil
 }
@@ -333,16 +327,26 @@ func knownRoles(ws storage.Workspace, id identity) (storage.Roles, bool) {
 	def := jitDefaultRole(ws)
 	var out [3]string
 	for i, v := range id.Roles {
-		switch {
-		case v == "":
-			out[i] = def
-		case ws.Settings.ValidRole(v):
-			out[i] = v
-		default:
+		r, ok := roleOf(ws, v, def)
+		if !ok {
 			return storage.Roles{}, false
 		}
+		out[i] = r
 	}
 	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true
+}
+
+// roleOf is the role an environment gets from the value the IdP sent for
+// it: def when none was sent, the value when it is one of the workspace's
+// roles (case-sensitive); ok is false for an unknown role.
+func roleOf(ws storage.Workspace, v, def string) (string, bool) {
+	switch {
+	case v == "":
+		return def, true
+	case ws.Settings.ValidRole(v):
+		return v, true
+	}
+	return "", false
 }
 
 // jitDefaultRole is the role of an environment the IdP sent none for
