@@ -279,3 +279,37 @@ func TestCreateAccountAndUserMissingWorkspaceWritesNothing(t *testing.T) {
 		t.Fatalf("session after a missing workspace: %v", err)
 	}
 }
+
+// TestConsumeLookupCreateCrossSlotFallback: a plain client on a cluster
+// node, which refuses scripts whose keys span hash slots (CROSSSLOT),
+// still consumes, looks up and creates, through the ordered calls; the
+// refused script wrote nothing (the key is consumed once, by the
+// fallback).
+func TestConsumeLookupCreateCrossSlotFallback(t *testing.T) {
+	ctx := t.Context()
+	s := redisstore.New(redis.NewClient(&redis.Options{Addr: redistest.ClusterAddr(t)}), "plain")
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	n := time.Now()
+	orCreate := func(key string) (storage.ConsumeLookup, error) {
+		return s.ConsumeOnceAndLoginLookupOrCreate(ctx, "one", key, n.Add(time.Minute), "p@example.com", &storage.JITCreate{
+			Account: storage.Account{Email: "p@example.com"}, User: storage.User{UserName: "p@example.com"},
+			Session: storage.Session{Key: "s-" + key, CreatedAt: n, ExpiresAt: n.Add(time.Hour)},
+			Events:  []storage.Event{{Type: "login.succeeded"}}})
+	}
+	r, err := orCreate("k")
+	if err != nil || !r.First || !r.Created || r.CreateErr != nil || r.JIT.SessionErr != nil || r.JIT.EventsErr != nil {
+		t.Fatalf("first sign-in = %+v, %v", r, err)
+	}
+	if _, err := s.GetUserByAccount(ctx, "one", r.JIT.Account.ID); err != nil {
+		t.Fatalf("membership: %v", err)
+	}
+	if r, err := orCreate("k"); err != nil || r.First || r.Created {
+		t.Fatalf("replay = %+v, %v", r, err)
+	}
+	if r, err := orCreate("k2"); err != nil || !r.First || r.Created || !r.HasMember {
+		t.Fatalf("known person = %+v, %v", r, err)
+	}
+}
