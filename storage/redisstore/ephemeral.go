@@ -279,10 +279,7 @@ func (s *Store) ConsumeOnce(ctx context.Context, ws, key string, expiresAt time.
 	if !validWS(ws) {
 		return false, errors.New("redisstore: invalid workspace id")
 	}
-	if min := time.Now().Add(time.Second); expiresAt.Before(min) {
-		expiresAt = min
-	}
-	err := s.rdb.SetArgs(ctx, s.wsKey(ws, "once:"+key), "1", redis.SetArgs{Mode: "NX", ExpireAt: expiresAt}).Err()
+	err := s.rdb.SetArgs(ctx, s.onceKey(ws, key), "1", redis.SetArgs{Mode: "NX", ExpireAt: onceExpiry(expiresAt)}).Err()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
@@ -290,6 +287,19 @@ func (s *Store) ConsumeOnce(ctx context.Context, ws, key string, expiresAt time.
 		return false, s.wrap(err)
 	}
 	return true, nil
+}
+
+// onceKey is the replay-cache key of ConsumeOnce and the sign-in calls
+// that consume with it.
+func (s *Store) onceKey(ws, key string) string { return s.wsKey(ws, "once:"+key) }
+
+// onceExpiry keeps a consumed key for at least a second: an expiry in the
+// past (or under a second away) would drop it at once.
+func onceExpiry(expiresAt time.Time) time.Time {
+	if min := time.Now().Add(time.Second); expiresAt.Before(min) {
+		return min
+	}
+	return expiresAt
 }
 
 // PutTemp stores value with a TTL (PX).

@@ -106,14 +106,11 @@ func (s *Store) ConsumeOnceAndLoginLookup(ctx context.Context, ws, key string, e
 	if !validWS(ws) {
 		return false, storage.Account{}, storage.User{}, false, nil, errors.New("redisstore: invalid workspace id")
 	}
-	if min := time.Now().Add(time.Second); expiresAt.Before(min) {
-		expiresAt = min
-	}
 	emailKey := strings.ToLower(strings.TrimSpace(email))
 	var setCmd *redis.StatusCmd
 	var idCmd *redis.StringCmd
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		setCmd = p.SetArgs(ctx, s.wsKey(ws, "once:"+key), "1", redis.SetArgs{Mode: "NX", ExpireAt: expiresAt})
+		setCmd = p.SetArgs(ctx, s.onceKey(ws, key), "1", redis.SetArgs{Mode: "NX", ExpireAt: onceExpiry(expiresAt)})
 		if emailKey != "" {
 			idCmd = p.HGet(ctx, s.emailIndexKey(), emailKey)
 		}
@@ -174,11 +171,8 @@ func (s *Store) consumeLookupCreate(ctx context.Context, ws, key string, expires
 	if err != nil || !p.inScript {
 		return r, nil, false
 	}
-	if min := time.Now().Add(time.Second); expiresAt.Before(min) {
-		expiresAt = min
-	}
-	keys := append(p.keys, s.wsKey(ws, "once:"+key))
-	res, err := scriptConsumeLookupCreate.Run(ctx, s.rdb, keys, append(p.argv, expiresAt.UnixMilli())...).Slice()
+	keys := append(p.keys, s.onceKey(ws, key))
+	res, err := scriptConsumeLookupCreate.Run(ctx, s.rdb, keys, append(p.argv, onceExpiry(expiresAt).UnixMilli())...).Slice()
 	werr := s.wrap(err)
 	var conflict *storage.ConflictError
 	switch {
