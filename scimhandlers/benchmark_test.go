@@ -183,30 +183,39 @@ const benchShareSlice = 1000
 // loadSlice sends n requests with c concurrent clients and returns the
 // wall time; any failed request fails the benchmark.
 func loadSlice(b *testing.B, c, n int, do func(*rand.Rand) error) time.Duration {
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	errs := make(chan error, c)
 	start := time.Now()
-	for w := 0; w < c; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w)+1, uint64(time.Now().UnixNano())))
-			for next.Add(1) <= int64(n) {
-				if err := do(rng); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}(w)
-	}
-	wg.Wait()
+	workers(c, n, func(_ int, rng *rand.Rand) bool {
+		if err := do(rng); err != nil {
+			errs <- err
+			return false
+		}
+		return true
+	})
 	elapsed := time.Since(start)
 	close(errs)
 	if err := <-errs; err != nil {
 		b.Fatalf("request failed: %v", err)
 	}
 	return elapsed
+}
+
+// workers runs c goroutines that share n requests: each takes the next
+// one and calls each with its worker number and its own generator, until
+// the requests run out or each returns false.
+func workers(c, n int, each func(w int, rng *rand.Rand) bool) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w)+1, uint64(time.Now().UnixNano())))
+			for next.Add(1) <= int64(n) && each(w, rng) {
+			}
+		}(w)
+	}
+	wg.Wait()
 }
 
 func runOp(b *testing.B, f *benchFixture, op benchOp, c int) {
@@ -721,37 +730,27 @@ func (f *benchFixture) expectList(b *testing.B, path string, total, items int, f
 // as soon as its previous one is answered (closed loop), and reports
 // throughput and latency percentiles.
 func runLoad(b *testing.B, c int, do func(*rand.Rand) error) {
-	var next atomic.Int64
 	lat := make([][]time.Duration, c)
+	for w := range lat {
+		lat[w] = make([]time.Duration, 0, b.N/c+1)
+	}
 	var errCount atomic.Int64
 	var errMu sync.Mutex
 	var firstErr error
-	var wg sync.WaitGroup
 	runtime.GC()
 	b.ResetTimer()
 	start := time.Now()
-	for w := 0; w < c; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w)+1, uint64(time.Now().UnixNano())))
-			mine := make([]time.Duration, 0, b.N/c+1)
-			for next.Add(1) <= int64(b.N) {
-				t0 := time.Now()
-				err := do(rng)
-				mine = append(mine, time.Since(t0))
-				if err != nil {
-					if errCount.Add(1) == 1 {
-						errMu.Lock()
-						firstErr = err
-						errMu.Unlock()
-					}
-				}
-			}
-			lat[w] = mine
-		}(w)
-	}
-	wg.Wait()
+	workers(c, b.N, func(w int, rng *rand.Rand) bool {
+		t0 := time.Now()
+		err := do(rng)
+		lat[w] = append(lat[w], time.Since(t0))
+		if err != nil && errCount.Add(1) == 1 {
+			errMu.Lock()
+			firstErr = err
+			errMu.Unlock()
+		}
+		return true
+	})
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if n := errCount.Load(); n > 0 {
