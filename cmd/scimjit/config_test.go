@@ -172,6 +172,10 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 		AdminBodyLimit:    8 << 20,
 		DefaultBodyLimit:  128 << 10,
 	}
+	// tunedFlags set every option to its value in tuned.
+	tunedFlags := []string{"--http-read-header-timeout", "5s", "--http-read-timeout", "1m", "--http-write-timeout", "90s",
+		"--http-idle-timeout", "5m", "--shutdown-timeout", "20s", "--scim-body-limit", "4MiB",
+		"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB"}
 	cases := []struct {
 		name   string
 		args   []string
@@ -180,11 +184,7 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 		source string
 	}{
 		{"defaults", nil, nil, defaults, "default"},
-		{"flags",
-			[]string{"--http-read-header-timeout", "5s", "--http-read-timeout", "1m", "--http-write-timeout", "90s",
-				"--http-idle-timeout", "5m", "--shutdown-timeout", "20s", "--scim-body-limit", "4MiB",
-				"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB"},
-			nil, tuned, "flag"},
+		{"flags", tunedFlags, nil, tuned, "flag"},
 		{"environment", nil,
 			map[string]string{
 				"SCIMJIT_HTTP_READ_HEADER_TIMEOUT": "5s", "SCIMJIT_HTTP_READ_TIMEOUT": "1m",
@@ -194,9 +194,7 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 			},
 			tuned, "env"},
 		{"flags over environment",
-			[]string{"--http-read-header-timeout", "5s", "--http-read-timeout", "1m", "--http-write-timeout", "90s",
-				"--http-idle-timeout", "5m", "--shutdown-timeout", "20s", "--scim-body-limit", "4MiB",
-				"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB"},
+			tunedFlags,
 			map[string]string{
 				"SCIMJIT_HTTP_READ_HEADER_TIMEOUT": "1s", "SCIMJIT_HTTP_READ_TIMEOUT": "2s",
 				"SCIMJIT_HTTP_WRITE_TIMEOUT": "3s", "SCIMJIT_HTTP_IDLE_TIMEOUT": "4s", "SCIMJIT_SHUTDOWN_TIMEOUT": "5s",
