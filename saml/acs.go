@@ -1,88 +1,59 @@
 package saml
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	crewjam "github.com/crewjam/saml"
 	"github.com/labstack/echo/v4"
-
-	"github.com/scimjit/scimjit/storage"
 )
 
-// deferredReplay is the ServiceProvider's AssertionReplayCache during an
-// ACS request: it only notes the assertion ID and expiry that crewjam asks
-// to consume, and handleACS then consumes it in the store (R16: accepted
-// once across all processes sharing the Redis, until the assertion would
-// expire anyway) before acting on the sign-in. crewjam calls Consume as
-// the very last step of ParseResponse, after every other check, so
-// deferring the store write to just after ParseResponse returns changes
-// nothing about what is accepted; it lets the write overlap the account
-// look-up (ConsumeOnceAndLoginLookup: one pipelined round trip). Per
-// request, never shared.
-type deferredReplay struct {
+// noteReplay is the ServiceProvider's AssertionReplayCache during one ACS
+// request: it only notes the assertion ID and expiry that crewjam asks to
+// consume, and handleACS then consumes them in the store (each assertion
+// accepted once across all processes sharing the Redis, until it would
+// expire anyway). crewjam calls Consume as the very last step of
+// ParseResponse, after every other check, so consuming right after
+// ParseResponse returns accepts exactly what crewjam would; doing it there
+// lets the store call take the request's context. Per request, never
+// shared.
+type noteReplay struct {
 	id        string
 	expiresAt time.Time
 	called    bool
 }
 
-// Consume notes id and expiresAt; the ACS consumes them (consumeAssertion).
-func (d *deferredReplay) Consume(id string, expiresAt time.Time) error {
-	d.id, d.expiresAt, d.called = id, expiresAt, true
+// Consume notes id and expiresAt.
+func (n *noteReplay) Consume(id string, expiresAt time.Time) error {
+	n.id, n.expiresAt, n.called = id, expiresAt, true
 	return nil
 }
 
-// loginLookup is the outcome of Store.LoginLookup for the sign-in's email.
-type loginLookup struct {
-	acct      storage.Account
-	u         storage.User
-	hasMember bool
-	err       error
-}
-
 // handleACS is the assertion consumer service (HTTP-POST binding, SAML
-// bindings §3.5): it validates the response per R16 with crewjam (signature
-// on response or assertion, issuer, destination/recipient, audience, time
-// window with the configured skew, InResponseTo against the request tracked
-// for this browser, one-time use through the Redis replay cache), then maps
-// the attributes and provisions (R1–R7, R12). Every refusal is a plain 403
-// page, a warn log with the precise reason (never the assertion) and a
-// login.refused event.
+// bindings §3.5). In order: the workspace; the form; the request this
+// browser started, taken from the store (single use); the response,
+// validated by crewjam (signature on the response or the assertion,
+// issuer, destination and recipient, audience, the time window with the
+// configured skew, InResponseTo against the tracked request); the
+// assertion ID, consumed in the store (accepted once); the identity the
+// attributes carry; then what the store knows of the person decides
+// (signIn, jit.go). Every refusal is a page, a warn log with the precise
+// reason (never the assertion) and a login.refused event (refuse.go).
 func (s *Service) handleACS(c echo.Context) error {
 	r := c.Request()
-	formErr := r.ParseForm()
-	// The workspace is loaded and the tracked request taken (read and
-	// deleted) in one store call, one round trip.
-	relay := r.PostForm.Get("RelayState")
-	var ws storage.Workspace
-	var ok bool
-	var err error
-	var tracked *takeResult
-	if formErr == nil && wsPattern.MatchString(c.Param("ws")) && validRelay(relay) {
-		tracked = &takeResult{err: storage.ErrNotFound}
-		ws, ok, err = s.loadWorkspace(c, func(ctx context.Context, id string) (storage.Workspace, error) {
-			w, raw, found, err := s.cfg.Store.GetWorkspaceAndTakeTemp(ctx, id, "authn:"+relay)
-			if found {
-				*tracked = takeResult{raw: raw}
-			}
-			return w, err
-		})
-	} else {
-		ws, ok, err = s.workspace(c)
-	}
+	ctx := r.Context()
+	ws, ok, err := s.workspace(c)
 	if !ok {
 		return err
 	}
-	if formErr != nil {
+	if err := r.ParseForm(); err != nil {
 		var he *echo.HTTPError
-		if errors.As(formErr, &he) && he.Code == http.StatusRequestEntityTooLarge {
-			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", formErr, failedPage)
+		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", err, failedPage)
 		}
-		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", fmt.Errorf("parse form: %w", formErr), failedPage)
+		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", fmt.Errorf("parse form: %w", err), failedPage)
 	}
 	switch {
 	case r.Form.Get("SAMLart") != "":
@@ -98,13 +69,10 @@ func (s *Service) handleACS(c echo.Context) error {
 	if err != nil {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "idp_not_configured", err, failedPage)
 	}
-	ctx := r.Context()
-	var ids []string
-	var ret string
-	if tracked != nil {
-		if ids, ret, err = s.checkTrackedRequest(c, tracked.raw, tracked.err); err != nil {
-			return err
-		}
+	relay := r.PostForm.Get("RelayState")
+	ids, ret, err := s.trackedRequest(c, ws.ID, relay)
+	if err != nil {
+		return s.storeFailed(c, "take tracked request", err)
 	}
 	if ids == nil {
 		// Unsolicited (IdP-initiated) or unknown request: only a local
@@ -112,7 +80,7 @@ func (s *Service) handleACS(c echo.Context) error {
 		ret = localPath(relay)
 	}
 	spc := *sp // shallow copy: the cached SP is shared
-	replay := &deferredReplay{}
+	replay := &noteReplay{}
 	spc.ReplayCache = replay
 	assertion, err := spc.ParseResponse(r, ids)
 	if err != nil {
@@ -124,153 +92,19 @@ func (s *Service) handleACS(c echo.Context) error {
 		// accepted response. Fail closed.
 		return s.refuse(c, ws.ID, http.StatusForbidden, "invalid", errors.New("replay cache was not consulted"), failedPage)
 	}
-	id, idErr := mapIdentity(assertion)
-	// The assertion ID is consumed and the person looked up in one store
-	// call (one round trip, then the account and membership only for the
-	// first consumer of a known email): the look-up only reads, and
-	// nothing is decided before the consume's outcome is known. During a
-	// wave of first sign-ins (firstSignIns), when a new person would be
-	// created without a decision to record (JIT on, every role known or
-	// defaulted), the creation is prepared first and the store does it in
-	// the same round trip if, and only if, the key was consumed and the
-	// email is unknown.
-	email := ""
-	var create *storage.JITCreate
-	var secret string
-	if idErr == nil {
-		email = id.Email
-		if ws.Settings.JIT.Enabled && s.firsts.prepare(ws.ID) {
-			if roles, ok := knownRoles(ws, id); ok {
-				create, secret = s.prepareJIT(ws, id, roles)
-			}
-		}
-	}
-	res, err := s.cfg.Store.ConsumeOnceAndLoginLookupOrCreate(ctx, ws.ID,
-		"assertion:"+replay.id, replay.expiresAt, email, create)
-	first := res.First
-	look := loginLookup{acct: res.Account, u: res.User, hasMember: res.HasMember, err: res.LookErr}
-	if err == nil && first && idErr == nil && ws.Settings.JIT.Enabled {
-		switch {
-		case res.Created, errors.Is(look.err, storage.ErrNotFound):
-			s.firsts.record(ws.ID, true)
-		case look.err == nil:
-			s.firsts.record(ws.ID, false)
-		}
-	}
+	first, err := s.cfg.Store.ConsumeOnce(ctx, ws.ID, "assertion:"+replay.id, replay.expiresAt)
 	if err != nil {
-		if errors.Is(err, storage.ErrUnavailable) {
-			return s.unavailable(c, fmt.Errorf("replay cache: %w", err))
-		}
-		return s.refuse(c, ws.ID, http.StatusForbidden, "invalid", fmt.Errorf("replay cache: %w", err), failedPage)
+		return s.storeFailed(c, "replay cache", err)
 	}
 	if !first {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "replayed",
 			fmt.Errorf("assertion %q: %w", replay.id, crewjam.ErrAssertionReplayed), failedPage)
 	}
-	if idErr != nil {
-		return s.refuse(c, ws.ID, http.StatusForbidden, "no_email", idErr, message{Title: "Sign-in failed",
+	id, err := mapIdentity(assertion)
+	if err != nil {
+		return s.refuse(c, ws.ID, http.StatusForbidden, "no_email", err, message{Title: "Sign-in failed",
 			Text:   "Your identity provider did not send an email address for you, so we cannot tell who you are.",
 			Detail: "Ask your administrator to send the workato_email attribute or an email-format NameID."})
 	}
-	if res.Created {
-		return s.finishJIT(c, ws, id, ret, secret, res.JIT, res.CreateErr)
-	}
-	if look.err != nil && errors.Is(look.err, storage.ErrUnavailable) {
-		return s.unavailable(c, fmt.Errorf("login lookup: %w", look.err))
-	}
-	return s.provision(c, ws, id, ret, look)
-}
-
-// unavailable answers 503 when the store cannot be reached during a
-// sign-in, logging the cause.
-func (s *Service) unavailable(c echo.Context, cause error) error {
-	s.logError(c, "saml acs: store unavailable", "err", cause)
-	return s.showMessage(c, http.StatusServiceUnavailable, message{Title: "Try again later",
-		Text: "Sign-in is temporarily unavailable. Please try again in a moment."})
-}
-
-// takeResult is the tracked request taken from the store (err
-// storage.ErrNotFound when there is none).
-type takeResult struct {
-	raw []byte
-	err error
-}
-
-// failedPage is the plain page for every validation failure.
-var failedPage = message{Title: "Sign-in failed",
-	Text: "We could not sign you in. Please start again from your company's sign-in page or contact your administrator."}
-
-// refuse answers a refused sign-in: the page, a warn log with the reason and
-// cause, and a login.refused event (detail: reason plus extra pairs).
-func (s *Service) refuse(c echo.Context, ws string, status int, reason string, cause error, page message, extra ...string) error {
-	args := []any{"reason", reason}
-	if cause != nil {
-		args = append(args, "err", cause)
-	}
-	s.logWarn(c, "saml login refused", args...)
-	detail := map[string]string{"reason": reason}
-	for i := 0; i+1 < len(extra); i += 2 {
-		detail[extra[i]] = extra[i+1]
-	}
-	s.event(c, ws, storage.Event{Type: "login.refused", Detail: detail})
-	return s.showMessage(c, status, page)
-}
-
-// event appends e to the workspace stream; a failure is logged, not fatal
-// to the person's request.
-func (s *Service) event(c echo.Context, ws string, e storage.Event) {
-	if e.Actor == "" {
-		e.Actor = "saml"
-	}
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	if _, err := s.cfg.Store.AppendEvent(c.Request().Context(), ws, e); err != nil {
-		s.logError(c, "append event", "type", e.Type, "err", err)
-	}
-}
-
-// refusalReason maps a ParseResponse error to a short reason for the event
-// and the private cause for the log.
-func refusalReason(err error) (string, error) {
-	private := err
-	var ire *crewjam.InvalidResponseError
-	if errors.As(err, &ire) && ire.PrivateErr != nil {
-		private = ire.PrivateErr
-	}
-	var bad crewjam.ErrBadStatus
-	switch {
-	case errors.Is(private, crewjam.ErrAssertionReplayed):
-		return "replayed", private
-	case errors.Is(private, crewjam.ErrExpired):
-		return "expired", private
-	case errors.Is(private, crewjam.ErrNotYetValid):
-		return "not_yet_valid", private
-	case errors.Is(private, crewjam.ErrAudienceMismatch):
-		return "audience", private
-	case errors.Is(private, crewjam.ErrDestinationMismatch):
-		return "destination", private
-	case errors.Is(private, crewjam.ErrRequestIDMismatch):
-		return "in_response_to", private
-	case errors.Is(private, crewjam.ErrIssuerMismatch):
-		return "issuer", private
-	case errors.Is(private, crewjam.ErrInvalidSignature), errors.Is(private, crewjam.ErrUntrustedCertificate),
-		errors.Is(private, crewjam.ErrCertificateNotValidNow):
-		return "signature", private
-	case errors.Is(private, crewjam.ErrDecryptionFailed):
-		return "decryption", private
-	case errors.Is(private, crewjam.ErrMalformedMessage):
-		return "malformed", private
-	case errors.Is(private, crewjam.ErrMissingElement):
-		return "missing_element", private
-	case errors.Is(private, crewjam.ErrUnsupported):
-		return "unsupported", private
-	case errors.As(private, &bad):
-		return "idp_status", private
-	case strings.Contains(private.Error(), "signature element not present"):
-		// crewjam's errSignatureElementNotPresent is unexported and not
-		// classified: neither the Response nor the Assertion is signed.
-		return "unsigned", private
-	}
-	return "invalid", private
+	return s.signIn(c, ws, id, ret)
 }

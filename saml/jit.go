@@ -1,7 +1,6 @@
 package saml
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,142 +12,90 @@ import (
 	"github.com/scimjit/scimjit/storage"
 )
 
-// provision decides what a validated sign-in of id into ws does (R1–R7,
-// R12) and answers the browser: a session and a redirect to ret, a join
-// (beginJoin, R8/R9), or a refusal page. look is the store's LoginLookup
-// of id.Email in ws. Every decision is an event.
-func (s *Service) provision(c echo.Context, ws storage.Workspace, id identity, ret string, look loginLookup) error {
-	if look.err == nil {
-		return s.signInMember(c, ws, look.acct, look.u, look.hasMember, id, ret)
+// signIn decides what a validated sign-in of id into ws does, from what the
+// store knows of the person, and answers the browser:
+//
+//   - no account: a JIT first sign-in, where the workspace has JIT on
+//     (createJITUser), else the no-access page;
+//   - an account without a membership here: joinWorkspace;
+//   - a membership: signInMember.
+//
+// Every decision is an event. A creation that loses a race with a
+// concurrent one (two sign-ins of one person, or SCIM creating the
+// membership meanwhile) decides again once, from the state it lost to.
+func (s *Service) signIn(c echo.Context, ws storage.Workspace, id identity, ret string) error {
+	return s.decide(c, ws, id, ret, true)
+}
+
+// decide is signIn; retry tells whether a lost race may decide again.
+func (s *Service) decide(c echo.Context, ws storage.Workspace, id identity, ret string, retry bool) error {
+	login, err := s.cfg.Store.LoginLookup(c.Request().Context(), ws.ID, id.Email)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		if !ws.Settings.JIT.Enabled {
+			return s.refuseNoAccess(c, ws, id)
+		}
+		return s.createJITUser(c, ws, id, ret, retry)
+	case err != nil:
+		return s.storeFailed(c, "login lookup", err)
+	case !login.Member:
+		return s.joinWorkspace(c, ws, login.Account, id, ret, retry)
 	}
-	if !errors.Is(look.err, storage.ErrNotFound) {
-		return fmt.Errorf("login lookup: %w", look.err)
-	}
-	// R1: an unknown person gets in only with JIT on.
-	if !ws.Settings.JIT.Enabled {
-		return s.refuseNoAccess(c, ws, id)
-	}
-	// An unknown role under the reject policy answers the page here.
+	return s.signInMember(c, ws, login.Account, login.User, id, ret)
+}
+
+// createJITUser creates the account of a person signing in for the first
+// time, its verified membership in ws (its origin workspace), a session and
+// the sign-in's events, in one store call (storage.SignIns.CreateJITUser).
+// When the email or the membership turns out taken by a concurrent
+// request, it decides again.
+func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identity, ret string, retry bool) error {
 	roles, ok, err := s.rolesFor(c, ws, id)
 	if !ok {
 		return err
 	}
-	return s.createJITUser(c, ws, id, roles, ret)
-}
-
-// createJITUser creates the account of a person signing in for the first
-// time together with its verified membership in ws, its origin workspace
-// (R7), and signs it in. The store does all of it in one call: account,
-// membership, session and the sign-in's events (one round trip on a
-// single server or Sentinel; on a Cluster the account is published before
-// its membership, and the session and events follow). The session and the
-// events are written only when the membership was created.
-func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identity, roles storage.Roles, ret string) error {
-	create, secret := s.prepareJIT(ws, id, roles)
-	r, err := s.cfg.Store.CreateAccountAndUserWithSession(c.Request().Context(), ws.ID, create.Account, create.User,
-		create.Session, create.Events)
-	return s.finishJIT(c, ws, id, ret, secret, r, err)
-}
-
-// prepareJIT is the creation of createJITUser: the account, the
-// membership, a new session (secret is its cookie value) and the events.
-// handleACS prepares it before it knows whether the person exists, so
-// the store can consume the assertion, look the email up and create in
-// one round trip (storage.Store.ConsumeOnceAndLoginLookupOrCreate).
-func (s *Service) prepareJIT(ws storage.Workspace, id identity, roles storage.Roles) (*storage.JITCreate, string) {
-	member := newMembership(ws, storage.Account{}, id, roles)
+	u := newMembership(id.Email, id.FullName, roles)
 	t := time.Now()
 	secret, sess := s.newSession("", ws.ID)
-	return &storage.JITCreate{
+	j, err := s.cfg.Store.CreateJITUser(c.Request().Context(), ws.ID, storage.JITUser{
 		Account: storage.Account{Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
 			OriginWorkspace: ws.ID, CreatedAt: t},
-		User:    member,
+		User:    u,
 		Session: sess,
 		Events: []storage.Event{
 			{Type: "jit.user.created", Actor: "saml", Time: t,
-				Detail: map[string]string{"email": id.Email, "roles": rolesDetail(member.Roles)}},
+				Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles)}},
 			{Type: "login.succeeded", Actor: "saml", Time: t, Detail: map[string]string{"email": id.Email}},
 		},
-	}, secret
-}
-
-// finishJIT answers a JIT creation's outcome: signed in, or, when a
-// concurrent sign-in created the account first or the membership was
-// refused, as for a known account or with the refusal.
-func (s *Service) finishJIT(c echo.Context, ws storage.Workspace, id identity, ret, secret string, r storage.JITSignIn, err error) error {
-	ctx := c.Request().Context()
-	acct := r.Account
-	if err == nil {
-		if r.EventsErr != nil {
-			s.logError(c, "append events", "err", r.EventsErr)
-		}
-		if r.SessionErr != nil {
-			return fmt.Errorf("create session: %w", r.SessionErr)
-		}
-		// The browser's previous session, if any, goes (no session
-		// fixation), as in startSession.
-		if old, cerr := c.Cookie(sessionCookie); cerr == nil && old.Value != "" {
-			if err := s.deleteSession(ctx, old.Value); err != nil {
-				return fmt.Errorf("delete old session: %w", err)
-			}
-		}
-		s.setSessionCookie(c, secret)
-		return s.signedIn(c, acct, r.User, ret)
-	}
+	})
 	var ce *storage.ConflictError
 	switch {
-	case acct.ID == "" && errors.As(err, &ce) && ce.Field == "email":
-		// A concurrent first sign-in created the account: decide as for
-		// a known account.
-		acct, err := s.cfg.Store.GetAccountByEmail(ctx, id.Email)
-		if err != nil {
-			return fmt.Errorf("get account by email: %w", err)
-		}
-		return s.signInAccount(c, ws, acct, id, ret)
-	case acct.ID == "":
-		return fmt.Errorf("create account and membership: %w", err)
-	}
-	// The account exists, its membership was not created.
-	raced, err := s.membershipConflict(c, ws, acct, err)
-	if raced {
-		return s.signInAccount(c, ws, acct, id, ret)
-	}
-	if errors.As(err, &ce) {
+	case errors.As(err, &ce) && retry:
+		// Another request created the account or its membership here
+		// first (or holds the userName): decide on what it created.
+		return s.decide(c, ws, id, ret, false)
+	case errors.As(err, &ce):
 		return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
+	case err != nil:
+		return s.storeFailed(c, "create jit user", err)
 	}
-	return err
+	if err := s.replaceSession(c, secret); err != nil {
+		return err
+	}
+	return s.signedIn(c, j.Account, j.User, ret)
 }
 
-// signInAccount handles a sign-in of a known account whose membership in
-// ws has not been read yet.
-func (s *Service) signInAccount(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, ret string) error {
-	u, err := s.cfg.Store.GetUserByAccount(c.Request().Context(), ws.ID, acct.ID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return s.signInMember(c, ws, acct, storage.User{}, false, id, ret)
-	}
-	if err != nil {
-		return fmt.Errorf("get membership: %w", err)
-	}
-	return s.signInMember(c, ws, acct, u, true, id, ret)
-}
-
-// signInMember handles a sign-in of a known account; u is its membership
-// in ws when hasMember.
-func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, hasMember bool, id identity, ret string) error {
-	ctx := c.Request().Context()
-	if !hasMember {
-		return s.joinWorkspace(c, ws, acct, id, ret)
-	}
-	// R12: a SCIM-deactivated membership blocks sign-in; JIT never
-	// re-activates it.
+// signInMember handles a sign-in of an account with a membership u in ws.
+func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, id identity, ret string) error {
+	// A deactivated membership blocks sign-in; JIT never re-activates it.
 	if !u.Active {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "deactivated", nil, message{Title: "Your access was deactivated",
 			Text:   fmt.Sprintf("Your access to %s was deactivated by your administrator.", wsName(ws)),
 			Detail: "Ask your administrator to re-activate it in your identity provider."},
 			"email", id.Email, "userId", u.ID)
 	}
-	// R9: a SCIM-created membership of an account that existed elsewhere
-	// starts unverified; the first sign-in goes through verification.
+	// A SCIM-created membership of an account that existed elsewhere
+	// starts unverified; its first sign-in goes through verification.
 	if !u.Verified {
 		roles, ok, err := s.rolesFor(c, ws, id)
 		if !ok {
@@ -156,7 +103,7 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 		}
 		return s.beginJoin(c, ws, acct, roles, &u)
 	}
-	// R6: roles change on later sign-ins only with roleSync=everyLogin.
+	// Roles change on later sign-ins only with roleSync=everyLogin.
 	var extra []storage.Event
 	if ws.Settings.JIT.RoleSync == storage.RoleSyncEveryLogin {
 		roles, ok, err := s.rolesFor(c, ws, id)
@@ -165,13 +112,14 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 		}
 		if roles != u.Roles {
 			old := u.Roles
-			u, err = s.cfg.Store.UpdateUser(ctx, ws.ID, u.ID, 0, func(x *storage.User) error {
+			synced, err := s.cfg.Store.UpdateUser(c.Request().Context(), ws.ID, u.ID, 0, func(x *storage.User) error {
 				x.Roles = roles
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("sync roles: %w", err)
+				return s.storeFailed(c, "sync roles", err)
 			}
+			u = synced
 			extra = append(extra, storage.Event{Type: "role.synced", UserID: u.ID, AccountID: acct.ID,
 				Detail: map[string]string{"email": id.Email, "from": rolesDetail(old), "to": rolesDetail(u.Roles)}})
 		}
@@ -179,8 +127,12 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 	return s.succeed(c, ws, acct, u, ret, extra...)
 }
 
-// joinWorkspace handles a known account without a membership in ws (R8).
-func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, ret string) error {
+// joinWorkspace handles a known account without a membership in ws: with
+// JIT on, the account joins at once in its origin workspace (whose first
+// sign-in vouched for the email, and whose membership a concurrent sign-in
+// may not have created yet) or where the workspace chose the auto policy;
+// anywhere else it verifies its email first (beginJoin, join.go).
+func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, ret string, retry bool) error {
 	if !ws.Settings.JIT.Enabled {
 		return s.refuseNoAccess(c, ws, id)
 	}
@@ -188,66 +140,30 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	if !ok {
 		return err
 	}
-	// The account's origin workspace vouched for the email when the
-	// account was created (R7); a concurrent first login there may not have
-	// created its membership yet. Anywhere else, verify first (R8) unless
-	// the workspace chose auto.
 	policy := storage.ExistingAccountAuto
 	if acct.OriginWorkspace == ws.ID {
 		policy = "origin"
 	} else if ws.Settings.JIT.ExistingAccount != storage.ExistingAccountAuto {
 		return s.beginJoin(c, ws, acct, roles, nil)
 	}
-	u, raced, err := s.createMembership(c, ws, acct, id, roles)
-	if raced {
-		// A concurrent sign-in created it; decide on that one.
-		return s.signInAccount(c, ws, acct, id, ret)
-	}
+	m := newMembership(acct.Email, acct.FullName, roles)
+	m.AccountID = acct.ID
+	u, err := s.cfg.Store.CreateUser(c.Request().Context(), ws.ID, m)
 	var ce *storage.ConflictError
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce) && retry:
+		return s.decide(c, ws, id, ret, false)
+	case errors.As(err, &ce):
 		return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
-	}
-	if err != nil {
-		return err
+	case err != nil:
+		return s.storeFailed(c, "create membership", err)
 	}
 	return s.succeed(c, ws, acct, u, ret, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy}})
 }
 
-// createMembership creates the account's JIT membership in ws. raced is
-// true when a concurrent request created the account's membership first
-// (the store reports that as a conflict on "account" or, when it checks
-// the userName first, on "userName"); err is then nil.
-func (s *Service) createMembership(c echo.Context, ws storage.Workspace, acct storage.Account, id identity, roles storage.Roles) (storage.User, bool, error) {
-	u, err := s.cfg.Store.CreateUser(c.Request().Context(), ws.ID, newMembership(ws, acct, id, roles))
-	if err == nil {
-		return u, false, nil
-	}
-	raced, err := s.membershipConflict(c, ws, acct, err)
-	return storage.User{}, raced, err
-}
-
-// membershipConflict classifies err from creating acct's membership in ws:
-// raced (err nil) when a concurrent request created the account's
-// membership first (a conflict on "account", or on "userName" when the
-// store checks that first); otherwise err, wrapped unless it is a
-// conflict (another account holds the userName or externalId in ws).
-func (s *Service) membershipConflict(c echo.Context, ws storage.Workspace, acct storage.Account, err error) (bool, error) {
-	var ce *storage.ConflictError
-	if !errors.As(err, &ce) {
-		return false, fmt.Errorf("create membership: %w", err)
-	}
-	if _, gerr := s.cfg.Store.GetUserByAccount(c.Request().Context(), ws.ID, acct.ID); gerr == nil {
-		return true, nil
-	} else if !errors.Is(gerr, storage.ErrNotFound) {
-		return false, fmt.Errorf("get membership: %w", gerr)
-	}
-	return false, err
-}
-
-// succeed starts the session and redirects to ret. The events (extra,
-// then login.succeeded, in that order) are written together with the
-// session, in one store call: independent writes, one round trip.
+// succeed starts the session and redirects to ret, after recording the
+// events (extra, then login.succeeded, in that order).
 func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string, extra ...storage.Event) error {
 	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": acct.Email}})
@@ -255,17 +171,11 @@ func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Acc
 	for i := range evs {
 		evs[i].Actor, evs[i].Time = "saml", t
 	}
-	var evErr error
-	err := s.startSessionWith(c, acct.ID, ws.ID, func(ctx context.Context, sess storage.Session) error {
-		var sessErr error
-		_, sessErr, evErr = s.cfg.Store.CreateSessionAndAppendEvents(ctx, sess, ws.ID, evs)
-		return sessErr
-	})
-	if evErr != nil {
-		s.logError(c, "append events", "err", evErr)
+	if err := s.startSession(c, acct.ID, ws.ID); err != nil {
+		return s.storeFailed(c, "create session", err)
 	}
-	if err != nil {
-		return err
+	if _, err := s.cfg.Store.AppendEvents(c.Request().Context(), ws.ID, evs); err != nil {
+		s.logError(c, "append events", "err", err)
 	}
 	return s.signedIn(c, acct, u, ret)
 }
@@ -277,16 +187,7 @@ func (s *Service) signedIn(c echo.Context, acct storage.Account, u storage.User,
 	return c.Redirect(http.StatusSeeOther, localPath(ret))
 }
 
-// refuseNoAccess is R1's page for a person without membership where JIT is
-// off.
-func (s *Service) refuseNoAccess(c echo.Context, ws storage.Workspace, id identity) error {
-	return s.refuse(c, ws.ID, http.StatusForbidden, "no_access", nil, message{Title: "No access",
-		Text:   fmt.Sprintf("You have not been given access to this workspace (%s).", wsName(ws)),
-		Detail: "Ask your administrator to assign you to it."},
-		"email", id.Email)
-}
-
-// rolesFor resolves the DEV/TEST/PROD roles of id for ws (R4): a missing
+// rolesFor resolves the DEV/TEST/PROD roles of id for ws: a missing
 // attribute takes the default role; a value that is not a system or custom
 // role (case-sensitive) follows jit.unknownRole: "default" records a
 // role.unknown event and uses the default role, "reject" records it and
@@ -320,22 +221,6 @@ func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (s
 	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true, nil
 }
 
-// knownRoles is rolesFor for an identity whose roles are all the
-// workspace's or not sent (the default role): no decision to record, so
-// no side effect. ok is false when a role is unknown; rolesFor decides.
-func knownRoles(ws storage.Workspace, id identity) (storage.Roles, bool) {
-	def := jitDefaultRole(ws)
-	var out [3]string
-	for i, v := range id.Roles {
-		r, ok := roleOf(ws, v, def)
-		if !ok {
-			return storage.Roles{}, false
-		}
-		out[i] = r
-	}
-	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true
-}
-
 // roleOf is the role an environment gets from the value the IdP sent for
 // it: def when none was sent, the value when it is one of the workspace's
 // roles (case-sensitive); ok is false for an unknown role.
@@ -349,8 +234,7 @@ func roleOf(ws storage.Workspace, v, def string) (string, bool) {
 	return "", false
 }
 
-// jitDefaultRole is the role of an environment the IdP sent none for
-// (R4).
+// jitDefaultRole is the role of an environment the IdP sent none for.
 func jitDefaultRole(ws storage.Workspace) string {
 	if def := ws.Settings.JIT.DefaultRole; def != "" {
 		return def
@@ -358,12 +242,13 @@ func jitDefaultRole(ws storage.Workspace) string {
 	return storage.RoleOperator
 }
 
-// newMembership builds a JIT membership (R7): verified and active, userName
-// and primary work email as sent, no externalId, so an IdP's SCIM lookup by
-// userName or email finds it (R13).
-func newMembership(ws storage.Workspace, acct storage.Account, id identity, roles storage.Roles) storage.User {
-	given, family := splitName(id)
-	name := map[string]any{"formatted": id.FullName}
+// newMembership is the membership a sign-in creates, by JIT or by a
+// confirmed join: verified and active, userName and primary work email
+// the email as sent (the store compares them folded), no externalId, so
+// that an IdP's SCIM lookup by userName or email finds it and adopts it.
+func newMembership(email, fullName string, roles storage.Roles) storage.User {
+	given, family := splitName(identity{Email: email, FullName: fullName})
+	name := map[string]any{"formatted": fullName}
 	if given != "" {
 		name["givenName"] = given
 	}
@@ -371,18 +256,16 @@ func newMembership(ws storage.Workspace, acct storage.Account, id identity, role
 		name["familyName"] = family
 	}
 	return storage.User{
-		WorkspaceID: ws.ID,
-		AccountID:   acct.ID,
-		UserName:    id.Email,
-		Emails:      []string{strings.ToLower(id.Email)},
-		Active:      true,
-		Verified:    true,
-		Source:      storage.SourceJIT,
-		Roles:       roles,
+		UserName: email,
+		Emails:   []string{email},
+		Active:   true,
+		Verified: true,
+		Source:   storage.SourceJIT,
+		Roles:    roles,
 		Attributes: map[string]any{
-			"emails":      []any{map[string]any{"value": id.Email, "type": "work", "primary": true}},
+			"emails":      []any{map[string]any{"value": email, "type": "work", "primary": true}},
 			"name":        name,
-			"displayName": id.FullName,
+			"displayName": fullName,
 		},
 	}
 }

@@ -2,6 +2,9 @@ package saml
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,6 +234,8 @@ type joinConfirmPage struct {
 	ExpiresAt time.Time
 	Token     string
 	CSRF      string
+	// Attempt identifies this page's confirmation (handleJoinConfirm).
+	Attempt string
 }
 
 // joinInvalidPage is the data of join_invalid.html.
@@ -268,15 +273,16 @@ func (s *Service) handleJoinLink(c echo.Context) error {
 	}
 	ctx := reqctx.WithWorkspace(c.Request().Context(), tok.workspace)
 	c.SetRequest(c.Request().WithContext(ctx))
-	pj, dead, err := s.lookupJoin(ctx, tok)
+	pj, dead, err := s.lookupJoin(ctx, tok, "")
 	if err != nil {
-		return err
+		return s.storeFailed(c, "look up join", err)
 	}
 	if dead != nil {
 		return s.showJoinInvalid(c, http.StatusGone, *dead)
 	}
 	v, ws, acct := pj.v, pj.ws, pj.acct
 	return s.render(c, http.StatusOK, "join_confirm", joinConfirmPage{
+		Attempt:   randomToken(16),
 		Workspace: wsView(ws),
 		Email:     acct.Email,
 		FullName:  acct.FullName,
@@ -293,16 +299,25 @@ type joinLink struct {
 	v    storage.Verification
 	ws   storage.Workspace
 	acct storage.Account
+	// consumed: the link was already consumed by this very confirmation
+	// (the same attempt id), whose answer got lost.
+	consumed bool
 }
 
 // lookupJoin loads the live verification a join link names, with its
-// workspace and account, without consuming it. A dead link (unknown, used,
+// workspace and account, without consuming it; with attempt (a
+// confirmation's id), a link that this confirmation already consumed
+// counts as live (joinLink.consumed). A dead link (unknown, used,
 // expired, replaced, or whose workspace or account is gone) gives a
 // non-nil dead: the token for which the invalid-link page may offer a new
 // email, or the zero token when it may not.
-func (s *Service) lookupJoin(ctx context.Context, tok joinToken) (pj joinLink, dead *joinToken, err error) {
+func (s *Service) lookupJoin(ctx context.Context, tok joinToken, attempt string) (pj joinLink, dead *joinToken, err error) {
 	gone := &joinToken{}
 	v, err := s.cfg.Store.GetVerification(ctx, tok.accountID, tok.hash())
+	if errors.Is(err, storage.ErrNotFound) && attempt != "" {
+		v, err = s.cfg.Store.ConsumeVerification(ctx, tok.accountID, tok.hash(), attempt)
+		pj.consumed = err == nil
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return pj, &tok, nil
 	}
@@ -326,7 +341,8 @@ func (s *Service) lookupJoin(ctx context.Context, tok joinToken) (pj joinLink, d
 	if err != nil {
 		return pj, nil, fmt.Errorf("join: get account: %w", err)
 	}
-	return joinLink{v: v, ws: ws, acct: acct}, nil, nil
+	pj.v, pj.ws, pj.acct = v, ws, acct
+	return pj, nil, nil
 }
 
 func (s *Service) showJoinInvalid(c echo.Context, status int, tok joinToken) error {
@@ -349,10 +365,17 @@ func (s *Service) showDeactivated(c echo.Context, ws storage.Workspace) error {
 var errJoinDeactivated = errors.New("membership is deactivated")
 
 // handleJoinConfirm answers POST /join/confirm (form: csrf_token, token,
-// workspace). It consumes the token atomically (of concurrent confirms
-// exactly one proceeds), creates the membership with the pending join's
-// roles, or verifies the SCIM-created one (R9), records join.verified and
-// signs the browser in to that workspace.
+// workspace, attempt). It consumes the token atomically (of concurrent
+// confirms exactly one proceeds), creates the membership with the pending
+// join's roles, or verifies the SCIM-created one, records join.verified
+// and signs the browser in to that workspace.
+//
+// attempt is a random id the confirm page carries, the same in every
+// submission of that page: a confirmation re-sent because its answer was
+// lost (a 503 while the store was unreachable, a dropped connection) is
+// recognised by it, finishes the join and signs in, where the link alone
+// would now say "already used". Without it a submission gets one of its
+// own and cannot be recognised later.
 func (s *Service) handleJoinConfirm(c echo.Context) error {
 	if !s.checkCSRF(c) {
 		return s.forbidden(c)
@@ -370,9 +393,13 @@ func (s *Service) handleJoinConfirm(c echo.Context) error {
 			Text:  "This confirmation link belongs to another workspace. Open the link from your email again.",
 		})
 	}
-	pj, dead, err := s.lookupJoin(ctx, tok)
+	attempt, err := s.joinAttempt(c)
 	if err != nil {
-		return err
+		return s.storeFailed(c, "csrf binding", err)
+	}
+	pj, dead, err := s.lookupJoin(ctx, tok, attempt)
+	if err != nil {
+		return s.storeFailed(c, "look up join", err)
 	}
 	if dead != nil {
 		return s.showJoinInvalid(c, http.StatusGone, *dead)
@@ -391,18 +418,20 @@ func (s *Service) handleJoinConfirm(c echo.Context) error {
 				Text: fmt.Sprintf("You have not been given access to the workspace %q.", wsView(ws).Name)})
 		}
 	case err != nil:
-		return fmt.Errorf("join: get membership: %w", err)
+		return s.storeFailed(c, "get membership", err)
 	case !cur.Active:
 		s.logWarn(c, "join confirm refused: membership deactivated", "account", acct.ID, "user", cur.ID)
 		s.joinEvent(ctx, ws.ID, eventJoinRefused, acct.ID, cur.ID, map[string]string{"reason": "deactivated"})
 		return s.showDeactivated(c, ws)
 	}
 
-	if _, err := s.cfg.Store.ConsumeVerification(ctx, acct.ID, tok.hash()); errors.Is(err, storage.ErrNotFound) {
-		// Another confirm (a double click, a second tab) won the race.
-		return s.showJoinInvalid(c, http.StatusGone, tok)
-	} else if err != nil {
-		return fmt.Errorf("join: consume verification: %w", err)
+	if !pj.consumed {
+		if _, err := s.cfg.Store.ConsumeVerification(ctx, acct.ID, tok.hash(), attempt); errors.Is(err, storage.ErrNotFound) {
+			// Another confirm (a double click, a second tab) won the race.
+			return s.showJoinInvalid(c, http.StatusGone, tok)
+		} else if err != nil {
+			return s.storeFailed(c, "consume verification", err)
+		}
 	}
 
 	u, err := s.completeJoin(ctx, ws, acct, v, exists)
@@ -419,35 +448,66 @@ func (s *Service) handleJoinConfirm(c echo.Context) error {
 			Text: fmt.Sprintf("The workspace %q already has a different user with your email address as its user name. Ask its administrator to resolve this.", wsView(ws).Name)})
 	}
 	if err != nil {
-		return err
+		return s.storeFailed(c, "complete join", err)
 	}
 	if _, err := s.cfg.Store.TakeTemp(ctx, ws.ID, pendingKey(acct.ID)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.logWarn(c, "join: drop pending", "err", err)
 	}
-	s.joinEvent(ctx, ws.ID, eventJoinVerified, acct.ID, u.ID, map[string]string{
-		"dev": u.Roles.Dev, "test": u.Roles.Test, "prod": u.Roles.Prod,
-	})
-	s.logInfo(c, "join verified", "account", acct.ID, "user", u.ID)
+	s.logInfo(c, "join verified", "account", acct.ID, "user", u.ID, "resent", pj.consumed)
 	if err := s.startSession(c, acct.ID, ws.ID); err != nil {
-		return err
+		return s.storeFailed(c, "start session", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
 }
 
+// attemptPattern is the shape of the confirm page's attempt id.
+var attemptPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
+
+// joinAttempt is the id under which this confirmation consumes its link:
+// the confirm page's attempt id bound to the browser (its CSRF binding),
+// so that only the browser that submitted the page can re-send it. A
+// browser that was signed in by the first submission has a new binding, so
+// a replay of the page from there, or from anywhere else, finds the link
+// used.
+func (s *Service) joinAttempt(c echo.Context) (string, error) {
+	attempt := c.FormValue("attempt")
+	if !attemptPattern.MatchString(attempt) {
+		attempt = randomToken(16)
+	}
+	binding, err := s.csrfBinding(c, false)
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, s.csrfKey)
+	m.Write([]byte("join attempt\x00" + attempt + "\x00" + binding))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
+}
+
 // completeJoin creates the verified membership, or verifies the existing
-// one (R9, or one created since the link was sent: exists). It never
-// reactivates a deactivated membership.
+// one (SCIM-created, or created since the link was sent: exists), and
+// records join.verified with the change. It never reactivates a
+// deactivated membership. Repeating it changes nothing and records
+// nothing more.
 func (s *Service) completeJoin(ctx context.Context, ws storage.Workspace, acct storage.Account, v storage.Verification, exists bool) (storage.User, error) {
+	verified := func(r storage.Roles) storage.Event {
+		return storage.Event{Time: time.Now().UTC(), Type: eventJoinVerified, Actor: "saml",
+			Detail: map[string]string{"dev": r.Dev, "test": r.Test, "prod": r.Prod}}
+	}
 	if !exists {
-		u, err := s.cfg.Store.CreateUser(ctx, ws.ID, joinMembership(ws, acct, v.Roles))
+		m := newMembership(acct.Email, acct.FullName, v.Roles)
+		m.AccountID = acct.ID
+		// The membership and its event in one store write: a confirmation
+		// re-sent after a lost answer finds it and records nothing twice.
+		u, err := s.cfg.Store.CreateUser(ctx, ws.ID, m, verified(m.Roles))
 		if err == nil {
 			return u, nil
 		}
 		if !errors.Is(err, storage.ErrAlreadyExists) {
 			return storage.User{}, fmt.Errorf("join: create membership: %w", err)
 		}
-		// Created concurrently (SCIM)? Then verify that one; otherwise the
-		// conflict is someone else's userName.
+		// Created concurrently (SCIM, or this confirmation sent before)?
+		// Then verify that one; otherwise the conflict is someone else's
+		// userName.
 		if _, gerr := s.cfg.Store.GetUserByAccount(ctx, ws.ID, acct.ID); gerr != nil {
 			return storage.User{}, err
 		}
@@ -472,40 +532,12 @@ func (s *Service) completeJoin(ctx context.Context, ws storage.Workspace, acct s
 	if err != nil {
 		return storage.User{}, fmt.Errorf("join: verify membership: %w", err)
 	}
+	e := verified(u.Roles)
+	e.UserID, e.AccountID = u.ID, acct.ID
+	if _, err := s.cfg.Store.AppendEvents(ctx, ws.ID, []storage.Event{e}); err != nil {
+		s.logger.WarnContext(ctx, "append event", "type", e.Type, "err", err)
+	}
 	return u, nil
-}
-
-// joinMembership is the membership a confirmed join creates: like a JIT
-// membership (R7), userName and primary work email are the account's email
-// as stored, externalId empty, roles from the assertion that started the
-// join.
-func joinMembership(ws storage.Workspace, acct storage.Account, roles storage.Roles) storage.User {
-	given, family := splitName(identity{FullName: acct.FullName})
-	attrs := map[string]any{
-		"displayName": acct.FullName,
-		"emails":      []any{map[string]any{"value": acct.Email, "type": "work", "primary": true}},
-	}
-	if given != "" || family != "" {
-		name := map[string]any{"formatted": acct.FullName}
-		if given != "" {
-			name["givenName"] = given
-		}
-		if family != "" {
-			name["familyName"] = family
-		}
-		attrs["name"] = name
-	}
-	return storage.User{
-		WorkspaceID: ws.ID,
-		AccountID:   acct.ID,
-		UserName:    acct.Email,
-		Emails:      []string{acct.Email},
-		Active:      true,
-		Verified:    true,
-		Source:      storage.SourceJIT,
-		Roles:       roles,
-		Attributes:  attrs,
-	}
 }
 
 // handleJoinResend answers POST /join/resend (form: csrf_token, account,

@@ -42,6 +42,9 @@ type joinEnv struct {
 
 type joinOptions struct {
 	verifyTTL time.Duration
+	// wrapStore, when set, wraps the store the server uses (the test's
+	// own checks read the store directly).
+	wrapStore func(storage.Store) storage.Store
 }
 
 func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
@@ -55,6 +58,9 @@ func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
 		je.mailer = mail.NewDelivering(c.Store, tr, c.Logger, mail.RetryPolicy{Attempts: 3, Backoff: 20 * time.Millisecond})
 		c.SAML.Mailer = je.mailer
 		c.SAML.VerifyTTL = opts.verifyTTL
+		if opts.wrapStore != nil {
+			c.Store = opts.wrapStore(c.Store)
+		}
 	})
 	// Registered after servertest's cleanups, so it runs before Redis stops.
 	t.Cleanup(func() { _ = je.mailer.Close(context.Background()) })

@@ -39,7 +39,7 @@ func TestJITCreatesAccountAndMembershipFromEveryAttribute(t *testing.T) {
 	}
 	want := storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "NoAccess"}
 	if u.Roles != want || !u.Verified || !u.Active || u.Source != storage.SourceJIT || u.ExternalID != "" ||
-		u.UserName != "Jane.Doe@Acme.example" || len(u.Emails) != 1 || u.Emails[0] != "jane.doe@acme.example" {
+		u.UserName != "Jane.Doe@Acme.example" || len(u.Emails) != 1 || u.Emails[0] != "Jane.Doe@Acme.example" {
 		t.Errorf("membership = %+v", u)
 	}
 	name, _ := u.Attributes["name"].(map[string]any)

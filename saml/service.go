@@ -78,7 +78,6 @@ type Service struct {
 
 	demo *demoIdP // nil unless cfg.Demo
 
-	firsts firstSignIns // whether sign-ins prepare their JIT creation
 }
 
 type cachedSP struct {

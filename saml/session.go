@@ -58,37 +58,25 @@ func (s *Service) secureCookies() bool {
 
 // startSession signs the browser in: it creates a server-side session for
 // accountID with workspaceID active (store.CreateSession, key = hex SHA-256
-// of a 256-bit random cookie value), deletes the session the browser had
-// before (no session fixation: a new secret on every sign-in), and sets the
-// cookie HttpOnly, SameSite=Lax, Path=/, Secure when BaseURL is https, with
-// Max-Age = SessionTTL. The old session is deleted while the new one is
-// written (independent keys: one round trip of waiting); the cookie is set
-// only when both succeeded.
+// of a 256-bit random cookie value), then replaceSession.
 func (s *Service) startSession(c echo.Context, accountID, workspaceID string) error {
-	return s.startSessionWith(c, accountID, workspaceID, s.cfg.Store.CreateSession)
+	secret, sess := s.newSession(accountID, workspaceID)
+	if err := s.cfg.Store.CreateSession(c.Request().Context(), sess); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return s.replaceSession(c, secret)
 }
 
-// startSessionWith is startSession with the store write given: create
-// stores the new session (and may write more in the same round trip).
-func (s *Service) startSessionWith(c echo.Context, accountID, workspaceID string, create func(context.Context, storage.Session) error) error {
-	ctx := c.Request().Context()
-	var deleted chan error
-	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" {
-		deleted = make(chan error, 1)
-		go func() { deleted <- s.deleteSession(ctx, old.Value) }()
-	}
-	secret, sess := s.newSession(accountID, workspaceID)
-	err := create(ctx, sess)
-	if err != nil {
-		err = fmt.Errorf("create session: %w", err)
-	}
-	if deleted != nil {
-		if derr := <-deleted; derr != nil && err == nil {
-			err = fmt.Errorf("delete old session: %w", derr)
+// replaceSession hands the browser the session of secret, already stored:
+// it deletes the session the browser had before (no session fixation: a
+// new secret on every sign-in) and sets the cookie HttpOnly,
+// SameSite=Lax, Path=/, Secure when BaseURL is https, with Max-Age =
+// SessionTTL.
+func (s *Service) replaceSession(c echo.Context, secret string) error {
+	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" && old.Value != secret {
+		if err := s.deleteSession(c.Request().Context(), old.Value); err != nil {
+			return fmt.Errorf("delete old session: %w", err)
 		}
-	}
-	if err != nil {
-		return err
 	}
 	s.setSessionCookie(c, secret)
 	return nil

@@ -1,7 +1,6 @@
 package saml
 
 import (
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -99,18 +98,12 @@ func (s *Service) baseSP(ws string) *crewjam.ServiceProvider {
 // its id into the request context for logging. ok is false when the
 // response has been written (404 page or error).
 func (s *Service) workspace(c echo.Context) (storage.Workspace, bool, error) {
-	return s.loadWorkspace(c, s.cfg.Store.GetWorkspace)
-}
-
-// loadWorkspace is workspace with the store read given: get (GetWorkspace
-// or a call that reads more in the same round trip).
-func (s *Service) loadWorkspace(c echo.Context, get func(ctx context.Context, id string) (storage.Workspace, error)) (storage.Workspace, bool, error) {
 	id := c.Param("ws")
 	if !wsPattern.MatchString(id) {
 		return storage.Workspace{}, false, s.showMessage(c, http.StatusNotFound, message{Title: "Not found", Text: "There is no such workspace."})
 	}
 	c.SetRequest(c.Request().WithContext(reqctx.WithWorkspace(c.Request().Context(), id)))
-	ws, err := get(c.Request().Context(), id)
+	ws, err := s.cfg.Store.GetWorkspace(c.Request().Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.mu.Lock()
 		delete(s.sps, id) // a deleted workspace's SP is not kept
@@ -118,7 +111,7 @@ func (s *Service) loadWorkspace(c echo.Context, get func(ctx context.Context, id
 		return storage.Workspace{}, false, s.showMessage(c, http.StatusNotFound, message{Title: "Not found", Text: "There is no such workspace."})
 	}
 	if err != nil {
-		return storage.Workspace{}, false, fmt.Errorf("get workspace: %w", err)
+		return storage.Workspace{}, false, s.storeFailed(c, "get workspace", err)
 	}
 	return ws, true, nil
 }
@@ -297,16 +290,20 @@ func (s *Service) setBindCookie(c echo.Context, v string) {
 // validRelay reports whether relay can name a tracked request.
 func validRelay(relay string) bool { return relay != "" && len(relay) <= 200 }
 
-// checkTrackedRequest decodes the request tracked under the response's
-// RelayState (raw, err from TakeTemp: consumed, so single use) and checks
-// that this browser started it. It returns the possible request ids for
-// ParseResponse (none when nothing matches) and the return path.
-func (s *Service) checkTrackedRequest(c echo.Context, raw []byte, err error) (ids []string, ret string, _ error) {
+// trackedRequest takes the request tracked under the response's
+// RelayState from the store (single use) and checks that this browser
+// started it. It returns the possible request ids for ParseResponse (none
+// when nothing matches) and the path to return to.
+func (s *Service) trackedRequest(c echo.Context, ws, relay string) (ids []string, ret string, _ error) {
+	if !validRelay(relay) {
+		return nil, "", nil
+	}
+	raw, err := s.cfg.Store.TakeTemp(c.Request().Context(), ws, "authn:"+relay)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "", nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("take tracked request: %w", err)
+		return nil, "", err
 	}
 	var tr trackedRequest
 	if err := json.Unmarshal(raw, &tr); err != nil {

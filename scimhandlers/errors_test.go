@@ -55,9 +55,12 @@ func TestErrorResponses(t *testing.T) {
 	c.do("POST", "/Users/.search", `{"schemas":["wrong"]}`).expectError(t, 400, "invalidValue")
 	c.do("POST", "/Users/.search", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"count":"10"}`).expectError(t, 400, "invalidSyntax")
 
-	// Duplicate externalId → 409 uniqueness.
+	// externalId is not unique (RFC 7643 §3.1: the client keeps it so):
+	// a second user with it is created, and a filter finds both.
 	c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"ext1@acme.com","externalId":"E1"}`).expect(t, 201)
-	c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"ext2@acme.com","externalId":"E1"}`).expectError(t, 409, "uniqueness")
+	c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"ext2@acme.com","externalId":"E1"}`).expect(t, 201)
+	r = c.do("GET", "/Users?filter="+q(`externalId eq "E1"`), "").expect(t, 200)
+	eq(t, "users with externalId E1", num(r.body, "totalResults"), 2)
 	// Renaming onto a taken userName → 409.
 	c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"replace","path":"userName","value":"EXT1@acme.com"}]}`).expectError(t, 409, "uniqueness")
 }

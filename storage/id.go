@@ -3,6 +3,9 @@ package storage
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // idEncoding is lower-case base32 without padding: ids are safe in URLs,
@@ -46,4 +49,13 @@ func ValidWorkspaceID(id string) bool {
 		}
 	}
 	return true
+}
+
+// FoldKey is the form in which userNames and emails are compared for
+// uniqueness and looked up: without surrounding white space, lower-cased
+// and in Unicode normalization form C, so that "JOSÉ@x" typed with a
+// precomposed É and "josé@x" typed with e and a combining accent are one
+// key. Values are stored as sent; only keys are folded.
+func FoldKey(s string) string {
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(strings.TrimSpace(s))))
 }

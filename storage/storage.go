@@ -147,7 +147,7 @@ type SCIMToken struct {
 // service (compared case-insensitively).
 type Account struct {
 	ID string
-	// Email as sent; uniqueness uses strings.ToLower(Email).
+	// Email as sent; uniqueness uses FoldKey(Email).
 	Email    string
 	FullName string
 	// Source is SourceJIT or SourceSCIM.
@@ -171,11 +171,13 @@ type User struct {
 	ID          string // assigned by CreateUser when empty (UUID)
 	WorkspaceID string
 	AccountID   string
-	// UserName is stored as sent; unique per workspace, case-insensitively.
+	// UserName is stored as sent; unique per workspace in its folded form
+	// (FoldKey: case-insensitive, Unicode NFC).
 	UserName string
-	// ExternalID is unique per workspace (case-sensitive) when not empty.
+	// ExternalID is the IdP's id for the user, indexed (exact match) but
+	// not unique: RFC 7643 §3.1 leaves its uniqueness to the client.
 	ExternalID string
-	// Emails are the email values, indexed case-insensitively for
+	// Emails are the email values, indexed in folded form (FoldKey) for
 	// `emails.value eq` lookups (not unique).
 	Emails   []string
 	Active   bool
@@ -191,6 +193,11 @@ type User struct {
 	Modified   time.Time
 	// Version starts at 1 and is bumped on every write (ETag W/"<Version>").
 	Version int64
+	// Op identifies the write that produced this version, as its caller
+	// chose it (the SCIM handler uses a digest of the request), or "". A
+	// client that re-sends a write whose answer it never got finds its own
+	// earlier effect by comparing Op instead of applying the write twice.
+	Op string
 }
 
 // RawJSON is an attribute value as FindUsersRaw may return it: the JSON
@@ -214,6 +221,8 @@ type Group struct {
 	Created    time.Time
 	Modified   time.Time
 	Version    int64
+	// Op identifies the write that produced this version (see User.Op).
+	Op string
 }
 
 // GroupRef names a group without its members: what a user's `groups`
@@ -237,6 +246,11 @@ type GroupChange struct {
 	ReplaceMembers *[]string
 	RemoveMembers  []string
 	AddMembers     []string
+	// Op, when not empty, identifies this change and is stored as the
+	// group's Op. When the group's Op already equals it, the change was
+	// applied before (a re-sent request): ChangeGroup changes nothing, does
+	// not check IfVersion, and returns the group as it is.
+	Op string
 	// OmitMembers, when true, makes ChangeGroup return the group without
 	// reading its members (Members is then nil), so that a change whose
 	// response does not show members costs the same for any group size.
@@ -277,14 +291,24 @@ type Event struct {
 	Detail map[string]string
 }
 
-// JITSignIn is what CreateAccountAndUserWithSession did.
-type JITSignIn struct {
-	Account Account // the created account (set even when the membership was refused)
-	User    User    // the created membership
-	Events  []Event // the appended events, with ID set
-	// SessionErr and EventsErr are the outcomes of the session and the
-	// events, written only after the membership was created.
-	SessionErr, EventsErr error
+// JITUser is a just-in-time first sign-in as SignIns.CreateJITUser
+// writes it: the new account, its membership in the workspace, the
+// browser session and the events of the sign-in. Ids left empty are
+// assigned; the result carries them.
+type JITUser struct {
+	Account Account
+	User    User
+	Session Session
+	Events  []Event
+}
+
+// Login is what SignIns.LoginLookup found for an email.
+type Login struct {
+	Account Account
+	// Member tells whether the account has a membership in the workspace;
+	// User is that membership.
+	Member bool
+	User   User
 }
 
 // Session is a signed-in browser session. Its key is chosen by the caller
@@ -373,10 +397,15 @@ type Store interface {
 
 	// CreateUser stores a new membership. ID is assigned when empty; Created,
 	// Modified and Version (1) are set. ErrAlreadyExists with Field
-	// "userName", "externalId" or "account" (the account already has a
+	// "userName" (folded: FoldKey) or "account" (the account already has a
 	// membership in this workspace); ErrNotFound when the workspace does not
-	// exist.
-	CreateUser(ctx context.Context, ws string, u User) (User, error)
+	// exist. externalId is indexed but not unique (RFC 7643 §3.1). The
+	// events, with their empty UserID and AccountID set to the
+	// membership's, are appended to the workspace's stream in the same
+	// atomic step, and only when the membership is created. A re-sent
+	// create (same ID, nothing changed since) succeeds again, writing
+	// nothing.
+	CreateUser(ctx context.Context, ws string, u User, events ...Event) (User, error)
 	GetUser(ctx context.Context, ws, id string) (User, error)
 	// GetUserByAccount returns the account's membership in ws.
 	GetUserByAccount(ctx context.Context, ws, accountID string) (User, error)
@@ -390,7 +419,9 @@ type Store interface {
 	// UpdateUser reads, calls fn, and writes atomically with uniqueness
 	// re-checked; fn may run more than once. ifVersion non-zero must match
 	// (else ErrPreconditionFailed). Version is bumped and Modified set. fn
-	// must not change ID, WorkspaceID or AccountID.
+	// must not change ID, WorkspaceID or AccountID; it sets Op to name the
+	// write (Op is cleared otherwise). A write whose connection failed
+	// after it was sent may have been applied: ErrUnavailable.
 	UpdateUser(ctx context.Context, ws, id string, ifVersion int64, fn func(*User) error) (User, error)
 	// DeleteUser removes the membership, its index entries and its group
 	// memberships. ErrNotFound when unknown. ifVersion non-zero must equal
@@ -398,8 +429,10 @@ type Store interface {
 	// ErrPreconditionFailed): the check and the delete are one atomic step.
 	DeleteUser(ctx context.Context, ws, id string, ifVersion int64) error
 
-	// CreateGroup stores a new group (ErrAlreadyExists Field "displayName"
-	// or "externalId"; ErrInvalidReference for unknown member ids).
+	// CreateGroup stores a new group (ErrAlreadyExists Field
+	// "displayName"; ErrInvalidReference for unknown member ids). Several
+	// groups may share an externalId: the client keeps it unique (RFC 7643
+	// §3.1); FindGroups by externalId returns every match.
 	CreateGroup(ctx context.Context, ws string, g Group) (Group, error)
 	GetGroup(ctx context.Context, ws, id string) (Group, error)
 	FindGroups(ctx context.Context, ws string, by GroupIndex, value string) ([]Group, error)
@@ -451,10 +484,13 @@ type Store interface {
 	// GetVerification returns a live, current verification without
 	// consuming it; ErrNotFound when unknown, used, expired or replaced.
 	GetVerification(ctx context.Context, accountID, tokenHash string) (Verification, error)
-	// ConsumeVerification atomically returns and deletes a live, current
-	// verification: of concurrent calls exactly one succeeds; the others get
-	// ErrNotFound.
-	ConsumeVerification(ctx context.Context, accountID, tokenHash string) (Verification, error)
+	// ConsumeVerification atomically returns a live, current verification
+	// and marks it used by op (not empty; the caller's id for this
+	// confirmation): of concurrent calls exactly one succeeds, the others
+	// get ErrNotFound, as does every later call, except a call with the
+	// same op until the verification would have expired (the same
+	// confirmation, re-sent after its answer was lost), which gets it again.
+	ConsumeVerification(ctx context.Context, accountID, tokenHash, op string) (Verification, error)
 
 	// Allow is a fixed-window rate limiter: it counts one hit for key and
 	// reports whether at most limit hits happened in the current window.
@@ -473,99 +509,42 @@ type Store interface {
 	SetMailStatus(ctx context.Context, id, status, errText string) error
 	ListMail(ctx context.Context, limit int) ([]Mail, error)
 
-	// LoginLookup finds, for a SAML sign-in, the account whose email equals
-	// email (case-insensitively) and its membership in ws, in as few round
-	// trips as the backend allows. It is read-only. err is ErrNotFound (and
-	// acct zero) when no account has the email; otherwise hasMember tells
-	// whether the account has a membership in ws, which is then u (as
-	// GetUserByAccount returns it). A membership in another workspace is
-	// never returned.
-	LoginLookup(ctx context.Context, ws, email string) (acct Account, u User, hasMember bool, err error)
-	// CreateAccountAndUser creates a new account from a (as CreateAccount)
-	// and then its membership u in ws (as CreateUser, with u.AccountID set
-	// to the new account's id), for a JIT first sign-in. When the email is
-	// already taken it returns ConflictError{Field:"email"} with acct zero
-	// and creates nothing visible. When the account was created but the
-	// membership was not (for example ConflictError "userName" or
-	// "externalId") it returns the created account, a zero user and that
-	// error; the account stays, as after CreateAccount followed by a failed
-	// CreateUser. ErrNotFound when the workspace does not exist (the
-	// account may then have been created: acct tells). The account is
-	// never visible before its record is complete, and the membership never
-	// before its account.
-	CreateAccountAndUser(ctx context.Context, ws string, a Account, u User) (acct Account, created User, err error)
-	// CreateAccountAndUserWithSession is a JIT first sign-in in one step:
-	// CreateAccountAndUser(ws, a, u) and then, only when the membership
-	// was created, CreateSessionAndAppendEvents(sess, ws, events) with
-	// sess.AccountID and every event's empty AccountID and UserID set to
-	// the new ids. err and the result's Account and User are as for
-	// CreateAccountAndUser; when err is not nil neither the session nor
-	// the events were written. Otherwise SessionErr and EventsErr report
-	// those writes as CreateSessionAndAppendEvents does. The backend does
-	// it all in one atomic round trip where it can.
-	CreateAccountAndUserWithSession(ctx context.Context, ws string, a Account, u User, sess Session, events []Event) (JITSignIn, error)
 	// AppendEvents adds events to the workspace's stream in the given order,
-	// atomically (all or none) and in one round trip where the backend
-	// allows; it returns them with ID (and Time when zero) set, as
-	// AppendEvent does for each. ErrNotFound when the workspace does not
-	// exist. An empty list appends nothing.
+	// atomically (all or none); it returns them with ID (and Time when
+	// zero) set, as AppendEvent does for each. ErrNotFound when the
+	// workspace does not exist. An empty list appends nothing.
 	AppendEvents(ctx context.Context, ws string, events []Event) ([]Event, error)
-	// GetWorkspaceAndTakeTemp is GetWorkspace(ws) and TakeTemp(ws, key)
-	// together, in one round trip where the backend allows (the SAML ACS
-	// needs both first). err is ErrNotFound when the workspace does not
-	// exist (the temp value is then not taken); found is false when the
-	// temp value does not exist.
-	GetWorkspaceAndTakeTemp(ctx context.Context, ws, key string) (w Workspace, value []byte, found bool, err error)
-	// CreateSessionAndAppendEvents is CreateSession(s) and AppendEvents(ws,
-	// events) at once, in one round trip where the backend allows (two
-	// independent writes, as at the end of a sign-in). sessErr is
-	// CreateSession's outcome and evErr AppendEvents'; neither write waits
-	// for or undoes the other.
-	CreateSessionAndAppendEvents(ctx context.Context, s Session, ws string, events []Event) (appended []Event, sessErr, evErr error)
-	// ConsumeOnceAndLoginLookup is ConsumeOnce(ws, key, expiresAt) and,
-	// only when that call is the first (first true, err nil), LoginLookup(ws,
-	// email), in as few round trips as the backend allows (the SAML ACS
-	// consumes the assertion ID and looks the person up before deciding).
-	// err is ConsumeOnce's error; the look-up's outcome is acct, u,
-	// hasMember and lookErr as LoginLookup returns them. When the key was
-	// already consumed (first false) or err is set, the look-up's outcome
-	// is zero and must not be used. An empty email gives lookErr
-	// ErrNotFound after the key was consumed.
-	ConsumeOnceAndLoginLookup(ctx context.Context, ws, key string, expiresAt time.Time, email string) (first bool, acct Account, u User, hasMember bool, lookErr, err error)
-	// ConsumeOnceAndLoginLookupOrCreate is ConsumeOnceAndLoginLookup and,
-	// only when that consumed the key (First) and no account has the
-	// email (LookErr ErrNotFound), CreateAccountAndUserWithSession(ws,
-	// create.Account, create.User, create.Session, create.Events), in one
-	// round trip where the backend allows: a JIT sign-in prepares the
-	// creation before it knows whether the person exists, and it is
-	// dropped when they do. create.Account.Email must be email. With
-	// create nil it is ConsumeOnceAndLoginLookup. err is the consume's
-	// error, as there.
-	ConsumeOnceAndLoginLookupOrCreate(ctx context.Context, ws, key string, expiresAt time.Time, email string, create *JITCreate) (ConsumeLookup, error)
+
+	SignIns
 }
 
-// JITCreate is the creation ConsumeOnceAndLoginLookupOrCreate does for an
-// unknown email.
-type JITCreate struct {
-	Account Account
-	User    User
-	Session Session
-	Events  []Event
-}
-
-// ConsumeLookup is what ConsumeOnceAndLoginLookupOrCreate did.
-type ConsumeLookup struct {
-	// First, Account, User, HasMember and LookErr are
-	// ConsumeOnceAndLoginLookup's results (LookErr is ErrNotFound when
-	// the creation was attempted).
-	First     bool
-	Account   Account
-	User      User
-	HasMember bool
-	LookErr   error
-	// Created reports that the creation was attempted; JIT and CreateErr
-	// are then CreateAccountAndUserWithSession's results.
-	Created   bool
-	JIT       JITSignIn
-	CreateErr error
+// SignIns are the two composite operations of a SAML sign-in. Each equals
+// a fixed sequence of the core calls above, which the backend runs in
+// fewer round trips (and, for CreateJITUser, atomically where it can).
+type SignIns interface {
+	// LoginLookup equals GetAccountByEmail(email) followed, when the
+	// account exists, by GetUserByAccount(ws, account.ID). ErrNotFound
+	// when no account has the email; otherwise Login.Member tells whether
+	// the account has a membership in ws (Login.User). It only reads. A
+	// membership in another workspace is never returned.
+	LoginLookup(ctx context.Context, ws, email string) (Login, error)
+	// CreateJITUser is a just-in-time first sign-in. It equals
+	// CreateAccount(j.Account), then CreateUser(ws, j.User) with AccountID
+	// set to the new account's id, then CreateSession(j.Session) with that
+	// AccountID, then AppendEvents(ws, j.Events) with each event's empty
+	// AccountID and UserID set to the new ids; it returns j with the ids,
+	// times and event ids set. Errors:
+	//   - ConflictError "email": an account has the email; nothing was
+	//     written (result zero).
+	//   - ErrNotFound: the workspace does not exist; nothing was written.
+	//   - ConflictError "userName", "externalId" or "account": the account
+	//     was created (result's Account) but the membership was refused;
+	//     the session and events were not written.
+	//   - ErrUnavailable: the outcome is unknown (the backend did not
+	//     answer); re-sending the same j, ids included, completes it.
+	// Nothing is ever visible half-done: the account is published complete,
+	// the membership never before its account, the session and events only
+	// with the membership. Re-sending a j that was already written (same
+	// ids) changes nothing and succeeds.
+	CreateJITUser(ctx context.Context, ws string, j JITUser) (JITUser, error)
 }

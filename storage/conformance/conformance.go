@@ -35,6 +35,8 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserCRUD", testUserCRUD},
 		{"UserUniqueness", testUserUniqueness},
 		{"UserUniquenessRace", testUserUniquenessRace},
+		{"UnicodeKeys", testUnicodeKeys},
+		{"WriteOps", testWriteOps},
 		{"UserPaging", testUserPaging},
 		{"UserConcurrentUpdates", testUserConcurrentUpdates},
 		{"UserPreconditions", testUserPreconditions},
@@ -61,7 +63,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Allow", testAllow},
 		{"Mail", testMail},
 	}
-	cases = append(cases, loginCases...) // login.go
+	cases = append(cases, signInCases...) // signin.go
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -124,14 +124,18 @@ func testGroupUniqueness(t *testing.T, s storage.Store) {
 	must(t, err, "create")
 	_, err = s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "LEGAL"})
 	wantConflict(t, err, "displayName", "displayName differing in case")
-	_, err = s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "Other", ExternalID: "x-1"})
-	wantConflict(t, err, "externalId", "duplicate externalId")
+	// externalId is indexed, not unique (RFC 7643 §3.1).
+	o, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "Other", ExternalID: "x-1"})
+	must(t, err, "shared externalId")
+	if gs, err := s.FindGroups(ctx, wsA, storage.GroupByExternal, "x-1"); err != nil || len(gs) != 2 ||
+		gs[0].ID != a.ID || gs[1].ID != o.ID {
+		t.Fatalf("find by shared externalId = %d groups, %v", len(gs), err)
+	}
+	must(t, s.DeleteGroup(ctx, wsA, o.ID, 0), "delete the second")
 	b, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "HR"})
 	must(t, err, "create second")
 	_, err = s.ChangeGroup(ctx, wsA, b.ID, storage.GroupChange{DisplayName: strp("legal")})
 	wantConflict(t, err, "displayName", "rename onto a taken displayName")
-	_, err = s.ChangeGroup(ctx, wsA, b.ID, storage.GroupChange{ExternalID: strp("x-1")})
-	wantConflict(t, err, "externalId", "change onto a taken externalId")
 	got, err := s.GetGroup(ctx, wsA, b.ID)
 	must(t, err, "get after refused changes")
 	if got.DisplayName != "HR" || got.ExternalID != "" || got.Version != 1 {

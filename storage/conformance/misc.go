@@ -219,29 +219,36 @@ func testVerifications(t *testing.T, s storage.Store) {
 	must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsA, "hash-2", time.Hour)), "replace")
 	_, err = s.GetVerification(ctx, acct.ID, "hash-1")
 	wantErr(t, err, storage.ErrNotFound, "replaced verification")
-	_, err = s.ConsumeVerification(ctx, acct.ID, "hash-1")
+	_, err = s.ConsumeVerification(ctx, acct.ID, "hash-1", "op-1")
 	wantErr(t, err, storage.ErrNotFound, "consume replaced verification")
 
 	t.Run("other workspace has its own verification", func(t *testing.T) {
 		must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsB, "hash-b", time.Hour)), "create for B")
 		_, err := s.GetVerification(ctx, acct.ID, "hash-2")
 		must(t, err, "A's verification survives B's")
-		vb, err := s.ConsumeVerification(ctx, acct.ID, "hash-b")
+		vb, err := s.ConsumeVerification(ctx, acct.ID, "hash-b", "op-b")
 		must(t, err, "consume B")
 		if vb.WorkspaceID != wsB {
 			t.Fatalf("consumed B verification for %s", vb.WorkspaceID)
 		}
 	})
 
-	v, err := s.ConsumeVerification(ctx, acct.ID, "hash-2")
+	v, err := s.ConsumeVerification(ctx, acct.ID, "hash-2", "op-2")
 	must(t, err, "consume")
 	if v.WorkspaceID != wsA || v.TokenHash != "hash-2" {
 		t.Fatalf("consumed = %+v", v)
 	}
-	_, err = s.ConsumeVerification(ctx, acct.ID, "hash-2")
+	_, err = s.ConsumeVerification(ctx, acct.ID, "hash-2", "op-other")
 	wantErr(t, err, storage.ErrNotFound, "consume twice")
 	_, err = s.GetVerification(ctx, acct.ID, "hash-2")
 	wantErr(t, err, storage.ErrNotFound, "get consumed")
+	// The same confirmation, re-sent because its answer was lost, gets
+	// the verification again; nobody else does.
+	again, err := s.ConsumeVerification(ctx, acct.ID, "hash-2", "op-2")
+	must(t, err, "re-sent consume")
+	if again != v {
+		t.Fatalf("re-sent consume = %+v, want %+v", again, v)
+	}
 	// After a consume, a new one for the same pair works.
 	must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsA, "hash-3", time.Hour)), "create after consume")
 	_, err = s.GetVerification(ctx, acct.ID, "hash-3")
@@ -254,8 +261,8 @@ func testVerificationRace(t *testing.T, s storage.Store) {
 	acct := newAccount(t, s, "race-verify@example.com")
 	must(t, s.CreateVerification(ctx, newVerification(acct.ID, wsA, "race-hash", time.Hour)), "create")
 	const n = 20
-	errs := parallel(n, func(int) error {
-		_, err := s.ConsumeVerification(ctx, acct.ID, "race-hash")
+	errs := parallel(n, func(i int) error {
+		_, err := s.ConsumeVerification(ctx, acct.ID, "race-hash", fmt.Sprintf("op-%d", i))
 		return err
 	})
 	ok := 0
@@ -280,9 +287,9 @@ func testVerificationExpiry(t *testing.T, s storage.Store) {
 	ttlWait(2500 * time.Millisecond)
 	_, err := s.GetVerification(ctx, acct.ID, "short")
 	wantErr(t, err, storage.ErrNotFound, "get expired")
-	_, err = s.ConsumeVerification(ctx, acct.ID, "short")
+	_, err = s.ConsumeVerification(ctx, acct.ID, "short", "op-s")
 	wantErr(t, err, storage.ErrNotFound, "consume expired")
-	_, err = s.ConsumeVerification(ctx, acct.ID, "long")
+	_, err = s.ConsumeVerification(ctx, acct.ID, "long", "op-l")
 	must(t, err, "consume live one")
 	otherSeesNothing(t, s, wsB, nil, nil, nil)
 }

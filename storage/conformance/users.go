@@ -186,8 +186,14 @@ func testUserUniqueness(t *testing.T, s storage.Store) {
 	wantConflict(t, err, "userName", "userName differing in case")
 	_, err = s.UpdateUser(ctx, wsA, a.ID, 0, func(x *storage.User) error { x.ExternalID = "ext-1"; return nil })
 	must(t, err, "set externalId")
-	_, err = s.CreateUser(ctx, wsA, storage.User{UserName: "other@example.com", ExternalID: "ext-1"})
-	wantConflict(t, err, "externalId", "duplicate externalId")
+	// externalId is indexed, not unique (RFC 7643 §3.1): a lookup returns
+	// every user that has it, in creation order.
+	b, err := s.CreateUser(ctx, wsA, storage.User{UserName: "other@example.com", ExternalID: "ext-1"})
+	must(t, err, "shared externalId")
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "ext-1"); err != nil || len(us) != 2 ||
+		us[0].ID != a.ID || us[1].ID != b.ID {
+		t.Fatalf("find by shared externalId = %v, %v; want %s, %s", userIDs(us), err, a.ID, b.ID)
+	}
 	// Empty externalIds never collide.
 	_, err = s.CreateUser(ctx, wsA, storage.User{UserName: "noext1@example.com"})
 	must(t, err, "empty externalId 1")
@@ -204,13 +210,22 @@ func testUserUniqueness(t *testing.T, s storage.Store) {
 	must(t, err, "create carol")
 	_, err = s.UpdateUser(ctx, wsA, c.ID, 0, func(x *storage.User) error { x.UserName = "Dup@example.com"; return nil })
 	wantConflict(t, err, "userName", "rename onto a taken userName")
-	_, err = s.UpdateUser(ctx, wsA, c.ID, 0, func(x *storage.User) error { x.ExternalID = "ext-1"; return nil })
-	wantConflict(t, err, "externalId", "change onto a taken externalId")
 	got, err := s.GetUser(ctx, wsA, c.ID)
-	must(t, err, "get after refused updates")
+	must(t, err, "get after the refused update")
 	if got.UserName != "carol@example.com" || got.ExternalID != "ext-2" || got.Version != 1 {
 		t.Fatalf("refused update changed the user: %+v", got)
 	}
+	// Moving onto a used externalId is allowed; the index follows.
+	_, err = s.UpdateUser(ctx, wsA, c.ID, 0, func(x *storage.User) error { x.ExternalID = "ext-1"; return nil })
+	must(t, err, "change onto a used externalId")
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "ext-1"); err != nil || len(us) != 3 {
+		t.Fatalf("find by ext-1 = %v, %v; want three users", userIDs(us), err)
+	}
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "ext-2"); err != nil || len(us) != 0 {
+		t.Fatalf("find by the old ext-2 = %v, %v; want none", userIDs(us), err)
+	}
+	_, err = s.UpdateUser(ctx, wsA, c.ID, 0, func(x *storage.User) error { x.ExternalID = "ext-2"; return nil })
+	must(t, err, "change back")
 	// Changing only the case of one's own userName is allowed.
 	_, err = s.UpdateUser(ctx, wsA, c.ID, 0, func(x *storage.User) error { x.UserName = "Carol@Example.com"; return nil })
 	must(t, err, "change case of own userName")
@@ -370,4 +385,87 @@ func testUserPreconditions(t *testing.T, s storage.Store) {
 	must(t, s.DeleteUser(ctx, wsA, u.ID, 2), "delete with current version")
 	wantErr(t, s.DeleteUser(ctx, wsA, u.ID, 2), storage.ErrNotFound, "delete again")
 	otherSeesNothing(t, s, wsB, []string{u.ID}, nil, []string{"etag@example.com"})
+}
+
+// testUnicodeKeys: userNames and emails are compared in Unicode NFC, so
+// the composed and decomposed spellings of one name are one key, for
+// uniqueness and for look-ups.
+func testUnicodeKeys(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	const composed, decomposed = "jos\u00e9@example.com", "jose\u0301@example.com"
+	u := newUser(t, s, wsA, composed)
+	_, err := s.CreateUser(ctx, wsA, storage.User{UserName: strings.ToUpper(decomposed)})
+	wantConflict(t, err, "userName", "the decomposed spelling of a taken userName")
+	for _, q := range []string{composed, decomposed, strings.ToUpper(decomposed)} {
+		us, err := s.FindUsers(ctx, wsA, storage.UserByUserName, q)
+		if err != nil || len(us) != 1 || us[0].ID != u.ID {
+			t.Fatalf("find userName %q = %v, %v", q, userIDs(us), err)
+		}
+	}
+	a := newAccount(t, s, "Ren\u00e9e@example.com")
+	_, err = s.CreateAccount(ctx, storage.Account{Email: "rene\u0301e@EXAMPLE.com"})
+	wantConflict(t, err, "email", "the decomposed spelling of a taken email")
+	got, err := s.GetAccountByEmail(ctx, "RENE\u0301E@example.com")
+	if err != nil || got.ID != a.ID {
+		t.Fatalf("account by decomposed email = %+v, %v", got, err)
+	}
+	l, err := s.LoginLookup(ctx, wsA, "rene\u0301e@example.com")
+	if err != nil || l.Account.ID != a.ID {
+		t.Fatalf("login lookup by decomposed email = %+v, %v", l, err)
+	}
+	e, err := s.CreateUser(ctx, wsA, storage.User{UserName: "e1", Emails: []string{"Zo\u00eb@example.com"}})
+	must(t, err, "user with an accented email")
+	if us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "zoe\u0308@example.com"); err != nil || len(us) != 1 || us[0].ID != e.ID {
+		t.Fatalf("find by decomposed email = %v, %v", userIDs(us), err)
+	}
+	otherSeesNothing(t, s, wsB, []string{u.ID, e.ID}, nil, []string{composed})
+}
+
+// testWriteOps: a write names itself with Op; a user or group keeps the Op
+// of the write that made its version, and a group change re-sent with the
+// same Op changes nothing (not even the version), whatever IfVersion
+// says.
+func testWriteOps(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	u, err := s.CreateUser(ctx, wsA, storage.User{UserName: "op@example.com", Op: "op-create"})
+	must(t, err, "create")
+	got, err := s.GetUser(ctx, wsA, u.ID)
+	must(t, err, "get")
+	if got.Op != "op-create" {
+		t.Fatalf("op after create = %q", got.Op)
+	}
+	upd, err := s.UpdateUser(ctx, wsA, u.ID, 0, func(x *storage.User) error { x.Op = "op-1"; x.Active = true; return nil })
+	must(t, err, "update with op")
+	if got, _ := s.GetUser(ctx, wsA, u.ID); got.Op != "op-1" || got.Version != upd.Version {
+		t.Fatalf("after the named update: %+v", got)
+	}
+	_, err = s.UpdateUser(ctx, wsA, u.ID, 0, func(x *storage.User) error { x.Active = false; return nil })
+	must(t, err, "update without op")
+	if got, _ := s.GetUser(ctx, wsA, u.ID); got.Op != "" {
+		t.Fatalf("op after an unnamed update = %q, want empty", got.Op)
+	}
+
+	g, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "Ops", Op: "g-create"})
+	must(t, err, "create group")
+	if g.Op != "g-create" {
+		t.Fatalf("group op after create = %q", g.Op)
+	}
+	ch, err := s.ChangeGroup(ctx, wsA, g.ID, storage.GroupChange{IfVersion: 1, AddMembers: []string{u.ID}, Op: "g-1"})
+	must(t, err, "change")
+	if ch.Version != 2 || ch.Op != "g-1" || len(ch.Members) != 1 {
+		t.Fatalf("after the change: %+v", ch)
+	}
+	again, err := s.ChangeGroup(ctx, wsA, g.ID, storage.GroupChange{IfVersion: 1, AddMembers: []string{u.ID}, Op: "g-1"})
+	must(t, err, "re-sent change")
+	if again.Version != 2 || again.Op != "g-1" || len(again.Members) != 1 {
+		t.Fatalf("re-sent change applied again: %+v", again)
+	}
+	_, err = s.ChangeGroup(ctx, wsA, g.ID, storage.GroupChange{IfVersion: 1, RemoveMembers: []string{u.ID}, Op: "g-2"})
+	wantErr(t, err, storage.ErrPreconditionFailed, "another change with a stale version")
+	plain, err := s.ChangeGroup(ctx, wsA, g.ID, storage.GroupChange{RemoveMembers: []string{u.ID}})
+	must(t, err, "unnamed change")
+	if plain.Op != "" || plain.Version != 3 {
+		t.Fatalf("after an unnamed change: %+v", plain)
+	}
+	otherSeesNothing(t, s, wsB, []string{u.ID}, []string{g.ID}, nil)
 }

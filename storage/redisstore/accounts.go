@@ -41,73 +41,108 @@ func decodeAccount(id string, f map[string]string) (storage.Account, error) {
 
 // CreateAccount stores a new account; the email index decides.
 func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.Account, error) {
-	acct, created, err := s.createAccount(ctx, a)
+	a, key, err := prepareAccount(a)
 	if err != nil {
 		return storage.Account{}, err
 	}
-	if !created {
+	owner, err := s.publishAccount(ctx, a, key, "")
+	if err != nil {
+		return storage.Account{}, err
+	}
+	if owner != a.ID {
 		return storage.Account{}, &storage.ConflictError{Field: "email"}
 	}
-	return acct, nil
+	return a, nil
 }
 
-// GetOrCreateAccount returns the account with a.Email or creates it.
+// GetOrCreateAccount returns the account with a.Email or creates it. The
+// common case, a known email, only reads.
 func (s *Store) GetOrCreateAccount(ctx context.Context, a storage.Account) (storage.Account, bool, error) {
-	return s.createAccount(ctx, a)
+	a, key, err := prepareAccount(a)
+	if err != nil {
+		return storage.Account{}, false, err
+	}
+	if existing, err := s.GetAccountByEmail(ctx, key); err == nil {
+		return existing, false, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return storage.Account{}, false, err
+	}
+	owner, err := s.publishAccount(ctx, a, key, "")
+	if err != nil {
+		return storage.Account{}, false, err
+	}
+	if owner == a.ID {
+		return a, true, nil
+	}
+	existing, err := s.accountOf(ctx, owner)
+	return existing, false, err
 }
 
-// createAccount crosses two slots and is ordered so that nothing is visible
-// half-done: (1) the record is written under its own new id (HSETNX of the
-// version field decides an id collision), reachable by nobody yet; (2) HSETNX on the global email index publishes it, atomically
-// deciding the winner among concurrent creates of one email; (3) a loser
-// deletes its unpublished record and returns the winner's. A crash after
-// (1) leaves an unreachable record, never a half-created account.
-func (s *Store) createAccount(ctx context.Context, a storage.Account) (storage.Account, bool, error) {
-	email := strings.ToLower(strings.TrimSpace(a.Email))
-	if email == "" {
-		return storage.Account{}, false, errors.New("redisstore: account email is empty")
+// prepareAccount fills a's id and creation time and returns the email
+// index field of its email.
+func prepareAccount(a storage.Account) (storage.Account, string, error) {
+	key := storage.FoldKey(a.Email)
+	if key == "" {
+		return a, "", errors.New("redisstore: account email is empty")
 	}
 	if a.ID == "" {
 		a.ID = storage.NewID()
 	}
 	if !validID(a.ID) {
-		return storage.Account{}, false, fmt.Errorf("redisstore: invalid account id %q", a.ID)
+		return a, "", fmt.Errorf("redisstore: invalid account id %q", a.ID)
 	}
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = now()
 	}
 	a.CreatedAt = fromMicro(toMicro(a.CreatedAt))
-	// Cheap read first: the common GetOrCreate of a known email writes nothing.
-	if existing, err := s.GetAccountByEmail(ctx, email); err == nil {
-		return existing, false, nil
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return storage.Account{}, false, err
-	}
+	return a, key, nil
+}
+
+// accountArgs are luaWriteAccount's arguments for a (backPointer: the
+// membership back-pointer field to write with it, or "").
+func accountArgs(a storage.Account, backPointer string) []any {
+	return []any{a.Email, a.FullName, a.Source, a.OriginWorkspace, toMicro(a.CreatedAt), backPointer}
+}
+
+// publishAccount creates account a in two ordered steps, on two hash
+// slots: (1) the record under its new id (with the back-pointer field,
+// when given), reachable by nobody yet; (2) HSETNX on the email index
+// publishes it, deciding among concurrent creates of one email. It
+// returns the id the index holds for the email: a.ID when a won (or had
+// already won: a re-sent call), another account's id when a lost. A
+// loser deletes its unpublished record, after reading that the index
+// holds the other id, so nothing an index points to is ever deleted. A
+// crash or a lost connection after (1) leaves at most an unreachable
+// record (scimjit check finds it); re-sending the same a, id and creation
+// time included, completes the create.
+func (s *Store) publishAccount(ctx context.Context, a storage.Account, key, backPointer string) (string, error) {
 	recKey := s.acctKey(a.ID, "a")
-	ok, err := scriptAccountCreate.Run(ctx, s.rdb, []string{recKey}, a.Email, a.FullName, a.Source,
-		a.OriginWorkspace, toMicro(a.CreatedAt)).Bool()
+	w, err := scriptAccountWrite.Run(ctx, s.rdb, []string{recKey}, accountArgs(a, backPointer)...).Text()
 	if err != nil {
-		return storage.Account{}, false, s.wrap(err)
+		return "", s.wrap(err)
 	}
-	if !ok {
-		return storage.Account{}, false, &storage.ConflictError{Field: "id"}
+	if w == "taken" {
+		return "", &storage.ConflictError{Field: "id"}
 	}
-	won, err := s.rdb.HSetNX(ctx, s.emailIndexKey(), email, a.ID).Result()
+	won, err := s.rdb.HSetNX(ctx, s.emailIndexKey(), key, a.ID).Result()
 	if err != nil {
-		return storage.Account{}, false, s.wrap(err)
+		return "", s.wrap(err)
 	}
 	if won {
-		return a, true, nil
+		return a.ID, nil
 	}
-	if err := s.rdb.HDel(ctx, recKey, acctFieldVersion, acctFieldEmail, acctFieldName, acctFieldSource,
-		acctFieldOrigin, acctFieldCreated).Err(); err != nil {
-		return storage.Account{}, false, s.wrap(err)
-	}
-	existing, err := s.GetAccountByEmail(ctx, email)
+	owner, err := s.rdb.HGet(ctx, s.emailIndexKey(), key).Result()
 	if err != nil {
-		return storage.Account{}, false, err
+		return "", s.wrap(err)
 	}
-	return existing, false, nil
+	if owner == a.ID {
+		return owner, nil
+	}
+	// The index holds another account: ours was never published.
+	if err := s.rdb.Del(ctx, recKey).Err(); err != nil {
+		return "", s.wrap(err)
+	}
+	return owner, nil
 }
 
 // GetAccount reads an account by id.
@@ -122,13 +157,34 @@ func (s *Store) GetAccount(ctx context.Context, id string) (storage.Account, err
 	return decodeAccount(id, f)
 }
 
-// GetAccountByEmail looks the email up (case-insensitively) in the index.
+// GetAccountByEmail looks the email up (folded: storage.FoldKey) in the
+// index.
 func (s *Store) GetAccountByEmail(ctx context.Context, email string) (storage.Account, error) {
-	id, err := s.rdb.HGet(ctx, s.emailIndexKey(), strings.ToLower(strings.TrimSpace(email))).Result()
+	key := storage.FoldKey(email)
+	if key == "" {
+		return storage.Account{}, storage.ErrNotFound
+	}
+	id, err := s.rdb.HGet(ctx, s.emailIndexKey(), key).Result()
 	if err != nil {
 		return storage.Account{}, s.wrap(err)
 	}
-	return s.GetAccount(ctx, id)
+	return s.accountOf(ctx, id)
+}
+
+// errDangling is an index entry that points to a record that does not
+// exist. The writes never leave one (an account is published only once
+// its record is complete, and never deleted); scimjit check reports and
+// repairs one left by older versions.
+var errDangling = errors.New("redisstore: an index entry points to a missing record (run scimjit check)")
+
+// accountOf reads the account an index entry names: a missing record is
+// errDangling, not ErrNotFound, since the email does have an owner.
+func (s *Store) accountOf(ctx context.Context, id string) (storage.Account, error) {
+	a, err := s.GetAccount(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Account{}, fmt.Errorf("%w: email index -> account %s", errDangling, id)
+	}
+	return a, err
 }
 
 // AccountMemberships reads the account's w:<ws> back-pointers and verifies

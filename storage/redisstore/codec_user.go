@@ -82,6 +82,8 @@ func fastDecodeUserWire(b []byte, raw bool) (w userWire, ok bool) {
 			w.Created, ok = d.integer()
 		case wModified:
 			w.Modified, ok = d.integer()
+		case wOp:
+			w.Op, ok = d.str()
 		case wVersion:
 			w.Version, ok = d.integer()
 		}
@@ -114,6 +116,7 @@ const (
 	wCreated                     // c
 	wModified                    // m
 	wVersion                     // ver
+	wOp                          // op
 )
 
 // wireFieldBit returns the bit of a userWire key (0 for an unknown key). A
@@ -148,6 +151,8 @@ func wireFieldBit(key string) uint32 {
 		return wModified
 	case "ver":
 		return wVersion
+	case "op":
+		return wOp
 	}
 	return 0
 }

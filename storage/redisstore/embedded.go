@@ -47,8 +47,11 @@ func OpenEmbedded(ctx context.Context, logger *slog.Logger) (*Store, error) {
 			}
 		}
 	}()
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	s := &Store{rdb: rdb, prefix: "sj", addr: m.Addr()}
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), DialTimeout: DialTimeout, ReadTimeout: DefaultTimeout,
+		WriteTimeout: DefaultTimeout, PoolTimeout: DefaultTimeout + time.Second, ContextTimeoutEnabled: true,
+		MaxRetries: noRetries})
+	s := New(rdb, "")
+	s.addr = m.Addr()
 	var once sync.Once
 	s.closeFn = func() error {
 		once.Do(func() {

@@ -106,20 +106,25 @@ func decodeSession(key string, b []byte) (storage.Session, error) {
 
 // CreateSession stores s with PXAT s.ExpiresAt.
 func (s *Store) CreateSession(ctx context.Context, x storage.Session) error {
-	if x.Key == "" {
-		return errors.New("redisstore: session key is empty")
-	}
-	if !x.ExpiresAt.After(time.Now()) {
-		return errors.New("redisstore: session already expired")
-	}
-	if x.CreatedAt.IsZero() {
-		x.CreatedAt = now()
-	}
-	b, err := encodeSession(x)
+	b, err := s.sessionRecord(&x)
 	if err != nil {
 		return err
 	}
 	return s.wrap(s.rdb.SetArgs(ctx, s.sessionKey(x.Key), b, redis.SetArgs{ExpireAt: x.ExpiresAt}).Err())
+}
+
+// sessionRecord checks x as CreateSession does and encodes it.
+func (s *Store) sessionRecord(x *storage.Session) ([]byte, error) {
+	if x.Key == "" {
+		return nil, errors.New("redisstore: session key is empty")
+	}
+	if !x.ExpiresAt.After(time.Now()) {
+		return nil, errors.New("redisstore: session already expired")
+	}
+	if x.CreatedAt.IsZero() {
+		x.CreatedAt = now()
+	}
+	return encodeSession(*x)
 }
 
 // GetSession reads a live session.
@@ -227,16 +232,14 @@ func (s *Store) CreateVerification(ctx context.Context, v storage.Verification) 
 		v.ExpiresAt.UnixMilli()).Err())
 }
 
-func (s *Store) verification(ctx context.Context, accountID, tokenHash string, consume bool) (storage.Verification, error) {
+// verification reads (op "") or consumes (op: the consumer's id) a
+// verification in one script (scriptVerificationGet).
+func (s *Store) verification(ctx context.Context, accountID, tokenHash, op string) (storage.Verification, error) {
 	if !validID(accountID) || !validID(tokenHash) {
 		return storage.Verification{}, storage.ErrNotFound
 	}
-	c := "0"
-	if consume {
-		c = "1"
-	}
 	rec, err := scriptVerificationGet.Run(ctx, s.rdb, []string{s.acctKey(accountID, "vt:"+tokenHash)},
-		s.acctKey(accountID, ""), tokenHash, time.Now().UnixMilli(), c).Text()
+		s.acctKey(accountID, ""), tokenHash, time.Now().UnixMilli(), op).Text()
 	if err != nil {
 		return storage.Verification{}, s.wrap(err)
 	}
@@ -251,13 +254,17 @@ func (s *Store) verification(ctx context.Context, accountID, tokenHash string, c
 
 // GetVerification reads a live, current verification without consuming it.
 func (s *Store) GetVerification(ctx context.Context, accountID, tokenHash string) (storage.Verification, error) {
-	return s.verification(ctx, accountID, tokenHash, false)
+	return s.verification(ctx, accountID, tokenHash, "")
 }
 
-// ConsumeVerification checks and deletes a verification in one script, so
-// exactly one of concurrent callers gets it.
-func (s *Store) ConsumeVerification(ctx context.Context, accountID, tokenHash string) (storage.Verification, error) {
-	return s.verification(ctx, accountID, tokenHash, true)
+// ConsumeVerification checks a verification and marks it used by op in
+// one script, so exactly one of concurrent callers gets it (and a re-send
+// of that caller's call, with the same op, gets it again).
+func (s *Store) ConsumeVerification(ctx context.Context, accountID, tokenHash, op string) (storage.Verification, error) {
+	if op == "" {
+		return storage.Verification{}, errors.New("redisstore: consuming a verification needs an op")
+	}
+	return s.verification(ctx, accountID, tokenHash, op)
 }
 
 // Allow is a fixed-window counter: INCR, and PEXPIRE on the window's first
@@ -273,24 +280,23 @@ func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Du
 	return n <= int64(limit), nil
 }
 
-// ConsumeOnce is SET NX PXAT: true only for the first caller. An expiry in
-// the past (or under a second away) is kept for a second.
+// ConsumeOnce sets the key to a token new for this call unless it exists
+// (scriptConsumeOnce): true only for the first caller, and for a re-send
+// of that call's script. An expiry in the past (or under a second away) is
+// kept for a second.
 func (s *Store) ConsumeOnce(ctx context.Context, ws, key string, expiresAt time.Time) (bool, error) {
 	if !validWS(ws) {
 		return false, errors.New("redisstore: invalid workspace id")
 	}
-	err := s.rdb.SetArgs(ctx, s.onceKey(ws, key), "1", redis.SetArgs{Mode: "NX", ExpireAt: onceExpiry(expiresAt)}).Err()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
+	n, err := scriptConsumeOnce.Run(ctx, s.rdb, []string{s.onceKey(ws, key)}, storage.NewID(),
+		onceExpiry(expiresAt).UnixMilli()).Int()
 	if err != nil {
 		return false, s.wrap(err)
 	}
-	return true, nil
+	return n == 1, nil
 }
 
-// onceKey is the replay-cache key of ConsumeOnce and the sign-in calls
-// that consume with it.
+// onceKey is the replay-cache key of ConsumeOnce.
 func (s *Store) onceKey(ws, key string) string { return s.wsKey(ws, "once:"+key) }
 
 // onceExpiry keeps a consumed key for at least a second: an expiry in the

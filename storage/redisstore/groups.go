@@ -13,20 +13,21 @@ import (
 
 // A group is a hash {ws:<id>}:g:<gid> with the fields v (wire version), id,
 // dn (displayName), dnl (lower-cased), x (externalId), at (attributes JSON),
-// c, m (µs), ver, seq; its members are the set {ws:<id>}:gm:<gid>.
+// c, m (µs), ver, seq, op (the write that made this version); its members
+// are the set {ws:<id>}:gm:<gid>.
 
 // groupKeys are the keys of the group scripts, all in the workspace's slot.
 func (s *Store) groupKeys(ws, gid string) []string {
 	return []string{
-		s.wsKey(ws, "meta"),    // 1
-		s.wsKey(ws, "g:"+gid),  // 2 hash
-		s.wsKey(ws, "gm:"+gid), // 3 set of member user ids
-		s.wsKey(ws, "ix:gn"),   // 4 hash lower(displayName) -> gid
-		s.wsKey(ws, "ix:gx"),   // 5 hash externalId -> gid
-		s.wsKey(ws, "users"),   // 6 users hash (reference check)
-		s.wsKey(ws, "ix:ug"),   // 7 zset "userId\0groupId"
-		s.wsKey(ws, "ix:go"),   // 8 zset seq -> gid
-		s.wsKey(ws, "seq:g"),   // 9 counter
+		s.wsKey(ws, "meta"),    // meta: the workspace record
+		s.wsKey(ws, "g:"+gid),  // group: hash
+		s.wsKey(ws, "gm:"+gid), // members: set of member user ids
+		s.wsKey(ws, "ix:gn"),   // name: hash lower(displayName) -> gid
+		s.wsKey(ws, "ix:gxz"),  // externalId: zset "externalId\0gid"
+		s.wsKey(ws, "users"),   // users: the users hash (reference check)
+		s.wsKey(ws, "ix:ug"),   // groupsOf: zset "userId\0groupId"
+		s.wsKey(ws, "ix:go"),   // order: zset seq -> gid
+		s.wsKey(ws, "seq:g"),   // seq: counter
 	}
 }
 
@@ -67,7 +68,7 @@ func (s *Store) CreateGroup(ctx context.Context, ws string, g storage.Group) (st
 		return storage.Group{}, err
 	}
 	t := now()
-	args := []any{g.ID, g.DisplayName, strings.ToLower(g.DisplayName), g.ExternalID, at, toMicro(t)}
+	args := []any{g.ID, g.DisplayName, strings.ToLower(g.DisplayName), g.ExternalID, at, toMicro(t), g.Op}
 	for _, m := range dedup(g.Members) {
 		args = append(args, m)
 	}
@@ -105,7 +106,8 @@ func decodeGroup(ws string, v any) (storage.Group, error) {
 	if f["v"] != "1" {
 		return storage.Group{}, fmt.Errorf("redisstore: group record version %q unknown", f["v"])
 	}
-	g := storage.Group{ID: f["id"], WorkspaceID: ws, DisplayName: f["dn"], ExternalID: f["x"], Members: []string{}}
+	g := storage.Group{ID: f["id"], WorkspaceID: ws, DisplayName: f["dn"], ExternalID: f["x"], Op: f["op"],
+		Members: []string{}}
 	if f["at"] != "" {
 		if err := json.Unmarshal([]byte(f["at"]), &g.Attributes); err != nil {
 			return storage.Group{}, fmt.Errorf("redisstore: decode group attributes: %w", err)
@@ -226,7 +228,7 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 		}
 		return "0"
 	}
-	args := []any{id, ch.IfVersion, toMicro(now())}
+	args := []any{id, ch.IfVersion, toMicro(now()), ch.Op}
 	if ch.DisplayName != nil {
 		args = append(args, "1", *ch.DisplayName, strings.ToLower(*ch.DisplayName))
 	} else {

@@ -2,101 +2,159 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// Lua scripts. Each one touches only keys of one hash tag; the keys it
-// builds from ARGV[prefix] share the tag of KEYS (see docs/storage.md).
-// Scripts check every condition before their first write, because Redis
-// does not roll a script back when it fails half-way.
+// Lua scripts. Each one touches only keys of one hash tag, except
+// scriptJITCreate, which runs only where the whole keyspace is one server
+// (see CreateJITUser); the keys a script builds from a prefix argument
+// share the tag of its KEYS (docs/storage.md).
 //
-// Separator for composite index members ("value\0id"): NUL, which no
-// indexed value or id may contain (the Go side filters it out).
+// Conventions:
+//   - Scripts check every condition before their first write, because
+//     Redis does not roll a script back when it fails half-way.
+//   - KEYS and ARGV are read into named locals at the top; the Go side
+//     builds them with the functions next to each script.
+//   - Every write is safe to re-send: a create whose record already
+//     exists exactly as this call would write it, a compare-and-set whose
+//     stored value is already the new one, or a change whose operation id
+//     is already recorded, succeeds without writing again. Nothing deletes
+//     a record that an index still points to.
+//   - Errors are replies "SJ_<KIND> <detail>" (wrap maps them).
+//
+// Composite index members are "value\0id": NUL, which no indexed value or
+// id may contain (the Go side filters it out), separates them, so a lex
+// range finds every id of one value.
 
 const luaPrelude = `local SEP = string.char(0)
 local NEXT = string.char(1)
+local function zrangeIDs(key, value)
+  local out = {}
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', key, '[' .. value .. SEP, '(' .. value .. NEXT)) do
+    out[#out + 1] = string.sub(m, #value + 2)
+  end
+  return out
+end
 `
 
-// luaCreateUser is the user-create step shared by scriptUserCreate and
-// scriptAccountUserCreate: K = userKeys; A = id, record, lower(userName),
-// externalId, accountId, lower(emails) other than the userName... It
-// checks every condition before its first write and returns 1, or an
-// SJ_ error reply.
-const luaCreateUser = `local function createUser(K, A)
-  if redis.call('EXISTS', K[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-  local id = A[1]
-  if redis.call('HEXISTS', K[2], id) == 1 then return redis.error_reply('SJ_CONFLICT id') end
-  if redis.call('HEXISTS', K[3], A[3]) == 1 then return redis.error_reply('SJ_CONFLICT userName') end
-  if A[4] ~= '' and redis.call('HEXISTS', K[4], A[4]) == 1 then return redis.error_reply('SJ_CONFLICT externalId') end
-  if A[5] ~= '' and redis.call('HEXISTS', K[5], A[5]) == 1 then return redis.error_reply('SJ_CONFLICT account') end
-  redis.call('HSET', K[2], id, A[2])
-  redis.call('HSET', K[3], A[3], id)
-  if A[4] ~= '' then redis.call('HSET', K[4], A[4], id) end
-  if A[5] ~= '' then redis.call('HSET', K[5], A[5], id) end
-  for i = 6, #A do redis.call('ZADD', K[6], 0, A[i] .. SEP .. id) end
-  local seq = redis.call('INCR', K[8])
-  redis.call('ZADD', K[7], seq, id)
+// User keys: the KEYS of every user script, in this order (userKeys).
+const luaUserKeys = `local function userKeys(K)
+  return {meta = K[1], users = K[2], userName = K[3], externalId = K[4], account = K[5],
+    emails = K[6], order = K[7], seq = K[8], groupsOf = K[9]}
+end
+`
+
+// luaUserArgs reads the arguments of a user create (userArgs) starting
+// at ARGV[from]: id, record, folded userName, externalId, account id,
+// then the folded emails to index.
+const luaUserArgs = `local function userArgs(A, from)
+  local u = {id = A[from], record = A[from + 1], userName = A[from + 2], externalId = A[from + 3],
+    account = A[from + 4], emails = {}}
+  for i = from + 5, #A do u.emails[#u.emails + 1] = A[i] end
+  return u
+end
+`
+
+// luaCreateUser creates a membership: the record and every index entry,
+// after checking the workspace exists and userName (unique per workspace)
+// and account (one membership per account and workspace) are free.
+// externalId is indexed, not unique (RFC 7643 §3.1: the client keeps it
+// unique). A record already stored under the id that is byte-identical
+// to this one is this very create, re-sent: it succeeds, writing nothing.
+// Returns 1 or an SJ_ error reply.
+const luaCreateUser = `local function createUser(U, u)
+  if redis.call('EXISTS', U.meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+  local cur = redis.call('HGET', U.users, u.id)
+  if cur then
+    if cur == u.record then return 1 end
+    return redis.error_reply('SJ_CONFLICT id')
+  end
+  if redis.call('HEXISTS', U.userName, u.userName) == 1 then return redis.error_reply('SJ_CONFLICT userName') end
+  if u.account ~= '' and redis.call('HEXISTS', U.account, u.account) == 1 then
+    return redis.error_reply('SJ_CONFLICT account')
+  end
+  redis.call('HSET', U.users, u.id, u.record)
+  redis.call('HSET', U.userName, u.userName, u.id)
+  if u.externalId ~= '' then redis.call('ZADD', U.externalId, 0, u.externalId .. SEP .. u.id) end
+  if u.account ~= '' then redis.call('HSET', U.account, u.account, u.id) end
+  for _, e in ipairs(u.emails) do redis.call('ZADD', U.emails, 0, e .. SEP .. u.id) end
+  redis.call('ZADD', U.order, redis.call('INCR', U.seq), u.id)
   return 1
 end
 `
 
-// scriptUserCreate: KEYS = userKeys; ARGV = id, record, lower(userName),
-// externalId, accountId, lower(emails) other than the userName...
-var scriptUserCreate = redis.NewScript(luaPrelude + luaCreateUser + `return createUser(KEYS, ARGV)
+// luaAppendEvents appends ARGV[from..to] (event records) to the stream,
+// capped near streamCap entries, and returns {1, their ids...}.
+const luaAppendEvents = `local function appendEvents(stream, streamCap, A, from, to)
+  local out = {1}
+  for i = from, to do
+    out[#out + 1] = redis.call('XADD', stream, 'MAXLEN', '~', streamCap, '*', 'd', A[i])
+  end
+  return out
+end
+`
+
+// scriptUserCreate: KEYS = userKeys, the events stream; ARGV = stream
+// cap, n, n event records, userArgs. Creates the membership and, with it,
+// appends the events (same slot). Returns {1, event ids...}, {2} for a
+// re-send of a create that already happened (nothing written), or an
+// SJ_ error reply.
+var scriptUserCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaCreateUser + luaAppendEvents + `
+local U = userKeys(KEYS)
+local n = tonumber(ARGV[2])
+local user = userArgs(ARGV, 3 + n)
+if redis.call('HGET', U.users, user.id) == user.record then return {2} end
+local r = createUser(U, user)
+if r ~= 1 then return r end
+return appendEvents(KEYS[10], ARGV[1], ARGV, 3, 2 + n)
 `)
 
-// scriptUserQuery (read-only): KEYS = users, the mode's index (ix:un,
-// ix:ux, ix:ua or ix:ue; ix:uo in list and id mode), ix:uo, ix:ug (see
-// queryArgs); ARGV = mode, a, b, workspace key prefix, groups ("1" or "0").
-// Modes: id, un, ext, acct, email (value a), list (offset a, limit b).
-// Returns {total, record1, seq1, record2, seq2, ...} (seq only in the email and
-// list modes, which can return several users; "0" otherwise); total only in list
-// mode. With groups "1", each user is followed by its group references
-// {gid1, dn1, gid2, dn2, ...} (group members are not read):
-// {total, record1, seq1, groups1, ...}. Only the four keys a query reads
-// are passed (each key is an argument Redis parses and Lua copies).
+// scriptUserQuery (read-only): KEYS = users, the mode's index (userName,
+// externalId, account or emails; order in the list and id modes), order,
+// groupsOf (queryArgs); ARGV = mode, a, b, workspace key prefix, groups
+// ("1" or "0"). Modes: id, un, ext, acct, email (value a), list (offset
+// a, limit b). Returns {total, record1, seq1, record2, seq2, ...}; total
+// only in list mode, seq (the creation order) in the modes that can find
+// several users ("0" otherwise). With groups "1", each user is followed by
+// its group references {gid1, dn1, gid2, dn2, ...} (group members are not
+// read).
 var scriptUserQuery = redis.NewScript(luaPrelude + `
-local mode = ARGV[1]
+local users, index, order, groupsOf = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local mode, a, b, prefix, withGroups = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
 local ids = {}
 local total = 0
+local several = mode == 'email' or mode == 'list' or mode == 'ext'
 if mode == 'id' then
-  ids = {ARGV[2]}
-elseif mode == 'un' or mode == 'ext' or mode == 'acct' then
-  local v = redis.call('HGET', KEYS[2], ARGV[2])
+  ids = {a}
+elseif mode == 'un' or mode == 'acct' then
+  local v = redis.call('HGET', index, a)
   if v then ids = {v} end
+elseif mode == 'ext' then
+  ids = zrangeIDs(index, a)
 elseif mode == 'email' then
-  -- the email equal to a user's userName is found through the userName
-  -- index (the caller filters on the record's emails); KEYS[2] is ix:ue
-  local v = redis.call('HGET', ARGV[4] .. 'ix:un', ARGV[2])
+  -- an email equal to the user's userName is found through the userName
+  -- index (the caller keeps users whose emails hold the value)
+  local v = redis.call('HGET', prefix .. 'ix:un', a)
   if v then ids[#ids + 1] = v end
-  local ms = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[2] .. SEP, '(' .. ARGV[2] .. NEXT)
-  for _, m in ipairs(ms) do
-    local id = string.sub(m, #ARGV[2] + 2)
+  for _, id in ipairs(zrangeIDs(index, a)) do
     if id ~= v then ids[#ids + 1] = id end
   end
 elseif mode == 'list' then
-  total = redis.call('ZCARD', KEYS[3])
-  local off = tonumber(ARGV[2])
-  local lim = tonumber(ARGV[3])
-  if lim > 0 and off < total then ids = redis.call('ZRANGE', KEYS[3], off, off + lim - 1) end
+  total = redis.call('ZCARD', order)
+  local off, lim = tonumber(a), tonumber(b)
+  if lim > 0 and off < total then ids = redis.call('ZRANGE', order, off, off + lim - 1) end
 end
-local p = ARGV[4]
-local groups = ARGV[5] == '1'
 local out = {total}
 for _, id in ipairs(ids) do
-  local rec = redis.call('HGET', KEYS[1], id)
+  local rec = redis.call('HGET', users, id)
   if rec then
     out[#out + 1] = rec
-    -- the creation order sorts what email and list return; a lookup by
-    -- id, userName, externalId or account finds at most one user
-    if mode == 'email' or mode == 'list' then
-      out[#out + 1] = redis.call('ZSCORE', KEYS[3], id) or '0'
+    if several then
+      out[#out + 1] = redis.call('ZSCORE', order, id) or '0'
     else
       out[#out + 1] = '0'
     end
-    if groups then
-      -- the user's group references, as scriptUserGroups reads them
+    if withGroups then
       local gs = {}
-      for _, m in ipairs(redis.call('ZRANGEBYLEX', KEYS[4], '[' .. id .. SEP, '(' .. id .. NEXT)) do
-        local gid = string.sub(m, #id + 2)
-        local dn = redis.call('HGET', p .. 'g:' .. gid, 'dn')
+      for _, gid in ipairs(zrangeIDs(groupsOf, id)) do
+        local dn = redis.call('HGET', prefix .. 'g:' .. gid, 'dn')
         if dn then
           gs[#gs + 1] = gid
           gs[#gs + 1] = dn
@@ -110,242 +168,248 @@ return out
 `)
 
 // scriptUserCAS: KEYS = userKeys; ARGV = id, expected record, new record,
-// old lower(userName), new lower(userName), old externalId, new externalId,
-// n, n old lower(emails)..., new lower(emails)...
-var scriptUserCAS = redis.NewScript(luaPrelude + `
-local id = ARGV[1]
-local cur = redis.call('HGET', KEYS[2], id)
-if not cur then return redis.error_reply('SJ_NOTFOUND user') end
-if cur ~= ARGV[2] then return redis.error_reply('SJ_RETRY') end
-if ARGV[5] ~= ARGV[4] then
-  local o = redis.call('HGET', KEYS[3], ARGV[5])
-  if o and o ~= id then return redis.error_reply('SJ_CONFLICT userName') end
-end
-if ARGV[7] ~= ARGV[6] and ARGV[7] ~= '' then
-  local o = redis.call('HGET', KEYS[4], ARGV[7])
-  if o and o ~= id then return redis.error_reply('SJ_CONFLICT externalId') end
-end
-if ARGV[5] ~= ARGV[4] then
-  if redis.call('HGET', KEYS[3], ARGV[4]) == id then redis.call('HDEL', KEYS[3], ARGV[4]) end
-  redis.call('HSET', KEYS[3], ARGV[5], id)
-end
-if ARGV[7] ~= ARGV[6] then
-  if ARGV[6] ~= '' and redis.call('HGET', KEYS[4], ARGV[6]) == id then redis.call('HDEL', KEYS[4], ARGV[6]) end
-  if ARGV[7] ~= '' then redis.call('HSET', KEYS[4], ARGV[7], id) end
-end
+// old folded userName, new folded userName, old externalId, new
+// externalId, n, n old folded emails..., new folded emails... Replaces the
+// record when it is still the expected one, moving the changed index
+// entries and re-checking userName's uniqueness; a record that already
+// is the new one is this very write, re-sent (1, nothing written).
+var scriptUserCAS = redis.NewScript(luaPrelude + luaUserKeys + `
+local U = userKeys(KEYS)
+local id, expected, record = ARGV[1], ARGV[2], ARGV[3]
+local oldName, newName, oldExt, newExt = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local n = tonumber(ARGV[8])
-for i = 9, 8 + n do redis.call('ZREM', KEYS[6], ARGV[i] .. SEP .. id) end
-for i = 9 + n, #ARGV do redis.call('ZADD', KEYS[6], 0, ARGV[i] .. SEP .. id) end
-redis.call('HSET', KEYS[2], id, ARGV[3])
+local cur = redis.call('HGET', U.users, id)
+if not cur then return redis.error_reply('SJ_NOTFOUND user') end
+if cur == record then return 1 end
+if cur ~= expected then return redis.error_reply('SJ_RETRY') end
+if newName ~= oldName then
+  local o = redis.call('HGET', U.userName, newName)
+  if o and o ~= id then return redis.error_reply('SJ_CONFLICT userName') end
+  if redis.call('HGET', U.userName, oldName) == id then redis.call('HDEL', U.userName, oldName) end
+  redis.call('HSET', U.userName, newName, id)
+end
+if newExt ~= oldExt then
+  if oldExt ~= '' then redis.call('ZREM', U.externalId, oldExt .. SEP .. id) end
+  if newExt ~= '' then redis.call('ZADD', U.externalId, 0, newExt .. SEP .. id) end
+end
+for i = 9, 8 + n do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+for i = 9 + n, #ARGV do redis.call('ZADD', U.emails, 0, ARGV[i] .. SEP .. id) end
+redis.call('HSET', U.users, id, record)
 return 1
 `)
 
-// scriptUserDelete: KEYS = userKeys; ARGV = key prefix of the workspace,
-// id, expected record, lower(userName), externalId, accountId, now (µs),
-// lower(emails)...
-var scriptUserDelete = redis.NewScript(luaPrelude + `
-local p = ARGV[1]
-local id = ARGV[2]
-local cur = redis.call('HGET', KEYS[2], id)
+// scriptUserDelete: KEYS = userKeys; ARGV = workspace key prefix, id,
+// expected record, folded userName, externalId, account id, now (µs),
+// folded emails... Removes the record (when still the expected one), its
+// index entries and its group memberships.
+var scriptUserDelete = redis.NewScript(luaPrelude + luaUserKeys + `
+local U = userKeys(KEYS)
+local prefix, id, expected, userName, ext, account, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local cur = redis.call('HGET', U.users, id)
 if not cur then return redis.error_reply('SJ_NOTFOUND user') end
-if cur ~= ARGV[3] then return redis.error_reply('SJ_RETRY') end
-redis.call('HDEL', KEYS[2], id)
-if redis.call('HGET', KEYS[3], ARGV[4]) == id then redis.call('HDEL', KEYS[3], ARGV[4]) end
-if ARGV[5] ~= '' and redis.call('HGET', KEYS[4], ARGV[5]) == id then redis.call('HDEL', KEYS[4], ARGV[5]) end
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[5], ARGV[6]) == id then redis.call('HDEL', KEYS[5], ARGV[6]) end
-for i = 8, #ARGV do redis.call('ZREM', KEYS[6], ARGV[i] .. SEP .. id) end
-redis.call('ZREM', KEYS[7], id)
-local lo, hi = '[' .. id .. SEP, '(' .. id .. NEXT
-local ms = redis.call('ZRANGEBYLEX', KEYS[9], lo, hi)
-for _, m in ipairs(ms) do
-  local gid = string.sub(m, #id + 2)
-  if redis.call('SREM', p .. 'gm:' .. gid, id) == 1 and redis.call('EXISTS', p .. 'g:' .. gid) == 1 then
-    redis.call('HINCRBY', p .. 'g:' .. gid, 'ver', 1)
-    redis.call('HSET', p .. 'g:' .. gid, 'm', ARGV[7])
+if cur ~= expected then return redis.error_reply('SJ_RETRY') end
+redis.call('HDEL', U.users, id)
+if redis.call('HGET', U.userName, userName) == id then redis.call('HDEL', U.userName, userName) end
+if ext ~= '' then redis.call('ZREM', U.externalId, ext .. SEP .. id) end
+if account ~= '' and redis.call('HGET', U.account, account) == id then redis.call('HDEL', U.account, account) end
+for i = 8, #ARGV do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+redis.call('ZREM', U.order, id)
+for _, gid in ipairs(zrangeIDs(U.groupsOf, id)) do
+  if redis.call('SREM', prefix .. 'gm:' .. gid, id) == 1 and redis.call('EXISTS', prefix .. 'g:' .. gid) == 1 then
+    redis.call('HINCRBY', prefix .. 'g:' .. gid, 'ver', 1)
+    redis.call('HSET', prefix .. 'g:' .. gid, 'm', now)
   end
 end
-redis.call('ZREMRANGEBYLEX', KEYS[9], lo, hi)
+redis.call('ZREMRANGEBYLEX', U.groupsOf, '[' .. id .. SEP, '(' .. id .. NEXT)
 return 1
 `)
+
+// Group keys: the KEYS of every group script, in this order (groupKeys).
+const luaGroupKeys = `local function groupKeys(K)
+  return {meta = K[1], group = K[2], members = K[3], name = K[4], externalId = K[5], users = K[6],
+    groupsOf = K[7], order = K[8], seq = K[9]}
+end
+`
 
 // scriptGroupCreate: KEYS = groupKeys(gid); ARGV = id, displayName,
-// lower(displayName), externalId, attributes JSON, now (µs), members...
-var scriptGroupCreate = redis.NewScript(luaPrelude + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-local id = ARGV[1]
-if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('SJ_CONFLICT id') end
-if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[4], ARGV[3]) == 1 then return redis.error_reply('SJ_CONFLICT displayName') end
-if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[4]) == 1 then return redis.error_reply('SJ_CONFLICT externalId') end
-for i = 7, #ARGV do
-  if redis.call('HEXISTS', KEYS[6], ARGV[i]) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
+// folded displayName, externalId, attributes JSON, now (µs), op, members...
+// A group already stored under the id with the same creation time and
+// name is this very create, re-sent (1, nothing written).
+var scriptGroupCreate = redis.NewScript(luaPrelude + luaGroupKeys + `
+local G = groupKeys(KEYS)
+local id, dn, dnl, ext, attrs, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local firstMember = 8
+if redis.call('EXISTS', G.meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+if redis.call('EXISTS', G.group) == 1 then
+  local c, n = unpack(redis.call('HMGET', G.group, 'c', 'dn'))
+  if c == now and n == dn then return 1 end
+  return redis.error_reply('SJ_CONFLICT id')
 end
-local seq = redis.call('INCR', KEYS[9])
-redis.call('HSET', KEYS[2], 'v', '1', 'id', id, 'dn', ARGV[2], 'dnl', ARGV[3], 'x', ARGV[4], 'at', ARGV[5],
-  'c', ARGV[6], 'm', ARGV[6], 'ver', '1', 'seq', seq)
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], id) end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[5], ARGV[4], id) end
-for i = 7, #ARGV do
-  redis.call('SADD', KEYS[3], ARGV[i])
-  redis.call('ZADD', KEYS[7], 0, ARGV[i] .. SEP .. id)
+if dnl ~= '' and redis.call('HEXISTS', G.name, dnl) == 1 then return redis.error_reply('SJ_CONFLICT displayName') end
+for i = firstMember, #ARGV do
+  if redis.call('HEXISTS', G.users, ARGV[i]) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
 end
-redis.call('ZADD', KEYS[8], seq, id)
+local seq = redis.call('INCR', G.seq)
+redis.call('HSET', G.group, 'v', '1', 'id', id, 'dn', dn, 'dnl', dnl, 'x', ext, 'at', attrs,
+  'c', now, 'm', now, 'ver', '1', 'seq', seq, 'op', op)
+if dnl ~= '' then redis.call('HSET', G.name, dnl, id) end
+if ext ~= '' then redis.call('ZADD', G.externalId, 0, ext .. SEP .. id) end
+for i = firstMember, #ARGV do
+  redis.call('SADD', G.members, ARGV[i])
+  redis.call('ZADD', G.groupsOf, 0, ARGV[i] .. SEP .. id)
+end
+redis.call('ZADD', G.order, seq, id)
 return 1
 `)
 
-// scriptGroupChange: KEYS = groupKeys(gid); ARGV = id, ifVersion, now (µs),
-// setName, displayName, lower(displayName), setExt, externalId, setAttrs,
-// attributes JSON, replace(0/1), omitMembers(0/1), nReplace, replace...,
-// nRemove, remove..., add... Returns the group as {hash fields flat,
-// members}; members is empty without being read when omitMembers is 1.
-var scriptGroupChange = redis.NewScript(luaPrelude + `
-local id = ARGV[1]
-if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('SJ_NOTFOUND group') end
-local ver = redis.call('HGET', KEYS[2], 'ver')
-if ARGV[2] ~= '0' and ARGV[2] ~= ver then return redis.error_reply('SJ_PRECOND') end
-local oldDnl = redis.call('HGET', KEYS[2], 'dnl') or ''
-local oldExt = redis.call('HGET', KEYS[2], 'x') or ''
-if ARGV[4] == '1' and ARGV[6] ~= oldDnl and ARGV[6] ~= '' then
-  local o = redis.call('HGET', KEYS[4], ARGV[6])
+// scriptGroupChange: KEYS = groupKeys(gid); ARGV = id, ifVersion, now
+// (µs), op, setName, displayName, folded displayName, setExternalId,
+// externalId, setAttrs, attributes JSON, replace (0/1), omitMembers
+// (0/1), nReplace, replace..., nRemove, remove..., add... Returns the
+// group as {hash fields flat, members}; members is empty without being
+// read when omitMembers is 1. A change whose op (not empty) equals the
+// group's recorded op was applied before: nothing is checked or written.
+var scriptGroupChange = redis.NewScript(luaPrelude + luaGroupKeys + `
+local G = groupKeys(KEYS)
+local id, ifVersion, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local setName, dn, dnl = ARGV[5] == '1', ARGV[6], ARGV[7]
+local setExt, ext = ARGV[8] == '1', ARGV[9]
+local setAttrs, attrs = ARGV[10] == '1', ARGV[11]
+local replacing, omitMembers = ARGV[12] == '1', ARGV[13] == '1'
+local function reply()
+  if omitMembers then return {redis.call('HGETALL', G.group), {}} end
+  return {redis.call('HGETALL', G.group), redis.call('SMEMBERS', G.members)}
+end
+if redis.call('EXISTS', G.group) == 0 then return redis.error_reply('SJ_NOTFOUND group') end
+if op ~= '' and redis.call('HGET', G.group, 'op') == op then return reply() end
+if ifVersion ~= '0' and ifVersion ~= redis.call('HGET', G.group, 'ver') then return redis.error_reply('SJ_PRECOND') end
+local oldDnl = redis.call('HGET', G.group, 'dnl') or ''
+local oldExt = redis.call('HGET', G.group, 'x') or ''
+if setName and dnl ~= oldDnl and dnl ~= '' then
+  local o = redis.call('HGET', G.name, dnl)
   if o and o ~= id then return redis.error_reply('SJ_CONFLICT displayName') end
 end
-if ARGV[7] == '1' and ARGV[8] ~= oldExt and ARGV[8] ~= '' then
-  local o = redis.call('HGET', KEYS[5], ARGV[8])
-  if o and o ~= id then return redis.error_reply('SJ_CONFLICT externalId') end
+local i = 14
+local function list()
+  local n = tonumber(ARGV[i])
+  local out = {}
+  for j = i + 1, i + n do out[#out + 1] = ARGV[j] end
+  i = i + n + 1
+  return out
 end
-local i = 13
-local replace = nil
-if ARGV[11] == '1' then
-  replace = {}
-  local n = tonumber(ARGV[i]); i = i + 1
-  for j = i, i + n - 1 do replace[#replace + 1] = ARGV[j] end
-  i = i + n
-else
-  i = i + 1
-end
-local remove = {}
-local n = tonumber(ARGV[i]); i = i + 1
-for j = i, i + n - 1 do remove[#remove + 1] = ARGV[j] end
-i = i + n
+local replace = list()
+local remove = list()
 local add = {}
 for j = i, #ARGV do add[#add + 1] = ARGV[j] end
-if replace then
+if replacing then
   for _, m in ipairs(replace) do
-    if redis.call('HEXISTS', KEYS[6], m) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
+    if redis.call('HEXISTS', G.users, m) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
   end
 end
 for _, m in ipairs(add) do
-  if redis.call('HEXISTS', KEYS[6], m) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
+  if redis.call('HEXISTS', G.users, m) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
 end
--- all checks passed: write
-if ARGV[4] == '1' then
-  if ARGV[6] ~= oldDnl then
-    if oldDnl ~= '' and redis.call('HGET', KEYS[4], oldDnl) == id then redis.call('HDEL', KEYS[4], oldDnl) end
-    if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[6], id) end
+-- every check passed: write
+if setName then
+  if dnl ~= oldDnl then
+    if oldDnl ~= '' and redis.call('HGET', G.name, oldDnl) == id then redis.call('HDEL', G.name, oldDnl) end
+    if dnl ~= '' then redis.call('HSET', G.name, dnl, id) end
   end
-  redis.call('HSET', KEYS[2], 'dn', ARGV[5], 'dnl', ARGV[6])
+  redis.call('HSET', G.group, 'dn', dn, 'dnl', dnl)
 end
-if ARGV[7] == '1' then
-  if ARGV[8] ~= oldExt then
-    if oldExt ~= '' and redis.call('HGET', KEYS[5], oldExt) == id then redis.call('HDEL', KEYS[5], oldExt) end
-    if ARGV[8] ~= '' then redis.call('HSET', KEYS[5], ARGV[8], id) end
+if setExt then
+  if ext ~= oldExt then
+    if oldExt ~= '' then redis.call('ZREM', G.externalId, oldExt .. SEP .. id) end
+    if ext ~= '' then redis.call('ZADD', G.externalId, 0, ext .. SEP .. id) end
   end
-  redis.call('HSET', KEYS[2], 'x', ARGV[8])
+  redis.call('HSET', G.group, 'x', ext)
 end
-if ARGV[9] == '1' then redis.call('HSET', KEYS[2], 'at', ARGV[10]) end
-if replace then
+if setAttrs then redis.call('HSET', G.group, 'at', attrs) end
+local function addMember(m)
+  redis.call('SADD', G.members, m)
+  redis.call('ZADD', G.groupsOf, 0, m .. SEP .. id)
+end
+local function removeMember(m)
+  redis.call('SREM', G.members, m)
+  redis.call('ZREM', G.groupsOf, m .. SEP .. id)
+end
+if replacing then
   local keep = {}
   for _, m in ipairs(replace) do keep[m] = true end
-  for _, m in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-    if not keep[m] then
-      redis.call('SREM', KEYS[3], m)
-      redis.call('ZREM', KEYS[7], m .. SEP .. id)
-    end
+  for _, m in ipairs(redis.call('SMEMBERS', G.members)) do
+    if not keep[m] then removeMember(m) end
   end
-  for _, m in ipairs(replace) do
-    redis.call('SADD', KEYS[3], m)
-    redis.call('ZADD', KEYS[7], 0, m .. SEP .. id)
-  end
+  for _, m in ipairs(replace) do addMember(m) end
 end
-for _, m in ipairs(remove) do
-  redis.call('SREM', KEYS[3], m)
-  redis.call('ZREM', KEYS[7], m .. SEP .. id)
-end
-for _, m in ipairs(add) do
-  redis.call('SADD', KEYS[3], m)
-  redis.call('ZADD', KEYS[7], 0, m .. SEP .. id)
-end
-redis.call('HINCRBY', KEYS[2], 'ver', 1)
-redis.call('HSET', KEYS[2], 'm', ARGV[3])
-if ARGV[12] == '1' then return {redis.call('HGETALL', KEYS[2]), {}} end
-return {redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}
+for _, m in ipairs(remove) do removeMember(m) end
+for _, m in ipairs(add) do addMember(m) end
+redis.call('HINCRBY', G.group, 'ver', 1)
+redis.call('HSET', G.group, 'm', now, 'op', op)
+return reply()
 `)
 
 // scriptGroupDelete: KEYS = groupKeys(gid); ARGV = id, ifVersion ("0" =
 // any; else it must equal the group's version, checked before any write).
-var scriptGroupDelete = redis.NewScript(luaPrelude + `
-local id = ARGV[1]
-if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('SJ_NOTFOUND group') end
-if ARGV[2] ~= '0' and ARGV[2] ~= redis.call('HGET', KEYS[2], 'ver') then return redis.error_reply('SJ_PRECOND') end
-local dnl = redis.call('HGET', KEYS[2], 'dnl') or ''
-local x = redis.call('HGET', KEYS[2], 'x') or ''
-if dnl ~= '' and redis.call('HGET', KEYS[4], dnl) == id then redis.call('HDEL', KEYS[4], dnl) end
-if x ~= '' and redis.call('HGET', KEYS[5], x) == id then redis.call('HDEL', KEYS[5], x) end
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('ZREM', KEYS[7], m .. SEP .. id) end
-redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('ZREM', KEYS[8], id)
+var scriptGroupDelete = redis.NewScript(luaPrelude + luaGroupKeys + `
+local G = groupKeys(KEYS)
+local id, ifVersion = ARGV[1], ARGV[2]
+if redis.call('EXISTS', G.group) == 0 then return redis.error_reply('SJ_NOTFOUND group') end
+if ifVersion ~= '0' and ifVersion ~= redis.call('HGET', G.group, 'ver') then return redis.error_reply('SJ_PRECOND') end
+local dnl = redis.call('HGET', G.group, 'dnl') or ''
+local ext = redis.call('HGET', G.group, 'x') or ''
+if dnl ~= '' and redis.call('HGET', G.name, dnl) == id then redis.call('HDEL', G.name, dnl) end
+if ext ~= '' then redis.call('ZREM', G.externalId, ext .. SEP .. id) end
+for _, m in ipairs(redis.call('SMEMBERS', G.members)) do redis.call('ZREM', G.groupsOf, m .. SEP .. id) end
+redis.call('DEL', G.group, G.members)
+redis.call('ZREM', G.order, id)
 return 1
 `)
 
 // scriptGroupQuery (read-only): KEYS = groupKeys(""); ARGV = prefix, mode,
 // a, b. Modes: id, name, ext, member (value a), list (offset a, limit b).
 // Returns {total, {fields1, members1}, {fields2, members2}, ...}.
-var scriptGroupQuery = redis.NewScript(luaPrelude + `
-local p = ARGV[1]
-local mode = ARGV[2]
+var scriptGroupQuery = redis.NewScript(luaPrelude + luaGroupKeys + `
+local G = groupKeys(KEYS)
+local prefix, mode, a, b = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ids = {}
 local total = 0
 if mode == 'id' then
-  ids = {ARGV[3]}
-elseif mode == 'name' or mode == 'ext' then
-  local k = KEYS[4]
-  if mode == 'ext' then k = KEYS[5] end
-  local v = redis.call('HGET', k, ARGV[3])
+  ids = {a}
+elseif mode == 'name' then
+  local v = redis.call('HGET', G.name, a)
   if v then ids = {v} end
+elseif mode == 'ext' then
+  ids = zrangeIDs(G.externalId, a)
 elseif mode == 'member' then
-  local ms = redis.call('ZRANGEBYLEX', KEYS[7], '[' .. ARGV[3] .. SEP, '(' .. ARGV[3] .. NEXT)
-  for _, m in ipairs(ms) do ids[#ids + 1] = string.sub(m, #ARGV[3] + 2) end
+  ids = zrangeIDs(G.groupsOf, a)
 elseif mode == 'list' then
-  total = redis.call('ZCARD', KEYS[8])
-  local off = tonumber(ARGV[3])
-  local lim = tonumber(ARGV[4])
-  if lim > 0 and off < total then ids = redis.call('ZRANGE', KEYS[8], off, off + lim - 1) end
+  total = redis.call('ZCARD', G.order)
+  local off, lim = tonumber(a), tonumber(b)
+  if lim > 0 and off < total then ids = redis.call('ZRANGE', G.order, off, off + lim - 1) end
 end
 local out = {total}
 for _, id in ipairs(ids) do
-  local f = redis.call('HGETALL', p .. 'g:' .. id)
+  local f = redis.call('HGETALL', prefix .. 'g:' .. id)
   if #f > 0 then
-    out[#out + 1] = {f, redis.call('SMEMBERS', p .. 'gm:' .. id)}
+    out[#out + 1] = {f, redis.call('SMEMBERS', prefix .. 'gm:' .. id)}
   end
 end
 return out
 `)
 
-// scriptUserGroups (read-only): KEYS = ix:ug; ARGV = workspace key prefix,
-// user ids... Returns, per id in order, n followed by n pairs (group id,
-// displayName), group ids in lex order. Index entries whose group hash is
-// gone are skipped. Group members (gm:<gid>) are never read.
+// scriptUserGroups (read-only): KEYS = groupsOf; ARGV = workspace key
+// prefix, user ids... Returns, per id in order, n followed by n pairs
+// (group id, displayName), group ids in lex order. Index entries whose
+// group hash is gone are skipped. Group members are never read.
 var scriptUserGroups = redis.NewScript(luaPrelude + `
-local p = ARGV[1]
+local groupsOf, prefix = KEYS[1], ARGV[1]
 local out = {}
 for a = 2, #ARGV do
-  local id = ARGV[a]
-  local ms = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. id .. SEP, '(' .. id .. NEXT)
   local at = #out + 1
   out[at] = 0
   local n = 0
-  for _, m in ipairs(ms) do
-    local gid = string.sub(m, #id + 2)
-    local dn = redis.call('HGET', p .. 'g:' .. gid, 'dn')
+  for _, gid in ipairs(zrangeIDs(groupsOf, ARGV[a])) do
+    local dn = redis.call('HGET', prefix .. 'g:' .. gid, 'dn')
     if dn then
       out[#out + 1] = gid
       out[#out + 1] = dn
@@ -357,59 +421,153 @@ end
 return out
 `)
 
-// scriptAccountCreate: KEYS = account hash; ARGV = email, name, source,
-// origin, created (µs). Returns 1, or 0 when the id is taken.
-var scriptAccountCreate = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], 'v') == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', '1', 'e', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'o', ARGV[4], 'c', ARGV[5])
-return 1
+// luaWriteAccount writes an account record (the one place that does):
+// key is the account hash, a the fields (accountArgs). It returns 'new'
+// when it wrote the record, 'same' when the record already holds exactly
+// these email and creation time (this very write, re-sent: ids are new
+// and random), and 'taken' when another record has the id.
+const luaWriteAccount = `local function accountArgs(A, from)
+  return {email = A[from], name = A[from + 1], source = A[from + 2], origin = A[from + 3],
+    created = A[from + 4], backPointer = A[from + 5]}
+end
+local function writeAccount(key, a)
+  if redis.call('HEXISTS', key, 'v') == 1 then
+    local e, c = unpack(redis.call('HMGET', key, 'e', 'c'))
+    if e == a.email and c == a.created then return 'same' end
+    return 'taken'
+  end
+  redis.call('HSET', key, 'v', '1', 'e', a.email, 'n', a.name, 's', a.source, 'o', a.origin, 'c', a.created)
+  if a.backPointer ~= '' then redis.call('HSET', key, a.backPointer, '1') end
+  return 'new'
+end
+`
+
+// scriptAccountWrite: KEYS = account hash; ARGV = accountArgs (email,
+// name, source, origin, created µs, back-pointer field or ""). Returns
+// writeAccount's answer.
+var scriptAccountWrite = redis.NewScript(luaWriteAccount + `
+return writeAccount(KEYS[1], accountArgs(ARGV, 1))
 `)
 
-// scriptTokenCreate: KEYS = meta, tokens; ARGV = id, record.
+// scriptJITCreate: KEYS = userKeys, account hash, email index, session
+// key, events stream; ARGV = accountArgs (6, with the back-pointer), the
+// email index field (folded email), account id, session record, session
+// expiry (ms since the epoch), events stream length cap, n, n event
+// records, then userArgs. A JIT first sign-in in one atomic script, for a
+// deployment where all keys are on one server (not a Cluster): returns
+// {-1} when another account has the email and {0} when another record has
+// the account id (nothing written in either case); otherwise it writes the
+// account and publishes it in the email index, then creates the
+// membership (an error reply for a refused membership: the account
+// stays), then writes the session and the events and returns {1, event
+// ids...}. A re-send of a sign-in it completed returns {2} and writes
+// nothing.
+var scriptJITCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaCreateUser + luaAppendEvents +
+	luaWriteAccount + `
+local U = userKeys(KEYS)
+local accountKey, emailIndex, sessionKey, events = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local account = accountArgs(ARGV, 1)
+local emailField, accountID = ARGV[7], ARGV[8]
+local session, sessionExpiry, streamCap = ARGV[9], ARGV[10], ARGV[11]
+local nEvents = tonumber(ARGV[12])
+local user = userArgs(ARGV, 13 + nEvents)
+if redis.call('EXISTS', U.meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+local owner = redis.call('HGET', emailIndex, emailField)
+if owner and owner ~= accountID then return {-1} end
+if writeAccount(accountKey, account) == 'taken' then return {0} end
+if not owner then redis.call('HSET', emailIndex, emailField, accountID) end
+if redis.call('HGET', U.users, user.id) == user.record then return {2} end
+local r = createUser(U, user)
+if r ~= 1 then return r end
+redis.call('SET', sessionKey, session, 'PXAT', sessionExpiry)
+return appendEvents(events, streamCap, ARGV, 13, 12 + nEvents)
+`)
+
+// scriptTokenCreate: KEYS = meta, tokens; ARGV = id, record. A token
+// already stored as this record is this create, re-sent.
 var scriptTokenCreate = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return redis.error_reply('SJ_CONFLICT id') end
+local meta, tokens, id, record = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+if redis.call('EXISTS', meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+local cur = redis.call('HGET', tokens, id)
+if cur == record then return 1 end
+if cur then return redis.error_reply('SJ_CONFLICT id') end
+redis.call('HSET', tokens, id, record)
 return 1
 `)
 
 // scriptWorkspaceDelete: KEYS = meta; ARGV = prefix. Deletes every indexed
 // key of the workspace and returns the account ids of its memberships.
 var scriptWorkspaceDelete = redis.NewScript(`
-local p = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-local accts = redis.call('HKEYS', p .. 'ix:ua')
-for _, g in ipairs(redis.call('ZRANGE', p .. 'ix:go', 0, -1)) do
-  redis.call('UNLINK', p .. 'g:' .. g, p .. 'gm:' .. g)
+local meta, prefix = KEYS[1], ARGV[1]
+if redis.call('EXISTS', meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+local accounts = redis.call('HKEYS', prefix .. 'ix:ua')
+for _, g in ipairs(redis.call('ZRANGE', prefix .. 'ix:go', 0, -1)) do
+  redis.call('UNLINK', prefix .. 'g:' .. g, prefix .. 'gm:' .. g)
 end
-redis.call('UNLINK', KEYS[1], p .. 'tokens', p .. 'users', p .. 'ix:un', p .. 'ix:ux', p .. 'ix:ua',
-  p .. 'ix:ue', p .. 'ix:uo', p .. 'seq:u', p .. 'ix:ug', p .. 'ix:gn', p .. 'ix:gx', p .. 'ix:go',
-  p .. 'seq:g', p .. 'events')
-return accts
+for _, k in ipairs({'tokens', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
+    'ix:ug', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events'}) do
+  redis.call('UNLINK', prefix .. k)
+end
+redis.call('UNLINK', meta)
+return accounts
 `)
 
 // scriptVerificationCreate: KEYS = current-pointer key, new token key;
 // ARGV = account key prefix, token hash, record, expiry (ms since epoch).
 // Replaces (deletes) the previous token of the same account and workspace.
 var scriptVerificationCreate = redis.NewScript(`
-local old = redis.call('GET', KEYS[1])
-if old and old ~= ARGV[2] then redis.call('DEL', ARGV[1] .. 'vt:' .. old) end
-redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[4])
-redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[4])
+local current, tokenKey = KEYS[1], KEYS[2]
+local prefix, hash, record, expiry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local old = redis.call('GET', current)
+if old and old ~= hash then redis.call('DEL', prefix .. 'vt:' .. old) end
+redis.call('SET', tokenKey, record, 'PXAT', expiry)
+redis.call('SET', current, hash, 'PXAT', expiry)
 return 1
 `)
 
-// scriptVerificationGet: KEYS = token key; ARGV = account key prefix, token
-// hash, now (ms), consume (0/1). Returns the record when it is live and
-// current (and deletes it and the pointer when consuming).
-var scriptVerificationGet = redis.NewScript(`
-local rec = redis.call('GET', KEYS[1])
+// scriptVerificationGet: KEYS = token key; ARGV = account key prefix,
+// token hash, now (ms), consume op ("" = only read). Returns the record
+// when it is live and current. Consuming marks it used by the op ("U", op,
+// NUL, then the record, until it would have expired) and clears the
+// current pointer: a later consume with the same op (a re-sent
+// confirmation) gets the record again, every other call SJ_NOTFOUND.
+var scriptVerificationGet = redis.NewScript(luaPrelude + `
+local tokenKey = KEYS[1]
+local prefix, hash, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local rec = redis.call('GET', tokenKey)
 if not rec then return redis.error_reply('SJ_NOTFOUND verification') end
+local usedBy = nil
+if string.sub(rec, 1, 1) == 'U' then
+  local sep = string.find(rec, SEP, 2, true)
+  if not sep then return redis.error_reply('SJ_NOTFOUND verification') end
+  usedBy, rec = string.sub(rec, 2, sep - 1), string.sub(rec, sep + 1)
+end
 local d = cjson.decode(rec)
-if tonumber(d.exp) <= tonumber(ARGV[3]) then return redis.error_reply('SJ_NOTFOUND verification') end
-local ptr = ARGV[1] .. 'vc:' .. d.ws
-if redis.call('GET', ptr) ~= ARGV[2] then return redis.error_reply('SJ_NOTFOUND verification') end
-if ARGV[4] == '1' then redis.call('DEL', KEYS[1], ptr) end
+if tonumber(d.exp) <= tonumber(now) then return redis.error_reply('SJ_NOTFOUND verification') end
+if usedBy then
+  if op ~= '' and usedBy == op then return rec end
+  return redis.error_reply('SJ_NOTFOUND verification')
+end
+local current = prefix .. 'vc:' .. d.ws
+if redis.call('GET', current) ~= hash then return redis.error_reply('SJ_NOTFOUND verification') end
+if op ~= '' then
+  redis.call('SET', tokenKey, 'U' .. op .. SEP .. rec, 'KEEPTTL')
+  redis.call('DEL', current)
+end
 return rec
+`)
+
+// scriptConsumeOnce: KEYS = once key; ARGV = token (unique per call),
+// expiry (ms since the epoch). Returns 1 for the first consumer, or when
+// the key already holds this token (the same call, re-sent); 0 otherwise.
+var scriptConsumeOnce = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  if cur == ARGV[1] then return 1 end
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+return 1
 `)
 
 // scriptAllow: KEYS = counter; ARGV = window (ms). Fixed window counter.
@@ -420,16 +578,19 @@ return n
 `)
 
 // scriptMailAppend: KEYS = id list, records hash, status hash; ARGV = id,
-// record, status, cap. Trims the outbox to cap messages.
+// record, status, cap. Trims the outbox to cap messages. A message already
+// recorded under the id is this append, re-sent.
 var scriptMailAppend = redis.NewScript(`
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
-redis.call('LPUSH', KEYS[1], ARGV[1])
-local cap = tonumber(ARGV[4])
-while redis.call('LLEN', KEYS[1]) > cap do
-  local old = redis.call('RPOP', KEYS[1])
-  redis.call('HDEL', KEYS[2], old)
-  redis.call('HDEL', KEYS[3], old)
+local ids, records, statuses = KEYS[1], KEYS[2], KEYS[3]
+local id, record, status, cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('HEXISTS', records, id) == 1 then return 1 end
+redis.call('HSET', records, id, record)
+redis.call('HSET', statuses, id, status)
+redis.call('LPUSH', ids, id)
+while redis.call('LLEN', ids) > cap do
+  local old = redis.call('RPOP', ids)
+  redis.call('HDEL', records, old)
+  redis.call('HDEL', statuses, old)
 end
 return 1
 `)

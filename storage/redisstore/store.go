@@ -18,7 +18,8 @@ import (
 type Options struct {
 	// URL is a redis:// or rediss:// URL of a single server. When set it
 	// wins over Addrs and MasterName; Username, Password, DB and TLS, when
-	// set, override what the URL says.
+	// set, override what the URL says. A server that reports cluster mode
+	// is used through the Cluster client.
 	URL string
 	// Addrs are host:port pairs: one for a single server, more than one for
 	// a Cluster, the sentinels when MasterName is set.
@@ -38,12 +39,34 @@ type Options struct {
 	TLS bool
 	// Prefix starts every key (default "sj"). It must not contain '{' or '}'.
 	Prefix string
+	// Timeout bounds each command's write and read (default
+	// DefaultTimeout); connecting may take DialTimeout.
+	Timeout time.Duration
 }
+
+// Client settings, chosen rather than inherited from go-redis' defaults
+// (docs/storage.md, "Timeouts and retries").
+const (
+	// DefaultTimeout is how long a command may take to be written and
+	// answered before the store call fails with ErrUnavailable.
+	DefaultTimeout = 3 * time.Second
+	// DialTimeout bounds opening a connection.
+	DialTimeout = 5 * time.Second
+	// noRetries makes go-redis never re-send a command by itself: a
+	// command whose reply timed out may still run on the server, and
+	// running it twice is the caller's decision. The caller (an IdP, a
+	// browser) re-sends the whole request after its 503, and every write
+	// recognises its own earlier effect.
+	noRetries = -1
+)
 
 // Store is the Redis storage.Store.
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
+	// oneServer: every key is on one server (not a Cluster), so a script
+	// may span hash slots (CreateJITUser).
+	oneServer bool
 	// closeFn releases what the constructor started (the embedded server).
 	closeFn func() error
 	addr    string
@@ -57,50 +80,65 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rdb redis.UniversalClient
-	addr := ""
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:                 o.Addrs,
+		MasterName:            o.MasterName,
+		IsClusterMode:         o.MasterName == "" && (o.Cluster || len(o.Addrs) > 1),
+		Username:              o.Username,
+		Password:              o.Password,
+		DB:                    o.DB,
+		DialTimeout:           DialTimeout,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
+		PoolTimeout:           timeout + time.Second,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            noRetries,
+	}
+	if o.TLS {
+		uo.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
 	if o.URL != "" {
 		ro, err := redis.ParseURL(o.URL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: parse redis url: %w", err)
 		}
-		if o.Username != "" {
-			ro.Username = o.Username
+		uo.Addrs, uo.MasterName, uo.IsClusterMode = []string{ro.Addr}, "", false
+		if uo.Username == "" {
+			uo.Username = ro.Username
 		}
-		if o.Password != "" {
-			ro.Password = o.Password
+		if uo.Password == "" {
+			uo.Password = ro.Password
 		}
-		if o.DB != 0 {
-			ro.DB = o.DB
+		if uo.DB == 0 {
+			uo.DB = ro.DB
 		}
-		if o.TLS && ro.TLSConfig == nil {
-			ro.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if uo.TLSConfig == nil {
+			uo.TLSConfig = ro.TLSConfig
 		}
-		addr = ro.Addr
-		rdb = redis.NewClient(ro)
-	} else {
-		if len(o.Addrs) == 0 {
-			return nil, errors.New("redisstore: no redis url or address given")
-		}
-		cluster := o.MasterName == "" && (o.Cluster || len(o.Addrs) > 1)
-		if cluster && o.DB != 0 {
+	}
+	if len(uo.Addrs) == 0 {
+		return nil, errors.New("redisstore: no redis url or address given")
+	}
+	if uo.IsClusterMode && uo.DB != 0 {
+		return nil, errors.New("redisstore: redis cluster has no databases other than 0")
+	}
+	rdb := redis.NewUniversalClient(uo)
+	if !uo.IsClusterMode && uo.MasterName == "" && clusterEnabled(ctx, rdb) {
+		// A URL naming one node of a Cluster: its keys are spread over
+		// the cluster's nodes, so only the Cluster client reaches them.
+		_ = rdb.Close()
+		if uo.DB != 0 {
 			return nil, errors.New("redisstore: redis cluster has no databases other than 0")
 		}
-		uo := &redis.UniversalOptions{
-			Addrs:         o.Addrs,
-			MasterName:    o.MasterName,
-			IsClusterMode: cluster,
-			Username:      o.Username,
-			Password:      o.Password,
-			DB:            o.DB,
-		}
-		if o.TLS {
-			uo.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		addr = strings.Join(o.Addrs, ",")
+		uo.IsClusterMode = true
 		rdb = redis.NewUniversalClient(uo)
 	}
-	s := &Store{rdb: rdb, prefix: prefix, addr: addr}
+	s := New(rdb, prefix)
+	s.addr = strings.Join(uo.Addrs, ",")
 	if err := s.Ping(ctx); err != nil {
 		_ = rdb.Close()
 		return nil, err
@@ -110,6 +148,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// clusterEnabled reports whether the server says it runs in cluster mode
+// (INFO cluster); false when it cannot tell.
+func clusterEnabled(ctx context.Context, rdb redis.UniversalClient) bool {
+	info, err := rdb.Info(ctx, "cluster").Result()
+	return err == nil && strings.Contains(info, "cluster_enabled:1")
 }
 
 // checkEviction refuses a server that may evict keys without a TTL
@@ -135,7 +180,8 @@ func New(client redis.UniversalClient, prefix string) *Store {
 	if err != nil {
 		panic(err)
 	}
-	return &Store{rdb: client, prefix: p}
+	_, cluster := client.(*redis.ClusterClient)
+	return &Store{rdb: client, prefix: p, oneServer: !cluster}
 }
 
 func checkPrefix(p string) (string, error) {

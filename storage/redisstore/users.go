@@ -31,6 +31,7 @@ type userWire struct {
 	Created  int64          `json:"c"`
 	Modified int64          `json:"m"`
 	Version  int64          `json:"ver"`
+	Op       string         `json:"op,omitempty"`
 }
 
 type rolesWire struct {
@@ -43,7 +44,7 @@ func encodeUser(u storage.User) (string, error) {
 	b, err := json.Marshal(userWire{V: 1, ID: u.ID, Account: u.AccountID, UserName: u.UserName,
 		External: u.ExternalID, Emails: u.Emails, Active: u.Active, Verified: u.Verified, Source: u.Source,
 		Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, Attrs: u.Attributes,
-		Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version})
+		Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version, Op: u.Op})
 	if err != nil {
 		return "", err
 	}
@@ -84,15 +85,16 @@ func decodeUserAs(ws, s string, raw bool) (storage.User, error) {
 	return storage.User{ID: w.ID, WorkspaceID: ws, AccountID: w.Account, UserName: w.UserName,
 		ExternalID: w.External, Emails: w.Emails, Active: w.Active, Verified: w.Verified, Source: w.Source,
 		Roles:      storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod},
-		Attributes: w.Attrs, Created: fromMicro(w.Created), Modified: fromMicro(w.Modified), Version: w.Version}, nil
+		Attributes: w.Attrs, Created: fromMicro(w.Created), Modified: fromMicro(w.Modified), Version: w.Version,
+		Op: w.Op}, nil
 }
 
 // emailIndexKeys returns the email values that get an entry in the email
-// index: all but the one equal to the lower-cased userName, which the
-// userName index already finds (typical IdP users have userName = email;
-// this saves one index entry per user, see FindUsers).
+// index: all but the one equal to the folded userName, which the userName
+// index already finds (typical IdP users have userName = email; this saves
+// one index entry per user, see FindUsers).
 func emailIndexKeys(userName string, emails []string) []string {
-	un := strings.ToLower(userName)
+	un := storage.FoldKey(userName)
 	out := []string{}
 	for _, e := range emailKeys(emails) {
 		if e != un {
@@ -102,12 +104,12 @@ func emailIndexKeys(userName string, emails []string) []string {
 	return out
 }
 
-// emailKeys returns the distinct lower-cased email values of u.
+// emailKeys returns the distinct folded email values (storage.FoldKey).
 func emailKeys(emails []string) []string {
 	seen := map[string]bool{}
 	out := []string{}
 	for _, e := range emails {
-		k := strings.ToLower(strings.TrimSpace(e))
+		k := storage.FoldKey(e)
 		if k == "" || seen[k] || strings.Contains(k, "\x00") {
 			continue
 		}
@@ -120,22 +122,32 @@ func emailKeys(emails []string) []string {
 // userKeys are the keys of the user scripts, all in the workspace's slot.
 func (s *Store) userKeys(ws string) []string {
 	return []string{
-		s.wsKey(ws, "meta"),  // 1
-		s.wsKey(ws, "users"), // 2 hash id -> json
-		s.wsKey(ws, "ix:un"), // 3 hash lower(userName) -> id
-		s.wsKey(ws, "ix:ux"), // 4 hash externalId -> id
-		s.wsKey(ws, "ix:ua"), // 5 hash accountId -> id
-		s.wsKey(ws, "ix:ue"), // 6 zset "lower(email)\0id"
-		s.wsKey(ws, "ix:uo"), // 7 zset seq -> id
-		s.wsKey(ws, "seq:u"), // 8 counter
-		s.wsKey(ws, "ix:ug"), // 9 zset "userId\0groupId"
+		s.wsKey(ws, "meta"),   // meta: the workspace record
+		s.wsKey(ws, "users"),  // users: hash id -> record
+		s.wsKey(ws, "ix:un"),  // userName: hash folded userName -> id
+		s.wsKey(ws, "ix:uxz"), // externalId: zset "externalId\0id"
+		s.wsKey(ws, "ix:ua"),  // account: hash account id -> id
+		s.wsKey(ws, "ix:ue"),  // emails: zset "folded email\0id"
+		s.wsKey(ws, "ix:uo"),  // order: zset creation seq -> id
+		s.wsKey(ws, "seq:u"),  // seq: counter
+		s.wsKey(ws, "ix:ug"),  // groupsOf: zset "userId\0groupId"
 	}
 }
 
+// userArgs are luaUserArgs' arguments for creating u (its record rec).
+func userArgs(u storage.User, rec string) []any {
+	args := []any{u.ID, rec, storage.FoldKey(u.UserName), u.ExternalID, u.AccountID}
+	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
+		args = append(args, e)
+	}
+	return args
+}
+
 // CreateUser writes the account back-pointer first (harmless: readers
-// verify it), then the membership and all its index entries in one Lua
-// script that checks every unique index before writing anything.
-func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User) (storage.User, error) {
+// verify it), then the membership, all its index entries and the events
+// in one Lua script that checks every unique index before writing
+// anything.
+func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User, events ...storage.Event) (storage.User, error) {
 	if !validWS(ws) {
 		return storage.User{}, storage.ErrNotFound
 	}
@@ -160,14 +172,43 @@ func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User) (stor
 			return storage.User{}, s.wrap(err)
 		}
 	}
-	args := []any{u.ID, rec, strings.ToLower(u.UserName), u.ExternalID, u.AccountID}
-	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
-		args = append(args, e)
+	for i := range events {
+		if events[i].UserID == "" {
+			events[i].UserID = u.ID
+		}
+		if events[i].AccountID == "" {
+			events[i].AccountID = u.AccountID
+		}
 	}
-	if err := scriptUserCreate.Run(ctx, s.rdb, s.userKeys(ws), args...).Err(); err != nil {
-		return storage.User{}, s.wrap(err)
+	_, evArgs, err := s.eventsArgs(ws, events)
+	if err != nil {
+		return storage.User{}, err
+	}
+	if _, err := s.createUser(ctx, ws, u, rec, evArgs[1:]); err != nil {
+		return storage.User{}, err
 	}
 	return u, nil
+}
+
+// createUser runs scriptUserCreate for u (its record rec) with the
+// events to append (encoded: eventsArgs without the cap). It returns the
+// events' stream ids, none when the create was a re-send of one that
+// already happened.
+func (s *Store) createUser(ctx context.Context, ws string, u storage.User, rec string, events []any) ([]string, error) {
+	args := append([]any{eventStreamMax, len(events)}, events...)
+	res, err := scriptUserCreate.Run(ctx, s.rdb, append(s.userKeys(ws), s.wsKey(ws, "events")),
+		append(args, userArgs(u, rec)...)...).Slice()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	var ids []string
+	if tag, _ := res[0].(int64); tag == 1 {
+		for _, x := range res[1:] {
+			id, _ := x.(string)
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // queryArgs builds scriptUserQuery's KEYS and ARGV: mode, its one or two
@@ -179,7 +220,7 @@ func (s *Store) queryArgs(ws string, groups bool, mode string, args ...any) ([]s
 	case "un":
 		index = p + "ix:un"
 	case "ext":
-		index = p + "ix:ux"
+		index = p + "ix:uxz"
 	case "acct":
 		index = p + "ix:ua"
 	case "email":
@@ -324,11 +365,11 @@ func (s *Store) findUsers(ctx context.Context, ws string, by storage.UserIndex, 
 			value = ""
 		}
 	case storage.UserByUserName:
-		mode, value = "un", strings.ToLower(value)
+		mode, value = "un", storage.FoldKey(value)
 	case storage.UserByExternalID:
 		mode = "ext"
 	case storage.UserByEmail:
-		mode, value = "email", strings.ToLower(strings.TrimSpace(value))
+		mode, value = "email", storage.FoldKey(value)
 	default:
 		return nil, nil, fmt.Errorf("redisstore: user index %q unknown", by)
 	}
@@ -405,6 +446,9 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 			return storage.User{}, err
 		}
 		u.ID, u.WorkspaceID, u.AccountID, u.Created = old.ID, ws, old.AccountID, old.Created
+		if u.Op == old.Op {
+			u.Op = "" // fn did not name this write
+		}
 		u.Version = old.Version + 1
 		u.Modified = now()
 		rec, err := encodeUser(u)
@@ -412,7 +456,7 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 			return storage.User{}, err
 		}
 		oldEmails, newEmails := emailIndexKeys(old.UserName, old.Emails), emailIndexKeys(u.UserName, u.Emails)
-		args := []any{id, oldRec, rec, strings.ToLower(old.UserName), strings.ToLower(u.UserName),
+		args := []any{id, oldRec, rec, storage.FoldKey(old.UserName), storage.FoldKey(u.UserName),
 			old.ExternalID, u.ExternalID, len(oldEmails)}
 		for _, e := range oldEmails {
 			args = append(args, e)
@@ -469,7 +513,7 @@ func (s *Store) DeleteUser(ctx context.Context, ws, id string, ifVersion int64) 
 		if ifVersion != 0 && old.Version != ifVersion {
 			return storage.ErrPreconditionFailed
 		}
-		args := []any{s.wsPrefix(ws), id, oldRec, strings.ToLower(old.UserName), old.ExternalID, old.AccountID,
+		args := []any{s.wsPrefix(ws), id, oldRec, storage.FoldKey(old.UserName), old.ExternalID, old.AccountID,
 			toMicro(now())}
 		for _, e := range emailIndexKeys(old.UserName, old.Emails) {
 			args = append(args, e)

@@ -2,10 +2,13 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -118,11 +121,11 @@ func (s *Store) GetWorkspace(ctx context.Context, id string) (storage.Workspace,
 	if !validWS(id) {
 		return storage.Workspace{}, storage.ErrNotFound
 	}
-	b, err := s.rdb.Get(ctx, s.wsKey(id, "meta")).Bytes()
+	rec, err := s.rdb.Get(ctx, s.wsKey(id, "meta")).Result()
 	if err != nil {
 		return storage.Workspace{}, s.wrap(err)
 	}
-	return decodeWorkspace(b)
+	return decodeWorkspaceCached(rec)
 }
 
 // ListWorkspaces reads the registry and then each record (pipelined; the
@@ -353,4 +356,42 @@ func (s *Store) RevokeSCIMToken(ctx context.Context, ws, id string) error {
 		return storage.ErrNotFound
 	}
 	return nil
+}
+
+// wsDecodeCache maps the SHA-256 of a workspace record's exact bytes to
+// its decoding, so that the requests that read a workspace (every sign-in,
+// every SCIM write) do not decode the same record, with its IdP metadata
+// of a few kB, each time. Keyed by content, it never returns a stale
+// workspace. It holds at most wsDecodeCacheMax workspaces; when full, an
+// arbitrary entry makes room.
+var wsDecodeCache = struct {
+	sync.Mutex
+	m map[[sha256.Size]byte]storage.Workspace
+}{m: map[[sha256.Size]byte]storage.Workspace{}}
+
+const wsDecodeCacheMax = 256
+
+func decodeWorkspaceCached(rec string) (storage.Workspace, error) {
+	sum := sha256.Sum256([]byte(rec))
+	wsDecodeCache.Lock()
+	w, ok := wsDecodeCache.m[sum]
+	wsDecodeCache.Unlock()
+	if !ok {
+		var err error
+		if w, err = decodeWorkspace([]byte(rec)); err != nil {
+			return storage.Workspace{}, err
+		}
+		wsDecodeCache.Lock()
+		if len(wsDecodeCache.m) >= wsDecodeCacheMax {
+			for k := range wsDecodeCache.m {
+				delete(wsDecodeCache.m, k)
+				break
+			}
+		}
+		wsDecodeCache.m[sum] = w
+		wsDecodeCache.Unlock()
+	}
+	// The caller gets its own slices.
+	w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
+	return w, nil
 }
