@@ -60,7 +60,7 @@ func loginStore(t *testing.T) (*redisstore.Store, *stepHook) {
 // CreateAccountAndUser takes its ordered cross-slot steps.
 func clusterLoginStore(t *testing.T) (*redisstore.Store, *stepHook) {
 	t.Helper()
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{redistest.ClusterAddr(t)}})
+	c := redis.NewClusterClient(redistest.StartCluster(t, 1).Options())
 	s := redisstore.New(c, "sj")
 	t.Cleanup(func() { _ = s.Close() })
 	return loginStoreOn(t, s)
@@ -287,7 +287,7 @@ func TestCreateAccountAndUserMissingWorkspaceWritesNothing(t *testing.T) {
 // fallback).
 func TestConsumeLookupCreateCrossSlotFallback(t *testing.T) {
 	ctx := t.Context()
-	s := redisstore.New(redis.NewClient(&redis.Options{Addr: redistest.ClusterAddr(t)}), "plain")
+	s := redisstore.New(redis.NewClient(redistest.StartCluster(t, 1).Node(0).Options()), "plain")
 	t.Cleanup(func() { _ = s.Close() })
 	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "one"}); err != nil {
 		t.Fatal(err)
