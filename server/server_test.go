@@ -287,3 +287,31 @@ func TestServeFinishesRunningRequestsOnShutdown(t *testing.T) {
 		t.Error("server still answers after shutdown")
 	}
 }
+
+// TestStoreDownIs503WithRetryAfter: when Redis is gone, the admin API and
+// the SAML login answer 503 with Retry-After (never 500), and the admin
+// body is the API's error shape without internal text.
+func TestStoreDownIs503WithRetryAfter(t *testing.T) {
+	rs := redistest.Start(t)
+	store := redistest.OpenStore(t, rs)
+	env := servertest.New(t, func(c *server.Config) { c.Store = store })
+	env.CreateWorkspace(t, "down", nil)
+	rs.Stop()
+
+	for _, path := range []string{"/admin/v1/workspaces", "/admin/v1/workspaces/down", "/admin/v1/outbox"} {
+		resp, body := env.Admin(t, http.MethodGet, path, nil)
+		wantStatus(t, resp, body, http.StatusServiceUnavailable)
+		if ra := resp.Header.Get("Retry-After"); ra != "1" {
+			t.Errorf("GET %s: Retry-After %q, want 1", path, ra)
+		}
+		if e := decode[apiErr](t, body); e.Error != "unavailable" || strings.Contains(strings.ToLower(e.Message), "redis") ||
+			strings.Contains(e.Message, rs.Addr) {
+			t.Errorf("GET %s: body %s", path, body)
+		}
+	}
+	resp, body := env.Do(t, http.MethodGet, "/saml/down/login", "", nil)
+	wantStatus(t, resp, body, http.StatusServiceUnavailable)
+	if ra := resp.Header.Get("Retry-After"); ra == "" {
+		t.Errorf("SAML login: 503 without Retry-After")
+	}
+}
