@@ -58,7 +58,7 @@ func TestAdminAPIRejectsMissingAndWrongTokens(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, path := range []string{"/admin/v1/workspaces", "/admin/v1/outbox", "/admin/v1/no-such-route"} {
+			for _, path := range []string{"/admin/v1/workspaces", "/admin/v1/outbox", "/admin/v1/workspaces/x/scim-tokens"} {
 				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, env.URL+path, nil)
 				if tc.auth != "" {
 					req.Header.Set("Authorization", tc.auth)
@@ -78,6 +78,57 @@ func TestAdminAPIRejectsMissingAndWrongTokens(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAdminAPIWrongMethodIs405WithAllow: a method a route does not have
+// gets 405 with the route's methods in Allow and the admin error body, not
+// 404; an unknown path still gets 404.
+func TestAdminAPIWrongMethodIs405WithAllow(t *testing.T) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "acme", nil)
+	cases := []struct {
+		method, path string
+		allow        []string
+	}{
+		{http.MethodPut, "/admin/v1/workspaces", []string{"GET", "POST"}},
+		{http.MethodDelete, "/admin/v1/workspaces", []string{"GET", "POST"}},
+		{http.MethodPost, "/admin/v1/workspaces/acme", []string{"GET", "PATCH", "DELETE"}},
+		{http.MethodPut, "/admin/v1/workspaces/acme", []string{"GET", "PATCH", "DELETE"}},
+		{http.MethodPatch, "/admin/v1/workspaces/acme/scim-tokens", []string{"GET", "POST"}},
+		{http.MethodGet, "/admin/v1/workspaces/acme/scim-tokens/some-id", []string{"DELETE"}},
+		{http.MethodPost, "/admin/v1/workspaces/acme/events", []string{"GET"}},
+		{http.MethodDelete, "/admin/v1/outbox", []string{"GET"}},
+	}
+	for _, tc := range cases {
+		for _, bearer := range []string{env.AdminToken, ""} {
+			resp, body := env.Do(t, tc.method, tc.path, bearer, nil)
+			wantStatus(t, resp, body, http.StatusMethodNotAllowed)
+			got := map[string]bool{}
+			for _, m := range strings.Split(resp.Header.Get("Allow"), ",") {
+				got[strings.TrimSpace(m)] = true
+			}
+			want := map[string]bool{"OPTIONS": true} // Echo answers OPTIONS on every route
+			for _, m := range tc.allow {
+				want[m] = true
+			}
+			if len(got) != len(want) {
+				t.Errorf("%s %s: Allow %q, want %v", tc.method, tc.path, resp.Header.Get("Allow"), tc.allow)
+			}
+			for m := range want {
+				if !got[m] {
+					t.Errorf("%s %s: Allow %q lacks %s", tc.method, tc.path, resp.Header.Get("Allow"), m)
+				}
+			}
+			if e := decode[apiErr](t, body); e.Error != "method_not_allowed" || e.Message == "" {
+				t.Errorf("%s %s: body %s", tc.method, tc.path, body)
+			}
+		}
+	}
+	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/no-such-route", nil)
+	wantStatus(t, resp, body, http.StatusNotFound)
+	if e := decode[apiErr](t, body); e.Error != "not_found" {
+		t.Errorf("unknown admin route: body %s", body)
 	}
 }
 

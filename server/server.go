@@ -211,18 +211,28 @@ func (s *Server) routes() {
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", s.healthz)
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/readyz", s.readyz)
 
-	// Admin API (docs/admin-api.md), bearer admin token.
-	admin := e.Group("/admin/v1", s.requireAdmin)
-	admin.GET("/workspaces", s.listWorkspaces)
-	admin.POST("/workspaces", s.createWorkspace)
-	admin.GET("/workspaces/:ws", s.getWorkspace)
-	admin.PATCH("/workspaces/:ws", s.updateWorkspace)
-	admin.DELETE("/workspaces/:ws", s.deleteWorkspace)
-	admin.GET("/workspaces/:ws/scim-tokens", s.listSCIMTokens)
-	admin.POST("/workspaces/:ws/scim-tokens", s.createSCIMToken)
-	admin.DELETE("/workspaces/:ws/scim-tokens/:token", s.revokeSCIMToken)
-	admin.GET("/workspaces/:ws/events", s.listEvents)
-	admin.GET("/outbox", s.listOutbox)
+	// Admin API (docs/admin-api.md), bearer admin token. The token check is
+	// route middleware, not group middleware: a group with middleware
+	// registers a catch-all that answers 404 before Echo's router can answer
+	// a wrong method on an existing route with 405 and Allow.
+	admin := e.Group("/admin/v1")
+	for _, r := range []struct {
+		method, path string
+		h            echo.HandlerFunc
+	}{
+		{http.MethodGet, "/workspaces", s.listWorkspaces},
+		{http.MethodPost, "/workspaces", s.createWorkspace},
+		{http.MethodGet, "/workspaces/:ws", s.getWorkspace},
+		{http.MethodPatch, "/workspaces/:ws", s.updateWorkspace},
+		{http.MethodDelete, "/workspaces/:ws", s.deleteWorkspace},
+		{http.MethodGet, "/workspaces/:ws/scim-tokens", s.listSCIMTokens},
+		{http.MethodPost, "/workspaces/:ws/scim-tokens", s.createSCIMToken},
+		{http.MethodDelete, "/workspaces/:ws/scim-tokens/:token", s.revokeSCIMToken},
+		{http.MethodGet, "/workspaces/:ws/events", s.listEvents},
+		{http.MethodGet, "/outbox", s.listOutbox},
+	} {
+		admin.Add(r.method, r.path, r.h, s.requireAdmin)
+	}
 
 	// SCIM 2.0: the handler takes the full path and authenticates the
 	// workspace's bearer token itself.
