@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -130,6 +131,7 @@ type Server struct {
 	saml    *saml.Service
 	metrics *metrics // nil without Config.Metrics
 	baseURL string   // without trailing slash
+	ready   readiness
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -302,14 +304,63 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// ReadyTimeout bounds /readyz: it answers 503 when the store has not
+// answered a ping within this time, whatever the store client does with
+// the deadline.
+const ReadyTimeout = 2 * time.Second
+
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), ReadyTimeout)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.ready.ping(ctx, s.store); err != nil {
 		s.log.WarnContext(ctx, "readiness check failed", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readiness runs the store pings of /readyz: at most one at a time, shared
+// by the requests that arrive while it runs, so that a stalled store costs
+// one pending ping however often the load balancer probes.
+type readiness struct {
+	mu  sync.Mutex
+	cur *pingCall // the running ping, nil when none runs
+}
+
+// pingCall is one store ping; err is set before done is closed.
+type pingCall struct {
+	done chan struct{}
+	err  error
+}
+
+// ping waits for the running store ping (starting one when none runs) or
+// for ctx, whichever ends first. The ping runs in its own goroutine with
+// ReadyTimeout, detached from ctx, so a caller returns at its deadline even
+// when the store client ignores it, and one caller leaving does not fail
+// the others.
+func (r *readiness) ping(ctx context.Context, store storage.Store) error {
+	r.mu.Lock()
+	call := r.cur
+	if call == nil {
+		call = &pingCall{done: make(chan struct{})}
+		r.cur = call
+		go func() {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReadyTimeout)
+			call.err = store.Ping(pctx)
+			cancel()
+			r.mu.Lock()
+			r.cur = nil
+			r.mu.Unlock()
+			close(call.done)
+		}()
+	}
+	r.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return fmt.Errorf("store did not answer a ping within %s: %w", ReadyTimeout, ctx.Err())
+	}
 }
 
 func (s *Server) serveSCIM(c echo.Context) error {
