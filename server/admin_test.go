@@ -8,10 +8,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
 	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/redistest"
 )
 
 // apiErr is the admin API's error body.
@@ -559,5 +563,70 @@ func TestWorkspaceIdPMetadataFromURL(t *testing.T) {
 				t.Errorf("message %q does not mention %q", e.Message, tc.want)
 			}
 		})
+	}
+}
+
+// TestAdminAuthAttemptsAreLimitedPerClient: beyond the limit a client
+// address gets 429 with Retry-After and the admin error body, even with the
+// right token (else a 200 would reveal a right guess); another address is
+// not affected; the count lives in the store, so a second server process
+// on the same store refuses the client too; the warning names only the
+// address.
+func TestAdminAuthAttemptsAreLimitedPerClient(t *testing.T) {
+	const limit = 5
+	store := redistest.NewStore(t)
+	mutate := func(c *server.Config) {
+		c.Store = store
+		c.AdminAuthLimit = limit
+		c.AdminToken = "adm_" + strings.Repeat("0123456789abcdef", 2)
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	env := servertest.New(t, mutate)
+	other := servertest.New(t, mutate) // a second process behind the same load balancer
+	call := func(env *servertest.Env, client, token string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, env.URL+"/admin/v1/workspaces", nil)
+		req.Header.Set("X-Forwarded-For", client)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	const attacker, admin = "198.51.100.7", "203.0.113.20"
+	const guess = "adm_guess-0123456789abcdef0123456789"
+	for i := range limit {
+		resp, body := call(env, attacker, guess)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %s, want 401", i+1, resp.StatusCode, body)
+		}
+	}
+	for _, tok := range []string{guess, env.AdminToken} {
+		for _, e := range []*servertest.Env{env, other} {
+			resp, body := call(e, attacker, tok)
+			wantStatus(t, resp, body, http.StatusTooManyRequests)
+			if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
+				t.Errorf("429 without a Retry-After in seconds: %q", resp.Header.Get("Retry-After"))
+			}
+			if b := decode[apiErr](t, body); b.Error != "too_many_requests" || b.Message == "" {
+				t.Errorf("429 body %s", body)
+			}
+		}
+	}
+	// Another client address is served by both processes.
+	resp, body := call(env, admin, env.AdminToken)
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = call(other, admin, env.AdminToken)
+	wantStatus(t, resp, body, http.StatusOK)
+
+	recs := env.Logs.Find("admin api: too many authentication attempts")
+	if len(recs) == 0 || recs[0]["level"] != "WARN" || recs[0]["remote_ip"] != attacker {
+		t.Fatalf("throttle log records: %v", recs)
+	}
+	if env.Logs.Contains(guess) || env.Logs.Contains(env.AdminToken) {
+		t.Error("a token reached the log")
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,10 @@ type Config struct {
 	// AdminToken is the bearer token of the admin API. Empty disables the
 	// admin API (every request gets 401).
 	AdminToken string
+	// AdminAuthLimit caps the admin API requests (each an authentication
+	// attempt) from one client address per minute (default 120); beyond it
+	// the client gets 429 with Retry-After.
+	AdminAuthLimit int
 	// TrustedProxies are the networks whose X-Forwarded-For header is
 	// believed when working out the client IP. Empty: the peer address is
 	// the client IP.
@@ -91,6 +96,10 @@ const (
 	DefaultSAMLBodyLimit     = 2 << 20
 	DefaultAdminBodyLimit    = 1 << 20
 	DefaultDefaultBodyLimit  = 64 << 10
+	// DefaultAdminAuthLimit allows a person or a script far more admin
+	// requests than they make, and bounds token guessing from one address
+	// to two a second.
+	DefaultAdminAuthLimit = 120
 )
 
 func (c *Config) setDefaults() {
@@ -116,6 +125,9 @@ func (c *Config) setDefaults() {
 	setInt(&c.SAMLBodyLimit, DefaultSAMLBodyLimit)
 	setInt(&c.AdminBodyLimit, DefaultAdminBodyLimit)
 	setInt(&c.DefaultBodyLimit, DefaultDefaultBodyLimit)
+	if c.AdminAuthLimit <= 0 {
+		c.AdminAuthLimit = DefaultAdminAuthLimit
+	}
 	if c.SCIMMaxResults <= 0 {
 		c.SCIMMaxResults = 100
 	}
@@ -132,6 +144,8 @@ type Server struct {
 	metrics *metrics // nil without Config.Metrics
 	baseURL string   // without trailing slash
 	ready   readiness
+	// adminHash is the SHA-256 of Config.AdminToken.
+	adminHash [sha256.Size]byte
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -177,8 +191,9 @@ func New(cfg Config) (*Server, error) {
 			BaseURL:    base,
 			MaxResults: cfg.SCIMMaxResults,
 		}),
-		saml:    samlSvc,
-		baseURL: base,
+		saml:      samlSvc,
+		baseURL:   base,
+		adminHash: sha256.Sum256([]byte(cfg.AdminToken)),
 	}
 	if cfg.Metrics != nil {
 		if s.metrics, err = newMetrics(cfg.Metrics); err != nil {

@@ -31,6 +31,7 @@ type serveConfig struct {
 	LogFormat string
 
 	AdminToken      string
+	AdminAuthLimit  int
 	ShutdownTimeout time.Duration
 	TrustedProxies  []netip.Prefix
 	MetricsListen   string
@@ -126,6 +127,7 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 		LogLevel:        strings.ToLower(get("log-level")),
 		LogFormat:       strings.ToLower(get("log-format")),
 		AdminToken:      get("admin-token"),
+		AdminAuthLimit:  integer("admin-auth-limit"),
 		ShutdownTimeout: dur("shutdown-timeout"),
 		Bootstrap:       get("bootstrap"),
 		MetricsListen:   get("metrics-listen"),
@@ -253,6 +255,9 @@ func (c serveConfig) validate() configProblems {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		p.add("--admin-token must be at least 16 characters")
+	}
+	if c.AdminAuthLimit < 1 {
+		p.add("--admin-auth-limit must be at least 1")
 	}
 	if c.ShutdownTimeout < 0 {
 		p.add("--shutdown-timeout must not be negative")

@@ -102,10 +102,12 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"bad values everywhere",
 			[]string{"--listen", "nope", "--base-url", "ftp://x", "--log-level", "loud", "--log-format", "xml",
 				"--shutdown-timeout", "soon", "--session-ttl", "-1h", "--trusted-proxies", "10.0.0.0/8,banana",
-				"--admin-token", "short", "--saml-key-file", "k.pem", "--redis-db", "x", "--smtp-tls", "maybe", "--smtp-host", "mail.test"},
+				"--admin-token", "short", "--saml-key-file", "k.pem", "--redis-db", "x", "--smtp-tls", "maybe", "--smtp-host", "mail.test",
+				"--admin-auth-limit", "0"},
 			nil,
 			[]string{"--listen", "--base-url", "--log-level", "--log-format", "--shutdown-timeout", "--session-ttl",
-				"--trusted-proxies", "--admin-token", "--saml-key-file", "--redis-db", "smtp tls", "smtp from"}},
+				"--trusted-proxies", "--admin-token", "--saml-key-file", "--redis-db", "smtp tls", "smtp from",
+				"--admin-auth-limit"}},
 		{"redis url and addrs together", []string{"--redis-url", "redis://a:6379", "--redis-addrs", "b:6379"}, nil, []string{"exclusive"}},
 		{"sentinel master without addrs", []string{"--redis-master", "m"}, nil, []string{"--redis-master"}},
 		{"redis url scheme", []string{"--redis-url", "http://x"}, nil, []string{"--redis-url"}},
@@ -160,6 +162,7 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 		SAMLBodyLimit:     server.DefaultSAMLBodyLimit,
 		AdminBodyLimit:    server.DefaultAdminBodyLimit,
 		DefaultBodyLimit:  server.DefaultDefaultBodyLimit,
+		AdminAuthLimit:    server.DefaultAdminAuthLimit,
 	}
 	tuned := server.Config{
 		ReadHeaderTimeout: 5 * time.Second,
@@ -171,11 +174,12 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 		SAMLBodyLimit:     3145728,
 		AdminBodyLimit:    8 << 20,
 		DefaultBodyLimit:  128 << 10,
+		AdminAuthLimit:    30,
 	}
 	// tunedFlags set every option to its value in tuned.
 	tunedFlags := []string{"--http-read-header-timeout", "5s", "--http-read-timeout", "1m", "--http-write-timeout", "90s",
 		"--http-idle-timeout", "5m", "--shutdown-timeout", "20s", "--scim-body-limit", "4MiB",
-		"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB"}
+		"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB", "--admin-auth-limit", "30"}
 	cases := []struct {
 		name   string
 		args   []string
@@ -191,6 +195,7 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 				"SCIMJIT_HTTP_WRITE_TIMEOUT": "90s", "SCIMJIT_HTTP_IDLE_TIMEOUT": "5m", "SCIMJIT_SHUTDOWN_TIMEOUT": "20s",
 				"SCIMJIT_SCIM_BODY_LIMIT": "4MiB", "SCIMJIT_SAML_BODY_LIMIT": "3145728",
 				"SCIMJIT_ADMIN_BODY_LIMIT": "8MiB", "SCIMJIT_BODY_LIMIT": "128KiB",
+				"SCIMJIT_ADMIN_AUTH_LIMIT": "30",
 			},
 			tuned, "env"},
 		{"flags over environment",
@@ -200,11 +205,12 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 				"SCIMJIT_HTTP_WRITE_TIMEOUT": "3s", "SCIMJIT_HTTP_IDLE_TIMEOUT": "4s", "SCIMJIT_SHUTDOWN_TIMEOUT": "5s",
 				"SCIMJIT_SCIM_BODY_LIMIT": "1", "SCIMJIT_SAML_BODY_LIMIT": "2",
 				"SCIMJIT_ADMIN_BODY_LIMIT": "3", "SCIMJIT_BODY_LIMIT": "4",
+				"SCIMJIT_ADMIN_AUTH_LIMIT": "5",
 			},
 			tuned, "flag"},
 	}
 	options := []string{"http-read-header-timeout", "http-read-timeout", "http-write-timeout", "http-idle-timeout",
-		"scim-body-limit", "saml-body-limit", "admin-body-limit", "body-limit"}
+		"scim-body-limit", "saml-body-limit", "admin-body-limit", "body-limit", "admin-auth-limit"}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, vals, err := parse(t, tc.args, tc.env, nil)
@@ -224,6 +230,9 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 				t.Errorf("body limits: got scim %d saml %d admin %d default %d, want %d %d %d %d",
 					got.SCIMBodyLimit, got.SAMLBodyLimit, got.AdminBodyLimit, got.DefaultBodyLimit,
 					tc.want.SCIMBodyLimit, tc.want.SAMLBodyLimit, tc.want.AdminBodyLimit, tc.want.DefaultBodyLimit)
+			}
+			if got.AdminAuthLimit != tc.want.AdminAuthLimit {
+				t.Errorf("admin auth limit %d, want %d", got.AdminAuthLimit, tc.want.AdminAuthLimit)
 			}
 			// Each option is in the effective-configuration log line with
 			// its source.
