@@ -49,7 +49,7 @@ func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 			"SCIMJIT_REDIS_PASSWORD":      "from-env-password",
 			"SCIMJIT_REDIS_PASSWORD_FILE": "/ignored/because/env/wins",
 		},
-		map[string]string{"/run/secrets/admin": "admin-token-from-a-file\n"},
+		map[string]string{"/run/secrets/admin": "admin-token-from-a-file-Vq3xL9sK2mR7tW4z\n"},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 	if cfg.LogFormat != "text" || vals["log-format"].Source != "default" {
 		t.Errorf("log format %q from %s, want the default", cfg.LogFormat, vals["log-format"].Source)
 	}
-	if cfg.AdminToken != "admin-token-from-a-file" || vals["admin-token"].Source != "file" {
+	if cfg.AdminToken != "admin-token-from-a-file-Vq3xL9sK2mR7tW4z" || vals["admin-token"].Source != "file" {
 		t.Errorf("admin token %q from %s, want the file (trimmed)", cfg.AdminToken, vals["admin-token"].Source)
 	}
 	if cfg.RedisPassword != "from-env-password" {
@@ -76,7 +76,7 @@ func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 	logged := redactedValues(vals)
 	for i := 0; i < len(logged); i += 2 {
 		v := logged[i+1].(string)
-		if strings.Contains(v, "admin-token-from-a-file") || strings.Contains(v, "from-env-password") {
+		if strings.Contains(v, "admin-token-from-a-file-Vq3xL9sK2mR7tW4z") || strings.Contains(v, "from-env-password") {
 			t.Errorf("%v logged in clear: %s", logged[i], v)
 		}
 	}
@@ -334,5 +334,49 @@ func TestServeAppliesBodyLimitOption(t *testing.T) {
 	big["displayName"] = strings.Repeat("x", 3<<10)
 	if code, body := httpDo(t, http.MethodPost, scimBase+"/Users", scimToken, big); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("3 KiB user with a 2 KiB limit: %d %s", code, body)
+	}
+}
+
+// TestWeakAdminTokensAreRefused: serve refuses a short admin token, one of
+// few different characters and a simple sequence, with a message that
+// says why and does not show the token; random tokens, the generated demo
+// token included, pass.
+func TestWeakAdminTokensAreRefused(t *testing.T) {
+	weak := map[string]string{
+		strings.Repeat("a", 16):                "at least 32",
+		strings.Repeat("a", 40):                "different characters",
+		strings.Repeat("ab", 20):               "different characters",
+		"abcdefghijklmnopqrstuvwxyzABCDEFGH":   "consecutive",
+		"0123456789012345678901234567890123":   "consecutive",
+		"aaaabbbbccccddddeeeeffffgggghhhhiiii": "consecutive",
+		"zyxwvutsrqponmlkjihgfedcbaZYXWVUTS":   "consecutive",
+		"Passw0rd!":                            "at least 32",
+	}
+	for tok, why := range weak {
+		_, _, err := parse(t, []string{"--admin-token", tok}, nil, nil)
+		if err == nil {
+			t.Errorf("--admin-token %q accepted", tok)
+			continue
+		}
+		if !strings.Contains(err.Error(), "--admin-token is too weak") || !strings.Contains(err.Error(), why) {
+			t.Errorf("--admin-token %q: error %q does not say %q", tok, err, why)
+		}
+		if strings.Contains(err.Error(), tok) {
+			t.Errorf("the error shows the token: %v", err)
+		}
+	}
+	strong := []string{
+		"sjK3r9Q0vX7mZ1pLwT5bN8cY2fH6gD4a",                                 // 32 random base64 characters
+		"3q2+7wAAvS1u6m0yK0+7l4qU5rZ1bXk9TzF2cQ8yWm0=",                     // openssl rand -base64 32
+		"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", // openssl rand -hex 32
+		"550e8400-e29b-41d4-a716-446655440000",
+	}
+	for i := 0; i < 2000; i++ {
+		strong = append(strong, newAdminToken())
+	}
+	for _, tok := range strong {
+		if _, _, err := parse(t, []string{"--admin-token", tok}, nil, nil); err != nil {
+			t.Errorf("--admin-token %q refused: %v", tok, err)
+		}
 	}
 }

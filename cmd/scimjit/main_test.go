@@ -214,7 +214,7 @@ workspaces:
 	if err := os.WriteFile(bootstrap, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const adminToken = "admin-token-0123456789"
+	const adminToken = "admin-token-0123456789-Vq3xL9sK2mR7tW"
 	args := []string{"--listen", "127.0.0.1:0", "--redis-url", rs.URL(), "--bootstrap", bootstrap,
 		"--admin-token", adminToken, "--demo", "--log-format", "json"}
 	check := func(wantVersion float64) {

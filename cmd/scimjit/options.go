@@ -37,7 +37,7 @@ var serveOptions = []option{
 	{Flag: "redis-tls", Default: "false", Usage: "connect to Redis with TLS (implied by rediss://)", Bool: true},
 	{Flag: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	{Flag: "log-format", Default: "text", Usage: "text or json"},
-	{Flag: "admin-token", Usage: "bearer token of the admin API (at least 16 characters; empty disables the API; generated in demo mode)", Secret: true},
+	{Flag: "admin-token", Usage: "bearer token of the admin API: at least 32 characters, at least 8 different ones, not mostly repeated or consecutive characters (e.g. openssl rand -base64 32); empty disables the API; generated in demo mode", Secret: true},
 	{Flag: "admin-auth-limit", Default: "120", Usage: "admin API requests per minute from one client address, each an authentication attempt (beyond: 429 with Retry-After)"},
 	{Flag: "shutdown-timeout", Default: "15s", Usage: "how long graceful shutdown waits for running requests"},
 	{Flag: "http-read-header-timeout", Default: "10s", Usage: "how long a client may take to send the request headers"},
