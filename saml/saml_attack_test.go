@@ -298,11 +298,11 @@ func TestRelayStateNeverLeavesTheSite(t *testing.T) {
 // a load balancer, same public URL and SP key pair). An assertion accepted
 // by one is refused by the other.
 func TestReplayAcrossProcesses(t *testing.T) {
-	addr := redistest.Addr(t)
+	rs := redistest.Start(t)
 	public, _ := url.Parse("http://sso.lb.example")
 	key, cert := testKeyPair(t, "shared sp")
 	start := func() *servertest.Env {
-		st, err := redisstore.Open(t.Context(), redisstore.Options{URL: "redis://" + addr})
+		st, err := redisstore.Open(t.Context(), redisstore.Options{URL: rs.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}

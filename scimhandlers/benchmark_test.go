@@ -275,8 +275,7 @@ func benchUserBody(i int) []byte {
 func newBenchFixture(b *testing.B, n int) *benchFixture {
 	b.Helper()
 	ctx := context.Background()
-	addr := redistest.Addr(b)
-	store, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
+	store, err := redisstore.Open(ctx, redisstore.Options{URL: redistest.Start(b).URL()})
 	if err != nil {
 		b.Fatalf("open store: %v", err)
 	}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/redisstore"
@@ -193,9 +191,9 @@ func TestTenantIsolation(t *testing.T) {
 // TestRedisDown: a store that cannot reach Redis gives 503, never the
 // internal error text.
 func TestRedisDown(t *testing.T) {
-	addr := redistest.Addr(t)
+	srv := redistest.Start(t)
 	ctx := context.Background()
-	st, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
+	st, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,40 +201,17 @@ func TestRedisDown(t *testing.T) {
 	e := newTestEnvWithStore(t, st)
 	c := e.workspace("down", nil)
 	c.createUser(t, "ok@acme.com")
-	shutdownRedis(t, addr)
+	srv.Stop()
 	for _, tc := range []struct{ method, path, body string }{
 		{"GET", "/Users", ""},
 		{"POST", "/Users", `{` + userSchemaJSON + `,"userName":"x@acme.com"}`},
 		{"GET", "/Groups?filter=" + q(`displayName eq "x"`), ""},
 	} {
 		r := c.do(tc.method, tc.path, tc.body).expectError(t, 503, "")
-		if strings.Contains(r.raw, addr) || strings.Contains(strings.ToLower(r.raw), "redis") {
+		if strings.Contains(r.raw, srv.Addr) || strings.Contains(strings.ToLower(r.raw), "redis") {
 			t.Errorf("%s %s leaks internals: %s", tc.method, tc.path, r.raw)
 		}
 	}
-}
-
-// shutdownRedis stops the spawned server with SHUTDOWN NOSAVE.
-func shutdownRedis(t *testing.T, addr string) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, "*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 64)
-	_, _ = conn.Read(buf) // returns when the server closes the connection
-	for i := 0; i < 100; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return
-		}
-		c.Close()
-		time.Sleep(20 * time.Millisecond) // waiting for a real process to exit
-	}
-	t.Fatal("redis-server did not stop")
 }
 
 // TestErrorMapping pins the storage-error → SCIM-error table.

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -46,27 +47,58 @@ func HashSCIMToken(token string) []byte {
 	return sum[:]
 }
 
-// requireAdmin checks "Authorization: Bearer <admin token>" in constant time.
+// adminAuthWindow is the window of Config.AdminAuthLimit: at most that
+// many admin API requests per client address in one minute.
+const adminAuthWindow = time.Minute
+
+// requireAdmin authenticates an admin API request: "Authorization: Bearer
+// <admin token>", compared in constant time. Every request counts one
+// authentication attempt for its client address (c.RealIP, so after the
+// trusted proxies) in the store, shared by all processes; beyond
+// Config.AdminAuthLimit attempts per minute the client gets 429 with
+// Retry-After, whatever token it sends. Successful requests count too:
+// the limit must be checked before the token is, and a check without
+// counting would need a second store call per request. Were only failures
+// counted, a client over the limit would still learn from a 200 that a
+// guess was right, and guessing would be as fast as before. Other clients'
+// attempts never count against a client.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
-	want := sha256.Sum256([]byte(s.cfg.AdminToken))
 	return func(c echo.Context) error {
 		if s.cfg.AdminToken == "" {
 			return &apiError{Status: http.StatusUnauthorized, Message: "the admin API is disabled: no admin token is configured"}
 		}
+		ctx := c.Request().Context()
+		ok, err := s.store.Allow(ctx, "admin:auth:"+reqctx.ClientKey(c.RealIP()), s.cfg.AdminAuthLimit, adminAuthWindow)
+		if err != nil {
+			// Fail closed: the admin API cannot work without the store anyway.
+			return fmt.Errorf("admin api: rate limit: %w", err)
+		}
+		if !ok {
+			s.log.WarnContext(ctx, "admin api: too many authentication attempts", "remote_ip", c.RealIP())
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(adminAuthWindow/time.Second)))
+			return &apiError{Status: http.StatusTooManyRequests,
+				Message: "too many admin API requests from this address; retry after the time in Retry-After"}
+		}
 		auth := c.Request().Header.Get(echo.HeaderAuthorization)
-		scheme, tok, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		scheme, tok, found := strings.Cut(auth, " ")
+		if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 			return &apiError{Status: http.StatusUnauthorized, Message: "missing bearer token"}
 		}
-		// Hashing both sides gives equal lengths, so the comparison time
-		// does not depend on the token's length or content.
-		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			s.log.WarnContext(c.Request().Context(), "admin api: wrong bearer token", "remote_ip", c.RealIP())
+		if !adminTokenMatches(s.adminHash, tok) {
+			s.log.WarnContext(ctx, "admin api: wrong bearer token", "remote_ip", c.RealIP())
 			return &apiError{Status: http.StatusUnauthorized, Message: "invalid bearer token"}
 		}
 		return next(c)
 	}
+}
+
+// adminTokenMatches compares a presented bearer token (surrounding space
+// ignored) with want, the SHA-256 of the admin token. Hashing the presented
+// side too makes both operands 32 bytes, so the constant-time comparison
+// takes the same time whatever the token's length or content.
+func adminTokenMatches(want [sha256.Size]byte, presented string) bool {
+	got := sha256.Sum256([]byte(strings.TrimSpace(presented)))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // decodeJSON reads a JSON object into v, rejecting unknown fields and

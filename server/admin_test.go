@@ -8,10 +8,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
 	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/redistest"
 )
 
 // apiErr is the admin API's error body.
@@ -58,7 +62,7 @@ func TestAdminAPIRejectsMissingAndWrongTokens(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, path := range []string{"/admin/v1/workspaces", "/admin/v1/outbox", "/admin/v1/no-such-route"} {
+			for _, path := range []string{"/admin/v1/workspaces", "/admin/v1/outbox", "/admin/v1/workspaces/x/scim-tokens"} {
 				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, env.URL+path, nil)
 				if tc.auth != "" {
 					req.Header.Set("Authorization", tc.auth)
@@ -78,6 +82,57 @@ func TestAdminAPIRejectsMissingAndWrongTokens(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAdminAPIWrongMethodIs405WithAllow: a method a route does not have
+// gets 405 with the route's methods in Allow and the admin error body, not
+// 404; an unknown path still gets 404.
+func TestAdminAPIWrongMethodIs405WithAllow(t *testing.T) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "acme", nil)
+	cases := []struct {
+		method, path string
+		allow        []string
+	}{
+		{http.MethodPut, "/admin/v1/workspaces", []string{"GET", "POST"}},
+		{http.MethodDelete, "/admin/v1/workspaces", []string{"GET", "POST"}},
+		{http.MethodPost, "/admin/v1/workspaces/acme", []string{"GET", "PATCH", "DELETE"}},
+		{http.MethodPut, "/admin/v1/workspaces/acme", []string{"GET", "PATCH", "DELETE"}},
+		{http.MethodPatch, "/admin/v1/workspaces/acme/scim-tokens", []string{"GET", "POST"}},
+		{http.MethodGet, "/admin/v1/workspaces/acme/scim-tokens/some-id", []string{"DELETE"}},
+		{http.MethodPost, "/admin/v1/workspaces/acme/events", []string{"GET"}},
+		{http.MethodDelete, "/admin/v1/outbox", []string{"GET"}},
+	}
+	for _, tc := range cases {
+		for _, bearer := range []string{env.AdminToken, ""} {
+			resp, body := env.Do(t, tc.method, tc.path, bearer, nil)
+			wantStatus(t, resp, body, http.StatusMethodNotAllowed)
+			got := map[string]bool{}
+			for _, m := range strings.Split(resp.Header.Get("Allow"), ",") {
+				got[strings.TrimSpace(m)] = true
+			}
+			want := map[string]bool{"OPTIONS": true} // Echo answers OPTIONS on every route
+			for _, m := range tc.allow {
+				want[m] = true
+			}
+			if len(got) != len(want) {
+				t.Errorf("%s %s: Allow %q, want %v", tc.method, tc.path, resp.Header.Get("Allow"), tc.allow)
+			}
+			for m := range want {
+				if !got[m] {
+					t.Errorf("%s %s: Allow %q lacks %s", tc.method, tc.path, resp.Header.Get("Allow"), m)
+				}
+			}
+			if e := decode[apiErr](t, body); e.Error != "method_not_allowed" || e.Message == "" {
+				t.Errorf("%s %s: body %s", tc.method, tc.path, body)
+			}
+		}
+	}
+	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/no-such-route", nil)
+	wantStatus(t, resp, body, http.StatusNotFound)
+	if e := decode[apiErr](t, body); e.Error != "not_found" {
+		t.Errorf("unknown admin route: body %s", body)
 	}
 }
 
@@ -508,5 +563,70 @@ func TestWorkspaceIdPMetadataFromURL(t *testing.T) {
 				t.Errorf("message %q does not mention %q", e.Message, tc.want)
 			}
 		})
+	}
+}
+
+// TestAdminAuthAttemptsAreLimitedPerClient: beyond the limit a client
+// address gets 429 with Retry-After and the admin error body, even with the
+// right token (else a 200 would reveal a right guess); another address is
+// not affected; the count lives in the store, so a second server process
+// on the same store refuses the client too; the warning names only the
+// address.
+func TestAdminAuthAttemptsAreLimitedPerClient(t *testing.T) {
+	const limit = 5
+	store := redistest.NewStore(t)
+	mutate := func(c *server.Config) {
+		c.Store = store
+		c.AdminAuthLimit = limit
+		c.AdminToken = "adm_" + strings.Repeat("0123456789abcdef", 2)
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	env := servertest.New(t, mutate)
+	other := servertest.New(t, mutate) // a second process behind the same load balancer
+	call := func(env *servertest.Env, client, token string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, env.URL+"/admin/v1/workspaces", nil)
+		req.Header.Set("X-Forwarded-For", client)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	const attacker, admin = "198.51.100.7", "203.0.113.20"
+	const guess = "adm_guess-0123456789abcdef0123456789"
+	for i := range limit {
+		resp, body := call(env, attacker, guess)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %s, want 401", i+1, resp.StatusCode, body)
+		}
+	}
+	for _, tok := range []string{guess, env.AdminToken} {
+		for _, e := range []*servertest.Env{env, other} {
+			resp, body := call(e, attacker, tok)
+			wantStatus(t, resp, body, http.StatusTooManyRequests)
+			if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
+				t.Errorf("429 without a Retry-After in seconds: %q", resp.Header.Get("Retry-After"))
+			}
+			if b := decode[apiErr](t, body); b.Error != "too_many_requests" || b.Message == "" {
+				t.Errorf("429 body %s", body)
+			}
+		}
+	}
+	// Another client address is served by both processes.
+	resp, body := call(env, admin, env.AdminToken)
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = call(other, admin, env.AdminToken)
+	wantStatus(t, resp, body, http.StatusOK)
+
+	recs := env.Logs.Find("admin api: too many authentication attempts")
+	if len(recs) == 0 || recs[0]["level"] != "WARN" || recs[0]["remote_ip"] != attacker {
+		t.Fatalf("throttle log records: %v", recs)
+	}
+	if env.Logs.Contains(guess) || env.Logs.Contains(env.AdminToken) {
+		t.Error("a token reached the log")
 	}
 }

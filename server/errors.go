@@ -117,6 +117,11 @@ func (s *Server) publicError(c echo.Context, err error) (status int, code, msg s
 	return status, code, msg
 }
 
+// retryAfterUnavailable is the Retry-After (in seconds) of every 503 this
+// handler renders: the store was unreachable, or too contended, for this
+// request, and a client should simply try again shortly (RFC 9110 §10.2.3).
+const retryAfterUnavailable = "1"
+
 // scimError is the RFC 7644 §3.12 error body.
 type scimError struct {
 	Schemas []string `json:"schemas"`
@@ -149,6 +154,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		body = map[string]string{"error": code, "message": msg}
 	}
 	h := c.Response().Header()
+	if status == http.StatusServiceUnavailable && h.Get(echo.HeaderRetryAfter) == "" {
+		h.Set(echo.HeaderRetryAfter, retryAfterUnavailable)
+	}
 	h.Set(echo.HeaderContentType, contentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	c.Response().WriteHeader(status)

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -60,6 +62,26 @@ func TestBodyLimitByRoute(t *testing.T) {
 	for route, want := range cases {
 		if got := s.bodyLimitFor(route); got != want {
 			t.Errorf("%q: limit %d, want %d", route, got, want)
+		}
+	}
+}
+
+// TestAdminTokenMatchesOnlyTheToken: the constant-time comparison accepts
+// exactly the admin token (surrounding space aside), not a prefix, an
+// extension or another letter case.
+func TestAdminTokenMatchesOnlyTheToken(t *testing.T) {
+	const token = "adm_Q2h4dG9rZW4tZm9yLXRoZS1hZG1pbi1hcGk"
+	want := sha256.Sum256([]byte(token))
+	for presented, ok := range map[string]bool{
+		token:                  true,
+		" " + token + "\t":     true,
+		token[:len(token)-1]:   false,
+		token + "x":            false,
+		strings.ToUpper(token): false,
+		"":                     false,
+	} {
+		if got := adminTokenMatches(want, presented); got != ok {
+			t.Errorf("adminTokenMatches(%q) = %v, want %v", presented, got, ok)
 		}
 	}
 }

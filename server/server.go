@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,6 +42,10 @@ type Config struct {
 	// AdminToken is the bearer token of the admin API. Empty disables the
 	// admin API (every request gets 401).
 	AdminToken string
+	// AdminAuthLimit caps the admin API requests (each an authentication
+	// attempt) from one client address per minute (default 120); beyond it
+	// the client gets 429 with Retry-After.
+	AdminAuthLimit int
 	// TrustedProxies are the networks whose X-Forwarded-For header is
 	// believed when working out the client IP. Empty: the peer address is
 	// the client IP.
@@ -90,6 +96,10 @@ const (
 	DefaultSAMLBodyLimit     = 2 << 20
 	DefaultAdminBodyLimit    = 1 << 20
 	DefaultDefaultBodyLimit  = 64 << 10
+	// DefaultAdminAuthLimit allows a person or a script far more admin
+	// requests than they make, and bounds token guessing from one address
+	// to two a second.
+	DefaultAdminAuthLimit = 120
 )
 
 func (c *Config) setDefaults() {
@@ -115,6 +125,9 @@ func (c *Config) setDefaults() {
 	setInt(&c.SAMLBodyLimit, DefaultSAMLBodyLimit)
 	setInt(&c.AdminBodyLimit, DefaultAdminBodyLimit)
 	setInt(&c.DefaultBodyLimit, DefaultDefaultBodyLimit)
+	if c.AdminAuthLimit <= 0 {
+		c.AdminAuthLimit = DefaultAdminAuthLimit
+	}
 	if c.SCIMMaxResults <= 0 {
 		c.SCIMMaxResults = 100
 	}
@@ -130,6 +143,9 @@ type Server struct {
 	saml    *saml.Service
 	metrics *metrics // nil without Config.Metrics
 	baseURL string   // without trailing slash
+	ready   readiness
+	// adminHash is the SHA-256 of Config.AdminToken.
+	adminHash [sha256.Size]byte
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -175,8 +191,9 @@ func New(cfg Config) (*Server, error) {
 			BaseURL:    base,
 			MaxResults: cfg.SCIMMaxResults,
 		}),
-		saml:    samlSvc,
-		baseURL: base,
+		saml:      samlSvc,
+		baseURL:   base,
+		adminHash: sha256.Sum256([]byte(cfg.AdminToken)),
 	}
 	if cfg.Metrics != nil {
 		if s.metrics, err = newMetrics(cfg.Metrics); err != nil {
@@ -211,18 +228,28 @@ func (s *Server) routes() {
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", s.healthz)
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/readyz", s.readyz)
 
-	// Admin API (docs/admin-api.md), bearer admin token.
-	admin := e.Group("/admin/v1", s.requireAdmin)
-	admin.GET("/workspaces", s.listWorkspaces)
-	admin.POST("/workspaces", s.createWorkspace)
-	admin.GET("/workspaces/:ws", s.getWorkspace)
-	admin.PATCH("/workspaces/:ws", s.updateWorkspace)
-	admin.DELETE("/workspaces/:ws", s.deleteWorkspace)
-	admin.GET("/workspaces/:ws/scim-tokens", s.listSCIMTokens)
-	admin.POST("/workspaces/:ws/scim-tokens", s.createSCIMToken)
-	admin.DELETE("/workspaces/:ws/scim-tokens/:token", s.revokeSCIMToken)
-	admin.GET("/workspaces/:ws/events", s.listEvents)
-	admin.GET("/outbox", s.listOutbox)
+	// Admin API (docs/admin-api.md), bearer admin token. The token check is
+	// route middleware, not group middleware: a group with middleware
+	// registers a catch-all that answers 404 before Echo's router can answer
+	// a wrong method on an existing route with 405 and Allow.
+	admin := e.Group("/admin/v1")
+	for _, r := range []struct {
+		method, path string
+		h            echo.HandlerFunc
+	}{
+		{http.MethodGet, "/workspaces", s.listWorkspaces},
+		{http.MethodPost, "/workspaces", s.createWorkspace},
+		{http.MethodGet, "/workspaces/:ws", s.getWorkspace},
+		{http.MethodPatch, "/workspaces/:ws", s.updateWorkspace},
+		{http.MethodDelete, "/workspaces/:ws", s.deleteWorkspace},
+		{http.MethodGet, "/workspaces/:ws/scim-tokens", s.listSCIMTokens},
+		{http.MethodPost, "/workspaces/:ws/scim-tokens", s.createSCIMToken},
+		{http.MethodDelete, "/workspaces/:ws/scim-tokens/:token", s.revokeSCIMToken},
+		{http.MethodGet, "/workspaces/:ws/events", s.listEvents},
+		{http.MethodGet, "/outbox", s.listOutbox},
+	} {
+		admin.Add(r.method, r.path, r.h, s.requireAdmin)
+	}
 
 	// SCIM 2.0: the handler takes the full path and authenticates the
 	// workspace's bearer token itself.
@@ -292,14 +319,63 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// ReadyTimeout bounds /readyz: it answers 503 when the store has not
+// answered a ping within this time, whatever the store client does with
+// the deadline.
+const ReadyTimeout = 2 * time.Second
+
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), ReadyTimeout)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.ready.ping(ctx, s.store); err != nil {
 		s.log.WarnContext(ctx, "readiness check failed", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readiness runs the store pings of /readyz: at most one at a time, shared
+// by the requests that arrive while it runs, so that a stalled store costs
+// one pending ping however often the load balancer probes.
+type readiness struct {
+	mu  sync.Mutex
+	cur *pingCall // the running ping, nil when none runs
+}
+
+// pingCall is one store ping; err is set before done is closed.
+type pingCall struct {
+	done chan struct{}
+	err  error
+}
+
+// ping waits for the running store ping (starting one when none runs) or
+// for ctx, whichever ends first. The ping runs in its own goroutine with
+// ReadyTimeout, detached from ctx, so a caller returns at its deadline even
+// when the store client ignores it, and one caller leaving does not fail
+// the others.
+func (r *readiness) ping(ctx context.Context, store storage.Store) error {
+	r.mu.Lock()
+	call := r.cur
+	if call == nil {
+		call = &pingCall{done: make(chan struct{})}
+		r.cur = call
+		go func() {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReadyTimeout)
+			call.err = store.Ping(pctx)
+			cancel()
+			r.mu.Lock()
+			r.cur = nil
+			r.mu.Unlock()
+			close(call.done)
+		}()
+	}
+	r.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return fmt.Errorf("store did not answer a ping within %s: %w", ReadyTimeout, ctx.Err())
+	}
 }
 
 func (s *Server) serveSCIM(c echo.Context) error {

@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
@@ -285,5 +287,67 @@ func TestServeFinishesRunningRequestsOnShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(base.String() + "/healthz"); err == nil {
 		t.Error("server still answers after shutdown")
+	}
+}
+
+// TestStoreDownIs503WithRetryAfter: when Redis is gone, the admin API and
+// the SAML login answer 503 with Retry-After (never 500), and the admin
+// body is the API's error shape without internal text.
+func TestStoreDownIs503WithRetryAfter(t *testing.T) {
+	rs := redistest.Start(t)
+	store := redistest.OpenStore(t, rs)
+	env := servertest.New(t, func(c *server.Config) { c.Store = store })
+	env.CreateWorkspace(t, "down", nil)
+	rs.Stop()
+
+	for _, path := range []string{"/admin/v1/workspaces", "/admin/v1/workspaces/down", "/admin/v1/outbox"} {
+		resp, body := env.Admin(t, http.MethodGet, path, nil)
+		wantStatus(t, resp, body, http.StatusServiceUnavailable)
+		if ra := resp.Header.Get("Retry-After"); ra != "1" {
+			t.Errorf("GET %s: Retry-After %q, want 1", path, ra)
+		}
+		if e := decode[apiErr](t, body); e.Error != "unavailable" || strings.Contains(strings.ToLower(e.Message), "redis") ||
+			strings.Contains(e.Message, rs.Addr) {
+			t.Errorf("GET %s: body %s", path, body)
+		}
+	}
+	resp, body := env.Do(t, http.MethodGet, "/saml/down/login", "", nil)
+	wantStatus(t, resp, body, http.StatusServiceUnavailable)
+	if ra := resp.Header.Get("Retry-After"); ra == "" {
+		t.Errorf("SAML login: 503 without Retry-After")
+	}
+}
+
+// TestReadyzAnswersWithinItsBoundWhenRedisStalls: while Redis is stalled
+// (DEBUG SLEEP 4 from another client), /readyz answers 503 before the
+// stall ends instead of waiting for the store client to give up.
+func TestReadyzAnswersWithinItsBoundWhenRedisStalls(t *testing.T) {
+	rs := redistest.Start(t)
+	store := redistest.OpenStore(t, rs)
+	env := servertest.New(t, func(c *server.Config) { c.Store = store })
+	resp, body := env.Do(t, http.MethodGet, "/readyz", "", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+
+	// The sleeping client must neither time out nor re-send DEBUG SLEEP.
+	opt := rs.Options()
+	opt.ReadTimeout, opt.MaxRetries = time.Minute, -1
+	sleeper := redis.NewClient(opt)
+	defer sleeper.Close()
+	stalled := make(chan error, 1)
+	go func() { stalled <- sleeper.Do(context.Background(), "DEBUG", "SLEEP", 4).Err() }()
+	for {
+		resp, body := env.Do(t, http.MethodGet, "/readyz", "", nil)
+		select {
+		case err := <-stalled:
+			t.Fatalf("DEBUG SLEEP ended (%v) before /readyz answered 503 (last answer %d %s)", err, resp.StatusCode, body)
+		default:
+		}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		wantStatus(t, resp, body, http.StatusOK) // the stall has not begun yet
+	}
+	if err := <-stalled; err != nil {
+		t.Fatalf("DEBUG SLEEP: %v", err)
 	}
 }

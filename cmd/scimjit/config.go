@@ -31,6 +31,7 @@ type serveConfig struct {
 	LogFormat string
 
 	AdminToken      string
+	AdminAuthLimit  int
 	ShutdownTimeout time.Duration
 	TrustedProxies  []netip.Prefix
 	MetricsListen   string
@@ -126,6 +127,7 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 		LogLevel:        strings.ToLower(get("log-level")),
 		LogFormat:       strings.ToLower(get("log-format")),
 		AdminToken:      get("admin-token"),
+		AdminAuthLimit:  integer("admin-auth-limit"),
 		ShutdownTimeout: dur("shutdown-timeout"),
 		Bootstrap:       get("bootstrap"),
 		MetricsListen:   get("metrics-listen"),
@@ -251,8 +253,13 @@ func (c serveConfig) validate() configProblems {
 	default:
 		p.add("--log-format: %q must be text or json", c.LogFormat)
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		p.add("--admin-token must be at least 16 characters")
+	if c.AdminToken != "" {
+		if err := checkAdminToken(c.AdminToken); err != nil {
+			p.add("%v", err)
+		}
+	}
+	if c.AdminAuthLimit < 1 {
+		p.add("--admin-auth-limit must be at least 1")
 	}
 	if c.ShutdownTimeout < 0 {
 		p.add("--shutdown-timeout must not be negative")
@@ -318,6 +325,51 @@ func (c serveConfig) validate() configProblems {
 		}
 	}
 	return p
+}
+
+// minAdminTokenLength is the shortest admin token serve accepts, in bytes:
+// with random characters (the generated demo token, `openssl rand -base64
+// 32`) that is far beyond guessing.
+const minAdminTokenLength = 32
+
+// minAdminTokenDistinct is the fewest different characters an admin token
+// must have, so that a long token made of a few repeated characters is
+// refused. A random hex token of minAdminTokenLength characters has fewer
+// only about once in 28 million.
+const minAdminTokenDistinct = 8
+
+// checkAdminToken refuses a weak admin token, saying why without showing
+// it: shorter than minAdminTokenLength, fewer than minAdminTokenDistinct
+// different characters, or a simple sequence: more than half of its
+// neighbouring characters equal or next to each other in ASCII (aaaa,
+// abcd, 4321). Random tokens, hex ones included, are nowhere near that
+// half.
+func checkAdminToken(tok string) error {
+	var why []string
+	if len(tok) < minAdminTokenLength {
+		why = append(why, fmt.Sprintf("it has %d characters, at least %d are needed", len(tok), minAdminTokenLength))
+	}
+	var seen [256]bool
+	distinct, steps := 0, 0
+	for i := 0; i < len(tok); i++ {
+		if !seen[tok[i]] {
+			seen[tok[i]] = true
+			distinct++
+		}
+		if i > 0 && max(tok[i], tok[i-1])-min(tok[i], tok[i-1]) <= 1 {
+			steps++
+		}
+	}
+	if distinct < minAdminTokenDistinct {
+		why = append(why, fmt.Sprintf("it has %d different characters, at least %d are needed", distinct, minAdminTokenDistinct))
+	} else if 2*steps > len(tok)-1 {
+		why = append(why, "it is mostly repeated or consecutive characters (like aaaa, abcd or 4321)")
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--admin-token is too weak: %s; use a random token, e.g. the output of `openssl rand -base64 32`",
+		strings.Join(why, "; "))
 }
 
 // maxBodyLimit caps the body-limit options: no SCIM request, SAML response

@@ -49,7 +49,7 @@ func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 			"SCIMJIT_REDIS_PASSWORD":      "from-env-password",
 			"SCIMJIT_REDIS_PASSWORD_FILE": "/ignored/because/env/wins",
 		},
-		map[string]string{"/run/secrets/admin": "admin-token-from-a-file\n"},
+		map[string]string{"/run/secrets/admin": "admin-token-from-a-file-Vq3xL9sK2mR7tW4z\n"},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 	if cfg.LogFormat != "text" || vals["log-format"].Source != "default" {
 		t.Errorf("log format %q from %s, want the default", cfg.LogFormat, vals["log-format"].Source)
 	}
-	if cfg.AdminToken != "admin-token-from-a-file" || vals["admin-token"].Source != "file" {
+	if cfg.AdminToken != "admin-token-from-a-file-Vq3xL9sK2mR7tW4z" || vals["admin-token"].Source != "file" {
 		t.Errorf("admin token %q from %s, want the file (trimmed)", cfg.AdminToken, vals["admin-token"].Source)
 	}
 	if cfg.RedisPassword != "from-env-password" {
@@ -76,7 +76,7 @@ func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 	logged := redactedValues(vals)
 	for i := 0; i < len(logged); i += 2 {
 		v := logged[i+1].(string)
-		if strings.Contains(v, "admin-token-from-a-file") || strings.Contains(v, "from-env-password") {
+		if strings.Contains(v, "admin-token-from-a-file-Vq3xL9sK2mR7tW4z") || strings.Contains(v, "from-env-password") {
 			t.Errorf("%v logged in clear: %s", logged[i], v)
 		}
 	}
@@ -102,10 +102,12 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"bad values everywhere",
 			[]string{"--listen", "nope", "--base-url", "ftp://x", "--log-level", "loud", "--log-format", "xml",
 				"--shutdown-timeout", "soon", "--session-ttl", "-1h", "--trusted-proxies", "10.0.0.0/8,banana",
-				"--admin-token", "short", "--saml-key-file", "k.pem", "--redis-db", "x", "--smtp-tls", "maybe", "--smtp-host", "mail.test"},
+				"--admin-token", "short", "--saml-key-file", "k.pem", "--redis-db", "x", "--smtp-tls", "maybe", "--smtp-host", "mail.test",
+				"--admin-auth-limit", "0"},
 			nil,
 			[]string{"--listen", "--base-url", "--log-level", "--log-format", "--shutdown-timeout", "--session-ttl",
-				"--trusted-proxies", "--admin-token", "--saml-key-file", "--redis-db", "smtp tls", "smtp from"}},
+				"--trusted-proxies", "--admin-token", "--saml-key-file", "--redis-db", "smtp tls", "smtp from",
+				"--admin-auth-limit"}},
 		{"redis url and addrs together", []string{"--redis-url", "redis://a:6379", "--redis-addrs", "b:6379"}, nil, []string{"exclusive"}},
 		{"sentinel master without addrs", []string{"--redis-master", "m"}, nil, []string{"--redis-master"}},
 		{"redis url scheme", []string{"--redis-url", "http://x"}, nil, []string{"--redis-url"}},
@@ -160,6 +162,7 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 		SAMLBodyLimit:     server.DefaultSAMLBodyLimit,
 		AdminBodyLimit:    server.DefaultAdminBodyLimit,
 		DefaultBodyLimit:  server.DefaultDefaultBodyLimit,
+		AdminAuthLimit:    server.DefaultAdminAuthLimit,
 	}
 	tuned := server.Config{
 		ReadHeaderTimeout: 5 * time.Second,
@@ -171,11 +174,12 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 		SAMLBodyLimit:     3145728,
 		AdminBodyLimit:    8 << 20,
 		DefaultBodyLimit:  128 << 10,
+		AdminAuthLimit:    30,
 	}
 	// tunedFlags set every option to its value in tuned.
 	tunedFlags := []string{"--http-read-header-timeout", "5s", "--http-read-timeout", "1m", "--http-write-timeout", "90s",
 		"--http-idle-timeout", "5m", "--shutdown-timeout", "20s", "--scim-body-limit", "4MiB",
-		"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB"}
+		"--saml-body-limit", "3145728", "--admin-body-limit", "8MiB", "--body-limit", "128KiB", "--admin-auth-limit", "30"}
 	cases := []struct {
 		name   string
 		args   []string
@@ -191,6 +195,7 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 				"SCIMJIT_HTTP_WRITE_TIMEOUT": "90s", "SCIMJIT_HTTP_IDLE_TIMEOUT": "5m", "SCIMJIT_SHUTDOWN_TIMEOUT": "20s",
 				"SCIMJIT_SCIM_BODY_LIMIT": "4MiB", "SCIMJIT_SAML_BODY_LIMIT": "3145728",
 				"SCIMJIT_ADMIN_BODY_LIMIT": "8MiB", "SCIMJIT_BODY_LIMIT": "128KiB",
+				"SCIMJIT_ADMIN_AUTH_LIMIT": "30",
 			},
 			tuned, "env"},
 		{"flags over environment",
@@ -200,11 +205,12 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 				"SCIMJIT_HTTP_WRITE_TIMEOUT": "3s", "SCIMJIT_HTTP_IDLE_TIMEOUT": "4s", "SCIMJIT_SHUTDOWN_TIMEOUT": "5s",
 				"SCIMJIT_SCIM_BODY_LIMIT": "1", "SCIMJIT_SAML_BODY_LIMIT": "2",
 				"SCIMJIT_ADMIN_BODY_LIMIT": "3", "SCIMJIT_BODY_LIMIT": "4",
+				"SCIMJIT_ADMIN_AUTH_LIMIT": "5",
 			},
 			tuned, "flag"},
 	}
 	options := []string{"http-read-header-timeout", "http-read-timeout", "http-write-timeout", "http-idle-timeout",
-		"scim-body-limit", "saml-body-limit", "admin-body-limit", "body-limit"}
+		"scim-body-limit", "saml-body-limit", "admin-body-limit", "body-limit", "admin-auth-limit"}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, vals, err := parse(t, tc.args, tc.env, nil)
@@ -224,6 +230,9 @@ func TestHTTPOptionsReachServerConfig(t *testing.T) {
 				t.Errorf("body limits: got scim %d saml %d admin %d default %d, want %d %d %d %d",
 					got.SCIMBodyLimit, got.SAMLBodyLimit, got.AdminBodyLimit, got.DefaultBodyLimit,
 					tc.want.SCIMBodyLimit, tc.want.SAMLBodyLimit, tc.want.AdminBodyLimit, tc.want.DefaultBodyLimit)
+			}
+			if got.AdminAuthLimit != tc.want.AdminAuthLimit {
+				t.Errorf("admin auth limit %d, want %d", got.AdminAuthLimit, tc.want.AdminAuthLimit)
 			}
 			// Each option is in the effective-configuration log line with
 			// its source.
@@ -325,5 +334,49 @@ func TestServeAppliesBodyLimitOption(t *testing.T) {
 	big["displayName"] = strings.Repeat("x", 3<<10)
 	if code, body := httpDo(t, http.MethodPost, scimBase+"/Users", scimToken, big); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("3 KiB user with a 2 KiB limit: %d %s", code, body)
+	}
+}
+
+// TestWeakAdminTokensAreRefused: serve refuses a short admin token, one of
+// few different characters and a simple sequence, with a message that
+// says why and does not show the token; random tokens, the generated demo
+// token included, pass.
+func TestWeakAdminTokensAreRefused(t *testing.T) {
+	weak := map[string]string{
+		strings.Repeat("a", 16):                "at least 32",
+		strings.Repeat("a", 40):                "different characters",
+		strings.Repeat("ab", 20):               "different characters",
+		"abcdefghijklmnopqrstuvwxyzABCDEFGH":   "consecutive",
+		"0123456789012345678901234567890123":   "consecutive",
+		"aaaabbbbccccddddeeeeffffgggghhhhiiii": "consecutive",
+		"zyxwvutsrqponmlkjihgfedcbaZYXWVUTS":   "consecutive",
+		"Passw0rd!":                            "at least 32",
+	}
+	for tok, why := range weak {
+		_, _, err := parse(t, []string{"--admin-token", tok}, nil, nil)
+		if err == nil {
+			t.Errorf("--admin-token %q accepted", tok)
+			continue
+		}
+		if !strings.Contains(err.Error(), "--admin-token is too weak") || !strings.Contains(err.Error(), why) {
+			t.Errorf("--admin-token %q: error %q does not say %q", tok, err, why)
+		}
+		if strings.Contains(err.Error(), tok) {
+			t.Errorf("the error shows the token: %v", err)
+		}
+	}
+	strong := []string{
+		"sjK3r9Q0vX7mZ1pLwT5bN8cY2fH6gD4a",                                 // 32 random base64 characters
+		"3q2+7wAAvS1u6m0yK0+7l4qU5rZ1bXk9TzF2cQ8yWm0=",                     // openssl rand -base64 32
+		"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", // openssl rand -hex 32
+		"550e8400-e29b-41d4-a716-446655440000",
+	}
+	for i := 0; i < 2000; i++ {
+		strong = append(strong, newAdminToken())
+	}
+	for _, tok := range strong {
+		if _, _, err := parse(t, []string{"--admin-token", tok}, nil, nil); err != nil {
+			t.Errorf("--admin-token %q refused: %v", tok, err)
+		}
 	}
 }

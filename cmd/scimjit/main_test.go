@@ -191,7 +191,7 @@ func TestDemoModePrintsWorkingURLs(t *testing.T) {
 // redis-server with a bootstrap file, restarts it, and checks that the
 // second start changed nothing.
 func TestServeOnRealRedisWithBootstrap(t *testing.T) {
-	addr := redistest.Addr(t)
+	rs := redistest.Start(t)
 	dir := t.TempDir()
 	bootstrap := filepath.Join(dir, "workspaces.yaml")
 	const fileToken = "sjt_bootstrap-token-from-a-file-0123456789"
@@ -214,8 +214,8 @@ workspaces:
 	if err := os.WriteFile(bootstrap, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const adminToken = "admin-token-0123456789"
-	args := []string{"--listen", "127.0.0.1:0", "--redis-url", "redis://" + addr, "--bootstrap", bootstrap,
+	const adminToken = "admin-token-0123456789-Vq3xL9sK2mR7tW"
+	args := []string{"--listen", "127.0.0.1:0", "--redis-url", rs.URL(), "--bootstrap", bootstrap,
 		"--admin-token", adminToken, "--demo", "--log-format", "json"}
 	check := func(wantVersion float64) {
 		banner, _, stop := startServe(t, args, nil)

@@ -186,6 +186,7 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 func (c serveConfig) serverConfig() server.Config {
 	return server.Config{
 		TrustedProxies:    c.TrustedProxies,
+		AdminAuthLimit:    c.AdminAuthLimit,
 		ReadHeaderTimeout: c.HTTPReadHeaderTimeout,
 		ReadTimeout:       c.HTTPReadTimeout,
 		WriteTimeout:      c.HTTPWriteTimeout,

@@ -80,15 +80,15 @@ func hashTag(key string) string {
 // that no key falls outside the documented layout.
 func TestKeyLayoutOneSlotPerWorkspace(t *testing.T) {
 	ctx := context.Background()
-	addr := redistest.ClusterAddr(t)
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+	cl := redistest.StartCluster(t, 1)
+	c := redis.NewClusterClient(cl.Options())
 	s := redisstore.New(c, "sj")
 	t.Cleanup(func() { _ = s.Close() })
 	accts := map[string]storage.Account{}
 	for _, ws := range []string{"finance", "legal"} {
 		accts[ws] = fill(t, s, ws)
 	}
-	node := redis.NewClient(&redis.Options{Addr: addr})
+	node := redis.NewClient(cl.Node(0).Options())
 	defer node.Close()
 	keys, err := node.Keys(ctx, "*").Result()
 	if err != nil {

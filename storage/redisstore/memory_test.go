@@ -74,13 +74,13 @@ func keyBytes(ctx context.Context, b *testing.B, c *redis.Client, pattern string
 // and the used_memory growth. The timed loop measures CreateUser.
 func BenchmarkCreateUserMemory(b *testing.B) {
 	ctx := context.Background()
-	addr := redistest.Addr(b)
-	s, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
+	srv := redistest.Start(b)
+	s, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	c := redis.NewClient(srv.Options())
 	defer c.Close()
 	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "mem", Name: "mem"}); err != nil {
 		b.Fatal(err)

@@ -83,10 +83,10 @@ func TestCancelledContextIsErrUnavailableAndContextError(t *testing.T) {
 }
 
 func TestURLOptionsReachTheServer(t *testing.T) {
-	addr := redistest.Addr(t)
+	srv := redistest.Start(t)
 	ctx := context.Background()
 	// DB from the URL: a workspace written in DB 2 is not in DB 0.
-	s2, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr + "/2"})
+	s2, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL() + "/2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestURLOptionsReachTheServer(t *testing.T) {
 	if _, err := s2.CreateWorkspace(ctx, storage.Workspace{ID: "db2"}); err != nil {
 		t.Fatal(err)
 	}
-	s0, err := redisstore.Open(ctx, redisstore.Options{Addrs: []string{addr}, Prefix: "sj"})
+	s0, err := redisstore.Open(ctx, redisstore.Options{Addrs: []string{srv.Addr}, Password: srv.Password, Prefix: "sj"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestURLOptionsReachTheServer(t *testing.T) {
 		t.Fatalf("DB 0 sees DB 2's workspace: %v", err)
 	}
 	// A different prefix is a different namespace on the same server.
-	other, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr + "/2", Prefix: "other"})
+	other, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL() + "/2", Prefix: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +111,8 @@ func TestURLOptionsReachTheServer(t *testing.T) {
 	if _, err := other.GetWorkspace(ctx, "db2"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("prefix other sees prefix sj's workspace: %v", err)
 	}
-	if s2.Addr() != addr {
-		t.Fatalf("Addr() = %q, want %q", s2.Addr(), addr)
+	if s2.Addr() != srv.Addr {
+		t.Fatalf("Addr() = %q, want %q", s2.Addr(), srv.Addr)
 	}
 }
 
@@ -146,13 +146,12 @@ func TestOpenEmbeddedSaysItIsEphemeralAndCloses(t *testing.T) {
 
 func TestOpenRefusesAServerThatEvictsAnyKey(t *testing.T) {
 	ctx := context.Background()
-	addr := redistest.Addr(t)
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
+	srv := redistest.Start(t)
+	c := srv.Client(t)
 	if err := c.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
+	s, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL()})
 	if err == nil {
 		_ = s.Close()
 		t.Fatalf("Open accepted a server with maxmemory-policy allkeys-lru")
@@ -163,7 +162,7 @@ func TestOpenRefusesAServerThatEvictsAnyKey(t *testing.T) {
 	if err := c.ConfigSet(ctx, "maxmemory-policy", "volatile-lru").Err(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = redisstore.Open(ctx, redisstore.Options{URL: "redis://" + addr})
+	s, err = redisstore.Open(ctx, redisstore.Options{URL: srv.URL()})
 	if err != nil {
 		t.Fatalf("Open refused volatile-lru: %v", err)
 	}

@@ -42,10 +42,10 @@ func TestConformanceEmbedded(t *testing.T) {
 // are kept apart by a key prefix each.
 func TestConformanceCluster(t *testing.T) {
 	t.Parallel()
-	addr := redistest.ClusterAddr(t)
+	cl := redistest.StartCluster(t, 1)
 	var n atomic.Int64
 	conformance.RunConformance(t, func(t *testing.T) storage.Store {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+		c := redis.NewClusterClient(cl.Options())
 		s := redisstore.New(c, fmt.Sprintf("case%d", n.Add(1)))
 		t.Cleanup(func() { _ = s.Close() })
 		return s
@@ -57,12 +57,13 @@ func TestConformanceCluster(t *testing.T) {
 // the master and are kept apart by a key prefix each.
 func TestConformanceSentinel(t *testing.T) {
 	t.Parallel()
-	sentinel := redistest.SentinelAddr(t)
+	sentinel := redistest.StartSentinel(t)
 	var n atomic.Int64
 	conformance.RunConformance(t, func(t *testing.T) storage.Store {
 		s, err := redisstore.Open(context.Background(), redisstore.Options{
-			MasterName: redistest.SentinelMaster,
-			Addrs:      []string{sentinel},
+			MasterName: sentinel.MasterName,
+			Addrs:      []string{sentinel.Addr},
+			Password:   sentinel.Master.Password,
 			Prefix:     fmt.Sprintf("case%d", n.Add(1)),
 		})
 		if err != nil {
@@ -78,12 +79,12 @@ func TestConformanceSentinel(t *testing.T) {
 // and per-node pipeline splitting are exercised too.
 func TestConformanceCluster3(t *testing.T) {
 	t.Parallel()
-	addrs := redistest.ClusterAddrs(t, 3)
+	cl := redistest.StartCluster(t, 3)
 	// After all cases: every node must have held some of the keys, or the
 	// test did not exercise a spread cluster.
 	t.Cleanup(func() {
-		for _, a := range addrs {
-			c := redis.NewClient(&redis.Options{Addr: a})
+		for i, a := range cl.Addrs {
+			c := redis.NewClient(cl.Node(i).Options())
 			n, err := c.DBSize(context.Background()).Result()
 			_ = c.Close()
 			if err != nil || n == 0 {
@@ -94,8 +95,9 @@ func TestConformanceCluster3(t *testing.T) {
 	var n atomic.Int64
 	conformance.RunConformance(t, func(t *testing.T) storage.Store {
 		s, err := redisstore.Open(context.Background(), redisstore.Options{
-			Addrs:  addrs,
-			Prefix: fmt.Sprintf("case%d", n.Add(1)),
+			Addrs:    cl.Addrs,
+			Password: cl.Password,
+			Prefix:   fmt.Sprintf("case%d", n.Add(1)),
 		})
 		if err != nil {
 			t.Fatalf("open cluster: %v", err)

@@ -88,7 +88,7 @@ func signInStore(t *testing.T) (*redisstore.Store, *stepHook) {
 // CreateJITUser takes its ordered steps.
 func clusterSignInStore(t *testing.T) (*redisstore.Store, *stepHook) {
 	t.Helper()
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{redistest.ClusterAddr(t)}})
+	c := redis.NewClusterClient(redistest.StartCluster(t, 1).Options())
 	s := redisstore.New(c, "sj")
 	t.Cleanup(func() { _ = s.Close() })
 	return signInStoreOn(t, s)

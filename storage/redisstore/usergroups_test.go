@@ -34,7 +34,7 @@ func commandCalls(t *testing.T, s *redisstore.Store, cmd string) int {
 // read of any group's member set, however large.
 func TestUserGroupsReadsNoMembers(t *testing.T) {
 	ctx := context.Background()
-	s, err := redisstore.Open(ctx, redisstore.Options{URL: "redis://" + redistest.Addr(t)})
+	s, err := redisstore.Open(ctx, redisstore.Options{URL: redistest.Start(t).URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
