@@ -96,3 +96,55 @@ func TestClusterAndSentinelNeedThePassword(t *testing.T) {
 		t.Fatalf("master GET = %q, %v", v, err)
 	}
 }
+
+// TestFaultProxy: through the proxy a command runs normally without
+// faults; a cut before the request leaves the data untouched; a cut after
+// it runs the command but the client gets an error; a delay beyond the
+// client's timeout runs it too, the client timing out.
+func TestFaultProxy(t *testing.T) {
+	srv := Start(t)
+	p := StartFaultProxy(t, srv.Addr, 1)
+	direct := srv.Client(t)
+	via := redis.NewClient(&redis.Options{Addr: p.Addr(), Password: srv.Password, MaxRetries: -1,
+		ReadTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+	defer via.Close()
+	ctx := context.Background()
+	if err := via.Set(ctx, "plain", "1", 0).Err(); err != nil {
+		t.Fatalf("no faults: %v", err)
+	}
+	check := func(key string, wantSet bool) {
+		t.Helper()
+		n, err := direct.Exists(ctx, key).Result()
+		if err != nil || (n == 1) != wantSet {
+			t.Fatalf("%s exists = %d, %v; want %v", key, n, err, wantSet)
+		}
+	}
+	check("plain", true)
+
+	p.SetFaults(Faults{CutBefore: 1})
+	if err := via.Set(ctx, "before", "1", 0).Err(); err == nil {
+		t.Fatal("cut before: no error")
+	}
+	check("before", false)
+
+	p.SetFaults(Faults{CutAfter: 1})
+	if err := via.Set(ctx, "after", "1", 0).Err(); err == nil {
+		t.Fatal("cut after: no error")
+	}
+	check("after", true)
+
+	p.SetFaults(Faults{Delay: 1, DelayFor: 500 * time.Millisecond})
+	if err := via.Set(ctx, "delayed", "1", 0).Err(); err == nil {
+		t.Fatal("delay: no timeout")
+	}
+	check("delayed", true)
+	if p.CutsBefore.Load() != 1 || p.CutsAfter.Load() != 1 || p.Delays.Load() < 1 {
+		t.Fatalf("counts: before %d, after %d, delays %d", p.CutsBefore.Load(), p.CutsAfter.Load(), p.Delays.Load())
+	}
+
+	p.SetFaults(Faults{})
+	if err := via.Set(ctx, "again", "1", 0).Err(); err != nil {
+		t.Fatalf("after the faults: %v", err)
+	}
+	check("again", true)
+}
