@@ -159,12 +159,16 @@ func (d *demoIdP) handleForm(c echo.Context) error {
 		return err
 	}
 	v := demoLogin{Spelling: spellingOkta, Workspace: c.QueryParam("ws")}
-	return d.s.render(c, http.StatusOK, "demo_idp", demoForm{Workspaces: wss, Values: v, CSRF: d.s.csrfToken(c)})
+	csrf, err := d.s.csrfToken(c)
+	if err != nil {
+		return d.s.storeFailed(c, "demo idp form", err)
+	}
+	return d.s.render(c, http.StatusOK, "demo_idp", demoForm{Workspaces: wss, Values: v, CSRF: csrf})
 }
 
 func (d *demoIdP) handleSubmit(c echo.Context) error {
-	if !d.s.checkCSRF(c) {
-		return d.s.forbidden(c)
+	if err := d.s.checkCSRF(c); err != nil {
+		return d.s.refuseCSRF(c, err)
 	}
 	ctx := c.Request().Context()
 	v := demoLogin{
@@ -190,7 +194,11 @@ func (d *demoIdP) handleSubmit(c echo.Context) error {
 		problem = "Choose an attribute spelling."
 	}
 	if problem != "" {
-		return d.s.render(c, http.StatusBadRequest, "demo_idp", demoForm{Workspaces: wss, Values: v, Error: problem, CSRF: d.s.csrfToken(c)})
+		csrf, err := d.s.csrfToken(c)
+		if err != nil {
+			return d.s.storeFailed(c, "demo idp form", err)
+		}
+		return d.s.render(c, http.StatusBadRequest, "demo_idp", demoForm{Workspaces: wss, Values: v, Error: problem, CSRF: csrf})
 	}
 	key := randomToken(24)
 	raw, _ := json.Marshal(v)

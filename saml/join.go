@@ -161,13 +161,17 @@ func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.A
 	}
 	sender := s.mailer()
 	_, outboxOnly := sender.(*mail.Outbox)
+	csrf, err := s.csrfToken(c)
+	if err != nil {
+		return s.storeFailed(c, "join sent page", err)
+	}
 	data := joinSentPage{
 		Workspace: wsView(ws),
 		Email:     maskEmail(acct.Email),
 		Minutes:   int(s.cfg.VerifyTTL.Round(time.Minute) / time.Minute),
 		Demo:      s.cfg.Demo && outboxOnly,
 		AccountID: acct.ID,
-		CSRF:      s.csrfToken(c),
+		CSRF:      csrf,
 	}
 	m, err := joinMail(s.urlString("/join/"+tok.raw), ws, acct, v.ExpiresAt)
 	if err != nil {
@@ -281,6 +285,10 @@ func (s *Service) handleJoinLink(c echo.Context) error {
 		return s.showJoinInvalid(c, http.StatusGone, *dead)
 	}
 	v, ws, acct := pj.v, pj.ws, pj.acct
+	csrf, err := s.csrfToken(c)
+	if err != nil {
+		return s.storeFailed(c, "join confirm page", err)
+	}
 	return s.render(c, http.StatusOK, "join_confirm", joinConfirmPage{
 		Attempt:   randomToken(16),
 		Workspace: wsView(ws),
@@ -290,7 +298,7 @@ func (s *Service) handleJoinLink(c echo.Context) error {
 		Existing:  v.UserID != "",
 		ExpiresAt: v.ExpiresAt.UTC(),
 		Token:     tok.raw,
-		CSRF:      s.csrfToken(c),
+		CSRF:      csrf,
 	})
 }
 
@@ -346,7 +354,11 @@ func (s *Service) lookupJoin(ctx context.Context, tok joinToken, attempt string)
 }
 
 func (s *Service) showJoinInvalid(c echo.Context, status int, tok joinToken) error {
-	data := joinInvalidPage{CSRF: s.csrfToken(c)}
+	csrf, err := s.csrfToken(c)
+	if err != nil {
+		return s.storeFailed(c, "join invalid page", err)
+	}
+	data := joinInvalidPage{CSRF: csrf}
 	if tok.raw != "" {
 		data.CanResend, data.AccountID, data.Workspace = true, tok.accountID, tok.workspace
 	}
@@ -377,8 +389,8 @@ var errJoinDeactivated = errors.New("membership is deactivated")
 // would now say "already used". Without it a submission gets one of its
 // own and cannot be recognised later.
 func (s *Service) handleJoinConfirm(c echo.Context) error {
-	if !s.checkCSRF(c) {
-		return s.forbidden(c)
+	if err := s.checkCSRF(c); err != nil {
+		return s.refuseCSRF(c, err)
 	}
 	tok, ok := parseJoinToken(c.FormValue("token"))
 	if !ok {
@@ -546,8 +558,8 @@ func (s *Service) completeJoin(ctx context.Context, ws storage.Workspace, acct s
 // the per-account rate limit. Without a pending join it asks the person to
 // sign in to the workspace again.
 func (s *Service) handleJoinResend(c echo.Context) error {
-	if !s.checkCSRF(c) {
-		return s.forbidden(c)
+	if err := s.checkCSRF(c); err != nil {
+		return s.refuseCSRF(c, err)
 	}
 	accountID, wsID := c.FormValue("account"), c.FormValue("workspace")
 	if !accountIDPattern.MatchString(accountID) || !wsPattern.MatchString(wsID) {

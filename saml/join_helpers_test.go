@@ -309,13 +309,23 @@ func (p *testIdP) metadata(t *testing.T) string {
 // asserting who.
 func (p *testIdP) respond(t *testing.T, redirectURL string, who person) *crewjam.IdpAuthnRequestForm {
 	t.Helper()
+	form, err := p.tryRespond(redirectURL, who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return form
+}
+
+// tryRespond is respond that returns its error: the IdP could not read the
+// AuthnRequest (for instance it could not fetch the SP's metadata).
+func (p *testIdP) tryRespond(redirectURL string, who person) (*crewjam.IdpAuthnRequestForm, error) {
 	r := httptest.NewRequest(http.MethodGet, redirectURL, nil)
 	req, err := crewjam.NewIdpAuthnRequest(p.idp, r)
 	if err == nil {
 		err = req.Validate()
 	}
 	if err != nil {
-		t.Fatalf("idp: authn request: %v", err)
+		return nil, fmt.Errorf("idp: authn request: %w", err)
 	}
 	attr := func(n, v string) crewjam.Attribute {
 		return crewjam.Attribute{Name: n, NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
@@ -337,13 +347,13 @@ func (p *testIdP) respond(t *testing.T, redirectURL string, who person) *crewjam
 		NameID: who.Email, NameIDFormat: string(crewjam.EmailAddressNameIDFormat), CustomAttributes: attrs,
 	}
 	if err := (crewjam.DefaultAssertionMaker{}).MakeAssertion(req, sess); err != nil {
-		t.Fatalf("idp: make assertion: %v", err)
+		return nil, fmt.Errorf("idp: make assertion: %w", err)
 	}
 	form, err := req.PostBinding()
 	if err != nil {
-		t.Fatalf("idp: sign response: %v", err)
+		return nil, fmt.Errorf("idp: sign response: %w", err)
 	}
-	return &form
+	return &form, nil
 }
 
 // spFromServer fetches an SP's metadata from the server under test.

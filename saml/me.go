@@ -105,23 +105,25 @@ func (s *Service) handleHome(c echo.Context) error {
 	data := homePage{Demo: s.demo != nil}
 	sess, ok, err := s.currentSession(c)
 	if err != nil {
-		return err
+		return s.storeFailed(c, "home page", err)
 	}
 	if ok {
 		me, found, err := s.me(c.Request().Context(), sess)
 		if err != nil {
-			return err
+			return s.storeFailed(c, "home page", err)
 		}
 		data.SignedIn, data.Me = found, me
 	}
-	data.CSRF = s.csrfToken(c)
+	if data.CSRF, err = s.csrfToken(c); err != nil {
+		return s.storeFailed(c, "home page", err)
+	}
 	return s.render(c, http.StatusOK, "home", data)
 }
 
 // handleLogout ends the session (POST with CSRF token) and goes home.
 func (s *Service) handleLogout(c echo.Context) error {
-	if !s.checkCSRF(c) {
-		return s.forbidden(c)
+	if err := s.checkCSRF(c); err != nil {
+		return s.refuseCSRF(c, err)
 	}
 	if err := s.endSession(c); err != nil {
 		return err

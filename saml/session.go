@@ -200,25 +200,29 @@ func (s *Service) csrfMAC(binding string) string {
 }
 
 // csrfToken returns the CSRF token for forms rendered to this browser (see
-// the scheme above). On a store failure it logs and returns "" (the POST
-// will then be refused, never accepted).
-func (s *Service) csrfToken(c echo.Context) string {
+// the scheme above). Its error is the store's, when it could not tell
+// whether the browser is signed in.
+func (s *Service) csrfToken(c echo.Context) (string, error) {
 	b, err := s.csrfBinding(c, true)
 	if err != nil {
-		s.logError(c, "csrf token", "err", err)
-		return ""
+		return "", fmt.Errorf("csrf token: %w", err)
 	}
-	return s.csrfMAC(b)
+	return s.csrfMAC(b), nil
 }
 
-// checkCSRF reports whether the POST carries a valid CSRF token for this
+// errCSRF: a POST without a valid CSRF token for this browser.
+var errCSRF = errors.New("missing or invalid csrf token")
+
+// checkCSRF checks that the POST carries a valid CSRF token for this
 // browser (form field csrf_token or header X-CSRF-Token) and, when the
-// browser sent an Origin header, that it is the service's own origin.
-func (s *Service) checkCSRF(c echo.Context) bool {
+// browser sent an Origin header, that it is the service's own origin. It
+// returns errCSRF when not, or the store's error when it could not tell;
+// refuseCSRF answers either.
+func (s *Service) checkCSRF(c echo.Context) error {
 	r := c.Request()
 	if o := r.Header.Get("Origin"); o != "" && s.cfg.BaseURL != nil {
 		if !strings.EqualFold(o, s.cfg.BaseURL.Scheme+"://"+s.cfg.BaseURL.Host) {
-			return false
+			return errCSRF
 		}
 	}
 	got := r.Header.Get(csrfHeader)
@@ -226,17 +230,25 @@ func (s *Service) checkCSRF(c echo.Context) bool {
 		got = c.FormValue(csrfField)
 	}
 	if got == "" {
-		return false
+		return errCSRF
 	}
 	b, err := s.csrfBinding(c, false)
 	if err != nil {
-		s.logError(c, "csrf check", "err", err)
-		return false
+		return fmt.Errorf("csrf check: %w", err)
 	}
-	if b == "" {
-		return false
+	if b == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrfMAC(b))) != 1 {
+		return errCSRF
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(s.csrfMAC(b))) == 1
+	return nil
+}
+
+// refuseCSRF answers a failed checkCSRF: the refusal page for a bad token,
+// the try-again page when the store could not be asked.
+func (s *Service) refuseCSRF(c echo.Context, err error) error {
+	if errors.Is(err, errCSRF) {
+		return s.forbidden(c)
+	}
+	return s.storeFailed(c, "csrf", err)
 }
 
 // sessionAccount loads the signed-in account; ok is false without a live

@@ -22,8 +22,8 @@ import (
 // (else 403); the session's active workspace changes and the browser goes
 // home.
 func (s *Service) handleSwitch(c echo.Context) error {
-	if !s.checkCSRF(c) {
-		return s.forbidden(c)
+	if err := s.checkCSRF(c); err != nil {
+		return s.refuseCSRF(c, err)
 	}
 	sess, ok, err := s.currentSession(c)
 	if err != nil {
