@@ -55,8 +55,8 @@ func TestJITCreatesAccountAndMembershipFromEveryAttribute(t *testing.T) {
 	}
 	// R7/R13: an IdP's SCIM pre-create lookup finds the JIT user.
 	for _, by := range []storage.UserIndex{storage.UserByUserName, storage.UserByEmail} {
-		found, err := env.Store.FindUsers(t.Context(), "finance", by, "JANE.DOE@acme.example")
-		if err != nil || len(found) != 1 || found[0].ID != u.ID {
+		found, err := env.Store.FindUsers(t.Context(), "finance", by, "JANE.DOE@acme.example", storage.FindOptions{})
+		if err != nil || len(found.Users) != 1 || found.Users[0].ID != u.ID {
 			t.Errorf("FindUsers(%s) = %v, %v", by, found, err)
 		}
 	}

@@ -688,11 +688,11 @@ func (f *benchFixture) removePosted(b *testing.B) {
 				if i > last {
 					return
 				}
-				us, err := f.store.FindUsers(ctx, benchWS, storage.UserByUserName, benchEmail(f.n+i))
-				if err != nil || len(us) == 0 {
+				found, err := f.store.FindUsers(ctx, benchWS, storage.UserByUserName, benchEmail(f.n+i), storage.FindOptions{})
+				if err != nil || len(found.Users) == 0 {
 					continue // already removed in an earlier round
 				}
-				if err := f.store.DeleteUser(ctx, benchWS, us[0].ID, 0); err != nil {
+				if err := f.store.DeleteUser(ctx, benchWS, found.Users[0].ID, 0); err != nil {
 					failed.Add(1)
 				}
 			}

@@ -593,7 +593,8 @@ func refersTo(e fp.Expression, name string) bool {
 
 // typedOnly reports whether e only compares attributes a user keeps in
 // typed storage.User fields (id, userName, externalId, active), so it can
-// be matched against a user whose other attributes are storage.RawJSON.
+// be matched against a document of only those (typedDoc), and the user
+// rendered directly (appendUser).
 func typedOnly(e fp.Expression) bool {
 	switch e := e.(type) {
 	case *fp.AttributeExpression:

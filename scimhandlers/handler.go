@@ -80,8 +80,9 @@ type request struct {
 	// lookups fetch them in the same round trip as the users.
 	wantGroups bool
 	// renderOnly: users found by index lookups are rendered unchanged,
-	// never matched on, projected or sorted by their attributes, so they
-	// are read with storage.Store.FindUsersRaw.
+	// never matched on (beyond their typed fields), projected or sorted by
+	// their attributes, so they are written by appendUser without building
+	// a document.
 	renderOnly bool
 }
 

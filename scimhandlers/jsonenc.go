@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-
-	"github.com/scimjit/scimjit/storage"
 )
 
 // appendJSON appends the JSON encoding of v to dst, byte for byte what
@@ -41,9 +39,8 @@ func appendJSONDepth(dst []byte, v any, depth int) ([]byte, error) {
 		return strconv.AppendInt(dst, int64(v), 10), nil
 	case int64:
 		return strconv.AppendInt(dst, v, 10), nil
-	case storage.RawJSON:
-		// Already what json.Marshal writes for the value
-		// (storage.Store.FindUsersRaw).
+	case rawJSON:
+		// Already JSON (a user written by appendUser).
 		return append(dst, v...), nil
 	case map[string]any:
 		if v == nil {
@@ -129,3 +126,6 @@ func appendMarshal(dst []byte, v any) ([]byte, error) {
 	}
 	return append(dst, raw...), nil
 }
+
+// rawJSON is a value that is already JSON, copied into the output as it is.
+type rawJSON []byte

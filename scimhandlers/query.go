@@ -334,7 +334,7 @@ type item struct {
 	created time.Time
 	doc     map[string]any
 	user    *storage.User
-	// direct: a user read for rendering only (request.renderOnly). doc
+	// direct: a user rendered by appendUser (request.renderOnly). doc
 	// then holds just the typed attributes a filter can match on, and the
 	// response is written from user and groups by appendUser.
 	direct bool
@@ -489,21 +489,15 @@ func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys 
 			default:
 				continue
 			}
-			var us []storage.User
-			var refs map[string][]storage.GroupRef
-			var err error
-			if q.renderOnly {
-				us, refs, err = h.store.FindUsersRaw(ctx, q.ws, by, key.value, q.wantGroups)
-			} else if q.wantGroups || refersTo(expr, "groups") {
-				// The users and their groups in one round trip.
-				us, refs, err = h.store.FindUsersWithGroups(ctx, q.ws, by, key.value)
-			} else {
-				us, err = h.store.FindUsers(ctx, q.ws, by, key.value)
-			}
+			// The users, and their groups when shown or filtered on, in
+			// one round trip.
+			found, err := h.store.FindUsers(ctx, q.ws, by, key.value,
+				storage.FindOptions{Groups: q.wantGroups || refersTo(expr, "groups")})
 			if err != nil {
 				return nil, err
 			}
-			for _, u := range us {
+			refs := found.Groups
+			for _, u := range found.Users {
 				if q.renderOnly {
 					it := item{kind: userKind, id: u.ID, created: u.Created, doc: typedDoc(u), user: &u, direct: true}
 					if refs != nil {
@@ -715,7 +709,7 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 					cause: fmt.Errorf("encode user: %w", err)})
 				return
 			}
-			res = append(res, storage.RawJSON(raw))
+			res = append(res, rawJSON(raw))
 			continue
 		}
 		res = append(res, p.proj.apply(it.kind, it.doc))

@@ -16,19 +16,14 @@ type countingStore struct {
 	userGroups atomic.Int64 // calls of UserGroups
 	ids        atomic.Int64 // user ids asked for in total
 	findGroups atomic.Int64 // calls of FindGroups
-	withGroups atomic.Int64 // calls of FindUsersWithGroups, and of FindUsersRaw with groups
+	withGroups atomic.Int64 // calls of FindUsers with groups
 }
 
-func (s *countingStore) FindUsersWithGroups(ctx context.Context, ws string, by storage.UserIndex, v string) ([]storage.User, map[string][]storage.GroupRef, error) {
-	s.withGroups.Add(1)
-	return s.Store.FindUsersWithGroups(ctx, ws, by, v)
-}
-
-func (s *countingStore) FindUsersRaw(ctx context.Context, ws string, by storage.UserIndex, v string, withGroups bool) ([]storage.User, map[string][]storage.GroupRef, error) {
-	if withGroups {
+func (s *countingStore) FindUsers(ctx context.Context, ws string, by storage.UserIndex, v string, opts storage.FindOptions) (storage.UsersFound, error) {
+	if opts.Groups {
 		s.withGroups.Add(1)
 	}
-	return s.Store.FindUsersRaw(ctx, ws, by, v, withGroups)
+	return s.Store.FindUsers(ctx, ws, by, v, opts)
 }
 
 func (s *countingStore) UserGroups(ctx context.Context, ws string, ids []string) (map[string][]storage.GroupRef, error) {

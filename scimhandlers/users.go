@@ -375,12 +375,12 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 
 	// An existing membership with this userName: re-activate or adopt it,
 	// else 409.
-	existing, err := h.store.FindUsers(ctx, q.ws, storage.UserByUserName, userName)
+	found, err := h.store.FindUsers(ctx, q.ws, storage.UserByUserName, userName, storage.FindOptions{})
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
-	if len(existing) > 0 {
+	if existing := found.Users; len(existing) > 0 {
 		h.takeOver(w, q, existing[0], doc, settings)
 		return
 	}
@@ -483,24 +483,17 @@ func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
 		h.writeUser(w, q, http.StatusOK, u, nil)
 		return
 	}
-	// The user and its groups in one round trip. Without a projection
-	// the user is only rendered: read it raw.
-	var us []storage.User
-	var refs map[string][]storage.GroupRef
-	var err error
-	if p.none() {
-		us, refs, err = h.store.FindUsersRaw(q.r.Context(), q.ws, storage.UserByID, id, true)
-	} else {
-		us, refs, err = h.store.FindUsersWithGroups(q.r.Context(), q.ws, storage.UserByID, id)
-	}
-	if err == nil && len(us) == 0 {
+	// The user and its groups in one round trip.
+	found, err := h.store.FindUsers(q.r.Context(), q.ws, storage.UserByID, id, storage.FindOptions{Groups: true})
+	if err == nil && len(found.Users) == 0 {
 		err = storage.ErrNotFound
 	}
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
-	gs := refs[us[0].ID]
+	us := found.Users
+	gs := found.Groups[us[0].ID]
 	if gs == nil {
 		gs = []storage.GroupRef{}
 	}

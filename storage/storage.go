@@ -200,14 +200,6 @@ type User struct {
 	Op string
 }
 
-// RawJSON is an attribute value as FindUsersRaw may return it: the JSON
-// text of the value, exactly as json.Marshal writes it (compact, keys
-// sorted, its escaping), so it is copied into a response as it is.
-type RawJSON []byte
-
-// MarshalJSON returns r: it is already the value's JSON.
-func (r RawJSON) MarshalJSON() ([]byte, error) { return r, nil }
-
 // Group is a workspace's SCIM Group.
 type Group struct {
 	ID          string
@@ -273,9 +265,22 @@ const (
 	GroupByMember    GroupIndex = "member" // groups that have the user id as member
 )
 
-// UserByID finds the user with that id (FindUsers and FindUsersWithGroups):
-// zero or one user.
+// UserByID finds the user with that id (FindUsers): zero or one user.
 const UserByID UserIndex = "id"
+
+// FindOptions say what FindUsers returns besides the users.
+type FindOptions struct {
+	// Groups: the found users' group references too (UsersFound.Groups).
+	Groups bool
+}
+
+// UsersFound is what FindUsers found.
+type UsersFound struct {
+	Users []User
+	// Groups maps the id of every user found to its groups (direct
+	// memberships, ordered by group id), when FindOptions.Groups; else nil.
+	Groups map[string][]GroupRef
+}
 
 // Event is one provisioning decision in a workspace's event stream.
 type Event struct {
@@ -410,8 +415,11 @@ type Store interface {
 	// GetUserByAccount returns the account's membership in ws.
 	GetUserByAccount(ctx context.Context, ws, accountID string) (User, error)
 	// FindUsers returns the users whose indexed attribute equals value (an
-	// index hit, no scan). Order is creation order.
-	FindUsers(ctx context.Context, ws string, by UserIndex, value string) ([]User, error)
+	// index hit, no scan), in creation order: by UserByID, UserByUserName
+	// and UserByExternalID (exact), or UserByEmail. With opts.Groups it
+	// also returns each found user's group references, as UserGroups
+	// would, from the same read.
+	FindUsers(ctx context.Context, ws string, by UserIndex, value string, opts FindOptions) (UsersFound, error)
 	// ListUsers returns users in creation order (stable across pages)
 	// starting at the 0-based offset, and the total count. The cost does
 	// not grow with offset beyond O(log n).
@@ -452,18 +460,6 @@ type Store interface {
 	// for all ids, proportional to the number of groups found and
 	// independent of the groups' sizes.
 	UserGroups(ctx context.Context, ws string, userIDs []string) (map[string][]GroupRef, error)
-	// FindUsersWithGroups is FindUsers (by may also be UserByID) that also
-	// returns, in the same round trip, the group references of every user
-	// found, exactly as UserGroups would (the map has one key per user
-	// returned).
-	FindUsersWithGroups(ctx context.Context, ws string, by UserIndex, value string) ([]User, map[string][]GroupRef, error)
-	// FindUsersRaw is FindUsers, or with withGroups FindUsersWithGroups,
-	// for callers that only render the users as JSON: an attribute value
-	// may then be a RawJSON holding exactly what json.Marshal
-	// writes for the value FindUsers returns (so encoding the Attributes
-	// gives the same bytes), instead of the decoded value.
-	FindUsersRaw(ctx context.Context, ws string, by UserIndex, value string, withGroups bool) ([]User, map[string][]GroupRef, error)
-
 	// AppendEvent adds an event to the workspace's stream (capped length).
 	AppendEvent(ctx context.Context, ws string, e Event) (Event, error)
 	// ListEvents returns events after the given id ("" = from the start),

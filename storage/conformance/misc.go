@@ -77,7 +77,7 @@ func testDeleteWorkspace(t *testing.T, s storage.Store) {
 	_, err = s.CreateWorkspace(ctx, storage.Workspace{ID: wsA, Name: "again"})
 	must(t, err, "re-create")
 	otherSeesNothing(t, s, wsA, []string{ua.ID}, []string{ga.ID}, []string{"gone@example.com"})
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "e1"); err != nil || len(us) != 0 {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByExternalID, "e1"); err != nil || len(us) != 0 {
 		t.Fatalf("re-created workspace finds externalId: %d, %v", len(us), err)
 	}
 	if gs, err := s.FindGroups(ctx, wsA, storage.GroupByName, "a group"); err != nil || len(gs) != 0 {

@@ -136,7 +136,7 @@ func testCreateJITUser(t *testing.T, s storage.Store) {
 		got.Attributes["displayName"] != "JIT Signin@Example.com" || got.Version != 1 || !got.Created.Equal(u.Created) {
 		t.Fatalf("membership = %+v, want %+v", got, u)
 	}
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByUserName, "signin@example.com"); err != nil || len(us) != 1 || us[0].ID != u.ID {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByUserName, "signin@example.com"); err != nil || len(us) != 1 || us[0].ID != u.ID {
 		t.Fatalf("find by userName = %v, %v", userIDs(us), err)
 	}
 	ms, err := s.AccountMemberships(ctx, acct.ID)

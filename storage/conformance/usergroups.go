@@ -1,9 +1,7 @@
 package conformance
 
 import (
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"sort"
 	"testing"
 
@@ -142,9 +140,9 @@ func testUserGroups(t *testing.T, s storage.Store) {
 	})
 }
 
-// testFindUsersWithGroups checks that FindUsersWithGroups returns what
-// FindUsers (and GetUser for UserByID) and UserGroups return separately,
-// for every index, and nothing across workspaces.
+// testFindUsersWithGroups checks that FindUsers with FindOptions.Groups
+// returns what FindUsers without it and UserGroups return separately, for
+// every index, and nothing across workspaces.
 func testFindUsersWithGroups(t *testing.T, s storage.Store) {
 	ctx := ctxT(t)
 	a := newUser(t, s, wsA, "fwg-a@example.com")
@@ -178,17 +176,16 @@ func testFindUsersWithGroups(t *testing.T, s storage.Store) {
 	}
 	for _, c := range cases {
 		what := fmt.Sprintf("%s %q", c.by, c.value)
-		us, refs, err := s.FindUsersWithGroups(ctx, wsA, c.by, c.value)
+		found, err := s.FindUsers(ctx, wsA, c.by, c.value, storage.FindOptions{Groups: true})
 		must(t, err, what)
+		us, refs := found.Users, found.Groups
 		if !sameSet(userIDs(us), c.want) {
 			t.Fatalf("%s: users %v, want %v", what, userIDs(us), c.want)
 		}
-		if c.by != storage.UserByID {
-			plain, err := s.FindUsers(ctx, wsA, c.by, c.value)
-			must(t, err, "FindUsers "+what)
-			if !sameSet(userIDs(plain), userIDs(us)) {
-				t.Fatalf("%s: FindUsers %v, FindUsersWithGroups %v", what, userIDs(plain), userIDs(us))
-			}
+		plain, err := findUsers(ctx, s, wsA, c.by, c.value)
+		must(t, err, "FindUsers "+what)
+		if !sameSet(userIDs(plain), userIDs(us)) {
+			t.Fatalf("%s: without groups %v, with groups %v", what, userIDs(plain), userIDs(us))
 		}
 		if len(refs) != len(us) {
 			t.Fatalf("%s: %d group entries for %d users: %v", what, len(refs), len(us), refs)
@@ -202,8 +199,9 @@ func testFindUsersWithGroups(t *testing.T, s storage.Store) {
 			wantRefs(t, refs, u.ID, sep[u.ID], what)
 		}
 	}
-	us, refs, err := s.FindUsersWithGroups(ctx, wsA, storage.UserByID, b.ID)
+	found, err := s.FindUsers(ctx, wsA, storage.UserByID, b.ID, storage.FindOptions{Groups: true})
 	must(t, err, "by id")
+	us, refs := found.Users, found.Groups
 	wantRefs(t, refs, b.ID, sortedRefs(g1, g2), "b's groups")
 	if len(us) != 1 || us[0].UserName != "Fwg-B-Name" || us[0].ExternalID != "ext-b" {
 		t.Fatalf("by id: %+v", us)
@@ -211,96 +209,14 @@ func testFindUsersWithGroups(t *testing.T, s storage.Store) {
 
 	t.Run("other workspace sees nothing", func(t *testing.T) {
 		for _, c := range cases {
-			us, refs, err := s.FindUsersWithGroups(ctx, wsB, c.by, c.value)
+			found, err := s.FindUsers(ctx, wsB, c.by, c.value, storage.FindOptions{Groups: true})
 			must(t, err, "in "+wsB)
+			us, refs := found.Users, found.Groups
 			if len(us) != 0 || len(refs) != 0 {
 				t.Fatalf("%s %q seen from %s: %v %v", c.by, c.value, wsB, userIDs(us), refs)
 			}
 		}
 	})
-}
-
-// testFindUsersRaw checks that FindUsersRaw finds what FindUsers and
-// FindUsersWithGroups find, with the same fields, and attributes that
-// json.Marshal encodes to the same bytes, including values a raw form could
-// get wrong (numbers, characters json.Marshal escapes, non-ASCII text).
-func testFindUsersRaw(t *testing.T, s storage.Store) {
-	ctx := ctxT(t)
-	acct, _, err := s.GetOrCreateAccount(ctx, storage.Account{Email: "raw-a@example.com", Source: storage.SourceSCIM,
-		OriginWorkspace: wsA})
-	must(t, err, "account")
-	a, err := s.CreateUser(ctx, wsA, storage.User{AccountID: acct.ID, UserName: "Raw-A", ExternalID: "ext-raw-a",
-		Emails: []string{"raw-a@example.com"}, Active: true, Verified: true, Source: storage.SourceSCIM,
-		Roles: storage.Roles{Dev: storage.RoleAdmin},
-		Attributes: map[string]any{
-			"displayName":  "Zoë <A&B>",
-			"name":         map[string]any{"givenName": "Zoë", "familyName": "<O'Brien & Co>", "formatted": "x\u2028y"},
-			"emails":       []any{map[string]any{"value": "raw-a@example.com", "type": "work", "primary": true}},
-			"phoneNumbers": []any{map[string]any{"value": "+1 555", "type": "work"}},
-			"x-numbers":    []any{1.5, 1e21, -0.25, map[string]any{"n": 3.0}},
-			"x-empty":      map[string]any{"o": map[string]any{}, "l": []any{}, "z": nil},
-			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{
-				"department": "R&D", "manager": map[string]any{"value": "m-1"}},
-		}})
-	must(t, err, "user a")
-	b := newUser(t, s, wsA, "raw-b@example.com")
-	g, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "Raw one", Members: []string{a.ID}})
-	must(t, err, "group")
-
-	cases := []struct {
-		by    storage.UserIndex
-		value string
-	}{
-		{storage.UserByID, a.ID}, {storage.UserByID, b.ID}, {storage.UserByID, "no-such-id"},
-		{storage.UserByUserName, "raw-a"}, {storage.UserByExternalID, "ext-raw-a"},
-		{storage.UserByEmail, "RAW-A@example.com"}, {storage.UserByEmail, "raw-b@example.com"},
-		{storage.UserByUserName, "nobody"},
-	}
-	for _, c := range cases {
-		for _, withGroups := range []bool{false, true} {
-			what := fmt.Sprintf("%s %q groups=%v", c.by, c.value, withGroups)
-			want, wantRefs, err := s.FindUsersWithGroups(ctx, wsA, c.by, c.value)
-			must(t, err, what)
-			got, refs, err := s.FindUsersRaw(ctx, wsA, c.by, c.value, withGroups)
-			must(t, err, what)
-			if len(got) != len(want) {
-				t.Fatalf("%s: %v, FindUsersWithGroups %v", what, userIDs(got), userIDs(want))
-			}
-			for i := range got {
-				gj, err := json.Marshal(got[i].Attributes)
-				must(t, err, "encode raw attributes")
-				wj, err := json.Marshal(want[i].Attributes)
-				must(t, err, "encode attributes")
-				if string(gj) != string(wj) {
-					t.Fatalf("%s: attributes encode to\n%s\nnot\n%s", what, gj, wj)
-				}
-				gu, wu := got[i], want[i]
-				gu.Attributes, wu.Attributes = nil, nil
-				if !reflect.DeepEqual(gu, wu) {
-					t.Fatalf("%s: %+v, FindUsersWithGroups %+v", what, gu, wu)
-				}
-			}
-			if !withGroups {
-				if len(refs) != 0 {
-					t.Fatalf("%s: group references without asking: %v", what, refs)
-				}
-				continue
-			}
-			if !reflect.DeepEqual(refs, wantRefs) {
-				t.Fatalf("%s: groups %v, FindUsersWithGroups %v", what, refs, wantRefs)
-			}
-		}
-	}
-	_, refs, err := s.FindUsersRaw(ctx, wsA, storage.UserByID, a.ID, true)
-	must(t, err, "a's groups")
-	wantRefs(t, refs, a.ID, sortedRefs(g), "a's groups")
-	for _, c := range cases {
-		us, refs, err := s.FindUsersRaw(ctx, wsB, c.by, c.value, true)
-		must(t, err, "in "+wsB)
-		if len(us) != 0 || len(refs) != 0 {
-			t.Fatalf("%s %q seen from %s: %v %v", c.by, c.value, wsB, userIDs(us), refs)
-		}
-	}
 }
 
 // testGroupChangeOmitMembers: a change with OmitMembers applies like any

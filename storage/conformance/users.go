@@ -53,7 +53,7 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 		{storage.UserByEmail, "alice@example.com"},
 		{storage.UserByEmail, "ALICE.HOME@example.net"},
 	} {
-		us, err := s.FindUsers(ctx, wsA, q.by, q.value)
+		us, err := findUsers(ctx, s, wsA, q.by, q.value)
 		must(t, err, "find")
 		if len(us) != 1 {
 			t.Fatalf("FindUsers(%s=%q) = %d users, want 1", q.by, q.value, len(us))
@@ -61,7 +61,7 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 		check(fmt.Sprintf("find %s=%s", q.by, q.value), us[0])
 	}
 	// externalId is exact.
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "OKTA-00U1"); err != nil || len(us) != 0 {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByExternalID, "OKTA-00U1"); err != nil || len(us) != 0 {
 		t.Fatalf("externalId lookup must be case-sensitive: %d, %v", len(us), err)
 	}
 	_, err = s.GetUser(ctx, wsA, "no-such-user")
@@ -76,7 +76,7 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 		return nil
 	})
 	must(t, err, "add shared email")
-	us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "alice.home@example.net")
+	us, err := findUsers(ctx, s, wsA, storage.UserByEmail, "alice.home@example.net")
 	must(t, err, "find shared email")
 	if len(us) != 2 || us[0].ID != u.ID || us[1].ID != bob.ID {
 		t.Fatalf("shared email finds %v, want [%s %s] in creation order", userIDs(us), u.ID, bob.ID)
@@ -113,7 +113,7 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 		{storage.UserByEmail, "alice.renamed@example.com", 1},
 		{storage.UserByEmail, "alice.home@example.net", 1}, // bob only now
 	} {
-		us, err := s.FindUsers(ctx, wsA, q.by, q.value)
+		us, err := findUsers(ctx, s, wsA, q.by, q.value)
 		must(t, err, "find after update")
 		if len(us) != q.want {
 			t.Fatalf("after update FindUsers(%s=%q) = %d, want %d", q.by, q.value, len(us), q.want)
@@ -122,10 +122,10 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	// Renaming away from an email keeps the email findable, and vice versa.
 	_, err = s.UpdateUser(ctx, wsA, bob.ID, 0, func(x *storage.User) error { x.UserName = "robert"; return nil })
 	must(t, err, "rename bob")
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "BOB@example.com"); err != nil || len(us) != 1 || us[0].ID != bob.ID {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByEmail, "BOB@example.com"); err != nil || len(us) != 1 || us[0].ID != bob.ID {
 		t.Fatalf("after renaming, bob's email finds %d users (%v)", len(us), err)
 	}
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByUserName, "bob@example.com"); err != nil || len(us) != 0 {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByUserName, "bob@example.com"); err != nil || len(us) != 0 {
 		t.Fatalf("after renaming, bob's old userName finds %d users (%v)", len(us), err)
 	}
 	_, err = s.UpdateUser(ctx, wsA, bob.ID, 0, func(x *storage.User) error {
@@ -134,10 +134,10 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 		return nil
 	})
 	must(t, err, "rename bob back, new email")
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "bob@example.com"); err != nil || len(us) != 0 {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByEmail, "bob@example.com"); err != nil || len(us) != 0 {
 		t.Fatalf("a userName that is no longer an email is found by email: %d (%v)", len(us), err)
 	}
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "bob.work@example.com"); err != nil || len(us) != 1 {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByEmail, "bob.work@example.com"); err != nil || len(us) != 1 {
 		t.Fatalf("bob's new email finds %d users (%v)", len(us), err)
 	}
 
@@ -165,7 +165,7 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 		value string
 	}{{storage.UserByUserName, "alice.renamed@example.com"}, {storage.UserByExternalID, "okta-00u2"},
 		{storage.UserByEmail, "alice.renamed@example.com"}} {
-		if us, err := s.FindUsers(ctx, wsA, q.by, q.value); err != nil || len(us) != 0 {
+		if us, err := findUsers(ctx, s, wsA, q.by, q.value); err != nil || len(us) != 0 {
 			t.Fatalf("after delete FindUsers(%s=%q) = %d, %v", q.by, q.value, len(us), err)
 		}
 	}
@@ -190,7 +190,7 @@ func testUserUniqueness(t *testing.T, s storage.Store) {
 	// every user that has it, in creation order.
 	b, err := s.CreateUser(ctx, wsA, storage.User{UserName: "other@example.com", ExternalID: "ext-1"})
 	must(t, err, "shared externalId")
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "ext-1"); err != nil || len(us) != 2 ||
+	if us, err := findUsers(ctx, s, wsA, storage.UserByExternalID, "ext-1"); err != nil || len(us) != 2 ||
 		us[0].ID != a.ID || us[1].ID != b.ID {
 		t.Fatalf("find by shared externalId = %v, %v; want %s, %s", userIDs(us), err, a.ID, b.ID)
 	}
@@ -202,7 +202,7 @@ func testUserUniqueness(t *testing.T, s storage.Store) {
 	_, err = s.CreateUser(ctx, wsA, storage.User{UserName: "second@example.com", AccountID: a.AccountID})
 	wantConflict(t, err, "account", "second membership of one account")
 	// A failed create leaves nothing behind.
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByUserName, "second@example.com"); err != nil || len(us) != 0 {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByUserName, "second@example.com"); err != nil || len(us) != 0 {
 		t.Fatalf("failed create left %d users, %v", len(us), err)
 	}
 
@@ -218,10 +218,10 @@ func testUserUniqueness(t *testing.T, s storage.Store) {
 	// Moving onto a used externalId is allowed; the index follows.
 	_, err = s.UpdateUser(ctx, wsA, c.ID, 0, func(x *storage.User) error { x.ExternalID = "ext-1"; return nil })
 	must(t, err, "change onto a used externalId")
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "ext-1"); err != nil || len(us) != 3 {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByExternalID, "ext-1"); err != nil || len(us) != 3 {
 		t.Fatalf("find by ext-1 = %v, %v; want three users", userIDs(us), err)
 	}
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByExternalID, "ext-2"); err != nil || len(us) != 0 {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByExternalID, "ext-2"); err != nil || len(us) != 0 {
 		t.Fatalf("find by the old ext-2 = %v, %v; want none", userIDs(us), err)
 	}
 	_, err = s.UpdateUser(ctx, wsA, c.ID, 0, func(x *storage.User) error { x.ExternalID = "ext-2"; return nil })
@@ -397,7 +397,7 @@ func testUnicodeKeys(t *testing.T, s storage.Store) {
 	_, err := s.CreateUser(ctx, wsA, storage.User{UserName: strings.ToUpper(decomposed)})
 	wantConflict(t, err, "userName", "the decomposed spelling of a taken userName")
 	for _, q := range []string{composed, decomposed, strings.ToUpper(decomposed)} {
-		us, err := s.FindUsers(ctx, wsA, storage.UserByUserName, q)
+		us, err := findUsers(ctx, s, wsA, storage.UserByUserName, q)
 		if err != nil || len(us) != 1 || us[0].ID != u.ID {
 			t.Fatalf("find userName %q = %v, %v", q, userIDs(us), err)
 		}
@@ -415,7 +415,7 @@ func testUnicodeKeys(t *testing.T, s storage.Store) {
 	}
 	e, err := s.CreateUser(ctx, wsA, storage.User{UserName: "e1", Emails: []string{"Zo\u00eb@example.com"}})
 	must(t, err, "user with an accented email")
-	if us, err := s.FindUsers(ctx, wsA, storage.UserByEmail, "zoe\u0308@example.com"); err != nil || len(us) != 1 || us[0].ID != e.ID {
+	if us, err := findUsers(ctx, s, wsA, storage.UserByEmail, "zoe\u0308@example.com"); err != nil || len(us) != 1 || us[0].ID != e.ID {
 		t.Fatalf("find by decomposed email = %v, %v", userIDs(us), err)
 	}
 	otherSeesNothing(t, s, wsB, []string{u.ID, e.ID}, nil, []string{composed})

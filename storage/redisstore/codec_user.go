@@ -1,11 +1,8 @@
 package redisstore
 
 import (
-	"bytes"
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/scimjit/scimjit/storage"
 )
 
 // fastDecodeUserWire parses the JSON of a stored user record as written by
@@ -16,13 +13,7 @@ import (
 // UTF-8, unknown or repeated top-level keys, nulls for typed fields,
 // non-integer numbers for integer fields, very deep nesting. The caller then
 // uses json.Unmarshal, so the result never differs (TestFastDecodeUserWire).
-//
-// With raw, an object or array attribute whose JSON is exactly what
-// json.Marshal writes for its value (wireDec.canonical) is kept as a
-// storage.RawJSON slice of b instead of being decoded, so b must not be
-// reused while the result lives. Other attributes are decoded as without
-// raw.
-func fastDecodeUserWire(b []byte, raw bool) (w userWire, ok bool) {
+func fastDecodeUserWire(b []byte) (w userWire, ok bool) {
 	d := wireDec{b: b}
 	if !d.consume('{') {
 		return userWire{}, false
@@ -70,10 +61,6 @@ func fastDecodeUserWire(b []byte, raw bool) (w userWire, ok bool) {
 			d.skipWS()
 			if d.i >= len(d.b) || d.b[d.i] != '{' {
 				return userWire{}, false
-			}
-			if raw {
-				w.Attrs, ok = d.rawAttrs()
-				break
 			}
 			var v any
 			v, ok = d.value(0)
@@ -450,128 +437,3 @@ func (d *wireDec) members(val func() (any, bool)) (map[string]any, bool) {
 		return m, d.consume('}')
 	}
 }
-
-// rawAttrs reads the attributes object, keeping each object or array value
-// that is in canonical form as a storage.RawJSON of d.b (see
-// fastDecodeUserWire) and decoding the rest with value.
-func (d *wireDec) rawAttrs() (map[string]any, bool) {
-	if !d.consume('{') {
-		return nil, false
-	}
-	return d.members(func() (any, bool) {
-		d.skipWS()
-		start := d.i
-		if d.i < len(d.b) && (d.b[d.i] == '{' || d.b[d.i] == '[') && d.canonical(1) {
-			return storage.RawJSON(d.b[start:d.i:d.i]), true
-		}
-		d.i = start
-		return d.value(1)
-	})
-}
-
-// canonical skips the value at d.i and reports whether its text is exactly
-// what json.Marshal writes for the value json.Unmarshal reads from it: no
-// whitespace, object keys strictly increasing (json.Marshal sorts map keys
-// and a map has no duplicates), no numbers (their text can differ from
-// json.Marshal's float64 form), and strings without escapes, control
-// characters, invalid UTF-8, or the characters json.Marshal escapes (<, >,
-// &, U+2028, U+2029). On false, d.i is somewhere inside the value.
-func (d *wireDec) canonical(depth int) bool {
-	if depth > maxWireDepth || d.i >= len(d.b) {
-		return false
-	}
-	switch d.b[d.i] {
-	case '{':
-		d.i++
-		if d.i < len(d.b) && d.b[d.i] == '}' {
-			d.i++
-			return true
-		}
-		var prev []byte
-		for first := true; ; first = false {
-			k, ok := d.canonicalString()
-			if !ok || (!first && bytes.Compare(prev, k) >= 0) {
-				return false
-			}
-			prev = k
-			if d.i >= len(d.b) || d.b[d.i] != ':' {
-				return false
-			}
-			d.i++
-			if !d.canonical(depth + 1) {
-				return false
-			}
-			if more, ok := d.canonicalNext('}'); !more {
-				return ok
-			}
-		}
-	case '[':
-		d.i++
-		if d.i < len(d.b) && d.b[d.i] == ']' {
-			d.i++
-			return true
-		}
-		for {
-			if !d.canonical(depth + 1) {
-				return false
-			}
-			if more, ok := d.canonicalNext(']'); !more {
-				return ok
-			}
-		}
-	case '"':
-		_, ok := d.canonicalString()
-		return ok
-	case 't':
-		return d.literal("true")
-	case 'f':
-		return d.literal("false")
-	case 'n':
-		return d.literal("null")
-	}
-	return false
-}
-
-// canonicalNext consumes what follows a member or an element in canonical
-// form: a comma (more) or the closing byte (ok); anything else is neither.
-func (d *wireDec) canonicalNext(closing byte) (more, ok bool) {
-	if d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-			return true, true
-		case closing:
-			d.i++
-			return false, true
-		}
-	}
-	return false, false
-}
-
-// canonicalString skips a string that json.Marshal would write unchanged
-// and returns its content.
-func (d *wireDec) canonicalString() ([]byte, bool) {
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return nil, false
-	}
-	d.i++
-	start, ascii := d.i, true
-	for ; d.i < len(d.b); d.i++ {
-		switch c := d.b[d.i]; {
-		case c == '"':
-			s := d.b[start:d.i]
-			d.i++
-			if !ascii && (!utf8.Valid(s) || bytes.Contains(s, lineSep) || bytes.Contains(s, paraSep)) {
-				return nil, false
-			}
-			return s, true
-		case c == '\\' || c < 0x20 || c == '<' || c == '>' || c == '&':
-			return nil, false
-		case c >= 0x80:
-			ascii = false
-		}
-	}
-	return nil, false
-}
-
-var lineSep, paraSep = []byte("\u2028"), []byte("\u2029")

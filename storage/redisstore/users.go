@@ -1,11 +1,11 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,12 +54,8 @@ func encodeUser(u storage.User) (string, error) {
 // jsonBufs holds the inflated JSON of a record while it is decoded.
 var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-func decodeUser(ws, s string) (storage.User, error) { return decodeUserAs(ws, s, false) }
-
-// decodeUserAs is decodeUser that, with raw, keeps object and array
-// attributes in canonical form as storage.RawJSON (fastDecodeUserWire;
-// storage.Store.FindUsersRaw).
-func decodeUserAs(ws, s string, raw bool) (storage.User, error) {
+// decodeUser decodes a stored user record (unpack, then the JSON).
+func decodeUser(ws, s string) (storage.User, error) {
 	bp := jsonBufs.Get().(*[]byte)
 	defer jsonBufs.Put(bp)
 	js, err := unpackTo((*bp)[:0], s)
@@ -67,12 +63,9 @@ func decodeUserAs(ws, s string, raw bool) (storage.User, error) {
 		return storage.User{}, err
 	}
 	if cap(js) <= 64<<10 {
-		*bp = js[:0] // json.Unmarshal copies what it keeps
+		*bp = js[:0] // json.Unmarshal and fastDecodeUserWire copy what they keep
 	}
-	if raw {
-		js = bytes.Clone(js) // the RawMessages point into it
-	}
-	w, ok := fastDecodeUserWire(js, raw)
+	w, ok := fastDecodeUserWire(js)
 	if !ok {
 		w = userWire{}
 		if err := json.Unmarshal(js, &w); err != nil {
@@ -241,22 +234,9 @@ func (s *Store) queryArgs(ws string, groups bool, mode string, args ...any) ([]s
 }
 
 // queryUsers runs the read-only user query script and decodes the result:
-// the total (for list mode) and the users with their creation sequence.
-func (s *Store) queryUsers(ctx context.Context, ws, mode string, args ...any) ([]storage.User, int, error) {
-	us, total, _, err := s.queryUsersGroups(ctx, ws, userRead{}, mode, args...)
-	return us, total, err
-}
-
-// userRead says what a user query returns besides the users.
-type userRead struct {
-	groups bool // each found user's group references, from the same script run
-	raw    bool // attributes as decodeUserAs with raw
-}
-
-// queryUsersGroups is queryUsers that, with rd.groups, also returns each
+// the users in creation order, the total (list mode) and, with groups, each
 // found user's group references from the same script run.
-func (s *Store) queryUsersGroups(ctx context.Context, ws string, rd userRead, mode string, args ...any) ([]storage.User, int, map[string][]storage.GroupRef, error) {
-	groups := rd.groups
+func (s *Store) queryUsers(ctx context.Context, ws string, groups bool, mode string, args ...any) ([]storage.User, int, map[string][]storage.GroupRef, error) {
 	if !validWS(ws) {
 		return []storage.User{}, 0, map[string][]storage.GroupRef{}, nil
 	}
@@ -280,7 +260,7 @@ func (s *Store) queryUsersGroups(ctx context.Context, ws string, rd userRead, mo
 	for i := 1; i+stride-1 < len(res); i += stride {
 		rec, _ := res[i].(string)
 		seqStr, _ := res[i+1].(string)
-		u, err := decodeUserAs(ws, rec, rd.raw)
+		u, err := decodeUser(ws, rec)
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -307,56 +287,34 @@ func (s *Store) queryUsersGroups(ctx context.Context, ws string, rd userRead, mo
 
 // GetUser reads one membership.
 func (s *Store) GetUser(ctx context.Context, ws, id string) (storage.User, error) {
-	if !validID(id) {
-		return storage.User{}, storage.ErrNotFound
-	}
-	us, _, err := s.queryUsers(ctx, ws, "id", id)
-	if err != nil {
-		return storage.User{}, err
-	}
-	if len(us) == 0 {
-		return storage.User{}, storage.ErrNotFound
-	}
-	return us[0], nil
+	return s.oneUser(ctx, ws, storage.UserByID, id)
 }
 
 // GetUserByAccount reads the account's membership in ws via the account
 // index.
 func (s *Store) GetUserByAccount(ctx context.Context, ws, accountID string) (storage.User, error) {
-	if accountID == "" {
-		return storage.User{}, storage.ErrNotFound
-	}
-	us, _, err := s.queryUsers(ctx, ws, "acct", accountID)
+	return s.oneUser(ctx, ws, userByAccount, accountID)
+}
+
+// userByAccount is the account index, for GetUserByAccount.
+const userByAccount storage.UserIndex = "account"
+
+// oneUser is the user an index that finds at most one names.
+func (s *Store) oneUser(ctx context.Context, ws string, by storage.UserIndex, value string) (storage.User, error) {
+	found, err := s.FindUsers(ctx, ws, by, value, storage.FindOptions{})
 	if err != nil {
 		return storage.User{}, err
 	}
-	if len(us) == 0 {
+	if len(found.Users) == 0 {
 		return storage.User{}, storage.ErrNotFound
 	}
-	return us[0], nil
+	return found.Users[0], nil
 }
 
-// FindUsers is an index hit on id, userName, externalId or email.
-func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, value string) ([]storage.User, error) {
-	us, _, err := s.findUsers(ctx, ws, by, value, userRead{})
-	return us, err
-}
-
-// FindUsersWithGroups is FindUsers that also returns the found users'
-// group references, read by the same script (one round trip).
-func (s *Store) FindUsersWithGroups(ctx context.Context, ws string, by storage.UserIndex, value string) ([]storage.User, map[string][]storage.GroupRef, error) {
-	return s.findUsers(ctx, ws, by, value, userRead{groups: true})
-}
-
-// FindUsersRaw is FindUsers, or with withGroups FindUsersWithGroups, whose
-// users keep object and array attributes as storage.RawJSON when their
-// stored JSON is what json.Marshal writes for them (decodeUserAs), saving
-// the decoding and re-encoding of values the caller only renders.
-func (s *Store) FindUsersRaw(ctx context.Context, ws string, by storage.UserIndex, value string, withGroups bool) ([]storage.User, map[string][]storage.GroupRef, error) {
-	return s.findUsers(ctx, ws, by, value, userRead{groups: withGroups, raw: true})
-}
-
-func (s *Store) findUsers(ctx context.Context, ws string, by storage.UserIndex, value string, rd userRead) ([]storage.User, map[string][]storage.GroupRef, error) {
+// FindUsers is an index hit on id, userName, externalId or email, with the
+// found users' group references read by the same script when asked (one
+// round trip either way).
+func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, value string, opts storage.FindOptions) (storage.UsersFound, error) {
 	var mode string
 	switch by {
 	case storage.UserByID:
@@ -370,41 +328,40 @@ func (s *Store) findUsers(ctx context.Context, ws string, by storage.UserIndex, 
 		mode = "ext"
 	case storage.UserByEmail:
 		mode, value = "email", storage.FoldKey(value)
+	case userByAccount:
+		mode = "acct"
 	default:
-		return nil, nil, fmt.Errorf("redisstore: user index %q unknown", by)
+		return storage.UsersFound{}, fmt.Errorf("redisstore: user index %q unknown", by)
+	}
+	found := storage.UsersFound{Users: []storage.User{}}
+	if opts.Groups {
+		found.Groups = map[string][]storage.GroupRef{}
 	}
 	if value == "" || strings.Contains(value, "\x00") {
-		return []storage.User{}, map[string][]storage.GroupRef{}, nil
+		return found, nil
 	}
-	us, _, refs, err := s.queryUsersGroups(ctx, ws, rd, mode, value)
+	us, _, refs, err := s.queryUsers(ctx, ws, opts.Groups, mode, value)
 	if err != nil {
-		return nil, nil, err
+		return storage.UsersFound{}, err
 	}
-	if refs == nil {
-		refs = map[string][]storage.GroupRef{}
+	if opts.Groups {
+		found.Groups = refs
 	}
 	if mode != "email" {
-		return us, refs, nil
+		found.Users = us
+		return found, nil
 	}
 	// The email query also returns the user whose userName equals the
 	// value (its email is not in the email index); keep it only when the
 	// value is one of its emails.
-	out := us[:0]
 	for _, u := range us {
-		found := false
-		for _, e := range emailKeys(u.Emails) {
-			if e == value {
-				found = true
-				break
-			}
-		}
-		if found {
-			out = append(out, u)
-		} else {
-			delete(refs, u.ID)
+		if slices.Contains(emailKeys(u.Emails), value) {
+			found.Users = append(found.Users, u)
+		} else if opts.Groups {
+			delete(found.Groups, u.ID)
 		}
 	}
-	return out, refs, nil
+	return found, nil
 }
 
 // ListUsers pages through the ordered index (ZRANGE by rank).
@@ -415,7 +372,8 @@ func (s *Store) ListUsers(ctx context.Context, ws string, offset, limit int) ([]
 	if limit < 0 {
 		limit = 0
 	}
-	return s.queryUsers(ctx, ws, "list", offset, limit)
+	us, total, _, err := s.queryUsers(ctx, ws, false, "list", offset, limit)
+	return us, total, err
 }
 
 // UpdateUser reads the record, calls fn on a copy, and writes with a Lua
