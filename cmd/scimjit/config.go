@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scimjit/scimjit/saml/mail"
+	"github.com/scimjit/scimjit/storage/redisstore"
 )
 
 // serveConfig is the typed serve configuration.
@@ -19,16 +21,8 @@ type serveConfig struct {
 	Listen  string
 	BaseURL string
 
-	RedisURL      string
-	RedisAddrs    []string
-	RedisMaster   string
-	RedisUsername string
-	RedisPassword string
-	RedisDB       int
-	RedisTLS      bool
-
-	LogLevel  string
-	LogFormat string
+	redisConfig
+	logConfig
 
 	AdminToken      string
 	AdminAuthLimit  int
@@ -72,97 +66,141 @@ func (p configProblems) err() error {
 	return errors.New("invalid configuration:\n  - " + strings.Join(p, "\n  - "))
 }
 
+// optionReader converts resolved option values, collecting a problem for
+// each value that does not parse.
+type optionReader struct {
+	v map[string]resolved
+	p *configProblems
+}
+
+func (r optionReader) str(name string) string { return strings.TrimSpace(r.v[name].Value) }
+
+func (r optionReader) dur(name string) time.Duration {
+	s := r.str(name)
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		r.p.add("--%s: %q is not a duration (e.g. 30s, 5m, 12h)", name, s)
+		return 0
+	}
+	return d
+}
+
+func (r optionReader) boolean(name string) bool {
+	s := r.str(name)
+	if s == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		r.p.add("--%s: %q is not true or false", name, s)
+	}
+	return b
+}
+
+func (r optionReader) size(name string) int64 {
+	s := r.str(name)
+	n, err := parseByteSize(s)
+	if err != nil {
+		r.p.add("--%s: %q is not a size (bytes, or with a KiB or MiB suffix, e.g. 65536, 512KiB, 2MiB)", name, s)
+		return 0
+	}
+	return n
+}
+
+func (r optionReader) integer(name string) int {
+	s := r.str(name)
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		r.p.add("--%s: %q is not an integer", name, s)
+	}
+	return n
+}
+
+// list splits a comma-separated value, dropping empty items.
+func (r optionReader) list(name string) []string {
+	var out []string
+	for _, s := range strings.Split(r.str(name), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// redisConfig is how to reach Redis: the --redis-* options, which serve
+// and check share.
+type redisConfig struct {
+	RedisURL      string
+	RedisAddrs    []string
+	RedisMaster   string
+	RedisUsername string
+	RedisPassword string
+	RedisDB       int
+	RedisTLS      bool
+}
+
+func (r optionReader) redis() redisConfig {
+	return redisConfig{
+		RedisURL:      r.str("redis-url"),
+		RedisAddrs:    r.list("redis-addrs"),
+		RedisMaster:   r.str("redis-master"),
+		RedisUsername: r.str("redis-username"),
+		RedisPassword: r.v["redis-password"].Value,
+		RedisDB:       r.integer("redis-db"),
+		RedisTLS:      r.boolean("redis-tls"),
+	}
+}
+
+// logConfig is the --log-* options.
+type logConfig struct {
+	LogLevel  string
+	LogFormat string
+}
+
+func (r optionReader) log() logConfig {
+	return logConfig{LogLevel: strings.ToLower(r.str("log-level")), LogFormat: strings.ToLower(r.str("log-format"))}
+}
+
 // newServeConfig converts resolved option values to a serveConfig and
 // validates it, reporting every problem at once, after the earlier ones
 // (secret files that could not be read).
 func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, error) {
 	p := configProblems(earlier)
-	get := func(name string) string { return strings.TrimSpace(v[name].Value) }
-	dur := func(name string) time.Duration {
-		s := get(name)
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			p.add("--%s: %q is not a duration (e.g. 30s, 5m, 12h)", name, s)
-			return 0
-		}
-		return d
-	}
-	boolean := func(name string) bool {
-		s := get(name)
-		if s == "" {
-			return false
-		}
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			p.add("--%s: %q is not true or false", name, s)
-		}
-		return b
-	}
-	size := func(name string) int64 {
-		s := get(name)
-		n, err := parseByteSize(s)
-		if err != nil {
-			p.add("--%s: %q is not a size (bytes, or with a KiB or MiB suffix, e.g. 65536, 512KiB, 2MiB)", name, s)
-			return 0
-		}
-		return n
-	}
-	integer := func(name string) int {
-		s := get(name)
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			p.add("--%s: %q is not an integer", name, s)
-		}
-		return n
-	}
+	r := optionReader{v, &p}
 	c := serveConfig{
-		Listen:          get("listen"),
-		BaseURL:         get("base-url"),
-		RedisURL:        get("redis-url"),
-		RedisMaster:     get("redis-master"),
-		RedisUsername:   get("redis-username"),
-		RedisPassword:   v["redis-password"].Value,
-		RedisDB:         integer("redis-db"),
-		RedisTLS:        boolean("redis-tls"),
-		LogLevel:        strings.ToLower(get("log-level")),
-		LogFormat:       strings.ToLower(get("log-format")),
-		AdminToken:      get("admin-token"),
-		AdminAuthLimit:  integer("admin-auth-limit"),
-		ShutdownTimeout: dur("shutdown-timeout"),
-		Bootstrap:       get("bootstrap"),
-		MetricsListen:   get("metrics-listen"),
-		Demo:            boolean("demo"),
-		SAMLKeyFile:     get("saml-key-file"),
-		SAMLCertFile:    get("saml-cert-file"),
-		SAMLClockSkew:   dur("saml-clock-skew"),
-		SessionTTL:      dur("session-ttl"),
-		VerifyTTL:       dur("verify-ttl"),
+		Listen:          r.str("listen"),
+		BaseURL:         r.str("base-url"),
+		redisConfig:     r.redis(),
+		logConfig:       r.log(),
+		AdminToken:      r.str("admin-token"),
+		AdminAuthLimit:  r.integer("admin-auth-limit"),
+		ShutdownTimeout: r.dur("shutdown-timeout"),
+		Bootstrap:       r.str("bootstrap"),
+		MetricsListen:   r.str("metrics-listen"),
+		Demo:            r.boolean("demo"),
+		SAMLKeyFile:     r.str("saml-key-file"),
+		SAMLCertFile:    r.str("saml-cert-file"),
+		SAMLClockSkew:   r.dur("saml-clock-skew"),
+		SessionTTL:      r.dur("session-ttl"),
+		VerifyTTL:       r.dur("verify-ttl"),
 		SMTP: mail.SMTPConfig{
-			Host:     get("smtp-host"),
-			Port:     integer("smtp-port"),
-			Username: get("smtp-username"),
+			Host:     r.str("smtp-host"),
+			Port:     r.integer("smtp-port"),
+			Username: r.str("smtp-username"),
 			Password: v["smtp-password"].Value,
-			From:     get("smtp-from"),
-			TLS:      strings.ToLower(get("smtp-tls")),
+			From:     r.str("smtp-from"),
+			TLS:      strings.ToLower(r.str("smtp-tls")),
 		},
 	}
-	c.HTTPReadHeaderTimeout = dur("http-read-header-timeout")
-	c.HTTPReadTimeout = dur("http-read-timeout")
-	c.HTTPWriteTimeout = dur("http-write-timeout")
-	c.HTTPIdleTimeout = dur("http-idle-timeout")
-	c.SCIMBodyLimit = size("scim-body-limit")
-	c.SAMLBodyLimit = size("saml-body-limit")
-	c.AdminBodyLimit = size("admin-body-limit")
-	c.BodyLimit = size("body-limit")
-	for _, a := range strings.Split(get("redis-addrs"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			c.RedisAddrs = append(c.RedisAddrs, a)
-		}
-	}
-	for _, s := range strings.Split(get("trusted-proxies"), ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
+	c.HTTPReadHeaderTimeout = r.dur("http-read-header-timeout")
+	c.HTTPReadTimeout = r.dur("http-read-timeout")
+	c.HTTPWriteTimeout = r.dur("http-write-timeout")
+	c.HTTPIdleTimeout = r.dur("http-idle-timeout")
+	c.SCIMBodyLimit = r.size("scim-body-limit")
+	c.SAMLBodyLimit = r.size("saml-body-limit")
+	c.AdminBodyLimit = r.size("admin-body-limit")
+	c.BodyLimit = r.size("body-limit")
+	for _, s := range r.list("trusted-proxies") {
 		pf, err := netip.ParsePrefix(s)
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
@@ -178,9 +216,9 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 	return c, p.err()
 }
 
-// RedisConfigured reports whether a Redis deployment was given (else the
-// embedded in-memory server runs).
-func (c serveConfig) RedisConfigured() bool {
+// RedisConfigured reports whether a Redis deployment was given (else
+// serve runs the embedded in-memory server).
+func (c redisConfig) RedisConfigured() bool {
 	return c.RedisURL != "" || len(c.RedisAddrs) > 0
 }
 
@@ -212,47 +250,8 @@ func (c serveConfig) validate() configProblems {
 			p.add("--base-url: %q must not have a query, fragment or user info", c.BaseURL)
 		}
 	}
-
-	if c.RedisURL != "" {
-		u, err := url.Parse(c.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			p.add("--redis-url: must be a redis://, rediss:// or unix:// URL")
-		}
-		if len(c.RedisAddrs) > 0 {
-			p.add("--redis-url and --redis-addrs are exclusive: use one")
-		}
-		if c.RedisMaster != "" {
-			p.add("--redis-master needs --redis-addrs (the sentinels), not --redis-url")
-		}
-	}
-	if c.RedisMaster != "" && len(c.RedisAddrs) == 0 {
-		p.add("--redis-master needs --redis-addrs (the sentinel addresses)")
-	}
-	for _, a := range c.RedisAddrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			p.add("--redis-addrs: %q is not host:port", a)
-		}
-	}
-	if c.RedisDB < 0 {
-		p.add("--redis-db must not be negative")
-	}
-	if c.RedisDB != 0 && len(c.RedisAddrs) > 1 && c.RedisMaster == "" {
-		p.add("--redis-db: Redis Cluster has only database 0")
-	}
-	if !c.RedisConfigured() && (c.RedisUsername != "" || c.RedisPassword != "" || c.RedisTLS || c.RedisMaster != "") {
-		p.add("Redis credentials or options are set but no --redis-url or --redis-addrs")
-	}
-
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		p.add("--log-level: %q must be debug, info, warn or error", c.LogLevel)
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		p.add("--log-format: %q must be text or json", c.LogFormat)
-	}
+	p = append(p, c.redisConfig.validate()...)
+	p = append(p, c.logConfig.validate()...)
 	if c.AdminToken != "" {
 		if err := checkAdminToken(c.AdminToken); err != nil {
 			p.add("%v", err)
@@ -323,6 +322,74 @@ func (c serveConfig) validate() configProblems {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			p.add("SMTP: %s", line)
 		}
+	}
+	return p
+}
+
+// open connects to the Redis deployment c describes.
+func (c redisConfig) open(ctx context.Context) (*redisstore.Store, error) {
+	s, err := redisstore.Open(ctx, redisstore.Options{
+		URL:        c.RedisURL,
+		Addrs:      c.RedisAddrs,
+		MasterName: c.RedisMaster,
+		Username:   c.RedisUsername,
+		Password:   c.RedisPassword,
+		DB:         c.RedisDB,
+		TLS:        c.RedisTLS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open redis: %w", err)
+	}
+	return s, nil
+}
+
+// validate returns every problem of the Redis options.
+func (c redisConfig) validate() configProblems {
+	var p configProblems
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			p.add("--redis-url: must be a redis://, rediss:// or unix:// URL")
+		}
+		if len(c.RedisAddrs) > 0 {
+			p.add("--redis-url and --redis-addrs are exclusive: use one")
+		}
+		if c.RedisMaster != "" {
+			p.add("--redis-master needs --redis-addrs (the sentinels), not --redis-url")
+		}
+	}
+	if c.RedisMaster != "" && len(c.RedisAddrs) == 0 {
+		p.add("--redis-master needs --redis-addrs (the sentinel addresses)")
+	}
+	for _, a := range c.RedisAddrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			p.add("--redis-addrs: %q is not host:port", a)
+		}
+	}
+	if c.RedisDB < 0 {
+		p.add("--redis-db must not be negative")
+	}
+	if c.RedisDB != 0 && len(c.RedisAddrs) > 1 && c.RedisMaster == "" {
+		p.add("--redis-db: Redis Cluster has only database 0")
+	}
+	if !c.RedisConfigured() && (c.RedisUsername != "" || c.RedisPassword != "" || c.RedisTLS || c.RedisMaster != "") {
+		p.add("Redis credentials or options are set but no --redis-url or --redis-addrs")
+	}
+	return p
+}
+
+// validate returns every problem of the log options.
+func (c logConfig) validate() configProblems {
+	var p configProblems
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("--log-level: %q must be debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		p.add("--log-format: %q must be text or json", c.LogFormat)
 	}
 	return p
 }

@@ -3,6 +3,7 @@
 //	scimjit [serve] [flags]        run the server (the default subcommand)
 //	scimjit workspace create|get|list|update|delete ...
 //	scimjit token create|list|revoke ...
+//	scimjit check [--workspace ID] [--fix] [--grace 10m] [--json]
 //	scimjit healthcheck [--url URL]
 //	scimjit version
 //
@@ -12,5 +13,6 @@
 // builds the logger, picks the storage backend (real Redis, or the embedded
 // in-memory server plus demo mode when no Redis is configured) and hands
 // plain values and built dependencies to package server. docs/configuration.md
-// lists every setting.
+// lists every setting. check (check.go) opens Redis with serve's options
+// and runs redisstore's Store.Check.
 package main

@@ -25,6 +25,7 @@ Usage:
   scimjit [serve] [flags]     run the server (default; "scimjit serve -h" lists the flags)
   scimjit workspace ...       manage workspaces through the admin API
   scimjit token ...           manage SCIM tokens through the admin API
+  scimjit check [--fix]       check (and repair) the records and indexes in Redis ("scimjit check -h")
   scimjit healthcheck         exit 0 when the local server answers /healthz (for containers)
   scimjit version             print the version
 `
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, env environ, readFile readFileFunc,
 		err = workspaceCmd(ctx, args, env, readFile, stdout, stderr)
 	case "token", "tokens":
 		err = tokenCmd(ctx, args, env, readFile, stdout, stderr)
+	case "check":
+		return checkCmd(ctx, args, env, readFile, stdout, stderr)
 	case "healthcheck":
 		err = healthcheck(ctx, args, env, stdout, stderr)
 	case "version":

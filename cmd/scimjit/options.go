@@ -91,13 +91,31 @@ type environ func(string) (string, bool)
 // readFileFunc reads secret files (os.ReadFile in main).
 type readFileFunc func(string) ([]byte, error)
 
-// parseServeFlags parses args against serveOptions and resolves every
-// option with the precedence flag > environment (> <ENV>_FILE for secrets)
-// > default. The error is a command-line error; problems reading secret
-// files come back as a list, to be reported with the validation problems.
-func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile readFileFunc) (map[string]resolved, []string, error) {
-	vals := map[string]*optValue{}
+// storeOptions are the serve options that open Redis and set up logging,
+// which check shares with serve.
+var storeOptions = func() []option {
+	var out []option
 	for _, o := range serveOptions {
+		if strings.HasPrefix(o.Flag, "redis-") || strings.HasPrefix(o.Flag, "log-") {
+			out = append(out, o)
+		}
+	}
+	return out
+}()
+
+// parseServeFlags parses args against serveOptions (parseOptions).
+func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile readFileFunc) (map[string]resolved, []string, error) {
+	return parseOptions(fs, serveOptions, args, env, readFile)
+}
+
+// parseOptions parses args against opts (and the flags fs already has)
+// and resolves every option with the precedence flag > environment (>
+// <ENV>_FILE for secrets) > default. The error is a command-line error;
+// problems reading secret files come back as a list, to be reported with
+// the validation problems.
+func parseOptions(fs *flag.FlagSet, opts []option, args []string, env environ, readFile readFileFunc) (map[string]resolved, []string, error) {
+	vals := map[string]*optValue{}
+	for _, o := range opts {
 		v := &optValue{isBool: o.Bool}
 		vals[o.Flag] = v
 		usage := o.Usage + " (env " + o.Env()
@@ -118,7 +136,7 @@ func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile read
 	}
 	out := map[string]resolved{}
 	var problems []string
-	for _, o := range serveOptions {
+	for _, o := range opts {
 		v := vals[o.Flag]
 		switch {
 		case v.set:

@@ -48,17 +48,8 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 	// Storage: real Redis, or the embedded in-memory server.
 	var store *redisstore.Store
 	if cfg.RedisConfigured() {
-		store, err = redisstore.Open(ctx, redisstore.Options{
-			URL:        cfg.RedisURL,
-			Addrs:      cfg.RedisAddrs,
-			MasterName: cfg.RedisMaster,
-			Username:   cfg.RedisUsername,
-			Password:   cfg.RedisPassword,
-			DB:         cfg.RedisDB,
-			TLS:        cfg.RedisTLS,
-		})
-		if err != nil {
-			return fmt.Errorf("open redis: %w", err)
+		if store, err = cfg.open(ctx); err != nil {
+			return err
 		}
 		log.Info("storage: redis", "addr", store.Addr())
 	} else {
