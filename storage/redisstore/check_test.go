@@ -142,10 +142,10 @@ type checkCase struct {
 
 func findUsers(t *testing.T, f *checkFixture, ws string, by storage.UserIndex, v string) []string {
 	t.Helper()
-	us, err := f.s.FindUsers(t.Context(), ws, by, v)
+	found, err := f.s.FindUsers(t.Context(), ws, by, v, storage.FindOptions{})
 	must(t, err)
 	var ids []string
-	for _, u := range us {
+	for _, u := range found.Users {
 		ids = append(ids, u.ID)
 	}
 	return ids
@@ -1088,10 +1088,10 @@ func TestCheckIsSafeOnALiveStore(t *testing.T) {
 
 func findUsersOf(t *testing.T, s *redisstore.Store, ws, userName string) []string {
 	t.Helper()
-	us, err := s.FindUsers(t.Context(), ws, storage.UserByUserName, userName)
+	found, err := s.FindUsers(t.Context(), ws, storage.UserByUserName, userName, storage.FindOptions{})
 	must(t, err)
 	var ids []string
-	for _, u := range us {
+	for _, u := range found.Users {
 		ids = append(ids, u.ID)
 	}
 	return ids
