@@ -12,6 +12,8 @@
 //   - filter.go: filter validation, evaluation and index planning
 //   - patch.go: PATCH parsing (through the library) and application
 //   - errors.go: the public error bodies and the storage-error mapping
+//   - limits.go: the limits of one request, and the guard every filter, PATCH
+//     path and attribute name passes before a parser sees it
 //
 // docs/scim.md describes the behaviour for operators and IdP admins.
 package scimhandlers

@@ -139,7 +139,8 @@ func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([
 // normalizePatchBody rewrites forms real IdPs send that the library would
 // refuse (idp-clients.md): Entra's bare-string enterprise manager (E11)
 // becomes {"value": id}, and "replace" with a null value becomes "remove"
-// (RFC 7644 §3.5.2.3 treats it as unassigning).
+// (RFC 7644 §3.5.2.3 treats it as unassigning). It also guards every path
+// before the library or applyOp parses it (checkPaths).
 func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
 	var m map[string]any
 	d := json.NewDecoder(bytes.NewReader(body))
@@ -162,6 +163,9 @@ func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
 		pathRaw, _ := lookupCI(om, "path")
 		path, _ := pathRaw.(string)
 		val, hasVal := lookupCI(om, "value")
+		if aerr := checkPaths(k, path, val); aerr != nil {
+			return nil, aerr
+		}
 		if k == userKind {
 			if strings.EqualFold(path, enterpriseURN+":manager") {
 				if s, ok := val.(string); ok {
@@ -191,6 +195,31 @@ func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
 		return nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
 	}
 	return out, nil
+}
+
+// checkPaths guards the strings of one operation that are parsed as
+// PATCH paths: its path, or without one the keys of its value object and
+// the keys inside an extension's object there.
+func checkPaths(k *resourceKind, path string, val any) *apiError {
+	if path != "" {
+		return pathLimit.check(path)
+	}
+	vm, _ := val.(map[string]any)
+	for key, v := range vm {
+		if aerr := pathLimit.check(key); aerr != nil {
+			return aerr
+		}
+		if _, ok := k.isExtURN(key); !ok {
+			continue
+		}
+		sub, _ := v.(map[string]any)
+		for sk := range sub {
+			if aerr := pathLimit.check(sk); aerr != nil {
+				return aerr
+			}
+		}
+	}
+	return nil
 }
 
 // normalizeManager turns the enterprise extension's bare-string manager

@@ -23,6 +23,7 @@ type listParams struct {
 	startIndex int
 	count      int
 	sortBy     string
+	sortPath   fp.AttributePath // sortBy parsed, when set
 	descending bool
 	proj       projection
 }
@@ -91,12 +92,31 @@ func listParamsFromQuery(h *Handler, r *http.Request) (listParams, *apiError) {
 	}
 	h.clampPaging(&p, start, count)
 	p.filter = strings.TrimSpace(v.Get("filter"))
-	p.sortBy = strings.TrimSpace(v.Get("sortBy"))
+	if aerr = p.setSortBy(v.Get("sortBy")); aerr != nil {
+		return p, aerr
+	}
 	if p.descending, aerr = parseSortOrder(v.Get("sortOrder")); aerr != nil {
 		return p, aerr
 	}
-	p.proj = projectionFromValues(v)
-	return p, nil
+	p.proj, aerr = projectionFromValues(v)
+	return p, aerr
+}
+
+// setSortBy guards and parses sortBy (once per request).
+func (p *listParams) setSortBy(s string) *apiError {
+	p.sortBy = strings.TrimSpace(s)
+	if p.sortBy == "" {
+		return nil
+	}
+	if aerr := sortByLimit.check(p.sortBy); aerr != nil {
+		return aerr
+	}
+	ap, err := fp.ParseAttrPath([]byte(p.sortBy))
+	if err != nil {
+		return badRequest(typeInvalidValue, "sortBy names an unknown attribute")
+	}
+	p.sortPath = ap
+	return nil
 }
 
 // listParamsFromBody reads a SearchRequest (RFC 7644 §3.4.3).
@@ -128,7 +148,9 @@ func listParamsFromBody(h *Handler, r *http.Request) (listParams, *apiError) {
 	}
 	h.clampPaging(&p, body.StartIndex, body.Count)
 	p.filter = strings.TrimSpace(body.Filter)
-	p.sortBy = strings.TrimSpace(body.SortBy)
+	if aerr = p.setSortBy(body.SortBy); aerr != nil {
+		return p, aerr
+	}
 	if p.descending, aerr = parseSortOrder(body.SortOrder); aerr != nil {
 		return p, aerr
 	}
@@ -146,28 +168,71 @@ func listParamsFromBody(h *Handler, r *http.Request) (listParams, *apiError) {
 		}
 		return nil, badRequest(typeInvalidSyntax, "attributes must be a list of attribute names")
 	}
-	if p.proj.attrs, aerr = attrList(body.Attributes); aerr != nil {
+	attrs, aerr := attrList(body.Attributes)
+	if aerr != nil {
 		return p, aerr
 	}
-	p.proj.excluded, aerr = attrList(body.ExcludedAttributes)
+	excluded, aerr := attrList(body.ExcludedAttributes)
+	if aerr != nil {
+		return p, aerr
+	}
+	p.proj, aerr = newProjection(attrs, excluded)
 	return p, aerr
 }
 
 // projection is attributes / excludedAttributes (RFC 7644 §3.4.2.5).
 // id, schemas and meta are always returned.
 type projection struct {
-	attrs    []string
-	excluded []string
+	attrs    []attrRef
+	excluded []attrRef
+}
+
+// attrRef is one name of attributes or excludedAttributes, parsed once per
+// request.
+type attrRef struct {
+	raw    string
+	path   fp.AttributePath
+	parsed bool // false: not an attribute path (it may still name an extension)
+}
+
+// newProjection guards and parses the names of attributes and
+// excludedAttributes.
+func newProjection(attrs, excluded []string) (projection, *apiError) {
+	var p projection
+	var aerr *apiError
+	if p.attrs, aerr = parseAttrRefs("attributes", attrs); aerr != nil {
+		return p, aerr
+	}
+	p.excluded, aerr = parseAttrRefs("excludedAttributes", excluded)
+	return p, aerr
+}
+
+func parseAttrRefs(param string, names []string) ([]attrRef, *apiError) {
+	if len(names) > maxAttrNames {
+		return nil, badRequest(typeInvalidValue, fmt.Sprintf("%s lists %d names; the limit is %d", param, len(names), maxAttrNames))
+	}
+	var out []attrRef
+	for _, n := range names {
+		if aerr := attrLimit.check(n); aerr != nil {
+			return nil, aerr
+		}
+		ref := attrRef{raw: n}
+		if ap, err := fp.ParseAttrPath([]byte(n)); err == nil {
+			ref.path, ref.parsed = ap, true
+		}
+		out = append(out, ref)
+	}
+	return out, nil
 }
 
 func projectionFromQuery(r *http.Request) (projection, *apiError) {
-	return projectionFromValues(r.URL.Query()), nil
+	return projectionFromValues(r.URL.Query())
 }
 
 // projectionFromValues is projectionFromQuery for an already parsed query
 // (list requests parse it once for all their parameters).
-func projectionFromValues(v url.Values) projection {
-	return projection{attrs: splitAttrs(v.Get("attributes")), excluded: splitAttrs(v.Get("excludedAttributes"))}
+func projectionFromValues(v url.Values) (projection, *apiError) {
+	return newProjection(splitAttrs(v.Get("attributes")), splitAttrs(v.Get("excludedAttributes")))
 }
 
 // none reports whether the projection keeps every attribute as it is.
@@ -188,15 +253,16 @@ type target struct {
 	sub  string
 }
 
-func parseTarget(k *resourceKind, a string) (target, bool) {
-	if urn, ok := k.isExtURN(a); ok {
+// target resolves the name against k; ok is false for a name k does not
+// have (it is ignored).
+func (a attrRef) target(k *resourceKind) (target, bool) {
+	if urn, ok := k.isExtURN(a.raw); ok {
 		return target{ext: urn}, true
 	}
-	ap, err := fp.ParseAttrPath([]byte(a))
-	if err != nil {
+	if !a.parsed {
 		return target{}, false
 	}
-	r, err := scope{kind: k}.resolve(ap)
+	r, err := scope{kind: k}.resolve(a.path)
 	if err != nil {
 		return target{}, false
 	}
@@ -221,7 +287,7 @@ func (p projection) apply(k *resourceKind, doc map[string]any) map[string]any {
 			}
 		}
 		for _, a := range p.attrs {
-			t, ok := parseTarget(k, a)
+			t, ok := a.target(k)
 			if !ok {
 				continue
 			}
@@ -256,7 +322,7 @@ func (p projection) apply(k *resourceKind, doc map[string]any) map[string]any {
 		out = deepCopy(doc)
 	}
 	for _, a := range p.excluded {
-		t, ok := parseTarget(k, a)
+		t, ok := a.target(k)
 		if !ok || (t.ext == "" && always[t.name]) {
 			continue
 		}
@@ -567,11 +633,7 @@ func sortByCreation(items []item) {
 }
 
 // validSortBy reports whether sortBy resolves against one of kinds.
-func validSortBy(sortBy string, kinds ...*resourceKind) bool {
-	ap, err := fp.ParseAttrPath([]byte(sortBy))
-	if err != nil {
-		return false
-	}
+func validSortBy(ap fp.AttributePath, kinds ...*resourceKind) bool {
 	for _, k := range kinds {
 		if _, err := (scope{kind: k}).resolve(ap); err == nil {
 			return true
@@ -582,11 +644,7 @@ func validSortBy(sortBy string, kinds ...*resourceKind) bool {
 
 // sortItems orders by sortBy (RFC 7644 §3.4.2.3); resources without a
 // value sort last in ascending order, ties keep creation order.
-func sortItems(items []item, sortBy string, descending bool) *apiError {
-	ap, err := fp.ParseAttrPath([]byte(sortBy))
-	if err != nil {
-		return badRequest(typeInvalidValue, "sortBy is not a valid attribute path")
-	}
+func sortItems(items []item, ap fp.AttributePath, descending bool) *apiError {
 	type keyed struct {
 		has bool
 		s   string
@@ -754,7 +812,7 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 	// Found users are only rendered when nothing but typed fields is
 	// filtered on and nothing is projected or sorted.
 	q.renderOnly = k == userKind && expr != nil && p.proj.none() && p.sortBy == "" && typedOnly(expr)
-	if p.sortBy != "" && !validSortBy(p.sortBy, k) {
+	if p.sortBy != "" && !validSortBy(p.sortPath, k) {
 		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
 		return
 	}
@@ -781,7 +839,7 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 		return
 	}
 	if p.sortBy != "" {
-		if aerr := sortItems(all, p.sortBy, p.descending); aerr != nil {
+		if aerr := sortItems(all, p.sortPath, p.descending); aerr != nil {
 			h.writeError(w, q.r, aerr)
 			return
 		}
@@ -818,7 +876,7 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 			return
 		}
 	}
-	if p.sortBy != "" && !validSortBy(p.sortBy, kinds...) {
+	if p.sortBy != "" && !validSortBy(p.sortPath, kinds...) {
 		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
 		return
 	}
@@ -874,7 +932,7 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 		all = append(all, got...)
 	}
 	if p.sortBy != "" {
-		if aerr := sortItems(all, p.sortBy, p.descending); aerr != nil {
+		if aerr := sortItems(all, p.sortPath, p.descending); aerr != nil {
 			h.writeError(w, q.r, aerr)
 			return
 		}
