@@ -291,8 +291,8 @@ func groupChangeFromOps(ops []patchOp, current func() (storage.Group, error)) (s
 				if o.op != "remove" {
 					return ch, badRequest(typeInvalidPath, "members[...] is only supported with remove")
 				}
-				if v, ok := valueEq(o.path.ValueExpression); ok && isSimpleValueEq(o.path.ValueExpression) {
-					d.doRemove([]string{v})
+				if ids, ok := valueEqs(o.path.ValueExpression, nil); ok {
+					d.doRemove(ids)
 					continue
 				}
 				g, err := current()
@@ -334,9 +334,25 @@ func groupChangeFromOps(ops []patchOp, current func() (storage.Group, error)) (s
 	return ch, nil
 }
 
-func isSimpleValueEq(e fp.Expression) bool {
-	_, ok := e.(*fp.AttributeExpression)
-	return ok
+// valueEqs returns the values of a filter that is `value eq "x"` or an
+// or-chain of them (Okta's and Entra's member removal), appended to ids:
+// the members it matches are exactly those ids, without reading the group.
+func valueEqs(e fp.Expression, ids []string) ([]string, bool) {
+	switch e := e.(type) {
+	case *fp.AttributeExpression:
+		v, ok := valueEq(e)
+		return append(ids, v), ok
+	case *fp.LogicalExpression:
+		if e.Operator != fp.OR {
+			return nil, false
+		}
+		ids, ok := valueEqs(e.Left, ids)
+		if !ok {
+			return nil, false
+		}
+		return valueEqs(e.Right, ids)
+	}
+	return nil, false
 }
 
 // mergeChange folds a sub-change (from a path-less operation) into ch.
@@ -371,7 +387,17 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
-	ch, aerr := groupChangeFromOps(ops, func() (storage.Group, error) { return h.store.GetGroup(ctx, q.ws, id) })
+	var cur *storage.Group // read at most once, by the first filter that needs the members
+	ch, aerr := groupChangeFromOps(ops, func() (storage.Group, error) {
+		if cur == nil {
+			g, err := h.store.GetGroup(ctx, q.ws, id)
+			if err != nil {
+				return g, err
+			}
+			cur = &g
+		}
+		return *cur, nil
+	})
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return

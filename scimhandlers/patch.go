@@ -90,7 +90,7 @@ func newPatchParser() patchParser {
 // parse validates a raw PATCH body after normalising the IdP quirks the
 // library rejects.
 func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([]patchOp, *apiError) {
-	body, aerr := normalizePatchBody(k, body)
+	body, filters, aerr := normalizePatchBody(k, body)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -129,31 +129,101 @@ func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([
 	ops := make([]patchOp, len(c.ops))
 	for i, o := range c.ops {
 		ops[i] = patchOp{op: o.Op, path: o.Path, value: o.Value}
-		if o.Path != nil {
-			unescapeStrings(o.Path.ValueExpression)
+		if o.Path != nil && i < len(filters) && filters[i] != nil {
+			o.Path.ValueExpression = filters[i]
 		}
 	}
 	return ops, nil
+}
+
+// valuePathFilter parses the value filter of a PATCH path such as
+// `members[value eq "a" or value eq "b" or value eq "c"]` or
+// `emails[type eq "work"].value` with the full filter grammar (RFC 7644
+// §3.5.2 allows any filter there), resolved against the attribute's
+// sub-attributes. The library's own grammar for value filters takes at most
+// two comparisons and no parentheses, so the path the library validates
+// gets a placeholder filter instead (`attr[sub pr]`, which it accepts for
+// every complex attribute and which keeps its handling of the value) and
+// the parsed filter replaces it afterwards. It returns a nil expression for
+// a path without a value filter, and for one whose attribute does not
+// resolve to a complex attribute: the library refuses those.
+func valuePathFilter(k *resourceKind, path string) (expr fp.Expression, placeholder string, aerr *apiError) {
+	attr, filter, sub, ok := splitValuePath(path)
+	if !ok {
+		return nil, "", nil
+	}
+	ap, err := fp.ParseAttrPath([]byte(attr))
+	if err != nil {
+		return nil, "", nil
+	}
+	r, err := scope{kind: k}.resolve(ap)
+	if err != nil || r.sub != nil || !r.attr.HasSubAttributes() {
+		return nil, "", nil
+	}
+	if expr, err = fp.ParseFilter([]byte(filter)); err != nil {
+		return nil, "", badRequest(typeInvalidPath, "the value filter of the PATCH path is not valid RFC 7644 filter syntax")
+	}
+	unescapeStrings(expr)
+	subs := r.attr.SubAttributes()
+	if err := validateExpr(scope{subs: subs}, expr); err != nil {
+		return nil, "", badRequest(typeInvalidPath, "invalid value filter in the PATCH path: "+err.Error())
+	}
+	return expr, attr + "[" + subs[0].Name() + " pr]" + sub, nil
+}
+
+// splitValuePath splits `attr[filter]` or `attr[filter].sub` at its outer
+// brackets (brackets inside the filter's string literals do not count);
+// ok is false for any other shape.
+func splitValuePath(path string) (attr, filter, sub string, ok bool) {
+	open := strings.IndexByte(path, '[')
+	if open <= 0 || strings.IndexByte(path[:open], '"') >= 0 {
+		return "", "", "", false
+	}
+	depth := 0
+	for i := open; i < len(path); i++ {
+		switch path[i] {
+		case '"':
+			for i++; i < len(path) && path[i] != '"'; i++ {
+				if path[i] == '\\' {
+					i++
+				}
+			}
+		case '[':
+			depth++
+		case ']':
+			if depth--; depth == 0 {
+				rest := path[i+1:]
+				if rest != "" && (rest[0] != '.' || strings.ContainsAny(rest, "[]\" ")) {
+					return "", "", "", false
+				}
+				return path[:open], path[open+1 : i], rest, true
+			}
+		}
+	}
+	return "", "", "", false
 }
 
 // normalizePatchBody rewrites forms real IdPs send that the library would
 // refuse (idp-clients.md): Entra's bare-string enterprise manager (E11)
 // becomes {"value": id}, and "replace" with a null value becomes "remove"
 // (RFC 7644 §3.5.2.3 treats it as unassigning). It also guards every path
-// before the library or applyOp parses it (checkPaths).
-func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
+// before the library or applyOp parses it (checkPaths), and parses the
+// value filters of op paths itself (valuePathFilter): filters[i] is op i's,
+// or nil.
+func normalizePatchBody(k *resourceKind, body []byte) (out []byte, filters []fp.Expression, aerr *apiError) {
 	var m map[string]any
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	if err := d.Decode(&m); err != nil {
-		return nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
+		return nil, nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
 	}
 	opsRaw, _ := lookupCI(m, "Operations")
 	ops, ok := opsRaw.([]any)
 	if !ok {
-		return body, nil
+		return body, nil, nil
 	}
-	for _, o := range ops {
+	filters = make([]fp.Expression, len(ops))
+	for i, o := range ops {
 		om, ok := o.(map[string]any)
 		if !ok {
 			continue
@@ -164,7 +234,15 @@ func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
 		path, _ := pathRaw.(string)
 		val, hasVal := lookupCI(om, "value")
 		if aerr := checkPaths(k, path, val); aerr != nil {
-			return nil, aerr
+			return nil, nil, aerr
+		}
+		expr, placeholder, aerr := valuePathFilter(k, path)
+		if aerr != nil {
+			return nil, nil, aerr
+		}
+		if expr != nil {
+			filters[i] = expr
+			setCI(om, "path", placeholder)
 		}
 		if k == userKind {
 			if strings.EqualFold(path, enterpriseURN+":manager") {
@@ -192,9 +270,9 @@ func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
 	}
 	out, err := json.Marshal(m)
 	if err != nil {
-		return nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
+		return nil, nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
 	}
-	return out, nil
+	return out, filters, nil
 }
 
 // checkPaths guards the strings of one operation that are parsed as

@@ -1,0 +1,106 @@
+package scimhandlers
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestRemoveMembersByAnyFilter: a member removal path takes any valid
+// filter. Three or more `or` terms used to answer 400 invalidPath (the
+// library's grammar for value filters stops at two comparisons).
+func TestRemoveMembersByAnyFilter(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.workspace("rmfilter", nil)
+	var u []string
+	for i := range 6 {
+		u = append(u, c.createUser(t, fmt.Sprintf("m%d@acme.com", i)))
+	}
+	all := func() string {
+		var vals []string
+		for _, id := range u {
+			vals = append(vals, `{"value":"`+id+`"}`)
+		}
+		return "[" + strings.Join(vals, ",") + "]"
+	}
+	r := c.do("POST", "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"G","members":`+all()+`}`).expect(t, 201)
+	gid := str(r.body, "id")
+	or := func(ids ...string) string {
+		var terms []string
+		for _, id := range ids {
+			terms = append(terms, `value eq "`+id+`"`)
+		}
+		return strings.Join(terms, " or ")
+	}
+	for _, tc := range []struct {
+		name, filter string
+		keep         []string
+	}{
+		{"2 terms", or(u[0], u[1]), []string{u[2], u[3], u[4], u[5]}},
+		{"3 terms", or(u[0], u[1], u[2]), []string{u[3], u[4], u[5]}},
+		{"5 terms", or(u[0], u[1], u[2], u[3], u[4]), []string{u[5]}},
+		{"5 terms with an unknown id", or(u[0], "nobody", u[2], u[3], u[4]), []string{u[1], u[5]}},
+		{"and inside or", `value eq "` + u[0] + `" or (value eq "` + u[1] + `" and type eq "User") or value eq "` + u[2] + `"`, []string{u[3], u[4], u[5]}},
+		{"and that matches nothing", `value eq "` + u[0] + `" and value eq "` + u[1] + `"`, u},
+		{"not", `not (` + or(u[0], u[1], u[2]) + `)`, []string{u[0], u[1], u[2]}},
+		{"not inside or", `value eq "` + u[0] + `" or not (type eq "User")`, []string{u[1], u[2], u[3], u[4], u[5]}},
+		{"case of operators", strings.ReplaceAll(or(u[3], u[4], u[5]), " or ", " OR "), []string{u[0], u[1], u[2]}},
+		{"string with brackets", `value eq "]" or value eq "[x]" or value eq "` + u[5] + `"`, []string{u[0], u[1], u[2], u[3], u[4]}},
+	} {
+		c.do("PATCH", "/Groups/"+gid, patchPrefix+`[{"op":"replace","path":"members","value":`+all()+`}]}`).expect(t, 200)
+		path := stringify("members[" + tc.filter + "]")
+		r := c.do("PATCH", "/Groups/"+gid, patchPrefix+`[{"op":"remove","path":`+path+`}]}`)
+		if r.status != 200 {
+			t.Errorf("%s: status %d %s", tc.name, r.status, r.raw)
+			continue
+		}
+		eq(t, tc.name, memberSet(r.body), setOf(tc.keep...))
+	}
+	// Invalid filters there are still refused.
+	for _, f := range []string{`value eq`, `nosuch eq "x"`, `value eq "a" or`, `(value eq "a"`} {
+		c.do("PATCH", "/Groups/"+gid, patchPrefix+`[{"op":"remove","path":`+stringify("members["+f+"]")+`}]}`).expectError(t, 400, typeInvalidPath)
+	}
+}
+
+// TestUserValuePathsTakeAnyFilter: the same grammar on user attributes, for
+// every op.
+func TestUserValuePathsTakeAnyFilter(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.workspace("vpfilter", nil)
+	r := c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"vp@acme.com","emails":[
+		{"value":"w@acme.com","type":"work","primary":true},{"value":"h@acme.com","type":"home"},{"value":"o@acme.com","type":"other"}]}`).expect(t, 201)
+	id := str(r.body, "id")
+	patch := func(op string) resp {
+		return c.do("PATCH", "/Users/"+id, patchPrefix+op+`}`).expect(t, 200)
+	}
+	r = patch(`[{"op":"replace","path":"emails[type eq \"work\" or type eq \"home\" or type eq \"x\"].display","value":"D"}]`)
+	eq(t, "replace sub on 2 of 3", str(r.body, "emails.0.display")+","+str(r.body, "emails.1.display")+","+str(r.body, "emails.2.display"), "D,D,")
+	r = patch(`[{"op":"remove","path":"emails[(type eq \"home\" or type eq \"other\") and not (primary eq true)]"}]`)
+	eq(t, "left", len(list(r.body, "emails")), 1)
+	eq(t, "kept work", str(r.body, "emails.0.value"), "w@acme.com")
+}
+
+// TestSplitValuePath pins how a PATCH path is cut at its outer brackets.
+func TestSplitValuePath(t *testing.T) {
+	for _, tc := range []struct {
+		path, attr, filter, sub string
+		ok                      bool
+	}{
+		{`members[value eq "a"]`, "members", `value eq "a"`, "", true},
+		{`emails[type eq "work"].value`, "emails", `type eq "work"`, ".value", true},
+		{`emails[value eq "]" or value eq "\"]"].display`, "emails", `value eq "]" or value eq "\"]"`, ".display", true},
+		{`urn:x:y:attr[value pr]`, "urn:x:y:attr", "value pr", "", true},
+		{`emails[value[x eq 1]]`, "emails", "value[x eq 1]", "", true},
+		{`members`, "", "", "", false},
+		{`[value pr]`, "", "", "", false},
+		{`members[value pr`, "", "", "", false},
+		{`members[value pr]x`, "", "", "", false},
+		{`members[value pr].a[b pr]`, "", "", "", false},
+		{`a"[b pr]`, "", "", "", false},
+	} {
+		attr, filter, sub, ok := splitValuePath(tc.path)
+		if attr != tc.attr || filter != tc.filter || sub != tc.sub || ok != tc.ok {
+			t.Errorf("splitValuePath(%q) = %q, %q, %q, %v", tc.path, attr, filter, sub, ok)
+		}
+	}
+}
