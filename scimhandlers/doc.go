@@ -11,6 +11,7 @@
 //   - query.go: list, .search, root queries, paging, sorting, projection
 //   - filter.go: filter validation, evaluation and index planning
 //   - patch.go: PATCH parsing (through the library) and application
+//   - body.go: reading request bodies, refusing duplicate keys, decoding
 //   - errors.go: the public error bodies and the storage-error mapping
 //   - limits.go: the limits of one request, and the guard every filter, PATCH
 //     path and attribute name passes before a parser sees it

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -588,34 +586,6 @@ func elemKey(el any) string {
 	}
 	raw, _ := json.Marshal(el)
 	return "j:" + string(raw)
-}
-
-// readBody reads the request body; an error from the server's body limit
-// becomes 413.
-func readBody(r *http.Request) ([]byte, *apiError) {
-	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) || strings.Contains(strings.ToLower(err.Error()), "too large") {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is too large"}
-		}
-		return nil, badRequest(typeInvalidSyntax, "the request body could not be read")
-	}
-	return raw, nil
-}
-
-// decodeObject parses a JSON object keeping numbers exact.
-func decodeObject(raw []byte) (map[string]any, *apiError) {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil || m == nil {
-		return nil, badRequest(typeInvalidSyntax, "the request body is not a valid JSON object")
-	}
-	if d.More() {
-		return nil, badRequest(typeInvalidSyntax, "the request body has trailing data after the JSON object")
-	}
-	return m, nil
 }
 
 // validateResource checks a POST/PUT body (or a patched document) against

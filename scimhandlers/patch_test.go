@@ -104,3 +104,76 @@ func TestSplitValuePath(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateKeysAreRefused: docs/scim.md promises 400 invalidSyntax for
+// a duplicate attribute; a JSON decoder keeps the last one silently. Every
+// SCIM body is checked, at any depth, case-insensitively.
+func TestDuplicateKeysAreRefused(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.workspace("dupkeys", nil)
+	id := c.createUser(t, "dup@acme.com")
+	r := c.do("POST", "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"D"}`).expect(t, 201)
+	gid := str(r.body, "id")
+	const group = `"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"]`
+	const search = `"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]`
+	for _, tc := range []struct{ method, path, body, detail string }{
+		{"POST", "/Users", `{` + userSchemaJSON + `,"userName":"a@acme.com","userName":"b@acme.com"}`,
+			`the request body gives "userName" twice in one object`},
+		{"POST", "/Users", `{` + userSchemaJSON + `,"userName":"a@acme.com","USERNAME":"b@acme.com"}`,
+			`the request body gives "userName" and "USERNAME" in one object: attribute names are case-insensitive`},
+		{"POST", "/Users", `{` + userSchemaJSON + `,"userName":"a@acme.com","name":{"givenName":"A","GivenName":"B"}}`,
+			`the request body gives "givenName" and "GivenName" in one object: attribute names are case-insensitive`},
+		{"POST", "/Users", `{` + userSchemaJSON + `,"userName":"a@acme.com","emails":[{"value":"a@acme.com"},{"value":"x@acme.com","value":"y@acme.com"}]}`,
+			`the request body gives "value" twice in one object`},
+		{"POST", "/Users", `{` + userSchemaJSON + `,"userName":"a@acme.com","user\u004eame":"b@acme.com"}`,
+			`the request body gives "userName" twice in one object`},
+		{"PUT", "/Users/" + id, `{` + userSchemaJSON + `,"userName":"dup@acme.com","` + enterpriseURN + `":{"department":"A","department":"B"}}`,
+			`the request body gives "department" twice in one object`},
+		{"PUT", "/Groups/" + gid, `{` + group + `,"displayName":"A","displayName":"B"}`,
+			`the request body gives "displayName" twice in one object`},
+		{"POST", "/Groups", `{` + group + `,"displayName":"A","members":[{"value":"` + id + `","Value":"x"}]}`,
+			`the request body gives "value" and "Value" in one object: attribute names are case-insensitive`},
+		{"PATCH", "/Users/" + id, patchPrefix + `[{"op":"replace","path":"displayName","value":"A","value":"B"}]}`,
+			`the request body gives "value" twice in one object`},
+		{"PATCH", "/Users/" + id, patchPrefix + `[{"op":"replace","value":{"displayName":"A","displayname":"B"}}]}`,
+			`the request body gives "displayName" and "displayname" in one object: attribute names are case-insensitive`},
+		{"PATCH", "/Groups/" + gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[],"operations":[{"op":"remove","path":"members"}]}`,
+			`the request body gives "Operations" and "operations" in one object: attribute names are case-insensitive`},
+		{"POST", "/Users/.search", `{` + search + `,"filter":"userName eq \"a\"","Filter":"userName pr"}`,
+			`the request body gives "filter" and "Filter" in one object: attribute names are case-insensitive`},
+		{"POST", "/.search", `{` + search + `,"count":1,"count":2}`,
+			`the request body gives "count" twice in one object`},
+	} {
+		r := c.do(tc.method, tc.path, tc.body).expectError(t, 400, typeInvalidSyntax)
+		eq(t, tc.method+" "+tc.path+" detail", str(r.body, "detail"), tc.detail)
+	}
+	// The same key in sibling objects, and a key equal to a string value, are fine.
+	c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"ok@acme.com","displayName":"userName",
+		"emails":[{"value":"ok@acme.com","type":"work"},{"value":"ok2@acme.com","type":"home"}],"name":{"givenName":"value"}}`).expect(t, 201)
+	c.do("GET", "/Users/"+id, "").expect(t, 200)
+}
+
+// TestDuplicateKeyScan pins the scanner on shapes the HTTP test does not
+// reach.
+func TestDuplicateKeyScan(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		dup  bool
+	}{
+		{`{}`, false},
+		{`{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}`, false},
+		{`{"a":{"x":1},"a":2}`, true},
+		{`{"a":[1,{"b":2}],"b":3}`, false},
+		{`{"a":"\"a\"","b":"a"}`, false},
+		{`{"a\"":1,"a\u0022":2}`, true},
+		{`[{"a":1},{"a":1}]`, false},
+		{`{"a":1,"b":[{"c":1,"C":2}]}`, true},
+		{`{"a":1,"a`, false},
+		{`}}]]{"a":1,"a":2`, true},
+		{`"a","a"`, false},
+	} {
+		if _, _, dup := duplicateKey([]byte(tc.json)); dup != tc.dup {
+			t.Errorf("duplicateKey(%s) = %v", tc.json, dup)
+		}
+	}
+}
