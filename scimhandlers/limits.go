@@ -3,6 +3,8 @@ package scimhandlers
 import (
 	"fmt"
 	"strings"
+
+	"github.com/elimity-com/scim/schema"
 )
 
 // Limits of one SCIM request. Each bounds what a client can make one request
@@ -157,4 +159,42 @@ func isCompareOp(w string) bool {
 		return true
 	}
 	return false
+}
+
+// checkMultiValued refuses a document in which a multi-valued attribute
+// holds more values than allowed: maxMembersPerRequest for a group's
+// members, maxMultiValues for every other one, extensions included.
+// Read-only attributes (a user's groups) are dropped by validation and not
+// counted. doc may be a request body (names in any case) or a canonical
+// document.
+func checkMultiValued(k *resourceKind, doc map[string]any) *apiError {
+	check := func(attrs schema.Attributes, container map[string]any) *apiError {
+		for _, a := range attrs {
+			if !a.MultiValued() || a.Mutability() == "readOnly" {
+				continue
+			}
+			v, _ := lookupCI(container, a.Name())
+			list, _ := v.([]any)
+			limit := maxMultiValues
+			if k == groupKind && a.Name() == "members" {
+				limit = maxMembersPerRequest
+			}
+			if len(list) > limit {
+				return badRequest(typeInvalidValue, fmt.Sprintf("%s has %d values; the limit is %d", a.Name(), len(list), limit))
+			}
+		}
+		return nil
+	}
+	if aerr := check(k.core.Attributes, doc); aerr != nil {
+		return aerr
+	}
+	for _, e := range k.exts {
+		ev, _ := lookupCI(doc, e.ID)
+		if em, ok := ev.(map[string]any); ok {
+			if aerr := check(e.Attributes, em); aerr != nil {
+				return aerr
+			}
+		}
+	}
+	return nil
 }

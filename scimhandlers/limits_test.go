@@ -1,10 +1,13 @@
 package scimhandlers
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/elimity-com/scim/schema"
 )
 
 // TestDeepFilterIsRefused: a filter nested 100,000 levels deep (or with
@@ -266,4 +269,100 @@ func BenchmarkFilterAtLimits(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMultiValuedLimits: every multi-valued attribute, the members a
+// request names and the operations of a PATCH are bounded; beyond, 400
+// invalidValue names the attribute and the limit.
+func TestMultiValuedLimits(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.workspace("mvlimits", nil)
+	id := c.createUser(t, "mv@acme.com")
+	values := jsonList
+	elems := map[string]func(i int) string{
+		"emails":       func(i int) string { return fmt.Sprintf(`{"value":"e%d@acme.com"}`, i) },
+		"phoneNumbers": func(i int) string { return fmt.Sprintf(`{"value":"+1555%07d"}`, i) },
+		"ims":          func(i int) string { return fmt.Sprintf(`{"value":"im%d"}`, i) },
+		"photos":       func(i int) string { return fmt.Sprintf(`{"value":"https://x/%d.png"}`, i) },
+		"addresses":    func(i int) string { return fmt.Sprintf(`{"formatted":"street %d"}`, i) },
+		"entitlements": func(i int) string { return fmt.Sprintf(`{"value":"ent%d"}`, i) },
+		"roles":        func(i int) string { return fmt.Sprintf(`{"value":"role%d"}`, i) },
+		"x509Certificates": func(i int) string {
+			return fmt.Sprintf(`{"value":"%s"}`, base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "cert%d", i)))
+		},
+	}
+	for name, el := range elems {
+		body := func(n int) string {
+			return `{` + userSchemaJSON + `,"userName":"mv@acme.com","` + name + `":` + values(n, el) + `}`
+		}
+		r := c.do("PUT", "/Users/"+id, body(maxMultiValues+1)).expectError(t, 400, typeInvalidValue)
+		eq(t, name+" detail", str(r.body, "detail"), fmt.Sprintf("%s has %d values; the limit is %d", name, maxMultiValues+1, maxMultiValues))
+		c.do("PUT", "/Users/"+id, body(maxMultiValues)).expect(t, 200)
+	}
+	c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"mv2@acme.com","emails":`+values(maxMultiValues+1, elems["emails"])+`}`).
+		expectError(t, 400, typeInvalidValue)
+	// PATCH: the limit holds after every operation.
+	c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"replace","path":"emails","value":`+values(maxMultiValues, elems["emails"])+`}]}`).expect(t, 200)
+	r := c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"add","path":"emails","value":[{"value":"one.more@acme.com"}]},
+		{"op":"remove","path":"emails[value eq \"e0@acme.com\"]"}]}`).expectError(t, 400, typeInvalidValue)
+	eq(t, "patch detail", str(r.body, "detail"), "emails has 101 values; the limit is 100")
+	c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"remove","path":"emails[value eq \"e0@acme.com\"]"},
+		{"op":"add","path":"emails","value":[{"value":"one.more@acme.com"}]}]}`).expect(t, 200)
+	c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"add","value":{"emails":`+values(maxMultiValues+1, elems["emails"])+`}}]}`).
+		expectError(t, 400, typeInvalidValue)
+
+	// Operations per PATCH.
+	ops := func(n int) string {
+		return values(n, func(i int) string { return fmt.Sprintf(`{"op":"replace","path":"title","value":"t%d"}`, i) })
+	}
+	c.do("PATCH", "/Users/"+id, patchPrefix+ops(maxPatchOps)+`}`).expect(t, 200)
+	r = c.do("PATCH", "/Users/"+id, patchPrefix+ops(maxPatchOps+1)+`}`).expectError(t, 400, typeInvalidValue)
+	eq(t, "ops detail", str(r.body, "detail"), "the PATCH has 1001 operations; the limit is 1000")
+
+	// Members a request names.
+	member := func(i int) string { return fmt.Sprintf(`{"value":"m%d"}`, i) }
+	const group = `"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"]`
+	r = c.do("POST", "/Groups", `{`+group+`,"displayName":"Big","members":`+values(maxMembersPerRequest+1, member)+`}`).
+		expectError(t, 400, typeInvalidValue)
+	eq(t, "group detail", str(r.body, "detail"), "members has 10001 values; the limit is 10000")
+	r = c.do("POST", "/Groups", `{`+group+`,"displayName":"G","members":[{"value":"`+id+`"}]}`).expect(t, 201)
+	gid := str(r.body, "id")
+	c.do("PUT", "/Groups/"+gid, `{`+group+`,"displayName":"G","members":`+values(maxMembersPerRequest+1, member)+`}`).
+		expectError(t, 400, typeInvalidValue)
+	r = c.do("PATCH", "/Groups/"+gid, patchPrefix+`[{"op":"add","path":"members","value":`+values(maxMembersPerRequest/2, member)+`},
+		{"op":"remove","path":"members","value":`+values(maxMembersPerRequest/2, member)+`},
+		{"op":"remove","path":"members[value eq \"a\" or value eq \"b\"]"}]}`).expectError(t, 400, typeInvalidValue)
+	eq(t, "group patch detail", str(r.body, "detail"), "the request names 10002 or more members; the limit is 10000")
+	// At the limit the request goes through (its add and remove cancel out).
+	c.do("PATCH", "/Groups/"+gid, patchPrefix+`[{"op":"add","path":"members","value":`+values(maxMembersPerRequest/2, member)+`},
+		{"op":"remove","path":"members","value":`+values(maxMembersPerRequest/2, member)+`}]}`).expect(t, 200)
+}
+
+// jsonList is a JSON array of n elements el(0) … el(n-1).
+func jsonList(n int, el func(i int) string) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = el(i)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// TestMultiValuedExtensionLimit: multi-valued attributes of extensions
+// are bounded too (the built-in extensions have none).
+func TestMultiValuedExtensionLimit(t *testing.T) {
+	ext := schema.Schema{ID: "urn:example:ext", Attributes: schema.Attributes{
+		schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{Name: "tags", MultiValued: true})),
+	}}
+	k := newKind("User", "Users", schema.CoreUserSchema(), ext)
+	tags := make([]any, maxMultiValues+1)
+	for i := range tags {
+		tags[i] = fmt.Sprint(i)
+	}
+	aerr := checkMultiValued(k, map[string]any{"URN:EXAMPLE:EXT": map[string]any{"Tags": tags}})
+	if aerr == nil || aerr.ScimType != typeInvalidValue || aerr.Detail != "tags has 101 values; the limit is 100" {
+		t.Errorf("extension: %v", aerr)
+	}
+	if aerr := checkMultiValued(k, map[string]any{"urn:example:ext": map[string]any{"tags": tags[:maxMultiValues]}}); aerr != nil {
+		t.Errorf("at the limit: %v", aerr)
+	}
 }

@@ -220,6 +220,9 @@ func normalizePatchBody(k *resourceKind, body []byte) (out []byte, filters []fp.
 	if !ok {
 		return body, nil, nil
 	}
+	if len(ops) > maxPatchOps {
+		return nil, nil, badRequest(typeInvalidValue, fmt.Sprintf("the PATCH has %d operations; the limit is %d", len(ops), maxPatchOps))
+	}
 	filters = make([]fp.Expression, len(ops))
 	for i, o := range ops {
 		om, ok := o.(map[string]any)
@@ -330,9 +333,14 @@ func setCI(m map[string]any, key string, v any) {
 // applyOps applies user PATCH operations to a JSON-shaped document (RFC
 // 7644 §3.5.2), keyed by canonical attribute names with extension data
 // under the extension URN.
+// After each operation every multi-valued attribute must still be within
+// maxMultiValues, so that no operation works on a longer list.
 func applyOps(k *resourceKind, doc map[string]any, ops []patchOp) *apiError {
 	for _, o := range ops {
 		if err := applyOp(k, doc, o); err != nil {
+			return err
+		}
+		if err := checkMultiValued(k, doc); err != nil {
 			return err
 		}
 	}
@@ -493,9 +501,10 @@ func applyOp(k *resourceKind, doc map[string]any, o patchOp) *apiError {
 			// removes only the listed elements (idp-clients.md E5).
 			list, _ := cur.([]any)
 			drop, _ := o.value.([]any)
+			dropped := elemKeys(drop)
 			var kept []any
 			for _, el := range list {
-				if !containsElem(drop, el) {
+				if !dropped[elemKey(el)] {
 					kept = append(kept, el)
 				}
 			}
@@ -511,8 +520,10 @@ func applyOp(k *resourceKind, doc map[string]any, o patchOp) *apiError {
 		if r.attr.MultiValued() {
 			list, _ := cur.([]any)
 			add, _ := o.value.([]any)
+			have := elemKeys(list)
 			for _, el := range add {
-				if !containsElem(list, el) {
+				if key := elemKey(el); !have[key] {
+					have[key] = true
 					list = append(list, el)
 				}
 			}
@@ -564,18 +575,17 @@ func seedFromFilter(s scope, e fp.Expression, el map[string]any) {
 	}
 }
 
-// containsElem compares multi-valued elements by their "value"
-// sub-attribute when they have one, else by JSON equality.
-func containsElem(list []any, el any) bool {
-	key := elemKey(el)
-	for _, x := range list {
-		if elemKey(x) == key {
-			return true
-		}
+// elemKeys returns the set of elemKey of list's elements.
+func elemKeys(list []any) map[string]bool {
+	keys := make(map[string]bool, len(list))
+	for _, el := range list {
+		keys[elemKey(el)] = true
 	}
-	return false
+	return keys
 }
 
+// elemKey is what makes two multi-valued elements the same: their "value"
+// sub-attribute when they have one (case-insensitive), else their JSON.
 func elemKey(el any) string {
 	if m, ok := el.(map[string]any); ok {
 		if v, ok := lookupCI(m, "value"); ok {
@@ -615,6 +625,9 @@ func validateResource(k *resourceKind, m map[string]any, requireSchemas bool) (m
 				delete(m, key)
 			}
 		}
+	}
+	if aerr := checkMultiValued(k, m); aerr != nil {
+		return nil, aerr
 	}
 	if k == userKind {
 		normalizeManager(m)

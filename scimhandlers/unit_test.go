@@ -67,7 +67,7 @@ func TestPlanLookups(t *testing.T) {
 	}
 }
 
-func jsonDoc(t *testing.T, s string) map[string]any {
+func jsonDoc(t testing.TB, s string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
