@@ -8,7 +8,9 @@
 //   - handler.go: New, routing, authentication, discovery endpoints
 //   - schemas.go: schemas (incl. Workato's role extension), ResourceTypes, ServiceProviderConfig
 //   - users.go, groups.go: resource handlers and the storage mapping
-//   - query.go: list, .search, root queries, paging, sorting, projection
+//   - query.go: list, .search, root queries, paging, projection
+//   - results.go: the page a filtered or sorted query keeps while it scans,
+//     and sorting
 //   - filter.go: filter validation, evaluation and index planning
 //   - patch.go: PATCH parsing (through the library) and application
 //   - body.go: reading request bodies, refusing duplicate keys, decoding

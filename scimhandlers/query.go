@@ -411,12 +411,12 @@ type item struct {
 // every resource of the workspace.
 const scanBatch = 500
 
-// matchAll returns every resource of kind k matching expr (nil = all), in
-// creation order. Index-backed filters fetch candidates by index; others
-// scan the ordered list in batches.
-func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, expr fp.Expression) ([]item, error) {
+// matchAll hands every resource of kind k matching expr (nil = all) to
+// rp, in creation order. Index-backed filters fetch candidates by index;
+// others scan the ordered list in batches of scanBatch, so that no more
+// than one batch and rp's page are in memory.
+func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, expr fp.Expression, rp *resultPage) error {
 	needGroups := k == userKind && expr != nil && refersTo(expr, "groups")
-	var cands []item
 	keep := func(batch []item) error {
 		var ids []string
 		if needGroups {
@@ -445,7 +445,7 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 		}
 		for _, it := range batch {
 			if expr == nil || safeMatch(k, expr, it.doc) {
-				cands = append(cands, it)
+				rp.add(it)
 			}
 		}
 		return nil
@@ -454,27 +454,23 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 		if keys, ok := planLookups(k, expr); ok {
 			found, err := h.lookup(ctx, q, k, keys, expr)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if err := keep(found); err != nil {
-				return nil, err
-			}
-			return cands, nil
+			return keep(found)
 		}
 	}
 	for offset := 0; ; offset += scanBatch {
 		batch, total, err := h.page(ctx, q, k, offset, scanBatch)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := keep(batch); err != nil {
-			return nil, err
+			return err
 		}
 		if len(batch) == 0 || offset+len(batch) >= total {
-			break
+			return nil
 		}
 	}
-	return cands, nil
 }
 
 // safeMatch evaluates without letting odd stored data crash the request.
@@ -642,89 +638,6 @@ func validSortBy(ap fp.AttributePath, kinds ...*resourceKind) bool {
 	return false
 }
 
-// sortItems orders by sortBy (RFC 7644 §3.4.2.3); resources without a
-// value sort last in ascending order, ties keep creation order.
-func sortItems(items []item, ap fp.AttributePath, descending bool) *apiError {
-	type keyed struct {
-		has bool
-		s   string
-		f   float64
-		num bool
-	}
-	keys := make([]keyed, len(items))
-	resolvedAny := false
-	for i, it := range items {
-		r, err := scope{kind: it.kind}.resolve(ap)
-		if err != nil {
-			continue
-		}
-		resolvedAny = true
-		vals := r.values(it.doc)
-		if len(vals) == 0 {
-			continue
-		}
-		v := vals[0]
-		if f, ok := v.(float64); ok {
-			keys[i] = keyed{has: true, f: f, num: true}
-			continue
-		}
-		if n, ok := v.(json.Number); ok {
-			f, _ := n.Float64()
-			keys[i] = keyed{has: true, f: f, num: true}
-			continue
-		}
-		leaf, _ := r.leaf()
-		s := toSortString(v)
-		if !leaf.CaseExact() {
-			s = strings.ToLower(s)
-		}
-		keys[i] = keyed{has: true, s: s}
-	}
-	if !resolvedAny && len(items) > 0 {
-		return badRequest(typeInvalidValue, "sortBy names an unknown attribute")
-	}
-	idx := make([]int, len(items))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		ka, kb := keys[idx[a]], keys[idx[b]]
-		if ka.has != kb.has {
-			return ka.has // missing values last
-		}
-		if !ka.has {
-			return false
-		}
-		var less, greater bool
-		if ka.num && kb.num {
-			less, greater = ka.f < kb.f, ka.f > kb.f
-		} else {
-			less, greater = ka.s < kb.s, ka.s > kb.s
-		}
-		if descending {
-			return greater
-		}
-		return less
-	})
-	sorted := make([]item, len(items))
-	for i, j := range idx {
-		sorted[i] = items[j]
-	}
-	copy(items, sorted)
-	return nil
-}
-
-func toSortString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case bool:
-		return strconv.FormatBool(v)
-	}
-	raw, _ := json.Marshal(v)
-	return string(raw)
-}
-
 // finish loads users' groups when the projection keeps them (one
 // storage call for the whole page), applies the projection and writes the
 // ListResponse.
@@ -781,18 +694,6 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 	h.writeJSON(w, http.StatusOK, listBody(res, total, p.startIndex))
 }
 
-func sliceWindow(items []item, start, count int) []item {
-	from := start - 1
-	if from >= len(items) {
-		return nil
-	}
-	to := from + count
-	if to > len(items) {
-		to = len(items)
-	}
-	return items[from:to]
-}
-
 // list serves GET /Users, GET /Groups and their POST /.search.
 func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf paramsFunc) {
 	ctx := q.r.Context()
@@ -833,18 +734,16 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 		h.finish(w, q, items, total, p)
 		return
 	}
-	all, err := h.matchAll(ctx, q, k, expr)
-	if err != nil {
+	rp, aerr := newResultPage(p)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	if err := h.matchAll(ctx, q, k, expr, rp); err != nil {
 		h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
 		return
 	}
-	if p.sortBy != "" {
-		if aerr := sortItems(all, p.sortPath, p.descending); aerr != nil {
-			h.writeError(w, q.r, aerr)
-			return
-		}
-	}
-	h.finish(w, q, sliceWindow(all, p.startIndex, p.count), len(all), p)
+	h.finish(w, q, rp.page(), rp.total, p)
 }
 
 // listRoot serves GET / and POST /.search across Users and Groups (RFC
@@ -918,24 +817,20 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 		h.finish(w, q, items, totalU+totalG, p)
 		return
 	}
-	var all []item
+	rp, aerr := newResultPage(p)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
 	for _, k := range kinds {
 		e, ok := exprs[k]
 		if p.filter != "" && !ok {
 			continue
 		}
-		got, err := h.matchAll(ctx, q, k, e)
-		if err != nil {
+		if err := h.matchAll(ctx, q, k, e, rp); err != nil {
 			h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
 			return
 		}
-		all = append(all, got...)
 	}
-	if p.sortBy != "" {
-		if aerr := sortItems(all, p.sortPath, p.descending); aerr != nil {
-			h.writeError(w, q.r, aerr)
-			return
-		}
-	}
-	h.finish(w, q, sliceWindow(all, p.startIndex, p.count), len(all), p)
+	h.finish(w, q, rp.page(), rp.total, p)
 }
