@@ -266,10 +266,10 @@ func (s *idSet) list() []string {
 // other (R15). current is needed only for member removal by a filter
 // other than an or-chain of `value eq`; it is loaded lazily. All member
 // values the operations name count against maxMembersPerRequest.
-func groupChangeFromOps(ops []patchOp, current func() (storage.Group, error)) (storage.GroupChange, *apiError) {
+func groupChangeFromOps(ctx context.Context, ops []patchOp, current func() (storage.Group, error)) (storage.GroupChange, *apiError) {
 	b := groupChange{current: current}
 	for _, o := range ops {
-		if aerr := b.apply(o); aerr != nil {
+		if aerr := b.apply(ctx, o); aerr != nil {
 			return b.ch, aerr
 		}
 	}
@@ -293,7 +293,7 @@ func (b *groupChange) name(n int) *apiError {
 	return nil
 }
 
-func (b *groupChange) apply(o patchOp) *apiError {
+func (b *groupChange) apply(ctx context.Context, o patchOp) *apiError {
 	if o.path == nil {
 		vm, _ := o.value.(map[string]any)
 		for key, v := range vm {
@@ -301,7 +301,7 @@ func (b *groupChange) apply(o patchOp) *apiError {
 			if err != nil {
 				return badRequest(typeInvalidPath, "invalid attribute "+key)
 			}
-			if aerr := b.apply(patchOp{op: o.op, path: &p, value: v}); aerr != nil {
+			if aerr := b.apply(ctx, patchOp{op: o.op, path: &p, value: v}); aerr != nil {
 				return aerr
 			}
 		}
@@ -337,7 +337,7 @@ func (b *groupChange) apply(o patchOp) *apiError {
 			ids, ok := valueEqs(o.path.ValueExpression, nil)
 			if !ok {
 				var aerr *apiError
-				if ids, aerr = b.matchingMembers(scope{subs: r.attr.SubAttributes()}, o.path.ValueExpression); aerr != nil {
+				if ids, aerr = b.matchingMembers(ctx, scope{subs: r.attr.SubAttributes()}, o.path.ValueExpression); aerr != nil {
 					return aerr
 				}
 			} else if aerr := b.name(len(ids)); aerr != nil {
@@ -370,15 +370,19 @@ func (b *groupChange) apply(o patchOp) *apiError {
 }
 
 // matchingMembers returns the group's current members that filter
-// matches, each seen as {"value": id, "type": "User"}.
-func (b *groupChange) matchingMembers(inner scope, filter fp.Expression) ([]string, *apiError) {
+// matches, each seen as {"value": id, "type": "User"}. A big group takes a
+// while: it stops once ctx is done.
+func (b *groupChange) matchingMembers(ctx context.Context, inner scope, filter fp.Expression) ([]string, *apiError) {
 	g, err := b.current()
 	if err != nil {
 		return nil, mapStoreError(err, "group")
 	}
 	var ids []string
 	doc := map[string]any{"type": "User"}
-	for _, m := range g.Members {
+	for i, m := range g.Members {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return nil, mapStoreError(ctx.Err(), "group")
+		}
 		doc["value"] = m
 		if matches(inner, filter, doc) {
 			ids = append(ids, m)
@@ -426,7 +430,7 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 		return
 	}
 	var cur *storage.Group // read at most once, by the first filter that needs the members
-	ch, aerr := groupChangeFromOps(ops, func() (storage.Group, error) {
+	ch, aerr := groupChangeFromOps(ctx, ops, func() (storage.Group, error) {
 		if cur == nil {
 			g, err := h.store.GetGroup(ctx, q.ws, id)
 			if err != nil {

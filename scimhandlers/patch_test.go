@@ -224,7 +224,7 @@ func BenchmarkGroupMemberOps(b *testing.B) {
 				if aerr != nil {
 					b.Fatal(aerr)
 				}
-				if _, aerr := groupChangeFromOps(ops, nil); aerr != nil {
+				if _, aerr := groupChangeFromOps(b.Context(), ops, nil); aerr != nil {
 					b.Fatal(aerr)
 				}
 			}

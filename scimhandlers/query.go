@@ -414,10 +414,14 @@ const scanBatch = 500
 // matchAll hands every resource of kind k matching expr (nil = all) to
 // rp, in creation order. Index-backed filters fetch candidates by index;
 // others scan the ordered list in batches of scanBatch, so that no more
-// than one batch and rp's page are in memory.
+// than one batch and rp's page are in memory. Between store calls it
+// stops with ctx's error once the client is gone or the deadline passed.
 func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, expr fp.Expression, rp *resultPage) error {
 	needGroups := k == userKind && expr != nil && refersTo(expr, "groups")
 	keep := func(batch []item) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		var ids []string
 		if needGroups {
 			for _, it := range batch {
@@ -460,6 +464,9 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 		}
 	}
 	for offset := 0; ; offset += scanBatch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		batch, total, err := h.page(ctx, q, k, offset, scanBatch)
 		if err != nil {
 			return err
@@ -537,6 +544,9 @@ func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys 
 		}
 	}
 	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if k == userKind {
 			var by storage.UserIndex
 			switch key.by {

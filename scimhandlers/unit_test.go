@@ -222,7 +222,7 @@ func TestGroupChangeFromOps(t *testing.T) {
 			t.Errorf("%s: parse: %v", tc.name, aerr)
 			continue
 		}
-		ch, aerr := groupChangeFromOps(ops, current)
+		ch, aerr := groupChangeFromOps(context.Background(), ops, current)
 		if aerr != nil {
 			t.Errorf("%s: %v", tc.name, aerr)
 			continue
