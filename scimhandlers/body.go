@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // readBody reads the request body of every SCIM request that has one
@@ -87,7 +88,7 @@ func duplicateKey(raw []byte) (first, second string, dup bool) {
 			}
 			expectKey = false
 			name := string(raw[start+1 : i])
-			if escaped {
+			if escaped || !utf8.ValidString(name) { // decoded as the JSON decoder does
 				var s string
 				if json.Unmarshal(raw[start:i+1], &s) == nil {
 					name = s
