@@ -45,12 +45,7 @@ func renderGroup(base string, g storage.Group) map[string]any {
 }
 
 func (h *Handler) writeGroup(w http.ResponseWriter, q *request, status int, g storage.Group) {
-	p, aerr := projectionFromQuery(q.r)
-	if aerr != nil {
-		h.writeError(w, q.r, aerr)
-		return
-	}
-	body := p.apply(groupKind, renderGroup(q.base, g))
+	body := q.proj.apply(groupKind, renderGroup(q.base, g))
 	w.Header().Set("ETag", etag(g.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", q.base+"/Groups/"+g.ID)
@@ -445,14 +440,9 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 		return
 	}
 	ch.IfVersion = ver
-	p, aerr := projectionFromQuery(q.r)
-	if aerr != nil {
-		h.writeError(w, q.r, aerr)
-		return
-	}
 	// A response without members (excludedAttributes=members, or
 	// attributes not naming it) does not read them at all.
-	ch.OmitMembers = !p.wants(groupKind, "members")
+	ch.OmitMembers = !q.proj.wants(groupKind, "members")
 	g, err := h.store.ChangeGroup(ctx, q.ws, id, ch)
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "group"))

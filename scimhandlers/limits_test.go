@@ -113,6 +113,12 @@ func TestGuardLimits(t *testing.T) {
 		return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],` + field + `}`
 	}
 	c.do("POST", "/Users/.search", search(`"attributes":["`+longName+`"]`)).expectError(t, 400, typeInvalidValue)
+	// A write with a projection beyond the limits is refused before it is made.
+	c.do("PATCH", "/Users/"+id+"?attributes="+longName, patchPrefix+`[{"op":"replace","path":"title","value":"changed"}]}`).
+		expectError(t, 400, typeInvalidValue)
+	c.do("POST", "/Users?excludedAttributes="+many, `{`+userSchemaJSON+`,"userName":"never@acme.com"}`).expectError(t, 400, typeInvalidValue)
+	eq(t, "not patched", str(c.do("GET", "/Users/"+id, "").expect(t, 200).body, "title"), "")
+	eq(t, "not created", num(c.do("GET", "/Users?filter="+q(`userName eq "never@acme.com"`), "").expect(t, 200).body, "totalResults"), 0)
 	c.do("POST", "/Users/.search", search(`"sortBy":"`+longName+`"`)).expectError(t, 400, typeInvalidValue)
 	r = c.do("GET", "/Users?attributes="+strings.TrimSuffix(strings.Repeat("userName,", maxAttrNames), ",")+"&sortBy=userName", "").expect(t, 200)
 	eq(t, "at the limits", num(r.body, "totalResults"), 1)

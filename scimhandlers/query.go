@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +27,7 @@ type listParams struct {
 	proj       projection
 }
 
-type paramsFunc func(h *Handler, r *http.Request) (listParams, *apiError)
+type paramsFunc func(h *Handler, q *request) (listParams, *apiError)
 
 func splitAttrs(s string) []string {
 	var out []string
@@ -68,8 +67,8 @@ func parseSortOrder(s string) (bool, *apiError) {
 
 // listParamsFromQuery reads GET parameters; the library ignores sortBy,
 // sortOrder, attributes and excludedAttributes on GET, so all are read here.
-func listParamsFromQuery(h *Handler, r *http.Request) (listParams, *apiError) {
-	v := r.URL.Query()
+func listParamsFromQuery(h *Handler, q *request) (listParams, *apiError) {
+	v := q.r.URL.Query()
 	var p listParams
 	intParam := func(name string) (*int, *apiError) {
 		s := strings.TrimSpace(v.Get(name))
@@ -98,8 +97,8 @@ func listParamsFromQuery(h *Handler, r *http.Request) (listParams, *apiError) {
 	if p.descending, aerr = parseSortOrder(v.Get("sortOrder")); aerr != nil {
 		return p, aerr
 	}
-	p.proj, aerr = projectionFromValues(v)
-	return p, aerr
+	p.proj = q.proj
+	return p, nil
 }
 
 // setSortBy guards and parses sortBy (once per request).
@@ -120,9 +119,9 @@ func (p *listParams) setSortBy(s string) *apiError {
 }
 
 // listParamsFromBody reads a SearchRequest (RFC 7644 §3.4.3).
-func listParamsFromBody(h *Handler, r *http.Request) (listParams, *apiError) {
+func listParamsFromBody(h *Handler, q *request) (listParams, *apiError) {
 	var p listParams
-	raw, aerr := readBody(r)
+	raw, aerr := readBody(q.r)
 	if aerr != nil {
 		return p, aerr
 	}
@@ -225,13 +224,10 @@ func parseAttrRefs(param string, names []string) ([]attrRef, *apiError) {
 	return out, nil
 }
 
+// projectionFromQuery reads attributes and excludedAttributes of the
+// query (ServeHTTP, once per request).
 func projectionFromQuery(r *http.Request) (projection, *apiError) {
-	return projectionFromValues(r.URL.Query())
-}
-
-// projectionFromValues is projectionFromQuery for an already parsed query
-// (list requests parse it once for all their parameters).
-func projectionFromValues(v url.Values) (projection, *apiError) {
+	v := r.URL.Query()
 	return newProjection(splitAttrs(v.Get("attributes")), splitAttrs(v.Get("excludedAttributes")))
 }
 
@@ -707,7 +703,7 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 // list serves GET /Users, GET /Groups and their POST /.search.
 func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf paramsFunc) {
 	ctx := q.r.Context()
-	p, aerr := pf(h, q.r)
+	p, aerr := pf(h, q)
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return
@@ -760,7 +756,7 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 // 7644 §3.4.2.1): users first, then groups.
 func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 	ctx := q.r.Context()
-	p, aerr := pf(h, q.r)
+	p, aerr := pf(h, q)
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return
