@@ -332,9 +332,9 @@ func setCI(m map[string]any, key string, v any) {
 
 // applyOps applies user PATCH operations to a JSON-shaped document (RFC
 // 7644 §3.5.2), keyed by canonical attribute names with extension data
-// under the extension URN.
-// After each operation every multi-valued attribute must still be within
-// maxMultiValues, so that no operation works on a longer list.
+// under the extension URN. After each operation every multi-valued
+// attribute must still be within maxMultiValues, so that no operation
+// works on a longer list.
 func applyOps(k *resourceKind, doc map[string]any, ops []patchOp) *apiError {
 	for _, o := range ops {
 		if err := applyOp(k, doc, o); err != nil {
