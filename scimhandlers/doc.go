@@ -8,10 +8,15 @@
 //   - handler.go: New, routing, authentication, discovery endpoints
 //   - schemas.go: schemas (incl. Workato's role extension), ResourceTypes, ServiceProviderConfig
 //   - users.go, groups.go: resource handlers and the storage mapping
-//   - query.go: list, .search, root queries, paging, sorting, projection
+//   - query.go: list, .search, root queries, paging, projection
+//   - results.go: the page a filtered or sorted query keeps while it scans,
+//     and sorting
 //   - filter.go: filter validation, evaluation and index planning
 //   - patch.go: PATCH parsing (through the library) and application
+//   - body.go: reading request bodies, refusing duplicate keys, decoding
 //   - errors.go: the public error bodies and the storage-error mapping
+//   - limits.go: the limits of one request, and the guard every filter, PATCH
+//     path and attribute name passes before a parser sees it
 //
 // docs/scim.md describes the behaviour for operators and IdP admins.
 package scimhandlers

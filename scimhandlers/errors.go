@@ -114,11 +114,12 @@ type errorBody struct {
 	Status   string   `json:"status"`
 }
 
-// writeError renders e; causes of server-side failures are logged.
+// writeError renders e; causes of server-side failures are logged (a
+// client that went away is not one).
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
 	if e.cause != nil {
 		level := slog.LevelDebug
-		if e.Status >= 500 {
+		if e.Status >= 500 && !errors.Is(e.cause, context.Canceled) {
 			level = slog.LevelError
 		}
 		h.log.Log(r.Context(), level, "scim request failed", "status", e.Status, "err", e.cause)

@@ -95,8 +95,12 @@ func (r resolved) leaf() (schema.CoreAttribute, bool) {
 }
 
 // parseFilter parses and validates a filter for kind; every failure is a
-// 400 invalidFilter.
+// 400 invalidFilter. The guard runs first: no parser (nor the rewrite of
+// Entra's form) sees a filter beyond the limits.
 func parseFilter(raw string, k *resourceKind) (fp.Expression, *apiError) {
+	if aerr := filterLimit.check(raw); aerr != nil {
+		return nil, aerr
+	}
 	expr, ok := fastFilter(raw)
 	if !ok {
 		var err error

@@ -2,6 +2,7 @@ package scimhandlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -44,12 +45,7 @@ func renderGroup(base string, g storage.Group) map[string]any {
 }
 
 func (h *Handler) writeGroup(w http.ResponseWriter, q *request, status int, g storage.Group) {
-	p, aerr := projectionFromQuery(q.r)
-	if aerr != nil {
-		h.writeError(w, q.r, aerr)
-		return
-	}
-	body := p.apply(groupKind, renderGroup(q.base, g))
+	body := q.proj.apply(groupKind, renderGroup(q.base, g))
 	w.Header().Set("ETag", etag(g.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", q.base+"/Groups/"+g.ID)
@@ -182,176 +178,233 @@ func (h *Handler) replaceGroup(w http.ResponseWriter, q *request, id string) {
 
 // memberDelta composes a sequence of member operations into one
 // GroupChange with the same end result (storage applies Replace, then
-// Remove, then Add).
+// Remove, then Add). Each step costs O(1) per id.
 type memberDelta struct {
-	replace *[]string
-	remove  []string
-	add     []string
+	replace *idSet // nil: no replace
+	remove  idSet
+	add     idSet
 }
 
 func (d *memberDelta) doReplace(ids []string) {
-	cp := append([]string{}, ids...)
-	d.replace, d.remove, d.add = &cp, nil, nil
+	d.replace, d.remove, d.add = &idSet{}, idSet{}, idSet{}
+	for _, id := range ids {
+		d.replace.put(id)
+	}
 }
 
 func (d *memberDelta) doRemove(ids []string) {
 	for _, id := range ids {
-		d.add = without(d.add, id)
+		d.add.drop(id)
 		if d.replace != nil {
-			r := without(*d.replace, id)
-			d.replace = &r
-		} else if !contains(d.remove, id) {
-			d.remove = append(d.remove, id)
+			d.replace.drop(id)
+		} else {
+			d.remove.put(id)
 		}
 	}
 }
 
 func (d *memberDelta) doAdd(ids []string) {
 	for _, id := range ids {
-		d.remove = without(d.remove, id)
+		d.remove.drop(id)
 		if d.replace != nil {
-			if !contains(*d.replace, id) {
-				r := append(*d.replace, id)
-				d.replace = &r
-			}
-		} else if !contains(d.add, id) {
-			d.add = append(d.add, id)
+			d.replace.put(id)
+		} else {
+			d.add.put(id)
 		}
 	}
 }
 
-func without(list []string, id string) []string {
-	out := list[:0:0]
-	for _, x := range list {
-		if x != id {
-			out = append(out, x)
+// change returns the delta as GroupChange fields.
+func (d *memberDelta) change() (replace *[]string, remove, add []string) {
+	if d.replace != nil {
+		r := d.replace.list()
+		if r == nil {
+			r = []string{}
+		}
+		replace = &r
+	}
+	return replace, d.remove.list(), d.add.list()
+}
+
+// idSet is a set of ids that keeps the order in which they were put.
+type idSet struct {
+	ids []string
+	at  map[string]int // index in ids of each id in the set
+}
+
+func (s *idSet) put(id string) {
+	if _, ok := s.at[id]; ok {
+		return
+	}
+	if s.at == nil {
+		s.at = map[string]int{}
+	}
+	s.at[id] = len(s.ids)
+	s.ids = append(s.ids, id)
+}
+
+// drop removes id; its slot in ids stays and list skips it.
+func (s *idSet) drop(id string) { delete(s.at, id) }
+
+func (s *idSet) list() []string {
+	var out []string
+	for i, id := range s.ids {
+		if at, ok := s.at[id]; ok && at == i {
+			out = append(out, id)
 		}
 	}
 	return out
 }
 
-func contains(list []string, id string) bool {
-	for _, x := range list {
-		if x == id {
-			return true
-		}
-	}
-	return false
-}
-
 // groupChangeFromOps turns PATCH operations into an atomic GroupChange.
 // Member changes become deltas so that concurrent PATCHes never lose each
 // other (R15). current is needed only for member removal by a filter
-// other than `value eq`; it is loaded lazily.
-func groupChangeFromOps(ops []patchOp, current func() (storage.Group, error)) (storage.GroupChange, *apiError) {
-	var ch storage.GroupChange
-	var d memberDelta
-	attrDoc := map[string]any{}
-	touchedAttrs := false
+// other than an or-chain of `value eq`; it is loaded lazily. All member
+// values the operations name count against maxMembersPerRequest.
+func groupChangeFromOps(ctx context.Context, ops []patchOp, current func() (storage.Group, error)) (storage.GroupChange, *apiError) {
+	b := groupChange{current: current}
 	for _, o := range ops {
-		if o.path == nil {
-			vm, _ := o.value.(map[string]any)
-			for key, v := range vm {
-				p, err := fp.ParsePath([]byte(key))
-				if err != nil {
-					return ch, badRequest(typeInvalidPath, "invalid attribute "+key)
-				}
-				sub, aerr := groupChangeFromOps([]patchOp{{op: o.op, path: &p, value: v}}, current)
-				if aerr != nil {
-					return ch, aerr
-				}
-				mergeChange(&ch, &d, sub)
-			}
-			continue
+		if aerr := b.apply(ctx, o); aerr != nil {
+			return b.ch, aerr
 		}
-		r, err := scope{kind: groupKind}.resolve(o.path.AttributePath)
-		if err != nil {
-			return ch, badRequest(typeInvalidPath, "invalid path: "+err.Error())
+	}
+	b.ch.ReplaceMembers, b.ch.RemoveMembers, b.ch.AddMembers = b.d.change()
+	return b.ch, nil
+}
+
+// groupChange is the state of groupChangeFromOps.
+type groupChange struct {
+	current func() (storage.Group, error)
+	ch      storage.GroupChange
+	d       memberDelta
+	named   int // member values named so far
+}
+
+// name counts n more member values named by the request.
+func (b *groupChange) name(n int) *apiError {
+	if b.named += n; b.named > maxMembersPerRequest {
+		return badRequest(typeInvalidValue, fmt.Sprintf("the request names %d or more members; the limit is %d", b.named, maxMembersPerRequest))
+	}
+	return nil
+}
+
+func (b *groupChange) apply(ctx context.Context, o patchOp) *apiError {
+	if o.path == nil {
+		vm, _ := o.value.(map[string]any)
+		for key, v := range vm {
+			p, err := fp.ParsePath([]byte(key))
+			if err != nil {
+				return badRequest(typeInvalidPath, "invalid attribute "+key)
+			}
+			if aerr := b.apply(ctx, patchOp{op: o.op, path: &p, value: v}); aerr != nil {
+				return aerr
+			}
 		}
-		switch r.attr.Name() {
-		case "id", "meta":
-			continue // Okta sends id with a rename; it cannot change.
-		case "displayName":
-			if o.op == "remove" {
-				return ch, badRequest(typeInvalidValue, "displayName is required and cannot be removed")
-			}
-			s, _ := o.value.(string)
-			if strings.TrimSpace(s) == "" {
-				return ch, badRequest(typeInvalidValue, "displayName must not be empty")
-			}
-			ch.DisplayName = &s
-		case "externalId":
-			s := ""
+		return nil
+	}
+	r, err := scope{kind: groupKind}.resolve(o.path.AttributePath)
+	if err != nil {
+		return badRequest(typeInvalidPath, "invalid path: "+err.Error())
+	}
+	switch r.attr.Name() {
+	case "id", "meta":
+		return nil // Okta sends id with a rename; it cannot change.
+	case "displayName":
+		if o.op == "remove" {
+			return badRequest(typeInvalidValue, "displayName is required and cannot be removed")
+		}
+		s, _ := o.value.(string)
+		if strings.TrimSpace(s) == "" {
+			return badRequest(typeInvalidValue, "displayName must not be empty")
+		}
+		b.ch.DisplayName = &s
+	case "externalId":
+		s := ""
+		if o.op != "remove" {
+			s, _ = o.value.(string)
+		}
+		b.ch.ExternalID = &s
+	case "members":
+		if o.path.ValueExpression != nil {
 			if o.op != "remove" {
-				s, _ = o.value.(string)
+				return badRequest(typeInvalidPath, "members[...] is only supported with remove")
 			}
-			ch.ExternalID = &s
-		case "members":
-			if o.path.ValueExpression != nil {
-				if o.op != "remove" {
-					return ch, badRequest(typeInvalidPath, "members[...] is only supported with remove")
+			ids, ok := valueEqs(o.path.ValueExpression, nil)
+			if !ok {
+				var aerr *apiError
+				if ids, aerr = b.matchingMembers(ctx, scope{subs: r.attr.SubAttributes()}, o.path.ValueExpression); aerr != nil {
+					return aerr
 				}
-				if v, ok := valueEq(o.path.ValueExpression); ok && isSimpleValueEq(o.path.ValueExpression) {
-					d.doRemove([]string{v})
-					continue
-				}
-				g, err := current()
-				if err != nil {
-					return ch, mapStoreError(err, "group")
-				}
-				inner := scope{subs: r.attr.SubAttributes()}
-				var ids []string
-				for _, m := range g.Members {
-					if matches(inner, o.path.ValueExpression, map[string]any{"value": m, "type": "User"}) {
-						ids = append(ids, m)
-					}
-				}
-				d.doRemove(ids)
-				continue
+			} else if aerr := b.name(len(ids)); aerr != nil {
+				return aerr
 			}
-			ids := memberIDs(o.value)
-			switch o.op {
-			case "add":
-				d.doAdd(ids)
-			case "replace":
-				d.doReplace(ids)
-			case "remove":
-				if o.value != nil {
-					d.doRemove(ids) // Entra: removes only the listed members
-				} else {
-					d.doReplace(nil)
-				}
+			b.d.doRemove(ids)
+			return nil
+		}
+		list, _ := o.value.([]any)
+		if aerr := b.name(len(list)); aerr != nil {
+			return aerr
+		}
+		ids := memberIDs(list)
+		switch o.op {
+		case "add":
+			b.d.doAdd(ids)
+		case "replace":
+			b.d.doReplace(ids)
+		case "remove":
+			if o.value != nil {
+				b.d.doRemove(ids) // Entra: removes only the listed members
+			} else {
+				b.d.doReplace(nil)
 			}
-		default:
-			touchedAttrs = true
-			_ = attrDoc
+		}
+	default:
+		return badRequest(typeInvalidPath, "only displayName, externalId and members can be changed on a group")
+	}
+	return nil
+}
+
+// matchingMembers returns the group's current members that filter
+// matches, each seen as {"value": id, "type": "User"}. A big group takes a
+// while: it stops once ctx is done.
+func (b *groupChange) matchingMembers(ctx context.Context, inner scope, filter fp.Expression) ([]string, *apiError) {
+	g, err := b.current()
+	if err != nil {
+		return nil, mapStoreError(err, "group")
+	}
+	var ids []string
+	doc := map[string]any{"type": "User"}
+	for i, m := range g.Members {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return nil, mapStoreError(ctx.Err(), "group")
+		}
+		doc["value"] = m
+		if matches(inner, filter, doc) {
+			ids = append(ids, m)
 		}
 	}
-	if touchedAttrs {
-		return ch, badRequest(typeInvalidPath, "only displayName, externalId and members can be changed on a group")
-	}
-	ch.ReplaceMembers, ch.RemoveMembers, ch.AddMembers = d.replace, d.remove, d.add
-	return ch, nil
+	return ids, nil
 }
 
-func isSimpleValueEq(e fp.Expression) bool {
-	_, ok := e.(*fp.AttributeExpression)
-	return ok
-}
-
-// mergeChange folds a sub-change (from a path-less operation) into ch.
-func mergeChange(ch *storage.GroupChange, d *memberDelta, sub storage.GroupChange) {
-	if sub.DisplayName != nil {
-		ch.DisplayName = sub.DisplayName
+// valueEqs returns the values of a filter that is `value eq "x"` or an
+// or-chain of them (Okta's and Entra's member removal), appended to ids:
+// the members it matches are exactly those ids, without reading the group.
+func valueEqs(e fp.Expression, ids []string) ([]string, bool) {
+	switch e := e.(type) {
+	case *fp.AttributeExpression:
+		v, ok := valueEq(e)
+		return append(ids, v), ok
+	case *fp.LogicalExpression:
+		if e.Operator != fp.OR {
+			return nil, false
+		}
+		ids, ok := valueEqs(e.Left, ids)
+		if !ok {
+			return nil, false
+		}
+		return valueEqs(e.Right, ids)
 	}
-	if sub.ExternalID != nil {
-		ch.ExternalID = sub.ExternalID
-	}
-	if sub.ReplaceMembers != nil {
-		d.doReplace(*sub.ReplaceMembers)
-	}
-	d.doRemove(sub.RemoveMembers)
-	d.doAdd(sub.AddMembers)
+	return nil, false
 }
 
 func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
@@ -371,20 +424,25 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
-	ch, aerr := groupChangeFromOps(ops, func() (storage.Group, error) { return h.store.GetGroup(ctx, q.ws, id) })
+	var cur *storage.Group // read at most once, by the first filter that needs the members
+	ch, aerr := groupChangeFromOps(ctx, ops, func() (storage.Group, error) {
+		if cur == nil {
+			g, err := h.store.GetGroup(ctx, q.ws, id)
+			if err != nil {
+				return g, err
+			}
+			cur = &g
+		}
+		return *cur, nil
+	})
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return
 	}
 	ch.IfVersion = ver
-	p, aerr := projectionFromQuery(q.r)
-	if aerr != nil {
-		h.writeError(w, q.r, aerr)
-		return
-	}
 	// A response without members (excludedAttributes=members, or
 	// attributes not naming it) does not read them at all.
-	ch.OmitMembers = !p.wants(groupKind, "members")
+	ch.OmitMembers = !q.proj.wants(groupKind, "members")
 	g, err := h.store.ChangeGroup(ctx, q.ws, id, ch)
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "group"))

@@ -84,6 +84,9 @@ type request struct {
 	// their attributes, so they are written by appendUser without building
 	// a document.
 	renderOnly bool
+	// proj is the query's attributes / excludedAttributes, parsed before
+	// anything is read or written (single-resource responses use it).
+	proj projection
 }
 
 // ServeHTTP handles /scim/v2/{workspace}/... (the full, unstripped path).
@@ -119,7 +122,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	req := &request{ws: ws, base: h.baseURL(r) + "/scim/v2/" + ws, r: r}
+	proj, aerr := projectionFromQuery(r)
+	if aerr != nil {
+		h.writeError(w, r, aerr)
+		return
+	}
+	req := &request{ws: ws, base: h.baseURL(r) + "/scim/v2/" + ws, r: r, proj: proj}
 	var segs []string
 	for _, s := range strings.Split(sub, "/") {
 		if s == "" {

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -90,7 +88,7 @@ func newPatchParser() patchParser {
 // parse validates a raw PATCH body after normalising the IdP quirks the
 // library rejects.
 func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([]patchOp, *apiError) {
-	body, aerr := normalizePatchBody(k, body)
+	body, filters, aerr := normalizePatchBody(k, body)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -129,30 +127,104 @@ func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([
 	ops := make([]patchOp, len(c.ops))
 	for i, o := range c.ops {
 		ops[i] = patchOp{op: o.Op, path: o.Path, value: o.Value}
-		if o.Path != nil {
-			unescapeStrings(o.Path.ValueExpression)
+		if o.Path != nil && i < len(filters) && filters[i] != nil {
+			o.Path.ValueExpression = filters[i]
 		}
 	}
 	return ops, nil
 }
 
+// valuePathFilter parses the value filter of a PATCH path such as
+// `members[value eq "a" or value eq "b" or value eq "c"]` or
+// `emails[type eq "work"].value` with the full filter grammar (RFC 7644
+// §3.5.2 allows any filter there), resolved against the attribute's
+// sub-attributes. The library's own grammar for value filters takes at most
+// two comparisons and no parentheses, so the path the library validates
+// gets a placeholder filter instead (`attr[sub pr]`, which it accepts for
+// every complex attribute and which keeps its handling of the value) and
+// the parsed filter replaces it afterwards. It returns a nil expression for
+// a path without a value filter, and for one whose attribute does not
+// resolve to a complex attribute: the library refuses those.
+func valuePathFilter(k *resourceKind, path string) (expr fp.Expression, placeholder string, aerr *apiError) {
+	attr, filter, sub, ok := splitValuePath(path)
+	if !ok {
+		return nil, "", nil
+	}
+	ap, err := fp.ParseAttrPath([]byte(attr))
+	if err != nil {
+		return nil, "", nil
+	}
+	r, err := scope{kind: k}.resolve(ap)
+	if err != nil || r.sub != nil || !r.attr.HasSubAttributes() {
+		return nil, "", nil
+	}
+	if expr, err = fp.ParseFilter([]byte(filter)); err != nil {
+		return nil, "", badRequest(typeInvalidPath, "the value filter of the PATCH path is not valid RFC 7644 filter syntax")
+	}
+	unescapeStrings(expr)
+	subs := r.attr.SubAttributes()
+	if err := validateExpr(scope{subs: subs}, expr); err != nil {
+		return nil, "", badRequest(typeInvalidPath, "invalid value filter in the PATCH path: "+err.Error())
+	}
+	return expr, attr + "[" + subs[0].Name() + " pr]" + sub, nil
+}
+
+// splitValuePath splits `attr[filter]` or `attr[filter].sub` at its outer
+// brackets (brackets inside the filter's string literals do not count);
+// ok is false for any other shape.
+func splitValuePath(path string) (attr, filter, sub string, ok bool) {
+	open := strings.IndexByte(path, '[')
+	if open <= 0 || strings.IndexByte(path[:open], '"') >= 0 {
+		return "", "", "", false
+	}
+	depth := 0
+	for i := open; i < len(path); i++ {
+		switch path[i] {
+		case '"':
+			for i++; i < len(path) && path[i] != '"'; i++ {
+				if path[i] == '\\' {
+					i++
+				}
+			}
+		case '[':
+			depth++
+		case ']':
+			if depth--; depth == 0 {
+				rest := path[i+1:]
+				if rest != "" && (rest[0] != '.' || strings.ContainsAny(rest, "[]\" ")) {
+					return "", "", "", false
+				}
+				return path[:open], path[open+1 : i], rest, true
+			}
+		}
+	}
+	return "", "", "", false
+}
+
 // normalizePatchBody rewrites forms real IdPs send that the library would
 // refuse (idp-clients.md): Entra's bare-string enterprise manager (E11)
 // becomes {"value": id}, and "replace" with a null value becomes "remove"
-// (RFC 7644 §3.5.2.3 treats it as unassigning).
-func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
+// (RFC 7644 §3.5.2.3 treats it as unassigning). It also guards every path
+// before the library or applyOp parses it (checkPaths), and parses the
+// value filters of op paths itself (valuePathFilter): filters[i] is op i's,
+// or nil.
+func normalizePatchBody(k *resourceKind, body []byte) (out []byte, filters []fp.Expression, aerr *apiError) {
 	var m map[string]any
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	if err := d.Decode(&m); err != nil {
-		return nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
+		return nil, nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
 	}
 	opsRaw, _ := lookupCI(m, "Operations")
 	ops, ok := opsRaw.([]any)
 	if !ok {
-		return body, nil
+		return body, nil, nil
 	}
-	for _, o := range ops {
+	if len(ops) > maxPatchOps {
+		return nil, nil, badRequest(typeInvalidValue, fmt.Sprintf("the PATCH has %d operations; the limit is %d", len(ops), maxPatchOps))
+	}
+	filters = make([]fp.Expression, len(ops))
+	for i, o := range ops {
 		om, ok := o.(map[string]any)
 		if !ok {
 			continue
@@ -162,6 +234,17 @@ func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
 		pathRaw, _ := lookupCI(om, "path")
 		path, _ := pathRaw.(string)
 		val, hasVal := lookupCI(om, "value")
+		if aerr := checkPaths(k, path, val); aerr != nil {
+			return nil, nil, aerr
+		}
+		expr, placeholder, aerr := valuePathFilter(k, path)
+		if aerr != nil {
+			return nil, nil, aerr
+		}
+		if expr != nil {
+			filters[i] = expr
+			setCI(om, "path", placeholder)
+		}
 		if k == userKind {
 			if strings.EqualFold(path, enterpriseURN+":manager") {
 				if s, ok := val.(string); ok {
@@ -188,9 +271,34 @@ func normalizePatchBody(k *resourceKind, body []byte) ([]byte, *apiError) {
 	}
 	out, err := json.Marshal(m)
 	if err != nil {
-		return nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
+		return nil, nil, badRequest(typeInvalidSyntax, "the request body is not valid JSON")
 	}
-	return out, nil
+	return out, filters, nil
+}
+
+// checkPaths guards the strings of one operation that are parsed as
+// PATCH paths: its path, or without one the keys of its value object and
+// the keys inside an extension's object there.
+func checkPaths(k *resourceKind, path string, val any) *apiError {
+	if path != "" {
+		return pathLimit.check(path)
+	}
+	vm, _ := val.(map[string]any)
+	for key, v := range vm {
+		if aerr := pathLimit.check(key); aerr != nil {
+			return aerr
+		}
+		if _, ok := k.isExtURN(key); !ok {
+			continue
+		}
+		sub, _ := v.(map[string]any)
+		for sk := range sub {
+			if aerr := pathLimit.check(sk); aerr != nil {
+				return aerr
+			}
+		}
+	}
+	return nil
 }
 
 // normalizeManager turns the enterprise extension's bare-string manager
@@ -224,10 +332,15 @@ func setCI(m map[string]any, key string, v any) {
 
 // applyOps applies user PATCH operations to a JSON-shaped document (RFC
 // 7644 §3.5.2), keyed by canonical attribute names with extension data
-// under the extension URN.
+// under the extension URN. After each operation every multi-valued
+// attribute must still be within maxMultiValues, so that no operation
+// works on a longer list.
 func applyOps(k *resourceKind, doc map[string]any, ops []patchOp) *apiError {
 	for _, o := range ops {
 		if err := applyOp(k, doc, o); err != nil {
+			return err
+		}
+		if err := checkMultiValued(k, doc); err != nil {
 			return err
 		}
 	}
@@ -388,9 +501,10 @@ func applyOp(k *resourceKind, doc map[string]any, o patchOp) *apiError {
 			// removes only the listed elements (idp-clients.md E5).
 			list, _ := cur.([]any)
 			drop, _ := o.value.([]any)
+			dropped := elemKeys(drop)
 			var kept []any
 			for _, el := range list {
-				if !containsElem(drop, el) {
+				if !dropped[elemKey(el)] {
 					kept = append(kept, el)
 				}
 			}
@@ -406,8 +520,10 @@ func applyOp(k *resourceKind, doc map[string]any, o patchOp) *apiError {
 		if r.attr.MultiValued() {
 			list, _ := cur.([]any)
 			add, _ := o.value.([]any)
+			have := elemKeys(list)
 			for _, el := range add {
-				if !containsElem(list, el) {
+				if key := elemKey(el); !have[key] {
+					have[key] = true
 					list = append(list, el)
 				}
 			}
@@ -459,18 +575,17 @@ func seedFromFilter(s scope, e fp.Expression, el map[string]any) {
 	}
 }
 
-// containsElem compares multi-valued elements by their "value"
-// sub-attribute when they have one, else by JSON equality.
-func containsElem(list []any, el any) bool {
-	key := elemKey(el)
-	for _, x := range list {
-		if elemKey(x) == key {
-			return true
-		}
+// elemKeys returns the set of elemKey of list's elements.
+func elemKeys(list []any) map[string]bool {
+	keys := make(map[string]bool, len(list))
+	for _, el := range list {
+		keys[elemKey(el)] = true
 	}
-	return false
+	return keys
 }
 
+// elemKey is what makes two multi-valued elements the same: their "value"
+// sub-attribute when they have one (case-insensitive), else their JSON.
 func elemKey(el any) string {
 	if m, ok := el.(map[string]any); ok {
 		if v, ok := lookupCI(m, "value"); ok {
@@ -481,34 +596,6 @@ func elemKey(el any) string {
 	}
 	raw, _ := json.Marshal(el)
 	return "j:" + string(raw)
-}
-
-// readBody reads the request body; an error from the server's body limit
-// becomes 413.
-func readBody(r *http.Request) ([]byte, *apiError) {
-	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) || strings.Contains(strings.ToLower(err.Error()), "too large") {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is too large"}
-		}
-		return nil, badRequest(typeInvalidSyntax, "the request body could not be read")
-	}
-	return raw, nil
-}
-
-// decodeObject parses a JSON object keeping numbers exact.
-func decodeObject(raw []byte) (map[string]any, *apiError) {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil || m == nil {
-		return nil, badRequest(typeInvalidSyntax, "the request body is not a valid JSON object")
-	}
-	if d.More() {
-		return nil, badRequest(typeInvalidSyntax, "the request body has trailing data after the JSON object")
-	}
-	return m, nil
 }
 
 // validateResource checks a POST/PUT body (or a patched document) against
@@ -538,6 +625,9 @@ func validateResource(k *resourceKind, m map[string]any, requireSchemas bool) (m
 				delete(m, key)
 			}
 		}
+	}
+	if aerr := checkMultiValued(k, m); aerr != nil {
+		return nil, aerr
 	}
 	if k == userKind {
 		normalizeManager(m)

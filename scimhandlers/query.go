@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,11 +22,12 @@ type listParams struct {
 	startIndex int
 	count      int
 	sortBy     string
+	sortPath   fp.AttributePath // sortBy parsed, when set
 	descending bool
 	proj       projection
 }
 
-type paramsFunc func(h *Handler, r *http.Request) (listParams, *apiError)
+type paramsFunc func(h *Handler, q *request) (listParams, *apiError)
 
 func splitAttrs(s string) []string {
 	var out []string
@@ -67,8 +67,8 @@ func parseSortOrder(s string) (bool, *apiError) {
 
 // listParamsFromQuery reads GET parameters; the library ignores sortBy,
 // sortOrder, attributes and excludedAttributes on GET, so all are read here.
-func listParamsFromQuery(h *Handler, r *http.Request) (listParams, *apiError) {
-	v := r.URL.Query()
+func listParamsFromQuery(h *Handler, q *request) (listParams, *apiError) {
+	v := q.r.URL.Query()
 	var p listParams
 	intParam := func(name string) (*int, *apiError) {
 		s := strings.TrimSpace(v.Get(name))
@@ -91,18 +91,37 @@ func listParamsFromQuery(h *Handler, r *http.Request) (listParams, *apiError) {
 	}
 	h.clampPaging(&p, start, count)
 	p.filter = strings.TrimSpace(v.Get("filter"))
-	p.sortBy = strings.TrimSpace(v.Get("sortBy"))
+	if aerr = p.setSortBy(v.Get("sortBy")); aerr != nil {
+		return p, aerr
+	}
 	if p.descending, aerr = parseSortOrder(v.Get("sortOrder")); aerr != nil {
 		return p, aerr
 	}
-	p.proj = projectionFromValues(v)
+	p.proj = q.proj
 	return p, nil
 }
 
+// setSortBy guards and parses sortBy (once per request).
+func (p *listParams) setSortBy(s string) *apiError {
+	p.sortBy = strings.TrimSpace(s)
+	if p.sortBy == "" {
+		return nil
+	}
+	if aerr := sortByLimit.check(p.sortBy); aerr != nil {
+		return aerr
+	}
+	ap, err := fp.ParseAttrPath([]byte(p.sortBy))
+	if err != nil {
+		return badRequest(typeInvalidValue, "sortBy names an unknown attribute")
+	}
+	p.sortPath = ap
+	return nil
+}
+
 // listParamsFromBody reads a SearchRequest (RFC 7644 §3.4.3).
-func listParamsFromBody(h *Handler, r *http.Request) (listParams, *apiError) {
+func listParamsFromBody(h *Handler, q *request) (listParams, *apiError) {
 	var p listParams
-	raw, aerr := readBody(r)
+	raw, aerr := readBody(q.r)
 	if aerr != nil {
 		return p, aerr
 	}
@@ -128,7 +147,9 @@ func listParamsFromBody(h *Handler, r *http.Request) (listParams, *apiError) {
 	}
 	h.clampPaging(&p, body.StartIndex, body.Count)
 	p.filter = strings.TrimSpace(body.Filter)
-	p.sortBy = strings.TrimSpace(body.SortBy)
+	if aerr = p.setSortBy(body.SortBy); aerr != nil {
+		return p, aerr
+	}
 	if p.descending, aerr = parseSortOrder(body.SortOrder); aerr != nil {
 		return p, aerr
 	}
@@ -146,28 +167,68 @@ func listParamsFromBody(h *Handler, r *http.Request) (listParams, *apiError) {
 		}
 		return nil, badRequest(typeInvalidSyntax, "attributes must be a list of attribute names")
 	}
-	if p.proj.attrs, aerr = attrList(body.Attributes); aerr != nil {
+	attrs, aerr := attrList(body.Attributes)
+	if aerr != nil {
 		return p, aerr
 	}
-	p.proj.excluded, aerr = attrList(body.ExcludedAttributes)
+	excluded, aerr := attrList(body.ExcludedAttributes)
+	if aerr != nil {
+		return p, aerr
+	}
+	p.proj, aerr = newProjection(attrs, excluded)
 	return p, aerr
 }
 
 // projection is attributes / excludedAttributes (RFC 7644 §3.4.2.5).
 // id, schemas and meta are always returned.
 type projection struct {
-	attrs    []string
-	excluded []string
+	attrs    []attrRef
+	excluded []attrRef
 }
 
+// attrRef is one name of attributes or excludedAttributes, parsed once per
+// request.
+type attrRef struct {
+	raw    string
+	path   fp.AttributePath
+	parsed bool // false: not an attribute path (it may still name an extension)
+}
+
+// newProjection guards and parses the names of attributes and
+// excludedAttributes.
+func newProjection(attrs, excluded []string) (projection, *apiError) {
+	var p projection
+	var aerr *apiError
+	if p.attrs, aerr = parseAttrRefs("attributes", attrs); aerr != nil {
+		return p, aerr
+	}
+	p.excluded, aerr = parseAttrRefs("excludedAttributes", excluded)
+	return p, aerr
+}
+
+func parseAttrRefs(param string, names []string) ([]attrRef, *apiError) {
+	if len(names) > maxAttrNames {
+		return nil, badRequest(typeInvalidValue, fmt.Sprintf("%s lists %d names; the limit is %d", param, len(names), maxAttrNames))
+	}
+	var out []attrRef
+	for _, n := range names {
+		if aerr := attrLimit.check(n); aerr != nil {
+			return nil, aerr
+		}
+		ref := attrRef{raw: n}
+		if ap, err := fp.ParseAttrPath([]byte(n)); err == nil {
+			ref.path, ref.parsed = ap, true
+		}
+		out = append(out, ref)
+	}
+	return out, nil
+}
+
+// projectionFromQuery reads attributes and excludedAttributes of the
+// query (ServeHTTP, once per request).
 func projectionFromQuery(r *http.Request) (projection, *apiError) {
-	return projectionFromValues(r.URL.Query()), nil
-}
-
-// projectionFromValues is projectionFromQuery for an already parsed query
-// (list requests parse it once for all their parameters).
-func projectionFromValues(v url.Values) projection {
-	return projection{attrs: splitAttrs(v.Get("attributes")), excluded: splitAttrs(v.Get("excludedAttributes"))}
+	v := r.URL.Query()
+	return newProjection(splitAttrs(v.Get("attributes")), splitAttrs(v.Get("excludedAttributes")))
 }
 
 // none reports whether the projection keeps every attribute as it is.
@@ -188,15 +249,16 @@ type target struct {
 	sub  string
 }
 
-func parseTarget(k *resourceKind, a string) (target, bool) {
-	if urn, ok := k.isExtURN(a); ok {
+// target resolves the name against k; ok is false for a name k does not
+// have (it is ignored).
+func (a attrRef) target(k *resourceKind) (target, bool) {
+	if urn, ok := k.isExtURN(a.raw); ok {
 		return target{ext: urn}, true
 	}
-	ap, err := fp.ParseAttrPath([]byte(a))
-	if err != nil {
+	if !a.parsed {
 		return target{}, false
 	}
-	r, err := scope{kind: k}.resolve(ap)
+	r, err := scope{kind: k}.resolve(a.path)
 	if err != nil {
 		return target{}, false
 	}
@@ -221,7 +283,7 @@ func (p projection) apply(k *resourceKind, doc map[string]any) map[string]any {
 			}
 		}
 		for _, a := range p.attrs {
-			t, ok := parseTarget(k, a)
+			t, ok := a.target(k)
 			if !ok {
 				continue
 			}
@@ -256,7 +318,7 @@ func (p projection) apply(k *resourceKind, doc map[string]any) map[string]any {
 		out = deepCopy(doc)
 	}
 	for _, a := range p.excluded {
-		t, ok := parseTarget(k, a)
+		t, ok := a.target(k)
 		if !ok || (t.ext == "" && always[t.name]) {
 			continue
 		}
@@ -345,13 +407,17 @@ type item struct {
 // every resource of the workspace.
 const scanBatch = 500
 
-// matchAll returns every resource of kind k matching expr (nil = all), in
-// creation order. Index-backed filters fetch candidates by index; others
-// scan the ordered list in batches.
-func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, expr fp.Expression) ([]item, error) {
+// matchAll hands every resource of kind k matching expr (nil = all) to
+// rp, in creation order. Index-backed filters fetch candidates by index;
+// others scan the ordered list in batches of scanBatch, so that no more
+// than one batch and rp's page are in memory. Between store calls it
+// stops with ctx's error once the client is gone or the deadline passed.
+func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, expr fp.Expression, rp *resultPage) error {
 	needGroups := k == userKind && expr != nil && refersTo(expr, "groups")
-	var cands []item
 	keep := func(batch []item) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		var ids []string
 		if needGroups {
 			for _, it := range batch {
@@ -379,7 +445,7 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 		}
 		for _, it := range batch {
 			if expr == nil || safeMatch(k, expr, it.doc) {
-				cands = append(cands, it)
+				rp.add(it)
 			}
 		}
 		return nil
@@ -388,27 +454,26 @@ func (h *Handler) matchAll(ctx context.Context, q *request, k *resourceKind, exp
 		if keys, ok := planLookups(k, expr); ok {
 			found, err := h.lookup(ctx, q, k, keys, expr)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if err := keep(found); err != nil {
-				return nil, err
-			}
-			return cands, nil
+			return keep(found)
 		}
 	}
 	for offset := 0; ; offset += scanBatch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		batch, total, err := h.page(ctx, q, k, offset, scanBatch)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := keep(batch); err != nil {
-			return nil, err
+			return err
 		}
 		if len(batch) == 0 || offset+len(batch) >= total {
-			break
+			return nil
 		}
 	}
-	return cands, nil
 }
 
 // safeMatch evaluates without letting odd stored data crash the request.
@@ -475,6 +540,9 @@ func (h *Handler) lookup(ctx context.Context, q *request, k *resourceKind, keys 
 		}
 	}
 	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if k == userKind {
 			var by storage.UserIndex
 			switch key.by {
@@ -561,104 +629,13 @@ func sortByCreation(items []item) {
 }
 
 // validSortBy reports whether sortBy resolves against one of kinds.
-func validSortBy(sortBy string, kinds ...*resourceKind) bool {
-	ap, err := fp.ParseAttrPath([]byte(sortBy))
-	if err != nil {
-		return false
-	}
+func validSortBy(ap fp.AttributePath, kinds ...*resourceKind) bool {
 	for _, k := range kinds {
 		if _, err := (scope{kind: k}).resolve(ap); err == nil {
 			return true
 		}
 	}
 	return false
-}
-
-// sortItems orders by sortBy (RFC 7644 §3.4.2.3); resources without a
-// value sort last in ascending order, ties keep creation order.
-func sortItems(items []item, sortBy string, descending bool) *apiError {
-	ap, err := fp.ParseAttrPath([]byte(sortBy))
-	if err != nil {
-		return badRequest(typeInvalidValue, "sortBy is not a valid attribute path")
-	}
-	type keyed struct {
-		has bool
-		s   string
-		f   float64
-		num bool
-	}
-	keys := make([]keyed, len(items))
-	resolvedAny := false
-	for i, it := range items {
-		r, err := scope{kind: it.kind}.resolve(ap)
-		if err != nil {
-			continue
-		}
-		resolvedAny = true
-		vals := r.values(it.doc)
-		if len(vals) == 0 {
-			continue
-		}
-		v := vals[0]
-		if f, ok := v.(float64); ok {
-			keys[i] = keyed{has: true, f: f, num: true}
-			continue
-		}
-		if n, ok := v.(json.Number); ok {
-			f, _ := n.Float64()
-			keys[i] = keyed{has: true, f: f, num: true}
-			continue
-		}
-		leaf, _ := r.leaf()
-		s := toSortString(v)
-		if !leaf.CaseExact() {
-			s = strings.ToLower(s)
-		}
-		keys[i] = keyed{has: true, s: s}
-	}
-	if !resolvedAny && len(items) > 0 {
-		return badRequest(typeInvalidValue, "sortBy names an unknown attribute")
-	}
-	idx := make([]int, len(items))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		ka, kb := keys[idx[a]], keys[idx[b]]
-		if ka.has != kb.has {
-			return ka.has // missing values last
-		}
-		if !ka.has {
-			return false
-		}
-		var less, greater bool
-		if ka.num && kb.num {
-			less, greater = ka.f < kb.f, ka.f > kb.f
-		} else {
-			less, greater = ka.s < kb.s, ka.s > kb.s
-		}
-		if descending {
-			return greater
-		}
-		return less
-	})
-	sorted := make([]item, len(items))
-	for i, j := range idx {
-		sorted[i] = items[j]
-	}
-	copy(items, sorted)
-	return nil
-}
-
-func toSortString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case bool:
-		return strconv.FormatBool(v)
-	}
-	raw, _ := json.Marshal(v)
-	return string(raw)
 }
 
 // finish loads users' groups when the projection keeps them (one
@@ -717,22 +694,10 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 	h.writeJSON(w, http.StatusOK, listBody(res, total, p.startIndex))
 }
 
-func sliceWindow(items []item, start, count int) []item {
-	from := start - 1
-	if from >= len(items) {
-		return nil
-	}
-	to := from + count
-	if to > len(items) {
-		to = len(items)
-	}
-	return items[from:to]
-}
-
 // list serves GET /Users, GET /Groups and their POST /.search.
 func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf paramsFunc) {
 	ctx := q.r.Context()
-	p, aerr := pf(h, q.r)
+	p, aerr := pf(h, q)
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return
@@ -748,7 +713,7 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 	// Found users are only rendered when nothing but typed fields is
 	// filtered on and nothing is projected or sorted.
 	q.renderOnly = k == userKind && expr != nil && p.proj.none() && p.sortBy == "" && typedOnly(expr)
-	if p.sortBy != "" && !validSortBy(p.sortBy, k) {
+	if p.sortBy != "" && !validSortBy(p.sortPath, k) {
 		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
 		return
 	}
@@ -769,25 +734,23 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 		h.finish(w, q, items, total, p)
 		return
 	}
-	all, err := h.matchAll(ctx, q, k, expr)
-	if err != nil {
+	rp, aerr := newResultPage(p)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
+	if err := h.matchAll(ctx, q, k, expr, rp); err != nil {
 		h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
 		return
 	}
-	if p.sortBy != "" {
-		if aerr := sortItems(all, p.sortBy, p.descending); aerr != nil {
-			h.writeError(w, q.r, aerr)
-			return
-		}
-	}
-	h.finish(w, q, sliceWindow(all, p.startIndex, p.count), len(all), p)
+	h.finish(w, q, rp.page(), rp.total, p)
 }
 
 // listRoot serves GET / and POST /.search across Users and Groups (RFC
 // 7644 §3.4.2.1): users first, then groups.
 func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 	ctx := q.r.Context()
-	p, aerr := pf(h, q.r)
+	p, aerr := pf(h, q)
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return
@@ -812,7 +775,7 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 			return
 		}
 	}
-	if p.sortBy != "" && !validSortBy(p.sortBy, kinds...) {
+	if p.sortBy != "" && !validSortBy(p.sortPath, kinds...) {
 		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
 		return
 	}
@@ -854,24 +817,20 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 		h.finish(w, q, items, totalU+totalG, p)
 		return
 	}
-	var all []item
+	rp, aerr := newResultPage(p)
+	if aerr != nil {
+		h.writeError(w, q.r, aerr)
+		return
+	}
 	for _, k := range kinds {
 		e, ok := exprs[k]
 		if p.filter != "" && !ok {
 			continue
 		}
-		got, err := h.matchAll(ctx, q, k, e)
-		if err != nil {
+		if err := h.matchAll(ctx, q, k, e, rp); err != nil {
 			h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
 			return
 		}
-		all = append(all, got...)
 	}
-	if p.sortBy != "" {
-		if aerr := sortItems(all, p.sortBy, p.descending); aerr != nil {
-			h.writeError(w, q.r, aerr)
-			return
-		}
-	}
-	h.finish(w, q, sliceWindow(all, p.startIndex, p.count), len(all), p)
+	h.finish(w, q, rp.page(), rp.total, p)
 }

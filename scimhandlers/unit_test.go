@@ -67,7 +67,7 @@ func TestPlanLookups(t *testing.T) {
 	}
 }
 
-func jsonDoc(t *testing.T, s string) map[string]any {
+func jsonDoc(t testing.TB, s string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
@@ -222,7 +222,7 @@ func TestGroupChangeFromOps(t *testing.T) {
 			t.Errorf("%s: parse: %v", tc.name, aerr)
 			continue
 		}
-		ch, aerr := groupChangeFromOps(ops, current)
+		ch, aerr := groupChangeFromOps(context.Background(), ops, current)
 		if aerr != nil {
 			t.Errorf("%s: %v", tc.name, aerr)
 			continue

@@ -294,11 +294,7 @@ func (h *Handler) event(ctx context.Context, ws, typ string, u storage.User, det
 // projection keeps it; a user created by this request passes an empty
 // list (it cannot be in a group yet), saving a round trip.
 func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u storage.User, groups []storage.GroupRef) {
-	p, aerr := projectionFromQuery(q.r)
-	if aerr != nil {
-		h.writeError(w, q.r, aerr)
-		return
-	}
+	p := q.proj
 	if groups == nil && p.wants(userKind, "groups") {
 		var err error
 		if groups, err = h.userGroups(q.r.Context(), q.ws, u.ID); err != nil {
@@ -469,11 +465,7 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
-	p, aerr := projectionFromQuery(q.r)
-	if aerr != nil {
-		h.writeError(w, q.r, aerr)
-		return
-	}
+	p := q.proj
 	if !p.wants(userKind, "groups") {
 		u, err := h.store.GetUser(q.r.Context(), q.ws, id)
 		if err != nil {

@@ -1,0 +1,119 @@
+package scimhandlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+// readBody reads the request body of every SCIM request that has one
+// (POST, PUT, PATCH, .search) and refuses one that gives a key twice in an
+// object (duplicateKey). An error from the server's body limit becomes 413.
+func readBody(r *http.Request) ([]byte, *apiError) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) || strings.Contains(strings.ToLower(err.Error()), "too large") {
+			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is too large"}
+		}
+		return nil, badRequest(typeInvalidSyntax, "the request body could not be read")
+	}
+	if first, second, dup := duplicateKey(raw); dup {
+		detail := fmt.Sprintf("the request body gives %q twice in one object", clip(first))
+		if first != second {
+			detail = fmt.Sprintf("the request body gives %q and %q in one object: attribute names are case-insensitive", clip(first), clip(second))
+		}
+		return nil, badRequest(typeInvalidSyntax, detail)
+	}
+	return raw, nil
+}
+
+// clip shortens a client's string for an error detail.
+func clip(s string) string {
+	const most = 64
+	if len(s) <= most {
+		return s
+	}
+	return s[:most] + "…"
+}
+
+// duplicateKey reports the first key that appears twice in one object of
+// the JSON text raw, at any depth: first as it was given first, second as
+// it was given again. Keys are compared after decoding their escapes and
+// case-insensitively, as SCIM compares attribute names (RFC 7643 §2.1); a
+// JSON decoder would keep the last one silently. It is one pass over raw
+// with an explicit stack, no recursion, and one map entry per key. It
+// does not validate the JSON (the decoder does); on malformed input it
+// reports what it saw.
+func duplicateKey(raw []byte) (first, second string, dup bool) {
+	type key struct {
+		object int // which object, numbered in order of appearance
+		name   string
+	}
+	seen := map[key]string{}
+	var stack []int // per open container: its object number, or -1 for an array
+	objects := 0
+	expectKey := false
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '{':
+			objects++
+			stack = append(stack, objects)
+			expectKey = true
+		case '[':
+			stack = append(stack, -1)
+			expectKey = false
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			expectKey = false
+		case ',':
+			expectKey = len(stack) > 0 && stack[len(stack)-1] > 0
+		case '"':
+			start, escaped := i, false
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if !expectKey || i >= len(raw) {
+				continue
+			}
+			expectKey = false
+			name := string(raw[start+1 : i])
+			if escaped || !utf8.ValidString(name) { // decoded as the JSON decoder does
+				var s string
+				if json.Unmarshal(raw[start:i+1], &s) == nil {
+					name = s
+				}
+			}
+			k := key{stack[len(stack)-1], strings.ToLower(name)}
+			if prev, ok := seen[k]; ok {
+				return prev, name, true
+			}
+			seen[k] = name
+		}
+	}
+	return "", "", false
+}
+
+// decodeObject parses a JSON object keeping numbers exact.
+func decodeObject(raw []byte) (map[string]any, *apiError) {
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil || m == nil {
+		return nil, badRequest(typeInvalidSyntax, "the request body is not a valid JSON object")
+	}
+	if d.More() {
+		return nil, badRequest(typeInvalidSyntax, "the request body has trailing data after the JSON object")
+	}
+	return m, nil
+}
