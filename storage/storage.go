@@ -193,10 +193,12 @@ type User struct {
 	Modified   time.Time
 	// Version starts at 1 and is bumped on every write (ETag W/"<Version>").
 	Version int64
-	// Op identifies the write that produced this version, as its caller
-	// chose it (the SCIM handler uses a digest of the request), or "". A
-	// client that re-sends a write whose answer it never got finds its own
-	// earlier effect by comparing Op instead of applying the write twice.
+	// Op identifies the write that produced this version: as its caller
+	// named it (the SCIM handler uses a digest of the request), a new id
+	// the store chose, or "" for a user never written since its creation
+	// without one. A client that re-sends a write whose answer it never
+	// got finds its own earlier effect by comparing Op instead of applying
+	// the write twice.
 	Op string
 }
 
@@ -427,9 +429,10 @@ type Store interface {
 	// UpdateUser reads, calls fn, and writes atomically with uniqueness
 	// re-checked; fn may run more than once. ifVersion non-zero must match
 	// (else ErrPreconditionFailed). Version is bumped and Modified set. fn
-	// must not change ID, WorkspaceID or AccountID; it sets Op to name the
-	// write (Op is cleared otherwise). A write whose connection failed
-	// after it was sent may have been applied: ErrUnavailable.
+	// must not change ID, WorkspaceID or AccountID; it may set Op to name
+	// the write (otherwise the store names it with a new id). A write whose
+	// connection failed after it was sent may have been applied:
+	// ErrUnavailable.
 	UpdateUser(ctx context.Context, ws, id string, ifVersion int64, fn func(*User) error) (User, error)
 	// DeleteUser removes the membership, its index entries and its group
 	// memberships. ErrNotFound when unknown. ifVersion non-zero must equal

@@ -439,10 +439,10 @@ func testWriteOps(t *testing.T, s storage.Store) {
 	if got, _ := s.GetUser(ctx, wsA, u.ID); got.Op != "op-1" || got.Version != upd.Version {
 		t.Fatalf("after the named update: %+v", got)
 	}
-	_, err = s.UpdateUser(ctx, wsA, u.ID, 0, func(x *storage.User) error { x.Active = false; return nil })
+	unnamed, err := s.UpdateUser(ctx, wsA, u.ID, 0, func(x *storage.User) error { x.Active = false; return nil })
 	must(t, err, "update without op")
-	if got, _ := s.GetUser(ctx, wsA, u.ID); got.Op != "" {
-		t.Fatalf("op after an unnamed update = %q, want empty", got.Op)
+	if got, _ := s.GetUser(ctx, wsA, u.ID); got.Op == "" || got.Op == "op-1" || got.Op != unnamed.Op {
+		t.Fatalf("op after an unnamed update = %q (returned %q), want a new one", got.Op, unnamed.Op)
 	}
 
 	g, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "Ops", Op: "g-create"})

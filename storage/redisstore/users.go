@@ -405,7 +405,10 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 		}
 		u.ID, u.WorkspaceID, u.AccountID, u.Created = old.ID, ws, old.AccountID, old.Created
 		if u.Op == old.Op {
-			u.Op = "" // fn did not name this write
+			// fn did not name this write: name it, so that its record can
+			// never equal another writer's (the script takes a stored
+			// record equal to the new one for this write, re-sent).
+			u.Op = storage.NewID()
 		}
 		u.Version = old.Version + 1
 		u.Modified = now()
