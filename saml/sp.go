@@ -194,14 +194,15 @@ func loginClient(ip string) string {
 // tracked request, and no login.refused event: that would be a write per
 // request again).
 func (s *Service) allowLogin(c echo.Context, ws string) (bool, error) {
-	ok, err := s.cfg.Store.Allow(c.Request().Context(), "saml:login:"+ws+":"+loginClient(c.RealIP()), loginLimit, loginWindow)
+	a, err := s.cfg.Store.Allow(c.Request().Context(), "saml:login:"+ws+":"+loginClient(c.RealIP()),
+		storage.Rate{Limit: loginLimit, Period: loginWindow})
 	if err != nil {
 		// Fail closed, as the join-mail limit does: the error page (500)
 		// instead of a login. An unreachable store could not track the
 		// AuthnRequest either, so failing open would gain nothing.
 		return false, fmt.Errorf("saml login: rate limit: %w", err)
 	}
-	if ok {
+	if a.OK {
 		return true, nil
 	}
 	// No IP or other personal data in the log; workspace and request_id

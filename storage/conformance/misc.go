@@ -364,46 +364,6 @@ func testConsumeOnce(t *testing.T, s storage.Store) {
 	otherSeesNothing(t, s, wsB, nil, nil, nil)
 }
 
-func testAllow(t *testing.T, s storage.Store) {
-	ctx := ctxT(t)
-	for i := 1; i <= 4; i++ {
-		ok, err := s.Allow(ctx, "verify:acct-1", 3, time.Second)
-		must(t, err, "allow")
-		if ok != (i <= 3) {
-			t.Fatalf("hit %d allowed=%v, want %v", i, ok, i <= 3)
-		}
-	}
-	ok, err := s.Allow(ctx, "verify:acct-2", 3, time.Second)
-	must(t, err, "other key")
-	if !ok {
-		t.Fatalf("another key is limited by acct-1's hits")
-	}
-	// 20 racing hits with limit 5: exactly 5 allowed.
-	results := make([]bool, 20)
-	errs := parallel(20, func(i int) error {
-		var err error
-		results[i], err = s.Allow(ctx, "race", 5, time.Hour)
-		return err
-	})
-	allowed := 0
-	for i, err := range errs {
-		must(t, err, "racing allow")
-		if results[i] {
-			allowed++
-		}
-	}
-	if allowed != 5 {
-		t.Fatalf("%d of 20 racing hits allowed with limit 5", allowed)
-	}
-	ttlWait(2500 * time.Millisecond)
-	ok, err = s.Allow(ctx, "verify:acct-1", 3, time.Second)
-	must(t, err, "allow after window")
-	if !ok {
-		t.Fatalf("a new window still limited")
-	}
-	otherSeesNothing(t, s, wsB, nil, nil, nil)
-}
-
 func testMail(t *testing.T, s storage.Store) {
 	ctx := ctxT(t)
 	var ids []string

@@ -6,17 +6,65 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
 )
 
-// eventStreamMax caps each workspace's event stream (approximately: XADD
-// MAXLEN ~ trims whole radix-tree nodes).
-const eventStreamMax = 10000
+// Event streams. Each workspace has two capped streams (XADD MAXLEN ~,
+// which trims whole radix-tree nodes, so the caps are approximate): its
+// events (SCIM, JIT, join, role and admin decisions) and its sign-in
+// noise (login.*). Anyone can make the ACS refuse a sign-in, so without
+// the split a flood of refusals would push every admin and provisioning
+// event out of a single stream.
+const (
+	// eventStreamMax caps the main stream of each workspace.
+	eventStreamMax = 10000
+	// loginStreamMax caps the sign-in stream of each workspace.
+	loginStreamMax = 10000
+	// loginIDSuffix ends the id of an event from the sign-in stream, so
+	// that a ListEvents cursor names its stream as well as its position.
+	loginIDSuffix = "-l"
+)
+
+// eventStream is one of a workspace's two event streams.
+type eventStream struct {
+	name   string // key name under the workspace's tag
+	max    int    // MAXLEN ~
+	suffix string // after the stream entry id, to make the event id
+	rank   int    // order of equal entry ids in ListEvents (main first)
+}
+
+var (
+	mainEvents  = eventStream{name: "events", max: eventStreamMax}
+	loginEvents = eventStream{name: "events:login", max: loginStreamMax, suffix: loginIDSuffix, rank: 1}
+)
+
+// streamFor chooses an event's stream by its type; every append path uses
+// it. login.* events go to the sign-in stream: login.refused because
+// anyone can cause it with a garbage POST to the ACS; login.succeeded
+// because every sign-in of every member writes one (a company's daily
+// sign-ins alone would fill a shared stream) while the change it led to,
+// if any, has its own event (jit.*, role.synced, join.*) in the main
+// stream; login.rate_limited because it reports the same flood. Every
+// other event records a change made with a credential (SCIM token, admin
+// token, signed assertion, emailed link) and stays in the main stream.
+func streamFor(typ string) eventStream {
+	if strings.HasPrefix(typ, "login.") {
+		return loginEvents
+	}
+	return mainEvents
+}
+
+// key is the stream's Redis key in ws.
+func (e eventStream) key(s *Store, ws string) string { return s.wsKey(ws, e.name) }
 
 // eventWire is the stored form of an event (field "d" of a stream entry).
 type eventWire struct {
@@ -29,48 +77,145 @@ type eventWire struct {
 	Detail  map[string]string `json:"d,omitempty"`
 }
 
-// AppendEvent adds e to the workspace's stream (XADD MAXLEN ~ 10000) in a
-// script that first checks the workspace exists (ErrNotFound otherwise):
-// AppendEvents with one event.
+// scriptEventAppend: KEYS = meta, stream; ARGV = maxlen, record. Returns
+// the entry id; SJ_NOTFOUND without the workspace.
+var scriptEventAppend = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[2])
+`)
+
+// AppendEvent adds e to the stream streamFor chooses, in a script that
+// first checks the workspace exists (ErrNotFound otherwise).
 func (s *Store) AppendEvent(ctx context.Context, ws string, e storage.Event) (storage.Event, error) {
-	out, err := s.AppendEvents(ctx, ws, []storage.Event{e})
+	out, args, err := s.eventsArgs(ws, []storage.Event{e})
 	if err != nil {
 		return storage.Event{}, err
 	}
+	st := streamFor(e.Type)
+	id, err := scriptEventAppend.Run(ctx, s.rdb, []string{s.wsKey(ws, "meta"), st.key(s, ws)}, st.max, args[1]).Text()
+	if err != nil {
+		return storage.Event{}, s.wrap(err)
+	}
+	out[0].ID = id + st.suffix
 	return out[0], nil
 }
 
-var streamIDRe = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
+// eventCursor is a position in the merged event order: an entry id of a
+// stream. ListEvents orders events by entry id, and equal ids by stream
+// rank (main first).
+type eventCursor struct {
+	ms, seq uint64
+	rank    int
+}
 
-// ListEvents reads the stream with XRANGE from an exclusive start id.
-// An after value that is not a stream id gives ErrNotFound.
+func (a eventCursor) less(b eventCursor) bool {
+	if a.ms != b.ms {
+		return a.ms < b.ms
+	}
+	if a.seq != b.seq {
+		return a.seq < b.seq
+	}
+	return a.rank < b.rank
+}
+
+// entryID is the stream entry id "ms-seq".
+func (a eventCursor) entryID() string {
+	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
+}
+
+var eventIDRe = regexp.MustCompile(`^([0-9]{1,20})-([0-9]{1,20})(` + loginIDSuffix + `)?$`)
+
+// parseEventID parses an event id as AppendEvent and ListEvents make them.
+func parseEventID(id string) (eventCursor, bool) {
+	m := eventIDRe.FindStringSubmatch(id)
+	if m == nil {
+		return eventCursor{}, false
+	}
+	ms, err1 := strconv.ParseUint(m[1], 10, 64)
+	seq, err2 := strconv.ParseUint(m[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return eventCursor{}, false
+	}
+	c := eventCursor{ms: ms, seq: seq}
+	if m[3] != "" {
+		c.rank = loginEvents.rank
+	}
+	return c, true
+}
+
+// ListEvents reads both streams with XRANGE in one pipeline (their keys
+// share the workspace's slot) and merges them in event order. The cursor
+// after is the id of an event; the events after it are the entries of
+// each stream that sort after it: for the cursor's own stream those with
+// a greater entry id, for the other stream also the entry with an equal
+// id when that stream ranks after the cursor's. An after value that is
+// not an event id gives ErrNotFound.
 func (s *Store) ListEvents(ctx context.Context, ws, after string, limit int) ([]storage.Event, error) {
 	if !validWS(ws) {
 		return nil, storage.ErrNotFound
 	}
-	start := "-"
+	var cur eventCursor
 	if after != "" {
-		if !streamIDRe.MatchString(after) {
+		var ok bool
+		if cur, ok = parseEventID(after); !ok {
 			return nil, storage.ErrNotFound
 		}
-		start = "(" + after
 	}
 	out := []storage.Event{}
 	if limit <= 0 {
 		return out, nil
 	}
-	msgs, err := s.rdb.XRangeN(ctx, s.wsKey(ws, "events"), start, "+", int64(limit)).Result()
+	streams := []eventStream{mainEvents, loginEvents}
+	cmds := make([]*redis.XMessageSliceCmd, len(streams))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, st := range streams {
+			start := "-"
+			switch {
+			case after == "":
+			case st.rank > cur.rank:
+				start = cur.entryID()
+			default:
+				start = "(" + cur.entryID()
+			}
+			cmds[i] = p.XRangeN(ctx, st.key(s, ws), start, "+", int64(limit))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	for _, m := range msgs {
-		raw, _ := m.Values["d"].(string)
-		var w eventWire
-		if err := json.Unmarshal([]byte(raw), &w); err != nil {
-			return nil, fmt.Errorf("redisstore: decode event: %w", err)
+	type entry struct {
+		at eventCursor
+		e  storage.Event
+	}
+	var all []entry
+	for i, st := range streams {
+		for _, m := range cmds[i].Val() {
+			at, ok := parseEventID(m.ID)
+			if !ok {
+				return nil, fmt.Errorf("redisstore: unexpected stream id %q", m.ID)
+			}
+			at.rank = st.rank
+			raw, _ := m.Values["d"].(string)
+			var w eventWire
+			if err := json.Unmarshal([]byte(raw), &w); err != nil {
+				return nil, fmt.Errorf("redisstore: decode event: %w", err)
+			}
+			all = append(all, entry{at: at, e: storage.Event{ID: m.ID + st.suffix, Time: fromMicro(w.Time),
+				Type: w.Type, Actor: w.Actor, UserID: w.User, AccountID: w.Account, Detail: w.Detail}})
 		}
-		out = append(out, storage.Event{ID: m.ID, Time: fromMicro(w.Time), Type: w.Type, Actor: w.Actor,
-			UserID: w.User, AccountID: w.Account, Detail: w.Detail})
+	}
+	slices.SortFunc(all, func(a, b entry) int {
+		switch {
+		case a.at.less(b.at):
+			return -1
+		case b.at.less(a.at):
+			return 1
+		}
+		return 0
+	})
+	for _, x := range all[:min(len(all), limit)] {
+		out = append(out, x.e)
 	}
 	return out, nil
 }
@@ -260,17 +405,27 @@ func (s *Store) ConsumeVerification(ctx context.Context, accountID, tokenHash st
 	return s.verification(ctx, accountID, tokenHash, true)
 }
 
-// Allow is a fixed-window counter: INCR, and PEXPIRE on the window's first
-// hit, in one script.
-func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, error) {
-	if window < time.Millisecond {
-		window = time.Millisecond
+// Allow is GCRA from github.com/go-redis/redis_rate: one Lua script reads
+// and advances the key's theoretical arrival time, using the server's
+// clock (TIME), so every process agrees. The key (redis_rate's "rate:"
+// before P:rl:<key>) holds one number and expires once the key is back
+// at a full burst.
+func (s *Store) Allow(ctx context.Context, key string, r storage.Rate) (storage.Allowed, error) {
+	if r.Limit <= 0 || r.Period <= 0 {
+		return storage.Allowed{}, fmt.Errorf("redisstore: invalid rate %+v", r)
 	}
-	n, err := scriptAllow.Run(ctx, s.rdb, []string{s.rateKey(key)}, window.Milliseconds()).Int64()
+	if r.Burst <= 0 {
+		r.Burst = r.Limit
+	}
+	res, err := redis_rate.NewLimiter(s.rdb).Allow(ctx, s.rateKey(key),
+		redis_rate.Limit{Rate: r.Limit, Burst: r.Burst, Period: r.Period})
 	if err != nil {
-		return false, s.wrap(err)
+		return storage.Allowed{}, s.wrap(err)
 	}
-	return n <= int64(limit), nil
+	if res.Allowed > 0 {
+		return storage.Allowed{OK: true}, nil
+	}
+	return storage.Allowed{RetryAfter: max(res.RetryAfter, time.Millisecond)}, nil
 }
 
 // ConsumeOnce is SET NX PXAT: true only for the first caller. An expiry in

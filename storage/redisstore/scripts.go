@@ -383,7 +383,7 @@ for _, g in ipairs(redis.call('ZRANGE', p .. 'ix:go', 0, -1)) do
 end
 redis.call('UNLINK', KEYS[1], p .. 'tokens', p .. 'users', p .. 'ix:un', p .. 'ix:ux', p .. 'ix:ua',
   p .. 'ix:ue', p .. 'ix:uo', p .. 'seq:u', p .. 'ix:ug', p .. 'ix:gn', p .. 'ix:gx', p .. 'ix:go',
-  p .. 'seq:g', p .. 'events')
+  p .. 'seq:g', p .. 'events', p .. 'events:login')
 return accts
 `)
 
@@ -410,13 +410,6 @@ local ptr = ARGV[1] .. 'vc:' .. d.ws
 if redis.call('GET', ptr) ~= ARGV[2] then return redis.error_reply('SJ_NOTFOUND verification') end
 if ARGV[4] == '1' then redis.call('DEL', KEYS[1], ptr) end
 return rec
-`)
-
-// scriptAllow: KEYS = counter; ARGV = window (ms). Fixed window counter.
-var scriptAllow = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n
 `)
 
 // scriptMailAppend: KEYS = id list, records hash, status hash; ARGV = id,
