@@ -78,9 +78,9 @@ func (s *Service) handleACS(c echo.Context) error {
 		return err
 	}
 	if formErr != nil {
-		var he *echo.HTTPError
-		if errors.As(formErr, &he) && he.Code == http.StatusRequestEntityTooLarge {
-			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", formErr, failedPage)
+		var tooLarge *http.MaxBytesError // limitACSBody
+		if errors.As(formErr, &tooLarge) {
+			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", formErr, tooLargePage)
 		}
 		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", fmt.Errorf("parse form: %w", formErr), failedPage)
 	}
@@ -225,7 +225,8 @@ func (s *Service) event(c echo.Context, ws string, e storage.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if _, err := s.cfg.Store.AppendEvent(c.Request().Context(), ws, e); err != nil {
+	// ErrNotFound: no such workspace (a refusal before it was loaded).
+	if _, err := s.cfg.Store.AppendEvent(c.Request().Context(), ws, e); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.logError(c, "append event", "type", e.Type, "err", err)
 	}
 }

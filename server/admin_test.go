@@ -481,7 +481,10 @@ func TestWorkspaceIdPMetadataFromURL(t *testing.T) {
 		}
 	}))
 	defer idp.Close()
-	env := servertest.New(t, func(c *server.Config) { c.MetadataClient = idp.Client() })
+	env := servertest.New(t, func(c *server.Config) {
+		c.MetadataClient = idp.Client()
+		c.MetadataAllowPrivateHosts = true // the test IdP is on loopback
+	})
 
 	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces", map[string]any{
 		"id": "acme", "name": "Acme", "settings": map[string]any{"idp": map[string]any{"metadataURL": idp.URL + "/moved"}},

@@ -54,7 +54,8 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
 
-	// SCIMBodyLimit (default 1 MiB), SAMLBodyLimit (the ACS, default 2 MiB),
+	// SCIMBodyLimit (default 1 MiB), SAMLBodyLimit (the ACS, default 2 MiB;
+	// it becomes SAML.ACSBodyLimit when that is zero),
 	// AdminBodyLimit (default 1 MiB: IdP metadata) and DefaultBodyLimit
 	// (every other route, default 64 KiB) cap request bodies in bytes.
 	SCIMBodyLimit    int64
@@ -62,8 +63,14 @@ type Config struct {
 	AdminBodyLimit   int64
 	DefaultBodyLimit int64
 	// MetadataClient downloads IdP metadata given by URL in the admin API
-	// (default: a client with a 15s timeout).
+	// (default: a client with a 15s timeout). Its Transport, nil or an
+	// *http.Transport, gets a dialer that refuses non-public addresses
+	// unless MetadataAllowPrivateHosts, and no proxy.
 	MetadataClient *http.Client
+	// MetadataAllowPrivateHosts lets metadata URLs reach loopback,
+	// private, link-local and other non-public addresses (refused by
+	// default, checked on the address dialled).
+	MetadataAllowPrivateHosts bool
 	// SCIMMaxResults caps a SCIM page (default 100).
 	SCIMMaxResults int
 	// Metrics, when not nil, receives the HTTP metrics (requests by route
@@ -87,7 +94,7 @@ const (
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultSCIMBodyLimit     = 1 << 20
-	DefaultSAMLBodyLimit     = 2 << 20
+	DefaultSAMLBodyLimit     = saml.DefaultACSBodyLimit
 	DefaultAdminBodyLimit    = 1 << 20
 	DefaultDefaultBodyLimit  = 64 << 10
 )
@@ -129,7 +136,9 @@ type Server struct {
 	scim    http.Handler
 	saml    *saml.Service
 	metrics *metrics // nil without Config.Metrics
-	baseURL string   // without trailing slash
+	// metadataClient downloads idp.metadataURL (newMetadataClient).
+	metadataClient *http.Client
+	baseURL        string // without trailing slash
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -159,6 +168,9 @@ func New(cfg Config) (*Server, error) {
 		sc.BaseURL = cfg.BaseURL
 	}
 	sc.Demo = sc.Demo || cfg.Demo
+	if sc.ACSBodyLimit <= 0 {
+		sc.ACSBodyLimit = cfg.SAMLBodyLimit // the ACS applies it itself (bodyLimitFor)
+	}
 	samlSvc, err := saml.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("server: saml: %w", err)
@@ -175,8 +187,9 @@ func New(cfg Config) (*Server, error) {
 			BaseURL:    base,
 			MaxResults: cfg.SCIMMaxResults,
 		}),
-		saml:    samlSvc,
-		baseURL: base,
+		saml:           samlSvc,
+		baseURL:        base,
+		metadataClient: newMetadataClient(cfg.MetadataClient, cfg.MetadataAllowPrivateHosts),
 	}
 	if cfg.Metrics != nil {
 		if s.metrics, err = newMetrics(cfg.Metrics); err != nil {

@@ -52,6 +52,13 @@ type serveConfig struct {
 	SAMLClockSkew time.Duration
 	SessionTTL    time.Duration
 	VerifyTTL     time.Duration
+	// Rate limits per minute (saml.Config).
+	SAMLLoginLimit        int
+	SAMLACSClientLimit    int
+	SAMLACSWorkspaceLimit int
+	// IdPMetadataAllowPrivateHosts lets metadata URLs reach non-public
+	// addresses.
+	IdPMetadataAllowPrivateHosts bool
 
 	SMTP mail.SMTPConfig
 }
@@ -135,6 +142,11 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 		SAMLClockSkew:   dur("saml-clock-skew"),
 		SessionTTL:      dur("session-ttl"),
 		VerifyTTL:       dur("verify-ttl"),
+
+		SAMLLoginLimit:               integer("saml-login-limit"),
+		SAMLACSClientLimit:           integer("saml-acs-client-limit"),
+		SAMLACSWorkspaceLimit:        integer("saml-acs-workspace-limit"),
+		IdPMetadataAllowPrivateHosts: boolean("idp-metadata-allow-private-hosts"),
 		SMTP: mail.SMTPConfig{
 			Host:     get("smtp-host"),
 			Port:     integer("smtp-port"),
@@ -291,6 +303,18 @@ func (c serveConfig) validate() configProblems {
 			p.add("--%s: at most %dMiB", o.name, maxBodyLimit>>20)
 		}
 	}
+	for _, o := range []struct {
+		name string
+		n    int
+	}{
+		{"saml-login-limit", c.SAMLLoginLimit},
+		{"saml-acs-client-limit", c.SAMLACSClientLimit},
+		{"saml-acs-workspace-limit", c.SAMLACSWorkspaceLimit},
+	} {
+		if o.n < 1 || o.n > maxRateLimit {
+			p.add("--%s: must be from 1 to %d (per minute)", o.name, maxRateLimit)
+		}
+	}
 	for name, d := range map[string]time.Duration{"saml-clock-skew": c.SAMLClockSkew, "session-ttl": c.SessionTTL, "verify-ttl": c.VerifyTTL} {
 		if d < 0 {
 			p.add("--%s must not be negative", name)
@@ -319,6 +343,10 @@ func (c serveConfig) validate() configProblems {
 	}
 	return p
 }
+
+// maxRateLimit caps the per-minute rate-limit options (10,000 a second): a
+// larger value is a typo, and "no limit" is not offered.
+const maxRateLimit = 600000
 
 // maxBodyLimit caps the body-limit options: no SCIM request, SAML response
 // or IdP metadata document comes near it, so a larger value is a typo.

@@ -4,7 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/scimjit/scimjit/saml"
 )
 
 // option is one serve setting: a flag, its environment variable and its
@@ -50,12 +53,16 @@ var serveOptions = []option{
 	{Flag: "metrics-listen", Usage: "TCP address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9090 (empty: metrics off; keep it off the public network)"},
 	{Flag: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none, the peer address is the client)"},
 	{Flag: "bootstrap", Usage: "YAML file declaring workspaces, applied idempotently at startup"},
+	{Flag: "idp-metadata-allow-private-hosts", Default: "false", Usage: "let idp.metadataURL (admin API, bootstrap file) reach loopback, private, link-local and other non-public addresses (tests, IdPs on a private network)", Bool: true},
 	{Flag: "demo", Default: "false", Usage: "demo mode: demo workspaces, demo IdP, printed tokens (forced on when no Redis is configured)", Bool: true},
 	{Flag: "saml-key-file", Usage: "PEM RSA private key of the SAML service provider (default: generated per process; set it when running several processes)"},
 	{Flag: "saml-cert-file", Usage: "PEM certificate matching --saml-key-file"},
 	{Flag: "saml-clock-skew", Default: "2m", Usage: "allowed clock difference with IdPs"},
 	{Flag: "session-ttl", Default: "12h", Usage: "lifetime of a browser session"},
 	{Flag: "verify-ttl", Default: "30m", Usage: "lifetime of an emailed join-verification link"},
+	{Flag: "saml-login-limit", Default: strconv.Itoa(saml.DefaultLoginLimit), Usage: "SP-initiated sign-ins (GET /saml/{ws}/login) per minute per client address and workspace, in bursts of as many; 429 beyond"},
+	{Flag: "saml-acs-client-limit", Default: strconv.Itoa(saml.DefaultACSClientLimit), Usage: "SAML responses posted to the ACS per minute per client address (all workspaces), in bursts of as many; 429 beyond"},
+	{Flag: "saml-acs-workspace-limit", Default: strconv.Itoa(saml.DefaultACSWorkspaceLimit), Usage: "SAML responses posted to one workspace's ACS per minute (all clients), in bursts of as many; 429 beyond"},
 	{Flag: "smtp-host", Usage: "SMTP server for verification mail (empty: mail only goes to the outbox, GET /admin/v1/outbox)"},
 	{Flag: "smtp-port", Default: "0", Usage: "SMTP port (0: 587 for starttls, 465 for tls, 25 for none)"},
 	{Flag: "smtp-username", Usage: "SMTP username"},
