@@ -49,9 +49,9 @@ func (s *Service) handleACS(c echo.Context) error {
 		return err
 	}
 	if err := r.ParseForm(); err != nil {
-		var he *echo.HTTPError
-		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
-			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", err, failedPage)
+		var tooLarge *http.MaxBytesError // limitACSBody
+		if errors.As(err, &tooLarge) {
+			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", err, tooLargePage)
 		}
 		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", fmt.Errorf("parse form: %w", err), failedPage)
 	}

@@ -13,10 +13,14 @@
 //     the browser.
 //   - acs.go: the ACS (HTTP-POST binding), the Redis replay cache and the
 //     refusal path (page, warn log, login.refused event).
+//   - limits.go: the rate limits of the login and the ACS and the ACS body
+//     limit (Config.LoginLimit, ACSClientLimit, ACSWorkspaceLimit,
+//     ACSBodyLimit) with their 429 and 413 pages.
 //   - attributes.go: attribute names and values → email, name, roles (R2–R5).
 //   - jit.go: what a validated sign-in does (create, sign in, refuse, join).
-//   - session.go, render.go, me.go: sessions, CSRF tokens, pages, /api/v1/me,
-//     home page and logout.
+//   - session.go, render.go, me.go: sessions (ended when their membership
+//     is deactivated or deleted), CSRF tokens, pages, /api/v1/me, home page
+//     and logout.
 //   - demo.go: the demo IdP (Config.Demo only).
 //   - join*.go, switch*.go, mail/: the join flow, switching and mail delivery.
 //

@@ -174,7 +174,7 @@ func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Acc
 	if err := s.startSession(c, acct.ID, ws.ID); err != nil {
 		return s.storeFailed(c, "create session", err)
 	}
-	if _, err := s.cfg.Store.AppendEvents(c.Request().Context(), ws.ID, evs); err != nil {
+	if _, err := s.cfg.Store.AppendEvents(c.Request().Context(), ws.ID, evs...); err != nil {
 		s.logError(c, "append events", "err", err)
 	}
 	return s.signedIn(c, acct, u, ret)

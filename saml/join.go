@@ -38,7 +38,8 @@ import (
 // Join limits.
 const (
 	// joinMailLimit links may be mailed to one account per joinMailWindow
-	// (R10); further requests get a "too many emails" page and no mail.
+	// on average, in bursts of up to joinMailLimit (R10); further
+	// requests get a "too many emails" page and no mail.
 	joinMailLimit  = 5
 	joinMailWindow = 15 * time.Minute
 	// joinPendingTTL keeps a pending join's roles so that "send a new
@@ -125,16 +126,16 @@ func (s *Service) beginJoin(c echo.Context, ws storage.Workspace, acct storage.A
 // and renders the "check your email" page.
 func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.Account, p pendingJoin, resend bool) error {
 	ctx := c.Request().Context()
-	ok, err := s.cfg.Store.Allow(ctx, "join:mail:"+acct.ID, joinMailLimit, joinMailWindow)
+	allowed, err := s.cfg.Store.Allow(ctx, "join:mail:"+acct.ID, storage.Rate{Limit: joinMailLimit, Period: joinMailWindow})
 	if err != nil {
 		return fmt.Errorf("join: rate limit: %w", err)
 	}
-	if !ok {
+	if !allowed.OK {
 		s.logWarn(c, "join link not sent: rate limit", "account", acct.ID)
 		s.joinEvent(ctx, ws.ID, eventJoinRefused, acct.ID, p.UserID, map[string]string{"reason": "rate_limited"})
 		return s.showMessage(c, http.StatusTooManyRequests, message{
 			Title:  "Too many emails",
-			Text:   fmt.Sprintf("We have sent several confirmation emails to this account recently, so we are not sending another one now. Use the newest email you received, or try again in %d minutes.", int(joinMailWindow/time.Minute)),
+			Text:   fmt.Sprintf("We have sent several confirmation emails to this account recently, so we are not sending another one now. Use the newest email you received, or try again in %d minutes.", int((allowed.RetryAfter+time.Minute-1)/time.Minute)),
 			Detail: "Only the most recent link works.",
 		})
 	}
@@ -193,7 +194,7 @@ func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.A
 // joinEvent appends an event to the workspace's stream; a failure is
 // logged, never shown (the decision itself already happened).
 func (s *Service) joinEvent(ctx context.Context, ws, typ, accountID, userID string, detail map[string]string) {
-	_, err := s.cfg.Store.AppendEvent(ctx, ws, storage.Event{
+	_, err := s.cfg.Store.AppendEvents(ctx, ws, storage.Event{
 		Time: time.Now().UTC(), Type: typ, Actor: "saml", AccountID: accountID, UserID: userID, Detail: detail,
 	})
 	if err != nil {
@@ -546,7 +547,7 @@ func (s *Service) completeJoin(ctx context.Context, ws storage.Workspace, acct s
 	}
 	e := verified(u.Roles)
 	e.UserID, e.AccountID = u.ID, acct.ID
-	if _, err := s.cfg.Store.AppendEvents(ctx, ws.ID, []storage.Event{e}); err != nil {
+	if _, err := s.cfg.Store.AppendEvents(ctx, ws.ID, e); err != nil {
 		s.logger.WarnContext(ctx, "append event", "type", e.Type, "err", err)
 	}
 	return u, nil

@@ -79,14 +79,18 @@ func (s *Service) me(ctx context.Context, sess storage.Session) (meResponse, boo
 }
 
 // handleMe answers GET /api/v1/me with the signed-in account as JSON, or
-// 401 {"error":"not signed in"}.
+// 401 {"error":"not signed in"} (with "reason":"membership_inactive" when
+// the session was ended because its membership is no longer active).
 func (s *Service) handleMe(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	sess, ok, err := s.currentSession(c)
+	sess, st, err := s.activeSession(c)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	switch st {
+	case sessionEnded:
+		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "not signed in", "reason": "membership_inactive"})
+	case noSession:
 		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "not signed in"})
 	}
 	me, ok, err := s.me(c.Request().Context(), sess)
@@ -103,11 +107,14 @@ func (s *Service) handleMe(c echo.Context) error {
 // short welcome (with the demo IdP link in demo mode).
 func (s *Service) handleHome(c echo.Context) error {
 	data := homePage{Demo: s.demo != nil}
-	sess, ok, err := s.currentSession(c)
+	sess, st, err := s.activeSession(c)
 	if err != nil {
 		return s.storeFailed(c, "home page", err)
 	}
-	if ok {
+	if st == sessionEnded {
+		return s.showMessage(c, http.StatusUnauthorized, sessionEndedPage)
+	}
+	if st == sessionLive {
 		me, found, err := s.me(c.Request().Context(), sess)
 		if err != nil {
 			return s.storeFailed(c, "home page", err)

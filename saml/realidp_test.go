@@ -23,7 +23,7 @@ import (
 // with a fixed clock on the service provider (ServiceProvider.Clock; no
 // package global is touched), then run through scimjit's attribute mapping.
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "crewjam", name))
 	if err != nil {
@@ -32,7 +32,7 @@ func fixture(t *testing.T, name string) []byte {
 	return b
 }
 
-func fixtureSP(t *testing.T, metadata, base string, now time.Time) *crewjam.ServiceProvider {
+func fixtureSP(t testing.TB, metadata, base string, now time.Time) *crewjam.ServiceProvider {
 	t.Helper()
 	kb, _ := pem.Decode(fixture(t, "sp_key.pem"))
 	key, err := x509.ParsePKCS1PrivateKey(kb.Bytes)

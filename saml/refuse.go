@@ -45,7 +45,8 @@ func (s *Service) event(c echo.Context, ws string, e storage.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if _, err := s.cfg.Store.AppendEvent(c.Request().Context(), ws, e); err != nil {
+	// ErrNotFound: no such workspace (a refusal before it was loaded).
+	if _, err := s.cfg.Store.AppendEvents(c.Request().Context(), ws, e); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.logError(c, "append event", "type", e.Type, "err", err)
 	}
 }

@@ -17,7 +17,6 @@ import (
 
 	crewjam "github.com/crewjam/saml"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/server/reqctx"
@@ -29,8 +28,6 @@ const (
 	DefaultClockSkew  = 2 * time.Minute
 	DefaultSessionTTL = 12 * time.Hour
 	DefaultVerifyTTL  = 30 * time.Minute
-	// MaxACSBody is the largest ACS request body accepted (413 beyond).
-	MaxACSBody = "1M"
 	// requestTTL is how long an SP-initiated AuthnRequest stays answerable.
 	requestTTL = 10 * time.Minute
 )
@@ -63,6 +60,21 @@ type Config struct {
 	// Mailer delivers join links (R8). Nil: the store's outbox only (demo
 	// mode lists it); see package saml/mail.
 	Mailer mail.Sender
+
+	// LoginLimit is how many SP-initiated sign-ins (GET
+	// /saml/{ws}/login) one client network may start per minute in one
+	// workspace (default DefaultLoginLimit).
+	LoginLimit int
+	// ACSClientLimit is how many SAML responses one client network may
+	// post to the ACS per minute, in all workspaces together (default
+	// DefaultACSClientLimit); ACSWorkspaceLimit how many a workspace's
+	// ACS takes per minute from all clients (default
+	// DefaultACSWorkspaceLimit). Both allow bursts of their size.
+	ACSClientLimit    int
+	ACSWorkspaceLimit int
+	// ACSBodyLimit is the largest ACS request body in bytes (default
+	// DefaultACSBodyLimit); a larger one gets a 413 page.
+	ACSBodyLimit int64
 }
 
 // Service serves the SAML, session, join and switch endpoints. It is safe
@@ -112,6 +124,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.VerifyTTL <= 0 {
 		cfg.VerifyTTL = DefaultVerifyTTL
 	}
+	cfg.LoginLimit = positiveOr(cfg.LoginLimit, DefaultLoginLimit)
+	cfg.ACSClientLimit = positiveOr(cfg.ACSClientLimit, DefaultACSClientLimit)
+	cfg.ACSWorkspaceLimit = positiveOr(cfg.ACSWorkspaceLimit, DefaultACSWorkspaceLimit)
+	cfg.ACSBodyLimit = positiveOr(cfg.ACSBodyLimit, DefaultACSBodyLimit)
 	if (cfg.Key == nil) != (cfg.Certificate == nil) {
 		return nil, errors.New("saml: config: Key and Certificate must be given together")
 	}
@@ -155,7 +171,7 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Register(e *echo.Echo) {
 	e.GET("/saml/:ws/metadata", s.handleMetadata)
 	e.GET("/saml/:ws/login", s.handleLogin)
-	e.POST("/saml/:ws/acs", s.handleACS, middleware.BodyLimit(MaxACSBody))
+	e.POST("/saml/:ws/acs", s.handleACS, s.limitACS, s.limitACSBody)
 	e.GET("/api/v1/me", s.handleMe)
 	e.GET("/", s.handleHome)
 	e.POST("/logout", s.handleLogout)

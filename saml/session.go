@@ -137,6 +137,56 @@ func (s *Service) currentSession(c echo.Context) (storage.Session, bool, error) 
 	return sess, true, nil
 }
 
+// sessionStatus is what activeSession found.
+type sessionStatus int
+
+const (
+	// noSession: no cookie, or an unknown or expired session.
+	noSession sessionStatus = iota
+	// sessionLive: signed in, and the membership is active.
+	sessionLive
+	// sessionEnded: the session was ended just now because its membership
+	// is no longer active.
+	sessionEnded
+)
+
+// activeSession returns the browser's live session after checking, with
+// one store read, that its account's membership in the session's active
+// workspace still exists and is active. When SCIM or an admin deleted or
+// deactivated it since the sign-in, the session is ended here (deleted,
+// cookie expired) and the status is sessionEnded, so that the caller can
+// tell the person. Every page that acts for the signed-in person uses it;
+// only the CSRF binding (and so logout) reads the session without it.
+func (s *Service) activeSession(c echo.Context) (storage.Session, sessionStatus, error) {
+	sess, ok, err := s.currentSession(c)
+	if err != nil || !ok {
+		return storage.Session{}, noSession, err
+	}
+	u, err := s.cfg.Store.GetUserByAccount(c.Request().Context(), sess.ActiveWorkspace, sess.AccountID)
+	reason := "deleted"
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return storage.Session{}, noSession, fmt.Errorf("session membership: %w", err)
+	case !u.Active:
+		reason = "deactivated"
+	default:
+		return sess, sessionLive, nil
+	}
+	s.logInfo(c, "session ended: membership no longer active", "account", sess.AccountID,
+		"active_workspace", sess.ActiveWorkspace, "reason", reason)
+	if err := s.endSession(c); err != nil {
+		return storage.Session{}, noSession, err
+	}
+	return storage.Session{}, sessionEnded, nil
+}
+
+// sessionEndedPage tells a person whose session activeSession ended why
+// they are signed out.
+var sessionEndedPage = message{Title: "You have been signed out",
+	Text: "Your access to this workspace was removed or deactivated by your organisation, so your session has ended.",
+	Link: "/", LinkText: "Home"}
+
 // endSession deletes the browser's session (if any) and expires the cookie.
 func (s *Service) endSession(c echo.Context) error {
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {

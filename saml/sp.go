@@ -1,7 +1,8 @@
 package saml
 
 import (
-	"encoding/json"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -132,33 +132,62 @@ func (s *Service) handleMetadata(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/samlmetadata+xml", append([]byte(xml.Header), buf...))
 }
 
-// trackedRequest is an SP-initiated AuthnRequest waiting for its answer,
-// stored under "authn:<RelayState>" for requestTTL.
-type trackedRequest struct {
-	ID string `json:"id"`
-	// Return is the local path to go to after sign-in.
-	Return string `json:"return"`
-	// Browser is the hash of the browser-binding cookie that started it.
-	Browser string `json:"browser"`
+// A tracked request is an SP-initiated AuthnRequest waiting for its
+// answer, stored under "authn:<RelayState>" for requestTTL. The RelayState
+// is 128 random bits and the AuthnRequest's ID is derived from it
+// (authnRequestID), so the record only binds it to the browser that
+// started it and keeps where to land: a version byte, the first 16 bytes
+// of the SHA-256 of the browser-binding cookie, and the return path
+// unless it is "/". With its key and expiry that is 136 bytes of Redis
+// memory for a workspace id of four letters, plus any return path
+// (MEMORY USAGE on Redis 7; TestTrackedRequestMemory).
+const (
+	// trackedV1 is the record's version byte; a record of another version
+	// (or an older JSON one) is treated as unknown.
+	trackedV1 = 1
+	// relayBytes is the RelayState's random length (22 characters).
+	relayBytes = 16
+	// bindHashLen is how much of the binding cookie's SHA-256 is kept.
+	bindHashLen = 16
+)
+
+// authnRequestID is the ID of the AuthnRequest sent with RelayState relay
+// (an XML NCName: relay is base64url). The ID and the RelayState travel
+// together to the IdP and back, so deriving one from the other reveals
+// nothing; the stored record still ties them to one browser.
+func authnRequestID(relay string) string { return "id-" + relay }
+
+// encodeTracked is the record of a tracked request started by the browser
+// holding binding cookie bind, to land on ret.
+func encodeTracked(bind, ret string) []byte {
+	h := sha256.Sum256([]byte(bind))
+	rec := append([]byte{trackedV1}, h[:bindHashLen]...)
+	if ret != "/" {
+		rec = append(rec, ret...)
+	}
+	return rec
+}
+
+// trackedBy reports whether the record was started by the browser holding
+// binding cookie bind, and returns its return path.
+func trackedBy(rec []byte, bind string) (ret string, ok bool) {
+	if len(rec) < 1+bindHashLen || rec[0] != trackedV1 {
+		return "", false
+	}
+	h := sha256.Sum256([]byte(bind))
+	if subtle.ConstantTimeCompare(h[:bindHashLen], rec[1:1+bindHashLen]) != 1 {
+		return "", false
+	}
+	if ret = string(rec[1+bindHashLen:]); ret == "" {
+		ret = "/"
+	}
+	return ret, true
 }
 
 // bindCookie names the cookie that ties an AuthnRequest to the browser that
 // started it (login CSRF: an attacker cannot make a victim's browser
 // complete the attacker's login, because the victim lacks this cookie).
 const bindCookie = "scimjit_saml_bind"
-
-// Login rate limit. /saml/{ws}/login is unauthenticated and every call
-// stores a tracked AuthnRequest for requestTTL, so without a limit anyone
-// could make the server write Redis keys without bound. loginLimit logins
-// per loginWindow per client network and workspace is plenty for a person
-// retrying, and for a small company's office behind one NAT address, while
-// it bounds what one client can keep alive to about
-// loginLimit*requestTTL/loginWindow (300) tracked requests per workspace.
-// A larger NAT (a big office, a carrier-grade NAT) may need it raised.
-const (
-	loginLimit  = 30
-	loginWindow = time.Minute
-)
 
 // loginClient is the rate-limit bucket of a client IP (c.RealIP(): the TCP
 // peer, or the X-Forwarded-For entry chosen by --trusted-proxies): an IPv4
@@ -182,35 +211,36 @@ func loginClient(ip string) string {
 }
 
 // allowLogin counts a login of this client in ws and reports whether it is
-// within loginLimit. When false it has answered 429 with Retry-After and the
-// plain message page. Nothing else is written for a refused login (no
-// tracked request, and no login.refused event: that would be a write per
-// request again).
+// within Config.LoginLimit. /saml/{ws}/login is unauthenticated and every
+// call stores a tracked AuthnRequest for requestTTL, so the limit is what
+// bounds the tracked requests one client keeps alive: about LoginLimit
+// per minute of requestTTL, plus one burst (330 at the default). When
+// false it has answered 429 with Retry-After and the plain message page.
+// Nothing else is written for a refused login (no tracked request, and no
+// login.refused event: that would be a write per request again).
 func (s *Service) allowLogin(c echo.Context, ws string) (bool, error) {
-	ok, err := s.cfg.Store.Allow(c.Request().Context(), "saml:login:"+ws+":"+loginClient(c.RealIP()), loginLimit, loginWindow)
+	a, err := s.cfg.Store.Allow(c.Request().Context(), "saml:login:"+ws+":"+loginClient(c.RealIP()),
+		storage.PerMinute(s.cfg.LoginLimit))
 	if err != nil {
-		// Fail closed, as the join-mail limit does: the error page (500)
+		// Fail closed, as the join-mail limit does: the try-again page
 		// instead of a login. An unreachable store could not track the
 		// AuthnRequest either, so failing open would gain nothing.
-		return false, fmt.Errorf("saml login: rate limit: %w", err)
+		return false, s.storeFailed(c, "login rate limit", err)
 	}
-	if ok {
+	if a.OK {
 		return true, nil
 	}
 	// No IP or other personal data in the log; workspace and request_id
 	// come from the context.
-	s.logWarn(c, "saml login refused: rate limit", "reason", "rate_limited",
-		"limit", loginLimit, "window", loginWindow.String())
-	c.Response().Header().Set("Retry-After", strconv.Itoa(int(loginWindow/time.Second)))
-	return false, s.showMessage(c, http.StatusTooManyRequests, message{Title: "Too many sign-in attempts",
-		Text: "There have been too many sign-in attempts from your network to this workspace. Please try again in a minute."})
+	s.logWarn(c, "saml login refused: rate limit", "reason", "rate_limited", "per_minute", s.cfg.LoginLimit)
+	return false, s.tooManySignIns(c, a.RetryAfter)
 }
 
 // handleLogin starts an SP-initiated login: it tracks a new AuthnRequest
 // (id in Redis keyed by a random RelayState, bound to this browser by a
 // cookie) and redirects to the IdP with the HTTP-Redirect binding
 // (SAML bindings §3.4). ?return=/local/path chooses where to land. Logins
-// are rate-limited per client network and workspace (loginLimit).
+// are rate-limited per client network and workspace (Config.LoginLimit).
 func (s *Service) handleLogin(c echo.Context) error {
 	ws, ok, err := s.workspace(c)
 	if !ok {
@@ -239,9 +269,19 @@ func (s *Service) handleLogin(c echo.Context) error {
 	if ok, err := s.allowLogin(c, ws.ID); !ok {
 		return err
 	}
-	authn, err := sp.MakeAuthenticationRequest(ssoURL, binding, crewjam.HTTPPostBinding)
+	// Made unsigned (as for the Redirect binding, which signs the query
+	// string), given the ID derived from the RelayState, then signed for
+	// the POST binding.
+	relay := randomToken(relayBytes)
+	authn, err := sp.MakeAuthenticationRequest(ssoURL, crewjam.HTTPRedirectBinding, crewjam.HTTPPostBinding)
 	if err != nil {
 		return fmt.Errorf("make authn request: %w", err)
+	}
+	authn.ID = authnRequestID(relay)
+	if binding == crewjam.HTTPPostBinding {
+		if err := sp.SignAuthnRequest(authn); err != nil {
+			return fmt.Errorf("sign authn request: %w", err)
+		}
 	}
 	bind := ""
 	if ck, err := c.Cookie(bindCookie); err == nil && len(ck.Value) >= 32 {
@@ -250,8 +290,7 @@ func (s *Service) handleLogin(c echo.Context) error {
 		bind = randomToken(32)
 	}
 	s.setBindCookie(c, bind)
-	relay := randomToken(24)
-	rec, _ := json.Marshal(trackedRequest{ID: authn.ID, Return: localPath(c.QueryParam("return")), Browser: hashToken(bind)})
+	rec := encodeTracked(bind, localPath(c.QueryParam("return")))
 	if err := s.cfg.Store.PutTemp(c.Request().Context(), ws.ID, "authn:"+relay, rec, requestTTL); err != nil {
 		return fmt.Errorf("track authn request: %w", err)
 	}
@@ -305,18 +344,19 @@ func (s *Service) trackedRequest(c echo.Context, ws, relay string) (ids []string
 	if err != nil {
 		return nil, "", err
 	}
-	var tr trackedRequest
-	if err := json.Unmarshal(raw, &tr); err != nil {
-		return nil, "", fmt.Errorf("decode tracked request: %w", err)
+	bind := ""
+	if ck, cerr := c.Cookie(bindCookie); cerr == nil {
+		bind = ck.Value
 	}
-	ck, cerr := c.Cookie(bindCookie)
-	if cerr != nil || hashToken(ck.Value) != tr.Browser {
-		// The request was started in another browser: answer as if it
-		// were unknown, so the response's InResponseTo cannot match.
+	ret, ok := trackedBy(raw, bind)
+	if !ok {
+		// Started in another browser (or an unreadable record): answer
+		// as if it were unknown, so the response's InResponseTo cannot
+		// match.
 		s.logWarn(c, "saml acs: tracked request was started by another browser")
 		return nil, "", nil
 	}
-	return []string{tr.ID}, tr.Return, nil
+	return []string{authnRequestID(relay)}, ret, nil
 }
 
 // localPath returns p when it is a path on this site ("/x?y"), else "/".

@@ -25,11 +25,14 @@ func (s *Service) handleSwitch(c echo.Context) error {
 	if err := s.checkCSRF(c); err != nil {
 		return s.refuseCSRF(c, err)
 	}
-	sess, ok, err := s.currentSession(c)
+	sess, st, err := s.activeSession(c)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if st == sessionEnded {
+		return s.showMessage(c, http.StatusUnauthorized, sessionEndedPage)
+	}
+	if st == noSession {
 		return s.showMessage(c, http.StatusUnauthorized, message{Title: "Not signed in",
 			Text: "Your session has ended. Sign in again.", Link: "/", LinkText: "Home"})
 	}

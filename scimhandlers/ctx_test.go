@@ -54,8 +54,8 @@ func (s *ctxStore) GetWorkspace(ctx context.Context, id string) (storage.Workspa
 func (s *ctxStore) GetOrCreateAccount(ctx context.Context, a storage.Account) (storage.Account, bool, error) {
 	return s.Store.GetOrCreateAccount(s.call(ctx, "GetOrCreateAccount"), a)
 }
-func (s *ctxStore) CreateUser(ctx context.Context, ws string, u storage.User) (storage.User, error) {
-	return s.Store.CreateUser(s.call(ctx, "CreateUser"), ws, u)
+func (s *ctxStore) CreateUser(ctx context.Context, ws string, u storage.User, events ...storage.Event) (storage.User, error) {
+	return s.Store.CreateUser(s.call(ctx, "CreateUser"), ws, u, events...)
 }
 func (s *ctxStore) GetUser(ctx context.Context, ws, id string) (storage.User, error) {
 	return s.Store.GetUser(s.call(ctx, "GetUser"), ws, id)
@@ -63,8 +63,8 @@ func (s *ctxStore) GetUser(ctx context.Context, ws, id string) (storage.User, er
 func (s *ctxStore) GetUserByAccount(ctx context.Context, ws, accountID string) (storage.User, error) {
 	return s.Store.GetUserByAccount(s.call(ctx, "GetUserByAccount"), ws, accountID)
 }
-func (s *ctxStore) FindUsers(ctx context.Context, ws string, by storage.UserIndex, v string) ([]storage.User, error) {
-	return s.Store.FindUsers(s.call(ctx, "FindUsers"), ws, by, v)
+func (s *ctxStore) FindUsers(ctx context.Context, ws string, by storage.UserIndex, v string, o storage.FindOptions) (storage.UsersFound, error) {
+	return s.Store.FindUsers(s.call(ctx, "FindUsers"), ws, by, v, o)
 }
 func (s *ctxStore) ListUsers(ctx context.Context, ws string, offset, limit int) ([]storage.User, int, error) {
 	return s.Store.ListUsers(s.call(ctx, "ListUsers"), ws, offset, limit)
@@ -96,14 +96,8 @@ func (s *ctxStore) DeleteGroup(ctx context.Context, ws, id string, v int64) erro
 func (s *ctxStore) UserGroups(ctx context.Context, ws string, ids []string) (map[string][]storage.GroupRef, error) {
 	return s.Store.UserGroups(s.call(ctx, "UserGroups"), ws, ids)
 }
-func (s *ctxStore) FindUsersWithGroups(ctx context.Context, ws string, by storage.UserIndex, v string) ([]storage.User, map[string][]storage.GroupRef, error) {
-	return s.Store.FindUsersWithGroups(s.call(ctx, "FindUsersWithGroups"), ws, by, v)
-}
-func (s *ctxStore) FindUsersRaw(ctx context.Context, ws string, by storage.UserIndex, v string, g bool) ([]storage.User, map[string][]storage.GroupRef, error) {
-	return s.Store.FindUsersRaw(s.call(ctx, "FindUsersRaw"), ws, by, v, g)
-}
-func (s *ctxStore) AppendEvent(ctx context.Context, ws string, e storage.Event) (storage.Event, error) {
-	return s.Store.AppendEvent(s.call(ctx, "AppendEvent"), ws, e)
+func (s *ctxStore) AppendEvents(ctx context.Context, ws string, e ...storage.Event) ([]storage.Event, error) {
+	return s.Store.AppendEvents(s.call(ctx, "AppendEvents"), ws, e...)
 }
 
 // TestWorkStopsWhenTheClientIsGone: once the request's context is done
@@ -131,7 +125,7 @@ func TestWorkStopsWhenTheClientIsGone(t *testing.T) {
 		{"scan with groups", "GET", "/Users?filter=" + q(`title pr or groups pr`), "", "ListUsers"},
 		{"sorted scan", "GET", "/Users?sortBy=title", "", "ListUsers"},
 		{"root scan", "GET", "/?filter=" + q(`title pr`), "", "ListUsers"},
-		{"lookups", "GET", "/Users?filter=" + q(strings.Join(terms, " or ")), "", "FindUsersRaw"},
+		{"lookups", "GET", "/Users?filter=" + q(strings.Join(terms, " or ")), "", "FindUsers"},
 		{"lookups with a projection", "GET", "/Users?attributes=title&filter=" + q(strings.Join(terms, " or ")), "", "FindUsers"},
 		{"member filter", "PATCH", "/Groups/" + gid, patchPrefix + `[{"op":"remove","path":"members[type eq \"User\"]"}]}`, "GetGroup"},
 	} {

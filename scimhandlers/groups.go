@@ -58,7 +58,7 @@ func (h *Handler) groupEvent(ctx context.Context, ws, typ string, g storage.Grou
 		detail = map[string]string{}
 	}
 	detail["group"] = g.ID
-	if _, err := h.store.AppendEvent(ctx, ws, storage.Event{Type: typ, Actor: "scim", Detail: detail}); err != nil {
+	if _, err := h.store.AppendEvents(ctx, ws, storage.Event{Type: typ, Actor: "scim", Detail: detail}); err != nil {
 		h.log.WarnContext(ctx, "append scim event", "type", typ, "err", err)
 	}
 }

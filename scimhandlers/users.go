@@ -282,7 +282,7 @@ func (h *Handler) userGroups(ctx context.Context, ws, id string) ([]storage.Grou
 }
 
 func (h *Handler) event(ctx context.Context, ws, typ string, u storage.User, detail map[string]string) {
-	_, err := h.store.AppendEvent(ctx, ws, storage.Event{
+	_, err := h.store.AppendEvents(ctx, ws, storage.Event{
 		Type: typ, Actor: "scim", UserID: u.ID, AccountID: u.AccountID, Detail: detail,
 	})
 	if err != nil {

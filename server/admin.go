@@ -47,46 +47,53 @@ func HashSCIMToken(token string) []byte {
 	return sum[:]
 }
 
-// adminAuthWindow is the window of Config.AdminAuthLimit: at most that
-// many admin API requests per client address in one minute.
-const adminAuthWindow = time.Minute
-
 // requireAdmin authenticates an admin API request: "Authorization: Bearer
-// <admin token>", compared in constant time. Every request counts one
-// authentication attempt for its client address (c.RealIP, so after the
-// trusted proxies) in the store, shared by all processes; beyond
-// Config.AdminAuthLimit attempts per minute the client gets 429 with
-// Retry-After, whatever token it sends. Successful requests count too:
-// the limit must be checked before the token is, and a check without
-// counting would need a second store call per request. Were only failures
-// counted, a client over the limit would still learn from a 200 that a
-// guess was right, and guessing would be as fast as before. Other clients'
-// attempts never count against a client.
+// <admin token>", compared in constant time. Failed authentications are
+// counted per client address (c.RealIP, so after the trusted proxies) in
+// the store, shared by all processes; once a client has failed more than
+// Config.AdminAuthLimit times in a minute (GCRA, in bursts of as many),
+// every request of it gets 429 with Retry-After, before its token is even
+// looked at, until it is back under the rate: refusing only the wrong
+// guesses would still tell a right one apart. Successful requests are
+// never counted, and other clients' failures never count against a
+// client.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.cfg.AdminToken == "" {
 			return &apiError{Status: http.StatusUnauthorized, Message: "the admin API is disabled: no admin token is configured"}
 		}
 		ctx := c.Request().Context()
-		ok, err := s.store.Allow(ctx, "admin:auth:"+reqctx.ClientKey(c.RealIP()), s.cfg.AdminAuthLimit, adminAuthWindow)
-		if err != nil {
+		key, rate := "admin:auth:"+reqctx.ClientKey(c.RealIP()), storage.PerMinute(s.cfg.AdminAuthLimit)
+		tooMany := func(a storage.Allowed) error {
+			s.log.WarnContext(ctx, "admin api: too many failed authentications", "remote_ip", c.RealIP())
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.FormatInt(int64(max(1, (a.RetryAfter+time.Second-1)/time.Second)), 10))
+			return &apiError{Status: http.StatusTooManyRequests,
+				Message: "too many failed authentications from this address; retry after the time in Retry-After"}
+		}
+		if a, err := s.store.CheckRate(ctx, key, rate); err != nil {
 			// Fail closed: the admin API cannot work without the store anyway.
 			return fmt.Errorf("admin api: rate limit: %w", err)
+		} else if !a.OK {
+			return tooMany(a)
 		}
-		if !ok {
-			s.log.WarnContext(ctx, "admin api: too many authentication attempts", "remote_ip", c.RealIP())
-			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(adminAuthWindow/time.Second)))
-			return &apiError{Status: http.StatusTooManyRequests,
-				Message: "too many admin API requests from this address; retry after the time in Retry-After"}
+		failed := func(msg string) error {
+			a, err := s.store.Allow(ctx, key, rate)
+			if err != nil {
+				return fmt.Errorf("admin api: rate limit: %w", err)
+			}
+			if !a.OK {
+				return tooMany(a)
+			}
+			return &apiError{Status: http.StatusUnauthorized, Message: msg}
 		}
 		auth := c.Request().Header.Get(echo.HeaderAuthorization)
 		scheme, tok, found := strings.Cut(auth, " ")
 		if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-			return &apiError{Status: http.StatusUnauthorized, Message: "missing bearer token"}
+			return failed("missing bearer token")
 		}
 		if !adminTokenMatches(s.adminHash, tok) {
 			s.log.WarnContext(ctx, "admin api: wrong bearer token", "remote_ip", c.RealIP())
-			return &apiError{Status: http.StatusUnauthorized, Message: "invalid bearer token"}
+			return failed("invalid bearer token")
 		}
 		return next(c)
 	}
@@ -192,7 +199,7 @@ func (s *Server) adminEvent(c echo.Context, ws, typ string, detail map[string]st
 // appendAdminEvent records an admin change in the workspace's event stream.
 // A failure is logged, not returned: the change itself succeeded.
 func appendAdminEvent(ctx context.Context, store storage.Store, log *slog.Logger, ws, typ string, detail map[string]string) {
-	_, err := store.AppendEvent(ctx, ws, storage.Event{
+	_, err := store.AppendEvents(ctx, ws, storage.Event{
 		Type: typ, Actor: "admin", Detail: detail, Time: time.Now().UTC(),
 	})
 	if err != nil {
@@ -229,7 +236,7 @@ func (s *Server) createWorkspace(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := resolveMetadataURL(c.Request().Context(), s.cfg.MetadataClient, s.log, req.Settings); err != nil {
+	if err := resolveMetadataURL(c.Request().Context(), s.metadataClient, s.log, req.Settings); err != nil {
 		return storeError(err, "workspace")
 	}
 	ws, err := newWorkspace(req)
@@ -307,7 +314,7 @@ func (s *Server) updateWorkspace(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := resolveMetadataURL(c.Request().Context(), s.cfg.MetadataClient, s.log, req.Settings); err != nil {
+	if err := resolveMetadataURL(c.Request().Context(), s.metadataClient, s.log, req.Settings); err != nil {
 		return storeError(err, "workspace")
 	}
 	ws, changed, err := updateWorkspace(c.Request().Context(), s.store, id, req)

@@ -50,8 +50,11 @@ type BootstrapToken struct {
 type SecretSource struct {
 	LookupEnv func(string) (string, bool)
 	ReadFile  func(string) ([]byte, error)
-	// HTTPClient downloads idp.metadataURL (default: 15s timeout).
-	HTTPClient *http.Client
+	// HTTPClient downloads idp.metadataURL (default: 15s timeout), as
+	// Config.MetadataClient; MetadataAllowPrivateHosts is
+	// Config.MetadataAllowPrivateHosts.
+	HTTPClient                *http.Client
+	MetadataAllowPrivateHosts bool
 }
 
 // ParseBootstrap parses a bootstrap file strictly (unknown keys are errors)
@@ -126,8 +129,9 @@ func ApplyBootstrap(ctx context.Context, store storage.Store, log *slog.Logger, 
 	if err := v.orNil(); err != nil {
 		return err
 	}
+	client := newMetadataClient(src.HTTPClient, src.MetadataAllowPrivateHosts)
 	for i := range b.Workspaces {
-		if err := resolveMetadataURL(ctx, src.HTTPClient, log, b.Workspaces[i].Settings); err != nil {
+		if err := resolveMetadataURL(ctx, client, log, b.Workspaces[i].Settings); err != nil {
 			v.add("bootstrap: workspaces[%d] (%s): %v", i, b.Workspaces[i].ID, err)
 		}
 	}

@@ -4,6 +4,7 @@
 // one access-log line per request, body-size limits, client IP extraction),
 // the error renderer (SCIM error JSON under /scim/, plain JSON elsewhere),
 // http.Server timeouts and graceful shutdown. It also applies the declarative
-// workspace file given with --bootstrap. It knows HTTP and wiring, never Redis:
+// workspace file given with --bootstrap, and downloads IdP metadata given by
+// URL (metadata.go: public addresses only unless allowed). It knows HTTP and wiring, never Redis:
 // the store arrives built in Config.
 package server

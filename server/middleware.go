@@ -136,13 +136,15 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// bodyLimitFor returns the body cap of a route template.
+// bodyLimitFor returns the body cap of a route template; 0 for the SAML
+// ACS, which applies SAMLBodyLimit itself (saml.Config.ACSBodyLimit) so
+// that a person gets a page rather than a JSON error.
 func (s *Server) bodyLimitFor(route string) int64 {
 	switch {
 	case strings.HasPrefix(route, "/scim/"):
 		return s.cfg.SCIMBodyLimit
 	case strings.HasPrefix(route, "/saml/") && strings.HasSuffix(route, "/acs"):
-		return s.cfg.SAMLBodyLimit
+		return 0
 	case strings.HasPrefix(route, "/admin/"):
 		return s.cfg.AdminBodyLimit
 	default:
@@ -151,7 +153,8 @@ func (s *Server) bodyLimitFor(route string) int64 {
 }
 
 // bodyLimit answers 413 when the declared Content-Length exceeds the
-// route's cap, and otherwise makes reading past the cap fail.
+// route's cap, and otherwise makes reading past the cap fail (routes with
+// no cap here apply their own).
 func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
@@ -159,6 +162,9 @@ func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		limit := s.bodyLimitFor(c.Path())
+		if limit == 0 {
+			return next(c)
+		}
 		if req.ContentLength > limit {
 			return &apiError{Status: http.StatusRequestEntityTooLarge,
 				Message: fmt.Sprintf("request body larger than %d bytes", limit)}

@@ -42,9 +42,10 @@ type Config struct {
 	// AdminToken is the bearer token of the admin API. Empty disables the
 	// admin API (every request gets 401).
 	AdminToken string
-	// AdminAuthLimit caps the admin API requests (each an authentication
-	// attempt) from one client address per minute (default 120); beyond it
-	// the client gets 429 with Retry-After.
+	// AdminAuthLimit caps the failed admin API authentications from one
+	// client address per minute (default 10, in bursts of as many); beyond
+	// it every request of the client gets 429 with Retry-After until it is
+	// back under the rate.
 	AdminAuthLimit int
 	// TrustedProxies are the networks whose X-Forwarded-For header is
 	// believed when working out the client IP. Empty: the peer address is
@@ -60,7 +61,8 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
 
-	// SCIMBodyLimit (default 1 MiB), SAMLBodyLimit (the ACS, default 2 MiB),
+	// SCIMBodyLimit (default 1 MiB), SAMLBodyLimit (the ACS, default 2 MiB;
+	// it becomes SAML.ACSBodyLimit when that is zero),
 	// AdminBodyLimit (default 1 MiB: IdP metadata) and DefaultBodyLimit
 	// (every other route, default 64 KiB) cap request bodies in bytes.
 	SCIMBodyLimit    int64
@@ -68,8 +70,14 @@ type Config struct {
 	AdminBodyLimit   int64
 	DefaultBodyLimit int64
 	// MetadataClient downloads IdP metadata given by URL in the admin API
-	// (default: a client with a 15s timeout).
+	// (default: a client with a 15s timeout). Its Transport, nil or an
+	// *http.Transport, gets a dialer that refuses non-public addresses
+	// unless MetadataAllowPrivateHosts, and no proxy.
 	MetadataClient *http.Client
+	// MetadataAllowPrivateHosts lets metadata URLs reach loopback,
+	// private, link-local and other non-public addresses (refused by
+	// default, checked on the address dialled).
+	MetadataAllowPrivateHosts bool
 	// SCIMMaxResults caps a SCIM page (default 100).
 	SCIMMaxResults int
 	// Metrics, when not nil, receives the HTTP metrics (requests by route
@@ -93,13 +101,13 @@ const (
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultSCIMBodyLimit     = 1 << 20
-	DefaultSAMLBodyLimit     = 2 << 20
+	DefaultSAMLBodyLimit     = saml.DefaultACSBodyLimit
 	DefaultAdminBodyLimit    = 1 << 20
 	DefaultDefaultBodyLimit  = 64 << 10
-	// DefaultAdminAuthLimit allows a person or a script far more admin
-	// requests than they make, and bounds token guessing from one address
-	// to two a second.
-	DefaultAdminAuthLimit = 120
+	// DefaultAdminAuthLimit lets a person mistype a token a few times and
+	// bounds token guessing from one address to one guess every six
+	// seconds.
+	DefaultAdminAuthLimit = 10
 )
 
 func (c *Config) setDefaults() {
@@ -142,8 +150,10 @@ type Server struct {
 	scim    http.Handler
 	saml    *saml.Service
 	metrics *metrics // nil without Config.Metrics
-	baseURL string   // without trailing slash
-	ready   readiness
+	// metadataClient downloads idp.metadataURL (newMetadataClient).
+	metadataClient *http.Client
+	baseURL        string // without trailing slash
+	ready          readiness
 	// adminHash is the SHA-256 of Config.AdminToken.
 	adminHash [sha256.Size]byte
 }
@@ -175,6 +185,9 @@ func New(cfg Config) (*Server, error) {
 		sc.BaseURL = cfg.BaseURL
 	}
 	sc.Demo = sc.Demo || cfg.Demo
+	if sc.ACSBodyLimit <= 0 {
+		sc.ACSBodyLimit = cfg.SAMLBodyLimit // the ACS applies it itself (bodyLimitFor)
+	}
 	samlSvc, err := saml.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("server: saml: %w", err)
@@ -191,9 +204,10 @@ func New(cfg Config) (*Server, error) {
 			BaseURL:    base,
 			MaxResults: cfg.SCIMMaxResults,
 		}),
-		saml:      samlSvc,
-		baseURL:   base,
-		adminHash: sha256.Sum256([]byte(cfg.AdminToken)),
+		saml:           samlSvc,
+		baseURL:        base,
+		adminHash:      sha256.Sum256([]byte(cfg.AdminToken)),
+		metadataClient: newMetadataClient(cfg.MetadataClient, cfg.MetadataAllowPrivateHosts),
 	}
 	if cfg.Metrics != nil {
 		if s.metrics, err = newMetrics(cfg.Metrics); err != nil {

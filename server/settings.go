@@ -1,6 +1,9 @@
 package server
 
 import (
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -247,6 +250,7 @@ func checkIdPMetadata(xml string) (string, error) {
 		return "", fmt.Errorf("no IDPSSODescriptor: this is not an identity provider's metadata")
 	}
 	var sso, cert bool
+	n := 0 // certificates seen, for the error messages
 	for _, d := range ed.IDPSSODescriptors {
 		for _, e := range d.SingleSignOnServices {
 			if e.Location != "" && (e.Binding == crewsaml.HTTPRedirectBinding || e.Binding == crewsaml.HTTPPostBinding) {
@@ -254,9 +258,14 @@ func checkIdPMetadata(xml string) (string, error) {
 			}
 		}
 		for _, k := range d.KeyDescriptors {
-			if (k.Use == "" || k.Use == "signing") && len(k.KeyInfo.X509Data.X509Certificates) > 0 &&
-				strings.TrimSpace(k.KeyInfo.X509Data.X509Certificates[0].Data) != "" {
-				cert = true
+			for _, c := range k.KeyInfo.X509Data.X509Certificates {
+				n++
+				if err := checkCertificate(c.Data); err != nil {
+					return "", fmt.Errorf("certificate %d (KeyDescriptor use=%q): %w", n, k.Use, err)
+				}
+				if k.Use == "" || k.Use == "signing" {
+					cert = true
+				}
 			}
 		}
 	}
@@ -267,6 +276,30 @@ func checkIdPMetadata(xml string) (string, error) {
 		return "", fmt.Errorf("no signing certificate in the IDPSSODescriptor")
 	}
 	return ed.EntityID, nil
+}
+
+// checkCertificate checks an X509Certificate element's text the way the
+// SAML library reads it when it verifies a signature (white space
+// ignored, standard base64, DER X.509): a certificate it cannot read
+// would make every sign-in of the workspace fail.
+func checkCertificate(data string) error {
+	b64 := strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" \t\n\f\r", r) { // the library's \s
+			return -1
+		}
+		return r
+	}, data)
+	if b64 == "" {
+		return errors.New("empty")
+	}
+	der, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return errors.New("not valid base64")
+	}
+	if _, err := x509.ParseCertificate(der); err != nil {
+		return fmt.Errorf("not an X.509 certificate (%v)", err)
+	}
+	return nil
 }
 
 // validateName checks a workspace's display name.

@@ -463,10 +463,13 @@ type Store interface {
 	// for all ids, proportional to the number of groups found and
 	// independent of the groups' sizes.
 	UserGroups(ctx context.Context, ws string, userIDs []string) (map[string][]GroupRef, error)
-	// AppendEvent adds an event to the workspace's stream (capped length).
-	AppendEvent(ctx context.Context, ws string, e Event) (Event, error)
-	// ListEvents returns events after the given id ("" = from the start),
-	// oldest first, at most limit.
+	// ListEvents returns at most limit events of the workspace, both kinds
+	// merged, oldest first, after the event whose id is after ("" = from
+	// the start). The order is that of appending, except that a sign-in
+	// event and another one appended in the same millisecond come in a
+	// fixed order of the backend's; every id AppendEvent or ListEvents
+	// returned is a cursor that continues exactly after its event.
+	// ErrNotFound when after is not an event id.
 	ListEvents(ctx context.Context, ws, after string, limit int) ([]Event, error)
 
 	// CreateSession stores s until s.ExpiresAt.
@@ -491,9 +494,21 @@ type Store interface {
 	// confirmation, re-sent after its answer was lost), which gets it again.
 	ConsumeVerification(ctx context.Context, accountID, tokenHash, op string) (Verification, error)
 
-	// Allow is a fixed-window rate limiter: it counts one hit for key and
-	// reports whether at most limit hits happened in the current window.
-	Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, error)
+	// Allow counts one event for key against r and reports whether it is
+	// within the rate. It is a GCRA limiter (generic cell rate algorithm)
+	// shared by every process on the same backend: events are allowed
+	// while they average at most r.Limit per r.Period with bursts of up
+	// to r.Burst, so no interval of length d ever lets through more than
+	// r.Burst + d*r.Limit/r.Period events (a fixed window would let twice
+	// the limit through around a window boundary). A refused event is not
+	// counted. Keys of different callers are independent. It is atomic
+	// across concurrent callers; an invalid r (Limit or Period not
+	// positive) is an error.
+	Allow(ctx context.Context, key string, r Rate) (Allowed, error)
+	// CheckRate reports, counting nothing, whether Allow(key, r) would
+	// allow one more event now (to refuse a client that is over a limit
+	// of failures before its next attempt is even looked at).
+	CheckRate(ctx context.Context, key string, r Rate) (Allowed, error)
 	// ConsumeOnce records key until expiresAt and reports true the first
 	// time; later calls (from any process) report false (replay cache).
 	ConsumeOnce(ctx context.Context, ws, key string, expiresAt time.Time) (bool, error)
@@ -508,13 +523,37 @@ type Store interface {
 	SetMailStatus(ctx context.Context, id, status, errText string) error
 	ListMail(ctx context.Context, limit int) ([]Mail, error)
 
-	// AppendEvents adds events to the workspace's stream in the given order,
-	// atomically (all or none); it returns them with ID (and Time when
-	// zero) set, as AppendEvent does for each. ErrNotFound when the
-	// workspace does not exist. An empty list appends nothing.
-	AppendEvents(ctx context.Context, ws string, events []Event) ([]Event, error)
+	// AppendEvents adds events to the workspace's events in the given
+	// order, atomically (all or none), and returns them with ID (and Time
+	// when zero) set. The workspace keeps a capped number of the newest
+	// events. Sign-in events (type "login.*") are capped apart from all
+	// others, so that however many of them are appended (anyone can cause
+	// a refused sign-in) they never push an admin or provisioning event
+	// out. ErrNotFound when the workspace does not exist. No events append
+	// nothing.
+	AppendEvents(ctx context.Context, ws string, events ...Event) ([]Event, error)
 
 	SignIns
+}
+
+// Rate is a rate limit for Store.Allow: Limit events per Period on
+// average, with bursts of up to Burst events at once (0 means Limit).
+type Rate struct {
+	Limit  int
+	Burst  int
+	Period time.Duration
+}
+
+// PerMinute is a rate of n events per minute with bursts of up to n.
+func PerMinute(n int) Rate { return Rate{Limit: n, Burst: n, Period: time.Minute} }
+
+// Allowed is Store.Allow's verdict.
+type Allowed struct {
+	// OK is true when the event is within the rate (and was counted).
+	OK bool
+	// RetryAfter is, when OK is false, how long until the next event
+	// would be allowed; zero when OK.
+	RetryAfter time.Duration
 }
 
 // SignIns are the two composite operations of a SAML sign-in. Each equals

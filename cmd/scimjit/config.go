@@ -47,6 +47,13 @@ type serveConfig struct {
 	SAMLClockSkew time.Duration
 	SessionTTL    time.Duration
 	VerifyTTL     time.Duration
+	// Rate limits per minute (saml.Config).
+	SAMLLoginLimit        int
+	SAMLACSClientLimit    int
+	SAMLACSWorkspaceLimit int
+	// IdPMetadataAllowPrivateHosts lets metadata URLs reach non-public
+	// addresses.
+	IdPMetadataAllowPrivateHosts bool
 
 	SMTP mail.SMTPConfig
 }
@@ -183,6 +190,11 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 		SAMLClockSkew:   r.dur("saml-clock-skew"),
 		SessionTTL:      r.dur("session-ttl"),
 		VerifyTTL:       r.dur("verify-ttl"),
+
+		SAMLLoginLimit:               r.integer("saml-login-limit"),
+		SAMLACSClientLimit:           r.integer("saml-acs-client-limit"),
+		SAMLACSWorkspaceLimit:        r.integer("saml-acs-workspace-limit"),
+		IdPMetadataAllowPrivateHosts: r.boolean("idp-metadata-allow-private-hosts"),
 		SMTP: mail.SMTPConfig{
 			Host:     r.str("smtp-host"),
 			Port:     r.integer("smtp-port"),
@@ -295,6 +307,18 @@ func (c serveConfig) validate() configProblems {
 			p.add("--%s must be positive", o.name)
 		case o.n > maxBodyLimit:
 			p.add("--%s: at most %dMiB", o.name, maxBodyLimit>>20)
+		}
+	}
+	for _, o := range []struct {
+		name string
+		n    int
+	}{
+		{"saml-login-limit", c.SAMLLoginLimit},
+		{"saml-acs-client-limit", c.SAMLACSClientLimit},
+		{"saml-acs-workspace-limit", c.SAMLACSWorkspaceLimit},
+	} {
+		if o.n < 1 || o.n > maxRateLimit {
+			p.add("--%s: must be from 1 to %d (per minute)", o.name, maxRateLimit)
 		}
 	}
 	for name, d := range map[string]time.Duration{"saml-clock-skew": c.SAMLClockSkew, "session-ttl": c.SessionTTL, "verify-ttl": c.VerifyTTL} {
@@ -438,6 +462,10 @@ func checkAdminToken(tok string) error {
 	return fmt.Errorf("--admin-token is too weak: %s; use a random token, e.g. the output of `openssl rand -base64 32`",
 		strings.Join(why, "; "))
 }
+
+// maxRateLimit caps the per-minute rate-limit options (10,000 a second): a
+// larger value is a typo, and "no limit" is not offered.
+const maxRateLimit = 600000
 
 // maxBodyLimit caps the body-limit options: no SCIM request, SAML response
 // or IdP metadata document comes near it, so a larger value is a typo.

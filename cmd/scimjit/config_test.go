@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/server"
 )
 
@@ -377,6 +378,36 @@ func TestWeakAdminTokensAreRefused(t *testing.T) {
 	for _, tok := range strong {
 		if _, _, err := parse(t, []string{"--admin-token", tok}, nil, nil); err != nil {
 			t.Errorf("--admin-token %q refused: %v", tok, err)
+		}
+	}
+}
+
+// TestSAMLLimitOptionsReachConfig: the sign-in rate limits and the
+// metadata-host switch reach the saml and server configs; unset they are
+// the documented defaults, and a limit must be a positive number.
+func TestSAMLLimitOptionsReachConfig(t *testing.T) {
+	cfg, _, err := parse(t, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := cfg.samlConfig()
+	if sc.LoginLimit != saml.DefaultLoginLimit || sc.ACSClientLimit != saml.DefaultACSClientLimit ||
+		sc.ACSWorkspaceLimit != saml.DefaultACSWorkspaceLimit || cfg.serverConfig().MetadataAllowPrivateHosts {
+		t.Fatalf("defaults: %+v, allow private %v", sc, cfg.serverConfig().MetadataAllowPrivateHosts)
+	}
+	cfg, _, err = parse(t, []string{"--saml-login-limit", "60", "--saml-acs-client-limit", "1000",
+		"--idp-metadata-allow-private-hosts"}, map[string]string{"SCIMJIT_SAML_ACS_WORKSPACE_LIMIT": "20000"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc = cfg.samlConfig()
+	if sc.LoginLimit != 60 || sc.ACSClientLimit != 1000 || sc.ACSWorkspaceLimit != 20000 || !cfg.serverConfig().MetadataAllowPrivateHosts {
+		t.Fatalf("tuned: %+v, allow private %v", sc, cfg.serverConfig().MetadataAllowPrivateHosts)
+	}
+	for _, bad := range [][]string{{"--saml-login-limit", "0"}, {"--saml-acs-client-limit", "-5"},
+		{"--saml-acs-workspace-limit", "10000000"}, {"--saml-acs-workspace-limit", "many"}} {
+		if _, _, err := parse(t, bad, nil, nil); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: error %v, want one naming %s", bad, err, bad[0])
 		}
 	}
 }

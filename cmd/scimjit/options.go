@@ -4,7 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/scimjit/scimjit/saml"
 )
 
 // option is one serve setting: a flag, its environment variable and its
@@ -38,7 +41,7 @@ var serveOptions = []option{
 	{Flag: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	{Flag: "log-format", Default: "text", Usage: "text or json"},
 	{Flag: "admin-token", Usage: "bearer token of the admin API: at least 32 characters, at least 8 different ones, not mostly repeated or consecutive characters (e.g. openssl rand -base64 32); empty disables the API; generated in demo mode", Secret: true},
-	{Flag: "admin-auth-limit", Default: "120", Usage: "admin API requests per minute from one client address, each an authentication attempt (beyond: 429 with Retry-After)"},
+	{Flag: "admin-auth-limit", Default: "10", Usage: "failed admin API authentications per minute from one client address, in bursts of as many (beyond: every request of that address gets 429 with Retry-After)"},
 	{Flag: "shutdown-timeout", Default: "15s", Usage: "how long graceful shutdown waits for running requests"},
 	{Flag: "http-read-header-timeout", Default: "10s", Usage: "how long a client may take to send the request headers"},
 	{Flag: "http-read-timeout", Default: "30s", Usage: "how long a client may take to send a whole request, headers and body"},
@@ -51,12 +54,16 @@ var serveOptions = []option{
 	{Flag: "metrics-listen", Usage: "TCP address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9090 (empty: metrics off; keep it off the public network)"},
 	{Flag: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none, the peer address is the client)"},
 	{Flag: "bootstrap", Usage: "YAML file declaring workspaces, applied idempotently at startup"},
+	{Flag: "idp-metadata-allow-private-hosts", Default: "false", Usage: "let idp.metadataURL (admin API, bootstrap file) reach loopback, private, link-local and other non-public addresses (tests, IdPs on a private network)", Bool: true},
 	{Flag: "demo", Default: "false", Usage: "demo mode: demo workspaces, demo IdP, printed tokens (forced on when no Redis is configured)", Bool: true},
 	{Flag: "saml-key-file", Usage: "PEM RSA private key of the SAML service provider (default: generated per process; set it when running several processes)"},
 	{Flag: "saml-cert-file", Usage: "PEM certificate matching --saml-key-file"},
 	{Flag: "saml-clock-skew", Default: "2m", Usage: "allowed clock difference with IdPs"},
 	{Flag: "session-ttl", Default: "12h", Usage: "lifetime of a browser session"},
 	{Flag: "verify-ttl", Default: "30m", Usage: "lifetime of an emailed join-verification link"},
+	{Flag: "saml-login-limit", Default: strconv.Itoa(saml.DefaultLoginLimit), Usage: "SP-initiated sign-ins (GET /saml/{ws}/login) per minute per client address and workspace, in bursts of as many; 429 beyond"},
+	{Flag: "saml-acs-client-limit", Default: strconv.Itoa(saml.DefaultACSClientLimit), Usage: "SAML responses posted to the ACS per minute per client address (all workspaces), in bursts of as many; 429 beyond"},
+	{Flag: "saml-acs-workspace-limit", Default: strconv.Itoa(saml.DefaultACSWorkspaceLimit), Usage: "SAML responses posted to one workspace's ACS per minute (all clients), in bursts of as many; 429 beyond"},
 	{Flag: "smtp-host", Usage: "SMTP server for verification mail (empty: mail only goes to the outbox, GET /admin/v1/outbox)"},
 	{Flag: "smtp-port", Default: "0", Usage: "SMTP port (0: 587 for starttls, 465 for tls, 25 for none)"},
 	{Flag: "smtp-username", Usage: "SMTP username"},

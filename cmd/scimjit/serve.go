@@ -74,7 +74,8 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.Bootstrap, err)
 		}
-		if err := server.ApplyBootstrap(ctx, store, log, b, server.SecretSource{LookupEnv: env, ReadFile: readFile}); err != nil {
+		if err := server.ApplyBootstrap(ctx, store, log, b, server.SecretSource{LookupEnv: env, ReadFile: readFile,
+			MetadataAllowPrivateHosts: cfg.IdPMetadataAllowPrivateHosts}); err != nil {
 			return err
 		}
 		log.Info("bootstrap applied", "file", cfg.Bootstrap, "workspaces", len(b.Workspaces))
@@ -95,11 +96,7 @@ func serve(ctx context.Context, args []string, env environ, readFile readFileFun
 		return fmt.Errorf("base url: %w", err)
 	}
 
-	samlCfg := saml.Config{
-		ClockSkew:  cfg.SAMLClockSkew,
-		SessionTTL: cfg.SessionTTL,
-		VerifyTTL:  cfg.VerifyTTL,
-	}
+	samlCfg := cfg.samlConfig()
 	if cfg.SAMLKeyFile != "" {
 		samlCfg.Key, samlCfg.Certificate, err = loadKeyPair(readFile, cfg.SAMLKeyFile, cfg.SAMLCertFile)
 		if err != nil {
@@ -187,6 +184,21 @@ func (c serveConfig) serverConfig() server.Config {
 		SAMLBodyLimit:     c.SAMLBodyLimit,
 		AdminBodyLimit:    c.AdminBodyLimit,
 		DefaultBodyLimit:  c.BodyLimit,
+
+		MetadataAllowPrivateHosts: c.IdPMetadataAllowPrivateHosts,
+	}
+}
+
+// samlConfig is the part of saml.Config that comes straight from the
+// options; serve adds the key pair and the mailer.
+func (c serveConfig) samlConfig() saml.Config {
+	return saml.Config{
+		ClockSkew:         c.SAMLClockSkew,
+		SessionTTL:        c.SessionTTL,
+		VerifyTTL:         c.VerifyTTL,
+		LoginLimit:        c.SAMLLoginLimit,
+		ACSClientLimit:    c.SAMLACSClientLimit,
+		ACSWorkspaceLimit: c.SAMLACSWorkspaceLimit,
 	}
 }
 

@@ -59,10 +59,11 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"VerificationExpiry", testVerificationExpiry},
 		{"TempValues", testTempValues},
 		{"ConsumeOnce", testConsumeOnce},
-		{"Allow", testAllow},
 		{"Mail", testMail},
 	}
 	cases = append(cases, signInCases...) // signin.go
+	cases = append(cases, rateCases...)   // ratelimit.go
+	cases = append(cases, eventCases...)  // events.go
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -2,8 +2,10 @@
 // pass. RunConformance takes a constructor and runs each case on a fresh
 // store: CRUD of every record type, uniqueness under concurrency, paging,
 // optimistic and delta updates under concurrency, version preconditions,
-// TTL expiry in real time, single-use tokens, and in every case a check
-// that another workspace sees nothing of what the case did.
+// TTL expiry in real time, single-use tokens, the rate limiter (bursts,
+// no double burst at a window boundary, independent keys, races), the
+// merged event streams and their cursor, and in every case a check that
+// another workspace sees nothing of what the case did.
 //
 // It is an ordinary package (not a _test file) so that each backend's
 // tests can import it.

@@ -310,14 +310,14 @@ var signInCases = []struct {
 // interleaved correctly with AppendEvent, only in their workspace.
 func testAppendEvents(t *testing.T, s storage.Store) {
 	ctx := ctxT(t)
-	first, err := s.AppendEvent(ctx, wsA, storage.Event{Type: "before", Actor: "saml"})
+	firsts, err := s.AppendEvents(ctx, wsA, storage.Event{Type: "before", Actor: "saml"})
 	must(t, err, "append one")
 	var in []storage.Event
 	for i := 0; i < 3; i++ {
 		in = append(in, storage.Event{Type: fmt.Sprintf("batch.%d", i), Actor: "saml", UserID: fmt.Sprintf("u%d", i),
 			AccountID: "a", Detail: map[string]string{"n": fmt.Sprint(i)}})
 	}
-	got, err := s.AppendEvents(ctx, wsA, in)
+	got, err := s.AppendEvents(ctx, wsA, in...)
 	must(t, err, "append batch")
 	if len(got) != 3 {
 		t.Fatalf("appended %d events, want 3", len(got))
@@ -327,16 +327,16 @@ func testAppendEvents(t *testing.T, s storage.Store) {
 			t.Fatalf("appended event %d = %+v", i, e)
 		}
 	}
-	empty, err := s.AppendEvents(ctx, wsA, nil)
+	empty, err := s.AppendEvents(ctx, wsA)
 	if err != nil || len(empty) != 0 {
 		t.Fatalf("empty batch = %+v, %v", empty, err)
 	}
-	_, err = s.AppendEvents(ctx, "conf-missing", in)
+	_, err = s.AppendEvents(ctx, "conf-missing", in...)
 	wantErr(t, err, storage.ErrNotFound, "append batch to unknown workspace")
 	all, err := s.ListEvents(ctx, wsA, "", 100)
 	must(t, err, "list")
-	if len(all) != 4 || all[0].ID != first.ID {
-		t.Fatalf("list = %+v, want 4 events starting with %s", all, first.ID)
+	if len(all) != 4 || all[0].ID != firsts[0].ID {
+		t.Fatalf("list = %+v, want 4 events starting with %s", all, firsts[0].ID)
 	}
 	for i, e := range all[1:] {
 		if e.ID != got[i].ID || e.Type != in[i].Type || e.UserID != in[i].UserID || e.Detail["n"] != fmt.Sprint(i) ||

@@ -18,9 +18,13 @@ import (
 // single process (no sharing between server instances).
 //
 // miniredis does not expire keys on its own; a ticker advances its clock
-// once a second (FastForward), so TTLs expire in real time with at most
-// about a second of lag. (miniredis' ClockTTL would re-scan all keys on
-// every command.) Close stops the ticker and the server.
+// once a second (FastForward), so TTLs expire in real time to within about
+// a second: a key set just before a tick loses up to a second, one set
+// just after it lives up to a second longer. (miniredis' ClockTTL would
+// re-scan all keys on every command.) Everything else reads the real
+// clock: stream ids and the TIME that the rate limiter's script uses, so
+// an early expiry of a rate-limit key gives back at most one second's
+// worth of its rate. Close stops the ticker and the server.
 func OpenEmbedded(ctx context.Context, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -5,75 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
 )
-
-// eventStreamMax caps each workspace's event stream (approximately: XADD
-// MAXLEN ~ trims whole radix-tree nodes).
-const eventStreamMax = 10000
-
-// eventWire is the stored form of an event (field "d" of a stream entry).
-type eventWire struct {
-	V       int               `json:"v"`
-	Time    int64             `json:"t"`
-	Type    string            `json:"ty"`
-	Actor   string            `json:"ac,omitempty"`
-	User    string            `json:"u,omitempty"`
-	Account string            `json:"a,omitempty"`
-	Detail  map[string]string `json:"d,omitempty"`
-}
-
-// AppendEvent adds e to the workspace's stream (XADD MAXLEN ~ 10000) in a
-// script that first checks the workspace exists (ErrNotFound otherwise):
-// AppendEvents with one event.
-func (s *Store) AppendEvent(ctx context.Context, ws string, e storage.Event) (storage.Event, error) {
-	out, err := s.AppendEvents(ctx, ws, []storage.Event{e})
-	if err != nil {
-		return storage.Event{}, err
-	}
-	return out[0], nil
-}
-
-var streamIDRe = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
-
-// ListEvents reads the stream with XRANGE from an exclusive start id.
-// An after value that is not a stream id gives ErrNotFound.
-func (s *Store) ListEvents(ctx context.Context, ws, after string, limit int) ([]storage.Event, error) {
-	if !validWS(ws) {
-		return nil, storage.ErrNotFound
-	}
-	start := "-"
-	if after != "" {
-		if !streamIDRe.MatchString(after) {
-			return nil, storage.ErrNotFound
-		}
-		start = "(" + after
-	}
-	out := []storage.Event{}
-	if limit <= 0 {
-		return out, nil
-	}
-	msgs, err := s.rdb.XRangeN(ctx, s.wsKey(ws, "events"), start, "+", int64(limit)).Result()
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	for _, m := range msgs {
-		raw, _ := m.Values["d"].(string)
-		var w eventWire
-		if err := json.Unmarshal([]byte(raw), &w); err != nil {
-			return nil, fmt.Errorf("redisstore: decode event: %w", err)
-		}
-		out = append(out, storage.Event{ID: m.ID, Time: fromMicro(w.Time), Type: w.Type, Actor: w.Actor,
-			UserID: w.User, AccountID: w.Account, Detail: w.Detail})
-	}
-	return out, nil
-}
 
 // sessionWire is the stored form of a session (key sess:<key>, PXAT expiry).
 type sessionWire struct {
@@ -267,17 +206,46 @@ func (s *Store) ConsumeVerification(ctx context.Context, accountID, tokenHash, o
 	return s.verification(ctx, accountID, tokenHash, op)
 }
 
-// Allow is a fixed-window counter: INCR, and PEXPIRE on the window's first
-// hit, in one script.
-func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, error) {
-	if window < time.Millisecond {
-		window = time.Millisecond
+// Allow is GCRA from github.com/go-redis/redis_rate: one Lua script reads
+// and advances the key's theoretical arrival time, using the server's
+// clock (TIME), so every process agrees. The key (redis_rate's "rate:"
+// before P:rl:<key>) holds one number and expires once the key is back
+// at a full burst.
+func (s *Store) Allow(ctx context.Context, key string, r storage.Rate) (storage.Allowed, error) {
+	return s.rate(ctx, key, r, 1)
+}
+
+// CheckRate is Allow's GCRA script asked for no event (cost 0), which
+// writes nothing: one more event would be allowed when at least one is
+// left in the burst.
+func (s *Store) CheckRate(ctx context.Context, key string, r storage.Rate) (storage.Allowed, error) {
+	return s.rate(ctx, key, r, 0)
+}
+
+func (s *Store) rate(ctx context.Context, key string, r storage.Rate, n int) (storage.Allowed, error) {
+	if r.Limit <= 0 || r.Period <= 0 {
+		return storage.Allowed{}, fmt.Errorf("redisstore: invalid rate %+v", r)
 	}
-	n, err := scriptAllow.Run(ctx, s.rdb, []string{s.rateKey(key)}, window.Milliseconds()).Int64()
+	if r.Burst <= 0 {
+		r.Burst = r.Limit
+	}
+	limit := redis_rate.Limit{Rate: r.Limit, Burst: r.Burst, Period: r.Period}
+	res, err := redis_rate.NewLimiter(s.rdb).AllowN(ctx, s.rateKey(key), limit, n)
 	if err != nil {
-		return false, s.wrap(err)
+		return storage.Allowed{}, s.wrap(err)
 	}
-	return n <= int64(limit), nil
+	if n == 0 {
+		if res.Remaining >= 1 {
+			return storage.Allowed{OK: true}, nil
+		}
+		// Until one event has been earned back.
+		emission := r.Period / time.Duration(r.Limit)
+		return storage.Allowed{RetryAfter: max(emission-(res.ResetAfter%emission), time.Millisecond)}, nil
+	}
+	if res.Allowed > 0 {
+		return storage.Allowed{OK: true}, nil
+	}
+	return storage.Allowed{RetryAfter: max(res.RetryAfter, time.Millisecond)}, nil
 }
 
 // ConsumeOnce sets the key to a token new for this call unless it exists

@@ -4,47 +4,240 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
 )
 
-// scriptEventsAppend: KEYS = meta, events; ARGV = maxlen, records...
-// Returns the stream ids in order.
-var scriptEventsAppend = redis.NewScript(`
+// Event streams. Each workspace has two capped streams (XADD MAXLEN ~,
+// which trims whole radix-tree nodes, so the caps are approximate): its
+// events (SCIM, JIT, join, role and admin decisions) and its sign-in
+// noise (login.*). Anyone can make the ACS refuse a sign-in, so without
+// the split a flood of refusals would push every admin and provisioning
+// event out of a single stream.
+const (
+	// eventStreamMax caps the main stream of each workspace.
+	eventStreamMax = 10000
+	// loginStreamMax caps the sign-in stream of each workspace.
+	loginStreamMax = 10000
+	// loginIDSuffix ends the id of an event from the sign-in stream, so
+	// that a ListEvents cursor names its stream as well as its position.
+	loginIDSuffix = "-l"
+)
+
+// eventStream is one of a workspace's two event streams.
+type eventStream struct {
+	name   string // key name under the workspace's tag
+	max    int    // MAXLEN ~
+	suffix string // after the stream entry id, to make the event id
+	rank   int    // order of equal entry ids in ListEvents (main first)
+}
+
+var (
+	mainEvents  = eventStream{name: "events", max: eventStreamMax}
+	loginEvents = eventStream{name: "events:login", max: loginStreamMax, suffix: loginIDSuffix, rank: 1}
+)
+
+// streamFor chooses an event's stream by its type; every append path uses
+// it. login.* events go to the sign-in stream: login.refused because
+// anyone can cause it with a garbage POST to the ACS; login.succeeded
+// because every sign-in of every member writes one (a company's daily
+// sign-ins alone would fill a shared stream) while the change it led to,
+// if any, has its own event (jit.*, role.synced, join.*) in the main
+// stream; login.rate_limited because it reports the same flood. Every
+// other event records a change made with a credential (SCIM token, admin
+// token, signed assertion, emailed link) and stays in the main stream.
+func streamFor(typ string) eventStream {
+	if strings.HasPrefix(typ, "login.") {
+		return loginEvents
+	}
+	return mainEvents
+}
+
+// key is the stream's Redis key in ws.
+func (e eventStream) key(s *Store, ws string) string { return s.wsKey(ws, e.name) }
+
+// eventWire is the stored form of an event (field "d" of a stream entry).
+type eventWire struct {
+	V       int               `json:"v"`
+	Time    int64             `json:"t"`
+	Type    string            `json:"ty"`
+	Actor   string            `json:"ac,omitempty"`
+	User    string            `json:"u,omitempty"`
+	Account string            `json:"a,omitempty"`
+	Detail  map[string]string `json:"d,omitempty"`
+}
+
+// eventCursor is a position in the merged event order: an entry id of a
+// stream. ListEvents orders events by entry id, and equal ids by stream
+// rank (main first).
+type eventCursor struct {
+	ms, seq uint64
+	rank    int
+}
+
+func (a eventCursor) less(b eventCursor) bool {
+	if a.ms != b.ms {
+		return a.ms < b.ms
+	}
+	if a.seq != b.seq {
+		return a.seq < b.seq
+	}
+	return a.rank < b.rank
+}
+
+// entryID is the stream entry id "ms-seq".
+func (a eventCursor) entryID() string {
+	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
+}
+
+var eventIDRe = regexp.MustCompile(`^([0-9]{1,20})-([0-9]{1,20})(` + loginIDSuffix + `)?$`)
+
+// parseEventID parses an event id as AppendEvent and ListEvents make them.
+func parseEventID(id string) (eventCursor, bool) {
+	m := eventIDRe.FindStringSubmatch(id)
+	if m == nil {
+		return eventCursor{}, false
+	}
+	ms, err1 := strconv.ParseUint(m[1], 10, 64)
+	seq, err2 := strconv.ParseUint(m[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return eventCursor{}, false
+	}
+	c := eventCursor{ms: ms, seq: seq}
+	if m[3] != "" {
+		c.rank = loginEvents.rank
+	}
+	return c, true
+}
+
+// ListEvents reads both streams with XRANGE in one pipeline (their keys
+// share the workspace's slot) and merges them in event order. The cursor
+// after is the id of an event; the events after it are the entries of
+// each stream that sort after it: for the cursor's own stream those with
+// a greater entry id, for the other stream also the entry with an equal
+// id when that stream ranks after the cursor's. An after value that is
+// not an event id gives ErrNotFound.
+func (s *Store) ListEvents(ctx context.Context, ws, after string, limit int) ([]storage.Event, error) {
+	if !validWS(ws) {
+		return nil, storage.ErrNotFound
+	}
+	var cur eventCursor
+	if after != "" {
+		var ok bool
+		if cur, ok = parseEventID(after); !ok {
+			return nil, storage.ErrNotFound
+		}
+	}
+	out := []storage.Event{}
+	if limit <= 0 {
+		return out, nil
+	}
+	streams := []eventStream{mainEvents, loginEvents}
+	cmds := make([]*redis.XMessageSliceCmd, len(streams))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, st := range streams {
+			start := "-"
+			switch {
+			case after == "":
+			case st.rank > cur.rank:
+				start = cur.entryID()
+			default:
+				start = "(" + cur.entryID()
+			}
+			cmds[i] = p.XRangeN(ctx, st.key(s, ws), start, "+", int64(limit))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	type entry struct {
+		at eventCursor
+		e  storage.Event
+	}
+	var all []entry
+	for i, st := range streams {
+		for _, m := range cmds[i].Val() {
+			at, ok := parseEventID(m.ID)
+			if !ok {
+				return nil, fmt.Errorf("redisstore: unexpected stream id %q", m.ID)
+			}
+			at.rank = st.rank
+			raw, _ := m.Values["d"].(string)
+			var w eventWire
+			if err := json.Unmarshal([]byte(raw), &w); err != nil {
+				return nil, fmt.Errorf("redisstore: decode event: %w", err)
+			}
+			all = append(all, entry{at: at, e: storage.Event{ID: m.ID + st.suffix, Time: fromMicro(w.Time),
+				Type: w.Type, Actor: w.Actor, UserID: w.User, AccountID: w.Account, Detail: w.Detail}})
+		}
+	}
+	slices.SortFunc(all, func(a, b entry) int {
+		switch {
+		case a.at.less(b.at):
+			return -1
+		case b.at.less(a.at):
+			return 1
+		}
+		return 0
+	})
+	for _, x := range all[:min(len(all), limit)] {
+		out = append(out, x.e)
+	}
+	return out, nil
+}
+
+// eventArgs are the ARGV of the event-appending Lua (luaAppendEvents) for
+// out (encoded by eventsArgs): the two streams' caps, the number of
+// events, then per event its stream ("m" or "l") and record.
+func eventArgs(pairs []any) []any {
+	return append([]any{eventStreamMax, loginStreamMax, len(pairs) / 2}, pairs...)
+}
+
+// eventKeys are the two event streams of ws, for the event-appending Lua
+// (after the keys of its own).
+func (s *Store) eventKeys(ws string) []string {
+	return []string{mainEvents.key(s, ws), loginEvents.key(s, ws)}
+}
+
+// scriptEventsAppend: KEYS = meta, the two streams (eventKeys); ARGV =
+// eventArgs. Returns {1, entry ids...} in order; SJ_NOTFOUND without the
+// workspace.
+var scriptEventsAppend = redis.NewScript(luaAppendEvents + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-local ids = {}
-for i = 2, #ARGV do
-  ids[#ids + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[i])
-end
-return ids
+return appendEvents(KEYS[2], KEYS[3], ARGV, 1)
 `)
 
-// AppendEvents is AppendEvent for several events in one script (one round
-// trip; the workspace's keys share a slot), so a sign-in that records two
-// decisions waits once.
-func (s *Store) AppendEvents(ctx context.Context, ws string, events []storage.Event) ([]storage.Event, error) {
-	out, args, err := s.eventsArgs(ws, events)
+// AppendEvents appends events, each to the stream streamFor chooses, in
+// one script (one round trip; both streams share the workspace's slot).
+func (s *Store) AppendEvents(ctx context.Context, ws string, events ...storage.Event) ([]storage.Event, error) {
+	out, pairs, err := s.eventsArgs(ws, events)
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
-	ids, err := scriptEventsAppend.Run(ctx, s.rdb, s.eventsKeys(ws), args...).StringSlice()
-	return s.eventsResult(out, ids, err)
+	res, err := scriptEventsAppend.Run(ctx, s.rdb, append([]string{s.wsKey(ws, "meta")}, s.eventKeys(ws)...),
+		eventArgs(pairs)...).Slice()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	return eventsResult(out, res)
 }
 
-func (s *Store) eventsKeys(ws string) []string {
-	return []string{s.wsKey(ws, "meta"), s.wsKey(ws, "events")}
-}
-
-// eventsArgs validates ws and encodes events for scriptEventsAppend; out
-// are the events with their times set.
+// eventsArgs validates ws and encodes events: out are the events with
+// their times set, pairs the stream ("m" or "l", streamFor) and record of
+// each, for eventArgs.
 func (s *Store) eventsArgs(ws string, events []storage.Event) ([]storage.Event, []any, error) {
 	if !validWS(ws) {
 		return nil, nil, storage.ErrNotFound
 	}
 	out := make([]storage.Event, len(events))
-	args := []any{eventStreamMax}
+	pairs := make([]any, 0, 2*len(events))
 	for i, e := range events {
 		if e.Time.IsZero() {
 			e.Time = now()
@@ -56,21 +249,28 @@ func (s *Store) eventsArgs(ws string, events []storage.Event) ([]storage.Event, 
 			return nil, nil, err
 		}
 		out[i] = e
-		args = append(args, b)
+		stream := "m"
+		if streamFor(e.Type) == loginEvents {
+			stream = "l"
+		}
+		pairs = append(pairs, stream, b)
 	}
-	return out, args, nil
+	return out, pairs, nil
 }
 
-// eventsResult puts the stream ids from scriptEventsAppend into out.
-func (s *Store) eventsResult(out []storage.Event, ids []string, err error) ([]storage.Event, error) {
-	if err != nil {
-		return nil, s.wrap(err)
+// eventsResult puts the entry ids of a luaAppendEvents reply {1, ids...}
+// into out, as event ids (with the stream's suffix). A reply without ids
+// (a re-sent write whose events were appended before) leaves them empty.
+func eventsResult(out []storage.Event, res []any) ([]storage.Event, error) {
+	if len(res) <= 1 {
+		return out, nil
 	}
-	if len(ids) != len(out) {
-		return nil, fmt.Errorf("redisstore: appended %d events, want %d", len(ids), len(out))
+	if len(res)-1 != len(out) {
+		return nil, fmt.Errorf("redisstore: appended %d events, want %d", len(res)-1, len(out))
 	}
 	for i := range out {
-		out[i].ID = ids[i]
+		id, _ := res[i+1].(string)
+		out[i].ID = id + streamFor(out[i].Type).suffix
 	}
 	return out, nil
 }

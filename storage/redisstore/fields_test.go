@@ -143,11 +143,11 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 
 	var e storage.Event
 	fillAll(t, &e)
-	ce, err := s.AppendEvent(ctx, ws.ID, e)
+	ce, err := s.AppendEvents(ctx, ws.ID, e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ID = ce.ID
+	e.ID = ce[0].ID
 	evs, err := s.ListEvents(ctx, ws.ID, "", 10)
 	if err != nil || len(evs) != 1 {
 		t.Fatal(evs, err)

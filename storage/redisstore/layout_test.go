@@ -35,7 +35,7 @@ func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	if err := s.CreateSCIMToken(ctx, ws, storage.SCIMToken{ID: "t", Hash: []byte{1}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendEvent(ctx, ws, storage.Event{Type: "x"}); err != nil {
+	if _, err := s.AppendEvents(ctx, ws, storage.Event{Type: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutTemp(ctx, ws, "relay", []byte("r"), time.Hour); err != nil {
@@ -51,7 +51,10 @@ func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	if err := s.CreateSession(ctx, storage.Session{Key: "s-" + ws, AccountID: a.ID, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Allow(ctx, "issue:"+a.ID, 5, time.Hour); err != nil {
+	if _, err := s.AppendEvents(ctx, ws, storage.Event{Type: "login.refused"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Allow(ctx, "issue:"+a.ID, storage.Rate{Limit: 5, Period: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AppendMail(ctx, storage.Mail{To: a.Email, Subject: "s"}); err != nil {
@@ -96,14 +99,15 @@ func TestKeyLayoutOneSlotPerWorkspace(t *testing.T) {
 	}
 	slots := map[string]map[int64]bool{} // tag -> slots seen
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "sj:") {
+		// redis_rate puts "rate:" before the rate-limit keys.
+		if !strings.HasPrefix(k, "sj:") && !strings.HasPrefix(k, "rate:sj:rl:") {
 			t.Errorf("key %q lacks the prefix", k)
 		}
 		tag := hashTag(k)
 		switch {
 		case strings.HasPrefix(k, "sj:{ws:"), strings.HasPrefix(k, "sj:{acct:"):
 		case k == "sj:{registry}:workspaces", k == "sj:{accounts}:email", strings.HasPrefix(k, "sj:{mail}:"):
-		case strings.HasPrefix(k, "sj:sess:"), strings.HasPrefix(k, "sj:rl:"):
+		case strings.HasPrefix(k, "sj:sess:"), strings.HasPrefix(k, "rate:sj:rl:"):
 			continue // single-key records: their slot does not matter
 		default:
 			t.Errorf("key %q is not in the documented layout", k)

@@ -80,30 +80,34 @@ const luaCreateUser = `local function createUser(U, u)
 end
 `
 
-// luaAppendEvents appends ARGV[from..to] (event records) to the stream,
-// capped near streamCap entries, and returns {1, their ids...}.
-const luaAppendEvents = `local function appendEvents(stream, streamCap, A, from, to)
+// luaAppendEvents appends the events of ARGV from index from on
+// (eventArgs: the main and the sign-in stream's caps, n, then n pairs of
+// stream "m"/"l" and record) to the main or the sign-in stream, and
+// returns {1, their entry ids...}, and the index after them.
+const luaAppendEvents = `local function appendEvents(main, login, A, from)
+  local mainCap, loginCap, n = A[from], A[from + 1], tonumber(A[from + 2])
   local out = {1}
-  for i = from, to do
-    out[#out + 1] = redis.call('XADD', stream, 'MAXLEN', '~', streamCap, '*', 'd', A[i])
+  for i = from + 3, from + 2 + 2 * n, 2 do
+    local stream, cap = main, mainCap
+    if A[i] == 'l' then stream, cap = login, loginCap end
+    out[#out + 1] = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'd', A[i + 1])
   end
-  return out
+  return out, from + 3 + 2 * n
 end
 `
 
-// scriptUserCreate: KEYS = userKeys, the events stream; ARGV = stream
-// cap, n, n event records, userArgs. Creates the membership and, with it,
+// scriptUserCreate: KEYS = userKeys, the two event streams (eventKeys);
+// ARGV = eventArgs, then userArgs. Creates the membership and, with it,
 // appends the events (same slot). Returns {1, event ids...}, {2} for a
-// re-send of a create that already happened (nothing written), or an
-// SJ_ error reply.
+// re-send of a create that already happened (nothing written), or an SJ_
+// error reply.
 var scriptUserCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaCreateUser + luaAppendEvents + `
 local U = userKeys(KEYS)
-local n = tonumber(ARGV[2])
-local user = userArgs(ARGV, 3 + n)
+local user = userArgs(ARGV, 4 + 2 * tonumber(ARGV[3]))
 if redis.call('HGET', U.users, user.id) == user.record then return {2} end
 local r = createUser(U, user)
 if r ~= 1 then return r end
-return appendEvents(KEYS[10], ARGV[1], ARGV, 3, 2 + n)
+return (appendEvents(KEYS[10], KEYS[11], ARGV, 1))
 `)
 
 // scriptUserQuery (read-only): KEYS = users, the mode's index (userName,
@@ -450,13 +454,13 @@ return writeAccount(KEYS[1], accountArgs(ARGV, 1))
 `)
 
 // scriptJITCreate: KEYS = userKeys, account hash, email index, session
-// key, events stream; ARGV = accountArgs (6, with the back-pointer), the
-// email index field (folded email), account id, session record, session
-// expiry (ms since the epoch), events stream length cap, n, n event
-// records, then userArgs. A JIT first sign-in in one atomic script, for a
-// deployment where all keys are on one server (not a Cluster): returns
-// {-1} when another account has the email and {0} when another record has
-// the account id (nothing written in either case); otherwise it writes the
+// key, the two event streams (eventKeys); ARGV = accountArgs (6, with the
+// back-pointer), the email index field (folded email), account id,
+// session record, session expiry (ms since the epoch), eventArgs, then
+// userArgs. A JIT first sign-in in one atomic script, for a deployment
+// where all keys are on one server (not a Cluster): returns {-1} when
+// another account has the email and {0} when another record has the
+// account id (nothing written in either case); otherwise it writes the
 // account and publishes it in the email index, then creates the
 // membership (an error reply for a refused membership: the account
 // stays), then writes the session and the events and returns {1, event
@@ -465,12 +469,10 @@ return writeAccount(KEYS[1], accountArgs(ARGV, 1))
 var scriptJITCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaCreateUser + luaAppendEvents +
 	luaWriteAccount + `
 local U = userKeys(KEYS)
-local accountKey, emailIndex, sessionKey, events = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local accountKey, emailIndex, sessionKey, mainEvents, loginEvents = KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
 local account = accountArgs(ARGV, 1)
-local emailField, accountID = ARGV[7], ARGV[8]
-local session, sessionExpiry, streamCap = ARGV[9], ARGV[10], ARGV[11]
-local nEvents = tonumber(ARGV[12])
-local user = userArgs(ARGV, 13 + nEvents)
+local emailField, accountID, session, sessionExpiry = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local user = userArgs(ARGV, 14 + 2 * tonumber(ARGV[13]))
 if redis.call('EXISTS', U.meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
 local owner = redis.call('HGET', emailIndex, emailField)
 if owner and owner ~= accountID then return {-1} end
@@ -480,7 +482,7 @@ if redis.call('HGET', U.users, user.id) == user.record then return {2} end
 local r = createUser(U, user)
 if r ~= 1 then return r end
 redis.call('SET', sessionKey, session, 'PXAT', sessionExpiry)
-return appendEvents(events, streamCap, ARGV, 13, 12 + nEvents)
+return (appendEvents(mainEvents, loginEvents, ARGV, 11))
 `)
 
 // scriptTokenCreate: KEYS = meta, tokens; ARGV = id, record. A token
@@ -505,7 +507,7 @@ for _, g in ipairs(redis.call('ZRANGE', prefix .. 'ix:go', 0, -1)) do
   redis.call('UNLINK', prefix .. 'g:' .. g, prefix .. 'gm:' .. g)
 end
 for _, k in ipairs({'tokens', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
-    'ix:ug', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events'}) do
+    'ix:ug', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login'}) do
   redis.call('UNLINK', prefix .. k)
 end
 redis.call('UNLINK', meta)
@@ -568,13 +570,6 @@ if cur then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 return 1
-`)
-
-// scriptAllow: KEYS = counter; ARGV = window (ms). Fixed window counter.
-var scriptAllow = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n
 `)
 
 // scriptMailAppend: KEYS = id list, records hash, status hash; ARGV = id,

@@ -97,12 +97,7 @@ func (s *Store) CreateJITUser(ctx context.Context, ws string, j storage.JITUser)
 	case 0:
 		return storage.JITUser{}, &storage.ConflictError{Field: "id"}
 	}
-	var ids []string
-	for _, x := range res[1:] {
-		id, _ := x.(string)
-		ids = append(ids, id)
-	}
-	return p.result(ids)
+	return p.result(res)
 }
 
 // jitPlan is a prepared CreateJITUser: j with its ids, times and event
@@ -112,7 +107,7 @@ type jitPlan struct {
 	emailKey string // the email index field
 	user     string // the membership record
 	session  []byte
-	events   []any // the event records
+	events   []any // the events' stream and record pairs (eventsArgs)
 }
 
 func (s *Store) planJIT(ws string, j storage.JITUser) (*jitPlan, error) {
@@ -156,44 +151,38 @@ func (s *Store) planJIT(ws string, j storage.JITUser) (*jitPlan, error) {
 	if p.session, err = s.sessionRecord(&j.Session); err != nil {
 		return nil, err
 	}
-	var eargs []any
-	if j.Events, eargs, err = s.eventsArgs(ws, events); err != nil {
+	if j.Events, p.events, err = s.eventsArgs(ws, events); err != nil {
 		return nil, err
 	}
-	p.events = eargs[1:] // eargs[0] is the stream cap
 	p.j = j
 	return p, nil
 }
 
 // keys are scriptJITCreate's KEYS.
 func (p *jitPlan) keys(s *Store, ws string) []string {
-	return append(s.userKeys(ws), s.acctKey(p.j.Account.ID, "a"), s.emailIndexKey(),
-		s.sessionKey(p.j.Session.Key), s.wsKey(ws, "events"))
+	keys := append(s.userKeys(ws), s.acctKey(p.j.Account.ID, "a"), s.emailIndexKey(), s.sessionKey(p.j.Session.Key))
+	return append(keys, s.eventKeys(ws)...)
 }
 
 // args are scriptJITCreate's ARGV.
 func (p *jitPlan) args() []any {
 	a := p.j.Account
 	args := accountArgs(a, acctWSPrefix+p.j.User.WorkspaceID)
-	args = append(args, p.emailKey, a.ID, p.session, p.j.Session.ExpiresAt.UnixMilli(), eventStreamMax,
-		len(p.events))
-	args = append(args, p.events...)
+	args = append(args, p.emailKey, a.ID, p.session, p.j.Session.ExpiresAt.UnixMilli())
+	args = append(args, eventArgs(p.events)...)
 	return append(args, userArgs(p.j.User, p.user)...)
 }
 
-// result is the created sign-in, with the events' stream ids (none for a
-// re-sent sign-in, whose events were written by the first send).
-func (p *jitPlan) result(ids []string) (storage.JITUser, error) {
+// result is the created sign-in, with the events' ids from the script's
+// reply (none for a re-sent sign-in, whose events were written by the
+// first send).
+func (p *jitPlan) result(res []any) (storage.JITUser, error) {
 	j := p.j
-	j.Events = append([]storage.Event(nil), j.Events...)
-	if len(ids) > 0 {
-		if len(ids) != len(j.Events) {
-			return storage.JITUser{}, fmt.Errorf("redisstore: appended %d events, want %d", len(ids), len(j.Events))
-		}
-		for i := range j.Events {
-			j.Events[i].ID = ids[i]
-		}
+	events, err := eventsResult(append([]storage.Event(nil), j.Events...), res)
+	if err != nil {
+		return storage.JITUser{}, err
 	}
+	j.Events = events
 	return j, nil
 }
 
@@ -216,7 +205,7 @@ func (s *Store) createJITSteps(ctx context.Context, ws string, p *jitPlan) (stor
 	if owner != p.j.Account.ID {
 		return storage.JITUser{}, &storage.ConflictError{Field: "email"}
 	}
-	ids, err := s.createUser(ctx, ws, p.j.User, p.user, p.events)
+	res, err := s.createUser(ctx, ws, p.j.User, p.user, p.events)
 	if err != nil {
 		var conflict *storage.ConflictError
 		if errors.As(err, &conflict) {
@@ -228,5 +217,5 @@ func (s *Store) createJITSteps(ctx context.Context, ws string, p *jitPlan) (stor
 	if err != nil {
 		return storage.JITUser{}, s.wrap(err)
 	}
-	return p.result(ids)
+	return p.result(res)
 }

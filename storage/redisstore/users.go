@@ -173,35 +173,27 @@ func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User, event
 			events[i].AccountID = u.AccountID
 		}
 	}
-	_, evArgs, err := s.eventsArgs(ws, events)
+	_, pairs, err := s.eventsArgs(ws, events)
 	if err != nil {
 		return storage.User{}, err
 	}
-	if _, err := s.createUser(ctx, ws, u, rec, evArgs[1:]); err != nil {
+	if _, err := s.createUser(ctx, ws, u, rec, pairs); err != nil {
 		return storage.User{}, err
 	}
 	return u, nil
 }
 
 // createUser runs scriptUserCreate for u (its record rec) with the
-// events to append (encoded: eventsArgs without the cap). It returns the
-// events' stream ids, none when the create was a re-send of one that
+// events to append (pairs from eventsArgs). It returns the script's reply
+// for eventsResult: no ids when the create was a re-send of one that
 // already happened.
-func (s *Store) createUser(ctx context.Context, ws string, u storage.User, rec string, events []any) ([]string, error) {
-	args := append([]any{eventStreamMax, len(events)}, events...)
-	res, err := scriptUserCreate.Run(ctx, s.rdb, append(s.userKeys(ws), s.wsKey(ws, "events")),
-		append(args, userArgs(u, rec)...)...).Slice()
+func (s *Store) createUser(ctx context.Context, ws string, u storage.User, rec string, pairs []any) ([]any, error) {
+	res, err := scriptUserCreate.Run(ctx, s.rdb, append(s.userKeys(ws), s.eventKeys(ws)...),
+		append(eventArgs(pairs), userArgs(u, rec)...)...).Slice()
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	var ids []string
-	if tag, _ := res[0].(int64); tag == 1 {
-		for _, x := range res[1:] {
-			id, _ := x.(string)
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
+	return res, nil
 }
 
 // queryArgs builds scriptUserQuery's KEYS and ARGV: mode, its one or two
