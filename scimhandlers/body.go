@@ -2,6 +2,8 @@ package scimhandlers
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,28 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 		}
 		return nil, badRequest(typeInvalidSyntax, detail)
 	}
+	return raw, nil
+}
+
+// writeBody is readBody for a request that writes a user or group: it also
+// names the write (request.op) with a digest of the workspace, method,
+// path, If-Match header and body. The store keeps that name with the
+// resource (storage.User.Op, storage.Group.Op), so the same request sent
+// again, because its answer was lost (a 503 while Redis did not answer, a
+// dropped connection), finds its own effect and gets the answer the first
+// one would have had instead of a 409 or a second change.
+func (q *request) writeBody() ([]byte, *apiError) {
+	raw, aerr := readBody(q.r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	d := sha256.New()
+	for _, part := range []string{q.ws, q.r.Method, q.r.URL.EscapedPath(), q.r.Header.Get("If-Match")} {
+		d.Write([]byte(part))
+		d.Write([]byte{0})
+	}
+	d.Write(raw)
+	q.op = "scim:" + base64.RawURLEncoding.EncodeToString(d.Sum(nil)[:16])
 	return raw, nil
 }
 

@@ -75,8 +75,8 @@ func (s *ctxStore) UpdateUser(ctx context.Context, ws, id string, v int64, fn fu
 func (s *ctxStore) DeleteUser(ctx context.Context, ws, id string, v int64) error {
 	return s.Store.DeleteUser(s.call(ctx, "DeleteUser"), ws, id, v)
 }
-func (s *ctxStore) CreateGroup(ctx context.Context, ws string, g storage.Group) (storage.Group, error) {
-	return s.Store.CreateGroup(s.call(ctx, "CreateGroup"), ws, g)
+func (s *ctxStore) CreateGroup(ctx context.Context, ws string, g storage.Group, events ...storage.Event) (storage.Group, error) {
+	return s.Store.CreateGroup(s.call(ctx, "CreateGroup"), ws, g, events...)
 }
 func (s *ctxStore) GetGroup(ctx context.Context, ws, id string) (storage.Group, error) {
 	return s.Store.GetGroup(s.call(ctx, "GetGroup"), ws, id)

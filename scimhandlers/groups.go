@@ -2,6 +2,7 @@ package scimhandlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -53,12 +54,14 @@ func (h *Handler) writeGroup(w http.ResponseWriter, q *request, status int, g st
 	h.writeJSON(w, status, body)
 }
 
-func (h *Handler) groupEvent(ctx context.Context, ws, typ string, g storage.Group, detail map[string]string) {
-	if detail == nil {
-		detail = map[string]string{}
-	}
-	detail["group"] = g.ID
-	if _, err := h.store.AppendEvents(ctx, ws, storage.Event{Type: typ, Actor: "scim", Detail: detail}); err != nil {
+// groupEvent is the event of a SCIM write of group id, which the store
+// appends with the write itself.
+func groupEvent(typ, id string) storage.Event {
+	return storage.Event{Type: typ, Actor: "scim", Detail: map[string]string{"group": id}}
+}
+
+func (h *Handler) groupEvent(ctx context.Context, ws, typ string, g storage.Group) {
+	if _, err := h.store.AppendEvents(ctx, ws, groupEvent(typ, g.ID)); err != nil {
 		h.log.WarnContext(ctx, "append scim event", "type", typ, "err", err)
 	}
 }
@@ -104,7 +107,7 @@ func memberIDs(v any) []string {
 }
 
 func (h *Handler) readGroupBody(q *request) (groupFields, *apiError) {
-	raw, aerr := readBody(q.r)
+	raw, aerr := q.writeBody()
 	if aerr != nil {
 		return groupFields{}, aerr
 	}
@@ -130,15 +133,30 @@ func (h *Handler) createGroup(w http.ResponseWriter, q *request) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
+	id := storage.NewID()
 	g, err := h.store.CreateGroup(ctx, q.ws, storage.Group{
-		WorkspaceID: q.ws, DisplayName: f.displayName, ExternalID: f.externalID,
-		Members: f.members, Attributes: f.attrs,
-	})
+		ID: id, WorkspaceID: q.ws, DisplayName: f.displayName, ExternalID: f.externalID,
+		Members: f.members, Attributes: f.attrs, Op: q.op,
+	}, groupEvent("scim.group.created", id))
+	var ce *storage.ConflictError
+	if errors.As(err, &ce) && ce.Field == "displayName" {
+		// This very request, sent again after its answer was lost?
+		found, ferr := h.store.FindGroups(ctx, q.ws, storage.GroupByName, f.displayName)
+		if ferr == nil && len(found) == 1 && found[0].Op == q.op {
+			h.writeGroup(w, q, http.StatusCreated, found[0])
+			return
+		}
+		if ferr == nil && len(found) == 1 {
+			h.writeError(w, q.r, &apiError{Status: http.StatusConflict, ScimType: typeUniqueness, cause: err,
+				Detail: fmt.Sprintf("displayName %q is already in use in this workspace, by group %s",
+					clip(found[0].DisplayName), found[0].ID)})
+			return
+		}
+	}
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
-	h.groupEvent(ctx, q.ws, "scim.group.created", g, nil)
 	h.writeGroup(w, q, http.StatusCreated, g)
 }
 
@@ -167,12 +185,12 @@ func (h *Handler) replaceGroup(w http.ResponseWriter, q *request, id string) {
 	g, err := h.store.ChangeGroup(ctx, q.ws, id, storage.GroupChange{
 		IfVersion: ver, DisplayName: &f.displayName, ExternalID: &f.externalID,
 		Attributes: f.attrs, ReplaceMembers: &members,
+		Op: q.op, Events: []storage.Event{groupEvent("scim.group.updated", id)},
 	})
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
-	h.groupEvent(ctx, q.ws, "scim.group.updated", g, nil)
 	h.writeGroup(w, q, http.StatusOK, g)
 }
 
@@ -414,7 +432,7 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
-	raw, aerr := readBody(q.r)
+	raw, aerr := q.writeBody()
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return
@@ -443,12 +461,14 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 	// A response without members (excludedAttributes=members, or
 	// attributes not naming it) does not read them at all.
 	ch.OmitMembers = !q.proj.wants(groupKind, "members")
+	// Sent again after its answer was lost, the change is recognised by
+	// its op and not applied twice (nor its event recorded twice).
+	ch.Op, ch.Events = q.op, []storage.Event{groupEvent("scim.group.updated", id)}
 	g, err := h.store.ChangeGroup(ctx, q.ws, id, ch)
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
-	h.groupEvent(ctx, q.ws, "scim.group.updated", g, nil)
 	h.writeGroup(w, q, http.StatusOK, g)
 }
 
@@ -469,7 +489,7 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
-	h.groupEvent(ctx, q.ws, "scim.group.deleted", g, nil)
+	h.groupEvent(ctx, q.ws, "scim.group.deleted", g)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -87,6 +87,9 @@ type request struct {
 	// proj is the query's attributes / excludedAttributes, parsed before
 	// anything is read or written (single-resource responses use it).
 	proj projection
+	// op names this request when it writes (writeBody): what the store
+	// keeps as the Op of the user or group it writes.
+	op string
 }
 
 // ServeHTTP handles /scim/v2/{workspace}/... (the full, unstripped path).

@@ -2,7 +2,9 @@ package scimhandlers
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/scimjit/scimjit/storage"
@@ -147,41 +149,65 @@ func TestEvents(t *testing.T) {
 }
 
 // TestConcurrentReactivation: simultaneous re-assignment POSTs of one
-// inactive user re-activate it once; the others see an active user (409).
+// inactive user re-activate it once. POSTs that differ: one wins, the
+// others see an active user (409). The same POST sent several times is one
+// request (a client re-sending after a lost answer): every copy gets the
+// user (201), which is re-activated once, with one event.
 func TestConcurrentReactivation(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	c := e.workspace("react", nil)
-	id := c.createUser(t, "re@acme.com")
-	c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"replace","value":{"active":false}}]}`).expect(t, 200)
-	const n = 10
-	res := make([]resp, n)
-	done := make(chan struct{})
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			<-start
-			res[i] = c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"re@acme.com","active":"True"}`)
-		}()
-	}
-	close(start)
-	for i := 0; i < n; i++ {
-		<-done
-	}
-	created := 0
-	for _, r := range res {
-		switch r.status {
-		case 201:
-			created++
-			eq(t, "same id", str(r.body, "id"), id)
-		case 409:
-			eq(t, "scimType", str(r.body, "scimType"), "uniqueness")
-		default:
-			t.Errorf("unexpected %d %s", r.status, r.raw)
+	for _, identical := range []bool{false, true} {
+		userName := fmt.Sprintf("re-%v@acme.com", identical)
+		id := c.createUser(t, userName)
+		c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"replace","value":{"active":false}}]}`).expect(t, 200)
+		const n = 10
+		res := make([]resp, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				title := ""
+				if !identical {
+					title = fmt.Sprintf(`,"title":"T%d"`, i)
+				}
+				res[i] = c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"`+userName+`","active":"True"`+title+`}`)
+			}()
 		}
+		close(start)
+		wg.Wait()
+		created := 0
+		for _, r := range res {
+			switch r.status {
+			case 201:
+				created++
+				eq(t, "same id", str(r.body, "id"), id)
+			case 409:
+				eq(t, "scimType", str(r.body, "scimType"), "uniqueness")
+			default:
+				t.Errorf("unexpected %d %s", r.status, r.raw)
+			}
+		}
+		want := 1
+		if identical {
+			want = n
+		}
+		eq(t, fmt.Sprintf("201s (identical %v)", identical), created, want)
+		r := c.do("GET", "/Users/"+id, "").expect(t, 200)
+		eq(t, "active (string \"True\" in POST)", get(r.body, "active"), true)
+		evs, err := e.store.ListEvents(context.Background(), c.ws, "", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n2 := 0
+		for _, ev := range evs {
+			if ev.Type == "scim.user.reactivated" && ev.UserID == id {
+				n2++
+			}
+		}
+		eq(t, "re-activation events", n2, 1)
 	}
-	eq(t, "re-activations", created, 1)
-	r := c.do("GET", "/Users/"+id, "").expect(t, 200)
-	eq(t, "active (string \"True\" in POST)", get(r.body, "active"), true)
 }

@@ -95,8 +95,9 @@ func applyUserDoc(u *storage.User, doc map[string]any) {
 	u.Attributes = attrs
 }
 
-// emailValues returns the lower-cased, de-duplicated email values (the
-// emails.value index).
+// emailValues returns the email values as sent, without repeats (compared
+// folded, storage.FoldKey): the user's Emails, which the store indexes
+// folded for emails.value lookups. JIT and joins keep emails the same way.
 func emailValues(doc map[string]any) []string {
 	list, _ := doc["emails"].([]any)
 	var out []string
@@ -104,9 +105,9 @@ func emailValues(doc map[string]any) []string {
 	for _, el := range list {
 		m, _ := el.(map[string]any)
 		v, _ := m["value"].(string)
-		v = strings.ToLower(strings.TrimSpace(v))
-		if v != "" && !seen[v] {
-			seen[v] = true
+		v = strings.TrimSpace(v)
+		if k := storage.FoldKey(v); k != "" && !seen[k] {
+			seen[k] = true
 			out = append(out, v)
 		}
 	}
@@ -315,7 +316,7 @@ func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u sto
 
 // readUserBody reads and validates a POST/PUT user body.
 func (h *Handler) readUserBody(q *request) (map[string]any, storage.Settings, *apiError) {
-	raw, aerr := readBody(q.r)
+	raw, aerr := q.writeBody()
 	if aerr != nil {
 		return nil, storage.Settings{}, aerr
 	}
@@ -369,15 +370,17 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 	}
 	userName, _ := doc["userName"].(string)
 
-	// An existing membership with this userName: re-activate or adopt it,
-	// else 409.
+	// An existing membership with this userName: this very request sent
+	// again, or one to re-activate or adopt, else 409.
 	found, err := h.store.FindUsers(ctx, q.ws, storage.UserByUserName, userName, storage.FindOptions{})
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	if existing := found.Users; len(existing) > 0 {
-		h.takeOver(w, q, existing[0], doc, settings)
+		m := existing[0]
+		h.takeOver(w, q, m, doc, settings, &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+			Detail: fmt.Sprintf("userName %q is already in use in this workspace, by user %s", clip(m.UserName), m.ID)})
 		return
 	}
 
@@ -393,7 +396,9 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		m, err := h.store.GetUserByAccount(ctx, q.ws, acct.ID)
 		switch {
 		case err == nil:
-			h.takeOver(w, q, m, doc, settings)
+			h.takeOver(w, q, m, doc, settings, &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+				Detail: fmt.Sprintf("the email %q is already a member of this workspace, as user %s (userName %q); "+
+					"one person has one membership per workspace", clip(email), m.ID, clip(m.UserName))})
 			return
 		case !isNotFound(err):
 			h.writeError(w, q.r, mapStoreError(err, "user"))
@@ -404,33 +409,65 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		WorkspaceID: q.ws,
 		AccountID:   acct.ID,
 		Active:      true,
-		// R9: a new account (created by this call) or one that this
-		// workspace created is verified; an account from elsewhere must
-		// verify at its first SAML login here.
+		// A new account (created by this call) or one that this workspace
+		// created is verified; an account from elsewhere must verify at
+		// its first SAML sign-in here.
 		Verified: created || acct.OriginWorkspace == q.ws,
 		Source:   storage.SourceSCIM,
+		Op:       q.op,
 	}
 	applyUserDoc(&u, doc)
 	fillDefaultRoles(&u, settings)
-	u, err = h.store.CreateUser(ctx, q.ws, u)
+	// The membership and its event are one store write.
+	stored, err := h.store.CreateUser(ctx, q.ws, u, storage.Event{Type: "scim.user.created", Actor: "scim",
+		Detail: map[string]string{"verified": strconv.FormatBool(u.Verified)}})
+	var ce *storage.ConflictError
+	if errors.As(err, &ce) {
+		// A concurrent request took the userName or the account's place
+		// here first: this very request, sent again, or another one.
+		found, ferr := h.store.FindUsers(ctx, q.ws, storage.UserByUserName, userName, storage.FindOptions{})
+		if ferr == nil && len(found.Users) > 0 {
+			m := found.Users[0]
+			if m.Op == q.op {
+				h.writeUser(w, q, http.StatusCreated, m, nil)
+				return
+			}
+			if ce.Field == "userName" {
+				h.writeError(w, q.r, &apiError{Status: http.StatusConflict, ScimType: typeUniqueness, cause: err,
+					Detail: fmt.Sprintf("userName %q is already in use in this workspace, by user %s", clip(m.UserName), m.ID)})
+				return
+			}
+		}
+	}
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
-	h.event(ctx, q.ws, "scim.user.created", u, map[string]string{"verified": strconv.FormatBool(u.Verified)})
+	u = stored
 	h.writeUser(w, q, http.StatusCreated, u, []storage.GroupRef{})
 }
 
-// takeOver re-activates or adopts m with the POSTed document, atomically
-// re-checking that it is still adoptable; otherwise 409.
-func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, doc map[string]any, settings storage.Settings) {
+// takeOver answers a POST whose user already has a membership m: when m
+// was written by this very request (sent again after its answer was lost)
+// with m as it is; when m may be re-activated or adopted, with m updated
+// from the POSTed document, atomically re-checking that it still may;
+// otherwise with conflict, which names the clash.
+func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, doc map[string]any, settings storage.Settings, conflict *apiError) {
 	ctx := q.r.Context()
+	if m.Op == q.op {
+		h.writeUser(w, q, http.StatusCreated, m, nil)
+		return
+	}
 	if _, ok := adoptable(m); !ok {
-		h.writeError(w, q.r, errUniqueness("userName"))
+		h.writeError(w, q.r, conflict)
 		return
 	}
 	how := ""
 	u, err := h.store.UpdateUser(ctx, q.ws, m.ID, 0, func(u *storage.User) error {
+		if u.Op == q.op {
+			how = "replayed"
+			return errReplayed
+		}
 		var ok bool
 		if how, ok = adoptable(*u); !ok {
 			return errNotAdoptable
@@ -440,29 +477,39 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 		applyUserDoc(&fresh, doc)
 		fresh.Source = storage.SourceSCIM
 		fillDefaultRoles(&fresh, settings)
+		fresh.Op = q.op
 		*u = fresh
 		return nil
 	})
-	if errors.Is(err, errNotAdoptable) {
-		h.writeError(w, q.r, errUniqueness("userName"))
+	switch {
+	case errors.Is(err, errReplayed):
+		u, err = h.store.GetUser(ctx, q.ws, m.ID)
+	case errors.Is(err, errNotAdoptable):
+		h.writeError(w, q.r, conflict)
 		return
 	}
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
-	typ := "scim.user.reactivated"
-	if how == "adopted" {
-		typ = "scim.user.adopted"
+	if how != "replayed" {
+		typ := "scim.user.reactivated"
+		if how == "adopted" {
+			typ = "scim.user.adopted"
+		}
+		if !u.Active {
+			typ = "scim.user.updated"
+		}
+		h.event(ctx, q.ws, typ, u, nil)
 	}
-	if !u.Active {
-		typ = "scim.user.updated"
-	}
-	h.event(ctx, q.ws, typ, u, nil)
 	// 201: the POST created the resource from the client's point of view
 	// (RFC 7644 §3.3); docs/scim.md explains the choice.
 	h.writeUser(w, q, http.StatusCreated, u, nil)
 }
+
+// errReplayed: the stored resource was written by this very request (its
+// Op), sent again; nothing is written and the answer is the resource.
+var errReplayed = errors.New("the request was applied before")
 
 func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
 	p := q.proj
@@ -524,14 +571,35 @@ func (h *Handler) replaceUser(w http.ResponseWriter, q *request, id string) {
 
 // commitUserUpdate applies mutate through store.UpdateUser (it may run more
 // than once, always on the fresh copy), then records the event of the
-// active-state transition and answers 200 with the user.
+// active-state transition and answers 200 with the user. A user whose Op
+// is this request's was written by it before (sent again after its answer
+// was lost): it is answered as it is, without a second change or a 412
+// for the version that request already bumped.
 func (h *Handler) commitUserUpdate(w http.ResponseWriter, q *request, id string, ver int64, mutate func(*storage.User) error) {
 	ctx := q.r.Context()
 	var before bool
-	u, err := h.store.UpdateUser(ctx, q.ws, id, ver, func(u *storage.User) error {
+	u, err := h.store.UpdateUser(ctx, q.ws, id, 0, func(u *storage.User) error {
+		if u.Op == q.op {
+			return errReplayed
+		}
+		if ver != 0 && u.Version != ver {
+			return storage.ErrPreconditionFailed
+		}
 		before = u.Active
-		return mutate(u)
+		if err := mutate(u); err != nil {
+			return err
+		}
+		u.Op = q.op
+		return nil
 	})
+	if errors.Is(err, errReplayed) {
+		if u, err = h.store.GetUser(ctx, q.ws, id); err != nil {
+			h.writeError(w, q.r, mapStoreError(err, "user"))
+			return
+		}
+		h.writeUser(w, q, http.StatusOK, u, nil)
+		return
+	}
 	if err != nil {
 		h.writeError(w, q.r, mapStoreError(err, "user"))
 		return
@@ -547,7 +615,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request, id string) {
 		h.writeError(w, q.r, aerr)
 		return
 	}
-	raw, aerr := readBody(q.r)
+	raw, aerr := q.writeBody()
 	if aerr != nil {
 		h.writeError(w, q.r, aerr)
 		return

@@ -240,6 +240,9 @@ type GroupChange struct {
 	ReplaceMembers *[]string
 	RemoveMembers  []string
 	AddMembers     []string
+	// Events are appended to the workspace's events with the change, in
+	// the same atomic step, and only when it is applied.
+	Events []Event
 	// Op, when not empty, identifies this change and is stored as the
 	// group's Op. When the group's Op already equals it, the change was
 	// applied before (a re-sent request): ChangeGroup changes nothing, does
@@ -443,8 +446,9 @@ type Store interface {
 	// CreateGroup stores a new group (ErrAlreadyExists Field
 	// "displayName"; ErrInvalidReference for unknown member ids). Several
 	// groups may share an externalId: the client keeps it unique (RFC 7643
-	// §3.1); FindGroups by externalId returns every match.
-	CreateGroup(ctx context.Context, ws string, g Group) (Group, error)
+	// §3.1); FindGroups by externalId returns every match. The events are
+	// appended with the group, in the same atomic step.
+	CreateGroup(ctx context.Context, ws string, g Group, events ...Event) (Group, error)
 	GetGroup(ctx context.Context, ws, id string) (Group, error)
 	FindGroups(ctx context.Context, ws string, by GroupIndex, value string) ([]Group, error)
 	ListGroups(ctx context.Context, ws string, offset, limit int) ([]Group, int, error)

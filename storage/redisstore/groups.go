@@ -50,7 +50,7 @@ func validMembers(ms []string) bool {
 
 // CreateGroup writes the group, its indexes and members in one script that
 // checks uniqueness and member references first.
-func (s *Store) CreateGroup(ctx context.Context, ws string, g storage.Group) (storage.Group, error) {
+func (s *Store) CreateGroup(ctx context.Context, ws string, g storage.Group, events ...storage.Event) (storage.Group, error) {
 	if !validWS(ws) {
 		return storage.Group{}, storage.ErrNotFound
 	}
@@ -67,12 +67,17 @@ func (s *Store) CreateGroup(ctx context.Context, ws string, g storage.Group) (st
 	if err != nil {
 		return storage.Group{}, err
 	}
+	_, pairs, err := s.eventsArgs(ws, events)
+	if err != nil {
+		return storage.Group{}, err
+	}
 	t := now()
 	args := []any{g.ID, g.DisplayName, strings.ToLower(g.DisplayName), g.ExternalID, at, toMicro(t), g.Op}
+	args = append(args, eventArgs(pairs)...)
 	for _, m := range dedup(g.Members) {
 		args = append(args, m)
 	}
-	if err := scriptGroupCreate.Run(ctx, s.rdb, s.groupKeys(ws, g.ID), args...).Err(); err != nil {
+	if err := scriptGroupCreate.Run(ctx, s.rdb, append(s.groupKeys(ws, g.ID), s.eventKeys(ws)...), args...).Err(); err != nil {
 		return storage.Group{}, s.wrap(err)
 	}
 	return s.GetGroup(ctx, ws, g.ID)
@@ -244,6 +249,11 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 		return storage.Group{}, err
 	}
 	args = append(args, flag(ch.Attributes != nil), at, flag(ch.ReplaceMembers != nil), flag(ch.OmitMembers))
+	_, pairs, err := s.eventsArgs(ws, ch.Events)
+	if err != nil {
+		return storage.Group{}, err
+	}
+	args = append(args, eventArgs(pairs)...)
 	if ch.ReplaceMembers != nil {
 		rep := dedup(*ch.ReplaceMembers)
 		args = append(args, len(rep))
@@ -266,7 +276,7 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 	for _, m := range dedup(ch.AddMembers) {
 		args = append(args, m)
 	}
-	res, err := scriptGroupChange.Run(ctx, s.rdb, s.groupKeys(ws, id), args...).Result()
+	res, err := scriptGroupChange.Run(ctx, s.rdb, append(s.groupKeys(ws, id), s.eventKeys(ws)...), args...).Result()
 	if err != nil {
 		return storage.Group{}, s.wrap(err)
 	}

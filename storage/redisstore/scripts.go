@@ -235,14 +235,16 @@ const luaGroupKeys = `local function groupKeys(K)
 end
 `
 
-// scriptGroupCreate: KEYS = groupKeys(gid); ARGV = id, displayName,
-// folded displayName, externalId, attributes JSON, now (µs), op, members...
-// A group already stored under the id with the same creation time and
-// name is this very create, re-sent (1, nothing written).
-var scriptGroupCreate = redis.NewScript(luaPrelude + luaGroupKeys + `
+// scriptGroupCreate: KEYS = groupKeys(gid), the two event streams
+// (eventKeys); ARGV = id, displayName, folded displayName, externalId,
+// attributes JSON, now (µs), op, eventArgs, members... Appends the events
+// with the group. A group already stored under the id with the same
+// creation time and name is this very create, re-sent (1, nothing
+// written).
+var scriptGroupCreate = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + `
 local G = groupKeys(KEYS)
 local id, dn, dnl, ext, attrs, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local firstMember = 8
+local firstMember = 11 + 2 * tonumber(ARGV[10])
 if redis.call('EXISTS', G.meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
 if redis.call('EXISTS', G.group) == 1 then
   local c, n = unpack(redis.call('HMGET', G.group, 'c', 'dn'))
@@ -263,17 +265,20 @@ for i = firstMember, #ARGV do
   redis.call('ZADD', G.groupsOf, 0, ARGV[i] .. SEP .. id)
 end
 redis.call('ZADD', G.order, seq, id)
+appendEvents(KEYS[10], KEYS[11], ARGV, 8)
 return 1
 `)
 
-// scriptGroupChange: KEYS = groupKeys(gid); ARGV = id, ifVersion, now
-// (µs), op, setName, displayName, folded displayName, setExternalId,
-// externalId, setAttrs, attributes JSON, replace (0/1), omitMembers
-// (0/1), nReplace, replace..., nRemove, remove..., add... Returns the
-// group as {hash fields flat, members}; members is empty without being
-// read when omitMembers is 1. A change whose op (not empty) equals the
-// group's recorded op was applied before: nothing is checked or written.
-var scriptGroupChange = redis.NewScript(luaPrelude + luaGroupKeys + `
+// scriptGroupChange: KEYS = groupKeys(gid), the two event streams
+// (eventKeys); ARGV = id, ifVersion, now (µs), op, setName, displayName,
+// folded displayName, setExternalId, externalId, setAttrs, attributes
+// JSON, replace (0/1), omitMembers (0/1), eventArgs, nReplace,
+// replace..., nRemove, remove..., add... Returns the group as {hash fields
+// flat, members}; members is empty without being read when omitMembers
+// is 1. The events are appended with the change. A change whose op (not
+// empty) equals the group's recorded op was applied before: nothing is
+// checked or written.
+var scriptGroupChange = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + `
 local G = groupKeys(KEYS)
 local id, ifVersion, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local setName, dn, dnl = ARGV[5] == '1', ARGV[6], ARGV[7]
@@ -293,7 +298,7 @@ if setName and dnl ~= oldDnl and dnl ~= '' then
   local o = redis.call('HGET', G.name, dnl)
   if o and o ~= id then return redis.error_reply('SJ_CONFLICT displayName') end
 end
-local i = 14
+local i = 17 + 2 * tonumber(ARGV[16])
 local function list()
   local n = tonumber(ARGV[i])
   local out = {}
@@ -349,6 +354,7 @@ for _, m in ipairs(remove) do removeMember(m) end
 for _, m in ipairs(add) do addMember(m) end
 redis.call('HINCRBY', G.group, 'ver', 1)
 redis.call('HSET', G.group, 'm', now, 'op', op)
+appendEvents(KEYS[10], KEYS[11], ARGV, 14)
 return reply()
 `)
 
