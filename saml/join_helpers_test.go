@@ -45,6 +45,8 @@ type joinOptions struct {
 	// wrapStore, when set, wraps the store the server uses (the test's
 	// own checks read the store directly).
 	wrapStore func(storage.Store) storage.Store
+	// loginLimit, when set, replaces the sign-in rate limits.
+	loginLimit int
 }
 
 func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
@@ -60,6 +62,9 @@ func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
 		c.SAML.VerifyTTL = opts.verifyTTL
 		if opts.wrapStore != nil {
 			c.Store = opts.wrapStore(c.Store)
+		}
+		if opts.loginLimit > 0 {
+			c.SAML.LoginLimit, c.SAML.ACSClientLimit, c.SAML.ACSWorkspaceLimit = opts.loginLimit, opts.loginLimit, opts.loginLimit
 		}
 	})
 	// Registered after servertest's cleanups, so it runs before Redis stops.

@@ -67,15 +67,18 @@ func (s *Service) startSession(c echo.Context, accountID, workspaceID string) er
 	return s.replaceSession(c, secret)
 }
 
-// replaceSession hands the browser the session of secret, already stored:
-// it deletes the session the browser had before (no session fixation: a
-// new secret on every sign-in) and sets the cookie HttpOnly,
-// SameSite=Lax, Path=/, Secure when BaseURL is https, with Max-Age =
-// SessionTTL.
+// replaceSession hands the browser the session of secret, already stored
+// (a new secret on every sign-in: no session fixation): it sets the
+// cookie HttpOnly, SameSite=Lax, Path=/, Secure when BaseURL is https,
+// with Max-Age = SessionTTL, and deletes the session the browser had
+// before. That delete is tidying up: when the store fails it, the sign-in
+// goes on (the old session lapses at its expiry), since failing the
+// sign-in after the delete may have happened would leave the browser with
+// neither session.
 func (s *Service) replaceSession(c echo.Context, secret string) error {
 	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" && old.Value != secret {
 		if err := s.deleteSession(c.Request().Context(), old.Value); err != nil {
-			return fmt.Errorf("delete old session: %w", err)
+			s.logWarn(c, "delete the previous session", "err", err)
 		}
 	}
 	s.setSessionCookie(c, secret)
