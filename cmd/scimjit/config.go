@@ -144,6 +144,7 @@ type redisConfig struct {
 	RedisPassword string
 	RedisDB       int
 	RedisTLS      bool
+	RedisTimeout  time.Duration
 }
 
 func (r optionReader) redis() redisConfig {
@@ -155,6 +156,7 @@ func (r optionReader) redis() redisConfig {
 		RedisPassword: r.v["redis-password"].Value,
 		RedisDB:       r.integer("redis-db"),
 		RedisTLS:      r.boolean("redis-tls"),
+		RedisTimeout:  r.dur("redis-timeout"),
 	}
 }
 
@@ -360,6 +362,7 @@ func (c redisConfig) open(ctx context.Context) (*redisstore.Store, error) {
 		Password:   c.RedisPassword,
 		DB:         c.RedisDB,
 		TLS:        c.RedisTLS,
+		Timeout:    c.RedisTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open redis: %w", err)
@@ -392,6 +395,9 @@ func (c redisConfig) validate() configProblems {
 	}
 	if c.RedisDB < 0 {
 		p.add("--redis-db must not be negative")
+	}
+	if c.RedisTimeout < 100*time.Millisecond || c.RedisTimeout > time.Minute {
+		p.add("--redis-timeout: from 100ms to 1m")
 	}
 	if c.RedisDB != 0 && len(c.RedisAddrs) > 1 && c.RedisMaster == "" {
 		p.add("--redis-db: Redis Cluster has only database 0")

@@ -38,6 +38,7 @@ var serveOptions = []option{
 	{Flag: "redis-password", Usage: "Redis password", Secret: true},
 	{Flag: "redis-db", Default: "0", Usage: "Redis database number (single server and Sentinel only)"},
 	{Flag: "redis-tls", Default: "false", Usage: "connect to Redis with TLS (implied by rediss://)", Bool: true},
+	{Flag: "redis-timeout", Default: "3s", Usage: "how long one Redis command may take before the request fails with 503 (commands are never re-sent automatically)"},
 	{Flag: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	{Flag: "log-format", Default: "text", Usage: "text or json"},
 	{Flag: "admin-token", Usage: "bearer token of the admin API: at least 32 characters, at least 8 different ones, not mostly repeated or consecutive characters (e.g. openssl rand -base64 32); empty disables the API; generated in demo mode", Secret: true},

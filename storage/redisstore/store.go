@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"time"
 
@@ -118,6 +119,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		if uo.TLSConfig == nil {
 			uo.TLSConfig = ro.TLSConfig
+		}
+		if ro.Network == "unix" {
+			uo.Dialer = func(ctx context.Context, _, addr string) (net.Conn, error) {
+				return (&net.Dialer{Timeout: DialTimeout}).DialContext(ctx, "unix", addr)
+			}
 		}
 	}
 	if len(uo.Addrs) == 0 {
