@@ -15,7 +15,7 @@ import (
 
 // readBody reads the request body of every SCIM request that has one
 // (POST, PUT, PATCH, .search) and refuses one that gives a key twice in an
-// object (duplicateKey). An error from the server's body limit becomes 413.
+// object (DuplicateKey). An error from the server's body limit becomes 413.
 func readBody(r *http.Request) ([]byte, *apiError) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -25,7 +25,7 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 		}
 		return nil, badRequest(typeInvalidSyntax, "the request body could not be read")
 	}
-	if first, second, dup := duplicateKey(raw); dup {
+	if first, second, dup := DuplicateKey(raw); dup {
 		detail := fmt.Sprintf("the request body gives %q twice in one object", clip(first))
 		if first != second {
 			detail = fmt.Sprintf("the request body gives %q and %q in one object: attribute names are case-insensitive", clip(first), clip(second))
@@ -66,15 +66,15 @@ func clip(s string) string {
 	return s[:most] + "…"
 }
 
-// duplicateKey reports the first key that appears twice in one object of
+// DuplicateKey reports the first key that appears twice in one object of
 // the JSON text raw, at any depth: first as it was given first, second as
 // it was given again. Keys are compared after decoding their escapes and
 // case-insensitively, as SCIM compares attribute names (RFC 7643 §2.1); a
 // JSON decoder would keep the last one silently. It is one pass over raw
 // with an explicit stack, no recursion, and one map entry per key. It
 // does not validate the JSON (the decoder does); on malformed input it
-// reports what it saw.
-func duplicateKey(raw []byte) (first, second string, dup bool) {
+// reports what it saw. The admin API refuses such bodies too.
+func DuplicateKey(raw []byte) (first, second string, dup bool) {
 	type key struct {
 		object int // which object, numbered in order of appearance
 		name   string

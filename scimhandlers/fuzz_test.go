@@ -163,12 +163,12 @@ func FuzzBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		first, second, dup := duplicateKey(raw)
+		first, second, dup := DuplicateKey(raw)
 		if dup && !strings.EqualFold(first, second) {
 			t.Fatalf("duplicateKey: %q and %q", first, second)
 		}
 		if ref, valid := referenceDuplicate(raw); valid && ref != dup {
-			t.Fatalf("duplicateKey(%s) = %v, reference %v", raw, dup, ref)
+			t.Fatalf("DuplicateKey(%s) = %v, reference %v", raw, dup, ref)
 		}
 		m, aerr := decodeObject(raw)
 		if aerr != nil {

@@ -172,8 +172,8 @@ func TestDuplicateKeyScan(t *testing.T) {
 		{`}}]]{"a":1,"a":2`, true},
 		{`"a","a"`, false},
 	} {
-		if _, _, dup := duplicateKey([]byte(tc.json)); dup != tc.dup {
-			t.Errorf("duplicateKey(%s) = %v", tc.json, dup)
+		if _, _, dup := DuplicateKey([]byte(tc.json)); dup != tc.dup {
+			t.Errorf("DuplicateKey(%s) = %v", tc.json, dup)
 		}
 	}
 }

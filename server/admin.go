@@ -22,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scimjit/scimjit/server/reqctx"
+	"github.com/scimjit/scimjit/scimhandlers"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -121,6 +122,11 @@ func decodeJSON(c echo.Context, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("request body must be a JSON object")
+	}
+	// encoding/json would keep the last of two equal keys (compared
+	// without case, as it matches fields) silently.
+	if first, second, dup := scimhandlers.DuplicateKey(body); dup {
+		return badRequest(fmt.Sprintf("invalid JSON: the key %q is given twice in one object (also as %q)", first, second))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -640,3 +640,33 @@ func TestAdminAuthAttemptsAreLimitedPerClient(t *testing.T) {
 		t.Error("a token reached the log")
 	}
 }
+
+// TestAdminAPIRefusesDuplicateKeys: a body that gives a key twice in one
+// object (also in another letter case, which encoding/json would match to
+// the same field) is refused with 400 naming it; before, the last one won
+// silently.
+func TestAdminAPIRefusesDuplicateKeys(t *testing.T) {
+	env := servertest.New(t, nil)
+	for _, body := range []string{
+		`{"id":"dup","name":"One","name":"Two"}`,
+		`{"id":"dup","name":"One","Name":"Two"}`,
+		`{"id":"dup","name":"One","settings":{"jit":{"enabled":true,"enabled":false}}}`,
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, env.URL+"/admin/v1/workspaces", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+env.AdminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantStatus(t, resp, raw, http.StatusBadRequest)
+		if e := decode[apiErr](t, raw); !strings.Contains(e.Message, "twice") {
+			t.Errorf("%s: message %q does not say a key is given twice", body, e.Message)
+		}
+	}
+	if _, err := env.Store.GetWorkspace(t.Context(), "dup"); err == nil {
+		t.Fatal("a workspace was created from a body with a duplicate key")
+	}
+}

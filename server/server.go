@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimjit/scimjit/saml"
@@ -229,6 +230,10 @@ func New(cfg Config) (*Server, error) {
 		s.accessLog,    // one line per request: method, route template, status, duration
 		s.recoverPanic, // a panic becomes a 500 and an error log with the stack
 		s.bodyLimit,    // per-route body cap, see bodyLimitFor
+		// A request's context ends when the response could no longer be
+		// written (WriteTimeout), so its store calls and scans stop then;
+		// a client that goes away ends it earlier.
+		middleware.ContextTimeout(cfg.WriteTimeout),
 	)
 	s.routes()
 	return s, nil
