@@ -21,8 +21,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/scimhandlers"
+	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
 
