@@ -1,8 +1,14 @@
 // Package saml is scimjit's browser side: one SAML service provider per
-// workspace (crewjam/saml), the assertion consumer with its checks (R16),
-// just-in-time provisioning (R1–R7, R12), server-side sessions, the join
-// flow with email verification (R8–R10), workspace switching (R11), and the
-// demo identity provider used in demo mode.
+// workspace (crewjam/saml), the assertion consumer with its checks,
+// just-in-time provisioning, server-side sessions, the join flow with
+// email verification, workspace switching, and the demo identity provider
+// used in demo mode.
+//
+// A sign-in runs one way through three files: acs.go validates the
+// response and consumes the assertion ID, jit.go decides from what the
+// store knows of the person (create by JIT, sign a member in, join), and
+// join.go mails and confirms the verification of a join. The pages, logs
+// and events of a sign-in that does not succeed are in refuse.go.
 //
 // Where things are:
 //
@@ -11,18 +17,21 @@
 //     uploaded IdP metadata, cached by workspace version), SP metadata and
 //     SP-initiated login with the AuthnRequest tracked in Redis and bound to
 //     the browser.
-//   - acs.go: the ACS (HTTP-POST binding), the Redis replay cache and the
-//     refusal path (page, warn log, login.refused event).
+//   - acs.go: the ACS (HTTP-POST binding) and the replay cache.
+//   - jit.go: what a validated sign-in does, and the one membership
+//     builder of JIT and joins.
+//   - join.go, join_mail.go, join_outbox.go, join_routes.go: the join flow.
+//   - refuse.go: refusal pages, warn logs and login.refused events, and the
+//     503 "try again" page when the store does not answer.
 //   - limits.go: the rate limits of the login and the ACS and the ACS body
 //     limit (Config.LoginLimit, ACSClientLimit, ACSWorkspaceLimit,
 //     ACSBodyLimit) with their 429 and 413 pages.
-//   - attributes.go: attribute names and values → email, name, roles (R2–R5).
-//   - jit.go: what a validated sign-in does (create, sign in, refuse, join).
-//   - session.go, render.go, me.go: sessions (ended when their membership
-//     is deactivated or deleted), CSRF tokens, pages, /api/v1/me, home page
-//     and logout.
+//   - attributes.go: attribute names and values → email, name, roles.
+//   - session.go, render.go, me.go, switch.go: sessions (ended when their
+//     membership is deactivated or deleted), CSRF tokens, pages,
+//     /api/v1/me, the home page, logout and workspace switching.
 //   - demo.go: the demo IdP (Config.Demo only).
-//   - join*.go, switch*.go, mail/: the join flow, switching and mail delivery.
+//   - mail/: mail delivery.
 //
 // docs/saml.md describes the behaviour; docs/idp-*.md the IdP setup.
 package saml

@@ -5,6 +5,10 @@
 // the error renderer (SCIM error JSON under /scim/, plain JSON elsewhere),
 // http.Server timeouts and graceful shutdown. It also applies the declarative
 // workspace file given with --bootstrap, and downloads IdP metadata given by
-// URL (metadata.go: public addresses only unless allowed). It knows HTTP and wiring, never Redis:
-// the store arrives built in Config.
+// URL (metadata.go: public addresses only unless allowed). It knows HTTP
+// and wiring, never Redis: the store arrives built in Config.
+//
+// Where things are: server.go (Config, New, the route table, Run),
+// middleware.go, errors.go, admin.go and settings.go (the admin API),
+// bootstrap.go, metadata.go, metrics.go.
 package server

@@ -371,11 +371,13 @@ type MembershipRef struct {
 type Store interface {
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
+	// Close releases the backend's connections (and what it started).
 	Close() error
 
 	// CreateWorkspace stores a new workspace; ErrAlreadyExists
 	// (ConflictError{Field:"workspace"}) when the id is taken. Version=1.
 	CreateWorkspace(ctx context.Context, ws Workspace) (Workspace, error)
+	// GetWorkspace returns the workspace; ErrNotFound when unknown.
 	GetWorkspace(ctx context.Context, id string) (Workspace, error)
 	// ListWorkspaces returns all workspaces ordered by id.
 	ListWorkspaces(ctx context.Context) ([]Workspace, error)
@@ -393,13 +395,17 @@ type Store interface {
 	// RevokeSCIMToken deletes a token; ErrNotFound when unknown.
 	RevokeSCIMToken(ctx context.Context, ws, id string) error
 
-	// CreateAccount stores a new account; ErrAlreadyExists
-	// (ConflictError{Field:"email"}) when the email (case-insensitive) is taken.
-	CreateAccount(ctx context.Context, a Account) (Account, error)
-	// GetOrCreateAccount returns the account with a.Email, creating it from a
-	// when none exists, atomically; created tells which happened.
+	// GetOrCreateAccount returns the account with a.Email (compared folded:
+	// FoldKey), creating it from a when none exists, atomically: of
+	// concurrent calls for one email exactly one creates. created tells
+	// which happened. A call re-sent with the same a (id and creation time)
+	// finds the account it created.
 	GetOrCreateAccount(ctx context.Context, a Account) (acct Account, created bool, err error)
+	// GetAccount returns the account; ErrNotFound when unknown (or not
+	// published yet).
 	GetAccount(ctx context.Context, id string) (Account, error)
+	// GetAccountByEmail returns the account whose email equals email
+	// folded (FoldKey); ErrNotFound when none.
 	GetAccountByEmail(ctx context.Context, email string) (Account, error)
 	// AccountMemberships lists the workspaces where the account has a
 	// membership (verified or not, active or not).
@@ -416,6 +422,8 @@ type Store interface {
 	// create (same ID, nothing changed since) succeeds again, writing
 	// nothing.
 	CreateUser(ctx context.Context, ws string, u User, events ...Event) (User, error)
+	// GetUser returns the membership with that id in ws; ErrNotFound when
+	// unknown or of another workspace.
 	GetUser(ctx context.Context, ws, id string) (User, error)
 	// GetUserByAccount returns the account's membership in ws.
 	GetUserByAccount(ctx context.Context, ws, accountID string) (User, error)
@@ -449,8 +457,15 @@ type Store interface {
 	// §3.1); FindGroups by externalId returns every match. The events are
 	// appended with the group, in the same atomic step.
 	CreateGroup(ctx context.Context, ws string, g Group, events ...Event) (Group, error)
+	// GetGroup returns the group with its members; ErrNotFound when
+	// unknown or of another workspace.
 	GetGroup(ctx context.Context, ws, id string) (Group, error)
+	// FindGroups returns the groups whose indexed attribute equals value
+	// (displayName case-insensitively, externalId exactly, or the groups
+	// that have the user id as member), in creation order; an index hit.
 	FindGroups(ctx context.Context, ws string, by GroupIndex, value string) ([]Group, error)
+	// ListGroups returns groups in creation order from the 0-based offset,
+	// and the total count, as ListUsers does for users.
 	ListGroups(ctx context.Context, ws string, offset, limit int) ([]Group, int, error)
 	// ChangeGroup applies ch atomically (single round trip, no retry).
 	// ErrInvalidReference for an added member that is not a user of ws.
@@ -482,6 +497,7 @@ type Store interface {
 	GetSession(ctx context.Context, key string) (Session, error)
 	// UpdateSession changes a live session atomically (keeps its expiry).
 	UpdateSession(ctx context.Context, key string, fn func(*Session) error) (Session, error)
+	// DeleteSession removes the session; one already gone is no error.
 	DeleteSession(ctx context.Context, key string) error
 
 	// CreateVerification stores v until v.ExpiresAt and invalidates any
@@ -521,10 +537,13 @@ type Store interface {
 	// TakeTemp returns and deletes a value stored by PutTemp (ErrNotFound).
 	TakeTemp(ctx context.Context, ws, key string) ([]byte, error)
 
-	// AppendMail adds a message to the outbox (ID and Time assigned) and
-	// SetMailStatus records delivery; ListMail returns the newest first.
+	// AppendMail adds a message to the outbox (ID and Time assigned); the
+	// outbox keeps a capped number of the newest.
 	AppendMail(ctx context.Context, m Mail) (Mail, error)
+	// SetMailStatus records a message's delivery ("sent", or "failed" with
+	// errText); ErrNotFound for a message not in the outbox.
 	SetMailStatus(ctx context.Context, id, status, errText string) error
+	// ListMail returns up to limit messages of the outbox, newest first.
 	ListMail(ctx context.Context, limit int) ([]Mail, error)
 
 	// AppendEvents adds events to the workspace's events in the given
@@ -571,7 +590,8 @@ type SignIns interface {
 	// membership in another workspace is never returned.
 	LoginLookup(ctx context.Context, ws, email string) (Login, error)
 	// CreateJITUser is a just-in-time first sign-in. It equals
-	// CreateAccount(j.Account), then CreateUser(ws, j.User) with AccountID
+	// GetOrCreateAccount(j.Account) when it creates (and nothing else when
+	// the email has an account), then CreateUser(ws, j.User) with AccountID
 	// set to the new account's id, then CreateSession(j.Session) with that
 	// AccountID, then AppendEvents(ws, j.Events) with each event's empty
 	// AccountID and UserID set to the new ids; it returns j with the ids,

@@ -4,7 +4,8 @@
 // optimistic and delta updates under concurrency, version preconditions,
 // TTL expiry in real time, single-use tokens, the rate limiter (bursts,
 // no double burst at a window boundary, independent keys, races), the
-// merged event streams and their cursor, and in every case a check that
+// merged event streams and their cursor, the sign-in operations, writes
+// re-sent and recognised, Unicode-folded keys, and in every case a check that
 // another workspace sees nothing of what the case did.
 //
 // It is an ordinary package (not a _test file) so that each backend's

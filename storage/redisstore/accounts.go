@@ -39,22 +39,6 @@ func decodeAccount(id string, f map[string]string) (storage.Account, error) {
 		OriginWorkspace: f[acctFieldOrigin], CreatedAt: fromMicro(c)}, nil
 }
 
-// CreateAccount stores a new account; the email index decides.
-func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.Account, error) {
-	a, key, err := prepareAccount(a)
-	if err != nil {
-		return storage.Account{}, err
-	}
-	owner, err := s.publishAccount(ctx, a, key, "")
-	if err != nil {
-		return storage.Account{}, err
-	}
-	if owner != a.ID {
-		return storage.Account{}, &storage.ConflictError{Field: "email"}
-	}
-	return a, nil
-}
-
 // GetOrCreateAccount returns the account with a.Email or creates it. The
 // common case, a known email, only reads.
 func (s *Store) GetOrCreateAccount(ctx context.Context, a storage.Account) (storage.Account, bool, error) {

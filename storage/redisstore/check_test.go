@@ -235,7 +235,7 @@ var checkCases = []checkCase{
 		after:   func(t *testing.T, f *checkFixture) { checkBobRebuilt(t, f) }},
 	{name: "email index names a deleted account without memberships", kinds: []string{redisstore.KindEmailIndexDangling},
 		corrupt: func(t *testing.T, f *checkFixture) {
-			a, err := f.s.CreateAccount(t.Context(), storage.Account{Email: "eve@example.com"})
+			a, _, err := f.s.GetOrCreateAccount(t.Context(), storage.Account{Email: "eve@example.com"})
 			must(t, err)
 			must(t, f.c.Del(t.Context(), f.acct(a.ID)).Err())
 		},
@@ -305,7 +305,7 @@ var checkCases = []checkCase{
 		}},
 	{name: "membership without account", kinds: []string{redisstore.KindUserAccountMissing},
 		corrupt: func(t *testing.T, f *checkFixture) {
-			a, err := f.s.CreateAccount(t.Context(), storage.Account{Email: "zed@example.com"})
+			a, _, err := f.s.GetOrCreateAccount(t.Context(), storage.Account{Email: "zed@example.com"})
 			must(t, err)
 			_, err = f.s.CreateUser(t.Context(), "one", storage.User{AccountID: a.ID, UserName: "zed"})
 			must(t, err)
@@ -526,7 +526,7 @@ var checkCases = []checkCase{
 		}},
 	{name: "account email key written before Unicode folding", kinds: []string{redisstore.KindIndexKeyNotFolded},
 		corrupt: func(t *testing.T, f *checkFixture) {
-			a, err := f.s.CreateAccount(t.Context(), storage.Account{Email: nfdJose, CreatedAt: hourAgo})
+			a, _, err := f.s.GetOrCreateAccount(t.Context(), storage.Account{Email: nfdJose, CreatedAt: hourAgo})
 			must(t, err)
 			must(t, f.c.HDel(t.Context(), f.emailIndex(), nfcJose).Err())
 			must(t, f.c.HSet(t.Context(), f.emailIndex(), "jose\u0301@example.com", a.ID).Err())

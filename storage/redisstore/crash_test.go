@@ -25,7 +25,7 @@ func TestCrashAfterMembershipBackPointer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a, err := s.CreateAccount(ctx, storage.Account{Email: "crash@example.com"})
+	a, _, err := s.GetOrCreateAccount(ctx, storage.Account{Email: "crash@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 
 	var acct storage.Account
 	fillAll(t, &acct)
-	if _, err := s.CreateAccount(ctx, acct); err != nil {
+	if _, _, err := s.GetOrCreateAccount(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
 	gotAcct, err := s.GetAccount(ctx, acct.ID)

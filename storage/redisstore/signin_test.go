@@ -291,7 +291,7 @@ func TestPublishAccountLostReply(t *testing.T) {
 			}
 			// A re-send that skips the cheap read (CreateAccount)
 			// recognises its own entry too.
-			if c, err := s.CreateAccount(ctx, a); err != nil || c.ID != "acct-lost" {
+			if c, _, err := s.GetOrCreateAccount(ctx, a); err != nil || c.ID != "acct-lost" {
 				t.Fatalf("re-sent create = %+v, %v", c, err)
 			}
 		})
@@ -363,7 +363,7 @@ func TestWritesDeliveredTwice(t *testing.T) {
 	if again, err := s.ConsumeOnce(ctx, "one", "assertion-1", time.Now().Add(time.Minute)); err != nil || again {
 		t.Fatalf("a second consume = %v, %v; want refused", again, err)
 	}
-	a, err := s.CreateAccount(ctx, storage.Account{Email: "verify@example.com"})
+	a, _, err := s.GetOrCreateAccount(ctx, storage.Account{Email: "verify@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,8 @@
 // Start and NewStore give a single server (OpenStore a store on a server
 // the test also holds); StartCluster a Redis Cluster of one node (enforces
 // CROSSSLOT) or several masters; StartSentinel a master watched by a Redis
-// Sentinel.
+// Sentinel. StartFaultProxy puts a proxy in front of a server that cuts
+// or delays traffic on demand, for tests of a stalling or breaking Redis.
 //
 // When redis-server is not on PATH the test is skipped, unless the
 // environment sets SCIMJIT_REQUIRE_REDIS=1 (CI), which makes it fail.
