@@ -53,7 +53,9 @@ func (q *request) writeBody() ([]byte, *apiError) {
 		d.Write([]byte{0})
 	}
 	d.Write(raw)
-	q.op = "scim:" + base64.RawURLEncoding.EncodeToString(d.Sum(nil)[:16])
+	// 96 bits: the name is only compared with the one resource's last
+	// write, and every byte of it is stored with every user.
+	q.op = base64.RawURLEncoding.EncodeToString(d.Sum(nil)[:12])
 	return raw, nil
 }
 
