@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 
 	crewjam "github.com/crewjam/saml"
 	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/storage"
 )
 
 // noteReplay is the ServiceProvider's AssertionReplayCache during one ACS
@@ -32,28 +35,35 @@ func (n *noteReplay) Consume(id string, expiresAt time.Time) error {
 }
 
 // handleACS is the assertion consumer service (HTTP-POST binding, SAML
-// bindings §3.5). In order: the workspace; the form; the request this
-// browser started, taken from the store (single use); the response,
-// validated by crewjam (signature on the response or the assertion,
-// issuer, destination and recipient, audience, the time window with the
-// configured skew, InResponseTo against the tracked request); the
-// assertion ID, consumed in the store (accepted once); the identity the
-// attributes carry; then what the store knows of the person decides
-// (signIn, jit.go). Every refusal is a page, a warn log with the precise
-// reason (never the assertion) and a login.refused event (refuse.go).
+// bindings §3.5). In order: the form; the workspace and the request this
+// browser started, taken from the store together (single use); the
+// response, validated by crewjam (signature on the response or the
+// assertion, issuer, destination and recipient, audience, the time window
+// with the configured skew, InResponseTo against the tracked request); the
+// identity the attributes carry; the assertion ID, consumed in the store
+// (accepted once) together with the lookup of the person; then what the
+// store knows of the person decides (decide, jit.go). Every refusal is a
+// page, a warn log with the precise reason (never the assertion) and a
+// login.refused event (refuse.go).
 func (s *Service) handleACS(c echo.Context) error {
 	r := c.Request()
-	ctx := r.Context()
-	ws, ok, err := s.workspace(c)
+	formErr := r.ParseForm()
+	relay := r.PostForm.Get("RelayState")
+	var tracked []byte
+	ws, ok, err := s.workspaceFrom(c, func(ctx context.Context, id string) (storage.Workspace, error) {
+		rcv, err := s.cfg.Store.ReceiveResponse(ctx, id, trackedKey(relay))
+		tracked = rcv.Request
+		return rcv.Workspace, err
+	})
 	if !ok {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
+	if formErr != nil {
 		var tooLarge *http.MaxBytesError // limitACSBody
-		if errors.As(err, &tooLarge) {
-			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", err, tooLargePage)
+		if errors.As(formErr, &tooLarge) {
+			return s.refuse(c, ws.ID, http.StatusRequestEntityTooLarge, "body_too_large", formErr, tooLargePage)
 		}
-		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", fmt.Errorf("parse form: %w", err), failedPage)
+		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", fmt.Errorf("parse form: %w", formErr), failedPage)
 	}
 	switch {
 	case r.Form.Get("SAMLart") != "":
@@ -69,11 +79,7 @@ func (s *Service) handleACS(c echo.Context) error {
 	if err != nil {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "idp_not_configured", err, failedPage)
 	}
-	relay := r.PostForm.Get("RelayState")
-	ids, ret, err := s.trackedRequest(c, ws.ID, relay)
-	if err != nil {
-		return s.storeFailed(c, "take tracked request", err)
-	}
+	ids, ret := s.trackedRequest(c, tracked, relay)
 	if ids == nil {
 		// Unsolicited (IdP-initiated) or unknown request: only a local
 		// RelayState path is ever followed.
@@ -92,19 +98,17 @@ func (s *Service) handleACS(c echo.Context) error {
 		// accepted response. Fail closed.
 		return s.refuse(c, ws.ID, http.StatusForbidden, "invalid", errors.New("replay cache was not consulted"), failedPage)
 	}
-	first, err := s.cfg.Store.ConsumeOnce(ctx, ws.ID, "assertion:"+replay.id, replay.expiresAt)
-	if err != nil {
-		return s.storeFailed(c, "replay cache", err)
-	}
-	if !first {
-		return s.refuse(c, ws.ID, http.StatusForbidden, "replayed",
-			fmt.Errorf("assertion %q: %w", replay.id, crewjam.ErrAssertionReplayed), failedPage)
-	}
 	id, err := mapIdentity(assertion)
 	if err != nil {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "no_email", err, message{Title: "Sign-in failed",
 			Text:   "Your identity provider did not send an email address for you, so we cannot tell who you are.",
 			Detail: "Ask your administrator to send the workato_email attribute or an email-format NameID."})
 	}
-	return s.signIn(c, ws, id, ret)
+	once := storage.Once{Key: "assertion:" + replay.id, Until: replay.expiresAt}
+	login, err := s.cfg.Store.AcceptLogin(r.Context(), ws.ID, once, id.Email)
+	if err == nil && login.Replayed {
+		return s.refuse(c, ws.ID, http.StatusForbidden, "replayed",
+			fmt.Errorf("assertion %q: %w", replay.id, crewjam.ErrAssertionReplayed), failedPage)
+	}
+	return s.decide(c, ws, id, ret, login, err, true)
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/scimjit/scimjit/storage"
 )
 
-// signIn decides what a validated sign-in of id into ws does, from what the
-// store knows of the person, and answers the browser:
+// decide decides what a validated sign-in of id into ws does, from what the
+// store knows of the person (login, or err: ErrNotFound when no account
+// has the email), and answers the browser:
 //
 //   - no account: a JIT first sign-in, where the workspace has JIT on
 //     (createJITUser), else the no-access page;
@@ -22,14 +23,9 @@ import (
 //
 // Every decision is an event. A creation that loses a race with a
 // concurrent one (two sign-ins of one person, or SCIM creating the
-// membership meanwhile) decides again once, from the state it lost to.
-func (s *Service) signIn(c echo.Context, ws storage.Workspace, id identity, ret string) error {
-	return s.decide(c, ws, id, ret, true)
-}
-
-// decide is signIn; retry tells whether a lost race may decide again.
-func (s *Service) decide(c echo.Context, ws storage.Workspace, id identity, ret string, retry bool) error {
-	login, err := s.cfg.Store.LoginLookup(c.Request().Context(), ws.ID, id.Email)
+// membership meanwhile) decides again once (retry), from the state it
+// lost to (decideAgain).
+func (s *Service) decide(c echo.Context, ws storage.Workspace, id identity, ret string, login storage.Login, err error, retry bool) error {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		if !ws.Settings.JIT.Enabled {
@@ -42,6 +38,12 @@ func (s *Service) decide(c echo.Context, ws storage.Workspace, id identity, ret 
 		return s.joinWorkspace(c, ws, login.Account, id, ret, retry)
 	}
 	return s.signInMember(c, ws, login.Account, login.User, id, ret)
+}
+
+// decideAgain is decide after a lost race, from a fresh lookup, once.
+func (s *Service) decideAgain(c echo.Context, ws storage.Workspace, id identity, ret string) error {
+	login, err := s.cfg.Store.LoginLookup(c.Request().Context(), ws.ID, id.Email)
+	return s.decide(c, ws, id, ret, login, err, false)
 }
 
 // createJITUser creates the account of a person signing in for the first
@@ -73,7 +75,7 @@ func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identit
 	case errors.As(err, &ce) && retry:
 		// Another request created the account or its membership here
 		// first (or holds the userName): decide on what it created.
-		return s.decide(c, ws, id, ret, false)
+		return s.decideAgain(c, ws, id, ret)
 	case errors.As(err, &ce):
 		return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
 	case err != nil:
@@ -152,7 +154,7 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	var ce *storage.ConflictError
 	switch {
 	case errors.As(err, &ce) && retry:
-		return s.decide(c, ws, id, ret, false)
+		return s.decideAgain(c, ws, id, ret)
 	case errors.As(err, &ce):
 		return s.refuse(c, ws.ID, http.StatusForbidden, "conflict_"+ce.Field, err, failedPage, "email", id.Email)
 	case err != nil:
@@ -162,8 +164,8 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy}})
 }
 
-// succeed starts the session and redirects to ret, after recording the
-// events (extra, then login.succeeded, in that order).
+// succeed starts the session, with the events (extra, then
+// login.succeeded, in that order), and redirects to ret.
 func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string, extra ...storage.Event) error {
 	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": acct.Email}})
@@ -171,11 +173,8 @@ func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Acc
 	for i := range evs {
 		evs[i].Actor, evs[i].Time = "saml", t
 	}
-	if err := s.startSession(c, acct.ID, ws.ID); err != nil {
+	if err := s.startSession(c, acct.ID, ws.ID, evs...); err != nil {
 		return s.storeFailed(c, "create session", err)
-	}
-	if _, err := s.cfg.Store.AppendEvents(c.Request().Context(), ws.ID, evs...); err != nil {
-		s.logError(c, "append events", "err", err)
 	}
 	return s.signedIn(c, acct, u, ret)
 }

@@ -48,8 +48,8 @@ func (l *lossyStore) ConsumeVerification(ctx context.Context, accountID, tokenHa
 	return r, l.lost("ConsumeVerification", err)
 }
 
-func (l *lossyStore) CreateSession(ctx context.Context, x storage.Session) error {
-	return l.lost("CreateSession", l.Store.CreateSession(ctx, x))
+func (l *lossyStore) StartSession(ctx context.Context, x storage.Session, events ...storage.Event) error {
+	return l.lost("StartSession", l.Store.StartSession(ctx, x, events...))
 }
 
 // wantTryAgain checks the page of an answer the store lost: 503 with
@@ -93,7 +93,7 @@ func TestJITSignInAnswerLost(t *testing.T) {
 // join.verified event. Without the attempt id, the second submission found
 // the link used and the person was stuck.
 func TestJoinConfirmAnswerLost(t *testing.T) {
-	for _, method := range []string{"ConsumeVerification", "CreateUser", "CreateSession"} {
+	for _, method := range []string{"ConsumeVerification", "CreateUser", "StartSession"} {
 		t.Run(method, func(t *testing.T) {
 			var ls *lossyStore
 			je, b, link := joinSetup(t, joinOptions{wrapStore: func(s storage.Store) storage.Store {
@@ -120,5 +120,26 @@ func TestJoinConfirmAnswerLost(t *testing.T) {
 				t.Fatalf("confirm after the join: %d, want 410", pg.status)
 			}
 		})
+	}
+}
+
+// TestMemberSignInAnswerLost: a member's sign-in whose session and events
+// were written but whose answer was lost is answered "try again" (503);
+// signing in again works.
+func TestMemberSignInAnswerLost(t *testing.T) {
+	var ls *lossyStore
+	je := newJoinEnv(t, joinOptions{wrapStore: func(s storage.Store) storage.Store { ls = newLossyStore(s); return ls }})
+	je.workspace(t, "fin", nil)
+	b := je.browser(t)
+	if pg := b.signIn("fin", jane); pg.status != http.StatusOK {
+		t.Fatalf("first sign-in: %d\n%s", pg.status, pg.body)
+	}
+	ls.lose.Store("StartSession")
+	wantTryAgain(t, b.signIn("fin", jane))
+	if pg := b.signIn("fin", jane); pg.status != http.StatusOK || !strings.Contains(pg.body, "Signed in as Jane Doe") {
+		t.Fatalf("sign-in again: %d\n%s", pg.status, pg.body)
+	}
+	if m := b.me(); m.ActiveWorkspace != "fin" || len(m.Memberships) != 1 {
+		t.Fatalf("me = %+v", m)
 	}
 }

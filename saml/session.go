@@ -57,11 +57,12 @@ func (s *Service) secureCookies() bool {
 }
 
 // startSession signs the browser in: it creates a server-side session for
-// accountID with workspaceID active (store.CreateSession, key = hex SHA-256
-// of a 256-bit random cookie value), then replaceSession.
-func (s *Service) startSession(c echo.Context, accountID, workspaceID string) error {
+// accountID with workspaceID active (key = hex SHA-256 of a 256-bit random
+// cookie value) together with the events of the sign-in (of workspaceID;
+// store.StartSession), then replaceSession.
+func (s *Service) startSession(c echo.Context, accountID, workspaceID string, events ...storage.Event) error {
 	secret, sess := s.newSession(accountID, workspaceID)
-	if err := s.cfg.Store.CreateSession(c.Request().Context(), sess); err != nil {
+	if err := s.cfg.Store.StartSession(c.Request().Context(), sess, events...); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	return s.replaceSession(c, secret)

@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/xml"
@@ -98,12 +99,18 @@ func (s *Service) baseSP(ws string) *crewjam.ServiceProvider {
 // its id into the request context for logging. ok is false when the
 // response has been written (404 page or error).
 func (s *Service) workspace(c echo.Context) (storage.Workspace, bool, error) {
+	return s.workspaceFrom(c, s.cfg.Store.GetWorkspace)
+}
+
+// workspaceFrom is workspace with the store read of its choice (the ACS
+// takes its tracked request in the same call).
+func (s *Service) workspaceFrom(c echo.Context, get func(ctx context.Context, id string) (storage.Workspace, error)) (storage.Workspace, bool, error) {
 	id := c.Param("ws")
 	if !wsPattern.MatchString(id) {
 		return storage.Workspace{}, false, s.showMessage(c, http.StatusNotFound, message{Title: "Not found", Text: "There is no such workspace."})
 	}
 	c.SetRequest(c.Request().WithContext(reqctx.WithWorkspace(c.Request().Context(), id)))
-	ws, err := s.cfg.Store.GetWorkspace(c.Request().Context(), id)
+	ws, err := get(c.Request().Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.mu.Lock()
 		delete(s.sps, id) // a deleted workspace's SP is not kept
@@ -291,7 +298,7 @@ func (s *Service) handleLogin(c echo.Context) error {
 	}
 	s.setBindCookie(c, bind)
 	rec := encodeTracked(bind, localPath(c.QueryParam("return")))
-	if err := s.cfg.Store.PutTemp(c.Request().Context(), ws.ID, "authn:"+relay, rec, requestTTL); err != nil {
+	if err := s.cfg.Store.PutTemp(c.Request().Context(), ws.ID, trackedKey(relay), rec, requestTTL); err != nil {
 		return fmt.Errorf("track authn request: %w", err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -329,20 +336,22 @@ func (s *Service) setBindCookie(c echo.Context, v string) {
 // validRelay reports whether relay can name a tracked request.
 func validRelay(relay string) bool { return relay != "" && len(relay) <= 200 }
 
-// trackedRequest takes the request tracked under the response's
-// RelayState from the store (single use) and checks that this browser
-// started it. It returns the possible request ids for ParseResponse (none
-// when nothing matches) and the path to return to.
-func (s *Service) trackedRequest(c echo.Context, ws, relay string) (ids []string, ret string, _ error) {
+// trackedKey is the temp key of the request tracked under relay ("" when
+// relay cannot name one).
+func trackedKey(relay string) string {
 	if !validRelay(relay) {
-		return nil, "", nil
+		return ""
 	}
-	raw, err := s.cfg.Store.TakeTemp(c.Request().Context(), ws, "authn:"+relay)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", err
+	return "authn:" + relay
+}
+
+// trackedRequest checks that this browser started the tracked request raw
+// (taken from the store under trackedKey of the response's RelayState,
+// single use; nil when none). It returns the possible request ids for
+// ParseResponse (none when nothing matches) and the path to return to.
+func (s *Service) trackedRequest(c echo.Context, raw []byte, relay string) (ids []string, ret string) {
+	if raw == nil {
+		return nil, ""
 	}
 	bind := ""
 	if ck, cerr := c.Cookie(bindCookie); cerr == nil {
@@ -354,9 +363,9 @@ func (s *Service) trackedRequest(c echo.Context, ws, relay string) (ids []string
 		// as if it were unknown, so the response's InResponseTo cannot
 		// match.
 		s.logWarn(c, "saml acs: tracked request was started by another browser")
-		return nil, "", nil
+		return nil, ""
 	}
-	return []string{authnRequestID(relay)}, ret, nil
+	return []string{authnRequestID(relay)}, ret
 }
 
 // localPath returns p when it is a path on this site ("/x?y"), else "/".

@@ -1,7 +1,7 @@
 // Package storage holds scimjit's data model (workspaces, accounts,
 // memberships as SCIM users, groups, SCIM token hashes, events, sessions,
 // verifications), the Store interface every backend implements, the
-// SignIns interface of the SAML sign-in's two composite operations, and the
+// SignIns interface of the SAML sign-in's composite operations, and the
 // sentinel errors of that contract. FoldKey is the one rule by which
 // userNames and emails are compared. The Redis backend lives in
 // storage/redisstore; storage/conformance is the test suite every backend

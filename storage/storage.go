@@ -312,9 +312,26 @@ type JITUser struct {
 	Events  []Event
 }
 
-// Login is what SignIns.LoginLookup found for an email.
+// Received is what SignIns.ReceiveResponse read for a SAML response.
+type Received struct {
+	Workspace Workspace
+	// Request is the temp value taken for the response (the request it
+	// answers); nil when there was none.
+	Request []byte
+}
+
+// Once names a key that ConsumeOnce records until Until.
+type Once struct {
+	Key   string
+	Until time.Time
+}
+
+// Login is what SignIns.LoginLookup (or AcceptLogin) found for an email.
 type Login struct {
-	Account Account
+	// Replayed tells that AcceptLogin's key was consumed before; nothing
+	// else was read.
+	Replayed bool
+	Account  Account
 	// Member tells whether the account has a membership in the workspace;
 	// User is that membership.
 	Member bool
@@ -579,10 +596,22 @@ type Allowed struct {
 	RetryAfter time.Duration
 }
 
-// SignIns are the two composite operations of a SAML sign-in. Each equals
-// a fixed sequence of the core calls above, which the backend runs in
-// fewer round trips (and, for CreateJITUser, atomically where it can).
+// SignIns are the composite operations of a SAML sign-in. Each equals a
+// fixed sequence of the core calls above, which the backend runs in fewer
+// round trips (and, for CreateJITUser, atomically where it can). They
+// follow a sign-in: ReceiveResponse when the response arrives,
+// AcceptLogin once it is valid, then CreateJITUser for a first sign-in
+// or StartSession for a member.
 type SignIns interface {
+	// ReceiveResponse equals GetWorkspace(ws) and, when requestKey is not
+	// empty, TakeTemp(ws, requestKey) (taken whether or not the workspace
+	// exists). ErrNotFound when the workspace does not exist; a missing
+	// temp value is Received.Request nil, not an error.
+	ReceiveResponse(ctx context.Context, ws, requestKey string) (Received, error)
+	// AcceptLogin equals ConsumeOnce(ws, once.Key, once.Until) and, when
+	// that reports true, LoginLookup(ws, email). When the key was
+	// consumed before, it returns Login{Replayed: true} and no error.
+	AcceptLogin(ctx context.Context, ws string, once Once, email string) (Login, error)
 	// LoginLookup equals GetAccountByEmail(email) followed, when the
 	// account exists, by GetUserByAccount(ws, account.ID). ErrNotFound
 	// when no account has the email; otherwise Login.Member tells whether
@@ -609,4 +638,9 @@ type SignIns interface {
 	// with the membership. Re-sending a j that was already written (same
 	// ids) changes nothing and succeeds.
 	CreateJITUser(ctx context.Context, ws string, j JITUser) (JITUser, error)
+	// StartSession equals CreateSession(s) then AppendEvents(
+	// s.ActiveWorkspace, events...). Where every key is on one server the
+	// two are one transaction: a backend failure leaves both written or
+	// neither (ErrUnavailable: not known which).
+	StartSession(ctx context.Context, s Session, events ...Event) error
 }

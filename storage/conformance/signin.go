@@ -301,6 +301,9 @@ var signInCases = []struct {
 	fn   func(t *testing.T, s storage.Store)
 }{
 	{"LoginLookup", testLoginLookup},
+	{"ReceiveResponse", testReceiveResponse},
+	{"AcceptLogin", testAcceptLogin},
+	{"StartSession", testStartSession},
 	{"CreateJITUser", testCreateJITUser},
 	{"CreateJITUserRace", testCreateJITUserRace},
 	{"AppendEvents", testAppendEvents},
@@ -343,6 +346,144 @@ func testAppendEvents(t *testing.T, s storage.Store) {
 			e.Actor != "saml" || e.AccountID != "a" || !e.Time.Equal(got[i].Time) {
 			t.Fatalf("event %d = %+v, want %+v", i, e, got[i])
 		}
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+// testReceiveResponse: the workspace and the temp value, taken once; a
+// missing value is no error; a missing workspace is ErrNotFound.
+func testReceiveResponse(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	want, err := s.GetWorkspace(ctx, wsA)
+	must(t, err, "get workspace")
+	must(t, s.PutTemp(ctx, wsA, "authn:r1", []byte("tracked"), time.Minute), "put temp")
+	r, err := s.ReceiveResponse(ctx, wsA, "authn:r1")
+	must(t, err, "receive")
+	if r.Workspace.ID != wsA || r.Workspace.Name != want.Name || string(r.Request) != "tracked" {
+		t.Fatalf("receive = %+v", r)
+	}
+	r, err = s.ReceiveResponse(ctx, wsA, "authn:r1")
+	must(t, err, "receive again")
+	if r.Workspace.ID != wsA || r.Request != nil {
+		t.Fatalf("receive again = %+v; want the workspace and no request (taken once)", r)
+	}
+	r, err = s.ReceiveResponse(ctx, wsA, "")
+	must(t, err, "receive without a key")
+	if r.Workspace.ID != wsA || r.Request != nil {
+		t.Fatalf("receive without a key = %+v", r)
+	}
+	_, err = s.ReceiveResponse(ctx, "conf-missing", "authn:r1")
+	wantErr(t, err, storage.ErrNotFound, "missing workspace")
+	t.Run("other workspace", func(t *testing.T) {
+		must(t, s.PutTemp(ctx, wsA, "authn:r2", []byte("a's"), time.Minute), "put temp in A")
+		r, err := s.ReceiveResponse(ctx, wsB, "authn:r2")
+		must(t, err, "receive in B")
+		if r.Workspace.ID != wsB || r.Request != nil {
+			t.Fatalf("receive in B = %+v; want B without A's value", r)
+		}
+		if b, err := s.TakeTemp(ctx, wsA, "authn:r2"); err != nil || string(b) != "a's" {
+			t.Fatalf("A's value after B's receive: %q, %v", b, err)
+		}
+	})
+}
+
+// testAcceptLogin: the first use of a key looks the person up as
+// LoginLookup does; every later use (from any caller) is Replayed and
+// looks nothing up.
+func testAcceptLogin(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	until := time.Now().Add(time.Minute)
+	_, err := s.AcceptLogin(ctx, wsA, storage.Once{Key: "assertion:1", Until: until}, "nobody@example.com")
+	wantErr(t, err, storage.ErrNotFound, "unknown email")
+	l, err := s.AcceptLogin(ctx, wsA, storage.Once{Key: "assertion:1", Until: until}, "nobody@example.com")
+	must(t, err, "replay")
+	if !l.Replayed || l.Member || l.Account.ID != "" {
+		t.Fatalf("replay = %+v; want Replayed only", l)
+	}
+	_, err = s.AcceptLogin(ctx, wsA, storage.Once{Key: "assertion:2", Until: until}, "")
+	wantErr(t, err, storage.ErrNotFound, "empty email")
+
+	u := newUser(t, s, wsA, "Member@Example.com")
+	want, err := s.LoginLookup(ctx, wsA, "member@example.com")
+	must(t, err, "lookup")
+	l, err = s.AcceptLogin(ctx, wsA, storage.Once{Key: "assertion:3", Until: until}, " MEMBER@example.com ")
+	must(t, err, "member")
+	if l.Replayed || !l.Member || l.User.ID != u.ID || l.Account != want.Account || l.User.Version != want.User.Version {
+		t.Fatalf("member = %+v; want %+v", l, want)
+	}
+	l, err = s.AcceptLogin(ctx, wsB, storage.Once{Key: "assertion:3", Until: until}, "member@example.com")
+	must(t, err, "same key in B")
+	if l.Replayed || l.Member || l.Account != want.Account {
+		t.Fatalf("same key in B = %+v; want the account without membership (B's own replay cache)", l)
+	}
+	if first, err := s.ConsumeOnce(ctx, wsA, "assertion:3", until); err != nil || first {
+		t.Fatalf("ConsumeOnce of an accepted key = %v, %v; want false", first, err)
+	}
+
+	t.Run("concurrent", func(t *testing.T) {
+		var firsts, replays int
+		var mu sync.Mutex
+		errs := parallel(8, func(int) error {
+			l, err := s.AcceptLogin(ctx, wsA, storage.Once{Key: "assertion:race", Until: until}, "member@example.com")
+			mu.Lock()
+			defer mu.Unlock()
+			if l.Replayed {
+				replays++
+			} else if l.Member {
+				firsts++
+			}
+			return err
+		})
+		for _, err := range errs {
+			must(t, err, "concurrent accept")
+		}
+		if firsts != 1 || replays != 7 {
+			t.Fatalf("%d accepted, %d replayed; want 1 and 7", firsts, replays)
+		}
+	})
+}
+
+// testStartSession: the session and the events are written together; the
+// events land in the session's workspace after the ones before.
+func testStartSession(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	before, err := s.AppendEvents(ctx, wsA, storage.Event{Type: "before", Actor: "saml"})
+	must(t, err, "append before")
+	must(t, s.StartSession(ctx, storage.Session{Key: "start-1", AccountID: "acct-1", ActiveWorkspace: wsA, ExpiresAt: exp},
+		storage.Event{Type: "role.synced", Actor: "saml", UserID: "u1"},
+		storage.Event{Type: "login.succeeded", Actor: "saml", UserID: "u1", Detail: map[string]string{"email": "x@example.com"}}),
+		"start session")
+	got, err := s.GetSession(ctx, "start-1")
+	must(t, err, "get session")
+	if got.AccountID != "acct-1" || got.ActiveWorkspace != wsA || !got.ExpiresAt.Equal(exp) {
+		t.Fatalf("session = %+v", got)
+	}
+	evs, err := s.ListEvents(ctx, wsA, before[0].ID, 10)
+	must(t, err, "list events")
+	if len(evs) == 2 && evs[0].Type == "login.succeeded" {
+		// Events of both kinds appended together may come in either order.
+		evs[0], evs[1] = evs[1], evs[0]
+	}
+	if len(evs) != 2 || evs[0].Type != "role.synced" || evs[1].Type != "login.succeeded" ||
+		evs[1].Detail["email"] != "x@example.com" || evs[0].UserID != "u1" {
+		t.Fatalf("events after start = %+v", evs)
+	}
+	must(t, s.StartSession(ctx, storage.Session{Key: "start-2", AccountID: "acct-1", ActiveWorkspace: wsA, ExpiresAt: exp}),
+		"start without events")
+	if _, err := s.GetSession(ctx, "start-2"); err != nil {
+		t.Fatalf("session without events: %v", err)
+	}
+	err = s.StartSession(ctx, storage.Session{Key: "start-3", AccountID: "acct-1", ActiveWorkspace: "conf-missing", ExpiresAt: exp},
+		storage.Event{Type: "login.succeeded"})
+	wantErr(t, err, storage.ErrNotFound, "events of a missing workspace")
+	err = s.StartSession(ctx, storage.Session{Key: "start-4", AccountID: "acct-1", ActiveWorkspace: wsA,
+		ExpiresAt: time.Now().Add(-time.Second)}, storage.Event{Type: "login.succeeded"})
+	if err == nil {
+		t.Fatal("expired session accepted")
+	}
+	if evs, err := s.ListEvents(ctx, wsA, before[0].ID, 10); err != nil || len(evs) != 2 {
+		t.Fatalf("events after the refused start: %d, %v; want the 2 of the first start", len(evs), err)
 	}
 	otherSeesNothing(t, s, wsB, nil, nil, nil)
 }

@@ -21,8 +21,8 @@
 //   - scripts.go: the Lua scripts (the event append's too).
 //   - workspaces.go, accounts.go, users.go, groups.go: the records and
 //     their indexes.
-//   - signin.go: the storage.SignIns operations (LoginLookup,
-//     CreateJITUser).
+//   - signin.go: the storage.SignIns operations (ReceiveResponse,
+//     AcceptLogin, LoginLookup, CreateJITUser, StartSession).
 //   - events.go: the two event streams of a workspace, appending and
 //     listing.
 //   - ephemeral.go: sessions, verifications, rate limits, the replay cache,

@@ -15,8 +15,76 @@ import (
 // {accounts}, the account {acct:<id>}, the workspace {ws:<id>}, the
 // session), so on a Redis Cluster no single script may touch them all.
 
+// ReceiveResponse reads the workspace record and takes the temp value in
+// one pipelined round trip (both keys are in the workspace's slot).
+func (s *Store) ReceiveResponse(ctx context.Context, ws, requestKey string) (storage.Received, error) {
+	if !validWS(ws) {
+		return storage.Received{}, storage.ErrNotFound
+	}
+	var meta, take *redis.StringCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		meta = p.Get(ctx, s.wsKey(ws, "meta"))
+		if requestKey != "" {
+			take = p.GetDel(ctx, s.wsKey(ws, "tmp:"+requestKey))
+		}
+		return nil
+	})
+	rec, err := meta.Result()
+	if err != nil {
+		return storage.Received{}, s.wrap(err)
+	}
+	w, err := decodeWorkspaceCached(rec)
+	if err != nil {
+		return storage.Received{}, err
+	}
+	out := storage.Received{Workspace: w}
+	if take != nil {
+		b, err := take.Bytes()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return storage.Received{}, s.wrap(err)
+		}
+		out.Request = b
+	}
+	return out, nil
+}
+
+// AcceptLogin consumes the key and reads the email index in one pipelined
+// round trip, then, for a new key and a known email, the account and its
+// membership in another (loginMember).
+func (s *Store) AcceptLogin(ctx context.Context, ws string, once storage.Once, email string) (storage.Login, error) {
+	if !validWS(ws) {
+		return storage.Login{}, errors.New("redisstore: invalid workspace id")
+	}
+	keys, args := []string{s.onceKey(ws, once.Key)}, []any{storage.NewID(), onceExpiry(once.Until).UnixMilli()}
+	field := storage.FoldKey(email)
+	var consume *redis.Cmd
+	var index *redis.StringCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		consume = scriptConsumeOnce.EvalSha(ctx, p, keys, args...)
+		if field != "" {
+			index = p.HGet(ctx, s.emailIndexKey(), field)
+		}
+		return nil
+	})
+	first, err := s.pipelinedScript(ctx, consume, scriptConsumeOnce, keys, args...).Int()
+	if err != nil {
+		return storage.Login{}, s.wrap(err)
+	}
+	if first != 1 {
+		return storage.Login{Replayed: true}, nil
+	}
+	if index == nil {
+		return storage.Login{}, storage.ErrNotFound
+	}
+	id, err := index.Result()
+	if err != nil {
+		return storage.Login{}, s.wrap(err)
+	}
+	return s.loginMember(ctx, ws, id)
+}
+
 // LoginLookup reads the email index (one round trip), then the account
-// record and its membership in ws together (one pipelined round trip).
+// record and its membership in ws together (loginMember).
 func (s *Store) LoginLookup(ctx context.Context, ws, email string) (storage.Login, error) {
 	key := storage.FoldKey(email)
 	if key == "" {
@@ -26,6 +94,12 @@ func (s *Store) LoginLookup(ctx context.Context, ws, email string) (storage.Logi
 	if err != nil {
 		return storage.Login{}, s.wrap(err)
 	}
+	return s.loginMember(ctx, ws, id)
+}
+
+// loginMember reads the account id (from the email index) and its
+// membership in ws in one pipelined round trip.
+func (s *Store) loginMember(ctx context.Context, ws, id string) (storage.Login, error) {
 	if !validID(id) || !validWS(ws) {
 		acct, err := s.accountOf(ctx, id)
 		return storage.Login{Account: acct}, err
@@ -49,11 +123,7 @@ func (s *Store) LoginLookup(ctx context.Context, ws, email string) (storage.Logi
 	if err != nil {
 		return storage.Login{}, err
 	}
-	res, err := userCmd.Slice()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// First use on this server (or after SCRIPT FLUSH): EVAL loads it.
-		res, err = scriptUserQuery.Run(ctx, s.rdb, keys, argv...).Slice()
-	}
+	res, err := s.pipelinedScript(ctx, userCmd, scriptUserQuery, keys, argv...).Slice()
 	if err != nil {
 		return storage.Login{}, s.wrap(err)
 	}
@@ -67,6 +137,57 @@ func (s *Store) LoginLookup(ctx context.Context, ws, email string) (storage.Logi
 		return storage.Login{}, err
 	}
 	return storage.Login{Account: acct, Member: true, User: u}, nil
+}
+
+// StartSession stores the session and appends the events in one round
+// trip: a MULTI/EXEC transaction where every key is on one server; a plain
+// pipeline on a Cluster (a transaction cannot span slots there).
+func (s *Store) StartSession(ctx context.Context, x storage.Session, events ...storage.Event) error {
+	if len(events) == 0 {
+		return s.CreateSession(ctx, x)
+	}
+	b, err := s.sessionRecord(&x)
+	if err != nil {
+		return err
+	}
+	ws := x.ActiveWorkspace
+	out, pairs, err := s.eventsArgs(ws, events)
+	if err != nil {
+		return err
+	}
+	keys, args := append([]string{s.wsKey(ws, "meta")}, s.eventKeys(ws)...), eventArgs(pairs)
+	var set *redis.StatusCmd
+	var appended *redis.Cmd
+	write := func(p redis.Pipeliner) error {
+		set = p.SetArgs(ctx, s.sessionKey(x.Key), b, redis.SetArgs{ExpireAt: x.ExpiresAt})
+		appended = scriptEventsAppend.EvalSha(ctx, p, keys, args...)
+		return nil
+	}
+	if s.oneServer {
+		_, _ = s.rdb.TxPipelined(ctx, write)
+	} else {
+		_, _ = s.rdb.Pipelined(ctx, write)
+	}
+	if err := set.Err(); err != nil {
+		return s.wrap(err)
+	}
+	res, err := s.pipelinedScript(ctx, appended, scriptEventsAppend, keys, args...).Slice()
+	if err != nil {
+		return s.wrap(err)
+	}
+	_, err = eventsResult(out, res)
+	return err
+}
+
+// pipelinedScript is the answer of script sent by EvalSha in a pipeline:
+// a server that does not have the script yet (first use, or after SCRIPT
+// FLUSH) answers NOSCRIPT without running it, and it is then sent whole
+// (EVAL, which also loads it).
+func (s *Store) pipelinedScript(ctx context.Context, cmd *redis.Cmd, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return script.Eval(ctx, s.rdb, keys, args...)
+	}
+	return cmd
 }
 
 // CreateJITUser writes a JIT first sign-in. Where every key is on one

@@ -128,7 +128,8 @@ func jitUser(email string) storage.JITUser {
 
 // TestSignInRoundTrips pins the round trips of the sign-in methods (the
 // point of having them): a look-up of a member is two, of an unknown email
-// one, a JIT creation one on a single server.
+// one, a JIT creation one on a single server, receiving a response one,
+// accepting a member's login two, starting a session with its events one.
 func TestSignInRoundTrips(t *testing.T) {
 	ctx := t.Context()
 	s, h := signInStore(t)
@@ -160,6 +161,106 @@ func TestSignInRoundTrips(t *testing.T) {
 		}
 		return errors.New("unknown email found")
 	})
+	if err := s.PutTemp(ctx, "one", "authn:x", []byte("req"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The first use of a script on a server loads it (one more round trip).
+	if _, err := s.AcceptLogin(ctx, "one", storage.Once{Key: "warm", Until: time.Now().Add(time.Minute)}, "jit@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartSession(ctx, storage.Session{Key: "warm", ActiveWorkspace: "one", ExpiresAt: time.Now().Add(time.Hour)},
+		storage.Event{Type: "login.succeeded"}); err != nil {
+		t.Fatal(err)
+	}
+	count("receive a response", 1, func() error {
+		r, err := s.ReceiveResponse(ctx, "one", "authn:x")
+		if err == nil && string(r.Request) != "req" {
+			err = errors.New("tracked request not taken")
+		}
+		return err
+	})
+	count("accept a member's login", 2, func() error {
+		l, err := s.AcceptLogin(ctx, "one", storage.Once{Key: "a1", Until: time.Now().Add(time.Minute)}, "jit@example.com")
+		if err == nil && !l.Member {
+			err = errors.New("membership not found")
+		}
+		return err
+	})
+	count("accept a replay", 1, func() error {
+		l, err := s.AcceptLogin(ctx, "one", storage.Once{Key: "a1", Until: time.Now().Add(time.Minute)}, "jit@example.com")
+		if err == nil && !l.Replayed {
+			err = errors.New("replay accepted")
+		}
+		return err
+	})
+	count("start a session with its events", 1, func() error {
+		return s.StartSession(ctx, storage.Session{Key: "s1", ActiveWorkspace: "one", ExpiresAt: time.Now().Add(time.Hour)},
+			storage.Event{Type: "login.succeeded"})
+	})
+}
+
+// TestPipelinedScriptsLoad: a script sent in a pipeline to a server that
+// does not have it (a restart, or SCRIPT FLUSH) is run on its own, which
+// loads it, and runs once: a first use of an assertion is still accepted
+// once.
+func TestPipelinedScriptsLoad(t *testing.T) {
+	for _, d := range []struct {
+		name string
+		open func(t *testing.T) (*redisstore.Store, *stepHook)
+	}{{"single", signInStore}, {"cluster", clusterSignInStore}} {
+		t.Run(d.name, func(t *testing.T) {
+			ctx := t.Context()
+			s, _ := d.open(t)
+			flush := func() {
+				t.Helper()
+				var err error
+				if cc, ok := s.Client().(*redis.ClusterClient); ok {
+					err = cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
+						return c.ScriptFlush(ctx).Err()
+					})
+				} else {
+					err = s.Client().ScriptFlush(ctx).Err()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			once := storage.Once{Key: "a1", Until: time.Now().Add(time.Minute)}
+			flush()
+			if l, err := s.AcceptLogin(ctx, "one", once, "warm@example.com"); err != nil || !l.Member || l.Replayed {
+				t.Fatalf("first accept after the flush: %+v, %v", l, err)
+			}
+			flush()
+			if l, err := s.AcceptLogin(ctx, "one", once, "warm@example.com"); err != nil || !l.Replayed {
+				t.Fatalf("replay after the flush: %+v, %v", l, err)
+			}
+			flush()
+			if l, err := s.LoginLookup(ctx, "one", "warm@example.com"); err != nil || !l.Member {
+				t.Fatalf("lookup after the flush: %+v, %v", l, err)
+			}
+			flush()
+			if err := s.StartSession(ctx, storage.Session{Key: "s1", ActiveWorkspace: "one", ExpiresAt: time.Now().Add(time.Hour)},
+				storage.Event{Type: "login.succeeded", Detail: map[string]string{"n": "flushed"}}); err != nil {
+				t.Fatalf("start session after the flush: %v", err)
+			}
+			if _, err := s.GetSession(ctx, "s1"); err != nil {
+				t.Fatalf("session: %v", err)
+			}
+			evs, err := s.ListEvents(ctx, "one", "", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range evs {
+				if e.Detail["n"] == "flushed" {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%d events of the flushed start, want 1", n)
+			}
+		})
+	}
 }
 
 // TestCreateJITUserInterrupted: whichever round trip of a JIT creation
