@@ -126,7 +126,7 @@ func (s *Service) beginJoin(c echo.Context, ws storage.Workspace, acct storage.A
 // and renders the "check your email" page.
 func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.Account, p pendingJoin, resend bool) error {
 	ctx := c.Request().Context()
-	allowed, err := s.cfg.Store.Allow(ctx, "join:mail:"+acct.ID, storage.Rate{Limit: joinMailLimit, Period: joinMailWindow})
+	allowed, err := s.cfg.Store.Allow(ctx, storage.Limit{Key: "join:mail:" + acct.ID, Rate: storage.Rate{Limit: joinMailLimit, Period: joinMailWindow}})
 	if err != nil {
 		return fmt.Errorf("join: rate limit: %w", err)
 	}

@@ -57,11 +57,11 @@ func positiveOr[T int | int64](v, def T) T {
 }
 
 // limitACS rate-limits the ACS before anything is parsed or read from the
-// store: first per client network (all workspaces), then per workspace.
-// A request over either limit gets a 429 page with Retry-After and is
-// not counted against the other. Without the store it fails closed (the
-// ACS could not work anyway). A malformed workspace id is left to the
-// handler (404).
+// store, per client network (all workspaces) and per workspace, in one
+// store call: a request over either limit gets a 429 page with
+// Retry-After and is counted against neither. Without the store it fails
+// closed (the ACS could not work anyway). A malformed workspace id is
+// left to the handler (404).
 func (s *Service) limitACS(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ws := c.Param("ws")
@@ -69,30 +69,31 @@ func (s *Service) limitACS(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		client := loginClient(c.RealIP())
-		for _, l := range []struct {
-			scope, key, notice string
-			perMinute          int
+		scopes := [...]struct {
+			name, notice string
+			perMinute    int
 		}{
-			{"client", "saml:acs:c:" + client, "saml:acs:notice:c:" + client, s.cfg.ACSClientLimit},
-			{"workspace", "saml:acs:w:" + ws, "saml:acs:notice:w:" + ws, s.cfg.ACSWorkspaceLimit},
-		} {
-			a, err := s.cfg.Store.Allow(c.Request().Context(), l.key, storage.PerMinute(l.perMinute))
-			if err != nil {
-				return s.storeFailed(c, "acs rate limit", err)
-			}
-			if a.OK {
-				continue
-			}
-			if n, err := s.cfg.Store.Allow(c.Request().Context(), l.notice, noticeRate); err == nil && n.OK {
-				// No IP in the log record (the access-log line has it).
-				s.logWarn(c, "saml acs refused: rate limit", "reason", "rate_limited", "limit", l.scope,
-					"per_minute", l.perMinute)
-				s.event(c, ws, storage.Event{Type: "login.rate_limited", Detail: map[string]string{
-					"limit": l.scope, "perMinute": strconv.Itoa(l.perMinute)}})
-			}
-			return s.tooManySignIns(c, a.RetryAfter)
+			{"client", "saml:acs:notice:c:" + client, s.cfg.ACSClientLimit},
+			{"workspace", "saml:acs:notice:w:" + ws, s.cfg.ACSWorkspaceLimit},
 		}
-		return next(c)
+		a, err := s.cfg.Store.Allow(c.Request().Context(),
+			storage.Limit{Key: "saml:acs:c:" + client, Rate: storage.PerMinute(s.cfg.ACSClientLimit)},
+			storage.Limit{Key: "saml:acs:w:" + ws, Rate: storage.PerMinute(s.cfg.ACSWorkspaceLimit)})
+		if err != nil {
+			return s.storeFailed(c, "acs rate limit", err)
+		}
+		if a.OK {
+			return next(c)
+		}
+		l := scopes[a.Limit]
+		if n, err := s.cfg.Store.Allow(c.Request().Context(), storage.Limit{Key: l.notice, Rate: noticeRate}); err == nil && n.OK {
+			// No IP in the log record (the access-log line has it).
+			s.logWarn(c, "saml acs refused: rate limit", "reason", "rate_limited", "limit", l.name,
+				"per_minute", l.perMinute)
+			s.event(c, ws, storage.Event{Type: "login.rate_limited", Detail: map[string]string{
+				"limit": l.name, "perMinute": strconv.Itoa(l.perMinute)}})
+		}
+		return s.tooManySignIns(c, a.RetryAfter)
 	}
 }
 

@@ -226,8 +226,8 @@ func loginClient(ip string) string {
 // Nothing else is written for a refused login (no tracked request, and no
 // login.refused event: that would be a write per request again).
 func (s *Service) allowLogin(c echo.Context, ws string) (bool, error) {
-	a, err := s.cfg.Store.Allow(c.Request().Context(), "saml:login:"+ws+":"+loginClient(c.RealIP()),
-		storage.PerMinute(s.cfg.LoginLimit))
+	a, err := s.cfg.Store.Allow(c.Request().Context(), storage.Limit{Key: "saml:login:" + ws + ":" + loginClient(c.RealIP()),
+		Rate: storage.PerMinute(s.cfg.LoginLimit)})
 	if err != nil {
 		// Fail closed, as the join-mail limit does: the try-again page
 		// instead of a login. An unreachable store could not track the

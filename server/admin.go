@@ -64,21 +64,21 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 			return &apiError{Status: http.StatusUnauthorized, Message: "the admin API is disabled: no admin token is configured"}
 		}
 		ctx := c.Request().Context()
-		key, rate := "admin:auth:"+reqctx.ClientKey(c.RealIP()), storage.PerMinute(s.cfg.AdminAuthLimit)
+		limit := storage.Limit{Key: "admin:auth:" + reqctx.ClientKey(c.RealIP()), Rate: storage.PerMinute(s.cfg.AdminAuthLimit)}
 		tooMany := func(a storage.Allowed) error {
 			s.log.WarnContext(ctx, "admin api: too many failed authentications", "remote_ip", c.RealIP())
 			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.FormatInt(int64(max(1, (a.RetryAfter+time.Second-1)/time.Second)), 10))
 			return &apiError{Status: http.StatusTooManyRequests,
 				Message: "too many failed authentications from this address; retry after the time in Retry-After"}
 		}
-		if a, err := s.store.CheckRate(ctx, key, rate); err != nil {
+		if a, err := s.store.CheckRate(ctx, limit); err != nil {
 			// Fail closed: the admin API cannot work without the store anyway.
 			return fmt.Errorf("admin api: rate limit: %w", err)
 		} else if !a.OK {
 			return tooMany(a)
 		}
 		failed := func(msg string) error {
-			a, err := s.store.Allow(ctx, key, rate)
+			a, err := s.store.Allow(ctx, limit)
 			if err != nil {
 				return fmt.Errorf("admin api: rate limit: %w", err)
 			}

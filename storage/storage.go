@@ -531,21 +531,22 @@ type Store interface {
 	// confirmation, re-sent after its answer was lost), which gets it again.
 	ConsumeVerification(ctx context.Context, accountID, tokenHash, op string) (Verification, error)
 
-	// Allow counts one event for key against r and reports whether it is
-	// within the rate. It is a GCRA limiter (generic cell rate algorithm)
-	// shared by every process on the same backend: events are allowed
-	// while they average at most r.Limit per r.Period with bursts of up
-	// to r.Burst, so no interval of length d ever lets through more than
-	// r.Burst + d*r.Limit/r.Period events (a fixed window would let twice
-	// the limit through around a window boundary). A refused event is not
-	// counted. Keys of different callers are independent. It is atomic
-	// across concurrent callers; an invalid r (Limit or Period not
-	// positive) is an error.
-	Allow(ctx context.Context, key string, r Rate) (Allowed, error)
-	// CheckRate reports, counting nothing, whether Allow(key, r) would
+	// Allow counts one event against each of the limits, in one atomic
+	// step, when every one of them allows it; when one refuses, the event
+	// is counted against none (Allowed says which refused). Each limit is
+	// a GCRA limiter (generic cell rate algorithm) shared by every process
+	// on the same backend: events are allowed while they average at most
+	// Rate.Limit per Rate.Period with bursts of up to Rate.Burst, so no
+	// interval of length d ever lets through more than Burst +
+	// d*Limit/Period events (a fixed window would let twice the limit
+	// through around a window boundary). Keys are independent of each
+	// other. No limits, or an invalid rate (Limit or Period not positive),
+	// is an error.
+	Allow(ctx context.Context, limits ...Limit) (Allowed, error)
+	// CheckRate reports, counting nothing, whether Allow(limits...) would
 	// allow one more event now (to refuse a client that is over a limit
 	// of failures before its next attempt is even looked at).
-	CheckRate(ctx context.Context, key string, r Rate) (Allowed, error)
+	CheckRate(ctx context.Context, limits ...Limit) (Allowed, error)
 	// ConsumeOnce records key until expiresAt and reports true the first
 	// time; later calls (from any process) report false (replay cache).
 	ConsumeOnce(ctx context.Context, ws, key string, expiresAt time.Time) (bool, error)
@@ -576,8 +577,8 @@ type Store interface {
 	SignIns
 }
 
-// Rate is a rate limit for Store.Allow: Limit events per Period on
-// average, with bursts of up to Burst events at once (0 means Limit).
+// Rate is a rate: Limit events per Period on average, with bursts of up
+// to Burst events at once (0 means Limit).
 type Rate struct {
 	Limit  int
 	Burst  int
@@ -587,12 +588,22 @@ type Rate struct {
 // PerMinute is a rate of n events per minute with bursts of up to n.
 func PerMinute(n int) Rate { return Rate{Limit: n, Burst: n, Period: time.Minute} }
 
+// Limit is one rate limit of Store.Allow: the events counted under Key
+// must stay within Rate.
+type Limit struct {
+	Key  string
+	Rate Rate
+}
+
 // Allowed is Store.Allow's verdict.
 type Allowed struct {
-	// OK is true when the event is within the rate (and was counted).
+	// OK is true when the event is within every limit (and was counted).
 	OK bool
-	// RetryAfter is, when OK is false, how long until the next event
-	// would be allowed; zero when OK.
+	// Limit is, when OK is false, the index of the limit that refused
+	// (the first one that did).
+	Limit int
+	// RetryAfter is, when OK is false, how long until that limit would
+	// allow the next event; zero when OK.
 	RetryAfter time.Duration
 }
 

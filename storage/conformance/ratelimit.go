@@ -18,6 +18,8 @@ var rateCases = []struct {
 	{"RateKeysIndependent", testRateKeysIndependent},
 	{"RateRace", testRateRace},
 	{"RateRecovers", testRateRecovers},
+	{"RateSeveralLimits", testRateSeveralLimits},
+	{"RateCheck", testRateCheck},
 }
 
 // allowN calls Allow n times and returns how many were allowed and the
@@ -28,7 +30,7 @@ func allowN(t *testing.T, s storage.Store, key string, r storage.Rate, n int) (i
 	var last storage.Allowed
 	for range n {
 		var err error
-		last, err = s.Allow(ctxT(t), key, r)
+		last, err = s.Allow(ctxT(t), storage.Limit{Key: key, Rate: r})
 		must(t, err, "allow "+key)
 		if last.OK {
 			ok++
@@ -59,11 +61,14 @@ func testRateBurstThenRefused(t *testing.T, s storage.Store) {
 	if ok, _ := allowN(t, s, "burst-default", storage.Rate{Limit: 2, Period: time.Hour}, 3); ok != 2 {
 		t.Fatalf("Burst 0: %d of 3 allowed, want Limit = 2", ok)
 	}
-	if _, err := s.Allow(ctxT(t), "bad", storage.Rate{Limit: 0, Period: time.Minute}); err == nil {
+	if _, err := s.Allow(ctxT(t), storage.Limit{Key: "bad", Rate: storage.Rate{Limit: 0, Period: time.Minute}}); err == nil {
 		t.Fatalf("Allow with Limit 0: no error")
 	}
-	if _, err := s.Allow(ctxT(t), "bad", storage.Rate{Limit: 1}); err == nil {
+	if _, err := s.Allow(ctxT(t), storage.Limit{Key: "bad", Rate: storage.Rate{Limit: 1}}); err == nil {
 		t.Fatalf("Allow with Period 0: no error")
+	}
+	if _, err := s.Allow(ctxT(t)); err == nil {
+		t.Fatalf("Allow without limits: no error")
 	}
 	if got := storage.PerMinute(7); got != (storage.Rate{Limit: 7, Burst: 7, Period: time.Minute}) {
 		t.Fatalf("PerMinute(7) = %+v", got)
@@ -122,7 +127,7 @@ func testRateRace(t *testing.T, s storage.Store) {
 	results := make([]storage.Allowed, 20)
 	errs := parallel(20, func(i int) error {
 		var err error
-		results[i], err = s.Allow(ctx, "race", r)
+		results[i], err = s.Allow(ctx, storage.Limit{Key: "race", Rate: r})
 		return err
 	})
 	allowed := 0
@@ -150,5 +155,78 @@ func testRateRecovers(t *testing.T, s storage.Store) {
 	ttlWait(last.RetryAfter + 50*time.Millisecond)
 	if ok, _ := allowN(t, s, "recover", r, 1); ok != 1 {
 		t.Fatalf("event after RetryAfter refused")
+	}
+}
+
+// testRateSeveralLimits: an event is counted against every limit or none.
+// While all allow, each counts it; when one refuses, Allowed names it and
+// none counts it; keys shared by several calls count each call once.
+func testRateSeveralLimits(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	client := storage.Limit{Key: "several:client", Rate: storage.Rate{Limit: 2, Period: time.Hour}}
+	ws := storage.Limit{Key: "several:ws", Rate: storage.Rate{Limit: 3, Period: time.Hour}}
+	for i := range 2 {
+		a, err := s.Allow(ctx, client, ws)
+		must(t, err, "allow both")
+		if !a.OK {
+			t.Fatalf("event %d refused: %+v", i, a)
+		}
+	}
+	// The client's burst of 2 is used up: refused by limit 0, and the
+	// workspace's count stays at 2.
+	for range 3 {
+		a, err := s.Allow(ctx, client, ws)
+		must(t, err, "allow over the client's limit")
+		if a.OK || a.Limit != 0 || a.RetryAfter <= 0 || a.RetryAfter > 30*time.Minute {
+			t.Fatalf("over the client's limit: %+v; want refused by limit 0 within 30m", a)
+		}
+	}
+	other := storage.Limit{Key: "several:other", Rate: storage.Rate{Limit: 5, Period: time.Hour}}
+	a, err := s.Allow(ctx, other, ws)
+	must(t, err, "another client")
+	if !a.OK {
+		t.Fatalf("the workspace's third event refused: %+v (refusals were counted)", a)
+	}
+	// Now the workspace's burst of 3 is used up: limit 1 refuses, and
+	// the other client's event is not counted (it keeps 4 of 5).
+	a, err = s.Allow(ctx, other, ws)
+	must(t, err, "over the workspace's limit")
+	if a.OK || a.Limit != 1 {
+		t.Fatalf("over the workspace's limit: %+v; want refused by limit 1", a)
+	}
+	if ok, _ := allowN(t, s, other.Key, other.Rate, 10); ok != 4 {
+		t.Fatalf("the other client's limit alone: %d allowed, want 4 (one counted)", ok)
+	}
+}
+
+// testRateCheck: CheckRate counts nothing, and tells when the next event
+// would pass: after a burst of 1 at one event a second, RetryAfter is
+// the rest of that second.
+func testRateCheck(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	l := storage.Limit{Key: "check", Rate: storage.Rate{Limit: 60, Burst: 1, Period: time.Minute}}
+	for range 3 {
+		a, err := s.CheckRate(ctx, l)
+		must(t, err, "check a fresh key")
+		if !a.OK {
+			t.Fatalf("check of a fresh key: %+v", a)
+		}
+	}
+	t0 := time.Now()
+	a, err := s.Allow(ctx, l)
+	must(t, err, "allow")
+	if !a.OK {
+		t.Fatalf("first event refused after checks: %+v (checks were counted)", a)
+	}
+	a, err = s.CheckRate(ctx, l)
+	must(t, err, "check after the burst")
+	elapsed := time.Since(t0)
+	if a.OK || a.RetryAfter <= 0 || a.RetryAfter > time.Second || a.RetryAfter < time.Second-elapsed-100*time.Millisecond {
+		t.Fatalf("check after the burst: %+v; want refused with RetryAfter close to 1s", a)
+	}
+	b, err := s.Allow(ctx, l)
+	must(t, err, "allow after the burst")
+	if b.OK {
+		t.Fatal("second event allowed within the second")
 	}
 }

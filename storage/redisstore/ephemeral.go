@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
@@ -206,46 +205,48 @@ func (s *Store) ConsumeVerification(ctx context.Context, accountID, tokenHash, o
 	return s.verification(ctx, accountID, tokenHash, op)
 }
 
-// Allow is GCRA from github.com/go-redis/redis_rate: one Lua script reads
-// and advances the key's theoretical arrival time, using the server's
-// clock (TIME), so every process agrees. The key (redis_rate's "rate:"
-// before P:rl:<key>) holds one number and expires once the key is back
-// at a full burst.
-func (s *Store) Allow(ctx context.Context, key string, r storage.Rate) (storage.Allowed, error) {
-	return s.rate(ctx, key, r, 1)
+// Allow runs scriptRate over every limit's key (all of them under the
+// {rl} tag, so one script may touch them together on a Cluster too).
+func (s *Store) Allow(ctx context.Context, limits ...storage.Limit) (storage.Allowed, error) {
+	return s.rate(ctx, 1, limits)
 }
 
-// CheckRate is Allow's GCRA script asked for no event (cost 0), which
-// writes nothing: one more event would be allowed when at least one is
-// left in the burst.
-func (s *Store) CheckRate(ctx context.Context, key string, r storage.Rate) (storage.Allowed, error) {
-	return s.rate(ctx, key, r, 0)
+// CheckRate runs scriptRate counting no event, which writes nothing.
+func (s *Store) CheckRate(ctx context.Context, limits ...storage.Limit) (storage.Allowed, error) {
+	return s.rate(ctx, 0, limits)
 }
 
-func (s *Store) rate(ctx context.Context, key string, r storage.Rate, n int) (storage.Allowed, error) {
-	if r.Limit <= 0 || r.Period <= 0 {
-		return storage.Allowed{}, fmt.Errorf("redisstore: invalid rate %+v", r)
+// rate runs scriptRate for cost events (1, or 0 to only look).
+func (s *Store) rate(ctx context.Context, cost int, limits []storage.Limit) (storage.Allowed, error) {
+	if len(limits) == 0 {
+		return storage.Allowed{}, errors.New("redisstore: no rate limit given")
 	}
-	if r.Burst <= 0 {
-		r.Burst = r.Limit
+	keys := make([]string, len(limits))
+	args := make([]any, 1, 1+2*len(limits))
+	args[0] = cost
+	for i, l := range limits {
+		r := l.Rate
+		if r.Limit <= 0 || r.Period <= 0 {
+			return storage.Allowed{}, fmt.Errorf("redisstore: invalid rate %+v", r)
+		}
+		if r.Burst <= 0 {
+			r.Burst = r.Limit
+		}
+		interval := r.Period.Seconds() / float64(r.Limit)
+		keys[i] = s.rateKey(l.Key)
+		args = append(args, interval, interval*float64(r.Burst))
 	}
-	limit := redis_rate.Limit{Rate: r.Limit, Burst: r.Burst, Period: r.Period}
-	res, err := redis_rate.NewLimiter(s.rdb).AllowN(ctx, s.rateKey(key), limit, n)
+	res, err := scriptRate.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	if err != nil {
 		return storage.Allowed{}, s.wrap(err)
 	}
-	if n == 0 {
-		if res.Remaining >= 1 {
-			return storage.Allowed{OK: true}, nil
-		}
-		// Until one event has been earned back.
-		emission := r.Period / time.Duration(r.Limit)
-		return storage.Allowed{RetryAfter: max(emission-(res.ResetAfter%emission), time.Millisecond)}, nil
+	if len(res) != 2 || res[0] < 0 || int(res[0]) > len(limits) {
+		return storage.Allowed{}, fmt.Errorf("redisstore: rate script answered %v", res)
 	}
-	if res.Allowed > 0 {
+	if res[0] == 0 {
 		return storage.Allowed{OK: true}, nil
 	}
-	return storage.Allowed{RetryAfter: max(res.RetryAfter, time.Millisecond)}, nil
+	return storage.Allowed{Limit: int(res[0]) - 1, RetryAfter: max(time.Duration(res[1])*time.Microsecond, time.Microsecond)}, nil
 }
 
 // ConsumeOnce sets the key to a token new for this call unless it exists

@@ -54,7 +54,7 @@ func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	if _, err := s.AppendEvents(ctx, ws, storage.Event{Type: "login.refused"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Allow(ctx, "issue:"+a.ID, storage.Rate{Limit: 5, Period: time.Hour}); err != nil {
+	if _, err := s.Allow(ctx, storage.Limit{Key: "issue:" + a.ID, Rate: storage.Rate{Limit: 5, Period: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AppendMail(ctx, storage.Mail{To: a.Email, Subject: "s"}); err != nil {
@@ -99,15 +99,15 @@ func TestKeyLayoutOneSlotPerWorkspace(t *testing.T) {
 	}
 	slots := map[string]map[int64]bool{} // tag -> slots seen
 	for _, k := range keys {
-		// redis_rate puts "rate:" before the rate-limit keys.
-		if !strings.HasPrefix(k, "sj:") && !strings.HasPrefix(k, "rate:sj:rl:") {
+		if !strings.HasPrefix(k, "sj:") {
 			t.Errorf("key %q lacks the prefix", k)
 		}
 		tag := hashTag(k)
 		switch {
 		case strings.HasPrefix(k, "sj:{ws:"), strings.HasPrefix(k, "sj:{acct:"):
 		case k == "sj:{registry}:workspaces", k == "sj:{accounts}:email", strings.HasPrefix(k, "sj:{mail}:"):
-		case strings.HasPrefix(k, "sj:sess:"), strings.HasPrefix(k, "rate:sj:rl:"):
+		case strings.HasPrefix(k, "sj:{rl}:"): // the rate limits, checked together
+		case strings.HasPrefix(k, "sj:sess:"):
 			continue // single-key records: their slot does not matter
 		default:
 			t.Errorf("key %q is not in the documented layout", k)

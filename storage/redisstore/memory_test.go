@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -115,4 +116,77 @@ func BenchmarkCreateUserMemory(b *testing.B) {
 	b.ReportMetric(float64(ws)/n, "ws-B/user")
 	b.ReportMetric(float64(acct)/n, "acct-B/user")
 	b.ReportMetric(float64(after-before)/n, "used-B/user")
+}
+
+// BenchmarkSizingMemory reports the Redis memory (used_memory growth) of
+// what grows besides users, for sizing: a live browser session, a sign-in
+// event (login.succeeded with the email, as the ACS writes it), and a
+// group membership (the member set entry and the user's reverse-index
+// entry), each averaged over 10,000 on a real redis-server. The timed loop
+// measures StartSession with its event.
+func BenchmarkSizingMemory(b *testing.B) {
+	ctx := context.Background()
+	srv := redistest.Start(b)
+	s, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c := redis.NewClient(srv.Options())
+	defer c.Close()
+	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "mem", Name: "mem"}); err != nil {
+		b.Fatal(err)
+	}
+	const n = 10000
+	exp := time.Now().Add(12 * time.Hour)
+	per := func(f func(i int) error) float64 {
+		before := usedMemory(ctx, b, c)
+		for i := 0; i < n; i++ {
+			if err := f(i); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return float64(usedMemory(ctx, b, c)-before) / n
+	}
+	session := per(func(i int) error {
+		return s.CreateSession(ctx, storage.Session{Key: fmt.Sprintf("%064x", i), AccountID: storage.NewID(),
+			ActiveWorkspace: "mem", CreatedAt: time.Now(), ExpiresAt: exp})
+	})
+	event := per(func(i int) error {
+		_, err := s.AppendEvents(ctx, "mem", storage.Event{Type: "login.succeeded", Actor: "saml", UserID: storage.NewID(),
+			AccountID: storage.NewID(), Detail: map[string]string{"email": fmt.Sprintf("firstname.lastname%05d@example.com", i)}})
+		return err
+	})
+	users := make([]string, n)
+	for i := range users {
+		u, err := s.CreateUser(ctx, "mem", storage.User{UserName: fmt.Sprintf("member%05d@example.com", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		users[i] = u.ID
+	}
+	groups := make([]string, 10)
+	for i := range groups {
+		g, err := s.CreateGroup(ctx, "mem", storage.Group{DisplayName: fmt.Sprintf("group %d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		groups[i] = g.ID
+	}
+	membership := per(func(i int) error {
+		_, err := s.ChangeGroup(ctx, "mem", groups[i%len(groups)], storage.GroupChange{AddMembers: []string{users[i]}})
+		return err
+	})
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.StartSession(ctx, storage.Session{Key: fmt.Sprintf("b%063x", i), AccountID: "a", ActiveWorkspace: "mem",
+			ExpiresAt: exp}, storage.Event{Type: "login.succeeded", Actor: "saml"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(session, "session-B")
+	b.ReportMetric(event, "event-B")
+	b.ReportMetric(membership, "group-member-B")
 }

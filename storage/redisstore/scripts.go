@@ -568,6 +568,41 @@ return rec
 // scriptConsumeOnce: KEYS = once key; ARGV = token (unique per call),
 // expiry (ms since the epoch). Returns 1 for the first consumer, or when
 // the key already holds this token (the same call, re-sent); 0 otherwise.
+// scriptRate is GCRA (generic cell rate algorithm, the arithmetic of
+// github.com/go-redis/redis_rate, which takes one key per call) over
+// every limit in KEYS, all or none: each key holds its theoretical
+// arrival time (TAT); an event is within a limit when the TAT after it is
+// at most the burst offset ahead of now. The clock is the server's
+// (TIME), so every process agrees. ARGV[1] is the number of events (1,
+// or 0 to only look); then, per key, the emission interval (period over
+// limit) and the burst offset (burst times the interval), in seconds.
+// Times are seconds since 2017-01-01 (as redis_rate's: tostring keeps 10
+// µs steps until 2048). Returns {0, 0} when every limit allows (and then
+// counts the events against each; a key expires once it is back at a full
+// burst), else {i, µs} for the first limit that refuses: how long until
+// it would allow one event.
+var scriptRate = redis.NewScript(`
+local cost = tonumber(ARGV[1])
+local t = redis.call("TIME")
+local now = (tonumber(t[1]) - 1483228800) + tonumber(t[2]) / 1000000
+local tats = {}
+for i = 1, #KEYS do
+  local interval, offset = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local tat = math.max(tonumber(redis.call("GET", KEYS[i]) or now), now)
+  local wait = tat + interval - offset - now
+  if wait > 0 then
+    return {i, math.ceil(wait * 1000000)}
+  end
+  tats[i] = tat + interval * cost
+end
+if cost > 0 then
+  for i = 1, #KEYS do
+    redis.call("SET", KEYS[i], tostring(tats[i]), "PX", math.ceil((tats[i] - now) * 1000))
+  end
+end
+return {0, 0}
+`)
+
 var scriptConsumeOnce = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then

@@ -322,7 +322,7 @@ func (s *Store) emailIndexKey() string { return s.prefix + ":{accounts}:email" }
 func (s *Store) sessionKey(k string) string {
 	return s.prefix + ":sess:" + k
 }
-func (s *Store) rateKey(k string) string { return s.prefix + ":rl:" + k }
+func (s *Store) rateKey(k string) string { return s.prefix + ":{rl}:" + k }
 func (s *Store) mailKey(name string) string {
 	return s.prefix + ":{mail}:" + name
 }
