@@ -68,6 +68,24 @@ func keyBytes(ctx context.Context, b *testing.B, c *redis.Client, pattern string
 	return total
 }
 
+// memoryStore is a store on a redis-server of its own with workspace
+// "mem", and a plain client of that server to measure it.
+func memoryStore(b *testing.B) (*redisstore.Store, *redis.Client) {
+	ctx := context.Background()
+	srv := redistest.Start(b)
+	s, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	c := redis.NewClient(srv.Options())
+	b.Cleanup(func() { _ = c.Close() })
+	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "mem", Name: "mem"}); err != nil {
+		b.Fatal(err)
+	}
+	return s, c
+}
+
 // BenchmarkCreateUserMemory creates 10,000 typical Okta memberships (each
 // with its own account, and the name of the SCIM request that created it)
 // on a real redis-server and reports Redis memory
@@ -76,17 +94,7 @@ func keyBytes(ctx context.Context, b *testing.B, c *redis.Client, pattern string
 // and the used_memory growth. The timed loop measures CreateUser.
 func BenchmarkCreateUserMemory(b *testing.B) {
 	ctx := context.Background()
-	srv := redistest.Start(b)
-	s, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	c := redis.NewClient(srv.Options())
-	defer c.Close()
-	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "mem", Name: "mem"}); err != nil {
-		b.Fatal(err)
-	}
+	s, c := memoryStore(b)
 	const n = 10000
 	before := usedMemory(ctx, b, c)
 	for i := 0; i < n; i++ {
@@ -126,17 +134,7 @@ func BenchmarkCreateUserMemory(b *testing.B) {
 // measures StartSession with its event.
 func BenchmarkSizingMemory(b *testing.B) {
 	ctx := context.Background()
-	srv := redistest.Start(b)
-	s, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	c := redis.NewClient(srv.Options())
-	defer c.Close()
-	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: "mem", Name: "mem"}); err != nil {
-		b.Fatal(err)
-	}
+	s, c := memoryStore(b)
 	const n = 10000
 	exp := time.Now().Add(12 * time.Hour)
 	per := func(f func(i int) error) float64 {
