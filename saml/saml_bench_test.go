@@ -110,7 +110,7 @@ func benchClientIP(i int) string {
 // ACS) and timed separately, so that both see the same machine load; the
 // metrics are ceiling/s, acs/s, acs/ceiling in percent, and the Redis
 // calls per sign-in (a command or a pipeline each; some run at the same
-// time). See docs/benchmarks.md, "SAML ACS".
+// time). See docs/benchmarks.md, "SAML sign-ins".
 func BenchmarkACS(b *testing.B) {
 	env := servertest.New(b, func(c *server.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}

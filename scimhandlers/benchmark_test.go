@@ -80,8 +80,8 @@ func benchInts(b *testing.B, env, def string) []int {
 	return out
 }
 
-// benchRoundsEnv repeats every measurement (default 1); the summary in
-// docs/benchmarks.md takes the median over rounds.
+// benchRoundsEnv repeats every measurement (default 1); take the median
+// over rounds.
 const benchRoundsEnv = "SCIMJIT_BENCH_ROUNDS"
 
 // BenchmarkSCIM measures each SCIM operation per workspace size and

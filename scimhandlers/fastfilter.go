@@ -22,8 +22,8 @@ import (
 // builds (the quoted value with its quotes trimmed and escapes left for
 // unescapeStrings; and-chains left-associative), which fastfilter_test.go
 // checks on a table of filters and on generated ones. The library's
-// parser costs about half of a filtered user lookup (docs/benchmarks.md
-// §6.3).
+// parser cost about half of a filtered user lookup when this was
+// written.
 func fastFilter(raw string) (fp.Expression, bool) {
 	// '[' is left to the library path, which rewrites Entra's
 	// `attr[filter].sub` form first (even inside quoted values).

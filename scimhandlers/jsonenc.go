@@ -11,7 +11,7 @@ import (
 // json.Marshal(v) produces. The response documents are trees of
 // map[string]any, []any, strings, bools and ints; those are encoded here
 // without reflection (json.Marshal of such a tree was a quarter of the CPU
-// of an indexed GET, docs/benchmarks.md §4.7). Anything else, and any
+// of an indexed GET when this was written). Anything else, and any
 // string that needs escaping, is handed to json.Marshal, so the output
 // never differs from encoding/json (TestAppendJSONMatchesMarshal).
 func appendJSON(dst []byte, v any) ([]byte, error) {

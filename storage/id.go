@@ -22,7 +22,7 @@ const IDLen = 20
 // choose. They are short because each user's id is stored in five
 // places and its account's id in three (docs/storage.md): 20 characters
 // fit Redis's 24-byte allocation class where a 36-character UUID takes
-// 48: about 150 bytes less per user (docs/benchmarks.md §4.8). 100 bits
+// 48: about 150 bytes less per user. 100 bits
 // leave collisions negligible (and the create scripts refuse a taken id
 // anyway). Ids made before this form (UUIDs) stay valid: nothing parses
 // an id.

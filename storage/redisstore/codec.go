@@ -33,8 +33,8 @@ var deflateDict1 = []byte(`"ac":true,"vf":true,"s":"scim","s":"jit","r":{"d":"Ad
 // standard library's writer clears 640 KiB of match tables on every
 // Reset, which made compressing one ~0.5 KB record cost 20 µs (60 µs
 // under load, a visible share of a JIT sign-in); klauspost's level 5
-// takes about 9 µs for records within a few bytes of the same size
-// (docs/benchmarks.md). The module was already in the build, through
+// takes about 9 µs for records within a few bytes of the same size. The
+// module was already in the build, through
 // Prometheus's client.
 const deflateLevel = 5
 

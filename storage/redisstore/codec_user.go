@@ -8,7 +8,7 @@ import (
 // fastDecodeUserWire parses the JSON of a stored user record as written by
 // encodeUser (json.Marshal of userWire) without reflection: json.Unmarshal
 // was the largest single CPU cost of an indexed GET after the Redis round
-// trip (docs/benchmarks.md §4.7). It gives up (ok=false) on anything it does
+// trip when this was written. It gives up (ok=false) on anything it does
 // not handle exactly as json.Unmarshal would: escaped strings, invalid
 // UTF-8, unknown or repeated top-level keys, nulls for typed fields,
 // non-integer numbers for integer fields, very deep nesting. The caller then
