@@ -371,6 +371,12 @@ func checkTroubleshooting(t *testing.T, path, doc string, observed []scimAnswer)
 	if j := strings.Index(section, "\n#"); j >= 0 {
 		section = section[:j]
 	}
+	// Every row of the table must be in the checked form.
+	for _, l := range strings.Split(section, "\n") {
+		if strings.HasPrefix(l, "|") && !strings.HasPrefix(l, "| Status") && !strings.HasPrefix(l, "|---") && !troubleRow.MatchString(l) {
+			t.Errorf("%s: troubleshooting row not of the form | `status` scimType | `detail` | …: %s", path, l)
+		}
+	}
 	statuses := map[string]bool{}
 	for _, row := range troubleRow.FindAllStringSubmatch(section, -1) {
 		status, scimType, cell := row[1], strings.TrimSpace(row[2]), strings.TrimSpace(row[3])
