@@ -252,6 +252,7 @@ func (s *Server) routes() {
 	// registers a catch-all that answers 404 before Echo's router can answer
 	// a wrong method on an existing route with 405 and Allow.
 	admin := e.Group("/admin/v1")
+	admin.GET("/openapi.json", s.openAPIDocument) // the API's contract (server/openapi.json): public, no token
 	for _, r := range []struct {
 		method, path string
 		h            echo.HandlerFunc

@@ -77,7 +77,9 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 		hs.Listener.Close()
 		t.Fatalf("servertest: server.New: %v", err)
 	}
-	hs.Config.Handler = srv.Handler()
+	// Every admin API exchange is checked against the OpenAPI document; a
+	// mismatch fails the test.
+	hs.Config.Handler = ValidateHandler(t, srv.Handler())
 	hs.Start()
 	t.Cleanup(func() {
 		hs.Close()
