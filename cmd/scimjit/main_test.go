@@ -263,11 +263,11 @@ func TestAdminCLI(t *testing.T) {
 		code := run(t.Context(), args, mapEnv(map[string]string{"SCIMJIT_ADMIN_TOKEN": env.AdminToken}), os.ReadFile, &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
-	code, out, errOut := cli("workspace", "create", "--id", "legal", "--name", "Legal", "--settings", `{"jit":{"enabled":true}}`)
+	code, out, errOut := cli("workspace", "create", "--id", "legal", "--name", "Legal", "--settings", `{"jit":{"enabled":true}}`, "-o", "json")
 	if code != 0 || !strings.Contains(out, `"id": "legal"`) {
 		t.Fatalf("create: %d %s %s", code, out, errOut)
 	}
-	code, out, errOut = cli("workspace", "update", "legal", "--settings", `{"jit":{"existingAccount":"auto"}}`)
+	code, out, errOut = cli("workspace", "update", "legal", "--settings", `{"jit":{"existingAccount":"auto"}}`, "--output", "json")
 	if code != 0 || !strings.Contains(out, `"existingAccount": "auto"`) {
 		t.Fatalf("update: %d %s %s", code, out, errOut)
 	}
@@ -279,15 +279,15 @@ func TestAdminCLI(t *testing.T) {
 	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = cli("workspace", "update", "legal", "--idp-metadata-file", mdFile, "--settings", `{"idp":{"allowIdPInitiated":true}}`)
+	code, out, errOut = cli("workspace", "update", "legal", "--idp-metadata-file", mdFile, "--settings", `{"idp":{"allowIdPInitiated":true}}`, "-o", "json")
 	if code != 0 || !strings.Contains(out, `"entityID": "`+env.URL+`/demo/idp/metadata"`) || !strings.Contains(out, `"allowIdPInitiated": true`) {
 		t.Fatalf("update with metadata file: %d %s %s", code, out, errOut)
 	}
-	code, out, _ = cli("workspace", "list")
+	code, out, _ = cli("workspace", "list", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"legal"`) {
 		t.Fatalf("list: %d %s", code, out)
 	}
-	code, out, errOut = cli("token", "create", "legal", "--name", "entra")
+	code, out, errOut = cli("token", "create", "legal", "--name", "entra", "-o", "json")
 	var tok server.SCIMTokenJSON
 	if code != 0 || json.Unmarshal([]byte(out), &tok) != nil || !strings.HasPrefix(tok.Token, server.SCIMTokenPrefix) {
 		t.Fatalf("token create: %d %s %s", code, out, errOut)
