@@ -26,7 +26,7 @@ error.`
 func newCheckCmd(env environ, readFile readFileFunc) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check [--workspace ID] [--fix] [--grace 10m] [--json] [Redis and log flags]",
-		Short: "check (and with --fix repair) the records and indexes in Redis",
+		Short: "Check (and with --fix repair) the records and indexes in Redis",
 		Long:  checkLong,
 		Args:  cobra.NoArgs,
 	}

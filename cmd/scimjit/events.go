@@ -27,7 +27,7 @@ const eventsPage = 1000
 func newEventsCmd(env environ, readFile readFileFunc) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "events WORKSPACE [--follow] [--type T ...] [--after ID] [--limit N]",
-		Short: "show (and with --follow, tail) a workspace's event stream",
+		Short: "Show (and with --follow, tail) a workspace's event stream",
 		Long: `Shows a workspace's events, oldest first: SCIM changes, JIT creations, joins,
 sign-ins and refused sign-ins, admin changes.
 

@@ -17,7 +17,7 @@ import (
 func newHealthcheckCmd(env environ) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "healthcheck [--url URL]",
-		Short: "exit 0 when the local server answers /healthz (for containers)",
+		Short: "Exit 0 when the local server answers /healthz (for containers)",
 		Args:  cobra.NoArgs,
 	}
 	target := cmd.Flags().String("url", "", "URL to check (default: /healthz on SCIMJIT_LISTEN, with 0.0.0.0 as 127.0.0.1)")

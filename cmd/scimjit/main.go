@@ -124,7 +124,7 @@ func newRootCmd(env environ, readFile readFileFunc) *cobra.Command {
 		newHealthcheckCmd(env),
 		&cobra.Command{
 			Use:   "version",
-			Short: "print the version",
+			Short: "Print the version",
 			Args:  cobra.NoArgs,
 			Run: func(cmd *cobra.Command, _ []string) {
 				fmt.Fprintln(cmd.OutOrStdout(), "scimjit", buildVersion())
@@ -138,7 +138,7 @@ func newRootCmd(env environ, readFile readFileFunc) *cobra.Command {
 func newServeCmd(env environ, readFile readFileFunc) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
-		Short: "run the server (the default command)",
+		Short: "Run the server (the default command)",
 		Long: `Runs the scimjit server until Ctrl-C or SIGTERM. Every flag has an environment
 default (SCIMJIT_ + the flag in upper case); secrets can also come from a file
 named by the variable with _FILE appended. Precedence: flag, environment,

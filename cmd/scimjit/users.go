@@ -15,7 +15,7 @@ import (
 func newUsersCmd(env environ, readFile readFileFunc) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "users WORKSPACE [--filter F] [--attributes a,b] [--count N] [--sort-by X]",
-		Short: "list a workspace's users with a SCIM query (needs its SCIM token)",
+		Short: "List a workspace's users with a SCIM query (needs its SCIM token)",
 		Long: `Lists a workspace's users through its SCIM API (GET /scim/v2/WORKSPACE/Users),
 as the IdP sees them. SCIM takes the workspace's SCIM token, not the admin
 token: pass --scim-token or set SCIMJIT_SCIM_TOKEN (or SCIMJIT_SCIM_TOKEN_FILE);

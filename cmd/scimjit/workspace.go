@@ -20,7 +20,7 @@ func newWorkspaceCmd(env environ, readFile readFileFunc) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "workspace",
 		Aliases: []string{"workspaces"},
-		Short:   "manage workspaces through the admin API",
+		Short:   "Manage workspaces through the admin API",
 		Long: `Manages workspaces through the admin API of a running server.
 
 Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
@@ -58,7 +58,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 
 	create := &cobra.Command{
 		Use:   "create --id ID --name NAME [--settings JSON | --settings-file FILE] [--idp-metadata-file XML | --idp-metadata-url URL]",
-		Short: "create a workspace",
+		Short: "Create a workspace",
 		Args:  cobra.NoArgs,
 	}
 	id := create.Flags().String("id", "", "workspace id")
@@ -86,7 +86,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 
 	get := &cobra.Command{
 		Use:   "get ID",
-		Short: "show a workspace (-o json: every setting, the IdP metadata XML included)",
+		Short: "Show a workspace (-o json: every setting, the IdP metadata XML included)",
 		Args:  exactArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			api, err := cf.client(env, readFile)
@@ -103,7 +103,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "list the workspaces (id, name, JIT on/off, SSO configured)",
+		Short: "List the workspaces (id, name, JIT on/off, SSO configured)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			asJSON, err := cf.json()
@@ -132,7 +132,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 
 	update := &cobra.Command{
 		Use:   "update ID [--name NAME] [--settings JSON | --settings-file FILE] [--idp-metadata-file XML | --idp-metadata-url URL]",
-		Short: "change a workspace's name or settings (only what is given)",
+		Short: "Change a workspace's name or settings (only what is given)",
 		Args:  exactArgs("ID"),
 	}
 	newName := update.Flags().String("name", "", "workspace name")
@@ -162,7 +162,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 
 	del := &cobra.Command{
 		Use:   "delete ID",
-		Short: "delete a workspace and everything it owns (users, groups, tokens, events)",
+		Short: "Delete a workspace and everything it owns (users, groups, tokens, events)",
 		Args:  exactArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			api, err := cf.client(env, readFile)
@@ -226,12 +226,12 @@ func newTokenCmd(env environ, readFile readFileFunc) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "token",
 		Aliases: []string{"tokens"},
-		Short:   "manage a workspace's SCIM tokens through the admin API",
+		Short:   "Manage a workspace's SCIM tokens through the admin API",
 	}
 	cf := addClientFlags(cmd, adminTokenOption)
 	create := &cobra.Command{
 		Use:   "create WORKSPACE [--name NAME]",
-		Short: "create a SCIM token and print its secret (shown only this once)",
+		Short: "Create a SCIM token and print its secret (shown only this once)",
 		Args:  exactArgs("WORKSPACE"),
 	}
 	name := create.Flags().String("name", "", "token name, e.g. the IdP that uses it")
@@ -266,7 +266,7 @@ func newTokenCmd(env environ, readFile readFileFunc) *cobra.Command {
 	}
 	list := &cobra.Command{
 		Use:   "list WORKSPACE",
-		Short: "list a workspace's SCIM tokens (never their secrets)",
+		Short: "List a workspace's SCIM tokens (never their secrets)",
 		Args:  exactArgs("WORKSPACE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			asJSON, err := cf.json()
@@ -294,7 +294,7 @@ func newTokenCmd(env environ, readFile readFileFunc) *cobra.Command {
 	}
 	revoke := &cobra.Command{
 		Use:   "revoke WORKSPACE TOKEN_ID",
-		Short: "revoke a SCIM token",
+		Short: "Revoke a SCIM token",
 		Args:  exactArgs("WORKSPACE", "TOKEN_ID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			api, err := cf.client(env, readFile)
