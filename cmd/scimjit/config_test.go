@@ -327,7 +327,7 @@ func TestParseByteSize(t *testing.T) {
 // and checks that the running server answers 413 above it and serves a
 // request below it.
 func TestServeAppliesBodyLimitOption(t *testing.T) {
-	banner, _, stop := startServe(t, []string{"--listen", "127.0.0.1:0", "--scim-body-limit", "2KiB"}, nil)
+	banner, _, stop := startServe(t, []string{"serve", "--listen", "127.0.0.1:0", "--scim-body-limit", "2KiB"}, nil)
 	defer stop()
 	scimBase, scimToken := banner["SCIM base URL"], banner["SCIM token"]
 	user := func(name string) map[string]any {

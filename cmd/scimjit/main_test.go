@@ -37,7 +37,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startServe runs `scimjit serve args...` in-process and returns the demo
+// startServe runs `scimjit args...` in-process and returns the demo
 // banner's key/value lines once it is printed (or nil when the server is
 // not in demo mode and readyURL answers), plus a stop function.
 func startServe(t *testing.T, args []string, env map[string]string) (banner map[string]string, logs *syncBuffer, stop func()) {
@@ -47,7 +47,7 @@ func startServe(t *testing.T, args []string, env map[string]string) (banner map[
 	logs = &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve"}, args...), mapEnv(env), os.ReadFile, pw, logs)
+		done <- run(ctx, args, mapEnv(env), os.ReadFile, pw, logs)
 		pw.Close()
 	}()
 	banner = map[string]string{}
@@ -109,9 +109,9 @@ func httpDo(t *testing.T, method, url, bearer string, body any) (int, []byte) {
 	return resp.StatusCode, data
 }
 
-// TestDemoModePrintsWorkingURLs is the quick start: with no Redis
-// configured, serve starts the embedded store in demo mode and prints URLs
-// and tokens that work as printed.
+// TestDemoModePrintsWorkingURLs is the quick start: with no command named
+// and no Redis configured, scimjit runs serve, which starts the embedded
+// store in demo mode and prints URLs and tokens that work as printed.
 func TestDemoModePrintsWorkingURLs(t *testing.T) {
 	banner, logs, stop := startServe(t, []string{"--listen", "127.0.0.1:0"}, nil)
 	defer stop()
@@ -215,7 +215,7 @@ workspaces:
 		t.Fatal(err)
 	}
 	const adminToken = "admin-token-0123456789-Vq3xL9sK2mR7tW"
-	args := []string{"--listen", "127.0.0.1:0", "--redis-url", rs.URL(), "--bootstrap", bootstrap,
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--redis-url", rs.URL(), "--bootstrap", bootstrap,
 		"--admin-token", adminToken, "--demo", "--log-format", "json"}
 	check := func(wantVersion float64) {
 		banner, _, stop := startServe(t, args, nil)
@@ -336,7 +336,7 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 // TestMetricsOnTheirOwnListener checks that --metrics-listen serves
 // Prometheus metrics, labelled by route template, apart from the API port.
 func TestMetricsOnTheirOwnListener(t *testing.T) {
-	banner, logs, stop := startServe(t, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, nil)
+	banner, logs, stop := startServe(t, []string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, nil)
 	defer stop()
 	code, _ := httpDo(t, http.MethodGet, banner["Base URL"]+"/healthz", "", nil)
 	if code != http.StatusOK {
