@@ -28,15 +28,17 @@ var scimTokenOption = option{Flag: "scim-token", Usage: "the workspace's SCIM be
 
 // clientFlags are the connection and output flags of a client command.
 type clientFlags struct {
-	token  option
-	opts   *optionSet
-	output string
+	token    option
+	opts     *optionSet
+	output   string
+	env      environ
+	readFile readFileFunc
 }
 
 // addClientFlags registers --server, the token flag and -o/--output as
 // persistent flags of cmd (they apply to its subcommands too).
-func addClientFlags(cmd *cobra.Command, token option) *clientFlags {
-	f := &clientFlags{token: token}
+func addClientFlags(cmd *cobra.Command, token option, env environ, readFile readFileFunc) *clientFlags {
+	f := &clientFlags{token: token, env: env, readFile: readFile}
 	fs := cmd.PersistentFlags()
 	fs.SortFlags = false
 	f.opts = addOptions(fs, []option{serverOption, token})
@@ -45,22 +47,22 @@ func addClientFlags(cmd *cobra.Command, token option) *clientFlags {
 	return f
 }
 
-// json reports whether -o json was asked for; other values than table and
-// json are a command-line mistake.
+// json reports whether -o json was asked for; another value than table or
+// json is a command-line mistake.
 func (f *clientFlags) json() (bool, error) {
 	switch f.output {
-	case "table", "":
+	case "table":
 		return false, nil
 	case "json":
 		return true, nil
 	}
-	return false, fmt.Errorf("--output %q: use table or json", f.output)
+	return false, exitError{code: 2, err: fmt.Errorf("--output %q: use table or json", f.output)}
 }
 
 // client resolves --server and the token flag (flag > env > _FILE) and
 // returns a client for the server.
-func (f *clientFlags) client(env environ, readFile readFileFunc) (*apiClient, error) {
-	vals, problems := f.opts.resolve(env, readFile)
+func (f *clientFlags) client() (*apiClient, error) {
+	vals, problems := f.opts.resolve(f.env, f.readFile)
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
@@ -75,6 +77,41 @@ func (f *clientFlags) client(env environ, readFile readFileFunc) (*apiClient, er
 		return nil, fmt.Errorf("--server %q is not an http(s) URL", server)
 	}
 	return &apiClient{server: strings.TrimSuffix(server, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// call sends one request and prints the answer: with -o json the API's
+// JSON, else what human makes of it.
+func (f *clientFlags) call(c *cobra.Command, method, path string, body any, human func(c *cobra.Command, data []byte) error) error {
+	asJSON, err := f.json()
+	if err != nil {
+		return err
+	}
+	api, err := f.client()
+	if err != nil {
+		return err
+	}
+	data, err := api.do(c.Context(), method, path, body)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if len(bytes.TrimSpace(data)) == 0 { // 204: nothing to print
+			return nil
+		}
+		return writeJSON(c.OutOrStdout(), data)
+	}
+	return human(c, data)
+}
+
+// decoded adapts a printer of an API answer type for call.
+func decoded[T any](print func(w io.Writer, v T) error) func(c *cobra.Command, data []byte) error {
+	return func(c *cobra.Command, data []byte) error {
+		var v T
+		if err := json.Unmarshal(data, &v); err != nil {
+			return fmt.Errorf("unexpected answer: %w", err)
+		}
+		return print(c.OutOrStdout(), v)
+	}
 }
 
 // apiClient talks to a running server's admin or SCIM API.

@@ -129,6 +129,21 @@ func TestShellCompletion(t *testing.T) {
 	}
 }
 
+// demoMetadataFile writes the demo IdP's metadata to a file for
+// --idp-metadata-file.
+func demoMetadataFile(t *testing.T, env *servertest.Env) string {
+	t.Helper()
+	md, err := env.Server.SAML().DemoIdPMetadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "idp.xml")
+	if err := os.WriteFile(path, md, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // cliEnv is a running server and a way to run the CLI against it.
 type cliEnv struct {
 	*servertest.Env
@@ -199,15 +214,7 @@ func parseTable(t *testing.T, out string) []map[string]string {
 func TestWorkspaceAndTokenTables(t *testing.T) {
 	e := newCLIEnv(t)
 	e.ok("workspace", "create", "--id", "legal", "--name", "Legal Team", "--settings", `{"jit":{"enabled":true}}`)
-	md, err := e.Server.SAML().DemoIdPMetadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdFile := filepath.Join(t.TempDir(), "idp.xml")
-	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.ok("workspace", "create", "--id", "hr", "--name", "HR", "--idp-metadata-file", mdFile)
+	e.ok("workspace", "create", "--id", "hr", "--name", "HR", "--idp-metadata-file", demoMetadataFile(t, e.Env))
 
 	out := e.ok("workspace", "list")
 	if strings.Contains(out, "<") || strings.Contains(out, "EntityDescriptor") {
@@ -266,7 +273,7 @@ func TestWorkspaceAndTokenTables(t *testing.T) {
 	if code != 0 || !regexp.MustCompile(`(?m)^Token: +sjt_`).MatchString(out) || !strings.Contains(errOut, "shown only now") {
 		t.Errorf("token create: %d\n%s%s", code, out, errOut)
 	}
-	if code, _, errOut := e.run(nil, "token", "list", "legal", "-o", "yaml"); code != 1 || !strings.Contains(errOut, "--output") {
+	if code, _, errOut := e.run(nil, "token", "list", "legal", "-o", "yaml"); code != 2 || !strings.Contains(errOut, "--output") {
 		t.Errorf("-o yaml: exit %d %s", code, errOut)
 	}
 }

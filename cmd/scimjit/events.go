@@ -41,7 +41,7 @@ repeat it or separate types with commas.
 cursor for --after); with --follow, one JSON event per line.`,
 		Args: exactArgs("WORKSPACE"),
 	}
-	cf := addClientFlags(cmd, adminTokenOption)
+	cf := addClientFlags(cmd, adminTokenOption, env, readFile)
 	follow := cmd.Flags().BoolP("follow", "f", false, "keep printing new events until Ctrl-C")
 	types := cmd.Flags().StringSlice("type", nil, "show only these event types or prefixes (login.refused, scim.user.*, admin.)")
 	after := cmd.Flags().String("after", "", "start after this event id (the next of an earlier answer)")
@@ -52,9 +52,9 @@ cursor for --after); with --follow, one JSON event per line.`,
 			return err
 		}
 		if *limit < 0 {
-			return errors.New("--limit must be 0 or more")
+			return exitError{code: 2, err: errors.New("--limit must be 0 or more")}
 		}
-		api, err := cf.client(env, readFile)
+		api, err := cf.client()
 		if err != nil {
 			return err
 		}

@@ -271,14 +271,7 @@ func TestAdminCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"existingAccount": "auto"`) {
 		t.Fatalf("update: %d %s %s", code, out, errOut)
 	}
-	md, err := env.Server.SAML().DemoIdPMetadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdFile := filepath.Join(t.TempDir(), "idp.xml")
-	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mdFile := demoMetadataFile(t, env)
 	code, out, errOut = cli("workspace", "update", "legal", "--idp-metadata-file", mdFile, "--settings", `{"idp":{"allowIdPInitiated":true}}`, "-o", "json")
 	if code != 0 || !strings.Contains(out, `"entityID": "`+env.URL+`/demo/idp/metadata"`) || !strings.Contains(out, `"allowIdPInitiated": true`) {
 		t.Fatalf("update with metadata file: %d %s %s", code, out, errOut)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -30,7 +32,7 @@ The table shows id, userName, the primary (else first) email, active and the
 DEV role; -o json prints the SCIM ListResponse.`,
 		Args: exactArgs("WORKSPACE"),
 	}
-	cf := addClientFlags(cmd, scimTokenOption)
+	cf := addClientFlags(cmd, scimTokenOption, env, readFile)
 	filter := cmd.Flags().String("filter", "", `SCIM filter (RFC 7644 §3.4.2.2), e.g. 'emails.value co "@example.com"'`)
 	attributes := cmd.Flags().StringSlice("attributes", nil, "return only these attributes (id is always returned)")
 	count := cmd.Flags().Int("count", 0, "at most this many users (0: the server's page size)")
@@ -38,14 +40,6 @@ DEV role; -o json prints the SCIM ListResponse.`,
 	sortBy := cmd.Flags().String("sort-by", "", "attribute to sort by, e.g. userName or meta.created")
 	descending := cmd.Flags().Bool("descending", false, "sort in descending order (with --sort-by)")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
-		asJSON, err := cf.json()
-		if err != nil {
-			return err
-		}
-		api, err := cf.client(env, readFile)
-		if err != nil {
-			return err
-		}
 		q := url.Values{}
 		set := func(k, v string) {
 			if v != "" {
@@ -68,28 +62,30 @@ DEV role; -o json prints the SCIM ListResponse.`,
 		if len(q) > 0 {
 			path += "?" + q.Encode()
 		}
-		var list scimUserList
-		data, err := api.getJSON(c.Context(), path, &list)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(c.OutOrStdout(), data)
-		}
-		t := newTable(c.OutOrStdout(), "ID", "USERNAME", "EMAIL", "ACTIVE", "DEV ROLE")
-		for _, u := range list.Resources {
-			t.row(u.ID, u.UserName, u.email(), u.active(), u.Roles.Dev)
-		}
-		if err := t.flush(); err != nil {
-			return err
-		}
-		if len(list.Resources) < list.TotalResults {
-			fmt.Fprintf(c.ErrOrStderr(), "%d of %d users shown; use --start-index and --count for the others\n",
-				len(list.Resources), list.TotalResults)
-		}
-		return nil
+		return cf.call(c, http.MethodGet, path, nil, printUsers)
 	}
 	return cmd
+}
+
+// printUsers writes a SCIM ListResponse of users as a table, and a note on
+// stderr when the page does not hold every match.
+func printUsers(c *cobra.Command, data []byte) error {
+	var list scimUserList
+	if err := json.Unmarshal(data, &list); err != nil {
+		return fmt.Errorf("unexpected answer: %w", err)
+	}
+	t := newTable(c.OutOrStdout(), "ID", "USERNAME", "EMAIL", "ACTIVE", "DEV ROLE")
+	for _, u := range list.Resources {
+		t.row(u.ID, u.UserName, u.email(), u.active(), u.Roles.Dev)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(list.Resources) < list.TotalResults {
+		fmt.Fprintf(c.ErrOrStderr(), "%d of %d users shown; use --start-index and --count for the others\n",
+			len(list.Resources), list.TotalResults)
+	}
+	return nil
 }
 
 // scimUserList is the part of a SCIM ListResponse of Users the table shows.

@@ -26,7 +26,8 @@ func newWorkspaceCmd(env environ, readFile readFileFunc) *cobra.Command {
 Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
   '{"jit":{"enabled":true,"existingAccount":"verify"},"customRoles":["Auditor"]}'`,
 	}
-	cf := addClientFlags(cmd, adminTokenOption)
+	cf := addClientFlags(cmd, adminTokenOption, env, readFile)
+	summary := decoded(printWorkspace)
 
 	// settingsFlags are the flags of create and update that build settings.
 	type settingsFlags struct{ inline, file, metadataFile, metadataURL string }
@@ -40,20 +41,13 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 		c.MarkFlagsMutuallyExclusive("idp-metadata-file", "idp-metadata-url")
 		return s
 	}
-	// show prints one workspace answer: a summary, or the JSON.
-	show := func(c *cobra.Command, data []byte) error {
-		asJSON, err := cf.json()
-		if err != nil {
-			return err
+	// withSettings adds the settings the flags give to body.
+	withSettings := func(body map[string]any, f *settingsFlags) (map[string]any, error) {
+		s, err := settingsArg(f.inline, f.file, f.metadataFile, f.metadataURL, readFile)
+		if s != nil {
+			body["settings"] = s
 		}
-		if asJSON {
-			return writeJSON(c.OutOrStdout(), data)
-		}
-		var ws server.WorkspaceJSON
-		if err := json.Unmarshal(data, &ws); err != nil {
-			return err
-		}
-		return printWorkspace(c.OutOrStdout(), ws)
+		return body, err
 	}
 
 	create := &cobra.Command{
@@ -65,23 +59,11 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 	name := create.Flags().String("name", "", "workspace name")
 	createSettings := addSettings(create)
 	create.RunE = func(c *cobra.Command, _ []string) error {
-		s, err := settingsArg(createSettings.inline, createSettings.file, createSettings.metadataFile, createSettings.metadataURL, readFile)
+		body, err := withSettings(map[string]any{"id": *id, "name": *name}, createSettings)
 		if err != nil {
 			return err
 		}
-		body := map[string]any{"id": *id, "name": *name}
-		if s != nil {
-			body["settings"] = s
-		}
-		api, err := cf.client(env, readFile)
-		if err != nil {
-			return err
-		}
-		data, err := api.do(c.Context(), http.MethodPost, "/admin/v1/workspaces", body)
-		if err != nil {
-			return err
-		}
-		return show(c, data)
+		return cf.call(c, http.MethodPost, "/admin/v1/workspaces", body, summary)
 	}
 
 	get := &cobra.Command{
@@ -89,15 +71,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 		Short: "Show a workspace (-o json: every setting, the IdP metadata XML included)",
 		Args:  exactArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			api, err := cf.client(env, readFile)
-			if err != nil {
-				return err
-			}
-			data, err := api.do(c.Context(), http.MethodGet, wsPath(args[0]), nil)
-			if err != nil {
-				return err
-			}
-			return show(c, data)
+			return cf.call(c, http.MethodGet, wsPath(args[0]), nil, summary)
 		},
 	}
 
@@ -106,27 +80,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 		Short: "List the workspaces (id, name, JIT on/off, SSO configured)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			asJSON, err := cf.json()
-			if err != nil {
-				return err
-			}
-			api, err := cf.client(env, readFile)
-			if err != nil {
-				return err
-			}
-			var resp struct{ Workspaces []server.WorkspaceJSON }
-			data, err := api.getJSON(c.Context(), "/admin/v1/workspaces", &resp)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(c.OutOrStdout(), data)
-			}
-			t := newTable(c.OutOrStdout(), "ID", "NAME", "JIT", "SSO", "CREATED")
-			for _, ws := range resp.Workspaces {
-				t.row(ws.ID, ws.Name, onOff(ws.Settings.JIT.Enabled), yesNo(ws.Settings.IdP.EntityID != ""), ws.CreatedAt.Format(time.RFC3339))
-			}
-			return t.flush()
+			return cf.call(c, http.MethodGet, "/admin/v1/workspaces", nil, decoded(printWorkspaces))
 		},
 	}
 
@@ -138,26 +92,15 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 	newName := update.Flags().String("name", "", "workspace name")
 	updateSettings := addSettings(update)
 	update.RunE = func(c *cobra.Command, args []string) error {
-		s, err := settingsArg(updateSettings.inline, updateSettings.file, updateSettings.metadataFile, updateSettings.metadataURL, readFile)
-		if err != nil {
-			return err
-		}
 		body := map[string]any{}
 		if c.Flags().Changed("name") {
 			body["name"] = *newName
 		}
-		if s != nil {
-			body["settings"] = s
-		}
-		api, err := cf.client(env, readFile)
+		body, err := withSettings(body, updateSettings)
 		if err != nil {
 			return err
 		}
-		data, err := api.do(c.Context(), http.MethodPatch, wsPath(args[0]), body)
-		if err != nil {
-			return err
-		}
-		return show(c, data)
+		return cf.call(c, http.MethodPatch, wsPath(args[0]), body, summary)
 	}
 
 	del := &cobra.Command{
@@ -165,15 +108,10 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 		Short: "Delete a workspace and everything it owns (users, groups, tokens, events)",
 		Args:  exactArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			api, err := cf.client(env, readFile)
-			if err != nil {
+			return cf.call(c, http.MethodDelete, wsPath(args[0]), nil, func(c *cobra.Command, _ []byte) error {
+				_, err := fmt.Fprintf(c.OutOrStdout(), "workspace %s deleted\n", args[0])
 				return err
-			}
-			if _, err := api.do(c.Context(), http.MethodDelete, wsPath(args[0]), nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.OutOrStdout(), "workspace %s deleted\n", args[0])
-			return nil
+			})
 		},
 	}
 
@@ -182,6 +120,16 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 	events.Hidden = true
 	cmd.AddCommand(create, get, list, update, del, events)
 	return cmd
+}
+
+// printWorkspaces writes the workspace list as a table; the IdP metadata
+// XML is left out (SSO says whether there is one).
+func printWorkspaces(w io.Writer, resp struct{ Workspaces []server.WorkspaceJSON }) error {
+	t := newTable(w, "ID", "NAME", "JIT", "SSO", "CREATED")
+	for _, ws := range resp.Workspaces {
+		t.row(ws.ID, ws.Name, onOff(ws.Settings.JIT.Enabled), yesNo(ws.Settings.IdP.EntityID != ""), ws.CreatedAt.Format(time.RFC3339))
+	}
+	return t.flush()
 }
 
 // printWorkspace writes a readable summary of a workspace; the IdP
@@ -228,7 +176,7 @@ func newTokenCmd(env environ, readFile readFileFunc) *cobra.Command {
 		Aliases: []string{"tokens"},
 		Short:   "Manage a workspace's SCIM tokens through the admin API",
 	}
-	cf := addClientFlags(cmd, adminTokenOption)
+	cf := addClientFlags(cmd, adminTokenOption, env, readFile)
 	create := &cobra.Command{
 		Use:   "create WORKSPACE [--name NAME]",
 		Short: "Create a SCIM token and print its secret (shown only this once)",
@@ -236,60 +184,21 @@ func newTokenCmd(env environ, readFile readFileFunc) *cobra.Command {
 	}
 	name := create.Flags().String("name", "", "token name, e.g. the IdP that uses it")
 	create.RunE = func(c *cobra.Command, args []string) error {
-		asJSON, err := cf.json()
-		if err != nil {
-			return err
-		}
-		api, err := cf.client(env, readFile)
-		if err != nil {
-			return err
-		}
-		data, err := api.do(c.Context(), http.MethodPost, wsPath(args[0])+"/scim-tokens", map[string]string{"name": *name})
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(c.OutOrStdout(), data)
-		}
-		var tok server.SCIMTokenJSON
-		if err := json.Unmarshal(data, &tok); err != nil {
-			return err
-		}
-		t := newTable(c.OutOrStdout(), "ID:", tok.ID)
-		t.row("Name:", tok.Name)
-		t.row("Token:", tok.Token)
-		if err := t.flush(); err != nil {
-			return err
-		}
-		fmt.Fprintln(c.ErrOrStderr(), "The token is shown only now: give it to the IdP's SCIM settings.")
-		return nil
+		return cf.call(c, http.MethodPost, wsPath(args[0])+"/scim-tokens", map[string]string{"name": *name},
+			func(c *cobra.Command, data []byte) error {
+				if err := decoded(printNewToken)(c, data); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintln(c.ErrOrStderr(), "The token is shown only now: give it to the IdP's SCIM settings.")
+				return err
+			})
 	}
 	list := &cobra.Command{
 		Use:   "list WORKSPACE",
 		Short: "List a workspace's SCIM tokens (never their secrets)",
 		Args:  exactArgs("WORKSPACE"),
 		RunE: func(c *cobra.Command, args []string) error {
-			asJSON, err := cf.json()
-			if err != nil {
-				return err
-			}
-			api, err := cf.client(env, readFile)
-			if err != nil {
-				return err
-			}
-			var resp struct{ Tokens []server.SCIMTokenJSON }
-			data, err := api.getJSON(c.Context(), wsPath(args[0])+"/scim-tokens", &resp)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(c.OutOrStdout(), data)
-			}
-			t := newTable(c.OutOrStdout(), "ID", "NAME", "CREATED")
-			for _, tok := range resp.Tokens {
-				t.row(tok.ID, tok.Name, tok.CreatedAt.Format(time.RFC3339))
-			}
-			return t.flush()
+			return cf.call(c, http.MethodGet, wsPath(args[0])+"/scim-tokens", nil, decoded(printTokens))
 		},
 	}
 	revoke := &cobra.Command{
@@ -297,19 +206,33 @@ func newTokenCmd(env environ, readFile readFileFunc) *cobra.Command {
 		Short: "Revoke a SCIM token",
 		Args:  exactArgs("WORKSPACE", "TOKEN_ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			api, err := cf.client(env, readFile)
-			if err != nil {
-				return err
-			}
-			if _, err := api.do(c.Context(), http.MethodDelete, wsPath(args[0])+"/scim-tokens/"+url.PathEscape(args[1]), nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.OutOrStdout(), "token %s revoked\n", args[1])
-			return nil
+			return cf.call(c, http.MethodDelete, wsPath(args[0])+"/scim-tokens/"+url.PathEscape(args[1]), nil,
+				func(c *cobra.Command, _ []byte) error {
+					_, err := fmt.Fprintf(c.OutOrStdout(), "token %s revoked\n", args[1])
+					return err
+				})
 		},
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// printNewToken writes a created token, its secret included.
+func printNewToken(w io.Writer, tok server.SCIMTokenJSON) error {
+	t := newTable(w, "ID:", tok.ID)
+	t.row("Name:", tok.Name)
+	t.row("Token:", tok.Token)
+	return t.flush()
+}
+
+// printTokens writes a token list as a table (the API never returns the
+// secrets).
+func printTokens(w io.Writer, resp struct{ Tokens []server.SCIMTokenJSON }) error {
+	t := newTable(w, "ID", "NAME", "CREATED")
+	for _, tok := range resp.Tokens {
+		t.row(tok.ID, tok.Name, tok.CreatedAt.Format(time.RFC3339))
+	}
+	return t.flush()
 }
 
 // settingsArg reads --settings (inline JSON) or --settings-file, and puts
