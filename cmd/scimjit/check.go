@@ -3,53 +3,51 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/scimjit/scimjit/storage/redisstore"
 )
 
-const checkUsage = `Usage: scimjit check [--workspace ID] [--fix] [--grace 10m] [--json] [Redis and log flags]
-
-Walks the records and indexes in Redis and reports every inconsistency, one
+const checkLong = `Walks the records and indexes in Redis and reports every inconsistency, one
 line per problem (kind, key, field, detail, fixed). With --fix it repairs what
 is safe to repair; it is safe on a live server. The Redis and log flags and
 their SCIMJIT_* environment variables are those of serve; see
 docs/storage.md, "Checking and repairing".
 
 Exit status: 0 when nothing is left to fix, 1 when problems remain, 2 on an
-error.
+error.`
 
-`
-
-// checkCmd implements `scimjit check` and returns its exit code.
-func checkCmd(ctx context.Context, args []string, env environ, readFile readFileFunc, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("scimjit check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), checkUsage)
-		fs.PrintDefaults()
+// newCheckCmd is `scimjit check`.
+func newCheckCmd(env environ, readFile readFileFunc) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "check [--workspace ID] [--fix] [--grace 10m] [--json] [Redis and log flags]",
+		Short: "Check (and with --fix repair) the records and indexes in Redis",
+		Long:  checkLong,
+		Args:  cobra.NoArgs,
 	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
 	ws := fs.String("workspace", "", "check only this workspace (default: every workspace, the workspace registry, the email index and the accounts)")
 	fix := fs.Bool("fix", false, "repair what is safe to repair")
 	grace := fs.Duration("grace", redisstore.DefaultCheckGrace, "account records younger than this that look unfinished are left alone (a create may be in flight)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "scimjit check: %v\n", err)
-		return 2
+	opts := addOptions(fs, storeOptions)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		vals, fileProblems := opts.resolve(env, readFile)
+		return runCheck(cmd.Context(), vals, fileProblems, *ws, *fix, *grace, *asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
-	vals, fileProblems, err := parseOptions(fs, storeOptions, args, env, readFile)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return fail(err)
-	}
-	cfg, err := newCheckConfig(vals, *grace, fileProblems...)
+	return cmd
+}
+
+// runCheck runs the check; its error carries the exit code (exitError).
+func runCheck(ctx context.Context, vals map[string]resolved, fileProblems []string, ws string, fix bool, grace time.Duration, asJSON bool, stdout, stderr io.Writer) error {
+	fail := func(err error) error { return exitError{code: 2, err: err} }
+	cfg, err := newCheckConfig(vals, grace, fileProblems...)
 	if err != nil {
 		return fail(err)
 	}
@@ -63,24 +61,24 @@ func checkCmd(ctx context.Context, args []string, env environ, readFile readFile
 			log.Warn("close store", "err", err)
 		}
 	}()
-	log.Info("check: started", "addr", store.Addr(), "workspace", *ws, "fix", *fix)
-	rep, err := store.Check(ctx, redisstore.CheckOptions{Workspace: *ws, Fix: *fix, Grace: *grace, Logger: log})
-	if *asJSON {
+	log.Info("check: started", "addr", store.Addr(), "workspace", ws, "fix", fix)
+	rep, err := store.Check(ctx, redisstore.CheckOptions{Workspace: ws, Fix: fix, Grace: grace, Logger: log})
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if jerr := enc.Encode(rep); jerr != nil && err == nil {
 			err = jerr
 		}
 	} else {
-		printCheckReport(stdout, rep, *fix)
+		printCheckReport(stdout, rep, fix)
 	}
 	if err != nil {
 		return fail(err)
 	}
 	if rep.Left() > 0 {
-		return 1
+		return exitError{code: 1}
 	}
-	return 0
+	return nil
 }
 
 // printCheckReport writes one tab-separated line per problem (kind, key,

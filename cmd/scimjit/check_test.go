@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -98,7 +99,7 @@ func TestCheckCommand(t *testing.T) {
 		{"unknown workspace", env, []string{"--workspace", "nope"}, `workspace "nope": storage: not found`},
 		{"unreachable redis", nil, []string{"--redis-url", "redis://127.0.0.1:1"}, "open redis"},
 		{"bad grace", env, []string{"--grace", "0s"}, "--grace must be positive"},
-		{"unknown flag", env, []string{"--listen", ":0"}, "flag provided but not defined: -listen"},
+		{"unknown flag", env, []string{"--listen", ":0"}, "unknown flag: --listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, logs := check(tc.env, tc.args...)
@@ -107,8 +108,10 @@ func TestCheckCommand(t *testing.T) {
 			}
 		})
 	}
-	if code, _, logs := check(nil, "-h"); code != 0 || !strings.Contains(logs, "Exit status: 0 when nothing is left") ||
-		!strings.Contains(logs, "-redis-url") || !strings.Contains(logs, "-fix") {
-		t.Errorf("check -h = %d\n%s", code, logs)
+	var help bytes.Buffer
+	if code := run(ctx, []string{"check", "-h"}, mapEnv(nil), os.ReadFile, &help, io.Discard); code != 0 ||
+		!strings.Contains(help.String(), "Exit status: 0 when nothing is left") ||
+		!strings.Contains(help.String(), "--redis-url") || !strings.Contains(help.String(), "--fix") {
+		t.Errorf("check -h = %d\n%s", code, help.String())
 	}
 }

@@ -1,14 +1,15 @@
 package main
 
 import (
-	"errors"
-	"flag"
+	"bytes"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/server"
@@ -29,12 +30,13 @@ func mapFiles(m map[string]string) readFileFunc {
 
 func parse(t *testing.T, args []string, env map[string]string, files map[string]string) (serveConfig, map[string]resolved, error) {
 	t.Helper()
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	vals, fileProblems, err := parseServeFlags(fs, args, mapEnv(env), mapFiles(files))
-	if err != nil {
-		return serveConfig{}, vals, err
+	opts := addOptions(fs, serveOptions)
+	if err := fs.Parse(args); err != nil {
+		return serveConfig{}, nil, err
 	}
+	vals, fileProblems := opts.resolve(mapEnv(env), mapFiles(files))
 	cfg, err := newServeConfig(vals, fileProblems...)
 	return cfg, vals, err
 }
@@ -139,12 +141,15 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestUnknownFlagAndStrayArguments: a command-line mistake exits 2 with the
+// reason, with or without the serve command named.
 func TestUnknownFlagAndStrayArguments(t *testing.T) {
-	if _, _, err := parse(t, []string{"--no-such-flag"}, nil, nil); err == nil {
-		t.Error("unknown flag accepted")
-	}
-	if _, _, err := parse(t, []string{"extra"}, nil, nil); err == nil || errors.Is(err, flag.ErrHelp) {
-		t.Errorf("stray argument: %v", err)
+	for _, args := range [][]string{{"serve", "--no-such-flag"}, {"--no-such-flag"}, {"serve", "extra"}} {
+		var out, errOut bytes.Buffer
+		code := run(t.Context(), args, mapEnv(nil), os.ReadFile, &out, &errOut)
+		if code != 2 || !strings.Contains(errOut.String(), "scimjit serve: ") {
+			t.Errorf("%q: exit %d, stderr %s", args, code, errOut.String())
+		}
 	}
 }
 
@@ -322,7 +327,7 @@ func TestParseByteSize(t *testing.T) {
 // and checks that the running server answers 413 above it and serves a
 // request below it.
 func TestServeAppliesBodyLimitOption(t *testing.T) {
-	banner, _, stop := startServe(t, []string{"--listen", "127.0.0.1:0", "--scim-body-limit", "2KiB"}, nil)
+	banner, _, stop := startServe(t, []string{"serve", "--listen", "127.0.0.1:0", "--scim-body-limit", "2KiB"}, nil)
 	defer stop()
 	scimBase, scimToken := banner["SCIM base URL"], banner["SCIM token"]
 	user := func(name string) map[string]any {

@@ -79,7 +79,7 @@ func demoSignIn(t *testing.T, browser *http.Client, base, ws, email string) stri
 // the printed token. It pins down that demo mode wires the demo workspaces
 // to the demo IdP.
 func TestDemoModeSignInThroughDemoIdP(t *testing.T) {
-	banner, _, stop := startServe(t, []string{"--listen", "127.0.0.1:0"}, nil)
+	banner, _, stop := startServe(t, []string{"serve", "--listen", "127.0.0.1:0"}, nil)
 	defer stop()
 	base := banner["Base URL"]
 	jar, _ := cookiejar.New(nil)
@@ -119,7 +119,7 @@ func TestDemoModeSignInThroughDemoIdP(t *testing.T) {
 // in the outbox as sent.
 func TestServeSendsJoinMailOverSMTP(t *testing.T) {
 	smtpSrv := mailtest.Start(t, mailtest.Options{})
-	banner, _, stop := startServe(t, []string{"--listen", "127.0.0.1:0", "--smtp-host", smtpSrv.Host,
+	banner, _, stop := startServe(t, []string{"serve", "--listen", "127.0.0.1:0", "--smtp-host", smtpSrv.Host,
 		"--smtp-port", strconv.Itoa(smtpSrv.Port), "--smtp-tls", "none", "--smtp-from", "scimjit <noreply@example.test>"}, nil)
 	defer stop()
 	base := banner["Base URL"]

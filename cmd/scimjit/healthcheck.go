@@ -2,30 +2,38 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
-// healthcheck implements `scimjit healthcheck`: GET the server's /healthz
-// (or --url) and exit 0 on 200. It exists for container HEALTHCHECKs on an
+// newHealthcheckCmd is `scimjit healthcheck`: GET the server's /healthz (or
+// --url) and exit 0 on 200. It exists for container HEALTHCHECKs on an
 // image without curl.
-func healthcheck(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("scimjit healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := "127.0.0.1:8080"
-	if v, ok := env("SCIMJIT_LISTEN"); ok && v != "" {
-		listen = v
+func newHealthcheckCmd(env environ) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "healthcheck [--url URL]",
+		Short: "Exit 0 when the local server answers /healthz (for containers)",
+		Args:  cobra.NoArgs,
 	}
-	target := fs.String("url", "", "URL to check (default: /healthz on SCIMJIT_LISTEN, with 0.0.0.0 as 127.0.0.1)")
-	timeout := fs.Duration("timeout", 3*time.Second, "request timeout")
-	if err := fs.Parse(args); err != nil {
-		return err
+	target := cmd.Flags().String("url", "", "URL to check (default: /healthz on SCIMJIT_LISTEN, with 0.0.0.0 as 127.0.0.1)")
+	timeout := cmd.Flags().Duration("timeout", 3*time.Second, "request timeout")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return healthcheck(cmd.Context(), *target, *timeout, env, cmd.OutOrStdout())
 	}
-	if *target == "" {
+	return cmd
+}
+
+func healthcheck(ctx context.Context, target string, timeout time.Duration, env environ, stdout io.Writer) error {
+	if target == "" {
+		listen := "127.0.0.1:8080"
+		if v, ok := env("SCIMJIT_LISTEN"); ok && v != "" {
+			listen = v
+		}
 		host, port, err := net.SplitHostPort(listen)
 		if err != nil {
 			return fmt.Errorf("SCIMJIT_LISTEN %q is not host:port", listen)
@@ -33,11 +41,11 @@ func healthcheck(ctx context.Context, args []string, env environ, stdout, stderr
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 			host = "127.0.0.1"
 		}
-		*target = "http://" + net.JoinHostPort(host, port) + "/healthz"
+		target = "http://" + net.JoinHostPort(host, port) + "/healthz"
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *target, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return err
 	}
@@ -47,7 +55,7 @@ func healthcheck(ctx context.Context, args []string, env environ, stdout, stderr
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", *target, resp.Status)
+		return fmt.Errorf("%s: %s", target, resp.Status)
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,24 +10,21 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = ""
 
-// errUsage reports a usage error whose message was already printed.
-var errUsage = errors.New("usage")
+const rootLong = `scimjit: SCIM 2.0 provisioning and SAML just-in-time sign-in for several workspaces.
 
-const usage = `scimjit: SCIM 2.0 provisioning and SAML just-in-time sign-in for several workspaces.
+With no command, scimjit runs the server: "scimjit --listen 0.0.0.0:8080" is
+"scimjit serve --listen 0.0.0.0:8080", and plain "scimjit" starts it in demo
+mode when no Redis is configured.
 
-Usage:
-  scimjit [serve] [flags]     run the server (default; "scimjit serve -h" lists the flags)
-  scimjit workspace ...       manage workspaces through the admin API
-  scimjit token ...           manage SCIM tokens through the admin API
-  scimjit check [--fix]       check (and repair) the records and indexes in Redis ("scimjit check -h")
-  scimjit healthcheck         exit 0 when the local server answers /healthz (for containers)
-  scimjit version             print the version
-`
+Exit status: 0 on success, 1 on an error, 2 on a command-line mistake
+(check has its own, see "scimjit check --help").`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,44 +39,119 @@ func main() {
 	os.Exit(code)
 }
 
-// run dispatches a command line and returns the exit code.
+// exitError ends a command with its own exit code; err, when set, is
+// printed first.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// run runs a command line and returns the exit code: 0 on success, 1 when
+// the command failed, 2 when the command line itself is wrong (unknown
+// command or flag, wrong arguments), or the code of an exitError.
 func run(ctx context.Context, args []string, env environ, readFile readFileFunc, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = serve(ctx, args, env, readFile, stdout, stderr)
-	case "workspace", "workspaces":
-		err = workspaceCmd(ctx, args, env, readFile, stdout, stderr)
-	case "token", "tokens":
-		err = tokenCmd(ctx, args, env, readFile, stdout, stderr)
-	case "check":
-		return checkCmd(ctx, args, env, readFile, stdout, stderr)
-	case "healthcheck":
-		err = healthcheck(ctx, args, env, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "scimjit", buildVersion())
+	root := newRootCmd(env, readFile)
+	root.SetArgs(defaultToServe(args))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	// Cobra parses flags and checks arguments before the pre-run hook: an
+	// error before it is a command-line mistake.
+	started := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return 0
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "scimjit: unknown command %q\n\n%s", cmd, usage)
-		return 2
 	}
+	var ee exitError
 	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
+	case errors.As(err, &ee):
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), ee.err)
+		}
+		return ee.code
+	case !started:
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", cmd.CommandPath(), err, cmd.CommandPath())
 		return 2
 	}
-	fmt.Fprintf(stderr, "scimjit %s: %v\n", cmd, err)
+	fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
 	return 1
+}
+
+// defaultToServe makes serve the default command, which cobra has no
+// setting for: a command line that is empty or starts with a flag other
+// than help or version runs serve, as "go run ./cmd/scimjit" in the quick
+// start does.
+func defaultToServe(args []string) []string {
+	if len(args) == 0 {
+		return []string{"serve"}
+	}
+	switch args[0] {
+	case "-h", "--help", "-v", "--version":
+		return args
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return append([]string{"serve"}, args...)
+	}
+	return args
+}
+
+// newRootCmd builds the command tree. env and readFile stand for
+// os.LookupEnv and os.ReadFile, so tests run commands without a process.
+func newRootCmd(env environ, readFile readFileFunc) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "scimjit",
+		Short:         "SCIM 2.0 provisioning and SAML just-in-time sign-in for several workspaces",
+		Long:          rootLong,
+		Version:       buildVersion(),
+		SilenceErrors: true, // run prints them with the command's name
+		SilenceUsage:  true, // a server error is not a usage problem
+	}
+	root.SetVersionTemplate("scimjit {{.Version}}\n")
+	root.AddCommand(
+		newServeCmd(env, readFile),
+		newWorkspaceCmd(env, readFile),
+		newTokenCmd(env, readFile),
+		newEventsCmd(env, readFile),
+		newUsersCmd(env, readFile),
+		newCheckCmd(env, readFile),
+		newHealthcheckCmd(env),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			Run: func(cmd *cobra.Command, _ []string) {
+				fmt.Fprintln(cmd.OutOrStdout(), "scimjit", buildVersion())
+			},
+		},
+	)
+	return root
+}
+
+// newServeCmd is `scimjit serve`; its flags come from serveOptions.
+func newServeCmd(env environ, readFile readFileFunc) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the server (the default command)",
+		Long: `Runs the scimjit server until Ctrl-C or SIGTERM. Every flag has an environment
+default (SCIMJIT_ + the flag in upper case); secrets can also come from a file
+named by the variable with _FILE appended. Precedence: flag, environment,
+file, default. docs/configuration.md describes every setting.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().SortFlags = false // the table's order groups related options
+	opts := addOptions(cmd.Flags(), serveOptions)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		vals, fileProblems := opts.resolve(env, readFile)
+		return serve(cmd.Context(), vals, fileProblems, env, readFile, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
+	return cmd
 }
 
 // buildVersion is the -ldflags version, else the module version or VCS

@@ -37,7 +37,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startServe runs `scimjit serve args...` in-process and returns the demo
+// startServe runs `scimjit args...` in-process and returns the demo
 // banner's key/value lines once it is printed (or nil when the server is
 // not in demo mode and readyURL answers), plus a stop function.
 func startServe(t *testing.T, args []string, env map[string]string) (banner map[string]string, logs *syncBuffer, stop func()) {
@@ -47,7 +47,7 @@ func startServe(t *testing.T, args []string, env map[string]string) (banner map[
 	logs = &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve"}, args...), mapEnv(env), os.ReadFile, pw, logs)
+		done <- run(ctx, args, mapEnv(env), os.ReadFile, pw, logs)
 		pw.Close()
 	}()
 	banner = map[string]string{}
@@ -111,9 +111,9 @@ func httpDo(t *testing.T, method, url, bearer string, body any) (int, []byte) {
 	return resp.StatusCode, data
 }
 
-// TestDemoModePrintsWorkingURLs is the quick start: with no Redis
-// configured, serve starts the embedded store in demo mode and prints URLs
-// and tokens that work as printed.
+// TestDemoModePrintsWorkingURLs is the quick start: with no command named
+// and no Redis configured, scimjit runs serve, which starts the embedded
+// store in demo mode and prints URLs and tokens that work as printed.
 func TestDemoModePrintsWorkingURLs(t *testing.T) {
 	banner, logs, stop := startServe(t, []string{"--listen", "127.0.0.1:0"}, nil)
 	defer stop()
@@ -217,7 +217,7 @@ workspaces:
 		t.Fatal(err)
 	}
 	const adminToken = "admin-token-0123456789-Vq3xL9sK2mR7tW"
-	args := []string{"--listen", "127.0.0.1:0", "--redis-url", rs.URL(), "--bootstrap", bootstrap,
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--redis-url", rs.URL(), "--bootstrap", bootstrap,
 		"--admin-token", adminToken, "--demo", "--log-format", "json"}
 	check := func(wantVersion float64) {
 		banner, _, stop := startServe(t, args, nil)
@@ -265,31 +265,24 @@ func TestAdminCLI(t *testing.T) {
 		code := run(t.Context(), args, mapEnv(map[string]string{"SCIMJIT_ADMIN_TOKEN": env.AdminToken}), os.ReadFile, &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
-	code, out, errOut := cli("workspace", "create", "--id", "legal", "--name", "Legal", "--settings", `{"jit":{"enabled":true}}`)
+	code, out, errOut := cli("workspace", "create", "--id", "legal", "--name", "Legal", "--settings", `{"jit":{"enabled":true}}`, "-o", "json")
 	if code != 0 || !strings.Contains(out, `"id": "legal"`) {
 		t.Fatalf("create: %d %s %s", code, out, errOut)
 	}
-	code, out, errOut = cli("workspace", "update", "legal", "--settings", `{"jit":{"existingAccount":"auto"}}`)
+	code, out, errOut = cli("workspace", "update", "legal", "--settings", `{"jit":{"existingAccount":"auto"}}`, "--output", "json")
 	if code != 0 || !strings.Contains(out, `"existingAccount": "auto"`) {
 		t.Fatalf("update: %d %s %s", code, out, errOut)
 	}
-	md, err := env.Server.SAML().DemoIdPMetadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdFile := filepath.Join(t.TempDir(), "idp.xml")
-	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	code, out, errOut = cli("workspace", "update", "legal", "--idp-metadata-file", mdFile, "--settings", `{"idp":{"allowIdPInitiated":true}}`)
+	mdFile := demoMetadataFile(t, env)
+	code, out, errOut = cli("workspace", "update", "legal", "--idp-metadata-file", mdFile, "--settings", `{"idp":{"allowIdPInitiated":true}}`, "-o", "json")
 	if code != 0 || !strings.Contains(out, `"entityID": "`+env.URL+`/demo/idp/metadata"`) || !strings.Contains(out, `"allowIdPInitiated": true`) {
 		t.Fatalf("update with metadata file: %d %s %s", code, out, errOut)
 	}
-	code, out, _ = cli("workspace", "list")
+	code, out, _ = cli("workspace", "list", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"legal"`) {
 		t.Fatalf("list: %d %s", code, out)
 	}
-	code, out, errOut = cli("token", "create", "legal", "--name", "entra")
+	code, out, errOut = cli("token", "create", "legal", "--name", "entra", "-o", "json")
 	var tok server.SCIMTokenJSON
 	if code != 0 || json.Unmarshal([]byte(out), &tok) != nil || !strings.HasPrefix(tok.Token, server.SCIMTokenPrefix) {
 		t.Fatalf("token create: %d %s %s", code, out, errOut)
@@ -338,7 +331,7 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 // TestMetricsOnTheirOwnListener checks that --metrics-listen serves
 // Prometheus metrics, labelled by route template, apart from the API port.
 func TestMetricsOnTheirOwnListener(t *testing.T) {
-	banner, logs, stop := startServe(t, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, nil)
+	banner, logs, stop := startServe(t, []string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, nil)
 	defer stop()
 	code, _ := httpDo(t, http.MethodGet, banner["Base URL"]+"/healthz", "", nil)
 	if code != http.StatusOK {

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/scimjit/scimjit/saml"
 )
@@ -73,7 +74,7 @@ var serveOptions = []option{
 	{Flag: "smtp-tls", Default: "starttls", Usage: "none, starttls or tls"},
 }
 
-// optValue is a flag.Value that records whether the flag was given.
+// optValue is a pflag.Value that records whether the flag was given.
 type optValue struct {
 	val    string
 	set    bool
@@ -85,6 +86,14 @@ func (v *optValue) IsBoolFlag() bool { return v.isBool }
 func (v *optValue) Set(s string) error {
 	v.val, v.set = s, true
 	return nil
+}
+
+// Type names the value in help ("bool" hides it, as for a plain bool flag).
+func (v *optValue) Type() string {
+	if v.isBool {
+		return "bool"
+	}
+	return "string"
 }
 
 // resolved is an option's effective value and where it came from.
@@ -111,21 +120,19 @@ var storeOptions = func() []option {
 	return out
 }()
 
-// parseServeFlags parses args against serveOptions (parseOptions).
-func parseServeFlags(fs *flag.FlagSet, args []string, env environ, readFile readFileFunc) (map[string]resolved, []string, error) {
-	return parseOptions(fs, serveOptions, args, env, readFile)
+// optionSet is a table of options registered as flags on a command.
+type optionSet struct {
+	opts []option
+	vals map[string]*optValue
 }
 
-// parseOptions parses args against opts (and the flags fs already has)
-// and resolves every option with the precedence flag > environment (>
-// <ENV>_FILE for secrets) > default. The error is a command-line error;
-// problems reading secret files come back as a list, to be reported with
-// the validation problems.
-func parseOptions(fs *flag.FlagSet, opts []option, args []string, env environ, readFile readFileFunc) (map[string]resolved, []string, error) {
-	vals := map[string]*optValue{}
+// addOptions registers opts as flags of fs; after the command line is
+// parsed, resolve gives every option its effective value.
+func addOptions(fs *pflag.FlagSet, opts []option) *optionSet {
+	s := &optionSet{opts: opts, vals: map[string]*optValue{}}
 	for _, o := range opts {
 		v := &optValue{isBool: o.Bool}
-		vals[o.Flag] = v
+		s.vals[o.Flag] = v
 		usage := o.Usage + " (env " + o.Env()
 		if o.Secret {
 			usage += ", or " + o.Env() + "_FILE"
@@ -134,18 +141,22 @@ func parseOptions(fs *flag.FlagSet, opts []option, args []string, env environ, r
 		if o.Default != "" {
 			usage += " (default " + o.Default + ")"
 		}
-		fs.Var(v, o.Flag, usage)
+		f := fs.VarPF(v, o.Flag, "", usage)
+		if o.Bool {
+			f.NoOptDefVal = "true" // --demo alone means --demo=true
+		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
+	return s
+}
+
+// resolve gives every option its value with the precedence flag >
+// environment (> <ENV>_FILE for secrets) > default. Problems reading secret
+// files come back as a list, to be reported with the validation problems.
+func (s *optionSet) resolve(env environ, readFile readFileFunc) (map[string]resolved, []string) {
 	out := map[string]resolved{}
 	var problems []string
-	for _, o := range opts {
-		v := vals[o.Flag]
+	for _, o := range s.opts {
+		v := s.vals[o.Flag]
 		switch {
 		case v.set:
 			out[o.Flag] = resolved{v.val, "flag"}
@@ -169,7 +180,7 @@ func parseOptions(fs *flag.FlagSet, opts []option, args []string, env environ, r
 		}
 	}
 	sort.Strings(problems)
-	return out, problems, nil
+	return out, problems
 }
 
 // redactedValues returns the effective configuration for the startup log:

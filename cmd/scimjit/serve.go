@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,18 +24,9 @@ import (
 	"github.com/scimjit/scimjit/storage/redisstore"
 )
 
-// serve runs the server until ctx is done.
-func serve(ctx context.Context, args []string, env environ, readFile readFileFunc, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("scimjit serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: scimjit [serve] [flags]\n\nRuns the scimjit server. Every flag has an environment default; see docs/configuration.md.\n\n")
-		fs.PrintDefaults()
-	}
-	vals, fileProblems, err := parseServeFlags(fs, args, env, readFile)
-	if err != nil {
-		return err
-	}
+// serve runs the server until ctx is done, with the options the serve
+// command resolved (vals) and the problems met reading secret files.
+func serve(ctx context.Context, vals map[string]resolved, fileProblems []string, env environ, readFile readFileFunc, stdout, stderr io.Writer) error {
 	cfg, err := newServeConfig(vals, fileProblems...)
 	if err != nil {
 		return err

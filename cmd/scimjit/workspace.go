@@ -1,0 +1,280 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimjit/scimjit/server"
+)
+
+// newWorkspaceCmd is `scimjit workspace ...` over the admin API.
+func newWorkspaceCmd(env environ, readFile readFileFunc) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "workspace",
+		Aliases: []string{"workspaces"},
+		Short:   "Manage workspaces through the admin API",
+		Long: `Manages workspaces through the admin API of a running server.
+
+Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
+  '{"jit":{"enabled":true,"existingAccount":"verify"},"customRoles":["Auditor"]}'`,
+	}
+	cf := addClientFlags(cmd, adminTokenOption, env, readFile)
+	summary := decoded(printWorkspace)
+
+	// settingsFlags are the flags of create and update that build settings.
+	type settingsFlags struct{ inline, file, metadataFile, metadataURL string }
+	addSettings := func(c *cobra.Command) *settingsFlags {
+		s := &settingsFlags{}
+		c.Flags().StringVar(&s.inline, "settings", "", "settings as JSON")
+		c.Flags().StringVar(&s.file, "settings-file", "", "file with the settings JSON")
+		c.Flags().StringVar(&s.metadataFile, "idp-metadata-file", "", "file with the IdP's SAML metadata XML (sets settings.idp.metadataXML)")
+		c.Flags().StringVar(&s.metadataURL, "idp-metadata-url", "", "https URL the server downloads the IdP's metadata from (once)")
+		c.MarkFlagsMutuallyExclusive("settings", "settings-file")
+		c.MarkFlagsMutuallyExclusive("idp-metadata-file", "idp-metadata-url")
+		return s
+	}
+	// withSettings adds the settings the flags give to body.
+	withSettings := func(body map[string]any, f *settingsFlags) (map[string]any, error) {
+		s, err := settingsArg(f.inline, f.file, f.metadataFile, f.metadataURL, readFile)
+		if s != nil {
+			body["settings"] = s
+		}
+		return body, err
+	}
+
+	create := &cobra.Command{
+		Use:   "create --id ID --name NAME [--settings JSON | --settings-file FILE] [--idp-metadata-file XML | --idp-metadata-url URL]",
+		Short: "Create a workspace",
+		Args:  cobra.NoArgs,
+	}
+	id := create.Flags().String("id", "", "workspace id")
+	name := create.Flags().String("name", "", "workspace name")
+	createSettings := addSettings(create)
+	create.RunE = func(c *cobra.Command, _ []string) error {
+		body, err := withSettings(map[string]any{"id": *id, "name": *name}, createSettings)
+		if err != nil {
+			return err
+		}
+		return cf.call(c, http.MethodPost, "/admin/v1/workspaces", body, summary)
+	}
+
+	get := &cobra.Command{
+		Use:   "get ID",
+		Short: "Show a workspace (-o json: every setting, the IdP metadata XML included)",
+		Args:  exactArgs("ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return cf.call(c, http.MethodGet, wsPath(args[0]), nil, summary)
+		},
+	}
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the workspaces (id, name, JIT on/off, SSO configured)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cf.call(c, http.MethodGet, "/admin/v1/workspaces", nil, decoded(printWorkspaces))
+		},
+	}
+
+	update := &cobra.Command{
+		Use:   "update ID [--name NAME] [--settings JSON | --settings-file FILE] [--idp-metadata-file XML | --idp-metadata-url URL]",
+		Short: "Change a workspace's name or settings (only what is given)",
+		Args:  exactArgs("ID"),
+	}
+	newName := update.Flags().String("name", "", "workspace name")
+	updateSettings := addSettings(update)
+	update.RunE = func(c *cobra.Command, args []string) error {
+		body := map[string]any{}
+		if c.Flags().Changed("name") {
+			body["name"] = *newName
+		}
+		body, err := withSettings(body, updateSettings)
+		if err != nil {
+			return err
+		}
+		return cf.call(c, http.MethodPatch, wsPath(args[0]), body, summary)
+	}
+
+	del := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a workspace and everything it owns (users, groups, tokens, events)",
+		Args:  exactArgs("ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return cf.call(c, http.MethodDelete, wsPath(args[0]), nil, func(c *cobra.Command, _ []byte) error {
+				_, err := fmt.Fprintf(c.OutOrStdout(), "workspace %s deleted\n", args[0])
+				return err
+			})
+		},
+	}
+
+	// "workspace events" predates "scimjit events" and stays as its alias.
+	events := newEventsCmd(env, readFile)
+	events.Hidden = true
+	cmd.AddCommand(create, get, list, update, del, events)
+	return cmd
+}
+
+// printWorkspaces writes the workspace list as a table; the IdP metadata
+// XML is left out (SSO says whether there is one).
+func printWorkspaces(w io.Writer, resp struct{ Workspaces []server.WorkspaceJSON }) error {
+	t := newTable(w, "ID", "NAME", "JIT", "SSO", "CREATED")
+	for _, ws := range resp.Workspaces {
+		t.row(ws.ID, ws.Name, onOff(ws.Settings.JIT.Enabled), yesNo(ws.Settings.IdP.EntityID != ""), ws.CreatedAt.Format(time.RFC3339))
+	}
+	return t.flush()
+}
+
+// printWorkspace writes a readable summary of a workspace; the IdP
+// metadata XML is left out (-o json has it).
+func printWorkspace(w io.Writer, ws server.WorkspaceJSON) error {
+	t := newTable(w, "ID:", ws.ID)
+	t.row("Name:", ws.Name)
+	jit := ws.Settings.JIT
+	t.row("JIT:", onOff(jit.Enabled))
+	t.row("Existing account:", jit.ExistingAccount)
+	t.row("Default role:", jit.DefaultRole)
+	t.row("Role sync:", jit.RoleSync)
+	t.row("Unknown role:", jit.UnknownRole)
+	t.row("Custom roles:", strings.Join(ws.Settings.CustomRoles, ", "))
+	sso := "not configured (no IdP metadata)"
+	if ws.Settings.IdP.EntityID != "" {
+		sso = "configured, IdP " + ws.Settings.IdP.EntityID
+	}
+	t.row("SSO:", sso)
+	t.row("IdP-initiated:", yesNo(ws.Settings.IdP.AllowIdPInitiated))
+	t.row("Created:", ws.CreatedAt.Format(time.RFC3339))
+	t.row("Updated:", fmt.Sprintf("%s (version %d)", ws.UpdatedAt.Format(time.RFC3339), ws.Version))
+	return t.flush()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// newTokenCmd is `scimjit token ...` over the admin API.
+func newTokenCmd(env environ, readFile readFileFunc) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "token",
+		Aliases: []string{"tokens"},
+		Short:   "Manage a workspace's SCIM tokens through the admin API",
+	}
+	cf := addClientFlags(cmd, adminTokenOption, env, readFile)
+	create := &cobra.Command{
+		Use:   "create WORKSPACE [--name NAME]",
+		Short: "Create a SCIM token and print its secret (shown only this once)",
+		Args:  exactArgs("WORKSPACE"),
+	}
+	name := create.Flags().String("name", "", "token name, e.g. the IdP that uses it")
+	create.RunE = func(c *cobra.Command, args []string) error {
+		return cf.call(c, http.MethodPost, wsPath(args[0])+"/scim-tokens", map[string]string{"name": *name},
+			func(c *cobra.Command, data []byte) error {
+				if err := decoded(printNewToken)(c, data); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintln(c.ErrOrStderr(), "The token is shown only now: give it to the IdP's SCIM settings.")
+				return err
+			})
+	}
+	list := &cobra.Command{
+		Use:   "list WORKSPACE",
+		Short: "List a workspace's SCIM tokens (never their secrets)",
+		Args:  exactArgs("WORKSPACE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return cf.call(c, http.MethodGet, wsPath(args[0])+"/scim-tokens", nil, decoded(printTokens))
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke WORKSPACE TOKEN_ID",
+		Short: "Revoke a SCIM token",
+		Args:  exactArgs("WORKSPACE", "TOKEN_ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return cf.call(c, http.MethodDelete, wsPath(args[0])+"/scim-tokens/"+url.PathEscape(args[1]), nil,
+				func(c *cobra.Command, _ []byte) error {
+					_, err := fmt.Fprintf(c.OutOrStdout(), "token %s revoked\n", args[1])
+					return err
+				})
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+// printNewToken writes a created token, its secret included.
+func printNewToken(w io.Writer, tok server.SCIMTokenJSON) error {
+	t := newTable(w, "ID:", tok.ID)
+	t.row("Name:", tok.Name)
+	t.row("Token:", tok.Token)
+	return t.flush()
+}
+
+// printTokens writes a token list as a table (the API never returns the
+// secrets).
+func printTokens(w io.Writer, resp struct{ Tokens []server.SCIMTokenJSON }) error {
+	t := newTable(w, "ID", "NAME", "CREATED")
+	for _, tok := range resp.Tokens {
+		t.row(tok.ID, tok.Name, tok.CreatedAt.Format(time.RFC3339))
+	}
+	return t.flush()
+}
+
+// settingsArg reads --settings (inline JSON) or --settings-file, and puts
+// the content of --idp-metadata-file into settings.idp.metadataXML and
+// --idp-metadata-url into settings.idp.metadataURL.
+func settingsArg(inline, file, metadataFile, metadataURL string, readFile readFileFunc) (map[string]any, error) {
+	switch { // --settings and --settings-file are mutually exclusive flags
+	case file != "":
+		data, err := readFile(file)
+		if err != nil {
+			return nil, err
+		}
+		inline = string(data)
+	}
+	settings := map[string]any{}
+	if inline != "" {
+		if err := json.Unmarshal([]byte(inline), &settings); err != nil {
+			return nil, errors.New("settings must be a JSON object, e.g. '{\"jit\":{\"enabled\":true}}'")
+		}
+	}
+	if metadataFile != "" {
+		data, err := readFile(metadataFile)
+		if err != nil {
+			return nil, err
+		}
+		idp, _ := settings["idp"].(map[string]any)
+		if idp == nil {
+			idp = map[string]any{}
+		}
+		idp["metadataXML"] = string(data)
+		settings["idp"] = idp
+	}
+	if metadataURL != "" {
+		idp, _ := settings["idp"].(map[string]any)
+		if idp == nil {
+			idp = map[string]any{}
+		}
+		idp["metadataURL"] = metadataURL
+		settings["idp"] = idp
+	}
+	if len(settings) == 0 {
+		return nil, nil
+	}
+	return settings, nil
+}
