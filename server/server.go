@@ -91,6 +91,15 @@ type Config struct {
 	SAML saml.Config
 	// Demo turns on demo mode (the built-in demo IdP).
 	Demo bool
+
+	// Startup, when set, is the work that needs the store before the
+	// server can answer (connecting, applying a bootstrap file). Serve runs
+	// it in the background while already listening; until it has returned
+	// nil, /healthz answers 200, /readyz 503 and every other route 503 with
+	// Retry-After. A failure wrapping storage.ErrUnavailable is retried
+	// with backoff (StartupFirstRetry up to StartupMaxRetry, jittered) until
+	// ctx ends; any other failure stops Serve with that error.
+	Startup func(ctx context.Context) error
 }
 
 // Default values of Config.
@@ -157,6 +166,8 @@ type Server struct {
 	ready          readiness
 	// adminHash is the SHA-256 of Config.AdminToken.
 	adminHash [sha256.Size]byte
+	// started is closed when Config.Startup has succeeded (Started).
+	started chan struct{}
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -209,6 +220,10 @@ func New(cfg Config) (*Server, error) {
 		baseURL:        base,
 		adminHash:      sha256.Sum256([]byte(cfg.AdminToken)),
 		metadataClient: newMetadataClient(cfg.MetadataClient, cfg.MetadataAllowPrivateHosts),
+		started:        make(chan struct{}),
+	}
+	if cfg.Startup == nil {
+		close(s.started)
 	}
 	if cfg.Metrics != nil {
 		if s.metrics, err = newMetrics(cfg.Metrics); err != nil {
@@ -226,10 +241,11 @@ func New(cfg Config) (*Server, error) {
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(
-		s.requestID,    // sanitised inbound X-Request-ID or a new one, and the :ws route parameter, into ctx
-		s.accessLog,    // one line per request: method, route template, status, duration
-		s.recoverPanic, // a panic becomes a 500 and an error log with the stack
-		s.bodyLimit,    // per-route body cap, see bodyLimitFor
+		s.requestID,      // sanitised inbound X-Request-ID or a new one, and the :ws route parameter, into ctx
+		s.accessLog,      // one line per request: method, route template, status, duration
+		s.recoverPanic,   // a panic becomes a 500 and an error log with the stack
+		s.bodyLimit,      // per-route body cap, see bodyLimitFor
+		s.requireStarted, // 503 until Config.Startup has succeeded
 		// A request's context ends when the response could no longer be
 		// written (WriteTimeout), so its store calls and scans stop then;
 		// a client that goes away ends it earlier.
@@ -314,10 +330,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("listening", "addr", ln.Addr().String(), "base_url", s.baseURL)
 
-	select {
-	case err := <-errc:
-		return fmt.Errorf("server: serve: %w", err)
-	case <-ctx.Done():
+	// Startup runs while the server already listens; Serve returns only
+	// after it has ended.
+	sctx, stopStartup := context.WithCancel(ctx)
+	startc := make(chan error, 1)
+	go func() { startc <- s.runStartup(sctx) }()
+	startDone := false
+	defer func() {
+		stopStartup()
+		if !startDone {
+			<-startc
+		}
+	}()
+	var startErr error
+wait:
+	for pending := startc; ; {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("server: serve: %w", err)
+		case err := <-pending:
+			startDone, pending = true, nil
+			if err != nil && ctx.Err() == nil {
+				startErr = err
+				break wait
+			}
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
@@ -331,7 +370,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}
 	s.log.Info("stopped")
-	return nil
+	return startErr
 }
 
 func (s *Server) healthz(c echo.Context) error {
@@ -344,6 +383,9 @@ func (s *Server) healthz(c echo.Context) error {
 const ReadyTimeout = 2 * time.Second
 
 func (s *Server) readyz(c echo.Context) error {
+	if !s.isStarted() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), ReadyTimeout)
 	defer cancel()
 	if err := s.ready.ping(ctx, s.store); err != nil {

@@ -54,6 +54,7 @@ func checkCmd(ctx context.Context, args []string, env environ, readFile readFile
 		return fail(err)
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	redisstore.SetLogger(log)
 	store, err := cfg.open(ctx)
 	if err != nil {
 		return fail(err)

@@ -354,7 +354,25 @@ func (c serveConfig) validate() configProblems {
 
 // open connects to the Redis deployment c describes.
 func (c redisConfig) open(ctx context.Context) (*redisstore.Store, error) {
-	s, err := redisstore.Open(ctx, redisstore.Options{
+	s, err := redisstore.Open(ctx, c.options())
+	if err != nil {
+		return nil, fmt.Errorf("open redis: %w", err)
+	}
+	return s, nil
+}
+
+// dial builds the store for the Redis deployment c describes without
+// connecting (redisstore.Dial); serve connects in the background.
+func (c redisConfig) dial() (*redisstore.Store, error) {
+	s, err := redisstore.Dial(c.options())
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return s, nil
+}
+
+func (c redisConfig) options() redisstore.Options {
+	return redisstore.Options{
 		URL:        c.RedisURL,
 		Addrs:      c.RedisAddrs,
 		MasterName: c.RedisMaster,
@@ -363,11 +381,7 @@ func (c redisConfig) open(ctx context.Context) (*redisstore.Store, error) {
 		DB:         c.RedisDB,
 		TLS:        c.RedisTLS,
 		Timeout:    c.RedisTimeout,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open redis: %w", err)
 	}
-	return s, nil
 }
 
 // validate returns every problem of the Redis options.

@@ -19,6 +19,10 @@ var version = ""
 // errUsage reports a usage error whose message was already printed.
 var errUsage = errors.New("usage")
 
+// errReported reports a failure that was already logged (serve, once its
+// logger exists): exit code 1, nothing more to print.
+var errReported = errors.New("reported")
+
 const usage = `scimjit: SCIM 2.0 provisioning and SAML just-in-time sign-in for several workspaces.
 
 Usage:
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, env environ, readFile readFileFunc,
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errReported):
+		return 1
 	}
 	fmt.Fprintf(stderr, "scimjit %s: %v\n", cmd, err)
 	return 1
