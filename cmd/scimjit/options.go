@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -181,6 +182,8 @@ func redactedValues(vals map[string]resolved) []any {
 		v := r.Value
 		if o.Secret && v != "" {
 			v = "[redacted]"
+		} else if u, err := url.Parse(v); err == nil && u.User != nil {
+			v = u.Redacted() // a password in --redis-url
 		}
 		attrs = append(attrs, o.Flag, v+" ("+r.Source+")")
 	}
