@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -40,8 +39,12 @@ type Config struct {
 	BaseURL *url.URL
 	// ListenAddr is the TCP address Run listens on (default 127.0.0.1:8080).
 	ListenAddr string
-	// AdminToken is the bearer token of the admin API. Empty disables the
-	// admin API (every request gets 401).
+	// AdminTokens are the bearer tokens of the admin API, named; the set
+	// may change while the server runs (AdminTokens.Set). When nil,
+	// AdminToken, if set, is the one token, named DefaultAdminTokenName.
+	// No token disables the admin API (every request gets 401).
+	AdminTokens *AdminTokens
+	// AdminToken is a single admin API bearer token (see AdminTokens).
 	AdminToken string
 	// AdminAuthLimit caps the failed admin API authentications from one
 	// client address per minute (default 10, in bursts of as many); beyond
@@ -164,8 +167,8 @@ type Server struct {
 	metadataClient *http.Client
 	baseURL        string // without trailing slash
 	ready          readiness
-	// adminHash is the SHA-256 of Config.AdminToken.
-	adminHash [sha256.Size]byte
+	// adminTokens authenticate the admin API (adminTokensFor).
+	adminTokens *AdminTokens
 	// started is closed when Config.Startup has succeeded (Started).
 	started chan struct{}
 }
@@ -218,7 +221,6 @@ func New(cfg Config) (*Server, error) {
 		}),
 		saml:           samlSvc,
 		baseURL:        base,
-		adminHash:      sha256.Sum256([]byte(cfg.AdminToken)),
 		metadataClient: newMetadataClient(cfg.MetadataClient, cfg.MetadataAllowPrivateHosts),
 		started:        make(chan struct{}),
 	}
@@ -230,7 +232,10 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: metrics: %w", err)
 		}
 	}
-	if cfg.AdminToken == "" {
+	if s.adminTokens, err = adminTokensFor(cfg); err != nil {
+		return nil, err
+	}
+	if len(s.adminTokens.Names()) == 0 {
 		log.Warn("admin token not set: the admin API is disabled")
 	}
 
