@@ -149,15 +149,20 @@ func runServe(ctx context.Context, cfg serveConfig, vals map[string]resolved, lo
 	}
 
 	adminToken := cfg.AdminToken
-	if demo && adminToken == "" {
+	if demo && adminToken == "" && cfg.AdminTokensFile == "" {
 		adminToken = newAdminToken()
 	}
+	adminTokens, stopWatch, err := startAdminTokens(ctx, cfg, adminToken, readFile, log)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	sc := cfg.serverConfig()
 	sc.Store = store
 	sc.Logger = log
 	sc.BaseURL = baseURL
 	sc.ListenAddr = ln.Addr().String()
-	sc.AdminToken = adminToken
+	sc.AdminTokens = adminTokens
 	sc.SAML = samlCfg
 	sc.Demo = demo
 	sc.Metrics = metricsRegisterer(reg)
