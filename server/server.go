@@ -319,7 +319,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done, then stops accepting connections and
 // waits up to Config.ShutdownTimeout for running requests to finish. It
-// closes ln.
+// closes ln. It runs Config.Startup in the background; when Startup fails
+// with an error that is not storage.ErrUnavailable, Serve shuts down the
+// same way and returns that error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.echo,

@@ -18,7 +18,7 @@ import (
 // parseAdminTokens parses an --admin-tokens-file: one "name:token" per
 // line, the name 1 to 64 of [A-Za-z0-9._-], the token as strong as
 // --admin-token must be; blank lines and lines starting with # are
-// skipped. reserved names the names taken already (--admin-token's). It
+// skipped. A file without any token is refused. reserved names the names taken already (--admin-token's). It
 // reports every problem, by line number and name, never showing a token.
 func parseAdminTokens(data []byte, reserved ...string) ([]server.AdminToken, error) {
 	var tokens []server.AdminToken
@@ -55,6 +55,11 @@ func parseAdminTokens(data []byte, reserved ...string) ([]server.AdminToken, err
 			continue
 		}
 		tokens = append(tokens, server.AdminToken{Name: name, Token: tok})
+	}
+	if len(p) == 0 && len(tokens) == 0 {
+		// Also what a reload sees when it reads a file while it is
+		// being rewritten in place.
+		p.add("the file holds no token")
 	}
 	if len(p) > 0 {
 		return nil, errors.New(strings.Join(p, "; "))

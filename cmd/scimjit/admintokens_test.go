@@ -32,6 +32,8 @@ func TestParseAdminTokens(t *testing.T) {
 		{"name of --admin-token", "default:" + ciToken, []string{"default"}, `line 1: name "default" is taken by --admin-token`},
 		{"weak token", "ci:" + ciToken + "\nops:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", nil, `line 2: token "ops" is too weak`},
 		{"short token", "ci:abc", nil, `line 1: token "ci" is too weak: it has 3 characters`},
+		{"no token", "# all revoked\n", nil, "the file holds no token"},
+		{"empty", "", nil, "the file holds no token"},
 	} {
 		got, err := parseAdminTokens([]byte(c.file), c.reserved...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -44,10 +46,14 @@ func TestParseAdminTokens(t *testing.T) {
 	}
 }
 
-// writeTokens writes an admin tokens file.
+// writeTokens replaces an admin tokens file as the documentation says:
+// write another file, then rename it over.
 func writeTokens(t *testing.T, path string, lines ...string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(path+".new", []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
 		t.Fatal(err)
 	}
 }
