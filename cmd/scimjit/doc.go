@@ -13,6 +13,8 @@
 // builds the logger, picks the storage backend (real Redis, or the embedded
 // in-memory server plus demo mode when no Redis is configured) and hands
 // plain values and built dependencies to package server. docs/configuration.md
-// lists every setting. check (check.go) opens Redis with serve's options
-// and runs redisstore's Store.Check.
+// lists every setting. Serve connects to Redis in the background
+// (startup.go) and keeps the admin tokens of --admin-tokens-file current
+// (admintokens.go). check (check.go) opens Redis with serve's options and
+// runs redisstore's Store.Check.
 package main
