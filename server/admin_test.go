@@ -416,8 +416,8 @@ func TestAdminChangesAppendEvents(t *testing.T) {
 		t.Fatalf("events %+v", ev.Events)
 	}
 	for i, e := range ev.Events {
-		if e.Type != wantTypes[i] || e.Actor != "admin" || e.ID == "" {
-			t.Errorf("event %d: %+v, want type %s by admin", i, e, wantTypes[i])
+		if e.Type != wantTypes[i] || e.Actor != "admin:"+server.DefaultAdminTokenName || e.ID == "" {
+			t.Errorf("event %d: %+v, want type %s by admin:default", i, e, wantTypes[i])
 		}
 	}
 	if ev.Events[1].Detail["fields"] != "jit.enabled" || ev.Events[2].Detail["tokenId"] != tok.ID {
@@ -669,4 +669,44 @@ func TestAdminAPIRefusesDuplicateKeys(t *testing.T) {
 	if _, err := env.Store.GetWorkspace(t.Context(), "dup"); err == nil {
 		t.Fatal("a workspace was created from a body with a duplicate key")
 	}
+}
+
+// TestNamedAdminTokens: every token of the set works and is named, never
+// shown, in the access log and in the actor of the events it causes; a
+// token removed from the set stops working at once.
+func TestNamedAdminTokens(t *testing.T) {
+	const ci, ops = "adm_Y2ktdG9rZW4tZm9yLXRoZS1hZG1pbi1hcGk", "adm_b3BzLXRva2VuLWZvci10aGUtYWRtaW4tYXBp"
+	tokens := &server.AdminTokens{}
+	if err := tokens.Set([]server.AdminToken{{Name: "ci", Token: ci}, {Name: "ops", Token: ops}}); err != nil {
+		t.Fatal(err)
+	}
+	env := servertest.New(t, func(c *server.Config) { c.AdminTokens = tokens })
+	for name, tok := range map[string]string{"ci": ci, "ops": ops} {
+		resp, body := env.Do(t, http.MethodPost, "/admin/v1/workspaces", tok, map[string]any{"id": "ws-" + name, "name": name})
+		wantStatus(t, resp, body, http.StatusCreated)
+		resp, body = env.Do(t, http.MethodGet, "/admin/v1/workspaces/ws-"+name+"/events", tok, nil)
+		wantStatus(t, resp, body, http.StatusOK)
+		ev := decode[struct{ Events []server.EventJSON }](t, body)
+		if len(ev.Events) != 1 || ev.Events[0].Actor != "admin:"+name {
+			t.Errorf("events caused by token %s: %+v, want actor admin:%s", name, ev.Events, name)
+		}
+	}
+	named := map[any]bool{}
+	for _, rec := range env.Logs.Find("request") {
+		named[rec["admin_token"]] = true
+	}
+	if !named["ci"] || !named["ops"] {
+		t.Errorf("access log names %v, want ci and ops", named)
+	}
+	if env.Logs.Contains(ci) || env.Logs.Contains(ops) {
+		t.Error("a token value reached the log")
+	}
+
+	if err := tokens.Set([]server.AdminToken{{Name: "ops", Token: ops}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := env.Do(t, http.MethodGet, "/admin/v1/workspaces", ci, nil)
+	wantStatus(t, resp, body, http.StatusUnauthorized)
+	resp, body = env.Do(t, http.MethodGet, "/admin/v1/workspaces", ops, nil)
+	wantStatus(t, resp, body, http.StatusOK)
 }

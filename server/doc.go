@@ -6,9 +6,12 @@
 // http.Server timeouts and graceful shutdown. It also applies the declarative
 // workspace file given with --bootstrap, and downloads IdP metadata given by
 // URL (metadata.go: public addresses only unless allowed). It knows HTTP
-// and wiring, never Redis: the store arrives built in Config.
+// and wiring, never Redis: the store arrives built in Config, and the work
+// that needs it to answer (Config.Startup) runs while the server already
+// listens, retried with backoff.
 //
 // Where things are: server.go (Config, New, the route table, Run),
-// middleware.go, errors.go, admin.go and settings.go (the admin API),
-// bootstrap.go, metadata.go, metrics.go.
+// startup.go (the startup gate and its retries), middleware.go, errors.go,
+// admin.go, admintokens.go (the named admin tokens) and settings.go (the
+// admin API), bootstrap.go, metadata.go, metrics.go.
 package server

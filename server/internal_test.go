@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/sha256"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -66,22 +65,51 @@ func TestBodyLimitByRoute(t *testing.T) {
 	}
 }
 
-// TestAdminTokenMatchesOnlyTheToken: the constant-time comparison accepts
-// exactly the admin token (surrounding space aside), not a prefix, an
-// extension or another letter case.
-func TestAdminTokenMatchesOnlyTheToken(t *testing.T) {
-	const token = "adm_Q2h4dG9rZW4tZm9yLXRoZS1hZG1pbi1hcGk"
-	want := sha256.Sum256([]byte(token))
-	for presented, ok := range map[string]bool{
-		token:                  true,
-		" " + token + "\t":     true,
-		token[:len(token)-1]:   false,
-		token + "x":            false,
-		strings.ToUpper(token): false,
-		"":                     false,
+// TestAdminTokensLookupMatchesOnlyATokenOfTheSet: the constant-time lookup
+// accepts exactly a token of the set (surrounding space aside), not a
+// prefix, an extension or another letter case, and names it; a new set
+// replaces the old one whole.
+func TestAdminTokensLookupMatchesOnlyATokenOfTheSet(t *testing.T) {
+	const ci, ops = "adm_Q2h4dG9rZW4tZm9yLXRoZS1hZG1pbi1hcGk", "adm_b3BzLXRva2VuLWZvci10aGUtYWRtaW4tYXBp"
+	var set AdminTokens
+	if _, ok := set.Lookup(""); ok {
+		t.Error("the empty set accepted the empty token")
+	}
+	if err := set.Set([]AdminToken{{Name: "ci", Token: ci}, {Name: "ops", Token: ops}}); err != nil {
+		t.Fatal(err)
+	}
+	for presented, want := range map[string]string{
+		ci:                  "ci",
+		ops:                 "ops",
+		" " + ci + "\t":     "ci",
+		ci[:len(ci)-1]:      "",
+		ci + "x":            "",
+		strings.ToUpper(ci): "",
+		"":                  "",
 	} {
-		if got := adminTokenMatches(want, presented); got != ok {
-			t.Errorf("adminTokenMatches(%q) = %v, want %v", presented, got, ok)
+		if got, ok := set.Lookup(presented); got != want || ok != (want != "") {
+			t.Errorf("Lookup(%q) = %q, %v; want %q", presented, got, ok, want)
 		}
+	}
+	if err := set.Set([]AdminToken{{Name: "ops", Token: ops}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := set.Lookup(ci); ok {
+		t.Error("a removed token still matches")
+	}
+	for _, bad := range [][]AdminToken{
+		{{Name: "ci", Token: ci}, {Name: "ci", Token: ops}},
+		{{Name: "", Token: ci}},
+		{{Name: "has space", Token: ci}},
+		{{Name: "blank", Token: "  "}},
+	} {
+		if err := set.Set(bad); err == nil {
+			t.Errorf("Set(%v names) accepted", len(bad))
+		} else if strings.Contains(err.Error(), ci) {
+			t.Errorf("the error shows the token: %v", err)
+		}
+	}
+	if names := set.Names(); len(names) != 1 || names[0] != "ops" {
+		t.Errorf("a refused set changed the tokens: %v", names)
 	}
 }

@@ -106,7 +106,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		s.log.LogAttrs(req.Context(), level, "request",
+		var buf [7]slog.Attr // on the stack: LogAttrs copies the attributes
+		attrs := append(buf[:0],
 			slog.String("method", req.Method),
 			slog.String("route", route),
 			slog.Int("status", status),
@@ -114,6 +115,10 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Int64("bytes", resp.Size),
 			slog.String("remote_ip", c.RealIP()),
 		)
+		if name := reqctx.AdminToken(req.Context()); name != "" {
+			attrs = append(attrs, slog.String("admin_token", name)) // its name, never its value
+		}
+		s.log.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
 }

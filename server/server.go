@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -40,8 +39,12 @@ type Config struct {
 	BaseURL *url.URL
 	// ListenAddr is the TCP address Run listens on (default 127.0.0.1:8080).
 	ListenAddr string
-	// AdminToken is the bearer token of the admin API. Empty disables the
-	// admin API (every request gets 401).
+	// AdminTokens are the bearer tokens of the admin API, named; the set
+	// may change while the server runs (AdminTokens.Set). When nil,
+	// AdminToken, if set, is the one token, named DefaultAdminTokenName.
+	// No token disables the admin API (every request gets 401).
+	AdminTokens *AdminTokens
+	// AdminToken is a single admin API bearer token (see AdminTokens).
 	AdminToken string
 	// AdminAuthLimit caps the failed admin API authentications from one
 	// client address per minute (default 10, in bursts of as many); beyond
@@ -91,6 +94,15 @@ type Config struct {
 	SAML saml.Config
 	// Demo turns on demo mode (the built-in demo IdP).
 	Demo bool
+
+	// Startup, when set, is the work that needs the store before the
+	// server can answer (connecting, applying a bootstrap file). Serve runs
+	// it in the background while already listening; until it has returned
+	// nil, /healthz answers 200, /readyz 503 and every other route 503 with
+	// Retry-After. A failure wrapping storage.ErrUnavailable is retried
+	// with backoff (StartupFirstRetry up to StartupMaxRetry, jittered) until
+	// ctx ends; any other failure stops Serve with that error.
+	Startup func(ctx context.Context) error
 }
 
 // Default values of Config.
@@ -155,8 +167,10 @@ type Server struct {
 	metadataClient *http.Client
 	baseURL        string // without trailing slash
 	ready          readiness
-	// adminHash is the SHA-256 of Config.AdminToken.
-	adminHash [sha256.Size]byte
+	// adminTokens authenticate the admin API (adminTokensFor).
+	adminTokens *AdminTokens
+	// started is closed when Config.Startup has succeeded (Started).
+	started chan struct{}
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -207,15 +221,21 @@ func New(cfg Config) (*Server, error) {
 		}),
 		saml:           samlSvc,
 		baseURL:        base,
-		adminHash:      sha256.Sum256([]byte(cfg.AdminToken)),
 		metadataClient: newMetadataClient(cfg.MetadataClient, cfg.MetadataAllowPrivateHosts),
+		started:        make(chan struct{}),
+	}
+	if cfg.Startup == nil {
+		close(s.started)
 	}
 	if cfg.Metrics != nil {
 		if s.metrics, err = newMetrics(cfg.Metrics); err != nil {
 			return nil, fmt.Errorf("server: metrics: %w", err)
 		}
 	}
-	if cfg.AdminToken == "" {
+	if s.adminTokens, err = adminTokensFor(cfg); err != nil {
+		return nil, err
+	}
+	if len(s.adminTokens.Names()) == 0 {
 		log.Warn("admin token not set: the admin API is disabled")
 	}
 
@@ -226,10 +246,11 @@ func New(cfg Config) (*Server, error) {
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(
-		s.requestID,    // sanitised inbound X-Request-ID or a new one, and the :ws route parameter, into ctx
-		s.accessLog,    // one line per request: method, route template, status, duration
-		s.recoverPanic, // a panic becomes a 500 and an error log with the stack
-		s.bodyLimit,    // per-route body cap, see bodyLimitFor
+		s.requestID,      // sanitised inbound X-Request-ID or a new one, and the :ws route parameter, into ctx
+		s.accessLog,      // one line per request: method, route template, status, duration
+		s.recoverPanic,   // a panic becomes a 500 and an error log with the stack
+		s.bodyLimit,      // per-route body cap, see bodyLimitFor
+		s.requireStarted, // 503 until Config.Startup has succeeded
 		// A request's context ends when the response could no longer be
 		// written (WriteTimeout), so its store calls and scans stop then;
 		// a client that goes away ends it earlier.
@@ -299,7 +320,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done, then stops accepting connections and
 // waits up to Config.ShutdownTimeout for running requests to finish. It
-// closes ln.
+// closes ln. It runs Config.Startup in the background; when Startup fails
+// with an error that is not storage.ErrUnavailable, Serve shuts down the
+// same way and returns that error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.echo,
@@ -315,10 +338,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("listening", "addr", ln.Addr().String(), "base_url", s.baseURL)
 
-	select {
-	case err := <-errc:
-		return fmt.Errorf("server: serve: %w", err)
-	case <-ctx.Done():
+	// Startup runs while the server already listens; Serve returns only
+	// after it has ended.
+	sctx, stopStartup := context.WithCancel(ctx)
+	startc := make(chan error, 1)
+	go func() { startc <- s.runStartup(sctx) }()
+	startDone := false
+	defer func() {
+		stopStartup()
+		if !startDone {
+			<-startc
+		}
+	}()
+	var startErr error
+wait:
+	for pending := startc; ; {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("server: serve: %w", err)
+		case err := <-pending:
+			startDone, pending = true, nil
+			if err != nil && ctx.Err() == nil {
+				startErr = err
+				break wait
+			}
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
@@ -332,7 +378,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}
 	s.log.Info("stopped")
-	return nil
+	return startErr
 }
 
 func (s *Server) healthz(c echo.Context) error {
@@ -345,6 +391,9 @@ func (s *Server) healthz(c echo.Context) error {
 const ReadyTimeout = 2 * time.Second
 
 func (s *Server) readyz(c echo.Context) error {
+	if !s.isStarted() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), ReadyTimeout)
 	defer cancel()
 	if err := s.ready.ping(ctx, s.store); err != nil {

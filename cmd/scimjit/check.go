@@ -52,6 +52,7 @@ func runCheck(ctx context.Context, vals map[string]resolved, fileProblems []stri
 		return fail(err)
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	redisstore.SetLogger(log)
 	store, err := cfg.open(ctx)
 	if err != nil {
 		return fail(err)

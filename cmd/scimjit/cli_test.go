@@ -293,7 +293,7 @@ func TestEventsCommand(t *testing.T) {
 	var types []string
 	for _, r := range rows {
 		types = append(types, r["TYPE"])
-		if r["ACTOR"] != "admin" || !strings.HasPrefix(r["TIME"], "20") {
+		if r["ACTOR"] != "admin:default" || !strings.HasPrefix(r["TIME"], "20") {
 			t.Errorf("row %v", r)
 		}
 	}

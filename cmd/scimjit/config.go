@@ -24,13 +24,17 @@ type serveConfig struct {
 	redisConfig
 	logConfig
 
-	AdminToken      string
-	AdminAuthLimit  int
-	ShutdownTimeout time.Duration
-	TrustedProxies  []netip.Prefix
-	MetricsListen   string
-	Bootstrap       string
-	Demo            bool
+	AdminToken string
+	// AdminTokensFile names a file of named admin tokens, re-read every
+	// AdminTokensReload and on SIGHUP (admintokens.go).
+	AdminTokensFile   string
+	AdminTokensReload time.Duration
+	AdminAuthLimit    int
+	ShutdownTimeout   time.Duration
+	TrustedProxies    []netip.Prefix
+	MetricsListen     string
+	Bootstrap         string
+	Demo              bool
 
 	// The http.Server timeouts and the request body caps in bytes.
 	HTTPReadHeaderTimeout time.Duration
@@ -177,21 +181,23 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 	p := configProblems(earlier)
 	r := optionReader{v, &p}
 	c := serveConfig{
-		Listen:          r.str("listen"),
-		BaseURL:         r.str("base-url"),
-		redisConfig:     r.redis(),
-		logConfig:       r.log(),
-		AdminToken:      r.str("admin-token"),
-		AdminAuthLimit:  r.integer("admin-auth-limit"),
-		ShutdownTimeout: r.dur("shutdown-timeout"),
-		Bootstrap:       r.str("bootstrap"),
-		MetricsListen:   r.str("metrics-listen"),
-		Demo:            r.boolean("demo"),
-		SAMLKeyFile:     r.str("saml-key-file"),
-		SAMLCertFile:    r.str("saml-cert-file"),
-		SAMLClockSkew:   r.dur("saml-clock-skew"),
-		SessionTTL:      r.dur("session-ttl"),
-		VerifyTTL:       r.dur("verify-ttl"),
+		Listen:            r.str("listen"),
+		BaseURL:           r.str("base-url"),
+		redisConfig:       r.redis(),
+		logConfig:         r.log(),
+		AdminToken:        r.str("admin-token"),
+		AdminTokensFile:   r.str("admin-tokens-file"),
+		AdminTokensReload: r.dur("admin-tokens-reload"),
+		AdminAuthLimit:    r.integer("admin-auth-limit"),
+		ShutdownTimeout:   r.dur("shutdown-timeout"),
+		Bootstrap:         r.str("bootstrap"),
+		MetricsListen:     r.str("metrics-listen"),
+		Demo:              r.boolean("demo"),
+		SAMLKeyFile:       r.str("saml-key-file"),
+		SAMLCertFile:      r.str("saml-cert-file"),
+		SAMLClockSkew:     r.dur("saml-clock-skew"),
+		SessionTTL:        r.dur("session-ttl"),
+		VerifyTTL:         r.dur("verify-ttl"),
 
 		SAMLLoginLimit:               r.integer("saml-login-limit"),
 		SAMLACSClientLimit:           r.integer("saml-acs-client-limit"),
@@ -267,9 +273,12 @@ func (c serveConfig) validate() configProblems {
 	p = append(p, c.redisConfig.validate()...)
 	p = append(p, c.logConfig.validate()...)
 	if c.AdminToken != "" {
-		if err := checkAdminToken(c.AdminToken); err != nil {
+		if err := checkAdminToken("--admin-token", c.AdminToken); err != nil {
 			p.add("%v", err)
 		}
+	}
+	if c.AdminTokensReload < 100*time.Millisecond {
+		p.add("--admin-tokens-reload: at least 100ms")
 	}
 	if c.AdminAuthLimit < 1 {
 		p.add("--admin-auth-limit must be at least 1")
@@ -354,7 +363,25 @@ func (c serveConfig) validate() configProblems {
 
 // open connects to the Redis deployment c describes.
 func (c redisConfig) open(ctx context.Context) (*redisstore.Store, error) {
-	s, err := redisstore.Open(ctx, redisstore.Options{
+	s, err := redisstore.Open(ctx, c.options())
+	if err != nil {
+		return nil, fmt.Errorf("open redis: %w", err)
+	}
+	return s, nil
+}
+
+// dial builds the store for the Redis deployment c describes without
+// connecting (redisstore.Dial); serve connects in the background.
+func (c redisConfig) dial() (*redisstore.Store, error) {
+	s, err := redisstore.Dial(c.options())
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return s, nil
+}
+
+func (c redisConfig) options() redisstore.Options {
+	return redisstore.Options{
 		URL:        c.RedisURL,
 		Addrs:      c.RedisAddrs,
 		MasterName: c.RedisMaster,
@@ -363,11 +390,7 @@ func (c redisConfig) open(ctx context.Context) (*redisstore.Store, error) {
 		DB:         c.RedisDB,
 		TLS:        c.RedisTLS,
 		Timeout:    c.RedisTimeout,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open redis: %w", err)
 	}
-	return s, nil
 }
 
 // validate returns every problem of the Redis options.
@@ -441,7 +464,7 @@ const minAdminTokenDistinct = 8
 // neighbouring characters equal or next to each other in ASCII (aaaa,
 // abcd, 4321). Random tokens, hex ones included, are nowhere near that
 // half.
-func checkAdminToken(tok string) error {
+func checkAdminToken(what, tok string) error {
 	var why []string
 	if len(tok) < minAdminTokenLength {
 		why = append(why, fmt.Sprintf("it has %d characters, at least %d are needed", len(tok), minAdminTokenLength))
@@ -465,8 +488,8 @@ func checkAdminToken(tok string) error {
 	if len(why) == 0 {
 		return nil
 	}
-	return fmt.Errorf("--admin-token is too weak: %s; use a random token, e.g. the output of `openssl rand -base64 32`",
-		strings.Join(why, "; "))
+	return fmt.Errorf("%s is too weak: %s; use a random token, e.g. the output of `openssl rand -base64 32`",
+		what, strings.Join(why, "; "))
 }
 
 // maxRateLimit caps the per-minute rate-limit options (10,000 a second): a

@@ -126,7 +126,7 @@ func printDemo(w io.Writer, d demoInfo) {
 	row("Admin API", base+"/admin/v1")
 	adminToken := d.AdminToken
 	if adminToken == "" {
-		adminToken = "(the configured --admin-token)"
+		adminToken = "(configured: --admin-token or --admin-tokens-file)"
 	}
 	row("Admin token", adminToken)
 	row("SAML metadata", base+"/saml/demo/metadata")

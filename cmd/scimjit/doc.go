@@ -24,5 +24,7 @@
 // setting. check (check.go) opens Redis with serve's options and runs
 // redisstore's Store.Check. The client commands (cli.go, workspace.go,
 // events.go, users.go) call a running server's admin and SCIM APIs and
-// print tables, or the APIs' JSON with -o json; docs/cli.md describes them.
+// print tables, or the APIs' JSON with -o json; docs/cli.md describes them. Serve connects
+// to Redis in the background (startup.go) and keeps the admin tokens of
+// --admin-tokens-file current (admintokens.go).
 package main

@@ -17,6 +17,10 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = ""
 
+// errReported reports a failure that was already logged (serve, once its
+// logger exists): exit code 1, nothing more to print.
+var errReported = errors.New("reported")
+
 const rootLong = `scimjit: SCIM 2.0 provisioning and SAML just-in-time sign-in for several workspaces.
 
 With no command, scimjit runs the server: "scimjit --listen 0.0.0.0:8080" is
@@ -79,6 +83,8 @@ func run(ctx context.Context, args []string, env environ, readFile readFileFunc,
 	case !started:
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", cmd.CommandPath(), err, cmd.CommandPath())
 		return 2
+	case errors.Is(err, errReported):
+		return 1
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
 	return 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,8 @@ var serveOptions = []option{
 	{Flag: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	{Flag: "log-format", Default: "text", Usage: "text or json"},
 	{Flag: "admin-token", Usage: "bearer token of the admin API: at least 32 characters, at least 8 different ones, not mostly repeated or consecutive characters (e.g. openssl rand -base64 32); empty disables the API; generated in demo mode", Secret: true},
+	{Flag: "admin-tokens-file", Usage: "file of named admin API tokens, one name:token per line (# starts a comment); re-read when it changes and on SIGHUP, so tokens rotate without a restart; each token as strong as --admin-token requires; used together with --admin-token, which is named default"},
+	{Flag: "admin-tokens-reload", Default: "5s", Usage: "how often --admin-tokens-file is checked for changes"},
 	{Flag: "admin-auth-limit", Default: "10", Usage: "failed admin API authentications per minute from one client address, in bursts of as many (beyond: every request of that address gets 429 with Retry-After)"},
 	{Flag: "shutdown-timeout", Default: "15s", Usage: "how long graceful shutdown waits for running requests"},
 	{Flag: "http-read-header-timeout", Default: "10s", Usage: "how long a client may take to send the request headers"},
@@ -192,6 +195,8 @@ func redactedValues(vals map[string]resolved) []any {
 		v := r.Value
 		if o.Secret && v != "" {
 			v = "[redacted]"
+		} else if u, err := url.Parse(v); err == nil && u.User != nil {
+			v = u.Redacted() // a password in --redis-url
 		}
 		attrs = append(attrs, o.Flag, v+" ("+r.Source+")")
 	}

@@ -25,20 +25,39 @@ import (
 )
 
 // serve runs the server until ctx is done, with the options the serve
-// command resolved (vals) and the problems met reading secret files.
+// command resolved (vals) and the problems met reading secret files. Once
+// the logger exists, a failure is a log record (JSON with --log-format
+// json) and serve returns errReported; only bad log options come back as
+// errors for run to print.
 func serve(ctx context.Context, vals map[string]resolved, fileProblems []string, env environ, readFile readFileFunc, stdout, stderr io.Writer) error {
 	cfg, err := newServeConfig(vals, fileProblems...)
-	if err != nil {
-		return err
+	if len(cfg.logConfig.validate()) > 0 {
+		return err // no logger can be built: plain text
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	redisstore.SetLogger(log)
+	if err == nil {
+		err = runServe(ctx, cfg, vals, log, env, readFile, stdout)
+	}
+	if err != nil {
+		log.Error("serve failed", "err", err)
+		return errReported
+	}
+	return nil
+}
+
+// runServe builds the store, the mailer, the metrics and the server from
+// cfg and serves until ctx is done. Connecting to Redis and what needs it
+// (startup) run in the background while the server already listens.
+func runServe(ctx context.Context, cfg serveConfig, vals map[string]resolved, log *slog.Logger, env environ, readFile readFileFunc, stdout io.Writer) error {
 	demo := cfg.Demo || !cfg.RedisConfigured()
 	log.Info("effective configuration", redactedValues(vals)...)
 
 	// Storage: real Redis, or the embedded in-memory server.
 	var store *redisstore.Store
+	var err error
 	if cfg.RedisConfigured() {
-		if store, err = cfg.open(ctx); err != nil {
+		if store, err = cfg.dial(); err != nil {
 			return err
 		}
 		log.Info("storage: redis", "addr", store.Addr())
@@ -54,21 +73,13 @@ func serve(ctx context.Context, vals map[string]resolved, fileProblems []string,
 			log.Warn("close store", "err", err)
 		}
 	}()
-
+	st := &startup{store: store, log: log, demo: demo, secrets: server.SecretSource{LookupEnv: env, ReadFile: readFile,
+		MetadataAllowPrivateHosts: cfg.IdPMetadataAllowPrivateHosts}}
 	if cfg.Bootstrap != "" {
-		data, err := readFile(cfg.Bootstrap)
-		if err != nil {
-			return fmt.Errorf("bootstrap: %w", err)
-		}
-		b, err := server.ParseBootstrap(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", cfg.Bootstrap, err)
-		}
-		if err := server.ApplyBootstrap(ctx, store, log, b, server.SecretSource{LookupEnv: env, ReadFile: readFile,
-			MetadataAllowPrivateHosts: cfg.IdPMetadataAllowPrivateHosts}); err != nil {
+		if st.bootstrap, err = readBootstrap(readFile, cfg.Bootstrap); err != nil {
 			return err
 		}
-		log.Info("bootstrap applied", "file", cfg.Bootstrap, "workspaces", len(b.Workspaces))
+		st.bootstrapFile = cfg.Bootstrap
 	}
 
 	var lc net.ListenConfig
@@ -128,35 +139,37 @@ func serve(ctx context.Context, vals map[string]resolved, fileProblems []string,
 	}
 
 	adminToken := cfg.AdminToken
-	if demo && adminToken == "" {
+	if demo && adminToken == "" && cfg.AdminTokensFile == "" {
 		adminToken = newAdminToken()
 	}
+	adminTokens, stopWatch, err := startAdminTokens(ctx, cfg, adminToken, readFile, log)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	sc := cfg.serverConfig()
 	sc.Store = store
 	sc.Logger = log
 	sc.BaseURL = baseURL
 	sc.ListenAddr = ln.Addr().String()
-	sc.AdminToken = adminToken
+	sc.AdminTokens = adminTokens
 	sc.SAML = samlCfg
 	sc.Demo = demo
 	sc.Metrics = metricsRegisterer(reg)
-	srv, err := server.New(sc)
+	sc.Startup = st.run
+	st.srv, err = server.New(sc)
 	if err != nil {
 		return err
 	}
 	if demo {
-		info, err := setupDemo(ctx, store, srv, log)
-		if err != nil {
-			return fmt.Errorf("demo mode: %w", err)
-		}
-		info.BaseURL = baseURL.String()
+		st.banner.BaseURL = baseURL.String()
 		if cfg.AdminToken == "" {
-			info.AdminToken = adminToken // generated: the banner is the only place it appears
+			st.banner.AdminToken = adminToken // generated: the banner is the only place it appears
 		}
-		info.InMemory = !cfg.RedisConfigured()
-		printDemo(stdout, info)
+		st.banner.InMemory = !cfg.RedisConfigured()
+		go st.printBanner(ctx, stdout)
 	}
-	return srv.Serve(ctx, ln)
+	return st.srv.Serve(ctx, ln)
 }
 
 // serverConfig is the part of server.Config that comes straight from the

@@ -14,6 +14,9 @@ type key struct{}
 type values struct {
 	requestID string
 	workspace string
+	// adminToken is the name of the admin token that authenticated the
+	// request (never its value).
+	adminToken string
 }
 
 // valuesCtx is a context.Context carrying values: context.WithValue with
@@ -86,6 +89,20 @@ func WithRequest(ctx context.Context, id, ws string) context.Context {
 // Workspace returns the workspace id in ctx, or "".
 func Workspace(ctx context.Context) string {
 	return get(ctx).workspace
+}
+
+// WithAdminToken returns ctx carrying the name of the admin token that
+// authenticated the request, for the access log and the actor of admin
+// events. The other values in ctx are kept.
+func WithAdminToken(ctx context.Context, name string) context.Context {
+	v := get(ctx)
+	v.adminToken = name
+	return with(ctx, v)
+}
+
+// AdminToken returns the admin token name in ctx, or "".
+func AdminToken(ctx context.Context) string {
+	return get(ctx).adminToken
 }
 
 // Handler is a slog.Handler that adds request_id and workspace from the

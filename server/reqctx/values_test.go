@@ -80,3 +80,13 @@ func BenchmarkDerive(b *testing.B) {
 		}
 	}
 }
+
+func TestAdminTokenNameKeepsTheOtherValues(t *testing.T) {
+	ctx := reqctx.WithAdminToken(reqctx.WithRequest(context.Background(), "rid-7", "acme"), "ci")
+	if reqctx.AdminToken(ctx) != "ci" || reqctx.RequestID(ctx) != "rid-7" || reqctx.Workspace(ctx) != "acme" {
+		t.Errorf("got token %q, id %q, workspace %q", reqctx.AdminToken(ctx), reqctx.RequestID(ctx), reqctx.Workspace(ctx))
+	}
+	if reqctx.AdminToken(context.Background()) != "" {
+		t.Error("admin token name in an empty context")
+	}
+}

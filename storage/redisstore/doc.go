@@ -16,7 +16,9 @@
 //
 // Where things are:
 //
-//   - store.go: Open, New, the client settings, error mapping, key builders.
+//   - store.go: Open (Dial, then Connect), New, the client settings, error
+//     mapping, key builders.
+//   - logger.go: SetLogger, go-redis' own log lines through slog.
 //   - embedded.go: OpenEmbedded (miniredis on a loopback port).
 //   - scripts.go: the Lua scripts (the event append's too).
 //   - workspaces.go, accounts.go, users.go, groups.go: the records and

@@ -71,12 +71,31 @@ type Store struct {
 	// closeFn releases what the constructor started (the embedded server).
 	closeFn func() error
 	addr    string
+	// clusterProbe, until Connect succeeds, holds the options of a single
+	// address that may turn out to be a Cluster node.
+	clusterProbe *redis.UniversalOptions
 }
 
 var _ storage.Store = (*Store)(nil)
 
-// Open connects to the Redis deployment described by o and pings it.
+// Open connects to the Redis deployment described by o and pings it: Dial
+// and Connect.
 func Open(ctx context.Context, o Options) (*Store, error) {
+	s, err := Dial(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Connect(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dial builds the store's client for the deployment described by o without
+// contacting Redis (go-redis connects on first use); Connect then checks
+// that Redis answers. The error is a problem of o itself.
+func Dial(o Options) (*Store, error) {
 	prefix, err := checkPrefix(o.Prefix)
 	if err != nil {
 		return nil, err
@@ -132,28 +151,40 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if uo.IsClusterMode && uo.DB != 0 {
 		return nil, errors.New("redisstore: redis cluster has no databases other than 0")
 	}
-	rdb := redis.NewUniversalClient(uo)
-	if !uo.IsClusterMode && uo.MasterName == "" && clusterEnabled(ctx, rdb) {
-		// A URL naming one node of a Cluster: its keys are spread over
-		// the cluster's nodes, so only the Cluster client reaches them.
-		_ = rdb.Close()
-		if uo.DB != 0 {
-			return nil, errors.New("redisstore: redis cluster has no databases other than 0")
-		}
-		uo.IsClusterMode = true
-		rdb = redis.NewUniversalClient(uo)
-	}
-	s := New(rdb, prefix)
+	s := New(redis.NewUniversalClient(uo), prefix)
 	s.addr = strings.Join(uo.Addrs, ",")
-	if err := s.Ping(ctx); err != nil {
-		_ = rdb.Close()
-		return nil, err
-	}
-	if err := s.checkEviction(ctx); err != nil {
-		_ = rdb.Close()
-		return nil, err
+	if !uo.IsClusterMode && uo.MasterName == "" {
+		s.clusterProbe = uo
 	}
 	return s, nil
+}
+
+// Connect checks that Redis answers and that its eviction policy cannot
+// drop index keys. A single address that turns out to be a node of a
+// Cluster switches the store to the Cluster client here, so Connect must
+// return nil before any other method is called, and must not run
+// concurrently with them. When Redis cannot be reached the error wraps
+// storage.ErrUnavailable and Connect may be called again; any other error
+// is final.
+func (s *Store) Connect(ctx context.Context) error {
+	if uo := s.clusterProbe; uo != nil && clusterEnabled(ctx, s.rdb) {
+		// A URL naming one node of a Cluster: its keys are spread over
+		// the cluster's nodes, so only the Cluster client reaches them.
+		if uo.DB != 0 {
+			return errors.New("redisstore: redis cluster has no databases other than 0")
+		}
+		_ = s.rdb.Close()
+		uo.IsClusterMode = true
+		s.rdb, s.oneServer = redis.NewUniversalClient(uo), false
+	}
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	if err := s.checkEviction(ctx); err != nil {
+		return err
+	}
+	s.clusterProbe = nil
+	return nil
 }
 
 // clusterEnabled reports whether the server says it runs in cluster mode

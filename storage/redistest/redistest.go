@@ -76,6 +76,36 @@ func Start(t testing.TB) Server {
 	return startServer(t, newSecret(t))
 }
 
+// Reserve picks a free loopback port and a password for a redis-server
+// that is not running yet, for tests of a client that starts before Redis
+// does; StartReserved starts it. Until then the address refuses
+// connections (unless another process takes the port meanwhile, which
+// StartReserved then reports).
+func Reserve(t testing.TB) Server {
+	t.Helper()
+	redisServer(t) // skip now, not halfway through the test
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("redistest: free port: %v", err)
+	}
+	return Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: newSecret(t)}
+}
+
+// StartReserved starts the redis-server that Reserve described, on its
+// address and with its password, and returns it running (killed in
+// t.Cleanup, or by Stop).
+func StartReserved(t testing.TB, s Server) Server {
+	t.Helper()
+	_, portStr, _ := net.SplitHostPort(s.Addr)
+	port, _ := strconv.Atoi(portStr)
+	_, stop, err := start(t, redisServer(t), port, "", answersAuth(s.Password), passwordArgs(t, s.Password)...)
+	if err != nil {
+		t.Fatalf("redistest: start reserved redis-server on %s: %v", s.Addr, err)
+	}
+	s.stop = stop
+	return s
+}
+
 // Cluster is a Redis Cluster started for one test: masters only, all with
 // the same Password.
 type Cluster struct {
@@ -249,11 +279,23 @@ func newSecret(t testing.TB) string {
 // for it.
 func startServer(t testing.TB, password string, extra ...string) Server {
 	t.Helper()
-	args := append([]string{"--requirepass", password, "--masterauth", password}, debugArgs(t)...)
-	addr, stop := spawn(t, "", func(addr string) bool {
-		return answers(addr, "AUTH "+password+"\r\nPING\r\n", "+OK\r\n+PONG\r\n")
-	}, append(args, extra...)...)
+	addr, stop := spawn(t, "", answersAuth(password), append(passwordArgs(t, password), extra...)...)
 	return Server{Addr: addr, Password: password, stop: stop}
+}
+
+// passwordArgs are the redis-server arguments of a server that requires
+// password (also as masterauth, for replicas).
+func passwordArgs(t testing.TB, password string) []string {
+	return append([]string{"--requirepass", password, "--masterauth", password}, debugArgs(t)...)
+}
+
+// answersAuth reports whether the server at an address accepts password:
+// only the process started with it can, so a server another process runs
+// on the same port is never taken for ours.
+func answersAuth(password string) func(addr string) bool {
+	return func(addr string) bool {
+		return answers(addr, "AUTH "+password+"\r\nPING\r\n", "+OK\r\n+PONG\r\n")
+	}
 }
 
 // redisServer finds redis-server on PATH, skipping the test (or failing it
