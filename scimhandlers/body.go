@@ -16,12 +16,12 @@ import (
 // readBody reads the request body of every SCIM request that has one
 // (POST, PUT, PATCH, .search) and refuses one that gives a key twice in an
 // object (DuplicateKey). An error from the server's body limit becomes 413.
-func readBody(r *http.Request) ([]byte, *apiError) {
+func readBody(r *http.Request) ([]byte, *Error) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) || strings.Contains(strings.ToLower(err.Error()), "too large") {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is too large"}
+			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is too large"}
 		}
 		return nil, badRequest(typeInvalidSyntax, "the request body could not be read")
 	}
@@ -42,7 +42,7 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 // again, because its answer was lost (a 503 while Redis did not answer, a
 // dropped connection), finds its own effect and gets the answer the first
 // one would have had instead of a 409 or a second change.
-func (q *request) writeBody() ([]byte, *apiError) {
+func (q *request) writeBody() ([]byte, *Error) {
 	raw, aerr := readBody(q.r)
 	if aerr != nil {
 		return nil, aerr
@@ -131,7 +131,7 @@ func DuplicateKey(raw []byte) (first, second string, dup bool) {
 }
 
 // decodeObject parses a JSON object keeping numbers exact.
-func decodeObject(raw []byte) (map[string]any, *apiError) {
+func decodeObject(raw []byte) (map[string]any, *Error) {
 	var m map[string]any
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()

@@ -116,6 +116,7 @@ func TestWorkStopsWhenTheClientIsGone(t *testing.T) {
 	gid := str(r.body, "id")
 	cs := &ctxStore{Store: e.store, ws: c.ws}
 	h := New(Config{Store: cs, MaxResults: 100, TokenCacheTTL: time.Hour})
+	srv := routed(h)
 	var terms []string
 	for i := range 10 {
 		terms = append(terms, fmt.Sprintf(`userName eq "seed%05d@acme.com"`, i))
@@ -136,7 +137,7 @@ func TestWorkStopsWhenTheClientIsGone(t *testing.T) {
 		req := httptest.NewRequestWithContext(ctx, tc.method, "/scim/v2/"+c.ws+tc.path, strings.NewReader(tc.body))
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		srv.ServeHTTP(rec, req)
 		cancel()
 		cs.mu.Lock()
 		if cs.cancel != nil {

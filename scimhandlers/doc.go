@@ -5,7 +5,8 @@
 // of every storage error to an RFC 7644 §3.12 error body.
 //
 // Layout:
-//   - handler.go: New, routing, authentication, discovery endpoints
+//   - handler.go: New, Register (the endpoint table on the server's Echo
+//     router), authentication, discovery endpoints
 //   - schemas.go: schemas (incl. Workato's role extension), ResourceTypes, ServiceProviderConfig
 //   - users.go, groups.go: resource handlers and the storage mapping
 //   - query.go: list, .search, root queries, paging, projection
@@ -14,7 +15,8 @@
 //   - filter.go: filter validation, evaluation and index planning
 //   - patch.go: PATCH parsing (through the library) and application
 //   - body.go: reading request bodies, refusing duplicate keys, decoding
-//   - errors.go: the public error bodies and the storage-error mapping
+//   - errors.go: the SCIM error type, its one writer (WriteError) and the
+//     storage-error mapping
 //   - limits.go: the limits of one request, and the guard every filter, PATCH
 //     path and attribute name passes before a parser sees it
 //

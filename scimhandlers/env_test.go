@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/redistest"
@@ -34,9 +37,28 @@ func newTestEnv(t *testing.T) *testEnv {
 
 func newTestEnvWithStore(t *testing.T, st storage.Store) *testEnv {
 	h := New(Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxResults: 100})
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(routed(h))
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, store: st, srv: srv}
+}
+
+// routed serves h as the server does, without the server's other
+// middleware: an Echo router with the SCIM endpoints under /scim/v2/:ws,
+// Echo's recover, and Echo's own errors (404, 405, a panic) rendered by
+// WriteError.
+func routed(h *Handler) *echo.Echo {
+	e := echo.New()
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		status := http.StatusInternalServerError
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			status = he.Code
+		}
+		h.WriteError(c.Response(), c.Request(), &Error{Status: status, Detail: http.StatusText(status)})
+	}
+	e.Use(middleware.Recover())
+	h.Register(e.Group("/scim/v2/:ws"))
+	return e
 }
 
 // workspace creates a workspace with one SCIM token and returns a client

@@ -27,10 +27,10 @@ const (
 
 const errorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
 
-// apiError is the public part of a failure: an RFC 7644 §3.12 error body.
-// Its text is always written by this package, never copied from an
-// internal error.
-type apiError struct {
+// Error is a SCIM failure: the public part is the RFC 7644 §3.12 error
+// body (status, scimType, detail), written by WriteError; its text is
+// always written by scimjit, never copied from an internal error.
+type Error struct {
 	Status   int
 	ScimType string
 	Detail   string
@@ -38,37 +38,37 @@ type apiError struct {
 	cause error
 }
 
-func (e *apiError) Error() string {
+func (e *Error) Error() string {
 	if e.cause != nil {
 		return fmt.Sprintf("scim %d %s: %s: %v", e.Status, e.ScimType, e.Detail, e.cause)
 	}
 	return fmt.Sprintf("scim %d %s: %s", e.Status, e.ScimType, e.Detail)
 }
 
-func (e *apiError) Unwrap() error { return e.cause }
+func (e *Error) Unwrap() error { return e.cause }
 
-func badRequest(scimType, detail string) *apiError {
-	return &apiError{Status: http.StatusBadRequest, ScimType: scimType, Detail: detail}
+func badRequest(scimType, detail string) *Error {
+	return &Error{Status: http.StatusBadRequest, ScimType: scimType, Detail: detail}
 }
 
-func notFound(what string) *apiError {
-	return &apiError{Status: http.StatusNotFound, Detail: what + " not found"}
+func notFound(what string) *Error {
+	return &Error{Status: http.StatusNotFound, Detail: what + " not found"}
 }
 
-func errUniqueness(field string) *apiError {
-	return &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+func errUniqueness(field string) *Error {
+	return &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
 		Detail: fmt.Sprintf("%s is already in use in this workspace", field)}
 }
 
-func errUnauthorized() *apiError {
-	return &apiError{Status: http.StatusUnauthorized, Detail: "authentication required: a valid bearer token for this workspace"}
+func errUnauthorized() *Error {
+	return &Error{Status: http.StatusUnauthorized, Detail: "authentication required: a valid bearer token for this workspace"}
 }
 
 // mapStoreError turns a storage error into its public form (CONVENTIONS
 // "Errors": scimhandlers is the one place that maps storage errors). what
 // names the resource for 404s ("user", "group").
-func mapStoreError(err error, what string) *apiError {
-	var ae *apiError
+func mapStoreError(err error, what string) *Error {
+	var ae *Error
 	if errors.As(err, &ae) {
 		return ae
 	}
@@ -79,30 +79,30 @@ func mapStoreError(err error, what string) *apiError {
 		if field == "account" || field == "email" {
 			field = "a membership for this email"
 		}
-		return &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+		return &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
 			Detail: fmt.Sprintf("%s is already in use in this workspace", field), cause: err}
 	case errors.Is(err, storage.ErrAlreadyExists):
-		return &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+		return &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
 			Detail: "a unique attribute value is already in use in this workspace", cause: err}
 	case errors.Is(err, storage.ErrNotFound):
 		e := notFound(what)
 		e.cause = err
 		return e
 	case errors.Is(err, storage.ErrPreconditionFailed):
-		return &apiError{Status: http.StatusPreconditionFailed,
+		return &Error{Status: http.StatusPreconditionFailed,
 			Detail: "the resource was modified: If-Match does not match the current version", cause: err}
 	case errors.Is(err, storage.ErrInvalidReference):
-		return &apiError{Status: http.StatusBadRequest, ScimType: typeInvalidValue,
+		return &Error{Status: http.StatusBadRequest, ScimType: typeInvalidValue,
 			Detail: "a member value is not the id of a user in this workspace", cause: err}
 	case errors.Is(err, storage.ErrConflictRetries):
-		return &apiError{Status: http.StatusServiceUnavailable,
+		return &Error{Status: http.StatusServiceUnavailable,
 			Detail: "too many concurrent changes to this resource, retry later", cause: err}
 	case errors.Is(err, storage.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return &apiError{Status: http.StatusServiceUnavailable,
+		return &Error{Status: http.StatusServiceUnavailable,
 			Detail: "the service is temporarily unavailable, retry later", cause: err}
 	default:
-		return &apiError{Status: http.StatusInternalServerError, Detail: "internal error", cause: err}
+		return &Error{Status: http.StatusInternalServerError, Detail: "internal error", cause: err}
 	}
 }
 
@@ -114,9 +114,13 @@ type errorBody struct {
 	Status   string   `json:"status"`
 }
 
-// writeError renders e; causes of server-side failures are logged (a
-// client that went away is not one).
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+// WriteError writes e as the RFC 7644 §3.12 body (application/scim+json),
+// with WWW-Authenticate on 401 and Retry-After on 503. It is the one writer
+// of SCIM error bodies: the handlers' own errors and, through the server's
+// error handler, the ones Echo produces under /scim/ (unknown path, wrong
+// method, body too large, a panic). The cause of a server-side failure is
+// logged (a client that went away is not one), never sent.
+func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.cause != nil {
 		level := slog.LevelDebug
 		if e.Status >= 500 && !errors.Is(e.cause, context.Canceled) {

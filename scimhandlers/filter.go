@@ -97,7 +97,7 @@ func (r resolved) leaf() (schema.CoreAttribute, bool) {
 // parseFilter parses and validates a filter for kind; every failure is a
 // 400 invalidFilter. The guard runs first: no parser (nor the rewrite of
 // Entra's form) sees a filter beyond the limits.
-func parseFilter(raw string, k *resourceKind) (fp.Expression, *apiError) {
+func parseFilter(raw string, k *resourceKind) (fp.Expression, *Error) {
 	if aerr := filterLimit.check(raw); aerr != nil {
 		return nil, aerr
 	}

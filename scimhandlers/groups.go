@@ -106,7 +106,7 @@ func memberIDs(v any) []string {
 	return out
 }
 
-func (h *Handler) readGroupBody(q *request) (groupFields, *apiError) {
+func (h *Handler) readGroupBody(q *request) (groupFields, *Error) {
 	raw, aerr := q.writeBody()
 	if aerr != nil {
 		return groupFields{}, aerr
@@ -130,7 +130,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, q *request) {
 	ctx := q.r.Context()
 	f, aerr := h.readGroupBody(q)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	id := storage.NewID()
@@ -147,38 +147,40 @@ func (h *Handler) createGroup(w http.ResponseWriter, q *request) {
 			return
 		}
 		if ferr == nil && len(found) == 1 {
-			h.writeError(w, q.r, &apiError{Status: http.StatusConflict, ScimType: typeUniqueness, cause: err,
+			h.WriteError(w, q.r, &Error{Status: http.StatusConflict, ScimType: typeUniqueness, cause: err,
 				Detail: fmt.Sprintf("displayName %q is already in use in this workspace, by group %s",
 					clip(found[0].DisplayName), found[0].ID)})
 			return
 		}
 	}
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "group"))
+		h.WriteError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
 	h.writeGroup(w, q, http.StatusCreated, g)
 }
 
-func (h *Handler) getGroup(w http.ResponseWriter, q *request, id string) {
+func (h *Handler) getGroup(w http.ResponseWriter, q *request) {
+	id := q.id
 	g, err := h.store.GetGroup(q.r.Context(), q.ws, id)
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "group"))
+		h.WriteError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
 	h.writeGroup(w, q, http.StatusOK, g)
 }
 
-func (h *Handler) replaceGroup(w http.ResponseWriter, q *request, id string) {
+func (h *Handler) replaceGroup(w http.ResponseWriter, q *request) {
+	id := q.id
 	ctx := q.r.Context()
 	ver, aerr := ifMatch(q.r)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	f, aerr := h.readGroupBody(q)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	members := f.members
@@ -188,7 +190,7 @@ func (h *Handler) replaceGroup(w http.ResponseWriter, q *request, id string) {
 		Op: q.op, Events: []storage.Event{groupEvent("scim.group.updated", id)},
 	})
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "group"))
+		h.WriteError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
 	h.writeGroup(w, q, http.StatusOK, g)
@@ -279,7 +281,7 @@ func (s *idSet) list() []string {
 // other (R15). current is needed only for member removal by a filter
 // other than an or-chain of `value eq`; it is loaded lazily. All member
 // values the operations name count against maxMembersPerRequest.
-func groupChangeFromOps(ctx context.Context, ops []patchOp, current func() (storage.Group, error)) (storage.GroupChange, *apiError) {
+func groupChangeFromOps(ctx context.Context, ops []patchOp, current func() (storage.Group, error)) (storage.GroupChange, *Error) {
 	b := groupChange{current: current}
 	for _, o := range ops {
 		if aerr := b.apply(ctx, o); aerr != nil {
@@ -299,14 +301,14 @@ type groupChange struct {
 }
 
 // name counts n more member values named by the request.
-func (b *groupChange) name(n int) *apiError {
+func (b *groupChange) name(n int) *Error {
 	if b.named += n; b.named > maxMembersPerRequest {
 		return badRequest(typeInvalidValue, fmt.Sprintf("the request names %d or more members; the limit is %d", b.named, maxMembersPerRequest))
 	}
 	return nil
 }
 
-func (b *groupChange) apply(ctx context.Context, o patchOp) *apiError {
+func (b *groupChange) apply(ctx context.Context, o patchOp) *Error {
 	if o.path == nil {
 		vm, _ := o.value.(map[string]any)
 		for key, v := range vm {
@@ -349,7 +351,7 @@ func (b *groupChange) apply(ctx context.Context, o patchOp) *apiError {
 			}
 			ids, ok := valueEqs(o.path.ValueExpression, nil)
 			if !ok {
-				var aerr *apiError
+				var aerr *Error
 				if ids, aerr = b.matchingMembers(ctx, scope{subs: r.attr.SubAttributes()}, o.path.ValueExpression); aerr != nil {
 					return aerr
 				}
@@ -385,7 +387,7 @@ func (b *groupChange) apply(ctx context.Context, o patchOp) *apiError {
 // matchingMembers returns the group's current members that filter
 // matches, each seen as {"value": id, "type": "User"}. A big group takes a
 // while: it stops once ctx is done.
-func (b *groupChange) matchingMembers(ctx context.Context, inner scope, filter fp.Expression) ([]string, *apiError) {
+func (b *groupChange) matchingMembers(ctx context.Context, inner scope, filter fp.Expression) ([]string, *Error) {
 	g, err := b.current()
 	if err != nil {
 		return nil, mapStoreError(err, "group")
@@ -425,21 +427,22 @@ func valueEqs(e fp.Expression, ids []string) ([]string, bool) {
 	return nil, false
 }
 
-func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
+func (h *Handler) patchGroup(w http.ResponseWriter, q *request) {
+	id := q.id
 	ctx := q.r.Context()
 	ver, aerr := ifMatch(q.r)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	raw, aerr := q.writeBody()
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	ops, aerr := h.patcher.parse(ctx, groupKind, raw)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	var cur *storage.Group // read at most once, by the first filter that needs the members
@@ -454,7 +457,7 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 		return *cur, nil
 	})
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	ch.IfVersion = ver
@@ -466,71 +469,30 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request, id string) {
 	ch.Op, ch.Events = q.op, []storage.Event{groupEvent("scim.group.updated", id)}
 	g, err := h.store.ChangeGroup(ctx, q.ws, id, ch)
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "group"))
+		h.WriteError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
 	h.writeGroup(w, q, http.StatusOK, g)
 }
 
-func (h *Handler) deleteGroup(w http.ResponseWriter, q *request, id string) {
+func (h *Handler) deleteGroup(w http.ResponseWriter, q *request) {
+	id := q.id
 	ctx := q.r.Context()
 	ver, aerr := ifMatch(q.r)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	// Read for the event only; the version check is atomic with the delete.
 	g, err := h.store.GetGroup(ctx, q.ws, id)
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "group"))
+		h.WriteError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
 	if err := h.store.DeleteGroup(ctx, q.ws, id, ver); err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "group"))
+		h.WriteError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
 	h.groupEvent(ctx, q.ws, "scim.group.deleted", g)
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// Dispatch by kind.
-
-func (h *Handler) create(w http.ResponseWriter, q *request, k *resourceKind) {
-	if k == userKind {
-		h.createUser(w, q)
-	} else {
-		h.createGroup(w, q)
-	}
-}
-
-func (h *Handler) get(w http.ResponseWriter, q *request, k *resourceKind, id string) {
-	if k == userKind {
-		h.getUser(w, q, id)
-	} else {
-		h.getGroup(w, q, id)
-	}
-}
-
-func (h *Handler) replace(w http.ResponseWriter, q *request, k *resourceKind, id string) {
-	if k == userKind {
-		h.replaceUser(w, q, id)
-	} else {
-		h.replaceGroup(w, q, id)
-	}
-}
-
-func (h *Handler) patch(w http.ResponseWriter, q *request, k *resourceKind, id string) {
-	if k == userKind {
-		h.patchUser(w, q, id)
-	} else {
-		h.patchGroup(w, q, id)
-	}
-}
-
-func (h *Handler) delete(w http.ResponseWriter, q *request, k *resourceKind, id string) {
-	if k == userKind {
-		h.deleteUser(w, q, id)
-	} else {
-		h.deleteGroup(w, q, id)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/elimity-com/scim/schema"
+	"github.com/labstack/echo/v4"
 
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
@@ -36,9 +37,9 @@ type Config struct {
 	TokenCacheTTL time.Duration
 }
 
-// Handler serves every request whose path starts with /scim/v2/{workspace}.
-// It authenticates the workspace's bearer token itself and renders every
-// response, errors included, as SCIM JSON.
+// Handler serves the SCIM endpoints of every workspace, registered on the
+// server's Echo router by Register. It authenticates the workspace's bearer
+// token itself and renders every response, errors included, as SCIM JSON.
 type Handler struct {
 	cfg     Config
 	store   storage.Store
@@ -73,7 +74,10 @@ func New(cfg Config) *Handler {
 
 // request is one authenticated SCIM request.
 type request struct {
-	ws   string
+	ws string
+	// id is the :id route parameter, unescaped (/Users/:id, /Groups/:id,
+	// /ResourceTypes/:id, /Schemas/:id); empty on the other endpoints.
+	id   string
 	base string // e.g. https://host/scim/v2/finance
 	r    *http.Request
 	// wantGroups: the response of a user query shows `groups`, so index
@@ -92,58 +96,110 @@ type request struct {
 	op string
 }
 
-// ServeHTTP handles /scim/v2/{workspace}/... (the full, unstripped path).
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
+// endpoint serves one authenticated SCIM request.
+type endpoint func(w http.ResponseWriter, q *request)
+
+// Register adds every SCIM endpoint (RFC 7644 §3.2) to g, the group of
+// /scim/v2/:ws. Echo's router is the only router: a path without a route
+// gets 404 and a wrong method 405 with Allow, both rendered by WriteError
+// through the server's error handler. Endpoint names are case-sensitive, as
+// RFC 7644 writes them; each endpoint also answers with a trailing slash
+// ("/Users/" is the collection).
+func (h *Handler) Register(g *echo.Group) {
+	listUsers := func(pf paramsFunc) endpoint {
+		return func(w http.ResponseWriter, q *request) { h.list(w, q, userKind, pf) }
+	}
+	listGroups := func(pf paramsFunc) endpoint {
+		return func(w http.ResponseWriter, q *request) { h.list(w, q, groupKind, pf) }
+	}
+	listRoot := func(pf paramsFunc) endpoint {
+		return func(w http.ResponseWriter, q *request) { h.listRoot(w, q, pf) }
+	}
+	for _, r := range []struct {
+		method, path string
+		serve        endpoint
+	}{
+		{http.MethodGet, "", listRoot(listParamsFromQuery)},
+		{http.MethodPost, "/.search", listRoot(listParamsFromBody)},
+		{http.MethodGet, "/ServiceProviderConfig", h.getServiceProviderConfig},
+		{http.MethodGet, "/ResourceTypes", h.listResourceTypes},
+		{http.MethodGet, "/ResourceTypes/:id", h.getResourceType},
+		{http.MethodGet, "/Schemas", h.listSchemas},
+		{http.MethodGet, "/Schemas/:id", h.getSchema},
+
+		{http.MethodGet, "/Users", listUsers(listParamsFromQuery)},
+		{http.MethodPost, "/Users", h.createUser},
+		{http.MethodPost, "/Users/.search", listUsers(listParamsFromBody)},
+		{http.MethodGet, "/Users/:id", h.getUser},
+		{http.MethodPut, "/Users/:id", h.replaceUser},
+		{http.MethodPatch, "/Users/:id", h.patchUser},
+		{http.MethodDelete, "/Users/:id", h.deleteUser},
+
+		{http.MethodGet, "/Groups", listGroups(listParamsFromQuery)},
+		{http.MethodPost, "/Groups", h.createGroup},
+		{http.MethodPost, "/Groups/.search", listGroups(listParamsFromBody)},
+		{http.MethodGet, "/Groups/:id", h.getGroup},
+		{http.MethodPut, "/Groups/:id", h.replaceGroup},
+		{http.MethodPatch, "/Groups/:id", h.patchGroup},
+		{http.MethodDelete, "/Groups/:id", h.deleteGroup},
+	} {
+		serve := h.serve(r.serve)
+		g.Add(r.method, r.path, serve)
+		g.Add(r.method, r.path+"/", serve)
+	}
+	// /Me and /Bulk (RFC 7644 §3.11, §3.7) are not supported: 501 for any
+	// method and sub-path, after authentication like every endpoint.
+	for _, name := range []string{"Me", "Bulk"} {
+		serve := h.serve(func(w http.ResponseWriter, q *request) {
+			h.WriteError(w, q.r, &Error{Status: http.StatusNotImplemented, Detail: "/" + name + " is not supported"})
+		})
+		g.Any("/"+name, serve)
+		g.Any("/"+name+"/*", serve)
+	}
+}
+
+// serve wraps an endpoint with the steps every SCIM request takes first:
+// the workspace from :ws, the bearer-token check, the projection of the
+// query, and the :id parameter.
+func (h *Handler) serve(fn endpoint) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		w, r := c.Response(), c.Request()
+		ws := c.Param("ws")
+		if !storage.ValidWorkspaceID(ws) {
+			// An invalid workspace id answers like a wrong token: nothing
+			// tells whether a workspace exists.
+			h.WriteError(w, r, errUnauthorized())
+			return nil
+		}
+		if reqctx.Workspace(r.Context()) != ws {
+			// Behind the server's middleware the context already names it;
+			// each WithContext copies the request.
+			r = r.WithContext(reqctx.WithWorkspace(r.Context(), ws))
+		}
+		if err := h.authenticate(r, ws); err != nil {
+			h.WriteError(w, r, err)
+			return nil
+		}
+		proj, aerr := projectionFromQuery(r)
+		if aerr != nil {
+			h.WriteError(w, r, aerr)
+			return nil
+		}
+		id := c.Param("id")
+		if r.URL.RawPath != "" {
+			// Echo routes on the escaped path when it differs from the
+			// decoded one (an id with %2F, say) and leaves its parameters
+			// escaped. The workspace is not unescaped: an escaped one is
+			// invalid, as it always was.
+			var err error
+			if id, err = url.PathUnescape(id); err != nil {
+				h.WriteError(w, r, notFound("endpoint"))
+				return nil
 			}
-			h.log.ErrorContext(r.Context(), "scim handler panic", "err", v)
-			h.writeError(w, r, &apiError{Status: http.StatusInternalServerError, Detail: "internal error"})
 		}
-	}()
-	escaped := r.URL.EscapedPath()
-	rest, ok := strings.CutPrefix(escaped, "/scim/v2/")
-	if !ok {
-		h.writeError(w, r, notFound("endpoint"))
-		return
+		fn(w, &request{ws: ws, id: id, base: h.baseURL(r) + "/scim/v2/" + ws, r: r, proj: proj})
+		return nil
 	}
-	ws, sub, _ := strings.Cut(rest, "/")
-	if !storage.ValidWorkspaceID(ws) {
-		// An invalid workspace id answers like a wrong token: nothing
-		// tells whether a workspace exists (R17).
-		h.writeError(w, r, errUnauthorized())
-		return
-	}
-	if reqctx.Workspace(r.Context()) != ws {
-		// Behind the server's middleware the context already names it
-		// (route /scim/v2/:ws); each WithContext copies the request.
-		r = r.WithContext(reqctx.WithWorkspace(r.Context(), ws))
-	}
-	if err := h.authenticate(r, ws); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	proj, aerr := projectionFromQuery(r)
-	if aerr != nil {
-		h.writeError(w, r, aerr)
-		return
-	}
-	req := &request{ws: ws, base: h.baseURL(r) + "/scim/v2/" + ws, r: r, proj: proj}
-	var segs []string
-	for _, s := range strings.Split(sub, "/") {
-		if s == "" {
-			continue
-		}
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			h.writeError(w, r, notFound("endpoint"))
-			return
-		}
-		segs = append(segs, u)
-	}
-	h.route(w, req, segs)
 }
 
 func (h *Handler) baseURL(r *http.Request) string {
@@ -160,7 +216,7 @@ func (h *Handler) baseURL(r *http.Request) string {
 // authenticate checks the bearer token against the workspace's token
 // hashes in constant time (R17). An unknown workspace has no tokens and so
 // fails exactly like a wrong token.
-func (h *Handler) authenticate(r *http.Request, ws string) *apiError {
+func (h *Handler) authenticate(r *http.Request, ws string) *Error {
 	auth := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(auth, " ")
 	token = strings.TrimSpace(token)
@@ -192,139 +248,48 @@ func (h *Handler) authenticate(r *http.Request, ws string) *apiError {
 	return nil
 }
 
-func (h *Handler) route(w http.ResponseWriter, q *request, segs []string) {
-	r := q.r
-	method := r.Method
-	methodNotAllowed := func(allowed string) {
-		w.Header().Set("Allow", allowed)
-		h.writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Detail: "method not allowed on this endpoint"})
-	}
-	if len(segs) == 0 {
-		if method == http.MethodGet {
-			h.listRoot(w, q, listParamsFromQuery)
-			return
-		}
-		methodNotAllowed("GET")
-		return
-	}
-	first := segs[0]
-	switch {
-	case first == ".search" && len(segs) == 1:
-		if method != http.MethodPost {
-			methodNotAllowed("POST")
-			return
-		}
-		h.listRoot(w, q, listParamsFromBody)
-		return
-	case strings.EqualFold(first, "ServiceProviderConfig") && len(segs) == 1:
-		if method != http.MethodGet {
-			methodNotAllowed("GET")
-			return
-		}
-		h.writeJSON(w, http.StatusOK, h.serviceProviderConfig(q.base))
-		return
-	case strings.EqualFold(first, "ResourceTypes"):
-		if method != http.MethodGet {
-			methodNotAllowed("GET")
-			return
-		}
-		h.serveResourceTypes(w, q, segs[1:])
-		return
-	case strings.EqualFold(first, "Schemas"):
-		if method != http.MethodGet {
-			methodNotAllowed("GET")
-			return
-		}
-		h.serveSchemas(w, q, segs[1:])
-		return
-	case strings.EqualFold(first, "Me"), strings.EqualFold(first, "Bulk"):
-		h.writeError(w, r, &apiError{Status: http.StatusNotImplemented, Detail: "/" + first + " is not supported"})
-		return
-	}
-	var k *resourceKind
-	switch {
-	case strings.EqualFold(first, "Users"):
-		k = userKind
-	case strings.EqualFold(first, "Groups"):
-		k = groupKind
-	default:
-		h.writeError(w, r, notFound("endpoint"))
-		return
-	}
-	switch {
-	case len(segs) == 1:
-		switch method {
-		case http.MethodGet:
-			h.list(w, q, k, listParamsFromQuery)
-		case http.MethodPost:
-			h.create(w, q, k)
-		default:
-			methodNotAllowed("GET, POST")
-		}
-	case len(segs) == 2 && segs[1] == ".search":
-		if method != http.MethodPost {
-			methodNotAllowed("POST")
-			return
-		}
-		h.list(w, q, k, listParamsFromBody)
-	case len(segs) == 2:
-		id := segs[1]
-		switch method {
-		case http.MethodGet:
-			h.get(w, q, k, id)
-		case http.MethodPut:
-			h.replace(w, q, k, id)
-		case http.MethodPatch:
-			h.patch(w, q, k, id)
-		case http.MethodDelete:
-			h.delete(w, q, k, id)
-		default:
-			methodNotAllowed("GET, PUT, PATCH, DELETE")
-		}
-	default:
-		h.writeError(w, r, notFound("endpoint"))
-	}
+func (h *Handler) getServiceProviderConfig(w http.ResponseWriter, q *request) {
+	h.writeJSON(w, http.StatusOK, h.serviceProviderConfig(q.base))
 }
 
-func (h *Handler) serveResourceTypes(w http.ResponseWriter, q *request, rest []string) {
-	kinds := []*resourceKind{userKind, groupKind}
-	if len(rest) == 1 {
-		for _, k := range kinds {
-			if k.name == rest[0] {
-				h.writeJSON(w, http.StatusOK, h.resourceTypeJSON(k, q.base))
-				return
-			}
-		}
-	}
-	if len(rest) != 0 {
-		h.writeError(w, q.r, notFound("resource type"))
-		return
-	}
+var resourceKinds = []*resourceKind{userKind, groupKind}
+
+func (h *Handler) listResourceTypes(w http.ResponseWriter, q *request) {
 	var res []any
-	for _, k := range kinds {
+	for _, k := range resourceKinds {
 		res = append(res, h.resourceTypeJSON(k, q.base))
 	}
 	h.writeJSON(w, http.StatusOK, listBody(res, len(res), 1))
 }
 
-func (h *Handler) serveSchemas(w http.ResponseWriter, q *request, rest []string) {
-	if len(rest) == 1 {
-		for _, s := range allSchemas() {
-			if strings.EqualFold(s.ID, rest[0]) {
-				h.writeJSON(w, http.StatusOK, schemaJSON(s, q.base))
-				return
-			}
+func (h *Handler) getResourceType(w http.ResponseWriter, q *request) {
+	for _, k := range resourceKinds {
+		if k.name == q.id {
+			h.writeJSON(w, http.StatusOK, h.resourceTypeJSON(k, q.base))
+			return
 		}
 	}
-	if len(rest) != 0 {
-		h.writeError(w, q.r, notFound("schema"))
-		return
-	}
+	h.WriteError(w, q.r, notFound("resource type"))
+}
+
+func (h *Handler) listSchemas(w http.ResponseWriter, q *request) {
 	var res []any
 	for _, s := range allSchemas() {
 		res = append(res, schemaJSON(s, q.base))
 	}
 	h.writeJSON(w, http.StatusOK, listBody(res, len(res), 1))
+}
+
+// getSchema finds the schema by its URN, case-insensitively (RFC 7643
+// §2.1: schema URIs are case-insensitive).
+func (h *Handler) getSchema(w http.ResponseWriter, q *request) {
+	for _, s := range allSchemas() {
+		if strings.EqualFold(s.ID, q.id) {
+			h.writeJSON(w, http.StatusOK, schemaJSON(s, q.base))
+			return
+		}
+	}
+	h.WriteError(w, q.r, notFound("schema"))
 }
 
 // listBody is a ListResponse (RFC 7644 §3.4.2): itemsPerPage is the number

@@ -89,7 +89,7 @@ var (
 // that measures its length, how deeply "(" and "[" nest outside string
 // literals, and how many comparisons it holds. It answers 400 naming the
 // limit passed, or nil.
-func (l exprLimit) check(s string) *apiError {
+func (l exprLimit) check(s string) *Error {
 	sh := exprShape(s)
 	switch {
 	case sh.depth > l.maxDepth:
@@ -167,8 +167,8 @@ func isCompareOp(w string) bool {
 // Read-only attributes (a user's groups) are dropped by validation and not
 // counted. doc may be a request body (names in any case) or a canonical
 // document.
-func checkMultiValued(k *resourceKind, doc map[string]any) *apiError {
-	check := func(attrs schema.Attributes, container map[string]any) *apiError {
+func checkMultiValued(k *resourceKind, doc map[string]any) *Error {
+	check := func(attrs schema.Attributes, container map[string]any) *Error {
 		for _, a := range attrs {
 			if !a.MultiValued() || a.Mutability() == "readOnly" {
 				continue

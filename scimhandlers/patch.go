@@ -87,7 +87,7 @@ func newPatchParser() patchParser {
 
 // parse validates a raw PATCH body after normalising the IdP quirks the
 // library rejects.
-func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([]patchOp, *apiError) {
+func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([]patchOp, *Error) {
 	body, filters, aerr := normalizePatchBody(k, body)
 	if aerr != nil {
 		return nil, aerr
@@ -122,7 +122,7 @@ func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([
 		case typeMutability:
 			detail = "the PATCH changes an immutable attribute"
 		}
-		return nil, &apiError{Status: st, ScimType: eb.ScimType, Detail: detail}
+		return nil, &Error{Status: st, ScimType: eb.ScimType, Detail: detail}
 	}
 	ops := make([]patchOp, len(c.ops))
 	for i, o := range c.ops {
@@ -145,7 +145,7 @@ func (p patchParser) parse(ctx context.Context, k *resourceKind, body []byte) ([
 // the parsed filter replaces it afterwards. It returns a nil expression for
 // a path without a value filter, and for one whose attribute does not
 // resolve to a complex attribute: the library refuses those.
-func valuePathFilter(k *resourceKind, path string) (expr fp.Expression, placeholder string, aerr *apiError) {
+func valuePathFilter(k *resourceKind, path string) (expr fp.Expression, placeholder string, aerr *Error) {
 	attr, filter, sub, ok := splitValuePath(path)
 	if !ok {
 		return nil, "", nil
@@ -208,7 +208,7 @@ func splitValuePath(path string) (attr, filter, sub string, ok bool) {
 // before the library or applyOp parses it (checkPaths), and parses the
 // value filters of op paths itself (valuePathFilter): filters[i] is op i's,
 // or nil.
-func normalizePatchBody(k *resourceKind, body []byte) (out []byte, filters []fp.Expression, aerr *apiError) {
+func normalizePatchBody(k *resourceKind, body []byte) (out []byte, filters []fp.Expression, aerr *Error) {
 	var m map[string]any
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
@@ -279,7 +279,7 @@ func normalizePatchBody(k *resourceKind, body []byte) (out []byte, filters []fp.
 // checkPaths guards the strings of one operation that are parsed as
 // PATCH paths: its path, or without one the keys of its value object and
 // the keys inside an extension's object there.
-func checkPaths(k *resourceKind, path string, val any) *apiError {
+func checkPaths(k *resourceKind, path string, val any) *Error {
 	if path != "" {
 		return pathLimit.check(path)
 	}
@@ -335,7 +335,7 @@ func setCI(m map[string]any, key string, v any) {
 // under the extension URN. After each operation every multi-valued
 // attribute must still be within maxMultiValues, so that no operation
 // works on a longer list.
-func applyOps(k *resourceKind, doc map[string]any, ops []patchOp) *apiError {
+func applyOps(k *resourceKind, doc map[string]any, ops []patchOp) *Error {
 	for _, o := range ops {
 		if err := applyOp(k, doc, o); err != nil {
 			return err
@@ -347,7 +347,7 @@ func applyOps(k *resourceKind, doc map[string]any, ops []patchOp) *apiError {
 	return nil
 }
 
-func applyOp(k *resourceKind, doc map[string]any, o patchOp) *apiError {
+func applyOp(k *resourceKind, doc map[string]any, o patchOp) *Error {
 	if o.path == nil {
 		vm, ok := o.value.(map[string]any)
 		if !ok {
@@ -603,7 +603,7 @@ func elemKey(el any) string {
 // required attributes; unknown attributes are dropped) and returns the
 // sanitised attributes keyed by canonical names, extensions under their
 // URN.
-func validateResource(k *resourceKind, m map[string]any, requireSchemas bool) (map[string]any, *apiError) {
+func validateResource(k *resourceKind, m map[string]any, requireSchemas bool) (map[string]any, *Error) {
 	if requireSchemas {
 		sv, ok := lookupCI(m, "schemas")
 		list, isList := sv.([]any)
@@ -653,7 +653,7 @@ func validateResource(k *resourceKind, m map[string]any, requireSchemas bool) (m
 	return attrs, nil
 }
 
-func libError(scimType any, status int, where string) *apiError {
+func libError(scimType any, status int, where string) *Error {
 	st := fmt.Sprint(scimType)
 	if status == 0 {
 		status = http.StatusBadRequest
@@ -668,7 +668,7 @@ func libError(scimType any, status int, where string) *apiError {
 	if where != "" {
 		detail += " (in " + where + ")"
 	}
-	return &apiError{Status: status, ScimType: st, Detail: detail}
+	return &Error{Status: status, ScimType: st, Detail: detail}
 }
 
 // jsonRoundTrip converts stored values (float64 numbers and the like) into

@@ -27,7 +27,7 @@ type listParams struct {
 	proj       projection
 }
 
-type paramsFunc func(h *Handler, q *request) (listParams, *apiError)
+type paramsFunc func(h *Handler, q *request) (listParams, *Error)
 
 func splitAttrs(s string) []string {
 	var out []string
@@ -55,7 +55,7 @@ func (h *Handler) clampPaging(p *listParams, start, count *int) {
 	}
 }
 
-func parseSortOrder(s string) (bool, *apiError) {
+func parseSortOrder(s string) (bool, *Error) {
 	switch strings.ToLower(s) {
 	case "", "ascending":
 		return false, nil
@@ -67,10 +67,10 @@ func parseSortOrder(s string) (bool, *apiError) {
 
 // listParamsFromQuery reads GET parameters; the library ignores sortBy,
 // sortOrder, attributes and excludedAttributes on GET, so all are read here.
-func listParamsFromQuery(h *Handler, q *request) (listParams, *apiError) {
+func listParamsFromQuery(h *Handler, q *request) (listParams, *Error) {
 	v := q.r.URL.Query()
 	var p listParams
-	intParam := func(name string) (*int, *apiError) {
+	intParam := func(name string) (*int, *Error) {
 		s := strings.TrimSpace(v.Get(name))
 		if s == "" {
 			return nil, nil
@@ -102,7 +102,7 @@ func listParamsFromQuery(h *Handler, q *request) (listParams, *apiError) {
 }
 
 // setSortBy guards and parses sortBy (once per request).
-func (p *listParams) setSortBy(s string) *apiError {
+func (p *listParams) setSortBy(s string) *Error {
 	p.sortBy = strings.TrimSpace(s)
 	if p.sortBy == "" {
 		return nil
@@ -119,7 +119,7 @@ func (p *listParams) setSortBy(s string) *apiError {
 }
 
 // listParamsFromBody reads a SearchRequest (RFC 7644 §3.4.3).
-func listParamsFromBody(h *Handler, q *request) (listParams, *apiError) {
+func listParamsFromBody(h *Handler, q *request) (listParams, *Error) {
 	var p listParams
 	raw, aerr := readBody(q.r)
 	if aerr != nil {
@@ -153,7 +153,7 @@ func listParamsFromBody(h *Handler, q *request) (listParams, *apiError) {
 	if p.descending, aerr = parseSortOrder(body.SortOrder); aerr != nil {
 		return p, aerr
 	}
-	attrList := func(raw json.RawMessage) ([]string, *apiError) {
+	attrList := func(raw json.RawMessage) ([]string, *Error) {
 		if len(raw) == 0 || string(raw) == "null" {
 			return nil, nil
 		}
@@ -196,9 +196,9 @@ type attrRef struct {
 
 // newProjection guards and parses the names of attributes and
 // excludedAttributes.
-func newProjection(attrs, excluded []string) (projection, *apiError) {
+func newProjection(attrs, excluded []string) (projection, *Error) {
 	var p projection
-	var aerr *apiError
+	var aerr *Error
 	if p.attrs, aerr = parseAttrRefs("attributes", attrs); aerr != nil {
 		return p, aerr
 	}
@@ -206,7 +206,7 @@ func newProjection(attrs, excluded []string) (projection, *apiError) {
 	return p, aerr
 }
 
-func parseAttrRefs(param string, names []string) ([]attrRef, *apiError) {
+func parseAttrRefs(param string, names []string) ([]attrRef, *Error) {
 	if len(names) > maxAttrNames {
 		return nil, badRequest(typeInvalidValue, fmt.Sprintf("%s lists %d names; the limit is %d", param, len(names), maxAttrNames))
 	}
@@ -226,7 +226,7 @@ func parseAttrRefs(param string, names []string) ([]attrRef, *apiError) {
 
 // projectionFromQuery reads attributes and excludedAttributes of the
 // query (ServeHTTP, once per request).
-func projectionFromQuery(r *http.Request) (projection, *apiError) {
+func projectionFromQuery(r *http.Request) (projection, *Error) {
 	v := r.URL.Query()
 	return newProjection(splitAttrs(v.Get("attributes")), splitAttrs(v.Get("excludedAttributes")))
 }
@@ -660,7 +660,7 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 		if len(ids) > 0 {
 			refs, err := h.store.UserGroups(q.r.Context(), q.ws, ids)
 			if err != nil {
-				h.writeError(w, q.r, mapStoreError(err, "user"))
+				h.WriteError(w, q.r, mapStoreError(err, "user"))
 				return
 			}
 			for _, it := range need {
@@ -682,7 +682,7 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 			// renderOnly: no projection to apply.
 			raw, err := appendUser(make([]byte, 0, 1024), q.base, it.user, it.groups)
 			if err != nil {
-				h.writeError(w, q.r, &apiError{Status: http.StatusInternalServerError, Detail: "internal error",
+				h.WriteError(w, q.r, &Error{Status: http.StatusInternalServerError, Detail: "internal error",
 					cause: fmt.Errorf("encode user: %w", err)})
 				return
 			}
@@ -699,14 +699,14 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 	ctx := q.r.Context()
 	p, aerr := pf(h, q)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	q.wantGroups = k == userKind && p.proj.wants(userKind, "groups")
 	var expr fp.Expression
 	if p.filter != "" {
 		if expr, aerr = parseFilter(p.filter, k); aerr != nil {
-			h.writeError(w, q.r, aerr)
+			h.WriteError(w, q.r, aerr)
 			return
 		}
 	}
@@ -714,7 +714,7 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 	// filtered on and nothing is projected or sorted.
 	q.renderOnly = k == userKind && expr != nil && p.proj.none() && p.sortBy == "" && typedOnly(expr)
 	if p.sortBy != "" && !validSortBy(p.sortPath, k) {
-		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
+		h.WriteError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
 		return
 	}
 	if expr == nil && p.sortBy == "" {
@@ -725,7 +725,7 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 		}
 		items, total, err := h.page(ctx, q, k, p.startIndex-1, limit)
 		if err != nil {
-			h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
+			h.WriteError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
 			return
 		}
 		if p.count == 0 {
@@ -736,11 +736,11 @@ func (h *Handler) list(w http.ResponseWriter, q *request, k *resourceKind, pf pa
 	}
 	rp, aerr := newResultPage(p)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	if err := h.matchAll(ctx, q, k, expr, rp); err != nil {
-		h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
+		h.WriteError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
 		return
 	}
 	h.finish(w, q, rp.page(), rp.total, p)
@@ -752,14 +752,14 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 	ctx := q.r.Context()
 	p, aerr := pf(h, q)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	q.wantGroups = p.proj.wants(userKind, "groups")
 	kinds := []*resourceKind{userKind, groupKind}
 	exprs := map[*resourceKind]fp.Expression{}
 	if p.filter != "" {
-		var first *apiError
+		var first *Error
 		for _, k := range kinds {
 			e, aerr := parseFilter(p.filter, k)
 			if aerr != nil {
@@ -771,23 +771,23 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 			exprs[k] = e
 		}
 		if len(exprs) == 0 {
-			h.writeError(w, q.r, first)
+			h.WriteError(w, q.r, first)
 			return
 		}
 	}
 	if p.sortBy != "" && !validSortBy(p.sortPath, kinds...) {
-		h.writeError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
+		h.WriteError(w, q.r, badRequest(typeInvalidValue, "sortBy names an unknown attribute"))
 		return
 	}
 	if p.filter == "" && p.sortBy == "" {
 		_, totalU, err := h.page(ctx, q, userKind, 0, 1)
 		if err != nil {
-			h.writeError(w, q.r, mapStoreError(err, "user"))
+			h.WriteError(w, q.r, mapStoreError(err, "user"))
 			return
 		}
 		_, totalG, err := h.page(ctx, q, groupKind, 0, 1)
 		if err != nil {
-			h.writeError(w, q.r, mapStoreError(err, "group"))
+			h.WriteError(w, q.r, mapStoreError(err, "group"))
 			return
 		}
 		from, want := p.startIndex-1, p.count
@@ -795,7 +795,7 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 		if from < totalU && want > 0 {
 			us, _, err := h.page(ctx, q, userKind, from, want)
 			if err != nil {
-				h.writeError(w, q.r, mapStoreError(err, "user"))
+				h.WriteError(w, q.r, mapStoreError(err, "user"))
 				return
 			}
 			items = append(items, us...)
@@ -808,7 +808,7 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 			if gFrom < totalG {
 				gs, _, err := h.page(ctx, q, groupKind, gFrom, rest)
 				if err != nil {
-					h.writeError(w, q.r, mapStoreError(err, "group"))
+					h.WriteError(w, q.r, mapStoreError(err, "group"))
 					return
 				}
 				items = append(items, gs...)
@@ -819,7 +819,7 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 	}
 	rp, aerr := newResultPage(p)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	for _, k := range kinds {
@@ -828,7 +828,7 @@ func (h *Handler) listRoot(w http.ResponseWriter, q *request, pf paramsFunc) {
 			continue
 		}
 		if err := h.matchAll(ctx, q, k, e, rp); err != nil {
-			h.writeError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
+			h.WriteError(w, q.r, mapStoreError(err, strings.ToLower(k.name)))
 			return
 		}
 	}

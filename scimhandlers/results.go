@@ -26,13 +26,13 @@ type resultPage struct {
 
 // newResultPage returns the collector for p's page, or 400 tooMany when
 // p sorts and its page ends beyond maxSortWindow (RFC 7644 §3.4.2.4).
-func newResultPage(p listParams) (*resultPage, *apiError) {
+func newResultPage(p listParams) (*resultPage, *Error) {
 	rp := &resultPage{from: p.startIndex - 1, count: p.count}
 	if p.sortBy == "" {
 		return rp, nil
 	}
 	if end := rp.from + rp.count; end > maxSortWindow {
-		return nil, &apiError{Status: 400, ScimType: typeTooMany, Detail: fmt.Sprintf(
+		return nil, &Error{Status: 400, ScimType: typeTooMany, Detail: fmt.Sprintf(
 			"with sortBy, startIndex+count-1 may be at most %d (it is %d): narrow the filter", maxSortWindow, end)}
 	}
 	rp.sorted = &sorted{path: p.sortPath, descending: p.descending, keep: rp.from + rp.count}

@@ -214,7 +214,7 @@ func TestScannedQueriesPageAndSort(t *testing.T) {
 //	go test -run '^$' -bench FilteredScan -benchmem ./scimhandlers/
 func BenchmarkFilteredScan(b *testing.B) {
 	st := redistest.NewStore(b)
-	h := New(Config{Store: st, MaxResults: 100})
+	srv := routed(New(Config{Store: st, MaxResults: 100}))
 	ctx := context.Background()
 	if _, err := st.CreateWorkspace(ctx, storage.Workspace{ID: "bench", Name: "bench", Settings: storage.DefaultSettings()}); err != nil {
 		b.Fatal(err)
@@ -242,7 +242,7 @@ func BenchmarkFilteredScan(b *testing.B) {
 				req := httptest.NewRequest("GET", "/scim/v2/bench/Users?"+query, nil)
 				req.Header.Set("Authorization", "Bearer bench-token")
 				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
+				srv.ServeHTTP(rec, req)
 				want := 200
 				if strings.HasPrefix(name, "refused") {
 					want = 400

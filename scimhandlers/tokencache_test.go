@@ -61,7 +61,7 @@ func TestRevokedTokenStopsWithinTTL(t *testing.T) {
 	if h.tokens.ttl != time.Second {
 		t.Fatalf("default token cache TTL %v, docs/scim.md says 1s", h.tokens.ttl)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(routed(h))
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/scim/v2/revoke/Users"
 	env.send("GET", url, c.token, "").expect(t, 200)

@@ -170,7 +170,7 @@ func fullName(doc map[string]any) string {
 
 // checkRoles validates the role extension against the workspace's roles
 // (R4: case-sensitive, system roles plus custom roles).
-func checkRoles(settings storage.Settings, doc map[string]any) *apiError {
+func checkRoles(settings storage.Settings, doc map[string]any) *Error {
 	rm, _ := doc[RoleURN].(map[string]any)
 	for _, name := range []string{roleDev, roleTest, roleProd} {
 		v, _ := rm[name].(string)
@@ -209,7 +209,7 @@ func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) 
 
 // ifMatch parses If-Match (RFC 7232 §3.1, RFC 7644 §3.14). 0 means no
 // precondition ("*" or absent).
-func ifMatch(r *http.Request) (int64, *apiError) {
+func ifMatch(r *http.Request) (int64, *Error) {
 	v := strings.TrimSpace(r.Header.Get("If-Match"))
 	if v == "" || v == "*" {
 		return 0, nil
@@ -221,7 +221,7 @@ func ifMatch(r *http.Request) (int64, *apiError) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
 		// An ETag we never issued cannot match.
-		return 0, &apiError{Status: http.StatusPreconditionFailed, Detail: "If-Match does not match the current version"}
+		return 0, &Error{Status: http.StatusPreconditionFailed, Detail: "If-Match does not match the current version"}
 	}
 	return n, nil
 }
@@ -299,7 +299,7 @@ func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u sto
 	if groups == nil && p.wants(userKind, "groups") {
 		var err error
 		if groups, err = h.userGroups(q.r.Context(), q.ws, u.ID); err != nil {
-			h.writeError(w, q.r, mapStoreError(err, "user"))
+			h.WriteError(w, q.r, mapStoreError(err, "user"))
 			return
 		}
 	}
@@ -315,7 +315,7 @@ func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u sto
 }
 
 // readUserBody reads and validates a POST/PUT user body.
-func (h *Handler) readUserBody(q *request) (map[string]any, storage.Settings, *apiError) {
+func (h *Handler) readUserBody(q *request) (map[string]any, storage.Settings, *Error) {
 	raw, aerr := q.writeBody()
 	if aerr != nil {
 		return nil, storage.Settings{}, aerr
@@ -359,12 +359,12 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 	ctx := q.r.Context()
 	doc, settings, aerr := h.readUserBody(q)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	email := linkEmail(doc)
 	if email == "" {
-		h.writeError(w, q.r, badRequest(typeInvalidValue,
+		h.WriteError(w, q.r, badRequest(typeInvalidValue,
 			"the user has no email: send emails (primary or first is used) or an email address as userName"))
 		return
 	}
@@ -374,12 +374,12 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 	// again, or one to re-activate or adopt, else 409.
 	found, err := h.store.FindUsers(ctx, q.ws, storage.UserByUserName, userName, storage.FindOptions{})
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	if existing := found.Users; len(existing) > 0 {
 		m := existing[0]
-		h.takeOver(w, q, m, doc, settings, &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+		h.takeOver(w, q, m, doc, settings, &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
 			Detail: fmt.Sprintf("userName %q is already in use in this workspace, by user %s", clip(m.UserName), m.ID)})
 		return
 	}
@@ -388,7 +388,7 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		Email: email, FullName: fullName(doc), Source: storage.SourceSCIM, OriginWorkspace: q.ws,
 	})
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "account"))
+		h.WriteError(w, q.r, mapStoreError(err, "account"))
 		return
 	}
 	if !created {
@@ -396,12 +396,12 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		m, err := h.store.GetUserByAccount(ctx, q.ws, acct.ID)
 		switch {
 		case err == nil:
-			h.takeOver(w, q, m, doc, settings, &apiError{Status: http.StatusConflict, ScimType: typeUniqueness,
+			h.takeOver(w, q, m, doc, settings, &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
 				Detail: fmt.Sprintf("the email %q is already a member of this workspace, as user %s (userName %q); "+
 					"one person has one membership per workspace", clip(email), m.ID, clip(m.UserName))})
 			return
 		case !isNotFound(err):
-			h.writeError(w, q.r, mapStoreError(err, "user"))
+			h.WriteError(w, q.r, mapStoreError(err, "user"))
 			return
 		}
 	}
@@ -433,14 +433,14 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 				return
 			}
 			if ce.Field == "userName" {
-				h.writeError(w, q.r, &apiError{Status: http.StatusConflict, ScimType: typeUniqueness, cause: err,
+				h.WriteError(w, q.r, &Error{Status: http.StatusConflict, ScimType: typeUniqueness, cause: err,
 					Detail: fmt.Sprintf("userName %q is already in use in this workspace, by user %s", clip(m.UserName), m.ID)})
 				return
 			}
 		}
 	}
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	u = stored
@@ -452,14 +452,14 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 // with m as it is; when m may be re-activated or adopted, with m updated
 // from the POSTed document, atomically re-checking that it still may;
 // otherwise with conflict, which names the clash.
-func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, doc map[string]any, settings storage.Settings, conflict *apiError) {
+func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, doc map[string]any, settings storage.Settings, conflict *Error) {
 	ctx := q.r.Context()
 	if m.Op == q.op {
 		h.writeUser(w, q, http.StatusCreated, m, nil)
 		return
 	}
 	if _, ok := adoptable(m); !ok {
-		h.writeError(w, q.r, conflict)
+		h.WriteError(w, q.r, conflict)
 		return
 	}
 	how := ""
@@ -485,11 +485,11 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 	case errors.Is(err, errReplayed):
 		u, err = h.store.GetUser(ctx, q.ws, m.ID)
 	case errors.Is(err, errNotAdoptable):
-		h.writeError(w, q.r, conflict)
+		h.WriteError(w, q.r, conflict)
 		return
 	}
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	if how != "replayed" {
@@ -511,12 +511,13 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 // Op), sent again; nothing is written and the answer is the resource.
 var errReplayed = errors.New("the request was applied before")
 
-func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
+func (h *Handler) getUser(w http.ResponseWriter, q *request) {
+	id := q.id
 	p := q.proj
 	if !p.wants(userKind, "groups") {
 		u, err := h.store.GetUser(q.r.Context(), q.ws, id)
 		if err != nil {
-			h.writeError(w, q.r, mapStoreError(err, "user"))
+			h.WriteError(w, q.r, mapStoreError(err, "user"))
 			return
 		}
 		h.writeUser(w, q, http.StatusOK, u, nil)
@@ -528,7 +529,7 @@ func (h *Handler) getUser(w http.ResponseWriter, q *request, id string) {
 		err = storage.ErrNotFound
 	}
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	us := found.Users
@@ -549,15 +550,16 @@ func transitionEvent(before, after bool) string {
 	return "scim.user.updated"
 }
 
-func (h *Handler) replaceUser(w http.ResponseWriter, q *request, id string) {
+func (h *Handler) replaceUser(w http.ResponseWriter, q *request) {
+	id := q.id
 	ver, aerr := ifMatch(q.r)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	doc, settings, aerr := h.readUserBody(q)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
@@ -594,40 +596,41 @@ func (h *Handler) commitUserUpdate(w http.ResponseWriter, q *request, id string,
 	})
 	if errors.Is(err, errReplayed) {
 		if u, err = h.store.GetUser(ctx, q.ws, id); err != nil {
-			h.writeError(w, q.r, mapStoreError(err, "user"))
+			h.WriteError(w, q.r, mapStoreError(err, "user"))
 			return
 		}
 		h.writeUser(w, q, http.StatusOK, u, nil)
 		return
 	}
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	h.event(ctx, q.ws, transitionEvent(before, u.Active), u, nil)
 	h.writeUser(w, q, http.StatusOK, u, nil)
 }
 
-func (h *Handler) patchUser(w http.ResponseWriter, q *request, id string) {
+func (h *Handler) patchUser(w http.ResponseWriter, q *request) {
+	id := q.id
 	ctx := q.r.Context()
 	ver, aerr := ifMatch(q.r)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	raw, aerr := q.writeBody()
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	ops, aerr := h.patcher.parse(ctx, userKind, raw)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	ws, err := h.store.GetWorkspace(ctx, q.ws)
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "workspace"))
+		h.WriteError(w, q.r, mapStoreError(err, "workspace"))
 		return
 	}
 	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
@@ -653,21 +656,22 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request, id string) {
 	})
 }
 
-func (h *Handler) deleteUser(w http.ResponseWriter, q *request, id string) {
+func (h *Handler) deleteUser(w http.ResponseWriter, q *request) {
+	id := q.id
 	ctx := q.r.Context()
 	ver, aerr := ifMatch(q.r)
 	if aerr != nil {
-		h.writeError(w, q.r, aerr)
+		h.WriteError(w, q.r, aerr)
 		return
 	}
 	// Read for the event only; the version check is atomic with the delete.
 	u, err := h.store.GetUser(ctx, q.ws, id)
 	if err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	if err := h.store.DeleteUser(ctx, q.ws, id, ver); err != nil {
-		h.writeError(w, q.r, mapStoreError(err, "user"))
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	h.event(ctx, q.ws, "scim.user.deleted", u, nil)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/scimhandlers"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -122,42 +123,29 @@ func (s *Server) publicError(c echo.Context, err error) (status int, code, msg s
 // request, and a client should simply try again shortly (RFC 9110 §10.2.3).
 const retryAfterUnavailable = "1"
 
-// scimError is the RFC 7644 §3.12 error body.
-type scimError struct {
-	Schemas []string `json:"schemas"`
-	Status  string   `json:"status"`
-	Detail  string   `json:"detail,omitempty"`
-}
-
-// handleError is Echo's HTTPErrorHandler: SCIM error JSON (RFC 7644 §3.12,
-// application/scim+json) for paths under /scim/, {"error","message"} JSON
-// elsewhere.
+// handleError is Echo's HTTPErrorHandler. Under /scim/ the SCIM handler's
+// one error writer renders the RFC 7644 §3.12 body (application/scim+json)
+// of what publicError maps; elsewhere the body is {"error","message"} JSON.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		s.log.DebugContext(c.Request().Context(), "error after response started", "err", err)
 		return
 	}
 	status, code, msg := s.publicError(c, err)
+	if strings.HasPrefix(c.Request().URL.Path, "/scim/") {
+		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		s.scim.WriteError(c.Response(), c.Request(), &scimhandlers.Error{Status: status, Detail: msg})
+		return
+	}
 	if status == http.StatusUnauthorized && strings.HasPrefix(c.Request().URL.Path, "/admin/") {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="scimjit-admin"`)
 	}
-	var body any
-	contentType := echo.MIMEApplicationJSON
-	if strings.HasPrefix(c.Request().URL.Path, "/scim/") {
-		contentType = "application/scim+json"
-		body = scimError{
-			Schemas: []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
-			Status:  strconv.Itoa(status),
-			Detail:  msg,
-		}
-	} else {
-		body = map[string]string{"error": code, "message": msg}
-	}
+	body := map[string]string{"error": code, "message": msg}
 	h := c.Response().Header()
 	if status == http.StatusServiceUnavailable && h.Get(echo.HeaderRetryAfter) == "" {
 		h.Set(echo.HeaderRetryAfter, retryAfterUnavailable)
 	}
-	h.Set(echo.HeaderContentType, contentType)
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	h.Set("X-Content-Type-Options", "nosniff")
 	c.Response().WriteHeader(status)
 	if c.Request().Method == http.MethodHead {

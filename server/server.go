@@ -160,7 +160,7 @@ type Server struct {
 	log     *slog.Logger
 	store   storage.Store
 	echo    *echo.Echo
-	scim    http.Handler
+	scim    *scimhandlers.Handler
 	saml    *saml.Service
 	metrics *metrics // nil without Config.Metrics
 	// metadataClient downloads idp.metadataURL (newMetadataClient).
@@ -292,11 +292,9 @@ func (s *Server) routes() {
 		admin.Add(r.method, r.path, r.h, s.requireAdmin)
 	}
 
-	// SCIM 2.0: the handler takes the full path and authenticates the
-	// workspace's bearer token itself.
-	scim := e.Group("/scim/v2/:ws")
-	scim.Any("", s.serveSCIM)
-	scim.Any("/*", s.serveSCIM)
+	// SCIM 2.0 (docs/scim.md): every endpoint under /scim/v2/:ws; the SCIM
+	// handler authenticates the workspace's bearer token before each one.
+	s.scim.Register(e.Group("/scim/v2/:ws"))
 
 	// SAML, sessions, join, switch and the demo IdP (package saml).
 	s.saml.Register(e)
@@ -445,9 +443,4 @@ func (r *readiness) ping(ctx context.Context, store storage.Store) error {
 	case <-ctx.Done():
 		return fmt.Errorf("store did not answer a ping within %s: %w", ReadyTimeout, ctx.Err())
 	}
-}
-
-func (s *Server) serveSCIM(c echo.Context) error {
-	s.scim.ServeHTTP(c.Response(), c.Request())
-	return nil
 }
