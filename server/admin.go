@@ -114,8 +114,7 @@ func adminTokenMatches(want [sha256.Size]byte, presented string) bool {
 func decodeJSON(c echo.Context, v any) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) { // Echo's BodyLimit
 			return err
 		}
 		return &apiError{Status: http.StatusBadRequest, Message: "could not read the request body", Err: err}

@@ -71,7 +71,6 @@ func (s *Server) publicError(c echo.Context, err error) (status int, code, msg s
 	ctx := c.Request().Context()
 	var ae *apiError
 	var he *echo.HTTPError
-	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		status, code, msg = ae.Status, ae.Code, ae.Message
@@ -82,8 +81,6 @@ func (s *Server) publicError(c echo.Context, err error) (status int, code, msg s
 			}
 			s.log.Log(ctx, level, "request failed", "status", status, "err", ae.Err)
 		}
-	case errors.As(err, &mbe):
-		status, msg = http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes"
 	case errors.As(err, &he):
 		status = he.Code
 		if m, ok := he.Message.(string); ok && status < 500 {
@@ -133,8 +130,10 @@ type scimError struct {
 // application/scim+json) for paths under /scim/, {"error","message"} JSON
 // elsewhere.
 func (s *Server) handleError(err error, c echo.Context) {
+	// The access log renders a handler's error so that it logs the final
+	// status, and passes the error on; Echo then calls this again with a
+	// committed response.
 	if c.Response().Committed {
-		s.log.DebugContext(c.Request().Context(), "error after response started", "err", err)
 		return
 	}
 	status, code, msg := s.publicError(c, err)
@@ -158,7 +157,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 		h.Set(echo.HeaderRetryAfter, retryAfterUnavailable)
 	}
 	h.Set(echo.HeaderContentType, contentType)
-	h.Set("X-Content-Type-Options", "nosniff")
 	c.Response().WriteHeader(status)
 	if c.Request().Method == http.MethodHead {
 		return

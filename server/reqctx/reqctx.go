@@ -12,8 +12,9 @@ type key struct{}
 // so that the middleware derives the request context once per request and
 // a log record finds both with one lookup.
 type values struct {
-	requestID string
-	workspace string
+	requestID  string
+	workspace  string
+	adminToken string
 }
 
 // valuesCtx is a context.Context carrying values: context.WithValue with
@@ -81,6 +82,20 @@ func WithRequest(ctx context.Context, id, ws string) context.Context {
 		v.workspace = ws
 	}
 	return with(ctx, v)
+}
+
+// WithAdminToken returns ctx carrying the name (never the value) of the
+// admin token that authenticated the request; the access log names it.
+// The other values in ctx are kept.
+func WithAdminToken(ctx context.Context, name string) context.Context {
+	v := get(ctx)
+	v.adminToken = name
+	return with(ctx, v)
+}
+
+// AdminToken returns the admin token name in ctx, or "".
+func AdminToken(ctx context.Context) string {
+	return get(ctx).adminToken
 }
 
 // Workspace returns the workspace id in ctx, or "".

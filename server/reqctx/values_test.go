@@ -80,3 +80,20 @@ func BenchmarkDerive(b *testing.B) {
 		}
 	}
 }
+
+// TestAdminTokenIsKeptWithTheOtherValues: the admin token name is a third
+// independent value; setting it keeps the request id and workspace, and
+// setting those keeps it.
+func TestAdminTokenIsKeptWithTheOtherValues(t *testing.T) {
+	ctx := reqctx.WithAdminToken(reqctx.WithRequest(context.Background(), "rid-1", "acme"), "ci-deploy")
+	if reqctx.AdminToken(ctx) != "ci-deploy" || reqctx.RequestID(ctx) != "rid-1" || reqctx.Workspace(ctx) != "acme" {
+		t.Fatalf("after WithAdminToken: %q %q %q", reqctx.AdminToken(ctx), reqctx.RequestID(ctx), reqctx.Workspace(ctx))
+	}
+	ctx = reqctx.WithWorkspace(ctx, "other")
+	if reqctx.AdminToken(ctx) != "ci-deploy" {
+		t.Fatalf("WithWorkspace dropped the admin token")
+	}
+	if reqctx.AdminToken(context.Background()) != "" {
+		t.Fatal("admin token without one set")
+	}
+}
