@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -126,9 +127,9 @@ type scimError struct {
 	Detail  string   `json:"detail,omitempty"`
 }
 
-// handleError is Echo's HTTPErrorHandler: SCIM error JSON (RFC 7644 §3.12,
-// application/scim+json) for paths under /scim/, {"error","message"} JSON
-// elsewhere.
+// handleError is Echo's HTTPErrorHandler: the error page for browser paths
+// (apiPath), SCIM error JSON (RFC 7644 §3.12, application/scim+json) for
+// paths under /scim/, {"error","message"} JSON for the other API paths.
 func (s *Server) handleError(err error, c echo.Context) {
 	// The access log renders a handler's error so that it logs the final
 	// status, and passes the error on; Echo then calls this again with a
@@ -137,6 +138,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := s.publicError(c, err)
+	h := c.Response().Header()
+	if status == http.StatusServiceUnavailable && h.Get(echo.HeaderRetryAfter) == "" {
+		h.Set(echo.HeaderRetryAfter, retryAfterUnavailable)
+	}
+	if !apiPath(c.Request().URL.Path) {
+		s.errorPage(c, status)
+		return
+	}
 	if status == http.StatusUnauthorized && strings.HasPrefix(c.Request().URL.Path, "/admin/") {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="scimjit-admin"`)
 	}
@@ -152,10 +161,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 	} else {
 		body = map[string]string{"error": code, "message": msg}
 	}
-	h := c.Response().Header()
-	if status == http.StatusServiceUnavailable && h.Get(echo.HeaderRetryAfter) == "" {
-		h.Set(echo.HeaderRetryAfter, retryAfterUnavailable)
-	}
 	h.Set(echo.HeaderContentType, contentType)
 	c.Response().WriteHeader(status)
 	if c.Request().Method == http.MethodHead {
@@ -163,5 +168,32 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if werr := json.NewEncoder(c.Response()).Encode(body); werr != nil {
 		s.log.DebugContext(c.Request().Context(), "write error response", "err", werr)
+	}
+}
+
+// apiPath reports whether an error on path is answered with JSON: the
+// SCIM, admin and /api/ paths and the health checks, whether a route
+// matched or not. Every other path is a browser's, answered with a page.
+// The prefix decides, not the Accept header, so that a client gets the
+// same shape for the same path whatever it sends.
+func apiPath(path string) bool {
+	for _, p := range [...]string{"/scim", "/admin", "/api"} {
+		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || rest[0] == '/') {
+			return true
+		}
+	}
+	return path == "/healthz" || path == "/readyz"
+}
+
+// errorPage renders the product's error page for status (package saml),
+// with a "sign in again" link when the request named a workspace. Should
+// the page itself fail, a plain-text status line is the last resort.
+func (s *Server) errorPage(c echo.Context, status int) {
+	ctx := c.Request().Context()
+	if err := s.saml.ErrorPage(c, status, reqctx.Workspace(ctx)); err != nil {
+		s.log.ErrorContext(ctx, "render error page", "err", err)
+		if !c.Response().Committed {
+			http.Error(c.Response(), http.StatusText(status), status)
+		}
 	}
 }
