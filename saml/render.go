@@ -136,7 +136,7 @@ func (s *Service) ErrorPage(c echo.Context, status int, ws string) error {
 	case http.StatusRequestEntityTooLarge:
 		m.Title, m.Text = "Request too large", "What you sent is larger than this page accepts."
 	case http.StatusServiceUnavailable:
-		m.Title, m.Text = "Try again in a moment", "The service is briefly unavailable. Please try again in a moment."
+		m.Title, m.Text = "Try again in a moment", "Sign-in is briefly unavailable. Please try again in a moment; nothing you did is lost."
 	case http.StatusInternalServerError:
 		m.Title, m.Text = "Something went wrong", "We could not complete this request. Please try again; if it keeps happening, contact your administrator."
 	default:
