@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/server/servertest"
 )
@@ -54,5 +57,32 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
 			t.Errorf("%s: X-Frame-Options %q", path, got)
 		}
+	}
+}
+
+// TestChunkedAdminBodyOverTheLimitGets413: a body without Content-Length
+// that grows past the admin limit while it is read is a 413 JSON error too,
+// not a 400 "could not read the request body".
+func TestChunkedAdminBodyOverTheLimitGets413(t *testing.T) {
+	env := servertest.New(t, func(c *server.Config) { c.AdminBodyLimit = 1 << 10 })
+	body := io.MultiReader(strings.NewReader(`{"id":"x","name":"`), strings.NewReader(strings.Repeat("x", 4<<10)+`"}`))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, env.URL+"/admin/v1/workspaces", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+env.AdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if req.ContentLength != 0 && req.ContentLength != -1 {
+		t.Fatalf("request has a Content-Length (%d); the test needs a chunked body", req.ContentLength)
+	}
+	wantStatus(t, resp, data, http.StatusRequestEntityTooLarge)
+	if e := decode[apiErr](t, data); e.Error != "request_too_large" {
+		t.Errorf("body %s", data)
 	}
 }
