@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,22 +17,6 @@ import (
 	"github.com/scimjit/scimjit/storage"
 )
 
-// chromiumPath finds Debian's chromium. Without it the browser test skips,
-// unless SCIMJIT_REQUIRE_BROWSER is set (CI), where it fails.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("SCIMJIT_REQUIRE_BROWSER") != "" {
-		t.Fatal("chromium not found and SCIMJIT_REQUIRE_BROWSER is set (apt-get install chromium)")
-	}
-	t.Skip("chromium not found (apt-get install chromium); set SCIMJIT_REQUIRE_BROWSER=1 to fail instead")
-	return ""
-}
-
 // TestBrowserDemoJoinAndSwitch walks the demo path a newcomer takes, in a
 // real headless Chromium: the demo IdP signs her in to "demo" by JIT, a
 // sign-in to "demo-hr" asks her to check her email, the demo outbox holds
@@ -41,7 +24,6 @@ func chromiumPath(t *testing.T) string {
 // Screenshots of each step are saved under the test's temp dir (or
 // SCIMJIT_BROWSER_SHOTS when set, to keep them) and their paths logged.
 func TestBrowserDemoJoinAndSwitch(t *testing.T) {
-	exe := chromiumPath(t)
 	env := servertest.New(t, func(c *server.Config) { c.Demo = true })
 	md, err := env.Server.SAML().DemoIdPMetadata()
 	if err != nil {
@@ -62,31 +44,8 @@ func TestBrowserDemoJoinAndSwitch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 900),
-	)
 	// The whole walk, browser included, ends within two minutes.
-	parent, cancelParent := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancelParent()
-	actx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// Start the browser (the first Run's context must have no timeout of its
-	// own: it would stop the browser); later steps get their own deadline.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	ctx := servertest.Browser(t, 2*time.Minute)
 	const stepTimeout = 20 * time.Second
 
 	step := 0

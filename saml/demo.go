@@ -15,7 +15,6 @@ import (
 	"time"
 
 	crewjam "github.com/crewjam/saml"
-	"github.com/crewjam/saml/samlsp"
 	"github.com/labstack/echo/v4"
 	dsig "github.com/russellhaering/goxmldsig"
 
@@ -137,7 +136,7 @@ func (d *demoIdP) workspaces(ctx context.Context) ([]string, error) {
 		if ws.Settings.IdP.MetadataXML == "" {
 			continue
 		}
-		ed, err := samlsp.ParseMetadata([]byte(ws.Settings.IdP.MetadataXML))
+		ed, err := ParseIdPMetadata(ws.Settings.IdP.MetadataXML, "")
 		if err == nil && ed.EntityID == entityID {
 			out = append(out, ws.ID)
 		}

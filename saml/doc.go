@@ -17,10 +17,12 @@
 //     uploaded IdP metadata, cached by workspace version), SP metadata and
 //     SP-initiated login with the AuthnRequest tracked in Redis and bound to
 //     the browser.
+//   - metadata.go: parsing and validating IdP metadata
+//     (ParseIdPMetadata, ValidateIdPMetadata), for the admin API too.
 //   - acs.go: the ACS (HTTP-POST binding) and the replay cache.
 //   - jit.go: what a validated sign-in does, and the one membership
 //     builder of JIT and joins.
-//   - join.go, join_mail.go, join_outbox.go, join_routes.go: the join flow.
+//   - join.go, join_mail.go, join_outbox.go: the join flow.
 //   - refuse.go: refusal pages, warn logs and login.refused events, and the
 //     503 "try again" page when the store does not answer.
 //   - limits.go: the rate limits of the login and the ACS and the ACS body
@@ -28,7 +30,8 @@
 //     ACSBodyLimit) with their 429 and 413 pages.
 //   - attributes.go: attribute names and values → email, name, roles.
 //   - session.go, render.go, me.go, switch.go: sessions (ended when their
-//     membership is deactivated or deleted), CSRF tokens, pages,
+//     membership is deactivated or deleted), CSRF tokens, pages (with
+//     ErrorPage, the page of every failed browser request),
 //     /api/v1/me, the home page, logout and workspace switching.
 //   - demo.go: the demo IdP (Config.Demo only).
 //   - mail/: mail delivery.

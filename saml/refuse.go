@@ -10,6 +10,7 @@ import (
 	crewjam "github.com/crewjam/saml"
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -111,8 +112,8 @@ const retryAfterSeconds = "5"
 
 // storeFailed answers a store error during a sign-in or a join: the store
 // unreachable, or its answer lost (the write may or may not have happened),
-// is a 503 page with Retry-After that asks the person to try again (every
-// write of these flows is safe to repeat); anything else is an internal
+// is a 503 page (ErrorPage) with Retry-After that asks the person to try
+// again (every write of these flows is safe to repeat); anything else is an internal
 // error (500, logged by the server's error handler).
 func (s *Service) storeFailed(c echo.Context, what string, err error) error {
 	if !errors.Is(err, storage.ErrUnavailable) {
@@ -120,6 +121,5 @@ func (s *Service) storeFailed(c echo.Context, what string, err error) error {
 	}
 	s.logError(c, "store unavailable", "step", what, "err", err)
 	c.Response().Header().Set("Retry-After", retryAfterSeconds)
-	return s.showMessage(c, http.StatusServiceUnavailable, message{Title: "Try again in a moment",
-		Text: "Sign-in is briefly unavailable. Please try again in a moment; nothing you did is lost."})
+	return s.ErrorPage(c, http.StatusServiceUnavailable, reqctx.Workspace(c.Request().Context()))
 }

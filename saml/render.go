@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/server/reqctx"
 )
 
 // Server-rendered pages (DESIGN §6): html/template, embedded, one shared
@@ -102,6 +104,8 @@ type message struct {
 	Detail string
 	// Link / LinkText add a link under the text.
 	Link, LinkText string
+	// Home adds a link to the start page.
+	Home bool
 }
 
 // showMessage renders a short message page.
@@ -113,4 +117,38 @@ func (s *Service) showMessage(c echo.Context, status int, m message) error {
 func (s *Service) forbidden(c echo.Context) error {
 	return s.showMessage(c, http.StatusForbidden, message{Title: "Request refused",
 		Text: "This form has expired or did not come from this site. Go back, reload the page and try again."})
+}
+
+// ErrorPage renders the page of a browser request that failed outside the
+// pages of this package: no such page (404), a method the route does not
+// take (405), a body over the limit (413), the store unreachable (503) or
+// an internal error (500; other statuses get their status text). It never
+// shows the error itself. The way forward is the start page and, when ws
+// names the workspace the request was about, signing in to it again; for
+// a 5xx it shows the request id so that a person can quote it.
+func (s *Service) ErrorPage(c echo.Context, status int, ws string) error {
+	m := message{Home: true}
+	switch status {
+	case http.StatusNotFound:
+		m.Title, m.Text = "Page not found", "There is no page at this address."
+	case http.StatusMethodNotAllowed:
+		m.Title, m.Text = "Page not found", "This page cannot be used this way. Start again from the start page."
+	case http.StatusRequestEntityTooLarge:
+		m.Title, m.Text = "Request too large", "What you sent is larger than this page accepts."
+	case http.StatusServiceUnavailable:
+		m.Title, m.Text = "Try again in a moment", "Sign-in is briefly unavailable. Please try again in a moment; nothing you did is lost."
+	case http.StatusInternalServerError:
+		m.Title, m.Text = "Something went wrong", "We could not complete this request. Please try again; if it keeps happening, contact your administrator."
+	default:
+		m.Title, m.Text = http.StatusText(status), "We could not complete this request."
+	}
+	if status >= 500 {
+		if id := reqctx.RequestID(c.Request().Context()); id != "" {
+			m.Detail = "Reference: " + id
+		}
+	}
+	if wsPattern.MatchString(ws) {
+		m.Link, m.LinkText = "/saml/"+ws+"/login", "Sign in again"
+	}
+	return s.showMessage(c, status, m)
 }

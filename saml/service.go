@@ -166,8 +166,9 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Register adds the service's routes (/saml/:ws/..., /api/v1/me, /, /join,
-// /switch, /logout, /demo/...) to e.
+// Register adds every route of the service to e: SAML (/saml/:ws/...),
+// the session (/, /api/v1/me, /logout), join and switch, and in demo mode
+// the demo IdP and outbox (/demo/...).
 func (s *Service) Register(e *echo.Echo) {
 	e.GET("/saml/:ws/metadata", s.handleMetadata)
 	e.GET("/saml/:ws/login", s.handleLogin)
@@ -175,24 +176,19 @@ func (s *Service) Register(e *echo.Echo) {
 	e.GET("/api/v1/me", s.handleMe)
 	e.GET("/", s.handleHome)
 	e.POST("/logout", s.handleLogout)
-	for _, add := range extraRoutes {
-		add(s, e)
-	}
+	e.GET("/join/:token", s.handleJoinLink)
+	e.POST("/join/confirm", s.handleJoinConfirm)
+	e.POST("/join/resend", s.handleJoinResend)
+	e.POST("/switch", s.handleSwitch)
+	// The demo IdP and the demo outbox page exist in demo mode only.
 	if s.demo != nil {
 		e.GET("/demo/idp", s.demo.handleForm)
 		e.POST("/demo/idp", s.demo.handleSubmit)
 		e.GET("/demo/idp/metadata", s.demo.handleMetadata)
 		e.GET("/demo/idp/sso", s.demo.handleSSO)
+		e.GET("/demo/outbox", s.handleDemoOutbox)
 	}
 }
-
-// extraRoutes lets the join and switch files add their routes from an init
-// func without editing this file:
-//
-//	func init() { extraRoutes = append(extraRoutes, (*Service).registerJoin) }
-//
-// Register calls each with the service and the Echo instance.
-var extraRoutes []func(*Service, *echo.Echo)
 
 // logWarn and logError log with the request's context, so the reqctx handler
 // adds request_id and workspace.

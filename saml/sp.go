@@ -15,7 +15,6 @@ import (
 	"time"
 
 	crewjam "github.com/crewjam/saml"
-	"github.com/crewjam/saml/samlsp"
 	"github.com/labstack/echo/v4"
 	dsig "github.com/russellhaering/goxmldsig"
 
@@ -57,18 +56,9 @@ func (s *Service) buildSP(ws storage.Workspace) (*crewjam.ServiceProvider, error
 	if strings.TrimSpace(idp.MetadataXML) == "" {
 		return nil, errNoIdP
 	}
-	var ed *crewjam.EntityDescriptor
-	var err error
-	if idp.EntityID != "" {
-		ed, err = samlsp.ParseMetadataByEntityID([]byte(idp.MetadataXML), idp.EntityID)
-	} else {
-		ed, err = samlsp.ParseMetadata([]byte(idp.MetadataXML))
-	}
+	ed, err := ParseIdPMetadata(idp.MetadataXML, idp.EntityID)
 	if err != nil {
 		return nil, fmt.Errorf("parse idp metadata: %w", err)
-	}
-	if idp.EntityID != "" && ed.EntityID != idp.EntityID {
-		return nil, fmt.Errorf("idp metadata entity id %q is not the configured %q", ed.EntityID, idp.EntityID)
 	}
 	sp := s.baseSP(ws.ID)
 	sp.IDPMetadata = ed

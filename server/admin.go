@@ -107,8 +107,7 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 func decodeJSON(c echo.Context, v any) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) { // Echo's BodyLimit
 			return err
 		}
 		return &apiError{Status: http.StatusBadRequest, Message: "could not read the request body", Err: err}

@@ -1,8 +1,10 @@
 // Package server wires scimjit's HTTP side with Echo: the route table (health,
 // readiness, the admin API, SCIM under /scim/v2/{workspace}, the SAML and
-// browser routes of package saml), middleware (panic recovery, request ids,
-// one access-log line per request, body-size limits, client IP extraction),
-// the error renderer (SCIM error JSON under /scim/, plain JSON elsewhere),
+// browser routes of package saml), Echo's middleware configured for it
+// (request ids, one access-log line per request, panic recovery, security
+// headers, body-size limits) and client IP extraction, the error renderer
+// (SCIM error JSON under /scim/, plain JSON on the other API paths, the
+// error page of package saml on browser paths),
 // http.Server timeouts and graceful shutdown. It also applies the declarative
 // workspace file given with --bootstrap, and downloads IdP metadata given by
 // URL (metadata.go: public addresses only unless allowed). It knows HTTP

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scimjit/scimjit/scimhandlers"
+	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -72,7 +73,6 @@ func (s *Server) publicError(c echo.Context, err error) (status int, code, msg s
 	ctx := c.Request().Context()
 	var ae *apiError
 	var he *echo.HTTPError
-	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		status, code, msg = ae.Status, ae.Code, ae.Message
@@ -83,12 +83,17 @@ func (s *Server) publicError(c echo.Context, err error) (status int, code, msg s
 			}
 			s.log.Log(ctx, level, "request failed", "status", status, "err", ae.Err)
 		}
-	case errors.As(err, &mbe):
-		status, msg = http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes"
 	case errors.As(err, &he):
 		status = he.Code
 		if m, ok := he.Message.(string); ok && status < 500 {
 			msg = m // Echo's own messages are static texts ("Not Found")
+		}
+		if status == http.StatusRequestEntityTooLarge {
+			// Echo's BodyLimit says only "Request Entity Too Large": name the
+			// limit, so that an IdP's log tells the admin what to change.
+			if n := s.bodyLimit(c.Path()); n > 0 {
+				msg = "request body larger than " + strconv.FormatInt(n, 10) + " bytes"
+			}
 		}
 		if he.Internal != nil {
 			s.log.InfoContext(ctx, "request failed", "status", status, "err", he.Internal)
@@ -123,17 +128,27 @@ func (s *Server) publicError(c echo.Context, err error) (status int, code, msg s
 // request, and a client should simply try again shortly (RFC 9110 §10.2.3).
 const retryAfterUnavailable = "1"
 
-// handleError is Echo's HTTPErrorHandler. Under /scim/ the SCIM handler's
-// one error writer renders the RFC 7644 §3.12 body (application/scim+json)
-// of what publicError maps; elsewhere the body is {"error","message"} JSON.
+// handleError is Echo's HTTPErrorHandler: the error page for browser paths
+// (apiPath); under /scim/ the SCIM handler's one error writer renders the
+// RFC 7644 §3.12 body (application/scim+json); {"error","message"} JSON for
+// the other API paths.
 func (s *Server) handleError(err error, c echo.Context) {
+	// The access log renders a handler's error so that it logs the final
+	// status, and passes the error on; Echo then calls this again with a
+	// committed response.
 	if c.Response().Committed {
-		s.log.DebugContext(c.Request().Context(), "error after response started", "err", err)
 		return
 	}
 	status, code, msg := s.publicError(c, err)
+	h := c.Response().Header()
+	if status == http.StatusServiceUnavailable && h.Get(echo.HeaderRetryAfter) == "" {
+		h.Set(echo.HeaderRetryAfter, retryAfterUnavailable)
+	}
+	if !apiPath(c.Request().URL.Path) {
+		s.errorPage(c, status)
+		return
+	}
 	if strings.HasPrefix(c.Request().URL.Path, "/scim/") {
-		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
 		s.scim.WriteError(c.Response(), c.Request(), &scimhandlers.Error{Status: status, Detail: msg})
 		return
 	}
@@ -141,17 +156,39 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="scimjit-admin"`)
 	}
 	body := map[string]string{"error": code, "message": msg}
-	h := c.Response().Header()
-	if status == http.StatusServiceUnavailable && h.Get(echo.HeaderRetryAfter) == "" {
-		h.Set(echo.HeaderRetryAfter, retryAfterUnavailable)
-	}
 	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	h.Set("X-Content-Type-Options", "nosniff")
 	c.Response().WriteHeader(status)
 	if c.Request().Method == http.MethodHead {
 		return
 	}
 	if werr := json.NewEncoder(c.Response()).Encode(body); werr != nil {
 		s.log.DebugContext(c.Request().Context(), "write error response", "err", werr)
+	}
+}
+
+// apiPath reports whether an error on path is answered with JSON: the
+// SCIM, admin and /api/ paths and the health checks, whether a route
+// matched or not. Every other path is a browser's, answered with a page.
+// The prefix decides, not the Accept header, so that a client gets the
+// same shape for the same path whatever it sends.
+func apiPath(path string) bool {
+	for _, p := range [...]string{"/scim", "/admin", "/api"} {
+		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || rest[0] == '/') {
+			return true
+		}
+	}
+	return path == "/healthz" || path == "/readyz"
+}
+
+// errorPage renders the product's error page for status (package saml),
+// with a "sign in again" link when the request named a workspace. Should
+// the page itself fail, a plain-text status line is the last resort.
+func (s *Server) errorPage(c echo.Context, status int) {
+	ctx := c.Request().Context()
+	if err := s.saml.ErrorPage(c, status, reqctx.Workspace(ctx)); err != nil {
+		s.log.ErrorContext(ctx, "render error page", "err", err)
+		if !c.Response().Committed {
+			http.Error(c.Response(), http.StatusText(status), status)
+		}
 	}
 }

@@ -43,24 +43,22 @@ func TestIPExtractor(t *testing.T) {
 	}
 }
 
-func TestBodyLimitByRoute(t *testing.T) {
-	s := &Server{}
-	s.cfg.setDefaults()
-	cases := map[string]int64{
-		"/scim/v2/:ws/*":          1 << 20,
-		"/scim/v2/:ws":            1 << 20,
-		"/saml/:ws/acs":           0, // the SAML service applies SAMLBodyLimit itself
-		"/admin/v1/workspaces":    1 << 20,
-		"/saml/:ws/login":         64 << 10,
-		"/join/:token":            64 << 10,
-		"":                        64 << 10,
-		"/admin/v1/outbox":        1 << 20,
-		"/saml/:ws/metadata":      64 << 10,
-		"/scim/v2/:ws/Users/.sea": 1 << 20,
+func TestBodyLimitClassByRoute(t *testing.T) {
+	cases := map[string]int{
+		"/scim/v2/:ws/*":          bodySCIM,
+		"/scim/v2/:ws":            bodySCIM,
+		"/saml/:ws/acs":           bodyOwn, // the SAML service applies SAMLBodyLimit itself
+		"/admin/v1/workspaces":    bodyAdmin,
+		"/saml/:ws/login":         bodyDefault,
+		"/join/:token":            bodyDefault,
+		"":                        bodyDefault,
+		"/admin/v1/outbox":        bodyAdmin,
+		"/saml/:ws/metadata":      bodyDefault,
+		"/scim/v2/:ws/Users/.sea": bodySCIM,
 	}
 	for route, want := range cases {
-		if got := s.bodyLimitFor(route); got != want {
-			t.Errorf("%q: limit %d, want %d", route, got, want)
+		if got := bodyLimitClass(route); got != want {
+			t.Errorf("%q: class %d, want %d", route, got, want)
 		}
 	}
 }

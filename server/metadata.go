@@ -12,10 +12,12 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"github.com/scimjit/scimjit/saml"
 )
 
 // Limits of a metadata download (idp.metadataURL in the admin API and the
-// bootstrap file). Beyond maxMetadataBytes (settings.go) the download is
+// bootstrap file). Beyond saml.MaxIdPMetadataBytes the download is
 // refused.
 const (
 	// metadataTimeout bounds a whole download, redirects included.
@@ -183,12 +185,12 @@ func resolveMetadataURL(ctx context.Context, client *http.Client, log *slog.Logg
 	if resp.StatusCode != http.StatusOK {
 		return fail(fmt.Sprintf("HTTP status %d", resp.StatusCode), fmt.Errorf("status %s", resp.Status))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBytes+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, saml.MaxIdPMetadataBytes+1))
 	if err != nil {
 		return fail("read error", err)
 	}
-	if len(data) > maxMetadataBytes {
-		return fail(fmt.Sprintf("larger than %d bytes", maxMetadataBytes), errors.New("too large"))
+	if len(data) > saml.MaxIdPMetadataBytes {
+		return fail(fmt.Sprintf("larger than %d bytes", saml.MaxIdPMetadataBytes), errors.New("too large"))
 	}
 	xml := string(data)
 	p.IdP.MetadataXML = &xml

@@ -4,28 +4,22 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime/debug"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
 
 // HeaderRequestID carries the request id in requests and responses.
-const HeaderRequestID = "X-Request-ID"
-
-// headerRequestIDKey is HeaderRequestID in canonical form, the key of
-// http.Header maps. Indexing the map with it directly saves Get and Set the
-// canonicalisation of "X-Request-ID" (an allocation each) on every request.
-var headerRequestIDKey = http.CanonicalHeaderKey(HeaderRequestID)
+const HeaderRequestID = echo.HeaderXRequestID
 
 // ValidRequestID reports whether an inbound X-Request-ID is kept as is: 1 to
 // 64 characters of [A-Za-z0-9._-] (^[A-Za-z0-9._-]{1,64}$), so that a client
@@ -49,6 +43,7 @@ func ValidRequestID(id string) bool {
 // (storage.ValidWorkspaceID).
 func ValidWorkspaceID(id string) bool { return storage.ValidWorkspaceID(id) }
 
+// newRequestID makes a request id: 24 hex digits of randomness.
 func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -57,126 +52,167 @@ func newRequestID() string {
 	return string(h[:])
 }
 
-// requestID takes a well-formed inbound X-Request-ID or makes a new one and
-// echoes it in the response. It puts the id, and a well-formed :ws route
-// parameter (so that every log record of the request names the workspace),
-// into the request context. Echo has matched the route before any
-// middleware runs, so both go in with one derivation of the request.
-func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req := c.Request()
-		var id string
-		if v := req.Header[headerRequestIDKey]; len(v) > 0 {
-			id = v[0]
-		}
-		if !ValidRequestID(id) {
-			id = newRequestID()
-		}
-		c.Response().Header()[headerRequestIDKey] = []string{id}
-		ws := c.Param("ws")
-		if !ValidWorkspaceID(ws) {
-			ws = ""
-		}
-		c.SetRequest(req.WithContext(reqctx.WithRequest(req.Context(), id, ws)))
-		return next(c)
-	}
-}
-
-// accessLog writes one line per request: method, route template (never the
-// raw path or query, which may carry ids or secrets), status, duration,
-// response size and client IP; and records the request's metrics. Errors are rendered here so the status is
-// known when the line is written.
-func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		if err := next(c); err != nil {
-			c.Error(err)
-		}
-		elapsed := time.Since(start)
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		// The handler may have replaced the request (a context with a
-		// workspace), so it is read after next.
-		req, resp := c.Request(), c.Response()
-		status := resp.Status
-		s.metrics.observe(req.Method, route, status, elapsed)
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelWarn
-		}
-		var buf [7]slog.Attr // on the stack: LogAttrs copies the attributes
-		attrs := append(buf[:0],
-			slog.String("method", req.Method),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.Int64("bytes", resp.Size),
-			slog.String("remote_ip", c.RealIP()),
-		)
-		if name := reqctx.AdminToken(req.Context()); name != "" {
-			attrs = append(attrs, slog.String("admin_token", name)) // its name, never its value
-		}
-		s.log.LogAttrs(req.Context(), level, "request", attrs...)
-		return nil
-	}
-}
-
-// recoverPanic turns a panic into a 500 (rendered by handleError) and logs
-// the panic value with the stack.
-func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
-					panic(r)
-				}
-				s.log.ErrorContext(c.Request().Context(), "panic in handler",
-					"err", fmt.Sprint(r), "stack", string(debug.Stack()))
-				err = echo.NewHTTPError(http.StatusInternalServerError)
+// requestID is Echo's RequestID middleware (it takes the inbound
+// X-Request-ID or makes one, and echoes it in the response) with what it
+// cannot do itself in its RequestIDHandler: replace an inbound id that
+// ValidRequestID refuses (Echo keeps any non-empty one), and put the id
+// and a well-formed :ws route parameter into the request context, so that
+// every log record of the request names both. Echo has matched the route
+// before any middleware runs, so :ws is known here.
+func requestID() echo.MiddlewareFunc {
+	return middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		TargetHeader: HeaderRequestID,
+		Generator:    newRequestID,
+		RequestIDHandler: func(c echo.Context, id string) {
+			if !ValidRequestID(id) {
+				id = newRequestID()
+				c.Response().Header().Set(HeaderRequestID, id)
 			}
-		}()
-		return next(c)
-	}
+			ws := c.Param("ws")
+			if !ValidWorkspaceID(ws) {
+				ws = ""
+			}
+			req := c.Request()
+			c.SetRequest(req.WithContext(reqctx.WithRequest(req.Context(), id, ws)))
+		},
+	})
 }
 
-// bodyLimitFor returns the body cap of a route template; 0 for the SAML
-// ACS, which applies SAMLBodyLimit itself (saml.Config.ACSBodyLimit) so
-// that a person gets a page rather than a JSON error.
-func (s *Server) bodyLimitFor(route string) int64 {
+// accessLog is Echo's RequestLogger writing one line per request through
+// slog: method, route template (never the raw path or query, which may
+// carry ids or secrets), status, duration, response size, client IP and,
+// when an admin token authenticated the request, the token's name
+// (reqctx.AdminToken, never its value); it records the request's metrics
+// too. It renders errors itself (HandleError) so that the line has the
+// status the client got; 5xx lines are warnings.
+func (s *Server) accessLog() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		HandleError:     true,
+		LogLatency:      true,
+		LogMethod:       true,
+		LogRoutePath:    true,
+		LogStatus:       true,
+		LogResponseSize: true,
+		LogRemoteIP:     true,
+		LogValuesFunc:   s.logRequest,
+	})
+}
+
+func (s *Server) logRequest(c echo.Context, v middleware.RequestLoggerValues) error {
+	route := v.RoutePath
+	if route == "" {
+		route = "unmatched"
+	}
+	s.metrics.observe(v.Method, route, v.Status, v.Latency)
+	level := slog.LevelInfo
+	if v.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	// The handler may have replaced the request (a context with a
+	// workspace or an admin token), so its context is read now.
+	ctx := c.Request().Context()
+	attrs := [...]slog.Attr{
+		slog.String("method", v.Method),
+		slog.String("route", route),
+		slog.Int("status", v.Status),
+		slog.Float64("duration_ms", float64(v.Latency.Microseconds())/1000),
+		slog.Int64("bytes", v.ResponseSize),
+		slog.String("remote_ip", v.RemoteIP),
+		{}, // admin_token, when set
+	}
+	n := len(attrs) - 1
+	if name := reqctx.AdminToken(ctx); name != "" {
+		attrs[n] = slog.String("admin_token", name)
+		n++
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs[:n]...)
+	return nil
+}
+
+// recoverPanic is Echo's Recover: a panic becomes a 500 (rendered by
+// handleError through the access log's HandleError) and an error log
+// with the panic value and the stack of the panicking goroutine.
+func (s *Server) recoverPanic() echo.MiddlewareFunc {
+	return middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll:     true,
+		DisableErrorHandler: true, // accessLog renders the returned error once
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.ErrorContext(c.Request().Context(), "panic in handler", "err", err, "stack", string(stack))
+			return echo.NewHTTPError(http.StatusInternalServerError)
+		},
+	})
+}
+
+// secureHeaders is Echo's Secure: every response says nosniff and may not
+// be framed. HSTS is left to the TLS-terminating proxy in front, which
+// knows whether every host name is served over https; the pages set their
+// own Content-Security-Policy (package saml). The X-XSS-Protection header
+// is not sent: browsers dropped the filter it controlled.
+func secureHeaders() echo.MiddlewareFunc {
+	return middleware.SecureWithConfig(middleware.SecureConfig{
+		ContentTypeNosniff: "nosniff",
+		XFrameOptions:      "DENY",
+		ReferrerPolicy:     "same-origin",
+	})
+}
+
+// Body-limit classes of routes (bodyLimitClass).
+const (
+	bodyDefault = iota
+	bodySCIM
+	bodyAdmin
+	bodyOwn // the SAML ACS, which applies its own limit
+)
+
+// bodyLimitClass is the body-limit class of a route template. The ACS
+// applies SAMLBodyLimit itself (saml.Config.ACSBodyLimit) so that a
+// person gets a page and the refusal an event.
+func bodyLimitClass(route string) int {
 	switch {
 	case strings.HasPrefix(route, "/scim/"):
-		return s.cfg.SCIMBodyLimit
-	case strings.HasPrefix(route, "/saml/") && strings.HasSuffix(route, "/acs"):
-		return 0
+		return bodySCIM
 	case strings.HasPrefix(route, "/admin/"):
-		return s.cfg.AdminBodyLimit
+		return bodyAdmin
+	case strings.HasPrefix(route, "/saml/") && strings.HasSuffix(route, "/acs"):
+		return bodyOwn
 	default:
-		return s.cfg.DefaultBodyLimit
+		return bodyDefault
 	}
 }
 
-// bodyLimit answers 413 when the declared Content-Length exceeds the
-// route's cap, and otherwise makes reading past the cap fail (routes with
-// no cap here apply their own).
-func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req := c.Request()
-		if req.Body == nil || req.Body == http.NoBody {
-			return next(c)
-		}
-		limit := s.bodyLimitFor(c.Path())
-		if limit == 0 {
-			return next(c)
-		}
-		if req.ContentLength > limit {
-			return &apiError{Status: http.StatusRequestEntityTooLarge,
-				Message: fmt.Sprintf("request body larger than %d bytes", limit)}
-		}
-		req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
-		return next(c)
+// bodyLimits caps request bodies with Echo's BodyLimit, one per class of
+// route: SCIM, admin and every other route. Each skips the routes of the
+// other classes; a declared Content-Length over the cap is a 413 before
+// the handler runs, and reading past it fails with the same error.
+func (s *Server) bodyLimits() []echo.MiddlewareFunc {
+	limit := func(class int, n int64) echo.MiddlewareFunc {
+		return middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+			Limit:   strconv.FormatInt(n, 10) + "B",
+			Skipper: func(c echo.Context) bool { return bodyLimitClass(c.Path()) != class },
+		})
 	}
+	return []echo.MiddlewareFunc{
+		limit(bodySCIM, s.classLimit(bodySCIM)),
+		limit(bodyAdmin, s.classLimit(bodyAdmin)),
+		limit(bodyDefault, s.classLimit(bodyDefault)),
+	}
+}
+
+// bodyLimit is the body cap of a route template in bytes; 0 for the ACS,
+// which applies its own.
+func (s *Server) bodyLimit(route string) int64 { return s.classLimit(bodyLimitClass(route)) }
+
+// classLimit is the body cap of a body-limit class in bytes.
+func (s *Server) classLimit(class int) int64 {
+	switch class {
+	case bodySCIM:
+		return s.cfg.SCIMBodyLimit
+	case bodyAdmin:
+		return s.cfg.AdminBodyLimit
+	case bodyDefault:
+		return s.cfg.DefaultBodyLimit
+	}
+	return 0
 }
 
 // ipExtractor picks the client IP: the TCP peer, or with trusted proxies

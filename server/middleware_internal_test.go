@@ -85,14 +85,6 @@ func TestValidatorsAcceptWhatTheRegexpsAccept(t *testing.T) {
 	}
 }
 
-func TestHeaderRequestIDKeyIsCanonical(t *testing.T) {
-	h := http.Header{}
-	h.Set(HeaderRequestID, "x")
-	if _, ok := h[headerRequestIDKey]; !ok {
-		t.Errorf("Header.Set stores %v, not under %q", h, headerRequestIDKey)
-	}
-}
-
 func TestMetricsCacheCountsLikeWithLabelValues(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := newMetrics(reg)

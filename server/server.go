@@ -201,7 +201,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	sc.Demo = sc.Demo || cfg.Demo
 	if sc.ACSBodyLimit <= 0 {
-		sc.ACSBodyLimit = cfg.SAMLBodyLimit // the ACS applies it itself (bodyLimitFor)
+		sc.ACSBodyLimit = cfg.SAMLBodyLimit // the ACS applies it itself (bodyLimitClass)
 	}
 	samlSvc, err := saml.New(sc)
 	if err != nil {
@@ -246,16 +246,17 @@ func New(cfg Config) (*Server, error) {
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(
-		s.requestID,      // sanitised inbound X-Request-ID or a new one, and the :ws route parameter, into ctx
-		s.accessLog,      // one line per request: method, route template, status, duration
-		s.recoverPanic,   // a panic becomes a 500 and an error log with the stack
-		s.bodyLimit,      // per-route body cap, see bodyLimitFor
-		s.requireStarted, // 503 until Config.Startup has succeeded
-		// A request's context ends when the response could no longer be
-		// written (WriteTimeout), so its store calls and scans stop then;
-		// a client that goes away ends it earlier.
-		middleware.ContextTimeout(cfg.WriteTimeout),
+		requestID(),      // sanitised inbound X-Request-ID or a new one, and the :ws route parameter, into ctx
+		s.accessLog(),    // one line per request: method, route template, status, duration; renders errors
+		s.recoverPanic(), // a panic becomes a 500 and an error log with the stack
+		secureHeaders(),  // nosniff, no framing
 	)
+	e.Use(s.bodyLimits()...) // per-route-class body cap, see bodyLimitClass
+	e.Use(s.requireStarted)  // 503 until Config.Startup has succeeded
+	// A request's context ends when the response could no longer be
+	// written (WriteTimeout), so its store calls and scans stop then; a
+	// client that goes away ends it earlier.
+	e.Use(middleware.ContextTimeout(cfg.WriteTimeout))
 	s.routes()
 	return s, nil
 }

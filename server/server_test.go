@@ -162,9 +162,12 @@ func TestOversizedSCIMBodyGetsSCIMShaped413(t *testing.T) {
 	}
 }
 
-func TestErrorsArePlainJSONOutsideSCIM(t *testing.T) {
+// TestAPIErrorsArePlainJSONOutsideSCIM: an unknown path under /api/ and a
+// wrong method on a health check answer {"error","message"} JSON (browser
+// paths get pages: TestBrowserErrorPages).
+func TestAPIErrorsArePlainJSONOutsideSCIM(t *testing.T) {
 	env := servertest.New(t, nil)
-	resp, body := env.Do(t, http.MethodGet, "/no/such/page", "", nil)
+	resp, body := env.Do(t, http.MethodGet, "/api/no/such/thing", "", nil)
 	wantStatus(t, resp, body, http.StatusNotFound)
 	if e := decode[apiErr](t, body); e.Error != "not_found" {
 		t.Errorf("404 body %s", body)
@@ -179,8 +182,8 @@ func TestErrorsArePlainJSONOutsideSCIM(t *testing.T) {
 func TestPanicBecomesOpaque500(t *testing.T) {
 	env := servertest.New(t, nil)
 	e := env.Server.Handler().(*echo.Echo)
-	e.GET("/test-panic", func(echo.Context) error { panic("secret internal detail") })
-	resp, body := env.Do(t, http.MethodGet, "/test-panic", "", nil)
+	e.GET("/api/test-panic", func(echo.Context) error { panic("secret internal detail") })
+	resp, body := env.Do(t, http.MethodGet, "/api/test-panic", "", nil)
 	wantStatus(t, resp, body, http.StatusInternalServerError)
 	if strings.Contains(string(body), "secret internal detail") {
 		t.Errorf("500 body leaks the panic: %s", body)

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"crypto/x509"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,9 +8,7 @@ import (
 	"time"
 	"unicode"
 
-	crewsaml "github.com/crewjam/saml"
-	"github.com/crewjam/saml/samlsp"
-
+	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -174,9 +169,6 @@ func (e *ValidationError) orNil() error {
 
 var customRoleRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9 _.-]{0,63}$`)
 
-// maxMetadataBytes caps uploaded IdP metadata.
-const maxMetadataBytes = 512 << 10
-
 // normalizeSettings validates s (DESIGN §3, R4) and fills the IdP entity
 // ID from the metadata when it is empty.
 func normalizeSettings(s *storage.Settings) error {
@@ -215,7 +207,7 @@ func normalizeSettings(s *storage.Settings) error {
 	}
 
 	if s.IdP.MetadataXML != "" {
-		entityID, err := checkIdPMetadata(s.IdP.MetadataXML)
+		entityID, err := saml.ValidateIdPMetadata(s.IdP.MetadataXML, time.Now())
 		switch {
 		case err != nil:
 			v.add("settings.idp.metadataXML: %v", err)
@@ -229,77 +221,6 @@ func normalizeSettings(s *storage.Settings) error {
 		v.add("settings.idp.entityID must be at most 1024 characters without control characters")
 	}
 	return v.orNil()
-}
-
-// checkIdPMetadata parses SAML 2.0 metadata (an EntityDescriptor, or an
-// EntitiesDescriptor holding one) and checks that it describes an IdP that
-// scimjit can use: an IDPSSODescriptor with a single sign-on endpoint and a
-// signing certificate. It returns the entity ID.
-func checkIdPMetadata(xml string) (string, error) {
-	if len(xml) > maxMetadataBytes {
-		return "", fmt.Errorf("larger than %d bytes", maxMetadataBytes)
-	}
-	ed, err := samlsp.ParseMetadata([]byte(xml))
-	if err != nil {
-		return "", fmt.Errorf("not SAML metadata (an EntityDescriptor is expected)")
-	}
-	if ed.EntityID == "" {
-		return "", fmt.Errorf("the EntityDescriptor has no entityID")
-	}
-	if len(ed.IDPSSODescriptors) == 0 {
-		return "", fmt.Errorf("no IDPSSODescriptor: this is not an identity provider's metadata")
-	}
-	var sso, cert bool
-	n := 0 // certificates seen, for the error messages
-	for _, d := range ed.IDPSSODescriptors {
-		for _, e := range d.SingleSignOnServices {
-			if e.Location != "" && (e.Binding == crewsaml.HTTPRedirectBinding || e.Binding == crewsaml.HTTPPostBinding) {
-				sso = true
-			}
-		}
-		for _, k := range d.KeyDescriptors {
-			for _, c := range k.KeyInfo.X509Data.X509Certificates {
-				n++
-				if err := checkCertificate(c.Data); err != nil {
-					return "", fmt.Errorf("certificate %d (KeyDescriptor use=%q): %w", n, k.Use, err)
-				}
-				if k.Use == "" || k.Use == "signing" {
-					cert = true
-				}
-			}
-		}
-	}
-	if !sso {
-		return "", fmt.Errorf("no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding")
-	}
-	if !cert {
-		return "", fmt.Errorf("no signing certificate in the IDPSSODescriptor")
-	}
-	return ed.EntityID, nil
-}
-
-// checkCertificate checks an X509Certificate element's text the way the
-// SAML library reads it when it verifies a signature (white space
-// ignored, standard base64, DER X.509): a certificate it cannot read
-// would make every sign-in of the workspace fail.
-func checkCertificate(data string) error {
-	b64 := strings.Map(func(r rune) rune {
-		if strings.ContainsRune(" \t\n\f\r", r) { // the library's \s
-			return -1
-		}
-		return r
-	}, data)
-	if b64 == "" {
-		return errors.New("empty")
-	}
-	der, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return errors.New("not valid base64")
-	}
-	if _, err := x509.ParseCertificate(der); err != nil {
-		return fmt.Errorf("not an X.509 certificate (%v)", err)
-	}
-	return nil
 }
 
 // validateName checks a workspace's display name.
@@ -317,8 +238,3 @@ func validateID(id string, v *ValidationError) {
 		v.add("id %q must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits and '-')", id)
 	}
 }
-
-// IdPEntityID checks IdP metadata the way the admin API does (an
-// IDPSSODescriptor with a single sign-on endpoint and a signing
-// certificate) and returns its entity ID.
-func IdPEntityID(metadataXML string) (string, error) { return checkIdPMetadata(metadataXML) }

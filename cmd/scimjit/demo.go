@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/storage"
 )
@@ -47,7 +48,7 @@ func setupDemo(ctx context.Context, store storage.Store, srv *server.Server, log
 		return info, err
 	}
 	idpMetadata := string(md)
-	idpEntityID, err := server.IdPEntityID(idpMetadata)
+	idpEntityID, err := saml.ValidateIdPMetadata(idpMetadata, time.Now())
 	if err != nil {
 		return info, fmt.Errorf("demo idp metadata: %w", err)
 	}

@@ -81,12 +81,19 @@ func BenchmarkDerive(b *testing.B) {
 	}
 }
 
-func TestAdminTokenNameKeepsTheOtherValues(t *testing.T) {
-	ctx := reqctx.WithAdminToken(reqctx.WithRequest(context.Background(), "rid-7", "acme"), "ci")
-	if reqctx.AdminToken(ctx) != "ci" || reqctx.RequestID(ctx) != "rid-7" || reqctx.Workspace(ctx) != "acme" {
-		t.Errorf("got token %q, id %q, workspace %q", reqctx.AdminToken(ctx), reqctx.RequestID(ctx), reqctx.Workspace(ctx))
+// TestAdminTokenIsKeptWithTheOtherValues: the admin token name is a third
+// independent value; setting it keeps the request id and workspace, and
+// setting those keeps it.
+func TestAdminTokenIsKeptWithTheOtherValues(t *testing.T) {
+	ctx := reqctx.WithAdminToken(reqctx.WithRequest(context.Background(), "rid-1", "acme"), "ci-deploy")
+	if reqctx.AdminToken(ctx) != "ci-deploy" || reqctx.RequestID(ctx) != "rid-1" || reqctx.Workspace(ctx) != "acme" {
+		t.Fatalf("after WithAdminToken: %q %q %q", reqctx.AdminToken(ctx), reqctx.RequestID(ctx), reqctx.Workspace(ctx))
+	}
+	ctx = reqctx.WithWorkspace(ctx, "other")
+	if reqctx.AdminToken(ctx) != "ci-deploy" {
+		t.Fatalf("WithWorkspace dropped the admin token")
 	}
 	if reqctx.AdminToken(context.Background()) != "" {
-		t.Error("admin token name in an empty context")
+		t.Fatal("admin token without one set")
 	}
 }
