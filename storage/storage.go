@@ -184,6 +184,11 @@ type User struct {
 	Verified bool
 	Source   string
 	Roles    Roles
+	// RoleSchema is the schema URN under which the SCIM client that
+	// created the user sent its roles, when that is not the default one
+	// (Entra's custom-attribute form); responses use the same URN. Empty
+	// for every other user.
+	RoleSchema string
 	// Attributes holds the rest of the SCIM representation (name,
 	// displayName, emails with types, enterprise extension, ...) as JSON-shaped
 	// values. It never holds id, meta, schemas, groups, password, userName,

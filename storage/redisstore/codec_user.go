@@ -57,6 +57,8 @@ func fastDecodeUserWire(b []byte) (w userWire, ok bool) {
 			w.Verified, ok = d.boolean()
 		case wRoles:
 			w.Roles, ok = d.roles()
+		case wRoleSchema:
+			w.RoleSchema, ok = d.str()
 		case wAttrs:
 			d.skipWS()
 			if d.i >= len(d.b) || d.b[d.i] != '{' {
@@ -89,21 +91,22 @@ func fastDecodeUserWire(b []byte) (w userWire, ok bool) {
 
 // The keys of userWire, as bits for the repeated-key check.
 const (
-	wV        uint32 = 1 << iota // v
-	wID                          // id
-	wAccount                     // a
-	wUserName                    // un
-	wExternal                    // x
-	wEmails                      // em
-	wActive                      // ac
-	wVerified                    // vf
-	wSource                      // s
-	wRoles                       // r
-	wAttrs                       // at
-	wCreated                     // c
-	wModified                    // m
-	wVersion                     // ver
-	wOp                          // op
+	wV          uint32 = 1 << iota // v
+	wID                            // id
+	wAccount                       // a
+	wUserName                      // un
+	wExternal                      // x
+	wEmails                        // em
+	wActive                        // ac
+	wVerified                      // vf
+	wSource                        // s
+	wRoles                         // r
+	wAttrs                         // at
+	wCreated                       // c
+	wModified                      // m
+	wVersion                       // ver
+	wOp                            // op
+	wRoleSchema                    // rs
 )
 
 // wireFieldBit returns the bit of a userWire key (0 for an unknown key). A
@@ -140,6 +143,8 @@ func wireFieldBit(key string) uint32 {
 		return wVersion
 	case "op":
 		return wOp
+	case "rs":
+		return wRoleSchema
 	}
 	return 0
 }

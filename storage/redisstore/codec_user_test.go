@@ -28,6 +28,9 @@ func TestFastDecodeUserWire(t *testing.T) {
 		if r.IntN(2) == 0 {
 			u.Op = storage.NewID()
 		}
+		if r.IntN(3) == 0 {
+			u.RoleSchema = "urn:ietf:params:scim:schemas:extension:workato:2.0:User"
+		}
 		switch i % 5 {
 		case 0:
 			u.Attributes = nil
@@ -45,8 +48,8 @@ func TestFastDecodeUserWire(t *testing.T) {
 		}
 		b, err := json.Marshal(userWire{V: 1, ID: u.ID, Account: u.AccountID, UserName: u.UserName,
 			External: u.ExternalID, Emails: u.Emails, Active: u.Active, Verified: u.Verified, Source: u.Source,
-			Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, Attrs: u.Attributes,
-			Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version, Op: u.Op})
+			Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, RoleSchema: u.RoleSchema,
+			Attrs: u.Attributes, Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version, Op: u.Op})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,21 +17,22 @@ import (
 // userWire is the stored form of a membership (field <id> of the hash
 // {ws:<id>}:users). Short names keep Redis memory per user small.
 type userWire struct {
-	V        int            `json:"v"`
-	ID       string         `json:"id"`
-	Account  string         `json:"a,omitempty"`
-	UserName string         `json:"un"`
-	External string         `json:"x,omitempty"`
-	Emails   []string       `json:"em,omitempty"`
-	Active   bool           `json:"ac,omitempty"`
-	Verified bool           `json:"vf,omitempty"`
-	Source   string         `json:"s,omitempty"`
-	Roles    rolesWire      `json:"r"`
-	Attrs    map[string]any `json:"at,omitempty"`
-	Created  int64          `json:"c"`
-	Modified int64          `json:"m"`
-	Version  int64          `json:"ver"`
-	Op       string         `json:"op,omitempty"`
+	V          int            `json:"v"`
+	ID         string         `json:"id"`
+	Account    string         `json:"a,omitempty"`
+	UserName   string         `json:"un"`
+	External   string         `json:"x,omitempty"`
+	Emails     []string       `json:"em,omitempty"`
+	Active     bool           `json:"ac,omitempty"`
+	Verified   bool           `json:"vf,omitempty"`
+	Source     string         `json:"s,omitempty"`
+	Roles      rolesWire      `json:"r"`
+	RoleSchema string         `json:"rs,omitempty"`
+	Attrs      map[string]any `json:"at,omitempty"`
+	Created    int64          `json:"c"`
+	Modified   int64          `json:"m"`
+	Version    int64          `json:"ver"`
+	Op         string         `json:"op,omitempty"`
 }
 
 type rolesWire struct {
@@ -43,8 +44,8 @@ type rolesWire struct {
 func encodeUser(u storage.User) (string, error) {
 	b, err := json.Marshal(userWire{V: 1, ID: u.ID, Account: u.AccountID, UserName: u.UserName,
 		External: u.ExternalID, Emails: u.Emails, Active: u.Active, Verified: u.Verified, Source: u.Source,
-		Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, Attrs: u.Attributes,
-		Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version, Op: u.Op})
+		Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, RoleSchema: u.RoleSchema,
+		Attrs: u.Attributes, Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version, Op: u.Op})
 	if err != nil {
 		return "", err
 	}
@@ -77,7 +78,7 @@ func decodeUser(ws, s string) (storage.User, error) {
 	}
 	return storage.User{ID: w.ID, WorkspaceID: ws, AccountID: w.Account, UserName: w.UserName,
 		ExternalID: w.External, Emails: w.Emails, Active: w.Active, Verified: w.Verified, Source: w.Source,
-		Roles:      storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod},
+		Roles: storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod}, RoleSchema: w.RoleSchema,
 		Attributes: w.Attrs, Created: fromMicro(w.Created), Modified: fromMicro(w.Modified), Version: w.Version,
 		Op: w.Op}, nil
 }
