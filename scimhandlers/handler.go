@@ -94,6 +94,10 @@ type request struct {
 	// op names this request when it writes (writeBody): what the store
 	// keeps as the Op of the user or group it writes.
 	op string
+	// roleSchema is the URN under which a POST or PUT body gave the role
+	// extension when it is not RoleURN (readUserBody): what a user created
+	// by this request keeps as its storage.User.RoleSchema.
+	roleSchema string
 }
 
 // endpoint serves one authenticated SCIM request.

@@ -234,6 +234,18 @@ func normalizePatchBody(k *resourceKind, body []byte) (out []byte, filters []fp.
 		pathRaw, _ := lookupCI(om, "path")
 		path, _ := pathRaw.(string)
 		val, hasVal := lookupCI(om, "value")
+		if k == userKind {
+			// Entra's custom-attribute form of the role extension.
+			if p := canonicalRolePath(path); p != path {
+				path = p
+				setCI(om, "path", p)
+			}
+			if vm, ok := val.(map[string]any); ok && path == "" {
+				if _, aerr := canonicalRoles(vm); aerr != nil {
+					return nil, nil, aerr
+				}
+			}
+		}
 		if aerr := checkPaths(k, path, val); aerr != nil {
 			return nil, nil, aerr
 		}

@@ -689,7 +689,11 @@ func (h *Handler) finish(w http.ResponseWriter, q *request, items []item, total 
 			res = append(res, rawJSON(raw))
 			continue
 		}
-		res = append(res, p.proj.apply(it.kind, it.doc))
+		doc := p.proj.apply(it.kind, it.doc)
+		if it.user != nil {
+			doc = presentUser(doc, it.user)
+		}
+		res = append(res, doc)
 	}
 	h.writeJSON(w, http.StatusOK, listBody(res, total, p.startIndex))
 }

@@ -14,7 +14,14 @@ const (
 	enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 	// RoleURN is the schema of Workato's role extension: workato_role (DEV),
 	// workato_role_test and workato_role_prod (DESIGN §5, R4).
-	RoleURN         = "urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole"
+	RoleURN = "urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole"
+	// EntraRoleURN is the same extension in the form Microsoft Entra ID
+	// can send: Entra maps custom SCIM attributes only as simple strings
+	// named urn:ietf:params:scim:schemas:extension:{name}:2.0:User:{attr}.
+	// Bodies, PATCH paths and filters that use it are read as RoleURN
+	// (canonicalRoles, canonicalRolePath, schemaByURN), and a user created
+	// with it is rendered with it (presentUser).
+	EntraRoleURN    = "urn:ietf:params:scim:schemas:extension:workato:2.0:User"
 	listURN         = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 	searchURN       = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 	patchURN        = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -26,9 +33,10 @@ const (
 	roleProd = "workato_role_prod"
 )
 
-// roleSchema is the Workato role extension. Values are case-exact role
-// names, checked against the workspace's roles by the handlers.
-func roleSchema() schema.Schema {
+// roleSchema is the Workato role extension under the schema URN id
+// (RoleURN or EntraRoleURN). Values are case-exact role names, checked
+// against the workspace's roles by the handlers.
+func roleSchema(id string) schema.Schema {
 	attr := func(name, env string) schema.CoreAttribute {
 		return schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
 			CaseExact:   true,
@@ -37,7 +45,7 @@ func roleSchema() schema.Schema {
 		}))
 	}
 	return schema.Schema{
-		ID:          RoleURN,
+		ID:          id,
 		Name:        optional.NewString("WorkatoRole"),
 		Description: optional.NewString("Workato roles per environment."),
 		Attributes:  schema.Attributes{attr(roleDev, "DEV"), attr(roleTest, "TEST"), attr(roleProd, "PROD")},
@@ -51,6 +59,10 @@ type resourceKind struct {
 	endpoint string // "Users" / "Groups"
 	core     schema.Schema
 	exts     []schema.Schema
+	// aliases are other URNs of extensions in exts, accepted wherever
+	// those are and listed in /Schemas and /ResourceTypes, keyed by the
+	// alias (EntraRoleURN → RoleURN).
+	aliases map[string]schema.Schema
 	// withCommon is core plus id, externalId and meta (RFC 7643 §3.1),
 	// used to resolve filter and sort paths.
 	withCommon schema.Schema
@@ -82,30 +94,40 @@ func (k *resourceKind) schemaByURN(urn string) (schema.Schema, bool) {
 			return e, true
 		}
 	}
+	for alias, e := range k.aliases {
+		if strings.EqualFold(urn, alias) {
+			return e, true
+		}
+	}
 	return schema.Schema{}, false
 }
 
-// isExtURN reports whether key names one of the kind's extensions and
-// returns its canonical spelling.
+// isExtURN reports whether key names one of the kind's extensions (or an
+// alias of one) and returns the extension's canonical spelling.
 func (k *resourceKind) isExtURN(key string) (string, bool) {
-	for _, e := range k.exts {
-		if strings.EqualFold(key, e.ID) {
-			return e.ID, true
-		}
+	if s, ok := k.schemaByURN(key); ok && s.ID != k.core.ID {
+		return s.ID, true
 	}
 	return "", false
 }
 
 var (
-	userKind  = newKind("User", "Users", schema.CoreUserSchema(), schema.ExtensionEnterpriseUser(), roleSchema())
+	userKind  = newKind("User", "Users", schema.CoreUserSchema(), schema.ExtensionEnterpriseUser(), roleSchema(RoleURN))
 	groupKind = newKind("Group", "Groups", schema.CoreGroupSchema())
 )
+
+func init() {
+	userKind.aliases = map[string]schema.Schema{EntraRoleURN: roleSchema(RoleURN)}
+}
 
 // resourceTypeJSON is the ResourceType resource of RFC 7643 §6.
 func (h *Handler) resourceTypeJSON(k *resourceKind, base string) map[string]any {
 	exts := []any{}
 	for _, e := range k.exts {
 		exts = append(exts, map[string]any{"schema": e.ID, "required": false})
+	}
+	for alias := range k.aliases {
+		exts = append(exts, map[string]any{"schema": alias, "required": false})
 	}
 	desc := "User Account"
 	if k == groupKind {
@@ -128,7 +150,7 @@ func (h *Handler) resourceTypeJSON(k *resourceKind, base string) map[string]any 
 
 // allSchemas are the schemas served at /Schemas (RFC 7644 §4).
 func allSchemas() []schema.Schema {
-	return []schema.Schema{userKind.core, userKind.exts[0], userKind.exts[1], groupKind.core}
+	return []schema.Schema{userKind.core, userKind.exts[0], userKind.exts[1], roleSchema(EntraRoleURN), groupKind.core}
 }
 
 func schemaJSON(s schema.Schema, base string) map[string]any {

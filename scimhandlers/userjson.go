@@ -7,7 +7,7 @@ import (
 	"github.com/scimjit/scimjit/storage"
 )
 
-// appendUser appends the JSON of renderUser(base, u, groups) to dst, byte
+// appendUser appends the JSON of presentUser(renderUser(base, u, groups), u) to dst, byte
 // for byte what appendJSON (and so json.Marshal) writes for that document,
 // without building it: the typed fields, meta, schemas and groups are
 // written directly and the attributes one by one, in the sorted key order
@@ -29,12 +29,13 @@ func appendUser(dst []byte, base string, u *storage.User, groups []storage.Group
 	_, hasEmails := u.Attributes["emails"]
 	typedEmails := !hasEmails && len(u.Emails) > 0
 	hasRoles := u.Roles.Dev != "" || u.Roles.Test != "" || u.Roles.Prod != ""
+	rk := roleKey(u) // the role extension's key, as presentUser renames it
 	keys = append(keys, "userName", "active", "id", "schemas", "meta")
 	if u.ExternalID != "" {
 		keys = append(keys, "externalId")
 	}
 	if hasRoles {
-		keys = append(keys, RoleURN)
+		keys = append(keys, rk)
 	}
 	if typedEmails {
 		keys = append(keys, "emails")
@@ -64,7 +65,7 @@ func appendUser(dst []byte, base string, u *storage.User, groups []storage.Group
 			dst = appendBool(dst, u.Active)
 		case "id":
 			dst, err = appendJSONString(dst, u.ID)
-		case RoleURN:
+		case rk:
 			dst, err = appendRoles(dst, u.Roles)
 		case "schemas":
 			dst, err = appendUserSchemas(dst, u, hasRoles)
@@ -134,7 +135,8 @@ var sortedRoleNames = sync.OnceValue(func() []string {
 })
 
 // appendUserSchemas writes renderUser's schemas: the core schema, then each
-// extension the document has, in userKind.exts order.
+// extension the document has, in userKind.exts order, the role extension
+// as presentUser names it.
 func appendUserSchemas(dst []byte, u *storage.User, hasRoles bool) ([]byte, error) {
 	dst = append(dst, '[')
 	var err error
@@ -142,15 +144,16 @@ func appendUserSchemas(dst []byte, u *storage.User, hasRoles bool) ([]byte, erro
 		return nil, err
 	}
 	for _, e := range userKind.exts {
-		present := hasRoles
+		present, id := hasRoles, roleKey(u)
 		if e.ID != RoleURN {
 			_, present = u.Attributes[e.ID]
+			id = e.ID
 		}
 		if !present {
 			continue
 		}
 		dst = append(dst, ',')
-		if dst, err = appendJSONString(dst, e.ID); err != nil {
+		if dst, err = appendJSONString(dst, id); err != nil {
 			return nil, err
 		}
 	}

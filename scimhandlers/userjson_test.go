@@ -10,8 +10,9 @@ import (
 )
 
 // TestAppendUserMatchesRenderUser checks that the direct user renderer
-// writes exactly what appendJSON writes for renderUser's document (and so
-// json.Marshal), for users with every typed field set or empty, attributes
+// writes exactly what appendJSON writes for renderUser's document as
+// presentUser names its role extension (and so json.Marshal), for users
+// with every typed field set or empty, either role extension form, attributes
 // that collide with typed keys, extensions, typed-only emails, groups or
 // none, odd strings and random attribute values, and attributes already
 // in JSON form (storage.RawJSON).
@@ -30,6 +31,9 @@ func TestAppendUserMatchesRenderUser(t *testing.T) {
 		}
 		if r.IntN(3) > 0 {
 			u.Roles = storage.Roles{Dev: pick(), Test: pick(), Prod: pick()}
+		}
+		if r.IntN(3) == 0 {
+			u.RoleSchema = EntraRoleURN
 		}
 		for j := r.IntN(3); j > 0; j-- {
 			u.Emails = append(u.Emails, pick())
@@ -53,7 +57,7 @@ func TestAppendUserMatchesRenderUser(t *testing.T) {
 			}
 		}
 		base := bases[r.IntN(len(bases))]
-		want, werr := appendJSON(nil, renderUser(base, u, groups))
+		want, werr := appendJSON(nil, presentUser(renderUser(base, u, groups), &u))
 		got, gerr := appendUser([]byte("prefix"), base, &u, groups)
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("user %d: render error %v, appendUser error %v", i, werr, gerr)

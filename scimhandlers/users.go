@@ -311,7 +311,7 @@ func (h *Handler) writeUser(w http.ResponseWriter, q *request, status int, u sto
 		h.writeEncoded(w, status, func(dst []byte) ([]byte, error) { return appendUser(dst, q.base, &u, groups) })
 		return
 	}
-	h.writeJSON(w, status, p.apply(userKind, renderUser(q.base, u, groups)))
+	h.writeJSON(w, status, presentUser(p.apply(userKind, renderUser(q.base, u, groups)), &u))
 }
 
 // readUserBody reads and validates a POST/PUT user body.
@@ -323,6 +323,13 @@ func (h *Handler) readUserBody(q *request) (map[string]any, storage.Settings, *E
 	m, aerr := decodeObject(raw)
 	if aerr != nil {
 		return nil, storage.Settings{}, aerr
+	}
+	entra, aerr := canonicalRoles(m)
+	if aerr != nil {
+		return nil, storage.Settings{}, aerr
+	}
+	if entra {
+		q.roleSchema = EntraRoleURN
 	}
 	doc, aerr := validateResource(userKind, m, true)
 	if aerr != nil {
@@ -415,6 +422,8 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		Verified: created || acct.OriginWorkspace == q.ws,
 		Source:   storage.SourceSCIM,
 		Op:       q.op,
+		// Responses use the role extension's form this POST used.
+		RoleSchema: q.roleSchema,
 	}
 	applyUserDoc(&u, doc)
 	fillDefaultRoles(&u, settings)
@@ -476,6 +485,7 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 		fresh.Active = true
 		applyUserDoc(&fresh, doc)
 		fresh.Source = storage.SourceSCIM
+		fresh.RoleSchema = q.roleSchema
 		fillDefaultRoles(&fresh, settings)
 		fresh.Op = q.op
 		*u = fresh
