@@ -1,10 +1,13 @@
 package scimhandlers
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/scimjit/scimjit/storage"
 )
 
 const patchPrefix = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`
@@ -186,4 +189,146 @@ func TestEntraGroupSequence(t *testing.T) {
 	eq(t, "remove all members", len(list(r.body, "members")), 0)
 	r = c.do("GET", "/Groups?filter="+q(`externalId eq "ext-2"`), "").expect(t, 200)
 	eq(t, "by externalId", num(r.body, "totalResults"), 1)
+}
+
+// TestEntraRoleAttributesInCustomAttributeForm replays the bodies Entra
+// sends for the role attributes mapped as custom attributes
+// (urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role,
+// _test, _prod): the extension object on create, PATCH paths of the full
+// form, path-less values keyed by the URN or by URN:attribute, and
+// filters. The stored roles are read back from the store; responses use
+// the URN the user was created with.
+func TestEntraRoleAttributesInCustomAttributeForm(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.workspace("legal", func(ws *storage.Workspace) { ws.Settings.CustomRoles = []string{"Auditor"} })
+	const entra = "urn:ietf:params:scim:schemas:extension:workato:2.0:User"
+	stored := func(id string) storage.Roles {
+		t.Helper()
+		u, err := e.store.GetUser(context.Background(), "legal", id)
+		if err != nil {
+			t.Fatalf("store: %v", err)
+		}
+		return u.Roles
+	}
+	entraRoles := func(what string, body map[string]any, want map[string]any) {
+		t.Helper()
+		if _, ok := body[RoleURN]; ok {
+			t.Errorf("%s: response carries %s for an Entra-form user", what, RoleURN)
+		}
+		eq(t, what+" roles", stringify(ext(body, entra)), stringify(want))
+		eq(t, what+" schemas", stringify(body["schemas"]), stringify([]any{userURN, enterpriseURN, entra}))
+	}
+
+	// The schema is advertised.
+	r := c.do("GET", "/Schemas/"+entra, "").expect(t, 200)
+	eq(t, "schema id", str(r.body, "id"), entra)
+	eq(t, "first attribute", str(r.body, "attributes.0.name"), "workato_role")
+	eq(t, "attribute type", str(r.body, "attributes.0.type"), "string")
+	r = c.do("GET", "/Schemas", "").expect(t, 200)
+	ids := map[string]bool{}
+	for _, s := range list(r.body, "Resources") {
+		ids[str(s, "id")] = true
+	}
+	if !ids[entra] || !ids[RoleURN] {
+		t.Errorf("/Schemas lists %v", ids)
+	}
+	r = c.do("GET", "/ResourceTypes/User", "").expect(t, 200)
+	if !strings.Contains(stringify(r.body["schemaExtensions"]), `"schema":"`+entra+`"`) {
+		t.Errorf("schemaExtensions %s", stringify(r.body["schemaExtensions"]))
+	}
+
+	// Create as Entra sends it with the custom attributes mapped.
+	r = c.do("POST", "/Users?aadOptscim062020", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","urn:ietf:params:scim:schemas:extension:workato:2.0:User"],
+		"externalId":"5b2c1b7e-3f1e-4c47-9b8e-3a1a2b0c9d11","userName":"adele@contoso.com","active":true,
+		"emails":[{"primary":true,"type":"work","value":"adele@contoso.com"}],"meta":{"resourceType":"User"},
+		"name":{"formatted":"Adele Vance","familyName":"Vance","givenName":"Adele"},"roles":[],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Legal"},
+		"urn:ietf:params:scim:schemas:extension:workato:2.0:User":{"workato_role":"Admin","workato_role_test":"Analyst"}}`).expect(t, 201)
+	id := str(r.body, "id")
+	entraRoles("POST", r.body, map[string]any{"workato_role": "Admin", "workato_role_prod": "Operator", "workato_role_test": "Analyst"})
+	eq(t, "stored after POST", stored(id), storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Operator"})
+	r = c.do("GET", "/Users/"+id, "").expect(t, 200)
+	entraRoles("GET", r.body, map[string]any{"workato_role": "Admin", "workato_role_prod": "Operator", "workato_role_test": "Analyst"})
+	// The direct renderer (a typed-only filter) uses the same form.
+	r = c.do("GET", "/Users?filter="+q(`userName eq "adele@contoso.com"`), "").expect(t, 200)
+	entraRoles("userName filter", list(r.body, "Resources")[0].(map[string]any), map[string]any{"workato_role": "Admin", "workato_role_prod": "Operator", "workato_role_test": "Analyst"})
+
+	// Filters on the role attributes in either form (case-sensitive values).
+	for _, f := range []string{entra + `:workato_role eq "Admin"`, RoleURN + `:workato_role eq "Admin"`,
+		`URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:WORKATO:2.0:USER:workato_role_test eq "Analyst"`,
+		entra + `:workato_role eq "Admin" and userName eq "adele@contoso.com"`} {
+		r = c.do("GET", "/Users?filter="+q(f), "").expect(t, 200)
+		eq(t, f, num(r.body, "totalResults"), 1)
+		entraRoles(f, list(r.body, "Resources")[0].(map[string]any), map[string]any{"workato_role": "Admin", "workato_role_prod": "Operator", "workato_role_test": "Analyst"})
+	}
+	r = c.do("GET", "/Users?filter="+q(entra+`:workato_role eq "admin"`), "").expect(t, 200)
+	eq(t, "case-sensitive filter", num(r.body, "totalResults"), 0)
+	r = c.do("GET", "/Users?filter="+q(entra+`:workato_role eq "Admin"`)+"&attributes="+entra+":workato_role", "").expect(t, 200)
+	eq(t, "projected", stringify(list(r.body, "Resources")[0].(map[string]any)[entra]), `{"workato_role":"Admin"}`)
+
+	patch := func(ops string) resp {
+		t.Helper()
+		return c.do("PATCH", "/Users/"+id+"?aadOptscim062020", patchPrefix+ops+`}`).expect(t, 200)
+	}
+	// PATCH with the full path, as Entra sends a changed mapping.
+	r = patch(`[{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role_prod","value":"NoAccess"}]`)
+	entraRoles("PATCH add", r.body, map[string]any{"workato_role": "Admin", "workato_role_prod": "NoAccess", "workato_role_test": "Analyst"})
+	r = patch(`[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role","value":"Auditor"}]`)
+	eq(t, "stored after PATCH replace", stored(id), storage.Roles{Dev: "Auditor", Test: "Analyst", Prod: "NoAccess"})
+	// Path-less, keyed by URN:attribute and by the URN.
+	r = patch(`[{"op":"Replace","value":{"urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role_test":"Admin","displayName":"Adele V."}}]`)
+	eq(t, "displayName", str(r.body, "displayName"), "Adele V.")
+	eq(t, "stored after path-less flat", stored(id), storage.Roles{Dev: "Auditor", Test: "Admin", Prod: "NoAccess"})
+	r = patch(`[{"op":"Replace","value":{"urn:ietf:params:scim:schemas:extension:workato:2.0:User":{"workato_role":"Analyst"}}}]`)
+	entraRoles("path-less object", r.body, map[string]any{"workato_role": "Analyst", "workato_role_prod": "NoAccess", "workato_role_test": "Admin"})
+	// Remove falls back to the workspace default role.
+	patch(`[{"op":"Remove","path":"urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role_prod"}]`)
+	eq(t, "stored after remove", stored(id), storage.Roles{Dev: "Analyst", Test: "Admin", Prod: "Operator"})
+	// Unknown (or wrongly cased) roles are refused as in the other form.
+	r = c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role","value":"admin"}]}`).
+		expectError(t, 400, "invalidValue")
+	if d := str(r.body, "detail"); !strings.Contains(d, `"admin"`) || !strings.Contains(d, "workato_role") {
+		t.Errorf("detail %q does not name the role", d)
+	}
+	eq(t, "unchanged after 400", stored(id), storage.Roles{Dev: "Analyst", Test: "Admin", Prod: "Operator"})
+
+	// PUT in Entra's form keeps the form and replaces the roles sent.
+	r = c.do("PUT", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:workato:2.0:User"],
+		"userName":"adele@contoso.com","active":true,"emails":[{"primary":true,"type":"work","value":"adele@contoso.com"}],
+		"urn:ietf:params:scim:schemas:extension:workato:2.0:User":{"workato_role_prod":"Admin"}}`).expect(t, 200)
+	eq(t, "stored after PUT", stored(id), storage.Roles{Dev: "Analyst", Test: "Admin", Prod: "Admin"})
+	eq(t, "PUT form", ext(r.body, entra)["workato_role_prod"], "Admin")
+
+	// Create with the attributes as top-level URN:attribute keys.
+	r = c.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"flat@contoso.com",
+		"emails":[{"primary":true,"type":"work","value":"flat@contoso.com"}],
+		"urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role":"Admin",
+		"urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role_prod":"NoAccess"}`).expect(t, 201)
+	flat := str(r.body, "id")
+	eq(t, "flat POST stored", stored(flat), storage.Roles{Dev: "Admin", Test: "Operator", Prod: "NoAccess"})
+	eq(t, "flat POST rendered", ext(r.body, entra)["workato_role_prod"], "NoAccess")
+	// The same attribute in both forms is ambiguous.
+	c.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"twice@contoso.com",
+		"urn:ietf:params:scim:schemas:extension:workato:2.0:User":{"workato_role":"Admin"},
+		"urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole":{"workato_role":"Analyst"}}`).expectError(t, 400, "invalidSyntax")
+	c.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bad@contoso.com",
+		"urn:ietf:params:scim:schemas:extension:workato:2.0:User":{"workato_role":"Owner"}}`).expectError(t, 400, "invalidValue")
+
+	// A user created with the original URN keeps it in responses, also
+	// after a change sent in Entra's form.
+	r = c.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole"],
+		"userName":"okta@contoso.com","urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole":{"workato_role":"Admin"}}`).expect(t, 201)
+	classic := str(r.body, "id")
+	r = c.do("PATCH", "/Users/"+classic, patchPrefix+`[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role_test","value":"Analyst"}]}`).expect(t, 200)
+	eq(t, "classic role", role(r.body, roleTest), "Analyst")
+	if _, ok := r.body[entra]; ok {
+		t.Error("a user created with the original URN is rendered with Entra's")
+	}
+	eq(t, "classic schemas", stringify(r.body["schemas"]), stringify([]any{userURN, RoleURN}))
+	eq(t, "classic stored", stored(classic), storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Operator"})
+	r = c.do("GET", "/Users?filter="+q(entra+`:workato_role eq "Admin"`)+"&sortBy=userName", "").expect(t, 200)
+	eq(t, "both forms found", num(r.body, "totalResults"), 2)
+	eq(t, "flat user in Entra form", stringify(ext(list(r.body, "Resources")[0].(map[string]any), entra)["workato_role"]), `"Admin"`)
+	eq(t, "classic user in its form", str(r.body, "Resources.1.userName"), "okta@contoso.com")
+	eq(t, "classic user roles", stringify(ext(list(r.body, "Resources")[1].(map[string]any), RoleURN)["workato_role"]), `"Admin"`)
 }

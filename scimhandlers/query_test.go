@@ -156,11 +156,11 @@ func TestDiscovery(t *testing.T) {
 	for _, x := range list(r.body, "schemaExtensions") {
 		exts = append(exts, str(x, "schema"))
 	}
-	eq(t, "User extensions", strings.Join(exts, ","), enterpriseURN+","+RoleURN)
+	eq(t, "User extensions", strings.Join(exts, ","), enterpriseURN+","+RoleURN+","+EntraRoleURN)
 	c.do("GET", "/ResourceTypes/Nope", "").expectError(t, 404, "")
 
 	r = c.do("GET", "/Schemas", "").expect(t, 200)
-	eq(t, "schemas", num(r.body, "totalResults"), 4)
+	eq(t, "schemas", num(r.body, "totalResults"), 5)
 	r = c.do("GET", "/Schemas/"+RoleURN, "").expect(t, 200)
 	var names []string
 	for _, a := range list(r.body, "attributes") {
