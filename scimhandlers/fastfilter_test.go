@@ -86,6 +86,8 @@ func TestFastFilterMatchesLibrary(t *testing.T) {
 		{`emails[type eq "work"].value eq "x@example.com"`, false},
 		{`urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x"`, false},
 		{`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "42"`, false},
+		{`urn:ietf:params:scim:schemas:extension:workato:2.0:User:workato_role eq "Admin"`, false},
+		{`urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole:workato_role_prod eq "Admin" and userName eq "x"`, false},
 		{`meta.lastModified gt "2011-05-13T04:42:34Z"`, true},
 		{`x eq 42`, false},
 		{` userName eq "x"`, false},
