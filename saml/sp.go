@@ -3,8 +3,8 @@ package saml
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
