@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -62,6 +63,9 @@ func newSPKeyCmd(env environ, readFile readFileFunc) *cobra.Command {
 	}
 	show := sub("show", "Print the certificates' SHA-256 fingerprints and expiry", func(ctx context.Context, store storage.Store, _ string, out io.Writer) error {
 		k, err := store.SPKeys(ctx)
+		if errors.Is(err, storage.ErrNotFound) {
+			return saml.ErrNoSPKeys
+		}
 		if err != nil {
 			return err
 		}
