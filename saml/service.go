@@ -83,7 +83,8 @@ type Config struct {
 
 // Service serves the SAML, session, join and switch endpoints. It is safe
 // for concurrent use; nothing it keeps in memory is authoritative (the
-// service provider cache is invalidated by Workspace.Version).
+// service provider cache is invalidated by Workspace.Version and the SP
+// keys' version).
 type Service struct {
 	cfg    Config
 	logger *slog.Logger
