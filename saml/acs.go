@@ -75,7 +75,10 @@ func (s *Service) handleACS(c echo.Context) error {
 	case r.PostForm.Get("SAMLResponse") == "":
 		return s.refuse(c, ws.ID, http.StatusBadRequest, "malformed", errors.New("no SAMLResponse in the form"), failedPage)
 	}
-	sp, err := s.serviceProvider(ws)
+	sp, keys, err := s.serviceProvider(r.Context(), ws)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return s.storeFailed(c, "sp keys", err)
+	}
 	if err != nil {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "idp_not_configured", err, failedPage)
 	}
@@ -89,6 +92,21 @@ func (s *Service) handleACS(c echo.Context) error {
 	replay := &noteReplay{}
 	spc.ReplayCache = replay
 	assertion, err := spc.ParseResponse(r, ids)
+	// crewjam decrypts with the one key it is given: an IdP may still
+	// encrypt to the previous certificate, or already to the next one (the
+	// metadata lists both), so a refused response is parsed again with
+	// each of them. Only the decryption key differs; every other check
+	// runs again unchanged.
+	for _, other := range keys.others {
+		if err == nil {
+			break
+		}
+		retry := spc
+		retry.Key, retry.Certificate = other.key, other.cert
+		if a, rerr := retry.ParseResponse(r, ids); rerr == nil {
+			assertion, err = a, nil
+		}
+	}
 	if err != nil {
 		reason, private := refusalReason(err)
 		return s.refuse(c, ws.ID, http.StatusForbidden, reason, private, failedPage)

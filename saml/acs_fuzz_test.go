@@ -57,7 +57,7 @@ func fuzzIdPSeeds(tb testing.TB) (fuzzTarget, []string) {
 	ws := storage.Workspace{ID: "fuzz", Settings: storage.DefaultSettings()}
 	ws.Settings.IdP.MetadataXML = string(md)
 	ws.Settings.IdP.AllowIdPInitiated = true
-	sp, err := s.buildSP(ws)
+	sp, err := s.buildSP(ws, newKeyring(0, keyPair{key: spKey, cert: spCert}))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -99,11 +99,11 @@ func (p demoSPs) GetServiceProvider(r *http.Request, entityID string) (*crewjam.
 	if err != nil {
 		return nil, err
 	}
-	sp, err := p.s.serviceProvider(ws)
+	sp, keys, err := p.s.serviceProvider(r.Context(), ws)
 	if err != nil {
 		return nil, os.ErrNotExist
 	}
-	return sp.Metadata(), nil
+	return spMetadata(sp, keys), nil
 }
 
 // demoLogin is what the form asked the demo IdP to assert.

@@ -14,9 +14,13 @@
 //
 //   - service.go: Config, New, Register (every browser route).
 //   - sp.go: the per-workspace crewjam ServiceProvider (built from the
-//     uploaded IdP metadata, cached by workspace version), SP metadata and
-//     SP-initiated login with the AuthnRequest tracked in Redis and bound to
-//     the browser.
+//     uploaded IdP metadata, cached by workspace and key version), SP
+//     metadata with every published certificate, and SP-initiated login
+//     with the AuthnRequest tracked in Redis and bound to the browser.
+//   - spkeys.go: the SP key pairs every process shares through the store
+//     (created once, optionally encrypted with Config.SecretKey, re-read
+//     every Config.KeyRefresh) and their rotation (RotateSPKey,
+//     PromoteSPKey).
 //   - metadata.go: parsing and validating IdP metadata
 //     (ParseIdPMetadata, ValidateIdPMetadata), for the admin API too.
 //   - acs.go: the ACS (HTTP-POST binding) and the replay cache.

@@ -491,7 +491,11 @@ func (s *Service) joinAttempt(c echo.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m := hmac.New(sha256.New, s.csrfKey)
+	keys, err := s.keys(c.Request().Context())
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, keys.csrfKeys[0])
 	m.Write([]byte("join attempt\x00" + attempt + "\x00" + binding))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 }

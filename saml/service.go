@@ -3,7 +3,6 @@ package saml
 import (
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -39,13 +38,18 @@ type Config struct {
 	// BaseURL is the public base URL (scheme, host, optional path prefix).
 	BaseURL *url.URL
 	// Key and Certificate are the SP's signing/encryption key pair (RSA, so
-	// IdPs can encrypt assertions to it). When nil, New generates a pair
-	// for this process. A deployment with several processes behind a load
-	// balancer MUST configure the same pair in every process
-	// (--saml-key-file / --saml-cert-file): the SP metadata, assertion
-	// decryption and the CSRF key derive from it.
+	// IdPs can encrypt assertions to it), from --saml-key-file and
+	// --saml-cert-file. When nil, every process uses the key pairs stored
+	// in Store (created by the first process; see LoadKeys and
+	// RotateSPKey): the SP metadata, assertion decryption and the CSRF key
+	// derive from them.
 	Key         *rsa.PrivateKey
 	Certificate *x509.Certificate
+	// SecretKey encrypts the stored private keys (empty: stored as PEM).
+	SecretKey string
+	// KeyRefresh is how often the stored key pairs are re-read (default
+	// DefaultKeyRefresh), so a rotation reaches every process.
+	KeyRefresh time.Duration
 	// ClockSkew is the allowed clock difference with IdPs (default 2m). It
 	// sets crewjam's package globals MaxClockSkew (= ClockSkew) and
 	// MaxIssueDelay (= 90s + ClockSkew) once per process: the first New
@@ -79,11 +83,18 @@ type Config struct {
 
 // Service serves the SAML, session, join and switch endpoints. It is safe
 // for concurrent use; nothing it keeps in memory is authoritative (the
-// service provider cache is invalidated by Workspace.Version).
+// service provider cache is invalidated by Workspace.Version and the SP
+// keys' version).
 type Service struct {
-	cfg     Config
-	logger  *slog.Logger
-	csrfKey []byte
+	cfg    Config
+	logger *slog.Logger
+
+	// static is the configured key pair (Config.Key), nil when the key
+	// pairs come from the store: then ring is the last read of them,
+	// guarded by keysMu (keys).
+	static *keyring
+	keysMu sync.Mutex
+	ring   *keyring
 
 	mu  sync.Mutex
 	sps map[string]cachedSP
@@ -93,14 +104,16 @@ type Service struct {
 }
 
 type cachedSP struct {
-	version int64
+	version int64 // the workspace's
+	keys    int64 // the keyring's
 	sp      *crewjam.ServiceProvider
 }
 
 var skewOnce sync.Once
 
-// New builds the service: it checks cfg, fills defaults, generates an SP
-// key pair when none is configured and, in demo mode, the demo IdP.
+// New builds the service: it checks cfg, fills defaults and, in demo mode,
+// builds the demo IdP. Without a configured key pair the keys are read from
+// the store when first needed (LoadKeys).
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("saml: config: Store is required")
@@ -131,16 +144,6 @@ func New(cfg Config) (*Service, error) {
 	if (cfg.Key == nil) != (cfg.Certificate == nil) {
 		return nil, errors.New("saml: config: Key and Certificate must be given together")
 	}
-	if cfg.Key == nil {
-		k, c, err := selfSigned("scimjit SP " + cfg.BaseURL.Host)
-		if err != nil {
-			return nil, fmt.Errorf("saml: generate SP key: %w", err)
-		}
-		cfg.Key, cfg.Certificate = k, c
-		if !cfg.Demo {
-			cfg.Logger.Warn("saml: no SP key pair configured; generated one for this process only (configure --saml-key-file and --saml-cert-file when running more than one process)")
-		}
-	}
 	// crewjam's skew knobs are package globals (libraries.md §B.4): set
 	// them once, before any request is served.
 	skew := cfg.ClockSkew
@@ -148,13 +151,16 @@ func New(cfg Config) (*Service, error) {
 		crewjam.MaxClockSkew = skew
 		crewjam.MaxIssueDelay = 90*time.Second + skew
 	})
-	keyDER := x509.MarshalPKCS1PrivateKey(cfg.Key)
-	ck := sha256.Sum256(append([]byte("scimjit csrf key\x00"), keyDER...))
+	if cfg.KeyRefresh <= 0 {
+		cfg.KeyRefresh = DefaultKeyRefresh
+	}
 	s := &Service{
-		cfg:     cfg,
-		logger:  reqctx.NewLogger(cfg.Logger),
-		csrfKey: ck[:],
-		sps:     map[string]cachedSP{},
+		cfg:    cfg,
+		logger: reqctx.NewLogger(cfg.Logger),
+		sps:    map[string]cachedSP{},
+	}
+	if cfg.Key != nil {
+		s.static = newKeyring(0, keyPair{key: cfg.Key, cert: cfg.Certificate})
 	}
 	if cfg.Demo {
 		d, err := newDemoIdP(s)

@@ -212,8 +212,9 @@ func (s *Service) endSession(c echo.Context) error {
 // a random pre-session cookie (scimjit_csrf, HttpOnly, SameSite=Lax) that
 // csrfToken sets on first use. The token is
 // base64url(HMAC-SHA256(csrfKey, "csrf\x00" + binding)); csrfKey is derived
-// from the SP private key, so every process configured with the same key
-// pair (required for multi-process deployments) accepts the others' tokens.
+// from the current SP private key, which every process shares, so each
+// accepts the others' tokens; a token made with the next or previous key
+// is accepted too, so a key rotation breaks no form (keyring).
 // A page rendered before sign-in therefore stops validating after sign-in
 // (the binding changes): render a fresh page. checkCSRF also refuses a POST
 // whose Origin header names another origin than BaseURL.
@@ -246,8 +247,8 @@ func (s *Service) csrfBinding(c echo.Context, create bool) (string, error) {
 	return "c:" + hashToken(v), nil
 }
 
-func (s *Service) csrfMAC(binding string) string {
-	m := hmac.New(sha256.New, s.csrfKey)
+func csrfMAC(key []byte, binding string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("csrf\x00"))
 	m.Write([]byte(binding))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
@@ -255,13 +256,17 @@ func (s *Service) csrfMAC(binding string) string {
 
 // csrfToken returns the CSRF token for forms rendered to this browser (see
 // the scheme above). Its error is the store's, when it could not tell
-// whether the browser is signed in.
+// whether the browser is signed in or could not read the SP keys.
 func (s *Service) csrfToken(c echo.Context) (string, error) {
 	b, err := s.csrfBinding(c, true)
 	if err != nil {
 		return "", fmt.Errorf("csrf token: %w", err)
 	}
-	return s.csrfMAC(b), nil
+	keys, err := s.keys(c.Request().Context())
+	if err != nil {
+		return "", fmt.Errorf("csrf token: %w", err)
+	}
+	return csrfMAC(keys.csrfKeys[0], b), nil
 }
 
 // errCSRF: a POST without a valid CSRF token for this browser.
@@ -290,10 +295,19 @@ func (s *Service) checkCSRF(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("csrf check: %w", err)
 	}
-	if b == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrfMAC(b))) != 1 {
+	if b == "" {
 		return errCSRF
 	}
-	return nil
+	keys, err := s.keys(r.Context())
+	if err != nil {
+		return fmt.Errorf("csrf check: %w", err)
+	}
+	for _, k := range keys.csrfKeys {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(csrfMAC(k, b))) == 1 {
+			return nil
+		}
+	}
+	return errCSRF
 }
 
 // refuseCSRF answers a failed checkCSRF: the refusal page for a bad token,

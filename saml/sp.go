@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -30,28 +31,33 @@ var errNoIdP = errors.New("workspace has no identity provider configured")
 
 // serviceProvider returns the workspace's service provider, built from its
 // IdP metadata (never fetched from a URL: tenant-supplied URLs would be
-// SSRF). It is cached per workspace and rebuilt when ws.Version changes;
-// the returned value is shared and must not be modified (copy it).
-func (s *Service) serviceProvider(ws storage.Workspace) (*crewjam.ServiceProvider, error) {
+// SSRF) and the current SP keys (keys). It is cached per workspace and
+// rebuilt when ws.Version or the keys' version changes; the returned value
+// is shared and must not be modified (copy it).
+func (s *Service) serviceProvider(ctx context.Context, ws storage.Workspace) (*crewjam.ServiceProvider, *keyring, error) {
+	keys, err := s.keys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	s.mu.Lock()
 	e, ok := s.sps[ws.ID]
 	s.mu.Unlock()
-	if ok && e.version == ws.Version {
-		return e.sp, nil
+	if ok && e.version == ws.Version && e.keys == keys.version {
+		return e.sp, keys, nil
 	}
-	sp, err := s.buildSP(ws)
+	sp, err := s.buildSP(ws, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.mu.Lock()
-	if cur, ok := s.sps[ws.ID]; !ok || cur.version <= ws.Version {
-		s.sps[ws.ID] = cachedSP{version: ws.Version, sp: sp}
+	if cur, ok := s.sps[ws.ID]; !ok || cur.version < ws.Version || (cur.version == ws.Version && cur.keys <= keys.version) {
+		s.sps[ws.ID] = cachedSP{version: ws.Version, keys: keys.version, sp: sp}
 	}
 	s.mu.Unlock()
-	return sp, nil
+	return sp, keys, nil
 }
 
-func (s *Service) buildSP(ws storage.Workspace) (*crewjam.ServiceProvider, error) {
+func (s *Service) buildSP(ws storage.Workspace, keys *keyring) (*crewjam.ServiceProvider, error) {
 	idp := ws.Settings.IdP
 	if strings.TrimSpace(idp.MetadataXML) == "" {
 		return nil, errNoIdP
@@ -60,7 +66,7 @@ func (s *Service) buildSP(ws storage.Workspace) (*crewjam.ServiceProvider, error
 	if err != nil {
 		return nil, fmt.Errorf("parse idp metadata: %w", err)
 	}
-	sp := s.baseSP(ws.ID)
+	sp := s.baseSP(ws.ID, keys)
 	sp.IDPMetadata = ed
 	sp.AllowIDPInitiated = idp.AllowIdPInitiated
 	return sp, nil
@@ -69,13 +75,13 @@ func (s *Service) buildSP(ws storage.Workspace) (*crewjam.ServiceProvider, error
 // baseSP is the workspace's SP without the IdP side: entity ID and
 // metadata URL base+"/saml/{ws}/metadata", ACS base+"/saml/{ws}/acs"
 // (HTTP-POST only: the artifact binding would make the server call a URL
-// from tenant-supplied metadata), AuthnRequests signed with RSA-SHA256, the
-// NameID format left to the IdP.
-func (s *Service) baseSP(ws string) *crewjam.ServiceProvider {
+// from tenant-supplied metadata), AuthnRequests signed with RSA-SHA256 by
+// the current key, the NameID format left to the IdP.
+func (s *Service) baseSP(ws string, keys *keyring) *crewjam.ServiceProvider {
 	return &crewjam.ServiceProvider{
 		EntityID:                         s.urlString("/saml/" + ws + "/metadata"),
-		Key:                              s.cfg.Key,
-		Certificate:                      s.cfg.Certificate,
+		Key:                              keys.current.key,
+		Certificate:                      keys.current.cert,
 		MetadataURL:                      s.url("/saml/" + ws + "/metadata"),
 		AcsURL:                           s.url("/saml/" + ws + "/acs"),
 		AuthnNameIDFormat:                crewjam.UnspecifiedNameIDFormat,
@@ -83,6 +89,27 @@ func (s *Service) baseSP(ws string) *crewjam.ServiceProvider {
 		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
 		LogoutBindings:                   []string{},
 	}
+}
+
+// spMetadata is the SP metadata with every published certificate: crewjam
+// describes the current one (signing and encryption KeyDescriptors); the
+// next and previous certificates get the same descriptors, so an IdP that
+// re-reads the metadata trusts the next key before it signs and may
+// encrypt to any key the service still decrypts with (saml-metadata-2.0-os
+// §2.4.1.1 allows several KeyDescriptors of one use).
+func spMetadata(sp *crewjam.ServiceProvider, keys *keyring) *crewjam.EntityDescriptor {
+	md := sp.Metadata()
+	for i := range md.SPSSODescriptors {
+		d := &md.SPSSODescriptors[i]
+		kds := d.KeyDescriptors
+		for _, o := range keys.others {
+			for _, kd := range kds {
+				kd.KeyInfo.X509Data.X509Certificates = []crewjam.X509Certificate{{Data: base64.StdEncoding.EncodeToString(o.cert.Raw)}}
+				d.KeyDescriptors = append(d.KeyDescriptors, kd)
+			}
+		}
+	}
+	return md
 }
 
 // workspace loads the workspace named by the :ws path parameter and puts
@@ -121,8 +148,11 @@ func (s *Service) handleMetadata(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	sp := s.baseSP(ws.ID)
-	buf, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
+	keys, err := s.keys(c.Request().Context())
+	if err != nil {
+		return s.storeFailed(c, "sp keys", err)
+	}
+	buf, err := xml.MarshalIndent(spMetadata(s.baseSP(ws.ID, keys), keys), "", "  ")
 	if err != nil {
 		return fmt.Errorf("marshal sp metadata: %w", err)
 	}
@@ -243,7 +273,10 @@ func (s *Service) handleLogin(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	sp, err := s.serviceProvider(ws)
+	sp, _, err := s.serviceProvider(c.Request().Context(), ws)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return s.storeFailed(c, "sp keys", err)
+	}
 	if err != nil {
 		s.logWarn(c, "saml login: no service provider", "err", err)
 		return s.showMessage(c, http.StatusNotFound, message{Title: "Sign-in is not set up",

@@ -385,6 +385,29 @@ type MembershipRef struct {
 	UserID      string
 }
 
+// SPKey is one SAML service-provider key pair. Key is the private key as
+// the caller sealed it (PEM, or encrypted: storage does not look inside);
+// Certificate is the DER X.509 certificate.
+type SPKey struct {
+	Key         []byte
+	Certificate []byte
+	CreatedAt   time.Time
+}
+
+// SPKeys is the service provider's key pairs, shared by every process:
+// Current signs and decrypts; Next (after a rotation, until promoted) is
+// only published in SP metadata, so IdPs learn it before it is used;
+// Previous (after a promotion) stays published and still decrypts, for
+// IdPs that have not re-read the metadata yet. Next and Previous are nil
+// when there is none.
+type SPKeys struct {
+	Current  SPKey
+	Next     *SPKey
+	Previous *SPKey
+	// Version counts changes: 1 when created, +1 per update.
+	Version int64
+}
+
 // Store is the whole persistent state of scimjit. Every method takes ctx
 // first and the workspace id explicitly for workspace-owned data; a record of
 // another workspace is never visible (ErrNotFound). Methods that enforce
@@ -659,4 +682,17 @@ type SignIns interface {
 	// two are one transaction: a backend failure leaves both written or
 	// neither (ErrUnavailable: not known which).
 	StartSession(ctx context.Context, s Session, events ...Event) error
+
+	// SPKeys returns the service provider's key pairs; ErrNotFound when
+	// none were created yet.
+	SPKeys(ctx context.Context) (SPKeys, error)
+	// CreateSPKeys stores k (Version 1) unless key pairs exist already,
+	// atomically: of several processes calling it together exactly one
+	// creates, and every caller gets the stored record (created tells
+	// whether it was this call's k).
+	CreateSPKeys(ctx context.Context, k SPKeys) (stored SPKeys, created bool, err error)
+	// UpdateSPKeys is an atomic read-modify-write of the key pairs (fn may
+	// run more than once; an error from fn is returned as is and nothing
+	// is written); Version is incremented. ErrNotFound when none exist.
+	UpdateSPKeys(ctx context.Context, fn func(*SPKeys) error) (SPKeys, error)
 }

@@ -112,17 +112,25 @@ type checkConfig struct {
 // newCheckConfig converts the resolved Redis and log options and checks
 // them with grace, reporting every problem at once.
 func newCheckConfig(v map[string]resolved, grace time.Duration, earlier ...string) (checkConfig, error) {
+	c, p := newStoreCommandConfig(v, "checked", earlier...)
+	if grace <= 0 {
+		p.add("--grace must be positive")
+	}
+	return c, p.err()
+}
+
+// newStoreCommandConfig converts and checks the Redis and log options of a
+// command that works on a running deployment's Redis (check, sp-key); what
+// is the command's verb for the error without Redis.
+func newStoreCommandConfig(v map[string]resolved, what string, earlier ...string) (checkConfig, configProblems) {
 	p := configProblems(earlier)
 	r := optionReader{v, &p}
 	c := checkConfig{r.redis(), r.log()}
 	p = append(p, c.redisConfig.validate()...)
 	p = append(p, c.logConfig.validate()...)
 	if !c.RedisConfigured() {
-		p.add("no Redis configured: set --redis-url or --redis-addrs (SCIMJIT_REDIS_URL, SCIMJIT_REDIS_ADDRS); " +
-			"the embedded in-memory store lives only inside a running scimjit and cannot be checked")
+		p.add("no Redis configured: set --redis-url or --redis-addrs (SCIMJIT_REDIS_URL, SCIMJIT_REDIS_ADDRS); "+
+			"the embedded in-memory store lives only inside a running scimjit and cannot be %s", what)
 	}
-	if grace <= 0 {
-		p.add("--grace must be positive")
-	}
-	return c, p.err()
+	return c, p
 }

@@ -48,6 +48,7 @@ type serveConfig struct {
 
 	SAMLKeyFile   string
 	SAMLCertFile  string
+	SecretKey     string
 	SAMLClockSkew time.Duration
 	SessionTTL    time.Duration
 	VerifyTTL     time.Duration
@@ -195,6 +196,7 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 		Demo:              r.boolean("demo"),
 		SAMLKeyFile:       r.str("saml-key-file"),
 		SAMLCertFile:      r.str("saml-cert-file"),
+		SecretKey:         v["secret-key"].Value,
 		SAMLClockSkew:     r.dur("saml-clock-skew"),
 		SessionTTL:        r.dur("session-ttl"),
 		VerifyTTL:         r.dur("verify-ttl"),
@@ -348,6 +350,9 @@ func (c serveConfig) validate() configProblems {
 	}
 	if (c.SAMLKeyFile == "") != (c.SAMLCertFile == "") {
 		p.add("--saml-key-file and --saml-cert-file go together: set both or neither")
+	}
+	if err := checkSecretKey(c.SecretKey); err != nil {
+		p.add("%v", err)
 	}
 	if c.SMTP.Host == "" {
 		if c.SMTP.Username != "" || c.SMTP.Password != "" || c.SMTP.From != "" {
@@ -520,4 +525,18 @@ func parseByteSize(s string) (int64, error) {
 		return 0, errors.New("size out of range")
 	}
 	return n * mult, nil
+}
+
+// minSecretKey is the shortest --secret-key: HKDF stretches nothing, so the
+// secret itself must carry the strength (32 characters of base64 are 192
+// bits).
+const minSecretKey = 32
+
+// checkSecretKey checks --secret-key ("" is allowed: keys stored
+// unencrypted).
+func checkSecretKey(k string) error {
+	if k != "" && len(k) < minSecretKey {
+		return fmt.Errorf("--secret-key: at least %d characters (e.g. openssl rand -base64 32)", minSecretKey)
+	}
+	return nil
 }

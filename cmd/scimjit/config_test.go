@@ -119,6 +119,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"smtp settings without host", []string{"--smtp-from", "a@b.test"}, nil, []string{"--smtp-host"}},
 		{"bad bool from env", nil, map[string]string{"SCIMJIT_DEMO": "perhaps"}, []string{"--demo"}},
 		{"bad duration from env", nil, map[string]string{"SCIMJIT_VERIFY_TTL": "30"}, []string{"--verify-ttl"}},
+		{"short secret key", nil, map[string]string{"SCIMJIT_SECRET_KEY": "too-short"}, []string{"--secret-key: at least 32"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

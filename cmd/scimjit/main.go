@@ -127,6 +127,7 @@ func newRootCmd(env environ, readFile readFileFunc) *cobra.Command {
 		newEventsCmd(env, readFile),
 		newUsersCmd(env, readFile),
 		newCheckCmd(env, readFile),
+		newSPKeyCmd(env, readFile),
 		newHealthcheckCmd(env),
 		&cobra.Command{
 			Use:   "version",

@@ -193,12 +193,13 @@ func (c serveConfig) serverConfig() server.Config {
 }
 
 // samlConfig is the part of saml.Config that comes straight from the
-// options; serve adds the key pair and the mailer.
+// options; serve adds the key pair from files and the mailer.
 func (c serveConfig) samlConfig() saml.Config {
 	return saml.Config{
 		ClockSkew:         c.SAMLClockSkew,
 		SessionTTL:        c.SessionTTL,
 		VerifyTTL:         c.VerifyTTL,
+		SecretKey:         c.SecretKey,
 		LoginLimit:        c.SAMLLoginLimit,
 		ACSClientLimit:    c.SAMLACSClientLimit,
 		ACSWorkspaceLimit: c.SAMLACSWorkspaceLimit,

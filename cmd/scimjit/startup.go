@@ -10,8 +10,8 @@ import (
 	"github.com/scimjit/scimjit/storage/redisstore"
 )
 
-// startup is the part of serve that needs Redis: connecting, applying the
-// bootstrap file, seeding the demo workspaces. Its run is the server's
+// startup is the part of serve that needs Redis: connecting, loading the
+// SAML SP keys, applying the bootstrap file, seeding the demo workspaces. Its run is the server's
 // Config.Startup, so the server already listens (/healthz 200, /readyz 503)
 // while Redis is unreachable, as when a container orchestrator starts both
 // together, and run is retried with backoff until Redis answers.
@@ -37,6 +37,11 @@ func (s *startup) run(ctx context.Context) error {
 		return fmt.Errorf("connect to redis at %s: %w", s.store.Addr(), err)
 	}
 	s.log.InfoContext(ctx, "storage: connected", "addr", s.store.Addr())
+	// The SP key pairs every process shares: created by the first
+	// process, and a wrong --secret-key stops the server here.
+	if err := s.srv.SAML().LoadKeys(ctx); err != nil {
+		return err
+	}
 	if s.bootstrap != nil {
 		if err := server.ApplyBootstrap(ctx, s.store, s.log, s.bootstrap, s.secrets); err != nil {
 			return err
