@@ -11,6 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// embeddedTimeout is the command timeout of the embedded store.
+const embeddedTimeout = 10 * time.Second
+
 // OpenEmbedded starts an in-process Redis-protocol server (miniredis) on a
 // random loopback port and returns a store that talks to it through the
 // same go-redis client code path as a real server. It is for development
@@ -51,8 +54,13 @@ func OpenEmbedded(ctx context.Context, logger *slog.Logger) (*Store, error) {
 			}
 		}
 	}()
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), DialTimeout: DialTimeout, ReadTimeout: DefaultTimeout,
-		WriteTimeout: DefaultTimeout, PoolTimeout: DefaultTimeout + time.Second, ContextTimeoutEnabled: true,
+	// The embedded server runs in this process: a command waits for CPU,
+	// never for a network or another machine, and miniredis runs one
+	// command (one Lua script) at a time. The longer command timeout keeps
+	// a busy machine (a test suite under the race detector) from turning
+	// slow commands into failures; request deadlines still apply.
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), DialTimeout: DialTimeout, ReadTimeout: embeddedTimeout,
+		WriteTimeout: embeddedTimeout, PoolTimeout: embeddedTimeout + time.Second, ContextTimeoutEnabled: true,
 		MaxRetries: noRetries})
 	s := New(rdb, "")
 	s.addr = m.Addr()
