@@ -63,6 +63,9 @@ func (s *Service) buildSP(ws storage.Workspace) (*crewjam.ServiceProvider, error
 	sp := s.baseSP(ws.ID)
 	sp.IDPMetadata = ed
 	sp.AllowIDPInitiated = idp.AllowIdPInitiated
+	// SHA-1 signatures are refused unless the workspace opts in (crewjam
+	// checks every SignatureMethod and DigestMethod of each signature).
+	sp.RejectSHA1Signatures = !idp.AllowSHA1
 	return sp, nil
 }
 

@@ -105,6 +105,11 @@ type IdPSettings struct {
 	EntityID string
 	// AllowIdPInitiated accepts unsolicited responses (Okta tiles).
 	AllowIdPInitiated bool
+
+	// AllowSHA1 accepts IdP signatures made with a SHA-1 based algorithm
+	// (rsa-sha1 signature method or sha1 digest), refused by default: an
+	// opt-in for a legacy IdP that cannot sign with SHA-256.
+	AllowSHA1 bool
 }
 
 // DefaultSettings returns the settings a new workspace starts with.
