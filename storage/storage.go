@@ -351,6 +351,21 @@ type Session struct {
 	ActiveWorkspace string
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+
+	// IdP is the SAML sign-in that started the session, kept only when
+	// the workspace's IdP offers Single Logout (zero otherwise): what a
+	// LogoutRequest to that IdP names.
+	IdP IdPSession
+}
+
+// IdPSession is the identity provider's side of a session: the workspace
+// whose IdP signed the person in, and the assertion's NameID (value and
+// format) and AuthnStatement SessionIndex.
+type IdPSession struct {
+	Workspace    string
+	NameID       string
+	NameIDFormat string
+	SessionIndex string
 }
 
 // Verification is a pending join of an existing account to a workspace (R8,
