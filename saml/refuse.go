@@ -97,6 +97,10 @@ func refusalReason(err error) (string, error) {
 		// crewjam's errSignatureElementNotPresent is unexported and not
 		// classified: neither the Response nor the Assertion is signed.
 		return "unsigned", private
+	case strings.HasPrefix(private.Error(), "cannot validate signature"):
+		// An HTTP-Redirect query signature (logout messages) that does not
+		// verify: crewjam does not classify it.
+		return "signature", private
 	}
 	return "invalid", private
 }
