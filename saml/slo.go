@@ -280,7 +280,12 @@ func (s *Service) receiveLogoutRequest(c echo.Context, ws storage.Workspace, sp 
 		}
 		ended++
 	}
-	if sess, ok, err := s.currentSession(c); err == nil && ok && sess.IdP.Workspace == ws.ID && sess.IdP.NameID == nameID {
+	sess, ok, err := s.currentSession(c)
+	if err != nil {
+		// The sessions named by SessionIndex have ended; answer the IdP.
+		s.logWarn(c, "slo: read this browser's session", "err", err)
+	}
+	if ok && sess.IdP.Workspace == ws.ID && sess.IdP.NameID == nameID {
 		if err := s.endSession(c); err != nil {
 			return err
 		}
