@@ -122,6 +122,7 @@ func (s *Service) handleACS(c echo.Context) error {
 			Text:   "Your identity provider did not send an email address for you, so we cannot tell who you are.",
 			Detail: "Ask your administrator to send the workato_email attribute or an email-format NameID."})
 	}
+	id.idpSession = idpSessionOf(sp, ws.ID, assertion)
 	once := storage.Once{Key: "assertion:" + replay.id, Until: replay.expiresAt}
 	login, err := s.cfg.Store.AcceptLogin(r.Context(), ws.ID, once, id.Email)
 	if err == nil && login.Replayed {

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	crewjam "github.com/crewjam/saml"
+
+	"github.com/scimjit/scimjit/storage"
 )
 
 // Attribute names scimjit reads (R2–R4), in their normalised form.
@@ -40,6 +42,10 @@ type identity struct {
 	FamilyName string
 	// Roles as sent, per environment; "" = attribute absent (R4).
 	Roles [3]string
+
+	// idpSession is what Single Logout needs of the sign-in (set by the
+	// ACS; zero when the IdP has no SLO endpoint).
+	idpSession storage.IdPSession
 }
 
 // Environments in the order of identity.Roles.

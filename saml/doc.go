@@ -24,6 +24,8 @@
 //   - metadata.go: parsing and validating IdP metadata
 //     (ParseIdPMetadata, ValidateIdPMetadata), for the admin API too.
 //   - acs.go: the ACS (HTTP-POST binding) and the replay cache.
+//   - slo.go: logout (POST /logout) and Single Logout with the IdP
+//     (/saml/{ws}/slo), both directions, where the IdP metadata offers it.
 //   - jit.go: what a validated sign-in does, and the one membership
 //     builder of JIT and joins.
 //   - join.go, join_mail.go, join_outbox.go: the join flow.
@@ -36,7 +38,7 @@
 //   - session.go, render.go, me.go, switch.go: sessions (ended when their
 //     membership is deactivated or deleted), CSRF tokens, pages (with
 //     ErrorPage, the page of every failed browser request),
-//     /api/v1/me, the home page, logout and workspace switching.
+//     /api/v1/me, the home page and workspace switching.
 //   - demo.go: the demo IdP (Config.Demo only).
 //   - mail/: mail delivery.
 //

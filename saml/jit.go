@@ -58,7 +58,7 @@ func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identit
 	}
 	u := newMembership(id.Email, id.FullName, roles)
 	t := time.Now()
-	secret, sess := s.newSession("", ws.ID)
+	secret, sess := s.newSession("", ws.ID, id.idpSession)
 	j, err := s.cfg.Store.CreateJITUser(c.Request().Context(), ws.ID, storage.JITUser{
 		Account: storage.Account{Email: id.Email, FullName: id.FullName, Source: storage.SourceJIT,
 			OriginWorkspace: ws.ID, CreatedAt: t},
@@ -81,6 +81,7 @@ func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identit
 	case err != nil:
 		return s.storeFailed(c, "create jit user", err)
 	}
+	s.indexIdPSession(c, j.Session)
 	if err := s.replaceSession(c, secret); err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 				Detail: map[string]string{"email": id.Email, "from": rolesDetail(old), "to": rolesDetail(u.Roles)}})
 		}
 	}
-	return s.succeed(c, ws, acct, u, ret, extra...)
+	return s.succeed(c, ws, acct, u, id, ret, extra...)
 }
 
 // joinWorkspace handles a known account without a membership in ws: with
@@ -160,20 +161,20 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	case err != nil:
 		return s.storeFailed(c, "create membership", err)
 	}
-	return s.succeed(c, ws, acct, u, ret, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
+	return s.succeed(c, ws, acct, u, id, ret, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy}})
 }
 
 // succeed starts the session, with the events (extra, then
 // login.succeeded, in that order), and redirects to ret.
-func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, ret string, extra ...storage.Event) error {
+func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, id identity, ret string, extra ...storage.Event) error {
 	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
 		Detail: map[string]string{"email": acct.Email}})
 	t := time.Now()
 	for i := range evs {
 		evs[i].Actor, evs[i].Time = "saml", t
 	}
-	if err := s.startSession(c, acct.ID, ws.ID, evs...); err != nil {
+	if err := s.startSession(c, acct.ID, ws.ID, id.idpSession, evs...); err != nil {
 		return s.storeFailed(c, "create session", err)
 	}
 	return s.signedIn(c, acct, u, ret)

@@ -467,7 +467,9 @@ func (s *Service) handleJoinConfirm(c echo.Context) error {
 		s.logWarn(c, "join: drop pending", "err", err)
 	}
 	s.logInfo(c, "join verified", "account", acct.ID, "user", u.ID, "resent", pj.consumed)
-	if err := s.startSession(c, acct.ID, ws.ID); err != nil {
+	// No IdP session: the join link may be opened in another browser
+	// than the sign-in's.
+	if err := s.startSession(c, acct.ID, ws.ID, storage.IdPSession{}); err != nil {
 		return s.storeFailed(c, "start session", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/")

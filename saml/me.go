@@ -126,14 +126,3 @@ func (s *Service) handleHome(c echo.Context) error {
 	}
 	return s.render(c, http.StatusOK, "home", data)
 }
-
-// handleLogout ends the session (POST with CSRF token) and goes home.
-func (s *Service) handleLogout(c echo.Context) error {
-	if err := s.checkCSRF(c); err != nil {
-		return s.refuseCSRF(c, err)
-	}
-	if err := s.endSession(c); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/")
-}

@@ -62,6 +62,10 @@ func refusalReason(err error) (string, error) {
 	}
 	var bad crewjam.ErrBadStatus
 	switch {
+	case errors.Is(private, crewjam.ErrUnsupported) && strings.Contains(private.Error(), "SHA-1"):
+		// crewjam's errSHA1Algorithm is unexported; it matches
+		// ErrUnsupported (and ErrInvalidSignature) and names SHA-1.
+		return "sha1_signature", private
 	case errors.Is(private, crewjam.ErrAssertionReplayed):
 		return "replayed", private
 	case errors.Is(private, crewjam.ErrExpired):
@@ -93,6 +97,10 @@ func refusalReason(err error) (string, error) {
 		// crewjam's errSignatureElementNotPresent is unexported and not
 		// classified: neither the Response nor the Assertion is signed.
 		return "unsigned", private
+	case strings.HasPrefix(private.Error(), "cannot validate signature"):
+		// An HTTP-Redirect query signature (logout messages) that does not
+		// verify: crewjam does not classify it.
+		return "signature", private
 	}
 	return "invalid", private
 }

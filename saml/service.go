@@ -172,13 +172,18 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Register adds every route of the service to e: SAML (/saml/:ws/...),
+// Register adds every route of the service to e: SAML (/saml/:ws/...,
+// Single Logout included),
 // the session (/, /api/v1/me, /logout), join and switch, and in demo mode
 // the demo IdP and outbox (/demo/...).
 func (s *Service) Register(e *echo.Echo) {
 	e.GET("/saml/:ws/metadata", s.handleMetadata)
 	e.GET("/saml/:ws/login", s.handleLogin)
 	e.POST("/saml/:ws/acs", s.handleACS, s.limitACS, s.limitACSBody)
+	// Single Logout: unauthenticated and signature-checked like the ACS,
+	// so within the ACS rate limits (slo.go).
+	e.GET("/saml/:ws/slo", s.handleSLO, s.limitACS)
+	e.POST("/saml/:ws/slo", s.handleSLO, s.limitACS)
 	e.GET("/api/v1/me", s.handleMe)
 	e.GET("/", s.handleHome)
 	e.POST("/logout", s.handleLogout)

@@ -58,13 +58,15 @@ func (s *Service) secureCookies() bool {
 
 // startSession signs the browser in: it creates a server-side session for
 // accountID with workspaceID active (key = hex SHA-256 of a 256-bit random
-// cookie value) together with the events of the sign-in (of workspaceID;
+// cookie value) and the IdP session idp (zero when there is none, see
+// slo.go) together with the events of the sign-in (of workspaceID;
 // store.StartSession), then replaceSession.
-func (s *Service) startSession(c echo.Context, accountID, workspaceID string, events ...storage.Event) error {
-	secret, sess := s.newSession(accountID, workspaceID)
+func (s *Service) startSession(c echo.Context, accountID, workspaceID string, idp storage.IdPSession, events ...storage.Event) error {
+	secret, sess := s.newSession(accountID, workspaceID, idp)
 	if err := s.cfg.Store.StartSession(c.Request().Context(), sess, events...); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
+	s.indexIdPSession(c, sess)
 	return s.replaceSession(c, secret)
 }
 
@@ -88,7 +90,7 @@ func (s *Service) replaceSession(c echo.Context, secret string) error {
 
 // newSession returns a new cookie secret (256 random bits) and the
 // session record stored under its hash.
-func (s *Service) newSession(accountID, workspaceID string) (secret string, sess storage.Session) {
+func (s *Service) newSession(accountID, workspaceID string, idp storage.IdPSession) (secret string, sess storage.Session) {
 	secret = randomToken(32)
 	now := time.Now()
 	return secret, storage.Session{
@@ -97,6 +99,7 @@ func (s *Service) newSession(accountID, workspaceID string) (secret string, sess
 		ActiveWorkspace: workspaceID,
 		CreatedAt:       now,
 		ExpiresAt:       now.Add(s.cfg.SessionTTL),
+		IdP:             idp,
 	}
 }
 

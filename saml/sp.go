@@ -69,14 +69,17 @@ func (s *Service) buildSP(ws storage.Workspace, keys *keyring) (*crewjam.Service
 	sp := s.baseSP(ws.ID, keys)
 	sp.IDPMetadata = ed
 	sp.AllowIDPInitiated = idp.AllowIdPInitiated
+	// SHA-1 signatures are refused unless the workspace opts in (crewjam
+	// checks every SignatureMethod and DigestMethod of each signature).
+	sp.RejectSHA1Signatures = !idp.AllowSHA1
 	return sp, nil
 }
 
 // baseSP is the workspace's SP without the IdP side: entity ID and
 // metadata URL base+"/saml/{ws}/metadata", ACS base+"/saml/{ws}/acs"
 // (HTTP-POST only: the artifact binding would make the server call a URL
-// from tenant-supplied metadata), AuthnRequests signed with RSA-SHA256 by
-// the current key, the NameID format left to the IdP.
+// from tenant-supplied metadata), AuthnRequests and logout messages signed
+// with RSA-SHA256 by the current key, the NameID format left to the IdP.
 func (s *Service) baseSP(ws string, keys *keyring) *crewjam.ServiceProvider {
 	return &crewjam.ServiceProvider{
 		EntityID:                         s.urlString("/saml/" + ws + "/metadata"),
@@ -87,7 +90,9 @@ func (s *Service) baseSP(ws string, keys *keyring) *crewjam.ServiceProvider {
 		AuthnNameIDFormat:                crewjam.UnspecifiedNameIDFormat,
 		AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
 		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
-		LogoutBindings:                   []string{},
+		// Single Logout at base+"/saml/{ws}/slo" (slo.go).
+		SloURL:         s.url("/saml/" + ws + "/slo"),
+		LogoutBindings: []string{crewjam.HTTPRedirectBinding, crewjam.HTTPPostBinding},
 	}
 }
 
@@ -290,8 +295,8 @@ func (s *Service) handleLogin(c echo.Context) error {
 		binding = crewjam.HTTPPostBinding
 		ssoURL = sp.GetSSOBindingLocation(binding)
 	}
-	sso, perr := url.Parse(ssoURL)
-	if ssoURL == "" || perr != nil || (sso.Scheme != "https" && sso.Scheme != "http") || sso.Host == "" {
+	sso := httpURL(ssoURL)
+	if sso == nil {
 		s.logWarn(c, "saml login: idp metadata has no usable SSO endpoint", "binding", binding)
 		return s.showMessage(c, http.StatusNotFound, message{Title: "Sign-in is not set up",
 			Text: "This workspace's identity provider cannot be reached for sign-in."})
@@ -326,14 +331,8 @@ func (s *Service) handleLogin(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if binding == crewjam.HTTPPostBinding {
-		// A signed AuthnRequest in an auto-submitting form; the CSP lets
-		// only this page's script run and only this IdP receive the form.
-		nonce := randomToken(16)
-		c.Response().Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+
-			"'; form-action "+sso.Scheme+"://"+sso.Host+"; frame-ancestors 'none'")
-		body := append([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing in</title></head><body>`),
-			authn.PostWithNonce(relay, nonce)...)
-		return c.HTMLBlob(http.StatusOK, append(body, "</body></html>"...))
+		// A signed AuthnRequest in an auto-submitting form.
+		return s.autoPost(c, sso, "Signing in", func(nonce string) []byte { return authn.PostWithNonce(relay, nonce) })
 	}
 	u, err := authn.Redirect(relay, sp)
 	if err != nil {

@@ -710,3 +710,25 @@ func TestNamedAdminTokens(t *testing.T) {
 	resp, body = env.Do(t, http.MethodGet, "/admin/v1/workspaces", ops, nil)
 	wantStatus(t, resp, body, http.StatusOK)
 }
+
+// TestWorkspaceAllowSHA1: idp.allowSHA1 is off by default, set through the
+// admin API and kept by the store.
+func TestWorkspaceAllowSHA1(t *testing.T) {
+	env := servertest.New(t, nil)
+	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces", map[string]any{"id": "legacy", "name": "Legacy"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	if ws := decode[server.WorkspaceJSON](t, body); ws.Settings.IdP.AllowSHA1 {
+		t.Fatalf("allowSHA1 on by default: %+v", ws.Settings.IdP)
+	}
+	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/legacy", map[string]any{
+		"settings": map[string]any{"idp": map[string]any{"allowSHA1": true}},
+	})
+	wantStatus(t, resp, body, http.StatusOK)
+	if ws := decode[server.WorkspaceJSON](t, body); !ws.Settings.IdP.AllowSHA1 {
+		t.Fatalf("allowSHA1 not set: %+v", ws.Settings.IdP)
+	}
+	stored, err := env.Store.GetWorkspace(t.Context(), "legacy")
+	if err != nil || !stored.Settings.IdP.AllowSHA1 {
+		t.Fatalf("stored %+v, %v", stored.Settings.IdP, err)
+	}
+}

@@ -75,6 +75,7 @@ workspaces:
     settings:
       jit: {enabled: true, defaultRole: Auditor}
       customRoles: [Auditor]
+      idp: {allowSHA1: true}
     scimTokens:
       - {name: okta, sha256: ` + hexSHA(hashedTok) + `}
       - {name: entra, env: FIN_TOKEN}
@@ -89,7 +90,7 @@ workspaces:
 		t.Fatal(err)
 	}
 	fin, err := store.GetWorkspace(ctx, "finance")
-	if err != nil || !fin.Settings.JIT.Enabled || fin.Settings.JIT.DefaultRole != "Auditor" || fin.Version != 1 {
+	if err != nil || !fin.Settings.JIT.Enabled || fin.Settings.JIT.DefaultRole != "Auditor" || !fin.Settings.IdP.AllowSHA1 || fin.Version != 1 {
 		t.Fatalf("finance %+v, %v", fin, err)
 	}
 	legal, err := store.GetWorkspace(ctx, "legal")

@@ -44,6 +44,8 @@ type IdPJSON struct {
 	MetadataXML       string `json:"metadataXML"`
 	EntityID          string `json:"entityID"`
 	AllowIdPInitiated bool   `json:"allowIdPInitiated"`
+
+	AllowSHA1 bool `json:"allowSHA1"`
 }
 
 func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
@@ -67,6 +69,8 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 				MetadataXML:       ws.Settings.IdP.MetadataXML,
 				EntityID:          ws.Settings.IdP.EntityID,
 				AllowIdPInitiated: ws.Settings.IdP.AllowIdPInitiated,
+
+				AllowSHA1: ws.Settings.IdP.AllowSHA1,
 			},
 		},
 		CreatedAt: ws.CreatedAt,
@@ -102,6 +106,8 @@ type IdPPatch struct {
 	MetadataURL       *string `json:"metadataURL,omitempty"`
 	EntityID          *string `json:"entityID,omitempty"`
 	AllowIdPInitiated *bool   `json:"allowIdPInitiated,omitempty"`
+
+	AllowSHA1 *bool `json:"allowSHA1,omitempty"`
 }
 
 // apply changes s and returns the dotted names of the fields it set.
@@ -142,6 +148,11 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 		if i.AllowIdPInitiated != nil {
 			s.IdP.AllowIdPInitiated = *i.AllowIdPInitiated
 			changed = append(changed, "idp.allowIdPInitiated")
+		}
+
+		if i.AllowSHA1 != nil {
+			s.IdP.AllowSHA1 = *i.AllowSHA1
+			changed = append(changed, "idp.allowSHA1")
 		}
 	}
 	return changed

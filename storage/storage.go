@@ -105,6 +105,11 @@ type IdPSettings struct {
 	EntityID string
 	// AllowIdPInitiated accepts unsolicited responses (Okta tiles).
 	AllowIdPInitiated bool
+
+	// AllowSHA1 accepts IdP signatures made with a SHA-1 based algorithm
+	// (rsa-sha1 signature method or sha1 digest), refused by default: an
+	// opt-in for a legacy IdP that cannot sign with SHA-256.
+	AllowSHA1 bool
 }
 
 // DefaultSettings returns the settings a new workspace starts with.
@@ -351,6 +356,21 @@ type Session struct {
 	ActiveWorkspace string
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+
+	// IdP is the SAML sign-in that started the session, kept only when
+	// the workspace's IdP offers Single Logout (zero otherwise): what a
+	// LogoutRequest to that IdP names.
+	IdP IdPSession
+}
+
+// IdPSession is the identity provider's side of a session: the workspace
+// whose IdP signed the person in, and the assertion's NameID (value and
+// format) and AuthnStatement SessionIndex.
+type IdPSession struct {
+	Workspace    string
+	NameID       string
+	NameIDFormat string
+	SessionIndex string
 }
 
 // Verification is a pending join of an existing account to a workspace (R8,

@@ -22,7 +22,7 @@ func workspace() map[string]any {
 			"jit": map[string]any{"enabled": true, "existingAccount": "verify", "defaultRole": "Operator",
 				"roleSync": "onCreate", "unknownRole": "reject"},
 			"customRoles": []any{},
-			"idp":         map[string]any{"metadataXML": "", "entityID": "", "allowIdPInitiated": false},
+			"idp":         map[string]any{"metadataXML": "", "entityID": "", "allowIdPInitiated": false, "allowSHA1": false},
 		},
 		"createdAt": "2026-11-28T15:37:51.512995Z",
 		"updatedAt": "2026-11-28T15:37:51.512995Z",

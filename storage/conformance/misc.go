@@ -145,11 +145,13 @@ func testEvents(t *testing.T, s storage.Store) {
 func testSessions(t *testing.T, s storage.Store) {
 	ctx := ctxT(t)
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	idp := storage.IdPSession{Workspace: wsA, NameID: "jane@example.com",
+		NameIDFormat: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", SessionIndex: "ix-1"}
 	must(t, s.CreateSession(ctx, storage.Session{Key: "sess-hash-1", AccountID: "acct-1", ActiveWorkspace: wsA,
-		ExpiresAt: exp}), "create")
+		ExpiresAt: exp, IdP: idp}), "create")
 	got, err := s.GetSession(ctx, "sess-hash-1")
 	must(t, err, "get")
-	if got.AccountID != "acct-1" || got.ActiveWorkspace != wsA || !got.ExpiresAt.Equal(exp) || got.Key != "sess-hash-1" {
+	if got.AccountID != "acct-1" || got.ActiveWorkspace != wsA || !got.ExpiresAt.Equal(exp) || got.Key != "sess-hash-1" || got.IdP != idp {
 		t.Fatalf("session = %+v", got)
 	}
 	up, err := s.UpdateSession(ctx, "sess-hash-1", func(x *storage.Session) error {
@@ -157,7 +159,7 @@ func testSessions(t *testing.T, s storage.Store) {
 		return nil
 	})
 	must(t, err, "update")
-	if up.ActiveWorkspace != wsB || !up.ExpiresAt.Equal(exp) {
+	if up.ActiveWorkspace != wsB || !up.ExpiresAt.Equal(exp) || up.IdP != idp {
 		t.Fatalf("updated session = %+v", up)
 	}
 	got, err = s.GetSession(ctx, "sess-hash-1")

@@ -20,11 +20,18 @@ type sessionWire struct {
 	Workspace string `json:"w,omitempty"`
 	Created   int64  `json:"c"`
 	Expires   int64  `json:"e"`
+
+	// The IdP session (storage.IdPSession), only when there is one.
+	IdPWorkspace string `json:"iw,omitempty"`
+	NameID       string `json:"n,omitempty"`
+	NameIDFormat string `json:"nf,omitempty"`
+	SessionIndex string `json:"si,omitempty"`
 }
 
 func encodeSession(x storage.Session) ([]byte, error) {
 	return json.Marshal(sessionWire{V: 1, Account: x.AccountID, Workspace: x.ActiveWorkspace,
-		Created: toMicro(x.CreatedAt), Expires: toMicro(x.ExpiresAt)})
+		Created: toMicro(x.CreatedAt), Expires: toMicro(x.ExpiresAt),
+		IdPWorkspace: x.IdP.Workspace, NameID: x.IdP.NameID, NameIDFormat: x.IdP.NameIDFormat, SessionIndex: x.IdP.SessionIndex})
 }
 
 func decodeSession(key string, b []byte) (storage.Session, error) {
@@ -33,7 +40,8 @@ func decodeSession(key string, b []byte) (storage.Session, error) {
 		return storage.Session{}, fmt.Errorf("redisstore: decode session: %w", err)
 	}
 	x := storage.Session{Key: key, AccountID: w.Account, ActiveWorkspace: w.Workspace,
-		CreatedAt: fromMicro(w.Created), ExpiresAt: fromMicro(w.Expires)}
+		CreatedAt: fromMicro(w.Created), ExpiresAt: fromMicro(w.Expires),
+		IdP: storage.IdPSession{Workspace: w.IdPWorkspace, NameID: w.NameID, NameIDFormat: w.NameIDFormat, SessionIndex: w.SessionIndex}}
 	// The record's own expiry is authoritative: the embedded server
 	// expires keys up to a second late.
 	if !x.ExpiresAt.After(time.Now()) {

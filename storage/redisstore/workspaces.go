@@ -49,6 +49,8 @@ type idpWire struct {
 	MetadataXML       string `json:"metadataXml,omitempty"`
 	EntityID          string `json:"entityId,omitempty"`
 	AllowIdPInitiated bool   `json:"allowIdpInitiated,omitempty"`
+
+	AllowSHA1 bool `json:"allowSha1,omitempty"`
 }
 
 func encodeWorkspace(w storage.Workspace) ([]byte, error) {
@@ -59,7 +61,8 @@ func encodeWorkspace(w storage.Workspace) ([]byte, error) {
 				DefaultRole: st.JIT.DefaultRole, RoleSync: st.JIT.RoleSync, UnknownRole: st.JIT.UnknownRole},
 			CustomRoles: st.CustomRoles,
 			IdP: idpWire{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
-				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
+				AllowSHA1:         st.IdP.AllowSHA1},
 		},
 		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
 }
@@ -79,7 +82,8 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 				DefaultRole: st.JIT.DefaultRole, RoleSync: st.JIT.RoleSync, UnknownRole: st.JIT.UnknownRole},
 			CustomRoles: st.CustomRoles,
 			IdP: storage.IdPSettings{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
-				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
+				AllowSHA1:         st.IdP.AllowSHA1},
 		},
 		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
 }
