@@ -25,9 +25,15 @@ type WorkspaceJSON struct {
 // SettingsJSON is the nested JSON form of storage.Settings: the dotted names
 // of DESIGN §3 (jit.enabled, idp.metadataXML, ...) are paths in it.
 type SettingsJSON struct {
-	JIT         JITJSON  `json:"jit"`
-	CustomRoles []string `json:"customRoles"`
-	IdP         IdPJSON  `json:"idp"`
+	JIT         JITJSON   `json:"jit"`
+	CustomRoles []string  `json:"customRoles"`
+	IdP         IdPJSON   `json:"idp"`
+	Roles       RolesJSON `json:"roles"`
+}
+
+// RolesJSON is storage.RoleSettings in JSON.
+type RolesJSON struct {
+	AppRoles bool `json:"appRoles"`
 }
 
 // JITJSON is storage.JITSettings in JSON.
@@ -68,6 +74,7 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 				EntityID:          ws.Settings.IdP.EntityID,
 				AllowIdPInitiated: ws.Settings.IdP.AllowIdPInitiated,
 			},
+			Roles: RolesJSON{AppRoles: ws.Settings.Roles.AppRoles},
 		},
 		CreatedAt: ws.CreatedAt,
 		UpdatedAt: ws.UpdatedAt,
@@ -79,9 +86,15 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 // their value. It is the "settings" object of the admin API's create and
 // update bodies and of the bootstrap file.
 type SettingsPatch struct {
-	JIT         *JITPatch `json:"jit,omitempty"`
-	CustomRoles *[]string `json:"customRoles,omitempty"`
-	IdP         *IdPPatch `json:"idp,omitempty"`
+	JIT         *JITPatch   `json:"jit,omitempty"`
+	CustomRoles *[]string   `json:"customRoles,omitempty"`
+	IdP         *IdPPatch   `json:"idp,omitempty"`
+	Roles       *RolesPatch `json:"roles,omitempty"`
+}
+
+// RolesPatch is a partial change of the role-source settings.
+type RolesPatch struct {
+	AppRoles *bool `json:"appRoles,omitempty"`
 }
 
 // JITPatch is a partial change of the JIT settings.
@@ -143,6 +156,10 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 			s.IdP.AllowIdPInitiated = *i.AllowIdPInitiated
 			changed = append(changed, "idp.allowIdPInitiated")
 		}
+	}
+	if r := p.Roles; r != nil && r.AppRoles != nil {
+		s.Roles.AppRoles = *r.AppRoles
+		changed = append(changed, "roles.appRoles")
 	}
 	return changed
 }
