@@ -31,12 +31,28 @@ func TestEntraAppRoleAssignmentsSingleMappingGivesRole(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.workspace("legal", appRolesOn)
 
-	// AppRoleAssignments → roles[primary eq "True"].value: one element.
-	r := c.do("POST", "/Users", entraUser("ann", `[{"primary":"True","value":"prod:Admin"}]`)).expect(t, 201)
+	// SingleAppRoleAssignment → roles[primary eq "True"].value: one
+	// element on create, as Microsoft's provisioning docs show it.
+	r := c.do("POST", "/Users", entraUser("ann", `[{"primary":true,"type":"WindowsAzureActiveDirectoryRole","value":"prod:Admin"}]`)).expect(t, 201)
 	wantRoles(t, "POST", r.body, "Operator", "Operator", "Admin")
 	eq(t, "roles returned", str(r.body, "roles.0.value"), "prod:Admin")
-	eq(t, "primary as boolean", get(r.body, "roles.0.primary"), true)
+	eq(t, "primary", get(r.body, "roles.0.primary"), true)
 	id := str(r.body, "id")
+
+	// A new assignment: Add on roles with the assignment as JSON text
+	// (the documented PATCH form), the old one removed in the same PATCH.
+	r = c.do("PATCH", "/Users/"+id, patchPrefix+`[
+		{"op":"Remove","path":"roles","value":[{"value":"prod:Admin"}]},
+		{"op":"Add","path":"roles","value":[{"value":"{\"id\":\"06b07648-ecfe-589f-9d2f-6325724a46ee\",\"value\":\"test:Analyst\",\"displayName\":\"Test analyst\"}"}]}]}`).expect(t, 200)
+	wantRoles(t, "PATCH Add JSON text", r.body, "Operator", "Analyst", "Operator")
+	eq(t, "JSON text unpacked", str(r.body, "roles.0.value"), "test:Analyst")
+	eq(t, "display from displayName", str(r.body, "roles.0.display"), "Test analyst")
+
+	// "True" as a string, and a replace at the mapping's own path.
+	r = c.do("POST", "/Users", entraUser("dee", `[{"primary":"True","value":"prod:Admin"}]`)).expect(t, 201)
+	wantRoles(t, "POST primary string", r.body, "Operator", "Operator", "Admin")
+	eq(t, "primary as boolean", get(r.body, "roles.0.primary"), true)
+	id = str(r.body, "id")
 
 	// The assignment changes: Entra replaces the value at the same path.
 	r = c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"Replace","path":"roles[primary eq \"True\"].value","value":"Analyst"}]}`).expect(t, 200)
@@ -65,13 +81,11 @@ func TestEntraAppRoleAssignmentsComplexMappingGivesRoles(t *testing.T) {
 	eq(t, "type kept", str(r.body, "roles.0.type"), "WindowsAzureActiveDirectoryRole")
 	id := str(r.body, "id")
 
-	// A new assignment arrives as Add with the assignment as JSON text.
+	// A new assignment: Add on roles (without type, as Entra sends it).
 	r = c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"Add","path":"roles","value":[
-		{"value":"{\"id\":\"06b07648-ecfe-589f-9d2f-6325724a46ee\",\"value\":\"test:NoAccess\",\"displayName\":\"Test none\"}"}]}]}`).expect(t, 200)
+		{"primary":false,"display":"Test none","value":"test:NoAccess"}]}]}`).expect(t, 200)
 	wantRoles(t, "PATCH add", r.body, "Admin", "NoAccess", "Analyst")
 	eq(t, "three elements", len(list(r.body, "roles")), 3)
-	eq(t, "JSON text unpacked", str(r.body, "roles.2.value"), "test:NoAccess")
-	eq(t, "display from displayName", str(r.body, "roles.2.display"), "Test none")
 
 	// A removed assignment takes its environment back to the default role.
 	r = c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"Remove","path":"roles","value":[{"value":"Admin"}]}]}`).expect(t, 200)
