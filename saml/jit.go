@@ -187,12 +187,11 @@ func (s *Service) signedIn(c echo.Context, acct storage.Account, u storage.User,
 }
 
 // rolesFor resolves the DEV/TEST/PROD roles of id for ws from the values
-// sent (withAppRoles): a missing
-// attribute takes the default role; a value that is not a system or custom
-// role (case-sensitive) follows jit.unknownRole: "default" records a
-// role.unknown event and uses the default role, "reject" records it and
-// refuses with a page naming the role and the workspace. ok is false when
-// the response was written.
+// sent (withAppRoles): an environment without one takes the default role; a
+// value that is not a system or custom role (case-sensitive) follows
+// jit.unknownRole: "default" records a role.unknown event and uses the
+// default role, "reject" records it and refuses with a page naming the role
+// and the workspace. ok is false when the response was written.
 func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (storage.Roles, bool, error) {
 	sent, ok, err := s.withAppRoles(c, ws, id)
 	if !ok {
