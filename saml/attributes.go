@@ -19,6 +19,10 @@ const (
 	attrRoleDev  = "workato_role"
 	attrRoleTest = "workato_role_test"
 	attrRoleProd = "workato_role_prod"
+	// attrAppRole is Entra's app role claim,
+	// http://schemas.microsoft.com/ws/2008/06/identity/claims/role, by its
+	// final segment (R5); it has one value per assigned app role.
+	attrAppRole = "role"
 )
 
 // Name claims, normalised (see normName), in the spellings of Okta
@@ -46,6 +50,9 @@ type identity struct {
 	// idpSession is what Single Logout needs of the sign-in (set by the
 	// ACS; zero when the IdP has no SLO endpoint).
 	idpSession storage.IdPSession
+	// AppRoles are the values of the app role claim, in order; they give
+	// roles only where the workspace says so (appRoles in jit.go).
+	AppRoles []string
 }
 
 // Environments in the order of identity.Roles.
@@ -90,6 +97,9 @@ func normName(n string) string {
 type attrValues struct {
 	exact map[string]string
 	loose map[string]string
+	// appRoles: every non-empty value of every app role claim, the one
+	// multi-valued attribute scimjit reads.
+	appRoles []string
 }
 
 func collectAttributes(a *crewjam.Assertion) attrValues {
@@ -107,6 +117,13 @@ func collectAttributes(a *crewjam.Assertion) attrValues {
 	}
 	for _, st := range a.AttributeStatements {
 		for _, at := range st.Attributes {
+			if attrName(at.Name) == attrAppRole || attrName(at.FriendlyName) == attrAppRole {
+				for _, val := range at.Values {
+					if v := strings.TrimSpace(val.Value); v != "" {
+						av.appRoles = append(av.appRoles, v)
+					}
+				}
+			}
 			v := ""
 			for _, val := range at.Values {
 				if strings.TrimSpace(val.Value) != "" {
@@ -170,6 +187,7 @@ func mapIdentity(a *crewjam.Assertion) (identity, error) {
 
 	// R4: roles as sent; defaults are applied with the workspace settings.
 	id.Roles = [3]string{av.exact[attrRoleDev], av.exact[attrRoleTest], av.exact[attrRoleProd]}
+	id.AppRoles = av.appRoles
 	return id, nil
 }
 

@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"reflect"
 	"testing"
 
 	crewjam "github.com/crewjam/saml"
@@ -62,6 +63,13 @@ func TestMapIdentity(t *testing.T) {
 				at("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "Jane"),
 				at("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", "Doe")),
 			want: identity{Email: "jane@acme.example", FullName: "Jane Doe", GivenName: "Jane", FamilyName: "Doe", Roles: [3]string{"Analyst", "Admin", ""}}},
+		{name: "entra app role claim keeps every value in order",
+			a: assertionWith("jane@acme.example", email,
+				crewjam.Attribute{Name: "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+					Values: []crewjam.AttributeValue{{Value: "prod:Admin"}, {Value: " "}, {Value: "Analyst"}}},
+				at("workato_role", "Operator")),
+			want: identity{Email: "jane@acme.example", FullName: "Jane", Roles: [3]string{"Operator", "", ""},
+				AppRoles: []string{"prod:Admin", "Analyst"}}},
 		{name: "google plain with first_name/last_name",
 			a:    assertionWith("jane@acme.example", email, at("workato_role", "Operator"), at("first_name", "Jane"), at("last_name", "Doe")),
 			want: identity{Email: "jane@acme.example", FullName: "Jane Doe", GivenName: "Jane", FamilyName: "Doe", Roles: [3]string{"Operator", "", ""}}},
@@ -86,7 +94,7 @@ func TestMapIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)
 			}
 		})

@@ -187,16 +187,20 @@ func (s *Service) signedIn(c echo.Context, acct storage.Account, u storage.User,
 	return c.Redirect(http.StatusSeeOther, localPath(ret))
 }
 
-// rolesFor resolves the DEV/TEST/PROD roles of id for ws: a missing
-// attribute takes the default role; a value that is not a system or custom
-// role (case-sensitive) follows jit.unknownRole: "default" records a
-// role.unknown event and uses the default role, "reject" records it and
-// refuses with a page naming the role and the workspace. ok is false when
-// the response was written.
+// rolesFor resolves the DEV/TEST/PROD roles of id for ws from the values
+// sent (withAppRoles): an environment without one takes the default role; a
+// value that is not a system or custom role (case-sensitive) follows
+// jit.unknownRole: "default" records a role.unknown event and uses the
+// default role, "reject" records it and refuses with a page naming the role
+// and the workspace. ok is false when the response was written.
 func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (storage.Roles, bool, error) {
+	sent, ok, err := s.withAppRoles(c, ws, id)
+	if !ok {
+		return storage.Roles{}, false, err
+	}
 	def := jitDefaultRole(ws)
 	var out [3]string
-	for i, v := range id.Roles {
+	for i, v := range sent {
 		if r, ok := roleOf(ws, v, def); ok {
 			out[i] = r
 			continue
@@ -219,6 +223,35 @@ func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (s
 			"email", id.Email, "role", v, "environment", envNames[i])
 	}
 	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true, nil
+}
+
+// withAppRoles is the role value sent per environment: the workato_role*
+// attribute, else, where the workspace has roles.appRoles on, the app role
+// claim's value for that environment (storage.AppRoles). Two different app
+// roles for one environment refuse the sign-in with a page naming both
+// (ok false): picking one would depend on the order the IdP happened to
+// send them in.
+func (s *Service) withAppRoles(c echo.Context, ws storage.Workspace, id identity) ([3]string, bool, error) {
+	sent := id.Roles
+	if !ws.Settings.Roles.AppRoles || len(id.AppRoles) == 0 {
+		return sent, true, nil
+	}
+	ar, err := storage.AppRoles(id.AppRoles)
+	var ce *storage.AppRoleConflictError
+	if errors.As(err, &ce) {
+		return sent, false, s.refuse(c, ws.ID, http.StatusForbidden, "app_role_conflict", err, message{
+			Title: "Sign-in failed",
+			Text: fmt.Sprintf("Your identity provider sent two app roles for %s (%q and %q) for workspace %q.",
+				strings.ToUpper(ce.Environment), ce.First, ce.Second, wsName(ws)),
+			Detail: "Ask your administrator to assign you one app role per environment."},
+			"email", id.Email, "environment", ce.Environment, "roles", ce.First+","+ce.Second)
+	}
+	for i, v := range [3]string{ar.Dev, ar.Test, ar.Prod} {
+		if sent[i] == "" {
+			sent[i] = v
+		}
+	}
+	return sent, true, nil
 }
 
 // roleOf is the role an environment gets from the value the IdP sent for

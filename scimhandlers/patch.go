@@ -258,6 +258,9 @@ func normalizePatchBody(k *resourceKind, body []byte) (out []byte, filters []fp.
 			setCI(om, "path", placeholder)
 		}
 		if k == userKind {
+			if strings.EqualFold(path, "roles") {
+				normalizeRoleElements(val)
+			}
 			if strings.EqualFold(path, enterpriseURN+":manager") {
 				if s, ok := val.(string); ok {
 					setCI(om, "value", map[string]any{"value": s})

@@ -178,8 +178,7 @@ func checkRoles(settings storage.Settings, doc map[string]any) *Error {
 			continue
 		}
 		if !settings.ValidRole(v) {
-			return badRequest(typeInvalidValue, fmt.Sprintf("unknown role %q in %s: valid roles are %s (case-sensitive)",
-				v, name, strings.Join(append(append([]string{}, storage.SystemRoles...), settings.CustomRoles...), ", ")))
+			return unknownRoleError(settings, v, name)
 		}
 	}
 	return nil
@@ -339,6 +338,9 @@ func (h *Handler) readUserBody(q *request) (map[string]any, storage.Settings, *E
 	ws, err := h.store.GetWorkspace(q.r.Context(), q.ws)
 	if err != nil {
 		return nil, storage.Settings{}, mapStoreError(err, "workspace")
+	}
+	if aerr := applyAppRoles(ws.Settings, doc, nil); aerr != nil {
+		return nil, storage.Settings{}, aerr
 	}
 	if aerr := checkRoles(ws.Settings, doc); aerr != nil {
 		return nil, storage.Settings{}, aerr
@@ -646,6 +648,10 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request) {
 	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
 		// May run more than once: always start from the fresh copy.
 		doc := jsonRoundTrip(userDoc(*u))
+		var before map[string]any // for applyAppRoles, only when they count
+		if ws.Settings.Roles.AppRoles {
+			before = jsonRoundTrip(userDoc(*u))
+		}
 		if aerr := applyOps(userKind, doc, ops); aerr != nil {
 			return aerr
 		}
@@ -654,6 +660,9 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request) {
 			return aerr
 		}
 		delete(valid, "password")
+		if aerr := applyAppRoles(ws.Settings, valid, before); aerr != nil {
+			return aerr
+		}
 		if aerr := checkRoles(ws.Settings, valid); aerr != nil {
 			return aerr
 		}

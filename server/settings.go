@@ -25,9 +25,15 @@ type WorkspaceJSON struct {
 // SettingsJSON is the nested JSON form of storage.Settings: the dotted names
 // of DESIGN §3 (jit.enabled, idp.metadataXML, ...) are paths in it.
 type SettingsJSON struct {
-	JIT         JITJSON  `json:"jit"`
-	CustomRoles []string `json:"customRoles"`
-	IdP         IdPJSON  `json:"idp"`
+	JIT         JITJSON   `json:"jit"`
+	CustomRoles []string  `json:"customRoles"`
+	IdP         IdPJSON   `json:"idp"`
+	Roles       RolesJSON `json:"roles"`
+}
+
+// RolesJSON is storage.RoleSettings in JSON.
+type RolesJSON struct {
+	AppRoles bool `json:"appRoles"`
 }
 
 // JITJSON is storage.JITSettings in JSON.
@@ -72,6 +78,7 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 
 				AllowSHA1: ws.Settings.IdP.AllowSHA1,
 			},
+			Roles: RolesJSON{AppRoles: ws.Settings.Roles.AppRoles},
 		},
 		CreatedAt: ws.CreatedAt,
 		UpdatedAt: ws.UpdatedAt,
@@ -83,9 +90,15 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 // their value. It is the "settings" object of the admin API's create and
 // update bodies and of the bootstrap file.
 type SettingsPatch struct {
-	JIT         *JITPatch `json:"jit,omitempty"`
-	CustomRoles *[]string `json:"customRoles,omitempty"`
-	IdP         *IdPPatch `json:"idp,omitempty"`
+	JIT         *JITPatch   `json:"jit,omitempty"`
+	CustomRoles *[]string   `json:"customRoles,omitempty"`
+	IdP         *IdPPatch   `json:"idp,omitempty"`
+	Roles       *RolesPatch `json:"roles,omitempty"`
+}
+
+// RolesPatch is a partial change of the role-source settings.
+type RolesPatch struct {
+	AppRoles *bool `json:"appRoles,omitempty"`
 }
 
 // JITPatch is a partial change of the JIT settings.
@@ -154,6 +167,10 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 			s.IdP.AllowSHA1 = *i.AllowSHA1
 			changed = append(changed, "idp.allowSHA1")
 		}
+	}
+	if r := p.Roles; r != nil && r.AppRoles != nil {
+		s.Roles.AppRoles = *r.AppRoles
+		changed = append(changed, "roles.appRoles")
 	}
 	return changed
 }

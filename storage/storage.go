@@ -82,6 +82,7 @@ type Settings struct {
 	JIT         JITSettings
 	CustomRoles []string
 	IdP         IdPSettings
+	Roles       RoleSettings
 }
 
 // JITSettings control just-in-time provisioning at SAML login.
@@ -95,6 +96,16 @@ type JITSettings struct {
 	RoleSync string
 	// UnknownRole is UnknownRoleReject (default) or UnknownRoleDefault.
 	UnknownRole string
+}
+
+// RoleSettings say where a membership's roles may come from besides the
+// workato_role* attributes.
+type RoleSettings struct {
+	// AppRoles makes IdP app roles give roles (default false): the values
+	// of the SAML role claim and of the SCIM roles attribute, "Admin" for
+	// DEV or "prod:Admin" for a named environment. Explicit workato_role*
+	// values win over them.
+	AppRoles bool
 }
 
 // IdPSettings describe the workspace's SAML identity provider.

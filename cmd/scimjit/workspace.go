@@ -144,6 +144,7 @@ func printWorkspace(w io.Writer, ws server.WorkspaceJSON) error {
 	t.row("Role sync:", jit.RoleSync)
 	t.row("Unknown role:", jit.UnknownRole)
 	t.row("Custom roles:", strings.Join(ws.Settings.CustomRoles, ", "))
+	t.row("App roles give roles:", onOff(ws.Settings.Roles.AppRoles))
 	sso := "not configured (no IdP metadata)"
 	if ws.Settings.IdP.EntityID != "" {
 		sso = "configured, IdP " + ws.Settings.IdP.EntityID

@@ -32,9 +32,14 @@ type workspaceWire struct {
 }
 
 type settingsWire struct {
-	JIT         jitWire  `json:"jit"`
-	CustomRoles []string `json:"customRoles,omitempty"`
-	IdP         idpWire  `json:"idp"`
+	JIT         jitWire         `json:"jit"`
+	CustomRoles []string        `json:"customRoles,omitempty"`
+	IdP         idpWire         `json:"idp"`
+	Roles       roleSourcesWire `json:"roles"`
+}
+
+type roleSourcesWire struct {
+	AppRoles bool `json:"appRoles,omitempty"`
 }
 
 type jitWire struct {
@@ -63,6 +68,7 @@ func encodeWorkspace(w storage.Workspace) ([]byte, error) {
 			IdP: idpWire{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
 				AllowSHA1:         st.IdP.AllowSHA1},
+			Roles: roleSourcesWire{AppRoles: st.Roles.AppRoles},
 		},
 		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
 }
@@ -84,6 +90,7 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 			IdP: storage.IdPSettings{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
 				AllowSHA1:         st.IdP.AllowSHA1},
+			Roles: storage.RoleSettings{AppRoles: st.Roles.AppRoles},
 		},
 		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
 }
