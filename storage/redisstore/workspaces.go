@@ -32,9 +32,14 @@ type workspaceWire struct {
 }
 
 type settingsWire struct {
-	JIT         jitWire  `json:"jit"`
-	CustomRoles []string `json:"customRoles,omitempty"`
-	IdP         idpWire  `json:"idp"`
+	JIT         jitWire   `json:"jit"`
+	CustomRoles []string  `json:"customRoles,omitempty"`
+	IdP         idpWire   `json:"idp"`
+	Login       loginWire `json:"login,omitzero"`
+}
+
+type loginWire struct {
+	EmailDomains []string `json:"emailDomains,omitempty"`
 }
 
 type jitWire struct {
@@ -60,6 +65,7 @@ func encodeWorkspace(w storage.Workspace) ([]byte, error) {
 			CustomRoles: st.CustomRoles,
 			IdP: idpWire{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+			Login: loginWire{EmailDomains: st.Login.EmailDomains},
 		},
 		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
 }
@@ -80,6 +86,7 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 			CustomRoles: st.CustomRoles,
 			IdP: storage.IdPSettings{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+			Login: storage.LoginSettings{EmailDomains: st.Login.EmailDomains},
 		},
 		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
 }
@@ -112,6 +119,9 @@ func (s *Store) CreateWorkspace(ctx context.Context, ws storage.Workspace) (stor
 	}
 	if !ok {
 		return storage.Workspace{}, &storage.ConflictError{Field: "workspace"}
+	}
+	if err := s.syncDomainIndex(ctx, ws.ID, nil); err != nil {
+		return storage.Workspace{}, err
 	}
 	return ws, nil
 }
@@ -169,13 +179,14 @@ func (s *Store) ListWorkspaces(ctx context.Context) ([]storage.Workspace, error)
 }
 
 // UpdateWorkspace is an optimistic WATCH/MULTI read-modify-write of the one
-// record key; fn may run more than once.
+// record key; fn may run more than once. The email-domain index (another
+// slot) is brought in step after the write.
 func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage.Workspace) error) (storage.Workspace, error) {
 	if !validWS(id) {
 		return storage.Workspace{}, storage.ErrNotFound
 	}
 	key := s.wsKey(id, "meta")
-	var result storage.Workspace
+	var result, before storage.Workspace
 	for i := 0; i < maxRetries; i++ {
 		if err := backoff(ctx, i); err != nil {
 			return storage.Workspace{}, err
@@ -190,6 +201,8 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 				return err
 			}
 			old := w
+			w.Settings.Login.EmailDomains = slices.Clone(w.Settings.Login.EmailDomains)
+			w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
 			if err := fn(&w); err != nil {
 				return callbackError{err}
 			}
@@ -205,7 +218,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 				return nil
 			})
 			if err == nil {
-				result = w
+				result, before = w, old
 			}
 			return err
 		}, key)
@@ -218,6 +231,9 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 		}
 		if err != nil {
 			return storage.Workspace{}, s.wrap(err)
+		}
+		if err := s.syncDomainIndex(ctx, id, before.Settings.Login.EmailDomains); err != nil {
+			return storage.Workspace{}, err
 		}
 		return result, nil
 	}
@@ -241,6 +257,16 @@ func (c callbackError) Unwrap() error { return c.err }
 func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 	if !validWS(id) {
 		return storage.ErrNotFound
+	}
+	// The domains to take out of the index afterwards; a crash before
+	// that leaves index entries that readers ignore (no record lists them).
+	var domains []string
+	if b, err := s.rdb.Get(ctx, s.wsKey(id, "meta")).Bytes(); err == nil {
+		if w, err := decodeWorkspace(b); err == nil {
+			domains = w.Settings.Login.EmailDomains
+		}
+	} else if !errors.Is(err, redis.Nil) {
+		return s.wrap(err)
 	}
 	res, err := scriptWorkspaceDelete.Run(ctx, s.rdb, []string{s.wsKey(id, "meta")}, s.wsPrefix(id)).StringSlice()
 	if err != nil {
@@ -275,6 +301,9 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 				return s.wrap(err)
 			}
 		}
+	}
+	if err := s.syncDomainIndex(ctx, id, domains); err != nil {
+		return err
 	}
 	if err := s.rdb.ZRem(ctx, s.registryKey(), id).Err(); err != nil {
 		return s.wrap(err)
@@ -393,5 +422,6 @@ func decodeWorkspaceCached(rec string) (storage.Workspace, error) {
 	}
 	// The caller gets its own slices.
 	w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
+	w.Settings.Login.EmailDomains = slices.Clone(w.Settings.Login.EmailDomains)
 	return w, nil
 }
