@@ -25,9 +25,15 @@ type WorkspaceJSON struct {
 // SettingsJSON is the nested JSON form of storage.Settings: the dotted names
 // of DESIGN §3 (jit.enabled, idp.metadataXML, ...) are paths in it.
 type SettingsJSON struct {
-	JIT         JITJSON  `json:"jit"`
-	CustomRoles []string `json:"customRoles"`
-	IdP         IdPJSON  `json:"idp"`
+	JIT         JITJSON   `json:"jit"`
+	CustomRoles []string  `json:"customRoles"`
+	IdP         IdPJSON   `json:"idp"`
+	Login       LoginJSON `json:"login"`
+}
+
+// LoginJSON is storage.LoginSettings in JSON.
+type LoginJSON struct {
+	EmailDomains []string `json:"emailDomains"`
 }
 
 // JITJSON is storage.JITSettings in JSON.
@@ -47,10 +53,7 @@ type IdPJSON struct {
 }
 
 func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
-	roles := ws.Settings.CustomRoles
-	if roles == nil {
-		roles = []string{}
-	}
+	roles := nonNil(ws.Settings.CustomRoles)
 	return WorkspaceJSON{
 		ID:   ws.ID,
 		Name: ws.Name,
@@ -68,6 +71,7 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 				EntityID:          ws.Settings.IdP.EntityID,
 				AllowIdPInitiated: ws.Settings.IdP.AllowIdPInitiated,
 			},
+			Login: LoginJSON{EmailDomains: nonNil(ws.Settings.Login.EmailDomains)},
 		},
 		CreatedAt: ws.CreatedAt,
 		UpdatedAt: ws.UpdatedAt,
@@ -75,13 +79,28 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 	}
 }
 
+// nonNil returns l, or an empty list for nil (JSON [] rather than null).
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
 // SettingsPatch is a partial change of settings: absent (nil) fields keep
 // their value. It is the "settings" object of the admin API's create and
 // update bodies and of the bootstrap file.
 type SettingsPatch struct {
-	JIT         *JITPatch `json:"jit,omitempty"`
-	CustomRoles *[]string `json:"customRoles,omitempty"`
-	IdP         *IdPPatch `json:"idp,omitempty"`
+	JIT         *JITPatch   `json:"jit,omitempty"`
+	CustomRoles *[]string   `json:"customRoles,omitempty"`
+	IdP         *IdPPatch   `json:"idp,omitempty"`
+	Login       *LoginPatch `json:"login,omitempty"`
+}
+
+// LoginPatch is a partial change of the login settings. EmailDomains
+// replaces the whole list.
+type LoginPatch struct {
+	EmailDomains *[]string `json:"emailDomains,omitempty"`
 }
 
 // JITPatch is a partial change of the JIT settings.
@@ -143,6 +162,10 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 			s.IdP.AllowIdPInitiated = *i.AllowIdPInitiated
 			changed = append(changed, "idp.allowIdPInitiated")
 		}
+	}
+	if l := p.Login; l != nil && l.EmailDomains != nil {
+		s.Login.EmailDomains = slices.Clone(*l.EmailDomains)
+		changed = append(changed, "login.emailDomains")
 	}
 	return changed
 }
@@ -220,6 +243,7 @@ func normalizeSettings(s *storage.Settings) error {
 	if strings.ContainsFunc(s.IdP.EntityID, unicode.IsControl) || len(s.IdP.EntityID) > 1024 {
 		v.add("settings.idp.entityID must be at most 1024 characters without control characters")
 	}
+	normalizeEmailDomains(s, &v)
 	return v.orNil()
 }
 
@@ -236,5 +260,32 @@ func validateName(name string, v *ValidationError) {
 func validateID(id string, v *ValidationError) {
 	if !ValidWorkspaceID(id) {
 		v.add("id %q must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits and '-')", id)
+	}
+}
+
+// MaxEmailDomains is how many email domains one workspace may declare.
+const MaxEmailDomains = 50
+
+// normalizeEmailDomains replaces each of s.Login.EmailDomains by its
+// lower-case ASCII form (saml.NormalizeEmailDomain: the home page looks
+// domains up in that form) and reports invalid, repeated and too many
+// domains.
+func normalizeEmailDomains(s *storage.Settings, v *ValidationError) {
+	ds := s.Login.EmailDomains
+	if len(ds) > MaxEmailDomains {
+		v.add("settings.login.emailDomains: at most %d domains", MaxEmailDomains)
+	}
+	seen := map[string]bool{}
+	for i, d := range ds {
+		n, err := saml.NormalizeEmailDomain(d)
+		switch {
+		case err != nil:
+			v.add("settings.login.emailDomains: %q: %v", d, err)
+		case seen[n]:
+			v.add("settings.login.emailDomains: %q is listed twice", n)
+		default:
+			ds[i] = n
+		}
+		seen[n] = true
 	}
 }
