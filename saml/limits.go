@@ -17,14 +17,18 @@ import (
 // client network (loginClient: the IPv4 address, or the IPv6 /64).
 const (
 	// DefaultLoginLimit is Config.LoginLimit's default: SP-initiated
-	// sign-ins per minute per client network and workspace. Each one
-	// stores a tracked request for requestTTL, so the limit also bounds
-	// what one client keeps in Redis: at most 60 per minute of requestTTL
-	// plus one burst, 660 records (about 75 kB, see trackedRequest) per
-	// client and workspace. An office of sixty people behind one NAT
-	// address can start signing in within the same minute, and six
-	// hundred within ten minutes; a larger office may need it raised.
-	DefaultLoginLimit = 60
+	// sign-ins per minute per client network and workspace (and the
+	// home page's find-workspace look-ups per minute per client
+	// network). It equals DefaultACSClientLimit, since each sign-in ends
+	// in one ACS post: an office of 500 people behind one NAT address who
+	// all open the app around 9:00 (a burst of 300 at once, then 300 a
+	// minute, counting a retry or a second tab) get through within the
+	// first minute or two; at 60 a minute most of them would have hit the
+	// 429 page. Each sign-in stores a tracked request for requestTTL, so
+	// the limit also bounds what one client keeps in Redis: at most 300
+	// per minute of requestTTL plus one burst, 3,300 records (about
+	// 375 kB, see trackedRequest) per client and workspace.
+	DefaultLoginLimit = 300
 	// DefaultACSClientLimit is Config.ACSClientLimit's default: SAML
 	// responses per minute one client network may post, to all
 	// workspaces together. A company's morning sign-in wave from one
@@ -102,7 +106,7 @@ func (s *Service) limitACS(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Service) tooManySignIns(c echo.Context, retry time.Duration) error {
 	c.Response().Header().Set("Retry-After", strconv.FormatInt(int64(max(1, (retry+time.Second-1)/time.Second)), 10))
 	return s.showMessage(c, http.StatusTooManyRequests, message{Title: "Too many sign-in attempts",
-		Text: "There have been too many sign-in attempts to this workspace recently. Please try again in a minute."})
+		Text: "There have been too many sign-in attempts from your network recently. Please try again in a minute."})
 }
 
 // limitACSBody caps the ACS request body at Config.ACSBodyLimit: a

@@ -42,6 +42,9 @@ type homePage struct {
 	Me       meResponse
 	CSRF     string
 	Demo     bool
+	// Return is the local path (?return=) the find-workspace form passes
+	// on to the login, when not the home page.
+	Return string
 }
 
 // me assembles the signed-in person's view: account, active workspace, and
@@ -104,9 +107,13 @@ func (s *Service) handleMe(c echo.Context) error {
 }
 
 // handleHome shows the signed-in person's account and memberships, or a
-// short welcome (with the demo IdP link in demo mode).
+// short welcome (with the demo IdP link in demo mode), and the
+// find-workspace form (discover.go) in both cases.
 func (s *Service) handleHome(c echo.Context) error {
 	data := homePage{Demo: s.demo != nil}
+	if ret := localPath(c.QueryParam("return")); ret != "/" {
+		data.Return = ret
+	}
 	sess, st, err := s.activeSession(c)
 	if err != nil {
 		return s.storeFailed(c, "home page", err)

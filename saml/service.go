@@ -186,6 +186,7 @@ func (s *Service) Register(e *echo.Echo) {
 	e.POST("/saml/:ws/slo", s.handleSLO, s.limitACS)
 	e.GET("/api/v1/me", s.handleMe)
 	e.GET("/", s.handleHome)
+	e.POST("/find-workspace", s.handleFind)
 	e.POST("/logout", s.handleLogout)
 	e.GET("/join/:token", s.handleJoinLink)
 	e.POST("/join/confirm", s.handleJoinConfirm)

@@ -246,7 +246,7 @@ func loginClient(ip string) string {
 // within Config.LoginLimit. /saml/{ws}/login is unauthenticated and every
 // call stores a tracked AuthnRequest for requestTTL, so the limit is what
 // bounds the tracked requests one client keeps alive: about LoginLimit
-// per minute of requestTTL, plus one burst (330 at the default). When
+// per minute of requestTTL, plus one burst (3,300 at the default). When
 // false it has answered 429 with Retry-After and the plain message page.
 // Nothing else is written for a refused login (no tracked request, and no
 // login.refused event: that would be a write per request again).

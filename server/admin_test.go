@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -233,6 +234,14 @@ func TestWorkspaceBadInput(t *testing.T) {
 		{"custom role twice", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"customRoles": []string{"X", "X"}}}, 400, []string{"settings.customRoles"}},
 		{"metadata not xml", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"idp": map[string]any{"metadataXML": "hello"}}}, 400, []string{"settings.idp.metadataXML"}},
 		{"metadata of an SP", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"idp": map[string]any{"metadataXML": spMetadata}}}, 400, []string{"settings.idp.metadataXML", "IDPSSODescriptor"}},
+		{"email domain wildcard", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"login": map[string]any{"emailDomains": []string{"*.example.com"}}}}, 400, []string{"settings.login.emailDomains", "*.example.com", "wildcard"}},
+		{"email domain single label", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"login": map[string]any{"emailDomains": []string{"localhost"}}}}, 400, []string{"settings.login.emailDomains", "localhost"}},
+		{"email domain is an address", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"login": map[string]any{"emailDomains": []string{"a@b.example"}}}}, 400, []string{"settings.login.emailDomains", "a@b.example"}},
+		{"email domain trailing dot", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"login": map[string]any{"emailDomains": []string{"b.example."}}}}, 400, []string{"settings.login.emailDomains", "b.example."}},
+		{"email domain label too long", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"login": map[string]any{"emailDomains": []string{strings.Repeat("x", 64) + ".example"}}}}, 400, []string{"settings.login.emailDomains"}},
+		{"email domain twice in another case", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"login": map[string]any{"emailDomains": []string{"b.example", "B.Example"}}}}, 400, []string{"settings.login.emailDomains", "listed twice"}},
+		{"too many email domains", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"login": map[string]any{"emailDomains": manyDomains(51)}}}, 400, []string{"settings.login.emailDomains", "at most 50"}},
+		{"patch invalid email domain", "PATCH", "/admin/v1/workspaces/taken", map[string]any{"settings": map[string]any{"login": map[string]any{"emailDomains": []string{"a b.example"}}}}, 400, []string{"settings.login.emailDomains"}},
 		{"unknown field", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "colour": "red"}, 400, []string{"colour"}},
 		{"unknown settings field", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"jit": map[string]any{"enable": true}}}, 400, []string{"enable"}},
 		{"wrong type", "POST", "/admin/v1/workspaces", map[string]any{"id": "a", "name": "a", "settings": map[string]any{"jit": map[string]any{"enabled": "yes"}}}, 400, []string{"enabled"}},
@@ -730,5 +739,43 @@ func TestWorkspaceAllowSHA1(t *testing.T) {
 	stored, err := env.Store.GetWorkspace(t.Context(), "legacy")
 	if err != nil || !stored.Settings.IdP.AllowSHA1 {
 		t.Fatalf("stored %+v, %v", stored.Settings.IdP, err)
+	}
+}
+
+// manyDomains returns n distinct email domains.
+func manyDomains(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("d%d.example", i)
+	}
+	return out
+}
+
+// TestEmailDomainsNormalized: the admin API stores email domains
+// lower-case in ASCII (IDNA) form, shows them, and a change replaces the
+// list.
+func TestEmailDomainsNormalized(t *testing.T) {
+	env := servertest.New(t, nil)
+	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces", map[string]any{
+		"id": "finance", "name": "Finance",
+		"settings": map[string]any{"login": map[string]any{"emailDomains": []string{"Finance.Example.COM", "Bücher.example"}}},
+	})
+	wantStatus(t, resp, body, http.StatusCreated)
+	ws := decode[server.WorkspaceJSON](t, body)
+	if got := strings.Join(ws.Settings.Login.EmailDomains, ","); got != "finance.example.com,xn--bcher-kva.example" {
+		t.Errorf("emailDomains = %s", got)
+	}
+	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/finance", map[string]any{
+		"settings": map[string]any{"login": map[string]any{"emailDomains": []string{"other.example"}}},
+	})
+	wantStatus(t, resp, body, http.StatusOK)
+	if got := decode[server.WorkspaceJSON](t, body).Settings.Login.EmailDomains; len(got) != 1 || got[0] != "other.example" {
+		t.Errorf("after patch emailDomains = %v", got)
+	}
+	// Another workspace without the setting shows an empty list, not null.
+	env.CreateWorkspace(t, "legal", nil)
+	_, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/legal", nil)
+	if !strings.Contains(string(body), `"emailDomains":[]`) {
+		t.Errorf("legal: %s", body)
 	}
 }

@@ -256,5 +256,6 @@ func tokenLive(live []storage.SCIMToken, h []byte) bool {
 // settingsEqual compares settings, treating a nil and an empty role list
 // alike.
 func settingsEqual(a, b storage.Settings) bool {
-	return a.JIT == b.JIT && a.IdP == b.IdP && a.Roles == b.Roles && slices.Equal(a.CustomRoles, b.CustomRoles)
+	return a.JIT == b.JIT && a.IdP == b.IdP && a.Roles == b.Roles && slices.Equal(a.CustomRoles, b.CustomRoles) &&
+		slices.Equal(a.Login.EmailDomains, b.Login.EmailDomains)
 }

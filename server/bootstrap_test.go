@@ -38,6 +38,7 @@ workspaces:
     name: ""
     settings:
       jit: {roleSync: sometimes, defaultRole: Boss}
+      login: {emailDomains: ["*.example.com"]}
     scimTokens:
       - name: both
         sha256: abc
@@ -51,7 +52,7 @@ workspaces:
 	if err == nil {
 		t.Fatal("invalid file accepted")
 	}
-	for _, want := range []string{"workspaces[0]: id", "workspaces[0]: name", "settings.jit.roleSync", "settings.jit.defaultRole",
+	for _, want := range []string{"workspaces[0]: id", "workspaces[0]: name", "settings.jit.roleSync", "settings.jit.defaultRole", "settings.login.emailDomains",
 		"scimTokens[0]: set exactly one", "scimTokens[0]: sha256", "scimTokens[1]: name", "scimTokens[1]: sha256", "workspaces[2]: id \"ok\" is declared twice"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
@@ -76,6 +77,7 @@ workspaces:
       jit: {enabled: true, defaultRole: Auditor}
       customRoles: [Auditor]
       idp: {allowSHA1: true}
+      login: {emailDomains: [Finance.EXAMPLE]}
     scimTokens:
       - {name: okta, sha256: ` + hexSHA(hashedTok) + `}
       - {name: entra, env: FIN_TOKEN}
@@ -92,6 +94,9 @@ workspaces:
 	fin, err := store.GetWorkspace(ctx, "finance")
 	if err != nil || !fin.Settings.JIT.Enabled || fin.Settings.JIT.DefaultRole != "Auditor" || !fin.Settings.IdP.AllowSHA1 || fin.Version != 1 {
 		t.Fatalf("finance %+v, %v", fin, err)
+	}
+	if ws, err := store.WorkspacesByEmailDomain(ctx, "finance.example"); err != nil || len(ws) != 1 || ws[0].ID != "finance" {
+		t.Fatalf("workspaces of finance.example: %+v, %v", ws, err)
 	}
 	legal, err := store.GetWorkspace(ctx, "legal")
 	if err != nil || legal.Settings.JIT != storage.DefaultSettings().JIT {

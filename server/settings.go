@@ -29,11 +29,17 @@ type SettingsJSON struct {
 	CustomRoles []string  `json:"customRoles"`
 	IdP         IdPJSON   `json:"idp"`
 	Roles       RolesJSON `json:"roles"`
+	Login       LoginJSON `json:"login"`
 }
 
 // RolesJSON is storage.RoleSettings in JSON.
 type RolesJSON struct {
 	AppRoles bool `json:"appRoles"`
+}
+
+// LoginJSON is storage.LoginSettings in JSON.
+type LoginJSON struct {
+	EmailDomains []string `json:"emailDomains"`
 }
 
 // JITJSON is storage.JITSettings in JSON.
@@ -55,10 +61,7 @@ type IdPJSON struct {
 }
 
 func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
-	roles := ws.Settings.CustomRoles
-	if roles == nil {
-		roles = []string{}
-	}
+	roles := nonNil(ws.Settings.CustomRoles)
 	return WorkspaceJSON{
 		ID:   ws.ID,
 		Name: ws.Name,
@@ -79,11 +82,20 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 				AllowSHA1: ws.Settings.IdP.AllowSHA1,
 			},
 			Roles: RolesJSON{AppRoles: ws.Settings.Roles.AppRoles},
+			Login: LoginJSON{EmailDomains: nonNil(ws.Settings.Login.EmailDomains)},
 		},
 		CreatedAt: ws.CreatedAt,
 		UpdatedAt: ws.UpdatedAt,
 		Version:   ws.Version,
 	}
+}
+
+// nonNil returns l, or an empty list for nil (JSON [] rather than null).
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
 
 // SettingsPatch is a partial change of settings: absent (nil) fields keep
@@ -94,11 +106,18 @@ type SettingsPatch struct {
 	CustomRoles *[]string   `json:"customRoles,omitempty"`
 	IdP         *IdPPatch   `json:"idp,omitempty"`
 	Roles       *RolesPatch `json:"roles,omitempty"`
+	Login       *LoginPatch `json:"login,omitempty"`
 }
 
 // RolesPatch is a partial change of the role-source settings.
 type RolesPatch struct {
 	AppRoles *bool `json:"appRoles,omitempty"`
+}
+
+// LoginPatch is a partial change of the login settings. EmailDomains
+// replaces the whole list.
+type LoginPatch struct {
+	EmailDomains *[]string `json:"emailDomains,omitempty"`
 }
 
 // JITPatch is a partial change of the JIT settings.
@@ -171,6 +190,10 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 	if r := p.Roles; r != nil && r.AppRoles != nil {
 		s.Roles.AppRoles = *r.AppRoles
 		changed = append(changed, "roles.appRoles")
+	}
+	if l := p.Login; l != nil && l.EmailDomains != nil {
+		s.Login.EmailDomains = slices.Clone(*l.EmailDomains)
+		changed = append(changed, "login.emailDomains")
 	}
 	return changed
 }
@@ -248,6 +271,7 @@ func normalizeSettings(s *storage.Settings) error {
 	if strings.ContainsFunc(s.IdP.EntityID, unicode.IsControl) || len(s.IdP.EntityID) > 1024 {
 		v.add("settings.idp.entityID must be at most 1024 characters without control characters")
 	}
+	normalizeEmailDomains(s, &v)
 	return v.orNil()
 }
 
@@ -264,5 +288,32 @@ func validateName(name string, v *ValidationError) {
 func validateID(id string, v *ValidationError) {
 	if !ValidWorkspaceID(id) {
 		v.add("id %q must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits and '-')", id)
+	}
+}
+
+// MaxEmailDomains is how many email domains one workspace may declare.
+const MaxEmailDomains = 50
+
+// normalizeEmailDomains replaces each of s.Login.EmailDomains by its
+// lower-case ASCII form (saml.NormalizeEmailDomain: the home page looks
+// domains up in that form) and reports invalid, repeated and too many
+// domains.
+func normalizeEmailDomains(s *storage.Settings, v *ValidationError) {
+	ds := s.Login.EmailDomains
+	if len(ds) > MaxEmailDomains {
+		v.add("settings.login.emailDomains: at most %d domains", MaxEmailDomains)
+	}
+	seen := map[string]bool{}
+	for i, d := range ds {
+		n, err := saml.NormalizeEmailDomain(d)
+		switch {
+		case err != nil:
+			v.add("settings.login.emailDomains: %q: %v", d, err)
+		case seen[n]:
+			v.add("settings.login.emailDomains: %q is listed twice", n)
+		default:
+			ds[i] = n
+		}
+		seen[n] = true
 	}
 }

@@ -83,6 +83,16 @@ type Settings struct {
 	CustomRoles []string
 	IdP         IdPSettings
 	Roles       RoleSettings
+	Login       LoginSettings
+}
+
+// LoginSettings control how people find the workspace's sign-in.
+type LoginSettings struct {
+	// EmailDomains are the lower-case ASCII (IDNA) email domains whose
+	// people sign in through this workspace: the home page sends an email
+	// address of one of them to the workspace's login. Several workspaces
+	// may claim one domain (the person then chooses).
+	EmailDomains []string
 }
 
 // JITSettings control just-in-time provisioning at SAML login.
@@ -463,6 +473,14 @@ type Store interface {
 	// DeleteWorkspace removes the workspace and everything it owns
 	// (users, groups, tokens, events), and its memberships from accounts.
 	DeleteWorkspace(ctx context.Context, id string) error
+	// WorkspacesByEmailDomain returns the workspaces whose
+	// Settings.Login.EmailDomains contain domain (exactly: callers pass
+	// it lower-case), ordered by id; none is an empty slice, not an
+	// error. The workspace records are the authority: a workspace is
+	// returned only when its current record lists the domain, and a
+	// created, updated or deleted workspace is found (or no longer
+	// found) as soon as that call has returned.
+	WorkspacesByEmailDomain(ctx context.Context, domain string) ([]Workspace, error)
 
 	// CreateSCIMToken stores a token hash; several may be live at once.
 	CreateSCIMToken(ctx context.Context, ws string, t SCIMToken) error

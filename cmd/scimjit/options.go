@@ -67,7 +67,7 @@ var serveOptions = []option{
 	{Flag: "saml-clock-skew", Default: "2m", Usage: "allowed clock difference with IdPs"},
 	{Flag: "session-ttl", Default: "12h", Usage: "lifetime of a browser session"},
 	{Flag: "verify-ttl", Default: "30m", Usage: "lifetime of an emailed join-verification link"},
-	{Flag: "saml-login-limit", Default: strconv.Itoa(saml.DefaultLoginLimit), Usage: "SP-initiated sign-ins (GET /saml/{ws}/login) per minute per client address and workspace, in bursts of as many; 429 beyond"},
+	{Flag: "saml-login-limit", Default: strconv.Itoa(saml.DefaultLoginLimit), Usage: "SP-initiated sign-ins (GET /saml/{ws}/login) per minute per client address and workspace, and workspace look-ups from the start page per client address, in bursts of as many; 429 beyond"},
 	{Flag: "saml-acs-client-limit", Default: strconv.Itoa(saml.DefaultACSClientLimit), Usage: "SAML responses posted to the ACS per minute per client address (all workspaces), in bursts of as many; 429 beyond"},
 	{Flag: "saml-acs-workspace-limit", Default: strconv.Itoa(saml.DefaultACSWorkspaceLimit), Usage: "SAML responses posted to one workspace's ACS per minute (all clients), in bursts of as many; 429 beyond"},
 	{Flag: "smtp-host", Usage: "SMTP server for verification mail (empty: mail only goes to the outbox, GET /admin/v1/outbox)"},

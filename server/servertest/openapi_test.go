@@ -24,6 +24,7 @@ func workspace() map[string]any {
 			"customRoles": []any{},
 			"idp":         map[string]any{"metadataXML": "", "entityID": "", "allowIdPInitiated": false, "allowSHA1": false},
 			"roles":       map[string]any{"appRoles": false},
+			"login":       map[string]any{"emailDomains": []any{}},
 		},
 		"createdAt": "2026-11-28T15:37:51.512995Z",
 		"updatedAt": "2026-11-28T15:37:51.512995Z",

@@ -29,6 +29,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		fn   func(t *testing.T, s storage.Store)
 	}{
 		{"Workspaces", testWorkspaces},
+		{"EmailDomains", testEmailDomains},
 		{"SCIMTokens", testSCIMTokens},
 		{"Accounts", testAccounts},
 		{"AccountRaces", testAccountRaces},

@@ -148,6 +148,14 @@ const (
 	// KindWorkspaceRegistryDangling: a registry entry of a workspace that
 	// does not exist. Fix removes it.
 	KindWorkspaceRegistryDangling = "workspace-registry-dangling"
+	// KindDomainIndexMissing: a workspace's login.emailDomains lists a
+	// domain that the email-domain index lacks (the home page does not
+	// find the workspace by it). Fix adds it.
+	KindDomainIndexMissing = "domain-index-missing"
+	// KindDomainIndexStale: an email-domain index entry whose workspace
+	// does not exist or no longer lists the domain (readers ignore it).
+	// Fix removes it.
+	KindDomainIndexStale = "domain-index-stale"
 	// KindEmailIndexDangling: the email index names an account that has
 	// no record. Fix rebuilds the record from the account's memberships,
 	// or removes the entry when it has none.
@@ -263,6 +271,9 @@ func (c *checker) check(ctx context.Context) error {
 	}
 	c.wsIDs = slices.Sorted(maps.Keys(metas))
 	if err := c.checkRegistry(ctx, metas); err != nil {
+		return err
+	}
+	if err := c.checkDomainIndex(ctx); err != nil {
 		return err
 	}
 	for _, ws := range c.wsIDs {
@@ -719,6 +730,78 @@ func (c *checker) checkRegistry(ctx context.Context, metas map[string]bool) erro
 			}
 		}
 		c.found(KindWorkspaceRegistryDangling, reg, ws, "the registry lists workspace "+ws+", which does not exist; the entry is removed")
+	}
+	return nil
+}
+
+// checkDomainIndex compares the email-domain index with the domains the
+// workspace records list. Both repairs are syncDomainIndex, the step every
+// workspace write ends with: it re-reads the record, so a concurrent
+// change of the setting is never undone.
+func (c *checker) checkDomainIndex(ctx context.Context) error {
+	key := c.s.domainIndexKey()
+	indexed := map[string]bool{} // index members
+	err := c.scanEach(ctx, func(cur uint64) *redis.ScanCmd { return c.s.rdb.ZScan(ctx, key, cur, "", checkBatch) },
+		func(batch []string) error {
+			for i := 0; i < len(batch); i += 2 {
+				indexed[batch[i]] = true
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	listed := map[string]bool{} // members the records call for
+	for _, ws := range c.wsIDs {
+		domains, _, err := c.s.currentDomains(ctx, ws)
+		if err != nil {
+			return err
+		}
+		for _, d := range domains {
+			m := domainMember(d, ws)
+			listed[m] = true
+			if indexed[m] {
+				continue
+			}
+			if c.o.Fix {
+				if err := c.s.syncDomainIndex(ctx, ws, nil); err != nil {
+					return err
+				}
+			} else if err := c.s.rdb.ZScore(ctx, key, m).Err(); err == nil {
+				continue // written since the scan
+			} else if !errors.Is(err, redis.Nil) {
+				return c.s.wrap(err)
+			}
+			c.found(KindDomainIndexMissing, key, m, "workspace "+ws+" lists email domain "+d+", which the index lacks; it is added")
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(indexed)) {
+		if listed[m] {
+			continue
+		}
+		d, ws, _ := strings.Cut(m, " ")
+		if validWS(ws) {
+			// Confirm against the record as it is now.
+			domains, _, err := c.s.currentDomains(ctx, ws)
+			if err != nil {
+				return err
+			}
+			if slices.Contains(domains, d) {
+				continue
+			}
+		}
+		if c.o.Fix {
+			var err error
+			if validWS(ws) {
+				err = c.s.syncDomainIndex(ctx, ws, []string{d})
+			} else {
+				err = c.s.wrap(c.s.rdb.ZRem(ctx, key, m).Err())
+			}
+			if err != nil {
+				return err
+			}
+		}
+		c.found(KindDomainIndexStale, key, m, "the email-domain index maps "+d+" to workspace "+ws+", which does not list it; the entry is removed")
 	}
 	return nil
 }

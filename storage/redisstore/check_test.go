@@ -50,6 +50,7 @@ func (f *checkFixture) ws(ws, name string) string { return f.prefix + ":{ws:" + 
 func (f *checkFixture) acct(id string) string     { return f.prefix + ":{acct:" + id + "}:a" }
 func (f *checkFixture) emailIndex() string        { return f.prefix + ":{accounts}:email" }
 func (f *checkFixture) registry() string          { return f.prefix + ":{registry}:workspaces" }
+func (f *checkFixture) domainIndex() string       { return f.prefix + ":{registry}:domains" }
 
 // must fails the test on a Redis error of a corrupting write.
 func must(t *testing.T, err error) {
@@ -337,6 +338,30 @@ var checkCases = []checkCase{
 			ws, err := f.s.ListWorkspaces(t.Context())
 			if err != nil || len(ws) != 2 {
 				t.Errorf("workspaces = %+v, %v", ws, err)
+			}
+		}},
+	{name: "email-domain index misses a workspace's domain", kinds: []string{redisstore.KindDomainIndexMissing},
+		corrupt: func(t *testing.T, f *checkFixture) {
+			_, err := f.s.UpdateWorkspace(t.Context(), "two", func(w *storage.Workspace) error {
+				w.Settings.Login.EmailDomains = []string{"two.example"}
+				return nil
+			})
+			must(t, err)
+			must(t, f.c.ZRem(t.Context(), f.domainIndex(), "two.example two").Err())
+		},
+		after: func(t *testing.T, f *checkFixture) {
+			ws, err := f.s.WorkspacesByEmailDomain(t.Context(), "two.example")
+			if err != nil || len(ws) != 1 || ws[0].ID != "two" {
+				t.Errorf("workspaces of two.example = %+v, %v", ws, err)
+			}
+		}},
+	{name: "email-domain index entry no record lists", kinds: []string{redisstore.KindDomainIndexStale},
+		corrupt: func(t *testing.T, f *checkFixture) {
+			must(t, f.c.ZAdd(t.Context(), f.domainIndex(), redis.Z{Member: "old.example one"}).Err())
+		},
+		after: func(t *testing.T, f *checkFixture) {
+			if err := f.c.ZScore(t.Context(), f.domainIndex(), "old.example one").Err(); !errors.Is(err, redis.Nil) {
+				t.Errorf("stale domain entry still there (%v)", err)
 			}
 		}},
 	{name: "registry lists a deleted workspace", kinds: []string{redisstore.KindWorkspaceRegistryDangling},
@@ -811,7 +836,7 @@ var allKinds = []string{
 	redisstore.KindGroupMemberIndexStale, redisstore.KindGroupMembersOrphan, redisstore.KindWorkspaceUnregistered,
 	redisstore.KindWorkspaceRegistryDangling, redisstore.KindEmailIndexDangling, redisstore.KindEmailIndexWrongAccount,
 	redisstore.KindAccountUnpublished, redisstore.KindAccountUnindexed, redisstore.KindAccountEmailConflict,
-	redisstore.KindAccountRecordInvalid,
+	redisstore.KindAccountRecordInvalid, redisstore.KindDomainIndexMissing, redisstore.KindDomainIndexStale,
 }
 
 // TestCheckOnCluster runs every corruption through the Cluster client on a

@@ -17,7 +17,8 @@ import (
 func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: ws, Name: ws}); err != nil {
+	if _, err := s.CreateWorkspace(ctx, storage.Workspace{ID: ws, Name: ws,
+		Settings: storage.Settings{Login: storage.LoginSettings{EmailDomains: []string{ws + ".example"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	a, _, err := s.GetOrCreateAccount(ctx, storage.Account{Email: "p@" + ws + ".example"})
@@ -105,7 +106,7 @@ func TestKeyLayoutOneSlotPerWorkspace(t *testing.T) {
 		tag := hashTag(k)
 		switch {
 		case strings.HasPrefix(k, "sj:{ws:"), strings.HasPrefix(k, "sj:{acct:"):
-		case k == "sj:{registry}:workspaces", k == "sj:{accounts}:email", strings.HasPrefix(k, "sj:{mail}:"):
+		case k == "sj:{registry}:workspaces", k == "sj:{registry}:domains", k == "sj:{accounts}:email", strings.HasPrefix(k, "sj:{mail}:"):
 		case strings.HasPrefix(k, "sj:{rl}:"): // the rate limits, checked together
 		case strings.HasPrefix(k, "sj:sess:"):
 			continue // single-key records: their slot does not matter

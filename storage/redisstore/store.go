@@ -348,8 +348,9 @@ func (s *Store) wsKey(ws, name string) string { return s.wsPrefix(ws) + name }
 
 func (s *Store) acctKey(id, name string) string { return s.prefix + ":{acct:" + id + "}:" + name }
 
-func (s *Store) registryKey() string   { return s.prefix + ":{registry}:workspaces" }
-func (s *Store) emailIndexKey() string { return s.prefix + ":{accounts}:email" }
+func (s *Store) registryKey() string    { return s.prefix + ":{registry}:workspaces" }
+func (s *Store) emailIndexKey() string  { return s.prefix + ":{accounts}:email" }
+func (s *Store) domainIndexKey() string { return s.prefix + ":{registry}:domains" }
 func (s *Store) sessionKey(k string) string {
 	return s.prefix + ":sess:" + k
 }

@@ -36,10 +36,15 @@ type settingsWire struct {
 	CustomRoles []string        `json:"customRoles,omitempty"`
 	IdP         idpWire         `json:"idp"`
 	Roles       roleSourcesWire `json:"roles"`
+	Login       loginWire       `json:"login,omitzero"`
 }
 
 type roleSourcesWire struct {
 	AppRoles bool `json:"appRoles,omitempty"`
+}
+
+type loginWire struct {
+	EmailDomains []string `json:"emailDomains,omitempty"`
 }
 
 type jitWire struct {
@@ -69,6 +74,7 @@ func encodeWorkspace(w storage.Workspace) ([]byte, error) {
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
 				AllowSHA1:         st.IdP.AllowSHA1},
 			Roles: roleSourcesWire{AppRoles: st.Roles.AppRoles},
+			Login: loginWire{EmailDomains: st.Login.EmailDomains},
 		},
 		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
 }
@@ -91,6 +97,7 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
 				AllowSHA1:         st.IdP.AllowSHA1},
 			Roles: storage.RoleSettings{AppRoles: st.Roles.AppRoles},
+			Login: storage.LoginSettings{EmailDomains: st.Login.EmailDomains},
 		},
 		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
 }
@@ -123,6 +130,9 @@ func (s *Store) CreateWorkspace(ctx context.Context, ws storage.Workspace) (stor
 	}
 	if !ok {
 		return storage.Workspace{}, &storage.ConflictError{Field: "workspace"}
+	}
+	if err := s.syncDomainIndex(ctx, ws.ID, nil); err != nil {
+		return storage.Workspace{}, err
 	}
 	return ws, nil
 }
@@ -180,13 +190,14 @@ func (s *Store) ListWorkspaces(ctx context.Context) ([]storage.Workspace, error)
 }
 
 // UpdateWorkspace is an optimistic WATCH/MULTI read-modify-write of the one
-// record key; fn may run more than once.
+// record key; fn may run more than once. The email-domain index (another
+// slot) is brought in step after the write.
 func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage.Workspace) error) (storage.Workspace, error) {
 	if !validWS(id) {
 		return storage.Workspace{}, storage.ErrNotFound
 	}
 	key := s.wsKey(id, "meta")
-	var result storage.Workspace
+	var result, before storage.Workspace
 	for i := 0; i < maxRetries; i++ {
 		if err := backoff(ctx, i); err != nil {
 			return storage.Workspace{}, err
@@ -201,6 +212,8 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 				return err
 			}
 			old := w
+			w.Settings.Login.EmailDomains = slices.Clone(w.Settings.Login.EmailDomains)
+			w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
 			if err := fn(&w); err != nil {
 				return callbackError{err}
 			}
@@ -216,7 +229,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 				return nil
 			})
 			if err == nil {
-				result = w
+				result, before = w, old
 			}
 			return err
 		}, key)
@@ -229,6 +242,9 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 		}
 		if err != nil {
 			return storage.Workspace{}, s.wrap(err)
+		}
+		if err := s.syncDomainIndex(ctx, id, before.Settings.Login.EmailDomains); err != nil {
+			return storage.Workspace{}, err
 		}
 		return result, nil
 	}
@@ -252,6 +268,16 @@ func (c callbackError) Unwrap() error { return c.err }
 func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 	if !validWS(id) {
 		return storage.ErrNotFound
+	}
+	// The domains to take out of the index afterwards; a crash before
+	// that leaves index entries that readers ignore (no record lists them).
+	var domains []string
+	if b, err := s.rdb.Get(ctx, s.wsKey(id, "meta")).Bytes(); err == nil {
+		if w, err := decodeWorkspace(b); err == nil {
+			domains = w.Settings.Login.EmailDomains
+		}
+	} else if !errors.Is(err, redis.Nil) {
+		return s.wrap(err)
 	}
 	res, err := scriptWorkspaceDelete.Run(ctx, s.rdb, []string{s.wsKey(id, "meta")}, s.wsPrefix(id)).StringSlice()
 	if err != nil {
@@ -286,6 +312,9 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 				return s.wrap(err)
 			}
 		}
+	}
+	if err := s.syncDomainIndex(ctx, id, domains); err != nil {
+		return err
 	}
 	if err := s.rdb.ZRem(ctx, s.registryKey(), id).Err(); err != nil {
 		return s.wrap(err)
@@ -404,5 +433,6 @@ func decodeWorkspaceCached(rec string) (storage.Workspace, error) {
 	}
 	// The caller gets its own slices.
 	w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
+	w.Settings.Login.EmailDomains = slices.Clone(w.Settings.Login.EmailDomains)
 	return w, nil
 }
