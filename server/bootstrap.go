@@ -256,5 +256,6 @@ func tokenLive(live []storage.SCIMToken, h []byte) bool {
 // settingsEqual compares settings, treating a nil and an empty role list
 // alike.
 func settingsEqual(a, b storage.Settings) bool {
-	return a.JIT == b.JIT && a.IdP == b.IdP && slices.Equal(a.CustomRoles, b.CustomRoles)
+	return a.JIT == b.JIT && a.IdP == b.IdP && slices.Equal(a.CustomRoles, b.CustomRoles) &&
+		a.Roles.GroupRulesWin == b.Roles.GroupRulesWin && slices.Equal(a.Roles.GroupRules, b.Roles.GroupRules)
 }

@@ -25,9 +25,10 @@ type WorkspaceJSON struct {
 // SettingsJSON is the nested JSON form of storage.Settings: the dotted names
 // of DESIGN §3 (jit.enabled, idp.metadataXML, ...) are paths in it.
 type SettingsJSON struct {
-	JIT         JITJSON  `json:"jit"`
-	CustomRoles []string `json:"customRoles"`
-	IdP         IdPJSON  `json:"idp"`
+	JIT         JITJSON   `json:"jit"`
+	CustomRoles []string  `json:"customRoles"`
+	IdP         IdPJSON   `json:"idp"`
+	Roles       RolesJSON `json:"roles"`
 }
 
 // JITJSON is storage.JITSettings in JSON.
@@ -68,6 +69,7 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 				EntityID:          ws.Settings.IdP.EntityID,
 				AllowIdPInitiated: ws.Settings.IdP.AllowIdPInitiated,
 			},
+			Roles: rolesJSON(ws.Settings.Roles),
 		},
 		CreatedAt: ws.CreatedAt,
 		UpdatedAt: ws.UpdatedAt,
@@ -79,9 +81,10 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 // their value. It is the "settings" object of the admin API's create and
 // update bodies and of the bootstrap file.
 type SettingsPatch struct {
-	JIT         *JITPatch `json:"jit,omitempty"`
-	CustomRoles *[]string `json:"customRoles,omitempty"`
-	IdP         *IdPPatch `json:"idp,omitempty"`
+	JIT         *JITPatch   `json:"jit,omitempty"`
+	CustomRoles *[]string   `json:"customRoles,omitempty"`
+	IdP         *IdPPatch   `json:"idp,omitempty"`
+	Roles       *RolesPatch `json:"roles,omitempty"`
 }
 
 // JITPatch is a partial change of the JIT settings.
@@ -144,6 +147,7 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 			changed = append(changed, "idp.allowIdPInitiated")
 		}
 	}
+	changed = append(changed, p.Roles.apply(&s.Roles)...)
 	return changed
 }
 
@@ -205,6 +209,8 @@ func normalizeSettings(s *storage.Settings) error {
 		v.add("settings.jit.defaultRole %q is not a system role (%s) or a custom role of the workspace",
 			s.JIT.DefaultRole, strings.Join(storage.SystemRoles, ", "))
 	}
+
+	validateRoleSettings(s, &v)
 
 	if s.IdP.MetadataXML != "" {
 		entityID, err := saml.ValidateIdPMetadata(s.IdP.MetadataXML, time.Now())

@@ -82,6 +82,7 @@ type Settings struct {
 	JIT         JITSettings
 	CustomRoles []string
 	IdP         IdPSettings
+	Roles       RoleSettings
 }
 
 // JITSettings control just-in-time provisioning at SAML login.

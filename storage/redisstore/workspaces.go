@@ -32,9 +32,23 @@ type workspaceWire struct {
 }
 
 type settingsWire struct {
-	JIT         jitWire  `json:"jit"`
-	CustomRoles []string `json:"customRoles,omitempty"`
-	IdP         idpWire  `json:"idp"`
+	JIT         jitWire          `json:"jit"`
+	CustomRoles []string         `json:"customRoles,omitempty"`
+	IdP         idpWire          `json:"idp"`
+	Roles       roleSettingsWire `json:"roles"`
+}
+
+// roleSettingsWire is storage.RoleSettings.
+type roleSettingsWire struct {
+	GroupRules    []groupRuleWire `json:"groupRules,omitempty"`
+	GroupRulesWin bool            `json:"groupRulesWin,omitempty"`
+}
+
+type groupRuleWire struct {
+	Group string `json:"group"`
+	Dev   string `json:"dev,omitempty"`
+	Test  string `json:"test,omitempty"`
+	Prod  string `json:"prod,omitempty"`
 }
 
 type jitWire struct {
@@ -60,6 +74,7 @@ func encodeWorkspace(w storage.Workspace) ([]byte, error) {
 			CustomRoles: st.CustomRoles,
 			IdP: idpWire{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+			Roles: encodeRoleSettings(st.Roles),
 		},
 		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
 }
@@ -80,6 +95,7 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 			CustomRoles: st.CustomRoles,
 			IdP: storage.IdPSettings{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+			Roles: decodeRoleSettings(st.Roles),
 		},
 		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
 }
@@ -393,5 +409,23 @@ func decodeWorkspaceCached(rec string) (storage.Workspace, error) {
 	}
 	// The caller gets its own slices.
 	w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
+	w.Settings.Roles.GroupRules = slices.Clone(w.Settings.Roles.GroupRules)
 	return w, nil
+}
+
+func encodeRoleSettings(r storage.RoleSettings) roleSettingsWire {
+	w := roleSettingsWire{GroupRulesWin: r.GroupRulesWin}
+	for _, g := range r.GroupRules {
+		w.GroupRules = append(w.GroupRules, groupRuleWire{Group: g.Group, Dev: g.Roles.Dev, Test: g.Roles.Test, Prod: g.Roles.Prod})
+	}
+	return w
+}
+
+func decodeRoleSettings(w roleSettingsWire) storage.RoleSettings {
+	r := storage.RoleSettings{GroupRulesWin: w.GroupRulesWin}
+	for _, g := range w.GroupRules {
+		r.GroupRules = append(r.GroupRules, storage.GroupRule{Group: g.Group,
+			Roles: storage.Roles{Dev: g.Dev, Test: g.Test, Prod: g.Prod}})
+	}
+	return r
 }
