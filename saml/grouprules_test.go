@@ -1,6 +1,7 @@
 package saml_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -152,5 +153,82 @@ func TestGroupsOverageAtJITGivesDefaultsAndRecordsIt(t *testing.T) {
 	ev := events(t, env, "acme", "jit.user.created")
 	if len(ev) != 1 || ev[0].Detail["groups"] != "unknown" || ev[0].Detail["dev.source"] != "default" {
 		t.Errorf("jit.user.created = %+v", ev)
+	}
+}
+
+// explainJSON is the admin API's roles explain answer.
+type explainJSON struct {
+	UserID       string
+	Roles        storage.Roles
+	Environments []struct {
+		Environment, Role, Source, Group, EventID, EventType string
+		Rule                                                 int
+		GroupsKnown                                          *bool
+	}
+}
+
+func explain(t *testing.T, env *servertest.Env, ws, userID string) explainJSON {
+	t.Helper()
+	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/workspaces/"+ws+"/members/"+userID+"/roles/explain", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("explain: %d %s", resp.StatusCode, body)
+	}
+	var x explainJSON
+	if err := json.Unmarshal(body, &x); err != nil || len(x.Environments) != 3 {
+		t.Fatalf("explain body %s: %v", body, err)
+	}
+	return x
+}
+
+func TestRolesExplainSaysWhichRuleAttributeDefaultOrSCIMGaveEachRole(t *testing.T) {
+	env := servertest.New(t, nil)
+	idp := newSSOIdP(t, "https://idp.test")
+	scim := addWorkspace(t, env, "acme", idp, withGroupRules(false, storage.RoleSyncEveryLogin, testRules...))
+	const email = "gil@acme.example"
+
+	// DEV from rule 1, TEST from the attribute (explicit wins), PROD the
+	// default.
+	u := signInOK(t, env, idp, "acme", email, attr("workato_role_test", "Operator"), groupsAttr("groups", "Engineering"))
+	x := explain(t, env, "acme", u.ID)
+	dev, test, prod := x.Environments[0], x.Environments[1], x.Environments[2]
+	if x.UserID != u.ID || x.Roles != u.Roles {
+		t.Errorf("explain = %+v, membership roles %+v", x, u.Roles)
+	}
+	if dev.Environment != "dev" || dev.Role != "Admin" || dev.Source != "rule" || dev.Rule != 1 || dev.Group != "Engineering" || dev.EventType != "jit.user.created" || dev.EventID == "" {
+		t.Errorf("dev = %+v", dev)
+	}
+	if test.Role != "Operator" || test.Source != "attribute" || prod.Role != "Operator" || prod.Source != "default" {
+		t.Errorf("test = %+v, prod = %+v", test, prod)
+	}
+
+	// An overage sign-in keeps DEV and TEST and says so.
+	signInOK(t, env, idp, "acme", email, attr(entraOverageClaim, "https://graph.windows.net/x"), attr("workato_role_prod", "Analyst"))
+	x = explain(t, env, "acme", u.ID)
+	if dev := x.Environments[0]; dev.Role != "Admin" || dev.Source != "kept" || dev.EventType != "role.synced" || dev.GroupsKnown == nil || *dev.GroupsKnown {
+		t.Errorf("after overage: dev = %+v", dev)
+	}
+	if prod := x.Environments[2]; prod.Role != "Analyst" || prod.Source != "attribute" {
+		t.Errorf("after overage: prod = %+v", prod)
+	}
+
+	// SCIM changes PROD: explain names SCIM for it only.
+	resp, body := env.Do(t, http.MethodPatch, "/scim/v2/acme/Users/"+u.ID, scim, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace",
+			"path": "urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole:workato_role_prod", "value": "NoAccess"}},
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("SCIM patch: %d %s", resp.StatusCode, body)
+	}
+	x = explain(t, env, "acme", u.ID)
+	if prod := x.Environments[2]; prod.Role != "NoAccess" || prod.Source != "scim" {
+		t.Errorf("after SCIM: prod = %+v", prod)
+	}
+	if dev := x.Environments[0]; dev.Source != "kept" {
+		t.Errorf("after SCIM: dev = %+v, want its sign-in reason still", dev)
+	}
+
+	if resp, body := env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/members/no-such-user/roles/explain", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown member: %d %s", resp.StatusCode, body)
 	}
 }
