@@ -42,6 +42,22 @@ var testRules = []storage.GroupRule{
 	{Group: "Everyone", Roles: storage.Roles{Dev: "NoAccess", Test: "NoAccess", Prod: "NoAccess"}},
 }
 
+// wantRoles reports roles that differ from want.
+func wantRoles(t *testing.T, what string, got, want storage.Roles) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: roles %+v, want %+v", what, got, want)
+	}
+}
+
+// mustHaveRoles stops the test when roles differ from want.
+func mustHaveRoles(t *testing.T, what string, got, want storage.Roles) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s: roles %+v, want %+v", what, got, want)
+	}
+}
+
 func signInOK(t *testing.T, env *servertest.Env, idp *ssoIdP, ws, email string, attrs ...crewjam.Attribute) storage.User {
 	t.Helper()
 	if pg := newSSOBrowser(env).signIn(t, idp, ws, assertionOpts{NameID: email, Attrs: attrs}); pg.Status != http.StatusSeeOther {
@@ -59,9 +75,7 @@ func TestGroupRulesFirstMatchingRuleWinsPerEnvironmentAtJIT(t *testing.T) {
 	// Okta's groups statement: rule 1 gives DEV and TEST; PROD comes from
 	// rule 3, the first rule naming PROD that matches.
 	u := signInOK(t, env, idp, "acme", "ann@acme.example", groupsAttr("groups", "Everyone", "Engineering"))
-	if want := (storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "NoAccess"}); u.Roles != want {
-		t.Errorf("okta groups: roles %+v, want %+v", u.Roles, want)
-	}
+	wantRoles(t, "okta groups", u.Roles, storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "NoAccess"})
 	ev := events(t, env, "acme", "jit.user.created")
 	if len(ev) != 1 {
 		t.Fatalf("jit.user.created events: %+v", ev)
@@ -74,15 +88,11 @@ func TestGroupRulesFirstMatchingRuleWinsPerEnvironmentAtJIT(t *testing.T) {
 	// Entra's groups claim with object ids; TEST has no matching rule and
 	// takes the default role.
 	u = signInOK(t, env, idp, "acme", "bo@acme.example", groupsAttr(entraGroupsClaim, "8f1c7c1e-0000-4000-8000-0000000000aa"))
-	if want := (storage.Roles{Dev: "Analyst", Test: "Operator", Prod: "Auditor"}); u.Roles != want {
-		t.Errorf("entra groups: roles %+v, want %+v", u.Roles, want)
-	}
+	wantRoles(t, "entra groups", u.Roles, storage.Roles{Dev: "Analyst", Test: "Operator", Prod: "Auditor"})
 
 	// A group no rule names changes nothing: default roles.
 	u = signInOK(t, env, idp, "acme", "cy@acme.example", groupsAttr("groups", "Marketing", "engineering"))
-	if want := (storage.Roles{Dev: "Operator", Test: "Operator", Prod: "Operator"}); u.Roles != want {
-		t.Errorf("unknown groups: roles %+v, want %+v", u.Roles, want)
-	}
+	wantRoles(t, "unknown groups", u.Roles, storage.Roles{Dev: "Operator", Test: "Operator", Prod: "Operator"})
 }
 
 func TestGroupRulesAgainstExplicitAttributesPerSetting(t *testing.T) {
@@ -107,16 +117,12 @@ func TestGroupsOverageKeepsRolesOnEveryLoginSync(t *testing.T) {
 	const email = "eve@acme.example"
 
 	first := signInOK(t, env, idp, "acme", email, groupsAttr(entraGroupsClaim, "Engineering"))
-	if want := (storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Operator"}); first.Roles != want {
-		t.Fatalf("first sign-in: roles %+v, want %+v", first.Roles, want)
-	}
+	mustHaveRoles(t, "first sign-in", first.Roles, storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Operator"})
 	// Past 150 groups Entra sends the overage claim instead: the roles
 	// stay, except where an explicit attribute decides.
 	overage := attr(entraOverageClaim, "https://graph.windows.net/tenant/users/eve/getMemberObjects")
 	u := signInOK(t, env, idp, "acme", email, overage, attr("workato_role_prod", "Analyst"))
-	if want := (storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Analyst"}); u.Roles != want {
-		t.Errorf("overage sign-in: roles %+v, want %+v", u.Roles, want)
-	}
+	wantRoles(t, "overage sign-in", u.Roles, storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Analyst"})
 	synced := events(t, env, "acme", "role.synced")
 	if len(synced) != 1 {
 		t.Fatalf("role.synced events: %+v", synced)
@@ -137,9 +143,7 @@ func TestGroupsOverageKeepsRolesOnEveryLoginSync(t *testing.T) {
 
 	// Groups known again and no longer in Engineering: the rules apply.
 	u = signInOK(t, env, idp, "acme", email, groupsAttr(entraGroupsClaim, "Marketing"))
-	if want := (storage.Roles{Dev: "Operator", Test: "Operator", Prod: "Operator"}); u.Roles != want {
-		t.Errorf("groups known again: roles %+v, want %+v", u.Roles, want)
-	}
+	wantRoles(t, "groups known again", u.Roles, storage.Roles{Dev: "Operator", Test: "Operator", Prod: "Operator"})
 }
 
 func TestGroupsOverageAtJITGivesDefaultsAndRecordsIt(t *testing.T) {
