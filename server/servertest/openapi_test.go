@@ -23,6 +23,7 @@ func workspace() map[string]any {
 				"roleSync": "onCreate", "unknownRole": "reject"},
 			"customRoles": []any{},
 			"idp":         map[string]any{"metadataXML": "", "entityID": "", "allowIdPInitiated": false},
+			"roles":       map[string]any{"groupRules": []any{}, "explicitWins": true},
 		},
 		"createdAt": "2026-11-28T15:37:51.512995Z",
 		"updatedAt": "2026-11-28T15:37:51.512995Z",
