@@ -23,6 +23,15 @@ const (
 	// http://schemas.microsoft.com/ws/2008/06/identity/claims/role, by its
 	// final segment (R5); it has one value per assigned app role.
 	attrAppRole = "role"
+	// attrGroups is the groups attribute by its final segment: Okta's
+	// group attribute statement and OneLogin's and Google's as admins
+	// usually name it, and Entra's
+	// http://schemas.microsoft.com/ws/2008/06/identity/claims/groups.
+	attrGroups = "groups"
+	// attrGroupsOverage is Entra's overage claim,
+	// http://schemas.microsoft.com/claims/groups.link, sent instead of the
+	// groups claim for a person in more than 150 groups.
+	attrGroupsOverage = "groups.link"
 )
 
 // Name claims, normalised (see normName), in the spellings of Okta
@@ -53,6 +62,11 @@ type identity struct {
 	// AppRoles are the values of the app role claim, in order; they give
 	// roles only where the workspace says so (appRoles in jit.go).
 	AppRoles []string
+	// Groups are every value of the groups attribute, as sent.
+	Groups []string
+	// GroupsUnknown: the IdP said the person's groups did not fit into
+	// the assertion (Entra's overage claim), so Groups says nothing.
+	GroupsUnknown bool
 }
 
 // Environments in the order of identity.Roles.
@@ -100,6 +114,11 @@ type attrValues struct {
 	// appRoles: every non-empty value of every app role claim, the one
 	// multi-valued attribute scimjit reads.
 	appRoles []string
+	// groups: every non-empty value of every groups attribute, the
+	// multi-valued attribute group rules read; groupsOverage: an overage
+	// claim was present.
+	groups        []string
+	groupsOverage bool
 }
 
 func collectAttributes(a *crewjam.Assertion) attrValues {
@@ -123,6 +142,17 @@ func collectAttributes(a *crewjam.Assertion) attrValues {
 						av.appRoles = append(av.appRoles, v)
 					}
 				}
+			}
+			switch attrGroups {
+			case attrName(at.Name), attrName(at.FriendlyName):
+				for _, val := range at.Values {
+					if g := strings.TrimSpace(val.Value); g != "" {
+						av.groups = append(av.groups, g)
+					}
+				}
+			}
+			if attrName(at.Name) == attrGroupsOverage || attrName(at.FriendlyName) == attrGroupsOverage {
+				av.groupsOverage = true
 			}
 			v := ""
 			for _, val := range at.Values {
@@ -188,6 +218,10 @@ func mapIdentity(a *crewjam.Assertion) (identity, error) {
 	// R4: roles as sent; defaults are applied with the workspace settings.
 	id.Roles = [3]string{av.exact[attrRoleDev], av.exact[attrRoleTest], av.exact[attrRoleProd]}
 	id.AppRoles = av.appRoles
+	// Groups for the workspace's group rules; with an overage claim and no
+	// groups claim they are unknown, not empty.
+	id.Groups = av.groups
+	id.GroupsUnknown = av.groupsOverage && len(av.groups) == 0
 	return id, nil
 }
 

@@ -130,3 +130,38 @@ func TestLocalPath(t *testing.T) {
 		}
 	}
 }
+
+func TestMapIdentityGroups(t *testing.T) {
+	const email = string(crewjam.EmailAddressNameIDFormat)
+	multi := func(name string, values ...string) crewjam.Attribute {
+		a := crewjam.Attribute{Name: name}
+		for _, v := range values {
+			a.Values = append(a.Values, crewjam.AttributeValue{Value: v})
+		}
+		return a
+	}
+	const entraGroups = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+	const entraOverage = "http://schemas.microsoft.com/claims/groups.link"
+	for _, tc := range []struct {
+		name    string
+		attrs   []crewjam.Attribute
+		groups  []string
+		unknown bool
+	}{
+		{"okta groups statement, every value", []crewjam.Attribute{multi("groups", "Engineering", " Ops ", "")}, []string{"Engineering", "Ops"}, false},
+		{"entra object ids", []crewjam.Attribute{multi(entraGroups, "8f1c7c1e-0000-4000-8000-000000000001", "8f1c7c1e-0000-4000-8000-000000000002")},
+			[]string{"8f1c7c1e-0000-4000-8000-000000000001", "8f1c7c1e-0000-4000-8000-000000000002"}, false},
+		{"entra overage: groups unknown", []crewjam.Attribute{at(entraOverage, "https://graph.windows.net/tenant/users/x/getMemberObjects")}, nil, true},
+		{"no groups attribute: no groups, known", nil, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := mapIdentity(assertionWith("jane@acme.example", email, tc.attrs...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Groups, tc.groups) || got.GroupsUnknown != tc.unknown {
+				t.Errorf("groups %q unknown %v, want %q %v", got.Groups, got.GroupsUnknown, tc.groups, tc.unknown)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package saml
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -52,11 +53,11 @@ func (s *Service) decideAgain(c echo.Context, ws storage.Workspace, id identity,
 // When the email or the membership turns out taken by a concurrent
 // request, it decides again.
 func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identity, ret string, retry bool) error {
-	roles, ok, err := s.rolesFor(c, ws, id)
+	d, ok, err := s.rolesFor(c, ws, id, nil)
 	if !ok {
 		return err
 	}
-	u := newMembership(id.Email, id.FullName, roles)
+	u := newMembership(id.Email, id.FullName, d.Roles)
 	t := time.Now()
 	secret, sess := s.newSession("", ws.ID, id.idpSession)
 	j, err := s.cfg.Store.CreateJITUser(c.Request().Context(), ws.ID, storage.JITUser{
@@ -66,8 +67,8 @@ func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identit
 		Session: sess,
 		Events: []storage.Event{
 			{Type: "jit.user.created", Actor: "saml", Time: t,
-				Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles)}},
-			{Type: "login.succeeded", Actor: "saml", Time: t, Detail: map[string]string{"email": id.Email}},
+				Detail: d.detail(map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles)})},
+			{Type: "login.succeeded", Actor: "saml", Time: t, Detail: d.groupsDetail(map[string]string{"email": id.Email})},
 		},
 	})
 	var ce *storage.ConflictError
@@ -100,20 +101,23 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 	// A SCIM-created membership of an account that existed elsewhere
 	// starts unverified; its first sign-in goes through verification.
 	if !u.Verified {
-		roles, ok, err := s.rolesFor(c, ws, id)
+		d, ok, err := s.rolesFor(c, ws, id, &u.Roles)
 		if !ok {
 			return err
 		}
-		return s.beginJoin(c, ws, acct, roles, &u)
+		return s.beginJoin(c, ws, acct, d.Roles, &u)
 	}
 	// Roles change on later sign-ins only with roleSync=everyLogin.
 	var extra []storage.Event
+	var d roleDecision
 	if ws.Settings.JIT.RoleSync == storage.RoleSyncEveryLogin {
-		roles, ok, err := s.rolesFor(c, ws, id)
+		var ok bool
+		var err error
+		d, ok, err = s.rolesFor(c, ws, id, &u.Roles)
 		if !ok {
 			return err
 		}
-		if roles != u.Roles {
+		if roles := d.Roles; roles != u.Roles {
 			old := u.Roles
 			synced, err := s.cfg.Store.UpdateUser(c.Request().Context(), ws.ID, u.ID, 0, func(x *storage.User) error {
 				x.Roles = roles
@@ -124,10 +128,10 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 			}
 			u = synced
 			extra = append(extra, storage.Event{Type: "role.synced", UserID: u.ID, AccountID: acct.ID,
-				Detail: map[string]string{"email": id.Email, "from": rolesDetail(old), "to": rolesDetail(u.Roles)}})
+				Detail: d.detail(map[string]string{"email": id.Email, "from": rolesDetail(old), "to": rolesDetail(u.Roles)})})
 		}
 	}
-	return s.succeed(c, ws, acct, u, id, ret, extra...)
+	return s.succeed(c, ws, acct, u, id, ret, d.groupsDetail(nil), extra...)
 }
 
 // joinWorkspace handles a known account without a membership in ws: with
@@ -139,10 +143,11 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	if !ws.Settings.JIT.Enabled {
 		return s.refuseNoAccess(c, ws, id)
 	}
-	roles, ok, err := s.rolesFor(c, ws, id)
+	d, ok, err := s.rolesFor(c, ws, id, nil)
 	if !ok {
 		return err
 	}
+	roles := d.Roles
 	policy := storage.ExistingAccountAuto
 	if acct.OriginWorkspace == ws.ID {
 		policy = "origin"
@@ -161,15 +166,17 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	case err != nil:
 		return s.storeFailed(c, "create membership", err)
 	}
-	return s.succeed(c, ws, acct, u, id, ret, storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
-		Detail: map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy}})
+	return s.succeed(c, ws, acct, u, id, ret, d.groupsDetail(nil), storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
+		Detail: d.detail(map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy})})
 }
 
 // succeed starts the session, with the events (extra, then
-// login.succeeded, in that order), and redirects to ret.
-func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, id identity, ret string, extra ...storage.Event) error {
-	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID,
-		Detail: map[string]string{"email": acct.Email}})
+// login.succeeded with detail added to its own, in that order), and
+// redirects to ret.
+func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, id identity, ret string, detail map[string]string, extra ...storage.Event) error {
+	login := map[string]string{"email": acct.Email}
+	maps.Copy(login, detail)
+	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID, Detail: login})
 	t := time.Now()
 	for i := range evs {
 		evs[i].Actor, evs[i].Time = "saml", t
@@ -187,20 +194,35 @@ func (s *Service) signedIn(c echo.Context, acct storage.Account, u storage.User,
 	return c.Redirect(http.StatusSeeOther, localPath(ret))
 }
 
-// rolesFor resolves the DEV/TEST/PROD roles of id for ws from the values
-// sent (withAppRoles): an environment without one takes the default role; a
-// value that is not a system or custom role (case-sensitive) follows
-// jit.unknownRole: "default" records a role.unknown event and uses the
-// default role, "reject" records it and refuses with a page naming the role
-// and the workspace. ok is false when the response was written.
-func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (storage.Roles, bool, error) {
+// rolesFor resolves the DEV/TEST/PROD roles of id for ws, per
+// environment: the workspace's group rules (groupRule) where one decides,
+// else the value sent (withAppRoles: the workato_role* attribute, else the
+// app role); a missing value takes the default role; a value that is not a
+// system or custom role (case-sensitive) follows jit.unknownRole:
+// "default" records a role.unknown event and uses the default role,
+// "reject" records it and refuses with a page naming the role and the
+// workspace. An app role counts as sent, like an attribute, for the
+// group rules' explicitWins. current is the membership's roles when it
+// exists (kept where the groups are unknown). ok is false when the
+// response was written.
+func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity, current *storage.Roles) (roleDecision, bool, error) {
 	sent, ok, err := s.withAppRoles(c, ws, id)
 	if !ok {
-		return storage.Roles{}, false, err
+		return roleDecision{}, false, err
 	}
+	id.Roles = sent
 	def := jitDefaultRole(ws)
 	var out [3]string
-	for i, v := range sent {
+	d := roleDecision{GroupsUnknown: id.GroupsUnknown && len(ws.Settings.Roles.GroupRules) > 0}
+	for i, v := range id.Roles {
+		if r, src, m, ok := groupRule(ws, id, i, current); ok {
+			out[i], d.Sources[i], d.Matches[i] = r, src, m
+			continue
+		}
+		d.Sources[i] = sourceAttribute
+		if v == "" {
+			d.Sources[i] = sourceDefault
+		}
 		if r, ok := roleOf(ws, v, def); ok {
 			out[i] = r
 			continue
@@ -212,17 +234,18 @@ func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity) (s
 		s.event(c, ws.ID, storage.Event{Type: "role.unknown", Detail: map[string]string{
 			"email": id.Email, "role": v, "environment": envNames[i], "policy": policy}})
 		if policy == storage.UnknownRoleDefault {
-			out[i] = def
+			out[i], d.Sources[i] = def, sourceDefault
 			continue
 		}
-		return storage.Roles{}, false, s.refuse(c, ws.ID, http.StatusForbidden, "unknown_role", nil, message{
+		return roleDecision{}, false, s.refuse(c, ws.ID, http.StatusForbidden, "unknown_role", nil, message{
 			Title: "Sign-in failed",
 			Text: fmt.Sprintf("The role %q sent for %s is not a role of workspace %q.",
 				v, strings.ToUpper(envNames[i]), wsName(ws)),
 			Detail: "Roles are case-sensitive. Ask your administrator to fix the role in your identity provider."},
 			"email", id.Email, "role", v, "environment", envNames[i])
 	}
-	return storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}, true, nil
+	d.Roles = storage.Roles{Dev: out[0], Test: out[1], Prod: out[2]}
+	return d, true, nil
 }
 
 // withAppRoles is the role value sent per environment: the workato_role*

@@ -256,6 +256,7 @@ func tokenLive(live []storage.SCIMToken, h []byte) bool {
 // settingsEqual compares settings, treating a nil and an empty role list
 // alike.
 func settingsEqual(a, b storage.Settings) bool {
-	return a.JIT == b.JIT && a.IdP == b.IdP && a.Roles == b.Roles && slices.Equal(a.CustomRoles, b.CustomRoles) &&
-		slices.Equal(a.Login.EmailDomains, b.Login.EmailDomains)
+	return a.JIT == b.JIT && a.IdP == b.IdP && slices.Equal(a.CustomRoles, b.CustomRoles) &&
+		a.Roles.GroupRulesWin == b.Roles.GroupRulesWin && a.Roles.AppRoles == b.Roles.AppRoles &&
+		slices.Equal(a.Roles.GroupRules, b.Roles.GroupRules) && slices.Equal(a.Login.EmailDomains, b.Login.EmailDomains)
 }

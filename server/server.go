@@ -288,6 +288,7 @@ func (s *Server) routes() {
 		{http.MethodPost, "/workspaces/:ws/scim-tokens", s.createSCIMToken},
 		{http.MethodDelete, "/workspaces/:ws/scim-tokens/:token", s.revokeSCIMToken},
 		{http.MethodGet, "/workspaces/:ws/events", s.listEvents},
+		{http.MethodGet, "/workspaces/:ws/members/:userId/roles/explain", s.explainRoles},
 		{http.MethodGet, "/outbox", s.listOutbox},
 	} {
 		admin.Add(r.method, r.path, r.h, s.requireAdmin)

@@ -32,11 +32,6 @@ type SettingsJSON struct {
 	Login       LoginJSON `json:"login"`
 }
 
-// RolesJSON is storage.RoleSettings in JSON.
-type RolesJSON struct {
-	AppRoles bool `json:"appRoles"`
-}
-
 // LoginJSON is storage.LoginSettings in JSON.
 type LoginJSON struct {
 	EmailDomains []string `json:"emailDomains"`
@@ -81,7 +76,7 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 
 				AllowSHA1: ws.Settings.IdP.AllowSHA1,
 			},
-			Roles: RolesJSON{AppRoles: ws.Settings.Roles.AppRoles},
+			Roles: rolesJSON(ws.Settings.Roles),
 			Login: LoginJSON{EmailDomains: nonNil(ws.Settings.Login.EmailDomains)},
 		},
 		CreatedAt: ws.CreatedAt,
@@ -107,11 +102,6 @@ type SettingsPatch struct {
 	IdP         *IdPPatch   `json:"idp,omitempty"`
 	Roles       *RolesPatch `json:"roles,omitempty"`
 	Login       *LoginPatch `json:"login,omitempty"`
-}
-
-// RolesPatch is a partial change of the role-source settings.
-type RolesPatch struct {
-	AppRoles *bool `json:"appRoles,omitempty"`
 }
 
 // LoginPatch is a partial change of the login settings. EmailDomains
@@ -187,14 +177,11 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 			changed = append(changed, "idp.allowSHA1")
 		}
 	}
-	if r := p.Roles; r != nil && r.AppRoles != nil {
-		s.Roles.AppRoles = *r.AppRoles
-		changed = append(changed, "roles.appRoles")
-	}
 	if l := p.Login; l != nil && l.EmailDomains != nil {
 		s.Login.EmailDomains = slices.Clone(*l.EmailDomains)
 		changed = append(changed, "login.emailDomains")
 	}
+	changed = append(changed, p.Roles.apply(&s.Roles)...)
 	return changed
 }
 
@@ -256,6 +243,8 @@ func normalizeSettings(s *storage.Settings) error {
 		v.add("settings.jit.defaultRole %q is not a system role (%s) or a custom role of the workspace",
 			s.JIT.DefaultRole, strings.Join(storage.SystemRoles, ", "))
 	}
+
+	validateRoleSettings(s, &v)
 
 	if s.IdP.MetadataXML != "" {
 		entityID, err := saml.ValidateIdPMetadata(s.IdP.MetadataXML, time.Now())

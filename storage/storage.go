@@ -108,16 +108,6 @@ type JITSettings struct {
 	UnknownRole string
 }
 
-// RoleSettings say where a membership's roles may come from besides the
-// workato_role* attributes.
-type RoleSettings struct {
-	// AppRoles makes IdP app roles give roles (default false): the values
-	// of the SAML role claim and of the SCIM roles attribute, "Admin" for
-	// DEV or "prod:Admin" for a named environment. Explicit workato_role*
-	// values win over them.
-	AppRoles bool
-}
-
 // IdPSettings describe the workspace's SAML identity provider.
 type IdPSettings struct {
 	// MetadataXML is the IdP's SAML metadata as uploaded by the admin.

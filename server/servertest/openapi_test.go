@@ -23,7 +23,7 @@ func workspace() map[string]any {
 				"roleSync": "onCreate", "unknownRole": "reject"},
 			"customRoles": []any{},
 			"idp":         map[string]any{"metadataXML": "", "entityID": "", "allowIdPInitiated": false, "allowSHA1": false},
-			"roles":       map[string]any{"appRoles": false},
+			"roles":       map[string]any{"appRoles": false, "groupRules": []any{}, "explicitWins": true},
 			"login":       map[string]any{"emailDomains": []any{}},
 		},
 		"createdAt": "2026-11-28T15:37:51.512995Z",

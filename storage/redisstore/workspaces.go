@@ -32,19 +32,29 @@ type workspaceWire struct {
 }
 
 type settingsWire struct {
-	JIT         jitWire         `json:"jit"`
-	CustomRoles []string        `json:"customRoles,omitempty"`
-	IdP         idpWire         `json:"idp"`
-	Roles       roleSourcesWire `json:"roles"`
-	Login       loginWire       `json:"login,omitzero"`
-}
-
-type roleSourcesWire struct {
-	AppRoles bool `json:"appRoles,omitempty"`
+	JIT         jitWire          `json:"jit"`
+	CustomRoles []string         `json:"customRoles,omitempty"`
+	IdP         idpWire          `json:"idp"`
+	Roles       roleSettingsWire `json:"roles"`
+	Login       loginWire        `json:"login,omitzero"`
 }
 
 type loginWire struct {
 	EmailDomains []string `json:"emailDomains,omitempty"`
+}
+
+// roleSettingsWire is storage.RoleSettings.
+type roleSettingsWire struct {
+	GroupRules    []groupRuleWire `json:"groupRules,omitempty"`
+	GroupRulesWin bool            `json:"groupRulesWin,omitempty"`
+	AppRoles      bool            `json:"appRoles,omitempty"`
+}
+
+type groupRuleWire struct {
+	Group string `json:"group"`
+	Dev   string `json:"dev,omitempty"`
+	Test  string `json:"test,omitempty"`
+	Prod  string `json:"prod,omitempty"`
 }
 
 type jitWire struct {
@@ -73,7 +83,7 @@ func encodeWorkspace(w storage.Workspace) ([]byte, error) {
 			IdP: idpWire{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
 				AllowSHA1:         st.IdP.AllowSHA1},
-			Roles: roleSourcesWire{AppRoles: st.Roles.AppRoles},
+			Roles: encodeRoleSettings(st.Roles),
 			Login: loginWire{EmailDomains: st.Login.EmailDomains},
 		},
 		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
@@ -96,7 +106,7 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 			IdP: storage.IdPSettings{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
 				AllowSHA1:         st.IdP.AllowSHA1},
-			Roles: storage.RoleSettings{AppRoles: st.Roles.AppRoles},
+			Roles: decodeRoleSettings(st.Roles),
 			Login: storage.LoginSettings{EmailDomains: st.Login.EmailDomains},
 		},
 		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
@@ -434,5 +444,23 @@ func decodeWorkspaceCached(rec string) (storage.Workspace, error) {
 	// The caller gets its own slices.
 	w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
 	w.Settings.Login.EmailDomains = slices.Clone(w.Settings.Login.EmailDomains)
+	w.Settings.Roles.GroupRules = slices.Clone(w.Settings.Roles.GroupRules)
 	return w, nil
+}
+
+func encodeRoleSettings(r storage.RoleSettings) roleSettingsWire {
+	w := roleSettingsWire{GroupRulesWin: r.GroupRulesWin, AppRoles: r.AppRoles}
+	for _, g := range r.GroupRules {
+		w.GroupRules = append(w.GroupRules, groupRuleWire{Group: g.Group, Dev: g.Roles.Dev, Test: g.Roles.Test, Prod: g.Roles.Prod})
+	}
+	return w
+}
+
+func decodeRoleSettings(w roleSettingsWire) storage.RoleSettings {
+	r := storage.RoleSettings{GroupRulesWin: w.GroupRulesWin, AppRoles: w.AppRoles}
+	for _, g := range w.GroupRules {
+		r.GroupRules = append(r.GroupRules, storage.GroupRule{Group: g.Group,
+			Roles: storage.Roles{Dev: g.Dev, Test: g.Test, Prod: g.Prod}})
+	}
+	return r
 }
