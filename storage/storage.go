@@ -105,6 +105,27 @@ type IdPSettings struct {
 	EntityID string
 	// AllowIdPInitiated accepts unsolicited responses (Okta tiles).
 	AllowIdPInitiated bool
+
+	// MetadataURL, when not empty, is where MetadataXML is downloaded
+	// from and refreshed on a schedule; MetadataRefresh is the state of
+	// those downloads, shared by every process through the store.
+	MetadataURL     string
+	MetadataRefresh MetadataRefresh
+}
+
+// MetadataRefresh is the state of the downloads of IdPSettings.MetadataURL.
+// MetadataXML always holds the last copy that downloaded and validated
+// (the last good copy): a failed download only records LastError.
+type MetadataRefresh struct {
+	// FetchedAt is the time of the last successful download.
+	FetchedAt time.Time
+	// CheckedAt is the time of the last attempt, successful or not.
+	CheckedAt time.Time
+	// LastError is why the last attempt failed (a short public reason);
+	// empty after a success.
+	LastError string
+	// NextDue is when the next download is due.
+	NextDue time.Time
 }
 
 // DefaultSettings returns the settings a new workspace starts with.

@@ -49,6 +49,35 @@ type idpWire struct {
 	MetadataXML       string `json:"metadataXml,omitempty"`
 	EntityID          string `json:"entityId,omitempty"`
 	AllowIdPInitiated bool   `json:"allowIdpInitiated,omitempty"`
+	// MetadataURL and Refresh: idp.metadataURL and its download state
+	// (storage.MetadataRefresh), absent for a workspace without a URL.
+	MetadataURL string               `json:"metadataUrl,omitempty"`
+	Refresh     *metadataRefreshWire `json:"mdRefresh,omitempty"`
+}
+
+// metadataRefreshWire is storage.MetadataRefresh; times in Unix
+// microseconds (0 = zero time).
+type metadataRefreshWire struct {
+	Fetched   int64  `json:"f,omitempty"`
+	Checked   int64  `json:"c,omitempty"`
+	LastError string `json:"err,omitempty"`
+	NextDue   int64  `json:"due,omitempty"`
+}
+
+func encodeMetadataRefresh(r storage.MetadataRefresh) *metadataRefreshWire {
+	if r == (storage.MetadataRefresh{}) {
+		return nil
+	}
+	return &metadataRefreshWire{Fetched: toMicro(r.FetchedAt), Checked: toMicro(r.CheckedAt),
+		LastError: r.LastError, NextDue: toMicro(r.NextDue)}
+}
+
+func decodeMetadataRefresh(w *metadataRefreshWire) storage.MetadataRefresh {
+	if w == nil {
+		return storage.MetadataRefresh{}
+	}
+	return storage.MetadataRefresh{FetchedAt: fromMicro(w.Fetched), CheckedAt: fromMicro(w.Checked),
+		LastError: w.LastError, NextDue: fromMicro(w.NextDue)}
 }
 
 func encodeWorkspace(w storage.Workspace) ([]byte, error) {
@@ -59,7 +88,8 @@ func encodeWorkspace(w storage.Workspace) ([]byte, error) {
 				DefaultRole: st.JIT.DefaultRole, RoleSync: st.JIT.RoleSync, UnknownRole: st.JIT.UnknownRole},
 			CustomRoles: st.CustomRoles,
 			IdP: idpWire{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
-				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
+				MetadataURL:       st.IdP.MetadataURL, Refresh: encodeMetadataRefresh(st.IdP.MetadataRefresh)},
 		},
 		Created: toMicro(w.CreatedAt), Updated: toMicro(w.UpdatedAt), Version: w.Version})
 }
@@ -79,7 +109,8 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 				DefaultRole: st.JIT.DefaultRole, RoleSync: st.JIT.RoleSync, UnknownRole: st.JIT.UnknownRole},
 			CustomRoles: st.CustomRoles,
 			IdP: storage.IdPSettings{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
-				AllowIdPInitiated: st.IdP.AllowIdPInitiated},
+				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
+				MetadataURL:       st.IdP.MetadataURL, MetadataRefresh: decodeMetadataRefresh(st.IdP.Refresh)},
 		},
 		CreatedAt: fromMicro(w.Created), UpdatedAt: fromMicro(w.Updated), Version: w.Version}, nil
 }
