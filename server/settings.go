@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,6 +45,18 @@ type IdPJSON struct {
 	MetadataXML       string `json:"metadataXML"`
 	EntityID          string `json:"entityID"`
 	AllowIdPInitiated bool   `json:"allowIdPInitiated"`
+	// MetadataURL and MetadataRefresh (read-only) are present when the
+	// metadata is downloaded from a URL and refreshed.
+	MetadataURL     string               `json:"metadataURL,omitempty"`
+	MetadataRefresh *MetadataRefreshJSON `json:"metadataRefresh,omitempty"`
+}
+
+// MetadataRefreshJSON is storage.MetadataRefresh in JSON.
+type MetadataRefreshJSON struct {
+	FetchedAt time.Time `json:"fetchedAt,omitzero"`
+	CheckedAt time.Time `json:"checkedAt,omitzero"`
+	LastError string    `json:"lastError,omitempty"`
+	NextDue   time.Time `json:"nextDue,omitzero"`
 }
 
 func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
@@ -67,12 +80,22 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 				MetadataXML:       ws.Settings.IdP.MetadataXML,
 				EntityID:          ws.Settings.IdP.EntityID,
 				AllowIdPInitiated: ws.Settings.IdP.AllowIdPInitiated,
+				MetadataURL:       ws.Settings.IdP.MetadataURL,
+				MetadataRefresh:   metadataRefreshJSON(ws.Settings.IdP),
 			},
 		},
 		CreatedAt: ws.CreatedAt,
 		UpdatedAt: ws.UpdatedAt,
 		Version:   ws.Version,
 	}
+}
+
+func metadataRefreshJSON(idp storage.IdPSettings) *MetadataRefreshJSON {
+	if idp.MetadataURL == "" {
+		return nil
+	}
+	r := idp.MetadataRefresh
+	return &MetadataRefreshJSON{FetchedAt: r.FetchedAt, CheckedAt: r.CheckedAt, LastError: r.LastError, NextDue: r.NextDue}
 }
 
 // SettingsPatch is a partial change of settings: absent (nil) fields keep
@@ -94,14 +117,18 @@ type JITPatch struct {
 }
 
 // IdPPatch is a partial change of the IdP settings. Setting metadataXML
-// without entityID takes the entity ID from the metadata. MetadataURL is an
-// input only: the server downloads the metadata once (https) and stores it
-// as metadataXML; it does not refresh it later.
+// without entityID takes the entity ID from the metadata. MetadataURL
+// (https) is downloaded into metadataXML (resolveMetadataURL) and kept to
+// refresh it on a schedule (mdrefresh.go); setting metadataXML, or an
+// empty metadataURL, stops the refreshes.
 type IdPPatch struct {
 	MetadataXML       *string `json:"metadataXML,omitempty"`
 	MetadataURL       *string `json:"metadataURL,omitempty"`
 	EntityID          *string `json:"entityID,omitempty"`
 	AllowIdPInitiated *bool   `json:"allowIdPInitiated,omitempty"`
+	// refresh is the outcome of resolveMetadataURL's download, stored
+	// with MetadataURL.
+	refresh *storage.MetadataRefresh
 }
 
 // apply changes s and returns the dotted names of the fields it set.
@@ -137,6 +164,17 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 				s.IdP.EntityID = "" // derived again from the new metadata
 			}
 			changed = append(changed, "idp.metadataXML")
+		}
+		switch {
+		case i.MetadataURL != nil:
+			s.IdP.MetadataURL = *i.MetadataURL
+			s.IdP.MetadataRefresh = storage.MetadataRefresh{}
+			if i.refresh != nil {
+				s.IdP.MetadataRefresh = *i.refresh
+			}
+			changed = append(changed, "idp.metadataURL")
+		case i.MetadataXML != nil:
+			s.IdP.MetadataURL, s.IdP.MetadataRefresh = "", storage.MetadataRefresh{}
 		}
 		set("idp.entityID", &s.IdP.EntityID, i.EntityID)
 		if i.AllowIdPInitiated != nil {
@@ -215,6 +253,11 @@ func normalizeSettings(s *storage.Settings) error {
 			s.IdP.EntityID = entityID
 		case s.IdP.EntityID != entityID:
 			v.add("settings.idp.entityID %q differs from the metadata's entityID %q", s.IdP.EntityID, entityID)
+		}
+	}
+	if u := s.IdP.MetadataURL; u != "" {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Host == "" || len(u) > 2048 {
+			v.add("settings.idp.metadataURL must be an https URL")
 		}
 	}
 	if strings.ContainsFunc(s.IdP.EntityID, unicode.IsControl) || len(s.IdP.EntityID) > 1024 {
