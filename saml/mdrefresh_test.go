@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	crewjam "github.com/crewjam/saml"
+
+	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
 )
@@ -181,5 +184,48 @@ func TestMetadataURLKeyRolloverWithoutRestart(t *testing.T) {
 	if strings.Count(last["before"], ",") != 1 || last["after"] == "" || strings.Contains(last["after"], ",") ||
 		!strings.Contains(last["before"], last["after"]) {
 		t.Fatalf("last certificate change detail: %+v", last)
+	}
+}
+
+// TestInspectIdPMetadata: the refresh time is the sooner of validUntil and
+// cacheDuration (entity or IDPSSODescriptor), and the signing certificates
+// are all those listed, as distinct fingerprints.
+func TestInspectIdPMetadata(t *testing.T) {
+	p := newSSOIdP(t, "https://idp.inspect.test")
+	next := p.impostor(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	both := rolloverMetadataXML(t, p, next)
+	f, err := saml.InspectIdPMetadata(both, "", now)
+	if err != nil || len(f.SigningCertificates) != 2 || f.SigningCertificates[0] == f.SigningCertificates[1] {
+		t.Fatalf("rollover metadata: %+v, %v; want two certificates", f, err)
+	}
+	if len(f.SigningCertificates[0]) != 64 {
+		t.Fatalf("fingerprint %q is not hex SHA-256", f.SigningCertificates[0])
+	}
+	for name, tc := range map[string]struct {
+		edit func(ed *crewjam.EntityDescriptor)
+		want time.Time
+	}{
+		"entity cacheDuration": {func(ed *crewjam.EntityDescriptor) { ed.CacheDuration = time.Hour }, now.Add(time.Hour)},
+		"sooner validUntil": {func(ed *crewjam.EntityDescriptor) {
+			ed.CacheDuration = 6 * time.Hour
+			ed.ValidUntil = now.Add(2 * time.Hour)
+		}, now.Add(2 * time.Hour)},
+		"descriptor cacheDuration": {func(ed *crewjam.EntityDescriptor) {
+			ed.ValidUntil = now.Add(48 * time.Hour)
+			ed.IDPSSODescriptors[0].CacheDuration = 30 * time.Minute
+		}, now.Add(30 * time.Minute)},
+	} {
+		ed := p.idp.Metadata()
+		ed.ValidUntil = time.Time{}
+		tc.edit(ed)
+		b, err := xml.Marshal(ed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := saml.InspectIdPMetadata(string(b), "", now)
+		if err != nil || !f.RefreshBy.Equal(tc.want) || len(f.SigningCertificates) != 1 {
+			t.Errorf("%s: %+v, %v; want refresh by %s and one certificate", name, f, err, tc.want)
+		}
 	}
 }
