@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scimjit/scimjit/saml"
+	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -162,7 +163,8 @@ func (s *Server) refreshMetadata(ctx context.Context, id string) (MetadataRefres
 	if url == "" {
 		return MetadataRefreshReport{}, errNoMetadataURL
 	}
-	log := s.log.With("workspace", id)
+	ctx = reqctx.WithWorkspace(ctx, id) // the logger adds it to every record
+	log := s.log
 	now := time.Now().UTC()
 	interval := s.cfg.MetadataRefreshInterval
 	var (
@@ -262,7 +264,7 @@ func (s *Server) refreshDueMetadata(ctx context.Context) {
 		key := "idp-metadata-refresh:" + strconv.FormatInt(idp.MetadataRefresh.NextDue.UnixMicro(), 10)
 		mine, err := s.store.ConsumeOnce(ctx, ws.ID, key, now.Add(metadataLockTTL))
 		if err != nil {
-			s.log.WarnContext(ctx, "idp metadata refresh: lock", "workspace", ws.ID, "err", err)
+			s.log.WarnContext(reqctx.WithWorkspace(ctx, ws.ID), "idp metadata refresh: lock", "err", err)
 			continue
 		}
 		if !mine {
@@ -270,7 +272,7 @@ func (s *Server) refreshDueMetadata(ctx context.Context) {
 		}
 		if _, err := s.refreshMetadata(ctx, ws.ID); err != nil && !errors.Is(err, storage.ErrNotFound) &&
 			!errors.Is(err, errNoMetadataURL) && !errors.Is(err, errMetadataURLChanged) {
-			s.log.WarnContext(ctx, "idp metadata refresh", "workspace", ws.ID, "err", err)
+			s.log.WarnContext(reqctx.WithWorkspace(ctx, ws.ID), "idp metadata refresh", "err", err)
 		}
 	}
 }
