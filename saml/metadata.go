@@ -1,10 +1,13 @@
 package saml
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,4 +138,63 @@ func parseCertificate(data string) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("not an X.509 certificate (%v)", err)
 	}
 	return cert, nil
+}
+
+// IdPMetadataFacts is what a downloaded copy of IdP metadata says about
+// its refresh and its keys (InspectIdPMetadata).
+type IdPMetadataFacts struct {
+	// RefreshBy is the earliest of the validUntil times and of now plus
+	// the cacheDuration values of the entity and its IDPSSODescriptors
+	// (saml-metadata-2.0-os §2.3.2, §2.4.1); zero when none is given.
+	RefreshBy time.Time
+	// SigningCertificates are the SHA-256 fingerprints (lower-case hex of
+	// the DER) of the IDPSSODescriptors' signing certificates (use
+	// "signing" or no use), sorted and without repeats. The SAML library
+	// accepts a signature made with any of them, which is what lets an
+	// IdP publish its next certificate before it switches to it.
+	SigningCertificates []string
+}
+
+// InspectIdPMetadata reads IdPMetadataFacts from metadata that
+// ValidateIdPMetadata accepted (entityID as for ParseIdPMetadata).
+func InspectIdPMetadata(metadataXML, entityID string, now time.Time) (IdPMetadataFacts, error) {
+	ed, err := ParseIdPMetadata(metadataXML, entityID)
+	if err != nil {
+		return IdPMetadataFacts{}, err
+	}
+	var f IdPMetadataFacts
+	sooner := func(t time.Time) {
+		if !t.IsZero() && (f.RefreshBy.IsZero() || t.Before(f.RefreshBy)) {
+			f.RefreshBy = t
+		}
+	}
+	cache := func(d time.Duration) {
+		if d > 0 {
+			sooner(now.Add(d))
+		}
+	}
+	sooner(ed.ValidUntil)
+	cache(ed.CacheDuration)
+	for _, d := range ed.IDPSSODescriptors {
+		if d.ValidUntil != nil {
+			sooner(*d.ValidUntil)
+		}
+		cache(d.CacheDuration)
+		for _, k := range d.KeyDescriptors {
+			if k.Use != "" && k.Use != "signing" {
+				continue
+			}
+			for _, c := range k.KeyInfo.X509Data.X509Certificates {
+				cert, err := parseCertificate(c.Data)
+				if err != nil {
+					return IdPMetadataFacts{}, err
+				}
+				sum := sha256.Sum256(cert.Raw)
+				f.SigningCertificates = append(f.SigningCertificates, hex.EncodeToString(sum[:]))
+			}
+		}
+	}
+	slices.Sort(f.SigningCertificates)
+	f.SigningCertificates = slices.Compact(f.SigningCertificates)
+	return f, nil
 }

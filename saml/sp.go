@@ -282,6 +282,13 @@ func (s *Service) handleLogin(c echo.Context) error {
 	if errors.Is(err, storage.ErrUnavailable) {
 		return s.storeFailed(c, "sp keys", err)
 	}
+	if errors.Is(err, errNoIdP) && ws.Settings.IdP.MetadataURL != "" {
+		// The metadata URL is set but no download has succeeded yet
+		// (the server retries it on a schedule).
+		s.logWarn(c, "saml login: idp metadata not downloaded yet", "reason", ws.Settings.IdP.MetadataRefresh.LastError)
+		return s.showMessage(c, http.StatusServiceUnavailable, message{Title: "Sign-in is not configured yet",
+			Text: "This workspace's identity provider settings could not be downloaded yet. Try again later, or ask the workspace's administrator."})
+	}
 	if err != nil {
 		s.logWarn(c, "saml login: no service provider", "err", err)
 		return s.showMessage(c, http.StatusNotFound, message{Title: "Sign-in is not set up",

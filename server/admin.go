@@ -238,7 +238,7 @@ func (s *Server) createWorkspace(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := resolveMetadataURL(c.Request().Context(), s.metadataClient, s.log, req.Settings); err != nil {
+	if err := resolveMetadataURL(c.Request().Context(), s.metadataClient, s.log, req.Settings, s.cfg.MetadataRefreshInterval, true); err != nil {
 		return storeError(err, "workspace")
 	}
 	ws, err := newWorkspace(req)
@@ -316,7 +316,7 @@ func (s *Server) updateWorkspace(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := resolveMetadataURL(c.Request().Context(), s.metadataClient, s.log, req.Settings); err != nil {
+	if err := resolveMetadataURL(c.Request().Context(), s.metadataClient, s.log, req.Settings, s.cfg.MetadataRefreshInterval, true); err != nil {
 		return storeError(err, "workspace")
 	}
 	ws, changed, err := updateWorkspace(c.Request().Context(), s.store, id, req)

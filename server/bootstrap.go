@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/hex"
@@ -55,6 +56,9 @@ type SecretSource struct {
 	// Config.MetadataAllowPrivateHosts.
 	HTTPClient                *http.Client
 	MetadataAllowPrivateHosts bool
+	// MetadataRefreshInterval is Config.MetadataRefreshInterval (default
+	// DefaultMetadataRefreshInterval).
+	MetadataRefreshInterval time.Duration
 }
 
 // ParseBootstrap parses a bootstrap file strictly (unknown keys are errors)
@@ -129,9 +133,13 @@ func ApplyBootstrap(ctx context.Context, store storage.Store, log *slog.Logger, 
 	if err := v.orNil(); err != nil {
 		return err
 	}
+	// A metadata URL that cannot be downloaded now is recorded and retried
+	// by the refresh loop (not strict): it never stops startup.
 	client := newMetadataClient(src.HTTPClient, src.MetadataAllowPrivateHosts)
+	interval := cmp.Or(src.MetadataRefreshInterval, DefaultMetadataRefreshInterval)
 	for i := range b.Workspaces {
-		if err := resolveMetadataURL(ctx, client, log, b.Workspaces[i].Settings); err != nil {
+		wlog := log.With("workspace", b.Workspaces[i].ID)
+		if err := resolveMetadataURL(ctx, client, wlog, b.Workspaces[i].Settings, interval, false); err != nil {
 			v.add("bootstrap: workspaces[%d] (%s): %v", i, b.Workspaces[i].ID, err)
 		}
 	}
@@ -254,9 +262,14 @@ func tokenLive(live []storage.SCIMToken, h []byte) bool {
 }
 
 // settingsEqual compares settings, treating a nil and an empty role list
-// alike.
+// alike. Of the metadata refresh state only the error counts: a bootstrap
+// that downloads the same metadata again writes nothing, one whose
+// download failed records why.
 func settingsEqual(a, b storage.Settings) bool {
-	return a.JIT == b.JIT && a.IdP == b.IdP && slices.Equal(a.CustomRoles, b.CustomRoles) &&
+	ai, bi := a.IdP, b.IdP
+	ai.MetadataRefresh = storage.MetadataRefresh{LastError: ai.MetadataRefresh.LastError}
+	bi.MetadataRefresh = storage.MetadataRefresh{LastError: bi.MetadataRefresh.LastError}
+	return a.JIT == b.JIT && ai == bi && slices.Equal(a.CustomRoles, b.CustomRoles) &&
 		a.Roles.GroupRulesWin == b.Roles.GroupRulesWin && a.Roles.AppRoles == b.Roles.AppRoles &&
 		slices.Equal(a.Roles.GroupRules, b.Roles.GroupRules) && slices.Equal(a.Login.EmailDomains, b.Login.EmailDomains)
 }

@@ -134,24 +134,22 @@ func nonPublicKind(a netip.Addr) string {
 	return ""
 }
 
-// resolveMetadataURL downloads idp.metadataURL with client (from
-// newMetadataClient), when the patch has one, and turns it into
-// idp.metadataXML. Only https is fetched, redirects are limited (https
-// only), the size is capped, non-public addresses are refused unless
-// allowed, and the answer must parse as IdP metadata afterwards
-// (normalizeSettings).
-func resolveMetadataURL(ctx context.Context, client *http.Client, log *slog.Logger, p *SettingsPatch) error {
-	if p == nil || p.IdP == nil || p.IdP.MetadataURL == nil {
-		return nil
-	}
-	raw := *p.IdP.MetadataURL
-	p.IdP.MetadataURL = nil
-	if p.IdP.MetadataXML != nil {
-		return &ValidationError{Problems: []string{"settings.idp: give metadataXML or metadataURL, not both"}}
-	}
+// metadataFetchError is a failed metadata download or a downloaded copy
+// that is not usable. Reason is a short public sentence for an
+// administrator (admin API, refresh state); the cause goes to the log.
+type metadataFetchError struct{ Reason string }
+
+func (e *metadataFetchError) Error() string { return e.Reason }
+
+// fetchMetadata downloads an idp.metadataURL with client (from
+// newMetadataClient): only https is fetched, redirects are limited (https
+// only), the size is capped and non-public addresses are refused unless
+// allowed. Failures are *metadataFetchError and are logged with their
+// cause.
+func fetchMetadata(ctx context.Context, client *http.Client, log *slog.Logger, raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return &ValidationError{Problems: []string{"settings.idp.metadataURL must be an https URL"}}
+		return "", &metadataFetchError{Reason: "not an https URL"}
 	}
 	c := *client
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
@@ -165,34 +163,32 @@ func resolveMetadataURL(ctx context.Context, client *http.Client, log *slog.Logg
 	}
 	fail := func(reason string, err error) error {
 		log.WarnContext(ctx, "fetch idp metadata", "url", u.Redacted(), "err", err)
-		return &ValidationError{Problems: []string{"settings.idp.metadataURL: could not download the metadata: " + reason}}
+		return &metadataFetchError{Reason: reason}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return fail("invalid URL", err)
+		return "", fail("invalid URL", err)
 	}
 	req.Header.Set("Accept", "application/samlmetadata+xml, application/xml, text/xml")
 	resp, err := c.Do(req)
 	var private *privateAddrError
 	if errors.As(err, &private) {
-		return fail("the host (or a redirect) resolves to a "+private.kind+" address, which is refused "+
+		return "", fail("the host (or a redirect) resolves to a "+private.kind+" address, which is refused "+
 			"(--idp-metadata-allow-private-hosts allows it)", err)
 	}
 	if err != nil {
-		return fail("connection, TLS or redirect failure (see the server log)", err)
+		return "", fail("connection, TLS or redirect failure (see the server log)", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fail(fmt.Sprintf("HTTP status %d", resp.StatusCode), fmt.Errorf("status %s", resp.Status))
+		return "", fail(fmt.Sprintf("HTTP status %d", resp.StatusCode), fmt.Errorf("status %s", resp.Status))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, saml.MaxIdPMetadataBytes+1))
 	if err != nil {
-		return fail("read error", err)
+		return "", fail("read error", err)
 	}
 	if len(data) > saml.MaxIdPMetadataBytes {
-		return fail(fmt.Sprintf("larger than %d bytes", saml.MaxIdPMetadataBytes), errors.New("too large"))
+		return "", fail(fmt.Sprintf("larger than %d bytes", saml.MaxIdPMetadataBytes), errors.New("too large"))
 	}
-	xml := string(data)
-	p.IdP.MetadataXML = &xml
-	return nil
+	return string(data), nil
 }

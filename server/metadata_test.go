@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -137,11 +138,16 @@ func TestMetadataURLOnNonPublicHostRefused(t *testing.T) {
 }
 
 // TestBootstrapMetadataURLOnNonPublicHostRefused: the bootstrap file's
-// metadataURL follows the same rule and the same switch.
+// metadataURL follows the same rule and the same switch. A download that
+// is refused does not stop the bootstrap (nor the other workspaces of the
+// file): the workspace is created without metadata, the reason is
+// recorded in its refresh state, and its sign-in page says it is not
+// configured yet; once the download is allowed the metadata is stored.
 func TestBootstrapMetadataURLOnNonPublicHostRefused(t *testing.T) {
 	idp, hits := metadataServer(t)
-	b, err := server.ParseBootstrap([]byte("workspaces:\n  - id: acme\n    name: Acme\n    settings:\n      idp:\n        metadataURL: " +
-		idp.URL + "/metadata\n"))
+	file := "workspaces:\n  - id: acme\n    name: Acme\n    settings:\n      idp:\n        metadataURL: " +
+		idp.URL + "/metadata\n  - id: other\n    name: Other\n"
+	b, err := server.ParseBootstrap([]byte(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,20 +155,54 @@ func TestBootstrapMetadataURLOnNonPublicHostRefused(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	src := secrets(nil, nil)
 	src.HTTPClient = idp.Client()
-	err = server.ApplyBootstrap(t.Context(), store, log, b, src)
-	if err == nil || !strings.Contains(err.Error(), "loopback address") {
-		t.Fatalf("bootstrap from a loopback metadata URL: %v, want a refusal naming the loopback address", err)
+	if err := server.ApplyBootstrap(t.Context(), store, log, b, src); err != nil {
+		t.Fatalf("bootstrap with an unreachable metadata URL failed: %v", err)
 	}
 	if hits.Load() != 0 {
 		t.Fatalf("the loopback metadata server got %d requests, want none", hits.Load())
 	}
-	b, _ = server.ParseBootstrap([]byte("workspaces:\n  - id: acme\n    name: Acme\n    settings:\n      idp:\n        metadataURL: " +
-		idp.URL + "/metadata\n"))
+	ws, err := store.GetWorkspace(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ws.Settings.IdP.MetadataRefresh
+	if ws.Settings.IdP.MetadataXML != "" || ws.Settings.IdP.MetadataURL != idp.URL+"/metadata" ||
+		!strings.Contains(st.LastError, "loopback address") || !st.FetchedAt.IsZero() || st.NextDue.IsZero() {
+		t.Fatalf("workspace after a refused download: xml %d bytes, url %q, state %+v",
+			len(ws.Settings.IdP.MetadataXML), ws.Settings.IdP.MetadataURL, st)
+	}
+	if _, err := store.GetWorkspace(t.Context(), "other"); err != nil {
+		t.Fatalf("the other workspace of the file: %v", err)
+	}
+
+	env := servertest.New(t, func(c *server.Config) { c.Store = store })
+	resp, err := http.Get(env.URL + "/saml/acme/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(page), "not configured yet") {
+		t.Fatalf("sign-in before the metadata was downloaded: %d %s", resp.StatusCode, page)
+	}
+
+	b, _ = server.ParseBootstrap([]byte(file))
 	src.MetadataAllowPrivateHosts = true
 	if err := server.ApplyBootstrap(t.Context(), store, log, b, src); err != nil {
 		t.Fatalf("bootstrap with private hosts allowed: %v", err)
 	}
-	if ws, err := store.GetWorkspace(t.Context(), "acme"); err != nil || ws.Settings.IdP.MetadataXML == "" {
-		t.Fatalf("bootstrap stored no metadata: %v", err)
+	ws, err = store.GetWorkspace(t.Context(), "acme")
+	if err != nil || ws.Settings.IdP.MetadataXML == "" || ws.Settings.IdP.MetadataRefresh.LastError != "" ||
+		ws.Settings.IdP.MetadataRefresh.FetchedAt.IsZero() {
+		t.Fatalf("bootstrap stored no metadata: %v %+v", err, ws.Settings.IdP.MetadataRefresh)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Get(env.URL + "/saml/acme/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("sign-in after the download: %d, want a redirect to the IdP", resp.StatusCode)
 	}
 }

@@ -82,6 +82,13 @@ type Config struct {
 	// private, link-local and other non-public addresses (refused by
 	// default, checked on the address dialled).
 	MetadataAllowPrivateHosts bool
+	// MetadataRefreshInterval is how often idp.metadataURL is downloaded
+	// again when the metadata does not ask for sooner (default
+	// DefaultMetadataRefreshInterval); MetadataCheckInterval is how often
+	// the background loop looks for due refreshes (default
+	// DefaultMetadataCheckInterval).
+	MetadataRefreshInterval time.Duration
+	MetadataCheckInterval   time.Duration
 	// SCIMMaxResults caps a SCIM page (default 100).
 	SCIMMaxResults int
 	// Metrics, when not nil, receives the HTTP metrics (requests by route
@@ -137,6 +144,8 @@ func (c *Config) setDefaults() {
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDur(&c.MetadataRefreshInterval, DefaultMetadataRefreshInterval)
+	setDur(&c.MetadataCheckInterval, DefaultMetadataCheckInterval)
 	setInt := func(n *int64, def int64) {
 		if *n <= 0 {
 			*n = def
@@ -289,6 +298,7 @@ func (s *Server) routes() {
 		{http.MethodDelete, "/workspaces/:ws/scim-tokens/:token", s.revokeSCIMToken},
 		{http.MethodGet, "/workspaces/:ws/events", s.listEvents},
 		{http.MethodGet, "/workspaces/:ws/members/:userId/roles/explain", s.explainRoles},
+		{http.MethodPost, "/workspaces/:ws/refresh-metadata", s.refreshMetadataNow},
 		{http.MethodGet, "/outbox", s.listOutbox},
 	} {
 		admin.Add(r.method, r.path, r.h, s.requireAdmin)
@@ -320,7 +330,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done, then stops accepting connections and
 // waits up to Config.ShutdownTimeout for running requests to finish. It
-// closes ln. It runs Config.Startup in the background; when Startup fails
+// closes ln. Once Config.Startup has succeeded it runs the refresh loop of
+// idp.metadataURL (refreshMetadataLoop) until it returns. It runs
+// Config.Startup in the background; when Startup fails
 // with an error that is not storage.ErrUnavailable, Serve shuts down the
 // same way and returns that error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -361,6 +373,13 @@ wait:
 			if err != nil && ctx.Err() == nil {
 				startErr = err
 				break wait
+			}
+			if err == nil {
+				// Refreshes of idp.metadataURL, until Serve returns.
+				lctx, stopLoop := context.WithCancel(ctx)
+				loopDone := make(chan struct{})
+				go func() { defer close(loopDone); s.refreshMetadataLoop(lctx) }()
+				defer func() { stopLoop(); <-loopDone }()
 			}
 		case <-ctx.Done():
 			break wait

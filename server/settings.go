@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -53,6 +54,18 @@ type IdPJSON struct {
 	AllowIdPInitiated bool   `json:"allowIdPInitiated"`
 
 	AllowSHA1 bool `json:"allowSHA1"`
+	// MetadataURL and MetadataRefresh (read-only) are present when the
+	// metadata is downloaded from a URL and refreshed.
+	MetadataURL     string               `json:"metadataURL,omitempty"`
+	MetadataRefresh *MetadataRefreshJSON `json:"metadataRefresh,omitempty"`
+}
+
+// MetadataRefreshJSON is storage.MetadataRefresh in JSON.
+type MetadataRefreshJSON struct {
+	FetchedAt time.Time `json:"fetchedAt,omitzero"`
+	CheckedAt time.Time `json:"checkedAt,omitzero"`
+	LastError string    `json:"lastError,omitempty"`
+	NextDue   time.Time `json:"nextDue,omitzero"`
 }
 
 func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
@@ -74,7 +87,9 @@ func workspaceJSON(ws storage.Workspace) WorkspaceJSON {
 				EntityID:          ws.Settings.IdP.EntityID,
 				AllowIdPInitiated: ws.Settings.IdP.AllowIdPInitiated,
 
-				AllowSHA1: ws.Settings.IdP.AllowSHA1,
+				AllowSHA1:       ws.Settings.IdP.AllowSHA1,
+				MetadataURL:     ws.Settings.IdP.MetadataURL,
+				MetadataRefresh: metadataRefreshJSON(ws.Settings.IdP),
 			},
 			Roles: rolesJSON(ws.Settings.Roles),
 			Login: LoginJSON{EmailDomains: nonNil(ws.Settings.Login.EmailDomains)},
@@ -91,6 +106,15 @@ func nonNil(l []string) []string {
 		return []string{}
 	}
 	return l
+
+}
+
+func metadataRefreshJSON(idp storage.IdPSettings) *MetadataRefreshJSON {
+	if idp.MetadataURL == "" {
+		return nil
+	}
+	r := idp.MetadataRefresh
+	return &MetadataRefreshJSON{FetchedAt: r.FetchedAt, CheckedAt: r.CheckedAt, LastError: r.LastError, NextDue: r.NextDue}
 }
 
 // SettingsPatch is a partial change of settings: absent (nil) fields keep
@@ -120,9 +144,10 @@ type JITPatch struct {
 }
 
 // IdPPatch is a partial change of the IdP settings. Setting metadataXML
-// without entityID takes the entity ID from the metadata. MetadataURL is an
-// input only: the server downloads the metadata once (https) and stores it
-// as metadataXML; it does not refresh it later.
+// without entityID takes the entity ID from the metadata. MetadataURL
+// (https) is downloaded into metadataXML (resolveMetadataURL) and kept to
+// refresh it on a schedule (mdrefresh.go); setting metadataXML, or an
+// empty metadataURL, stops the refreshes.
 type IdPPatch struct {
 	MetadataXML       *string `json:"metadataXML,omitempty"`
 	MetadataURL       *string `json:"metadataURL,omitempty"`
@@ -130,6 +155,9 @@ type IdPPatch struct {
 	AllowIdPInitiated *bool   `json:"allowIdPInitiated,omitempty"`
 
 	AllowSHA1 *bool `json:"allowSHA1,omitempty"`
+	// refresh is the outcome of resolveMetadataURL's download, stored
+	// with MetadataURL.
+	refresh *storage.MetadataRefresh
 }
 
 // apply changes s and returns the dotted names of the fields it set.
@@ -165,6 +193,17 @@ func (p *SettingsPatch) apply(s *storage.Settings) []string {
 				s.IdP.EntityID = "" // derived again from the new metadata
 			}
 			changed = append(changed, "idp.metadataXML")
+		}
+		switch {
+		case i.MetadataURL != nil:
+			s.IdP.MetadataURL = *i.MetadataURL
+			s.IdP.MetadataRefresh = storage.MetadataRefresh{}
+			if i.refresh != nil {
+				s.IdP.MetadataRefresh = *i.refresh
+			}
+			changed = append(changed, "idp.metadataURL")
+		case i.MetadataXML != nil:
+			s.IdP.MetadataURL, s.IdP.MetadataRefresh = "", storage.MetadataRefresh{}
 		}
 		set("idp.entityID", &s.IdP.EntityID, i.EntityID)
 		if i.AllowIdPInitiated != nil {
@@ -255,6 +294,11 @@ func normalizeSettings(s *storage.Settings) error {
 			s.IdP.EntityID = entityID
 		case s.IdP.EntityID != entityID:
 			v.add("settings.idp.entityID %q differs from the metadata's entityID %q", s.IdP.EntityID, entityID)
+		}
+	}
+	if u := s.IdP.MetadataURL; u != "" {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Host == "" || len(u) > 2048 {
+			v.add("settings.idp.metadataURL must be an https URL")
 		}
 	}
 	if strings.ContainsFunc(s.IdP.EntityID, unicode.IsControl) || len(s.IdP.EntityID) > 1024 {

@@ -121,6 +121,26 @@ type IdPSettings struct {
 	// (rsa-sha1 signature method or sha1 digest), refused by default: an
 	// opt-in for a legacy IdP that cannot sign with SHA-256.
 	AllowSHA1 bool
+	// MetadataURL, when not empty, is where MetadataXML is downloaded
+	// from and refreshed on a schedule; MetadataRefresh is the state of
+	// those downloads, shared by every process through the store.
+	MetadataURL     string
+	MetadataRefresh MetadataRefresh
+}
+
+// MetadataRefresh is the state of the downloads of IdPSettings.MetadataURL.
+// MetadataXML always holds the last copy that downloaded and validated
+// (the last good copy): a failed download only records LastError.
+type MetadataRefresh struct {
+	// FetchedAt is the time of the last successful download.
+	FetchedAt time.Time
+	// CheckedAt is the time of the last attempt, successful or not.
+	CheckedAt time.Time
+	// LastError is why the last attempt failed (a short public reason);
+	// empty after a success.
+	LastError string
+	// NextDue is when the next download is due.
+	NextDue time.Time
 }
 
 // DefaultSettings returns the settings a new workspace starts with.

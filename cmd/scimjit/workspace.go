@@ -36,7 +36,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 		c.Flags().StringVar(&s.inline, "settings", "", "settings as JSON")
 		c.Flags().StringVar(&s.file, "settings-file", "", "file with the settings JSON")
 		c.Flags().StringVar(&s.metadataFile, "idp-metadata-file", "", "file with the IdP's SAML metadata XML (sets settings.idp.metadataXML)")
-		c.Flags().StringVar(&s.metadataURL, "idp-metadata-url", "", "https URL the server downloads the IdP's metadata from (once)")
+		c.Flags().StringVar(&s.metadataURL, "idp-metadata-url", "", "https URL the server downloads the IdP's metadata from, and again every 12 hours (or as the metadata asks)")
 		c.MarkFlagsMutuallyExclusive("settings", "settings-file")
 		c.MarkFlagsMutuallyExclusive("idp-metadata-file", "idp-metadata-url")
 		return s
@@ -115,10 +115,19 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 		},
 	}
 
+	refresh := &cobra.Command{
+		Use:   "refresh-metadata ID",
+		Short: "Download the workspace's IdP metadata from its metadata URL now and show what changed",
+		Args:  exactArgs("ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return cf.call(c, http.MethodPost, wsPath(args[0])+"/refresh-metadata", nil, decoded(printMetadataRefresh))
+		},
+	}
+
 	// "workspace events" predates "scimjit events" and stays as its alias.
 	events := newEventsCmd(env, readFile)
 	events.Hidden = true
-	cmd.AddCommand(create, get, list, update, del, events)
+	cmd.AddCommand(create, get, list, update, del, refresh, events)
 	return cmd
 }
 
@@ -150,10 +159,45 @@ func printWorkspace(w io.Writer, ws server.WorkspaceJSON) error {
 		sso = "configured, IdP " + ws.Settings.IdP.EntityID
 	}
 	t.row("SSO:", sso)
+	if idp := ws.Settings.IdP; idp.MetadataURL != "" && idp.MetadataRefresh != nil {
+		r := idp.MetadataRefresh
+		t.row("Metadata URL:", idp.MetadataURL)
+		t.row("Metadata fetched:", timeOrNever(r.FetchedAt))
+		if r.LastError != "" {
+			t.row("Last attempt failed:", r.CheckedAt.Format(time.RFC3339)+": "+r.LastError)
+		}
+		t.row("Next refresh:", r.NextDue.Format(time.RFC3339))
+	}
 	t.row("IdP-initiated:", yesNo(ws.Settings.IdP.AllowIdPInitiated))
 	t.row("Created:", ws.CreatedAt.Format(time.RFC3339))
 	t.row("Updated:", fmt.Sprintf("%s (version %d)", ws.UpdatedAt.Format(time.RFC3339), ws.Version))
 	return t.flush()
+}
+
+// printMetadataRefresh writes the outcome of refresh-metadata.
+func printMetadataRefresh(w io.Writer, r server.MetadataRefreshReport) error {
+	t := newTable(w, "Workspace:", r.Workspace)
+	if r.OK {
+		t.row("Download:", "ok")
+	} else {
+		t.row("Download:", "failed: "+r.Error+" (the last good copy stays in use)")
+	}
+	t.row("Metadata changed:", yesNo(r.MetadataChanged))
+	t.row("Certificates changed:", yesNo(r.CertificatesChanged))
+	t.row("Signing certificates (SHA-256):", strings.Join(r.SigningCertificates, ", "))
+	if r.CertificatesChanged {
+		t.row("Before:", strings.Join(r.PreviousSigningCertificates, ", "))
+	}
+	t.row("Last fetched:", timeOrNever(r.FetchedAt))
+	t.row("Next refresh:", r.NextDue.Format(time.RFC3339))
+	return t.flush()
+}
+
+func timeOrNever(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
 }
 
 func onOff(b bool) string {

@@ -334,6 +334,8 @@ func testWorkspaces(t *testing.T, s storage.Store) {
 		}
 	})
 
+	testMetadataRefreshRoundTrip(t, s)
+
 	must(t, s.DeleteWorkspace(ctx, "conf-c"), "delete")
 	_, err = s.GetWorkspace(ctx, "conf-c")
 	wantErr(t, err, storage.ErrNotFound, "get deleted")
@@ -459,5 +461,44 @@ func oneWinner(t *testing.T, errs []error, field, what string) {
 	}
 	if ok != 1 {
 		t.Fatalf("%s: %d of %d succeeded, want exactly 1", what, ok, len(errs))
+	}
+}
+
+// testMetadataRefreshRoundTrip: the metadata URL and its refresh state
+// (times to the microsecond) survive a write, and clearing them leaves the
+// zero state; another workspace sees none of it.
+func testMetadataRefreshRoundTrip(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	at := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
+	want := storage.MetadataRefresh{FetchedAt: at, CheckedAt: at.Add(time.Minute), LastError: "HTTP status 503",
+		NextDue: at.Add(12 * time.Hour)}
+	_, err := s.UpdateWorkspace(ctx, "conf-c", func(w *storage.Workspace) error {
+		w.Settings.IdP.MetadataURL = "https://idp.example/metadata"
+		w.Settings.IdP.MetadataRefresh = want
+		return nil
+	})
+	must(t, err, "update metadata refresh")
+	got, err := s.GetWorkspace(ctx, "conf-c")
+	must(t, err, "get after metadata refresh")
+	r := got.Settings.IdP.MetadataRefresh
+	if got.Settings.IdP.MetadataURL != "https://idp.example/metadata" || !r.FetchedAt.Equal(want.FetchedAt) ||
+		!r.CheckedAt.Equal(want.CheckedAt) || r.LastError != want.LastError || !r.NextDue.Equal(want.NextDue) {
+		t.Fatalf("metadata refresh after update = %q %+v, want %+v", got.Settings.IdP.MetadataURL, r, want)
+	}
+	other, err := s.GetWorkspace(ctx, "conf-a")
+	must(t, err, "get other workspace")
+	if other.Settings.IdP.MetadataURL != "" || other.Settings.IdP.MetadataRefresh != (storage.MetadataRefresh{}) {
+		t.Fatalf("another workspace sees the metadata refresh: %+v", other.Settings.IdP)
+	}
+	got, err = s.UpdateWorkspace(ctx, "conf-c", func(w *storage.Workspace) error {
+		w.Settings.IdP.MetadataURL = ""
+		w.Settings.IdP.MetadataRefresh = storage.MetadataRefresh{}
+		return nil
+	})
+	must(t, err, "clear metadata refresh")
+	got, err = s.GetWorkspace(ctx, "conf-c")
+	must(t, err, "get after clear")
+	if got.Settings.IdP.MetadataURL != "" || got.Settings.IdP.MetadataRefresh != (storage.MetadataRefresh{}) {
+		t.Fatalf("metadata refresh after clear = %+v", got.Settings.IdP)
 	}
 }

@@ -71,6 +71,35 @@ type idpWire struct {
 	AllowIdPInitiated bool   `json:"allowIdpInitiated,omitempty"`
 
 	AllowSHA1 bool `json:"allowSha1,omitempty"`
+	// MetadataURL and Refresh: idp.metadataURL and its download state
+	// (storage.MetadataRefresh), absent for a workspace without a URL.
+	MetadataURL string               `json:"metadataUrl,omitempty"`
+	Refresh     *metadataRefreshWire `json:"mdRefresh,omitempty"`
+}
+
+// metadataRefreshWire is storage.MetadataRefresh; times in Unix
+// microseconds (0 = zero time).
+type metadataRefreshWire struct {
+	Fetched   int64  `json:"f,omitempty"`
+	Checked   int64  `json:"c,omitempty"`
+	LastError string `json:"err,omitempty"`
+	NextDue   int64  `json:"due,omitempty"`
+}
+
+func encodeMetadataRefresh(r storage.MetadataRefresh) *metadataRefreshWire {
+	if r == (storage.MetadataRefresh{}) {
+		return nil
+	}
+	return &metadataRefreshWire{Fetched: toMicro(r.FetchedAt), Checked: toMicro(r.CheckedAt),
+		LastError: r.LastError, NextDue: toMicro(r.NextDue)}
+}
+
+func decodeMetadataRefresh(w *metadataRefreshWire) storage.MetadataRefresh {
+	if w == nil {
+		return storage.MetadataRefresh{}
+	}
+	return storage.MetadataRefresh{FetchedAt: fromMicro(w.Fetched), CheckedAt: fromMicro(w.Checked),
+		LastError: w.LastError, NextDue: fromMicro(w.NextDue)}
 }
 
 func encodeWorkspace(w storage.Workspace) ([]byte, error) {
@@ -82,7 +111,8 @@ func encodeWorkspace(w storage.Workspace) ([]byte, error) {
 			CustomRoles: st.CustomRoles,
 			IdP: idpWire{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
-				AllowSHA1:         st.IdP.AllowSHA1},
+				AllowSHA1:         st.IdP.AllowSHA1,
+				MetadataURL:       st.IdP.MetadataURL, Refresh: encodeMetadataRefresh(st.IdP.MetadataRefresh)},
 			Roles: encodeRoleSettings(st.Roles),
 			Login: loginWire{EmailDomains: st.Login.EmailDomains},
 		},
@@ -105,7 +135,8 @@ func decodeWorkspace(b []byte) (storage.Workspace, error) {
 			CustomRoles: st.CustomRoles,
 			IdP: storage.IdPSettings{MetadataXML: st.IdP.MetadataXML, EntityID: st.IdP.EntityID,
 				AllowIdPInitiated: st.IdP.AllowIdPInitiated,
-				AllowSHA1:         st.IdP.AllowSHA1},
+				AllowSHA1:         st.IdP.AllowSHA1,
+				MetadataURL:       st.IdP.MetadataURL, MetadataRefresh: decodeMetadataRefresh(st.IdP.Refresh)},
 			Roles: decodeRoleSettings(st.Roles),
 			Login: storage.LoginSettings{EmailDomains: st.Login.EmailDomains},
 		},
