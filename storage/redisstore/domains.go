@@ -98,31 +98,11 @@ func (s *Store) WorkspacesByEmailDomain(ctx context.Context, domain string) ([]s
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) == 0 {
-		return out, nil
+	ws, err := s.readWorkspaces(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
-	cmds := make([]*redis.StringCmd, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.Get(ctx, s.wsKey(id, "meta"))
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, s.wrap(err)
-	}
-	for _, c := range cmds {
-		rec, err := c.Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			return nil, s.wrap(err)
-		}
-		w, err := decodeWorkspaceCached(rec)
-		if err != nil {
-			return nil, err
-		}
+	for _, w := range ws {
 		if slices.Contains(w.Settings.Login.EmailDomains, domain) {
 			out = append(out, w)
 		}

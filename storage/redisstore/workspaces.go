@@ -198,12 +198,23 @@ func (s *Store) ListWorkspaces(ctx context.Context) ([]storage.Workspace, error)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
+	out, err := s.readWorkspaces(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// readWorkspaces reads the records of ids in one pipeline, in the order of
+// ids, leaving out those that no longer exist.
+func (s *Store) readWorkspaces(ctx context.Context, ids []string) ([]storage.Workspace, error) {
 	out := []storage.Workspace{}
 	if len(ids) == 0 {
 		return out, nil
 	}
 	cmds := make([]*redis.StringCmd, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = p.Get(ctx, s.wsKey(id, "meta"))
 		}
@@ -213,20 +224,19 @@ func (s *Store) ListWorkspaces(ctx context.Context) ([]storage.Workspace, error)
 		return nil, s.wrap(err)
 	}
 	for _, c := range cmds {
-		b, err := c.Bytes()
+		rec, err := c.Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
 		if err != nil {
 			return nil, s.wrap(err)
 		}
-		w, err := decodeWorkspace(b)
+		w, err := decodeWorkspaceCached(rec)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, w)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }
 
