@@ -85,55 +85,24 @@ func (s *Store) GetSession(ctx context.Context, key string) (storage.Session, er
 // UpdateSession is a WATCH/MULTI read-modify-write that keeps the key's TTL
 // (SET KEEPTTL); fn may run more than once. Key and expiry cannot change.
 func (s *Store) UpdateSession(ctx context.Context, key string, fn func(*storage.Session) error) (storage.Session, error) {
-	k := s.sessionKey(key)
 	var result storage.Session
-	for i := 0; i < maxRetries; i++ {
-		if err := backoff(ctx, i); err != nil {
-			return storage.Session{}, err
-		}
-		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			b, err := tx.Get(ctx, k).Bytes()
-			if err != nil {
-				return err
-			}
-			x, err := decodeSession(key, b)
-			if err != nil {
-				return err
-			}
-			old := x
-			if err := fn(&x); err != nil {
-				return callbackError{err}
-			}
-			x.Key, x.ExpiresAt, x.CreatedAt = old.Key, old.ExpiresAt, old.CreatedAt
-			nb, err := encodeSession(x)
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.SetArgs(ctx, k, nb, redis.SetArgs{KeepTTL: true})
-				return nil
-			})
-			if err == nil {
-				result = x
-			}
-			return err
-		}, k)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue
-		}
-		var ce callbackError
-		if errors.As(err, &ce) {
-			return storage.Session{}, ce.err
-		}
-		if errors.Is(err, storage.ErrNotFound) {
-			return storage.Session{}, err
-		}
+	err := s.watchUpdate(ctx, s.sessionKey(key), func(b []byte) ([]byte, error) {
+		x, err := decodeSession(key, b)
 		if err != nil {
-			return storage.Session{}, s.wrap(err)
+			return nil, err
 		}
-		return result, nil
+		old := x
+		if err := fn(&x); err != nil {
+			return nil, callbackError{err}
+		}
+		x.Key, x.ExpiresAt, x.CreatedAt = old.Key, old.ExpiresAt, old.CreatedAt
+		result = x
+		return encodeSession(x)
+	}, setKeep(true))
+	if err != nil {
+		return storage.Session{}, err
 	}
-	return storage.Session{}, storage.ErrConflictRetries
+	return result, nil
 }
 
 // DeleteSession removes a session (no error when it is already gone).

@@ -3,10 +3,7 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
 )
@@ -93,50 +90,26 @@ func (s *Store) CreateSPKeys(ctx context.Context, k storage.SPKeys) (storage.SPK
 // UpdateSPKeys is an optimistic WATCH/MULTI read-modify-write of the one
 // record key; fn may run more than once.
 func (s *Store) UpdateSPKeys(ctx context.Context, fn func(*storage.SPKeys) error) (storage.SPKeys, error) {
-	key := s.spKeysKey()
 	var result storage.SPKeys
-	for i := 0; i < maxRetries; i++ {
-		if err := backoff(ctx, i); err != nil {
-			return storage.SPKeys{}, err
-		}
-		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			b, err := tx.Get(ctx, key).Bytes()
-			if err != nil {
-				return err
-			}
-			k, err := decodeSPKeys(b)
-			if err != nil {
-				return err
-			}
-			old := k.Version
-			if err := fn(&k); err != nil {
-				return callbackError{err}
-			}
-			k.Version = old + 1
-			nb, err := encodeSPKeys(k)
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, key, nb, 0)
-				return nil
-			})
-			if err == nil {
-				result, err = decodeSPKeys(nb)
-			}
-			return err
-		}, key)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue
-		}
-		var ce callbackError
-		if errors.As(err, &ce) {
-			return storage.SPKeys{}, ce.err
-		}
+	err := s.watchUpdate(ctx, s.spKeysKey(), func(b []byte) ([]byte, error) {
+		k, err := decodeSPKeys(b)
 		if err != nil {
-			return storage.SPKeys{}, s.wrap(err)
+			return nil, err
 		}
-		return result, nil
+		old := k.Version
+		if err := fn(&k); err != nil {
+			return nil, callbackError{err}
+		}
+		k.Version = old + 1
+		nb, err := encodeSPKeys(k)
+		if err != nil {
+			return nil, err
+		}
+		result, err = decodeSPKeys(nb)
+		return nb, err
+	}, setKeep(false))
+	if err != nil {
+		return storage.SPKeys{}, err
 	}
-	return storage.SPKeys{}, storage.ErrConflictRetries
+	return result, nil
 }

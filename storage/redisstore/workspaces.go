@@ -247,41 +247,58 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 	if !validWS(id) {
 		return storage.Workspace{}, storage.ErrNotFound
 	}
-	key := s.wsKey(id, "meta")
 	var result, before storage.Workspace
+	err := s.watchUpdate(ctx, s.wsKey(id, "meta"), func(b []byte) ([]byte, error) {
+		w, err := decodeWorkspace(b)
+		if err != nil {
+			return nil, err
+		}
+		old := w
+		w.Settings.Login.EmailDomains = slices.Clone(w.Settings.Login.EmailDomains)
+		w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
+		if err := fn(&w); err != nil {
+			return nil, callbackError{err}
+		}
+		w.ID, w.CreatedAt = old.ID, old.CreatedAt
+		w.Version = old.Version + 1
+		w.UpdatedAt = now()
+		result, before = w, old
+		return encodeWorkspace(w)
+	}, setKeep(false))
+	if err != nil {
+		return storage.Workspace{}, err
+	}
+	if err := s.syncDomainIndex(ctx, id, before.Settings.Login.EmailDomains); err != nil {
+		return storage.Workspace{}, err
+	}
+	return result, nil
+}
+
+// watchUpdate is an optimistic read-modify-write of one key: it reads the
+// key under WATCH, passes its value to change and writes what change
+// returns in MULTI/EXEC (SET, or SET KEEPTTL with keepTTL); a write by
+// someone else in between makes it start again (with backoff), at most
+// maxRetries times, then storage.ErrConflictRetries. change may run more
+// than once; an error it wraps in callbackError comes back unwrapped, a
+// missing key is storage.ErrNotFound.
+func (s *Store) watchUpdate(ctx context.Context, key string, change func([]byte) ([]byte, error), keepTTL setKeep) error {
 	for i := 0; i < maxRetries; i++ {
 		if err := backoff(ctx, i); err != nil {
-			return storage.Workspace{}, err
+			return err
 		}
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			b, err := tx.Get(ctx, key).Bytes()
 			if err != nil {
 				return err
 			}
-			w, err := decodeWorkspace(b)
-			if err != nil {
-				return err
-			}
-			old := w
-			w.Settings.Login.EmailDomains = slices.Clone(w.Settings.Login.EmailDomains)
-			w.Settings.CustomRoles = slices.Clone(w.Settings.CustomRoles)
-			if err := fn(&w); err != nil {
-				return callbackError{err}
-			}
-			w.ID, w.CreatedAt = old.ID, old.CreatedAt
-			w.Version = old.Version + 1
-			w.UpdatedAt = now()
-			nb, err := encodeWorkspace(w)
+			nb, err := change(b)
 			if err != nil {
 				return err
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, key, nb, 0)
+				p.SetArgs(ctx, key, nb, redis.SetArgs{KeepTTL: bool(keepTTL)})
 				return nil
 			})
-			if err == nil {
-				result, before = w, old
-			}
 			return err
 		}, key)
 		if errors.Is(err, redis.TxFailedErr) {
@@ -289,18 +306,18 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, fn func(*storage
 		}
 		var ce callbackError
 		if errors.As(err, &ce) {
-			return storage.Workspace{}, ce.err
+			return ce.err
 		}
-		if err != nil {
-			return storage.Workspace{}, s.wrap(err)
+		if errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
-		if err := s.syncDomainIndex(ctx, id, before.Settings.Login.EmailDomains); err != nil {
-			return storage.Workspace{}, err
-		}
-		return result, nil
+		return s.wrap(err)
 	}
-	return storage.Workspace{}, storage.ErrConflictRetries
+	return storage.ErrConflictRetries
 }
+
+// setKeep says whether watchUpdate's SET keeps the key's TTL.
+type setKeep bool
 
 // callbackError carries an error returned by a caller's update callback
 // through go-redis untouched.
