@@ -105,7 +105,7 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 		if !ok {
 			return err
 		}
-		return s.beginJoin(c, ws, acct, d.Roles, &u)
+		return s.beginJoin(c, ws, acct, d, &u)
 	}
 	// Roles change on later sign-ins only with roleSync=everyLogin.
 	var extra []storage.Event
@@ -152,7 +152,7 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 	if acct.OriginWorkspace == ws.ID {
 		policy = "origin"
 	} else if ws.Settings.JIT.ExistingAccount != storage.ExistingAccountAuto {
-		return s.beginJoin(c, ws, acct, roles, nil)
+		return s.beginJoin(c, ws, acct, d, nil)
 	}
 	m := newMembership(acct.Email, acct.FullName, roles)
 	m.AccountID = acct.ID

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -88,8 +89,10 @@ func (t joinToken) hash() string { return hashToken(t.raw) }
 // pendingJoin is what a pending join remembers beyond the verification, so
 // that a fresh link can be sent after the old one expired.
 type pendingJoin struct {
-	Roles  storage.Roles `json:"roles"`
-	UserID string        `json:"userId,omitempty"`
+	Roles storage.Roles `json:"roles"`
+	// Sources say why Roles were decided (roleDecision.detail).
+	Sources map[string]string `json:"sources,omitempty"`
+	UserID  string            `json:"userId,omitempty"`
 }
 
 func pendingKey(accountID string) string { return "join:pending:" + accountID }
@@ -97,12 +100,13 @@ func pendingKey(accountID string) string { return "join:pending:" + accountID }
 // beginJoin starts the verification of an existing account that signs in to
 // a workspace where it has no verified membership (R8, R9): it stores a
 // pending join carrying roles, emails a single-use link to the account's own
-// address and renders the "check your email" page. existing is the
-// SCIM-created unverified membership, or nil. The ACS calls it after the
-// assertion was validated.
-func (s *Service) beginJoin(c echo.Context, ws storage.Workspace, acct storage.Account, roles storage.Roles, existing *storage.User) error {
+// address and renders the "check your email" page. d is the sign-in's role
+// decision, kept with the join so that join.verified says why the roles
+// are what they are. existing is the SCIM-created unverified membership,
+// or nil. The ACS calls it after the assertion was validated.
+func (s *Service) beginJoin(c echo.Context, ws storage.Workspace, acct storage.Account, d roleDecision, existing *storage.User) error {
 	ctx := c.Request().Context()
-	p := pendingJoin{Roles: roles}
+	p := pendingJoin{Roles: d.Roles, Sources: d.detail(map[string]string{})}
 	if existing != nil {
 		if !existing.Active {
 			// The ACS refuses deactivated memberships itself (R12); never
@@ -146,6 +150,7 @@ func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.A
 		AccountID:   acct.ID,
 		WorkspaceID: ws.ID,
 		Roles:       p.Roles,
+		RoleSources: p.Sources,
 		UserID:      p.UserID,
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(s.cfg.VerifyTTL),
@@ -515,9 +520,12 @@ func (s *Service) completeJoin(ctx context.Context, ws storage.Workspace, acct s
 	if !exists {
 		m := newMembership(acct.Email, acct.FullName, v.Roles)
 		m.AccountID = acct.ID
+		// The roles come from the sign-in that started the join: say why.
+		e := verified(m.Roles)
+		maps.Copy(e.Detail, v.RoleSources)
 		// The membership and its event in one store write: a confirmation
 		// re-sent after a lost answer finds it and records nothing twice.
-		u, err := s.cfg.Store.CreateUser(ctx, ws.ID, m, verified(m.Roles))
+		u, err := s.cfg.Store.CreateUser(ctx, ws.ID, m, e)
 		if err == nil {
 			return u, nil
 		}

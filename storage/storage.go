@@ -411,6 +411,11 @@ type Verification struct {
 	AccountID   string
 	WorkspaceID string
 	Roles       Roles
+	// RoleSources say why the sign-in that started the join decided
+	// Roles (the "<env>.source", "<env>.rule", "<env>.group" and "groups"
+	// event detail keys of that decision); the join.verified event carries
+	// them, so the roles explain call names the rule behind a joined role.
+	RoleSources map[string]string
 	// UserID is set when a SCIM-created unverified membership exists (R9).
 	UserID    string
 	CreatedAt time.Time

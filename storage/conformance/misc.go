@@ -3,6 +3,8 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -198,7 +200,8 @@ func testSessionExpiry(t *testing.T, s storage.Store) {
 func newVerification(acct, ws, hash string, ttl time.Duration) storage.Verification {
 	return storage.Verification{TokenHash: hash, AccountID: acct, WorkspaceID: ws,
 		Roles: storage.Roles{Dev: "Admin", Test: "Operator", Prod: "NoAccess"}, UserID: "user-x",
-		ExpiresAt: time.Now().Add(ttl)}
+		RoleSources: map[string]string{"dev.source": "rule", "dev.rule": "2", "dev.group": "Finance Admins", "test.source": "default"},
+		ExpiresAt:   time.Now().Add(ttl)}
 }
 
 func testVerifications(t *testing.T, s storage.Store) {
@@ -209,7 +212,8 @@ func testVerifications(t *testing.T, s storage.Store) {
 	got, err := s.GetVerification(ctx, acct.ID, "hash-1")
 	must(t, err, "get")
 	if got.WorkspaceID != wsA || got.Roles != v1.Roles || got.UserID != "user-x" || got.AccountID != acct.ID ||
-		got.TokenHash != "hash-1" || got.ExpiresAt.Sub(v1.ExpiresAt).Abs() > time.Millisecond {
+		got.TokenHash != "hash-1" || got.ExpiresAt.Sub(v1.ExpiresAt).Abs() > time.Millisecond ||
+		!maps.Equal(got.RoleSources, v1.RoleSources) {
 		t.Fatalf("verification = %+v, want %+v", got, v1)
 	}
 	_, err = s.GetVerification(ctx, "other-account", "hash-1")
@@ -249,7 +253,7 @@ func testVerifications(t *testing.T, s storage.Store) {
 	// the verification again; nobody else does.
 	again, err := s.ConsumeVerification(ctx, acct.ID, "hash-2", "op-2")
 	must(t, err, "re-sent consume")
-	if again != v {
+	if !reflect.DeepEqual(again, v) {
 		t.Fatalf("re-sent consume = %+v, want %+v", again, v)
 	}
 	// After a consume, a new one for the same pair works.

@@ -117,8 +117,10 @@ type verificationWire struct {
 	Account   string    `json:"a"`
 	Workspace string    `json:"ws"`
 	Roles     rolesWire `json:"r"`
-	User      string    `json:"u,omitempty"`
-	Created   int64     `json:"c"`
+	// Sources is Verification.RoleSources.
+	Sources map[string]string `json:"rs,omitempty"`
+	User    string            `json:"u,omitempty"`
+	Created int64             `json:"c"`
 	// Exp is the expiry in milliseconds (read by the Lua script).
 	Exp int64 `json:"exp"`
 }
@@ -137,7 +139,7 @@ func (s *Store) CreateVerification(ctx context.Context, v storage.Verification) 
 		v.CreatedAt = now()
 	}
 	b, err := json.Marshal(verificationWire{V: 1, Account: v.AccountID, Workspace: v.WorkspaceID,
-		Roles: rolesWire{Dev: v.Roles.Dev, Test: v.Roles.Test, Prod: v.Roles.Prod}, User: v.UserID,
+		Roles: rolesWire{Dev: v.Roles.Dev, Test: v.Roles.Test, Prod: v.Roles.Prod}, Sources: v.RoleSources, User: v.UserID,
 		Created: toMicro(v.CreatedAt), Exp: v.ExpiresAt.UnixMilli()})
 	if err != nil {
 		return err
@@ -163,8 +165,8 @@ func (s *Store) verification(ctx context.Context, accountID, tokenHash, op strin
 		return storage.Verification{}, fmt.Errorf("redisstore: decode verification: %w", err)
 	}
 	return storage.Verification{TokenHash: tokenHash, AccountID: w.Account, WorkspaceID: w.Workspace,
-		Roles:  storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod},
-		UserID: w.User, CreatedAt: fromMicro(w.Created), ExpiresAt: time.UnixMilli(w.Exp).UTC()}, nil
+		Roles:       storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod},
+		RoleSources: w.Sources, UserID: w.User, CreatedAt: fromMicro(w.Created), ExpiresAt: time.UnixMilli(w.Exp).UTC()}, nil
 }
 
 // GetVerification reads a live, current verification without consuming it.
