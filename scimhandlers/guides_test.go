@@ -3,15 +3,20 @@ package scimhandlers_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
@@ -20,6 +25,10 @@ import (
 
 // The IdP guides whose SCIM half TestIdPGuidesMatchTheServer keeps true.
 var scimGuides = []string{"../docs/idp-okta.md", "../docs/idp-entra.md", "../docs/idp-onelogin.md"}
+
+// The IdP guides with a "Roles from groups" section (the SAML side of it is
+// checked by saml's TestIdPGuidesGroupAttributesGiveRoles).
+var groupGuides = []string{"../docs/idp-okta.md", "../docs/idp-entra.md", "../docs/idp-onelogin.md", "../docs/idp-google.md"}
 
 // TestIdPGuidesMatchTheServer keeps the SCIM halves of the IdP guides true
 // against the real server on a real Redis:
@@ -31,7 +40,11 @@ var scimGuides = []string{"../docs/idp-okta.md", "../docs/idp-entra.md", "../doc
 //   - every row of each troubleshooting table must name the status,
 //     scimType and detail of an answer the server really gives in the
 //     situation the test sets up, and each table covers the same statuses;
-//   - every event type a guide names is one the code records.
+//   - every event type a guide names is one the code records;
+//   - the group rules of each "Roles from groups" section are what the
+//     server takes: its JSON as an admin API PATCH, its YAML as the same
+//     roles and as settings.roles of a bootstrap file, and the 400 it
+//     quotes for a role in the wrong case is the server's answer.
 func TestIdPGuidesMatchTheServer(t *testing.T) {
 	rs := redistest.Start(t)
 	st := redistest.OpenStore(t, rs)
@@ -40,7 +53,11 @@ func TestIdPGuidesMatchTheServer(t *testing.T) {
 	for _, path := range scimGuides {
 		doc := readGuide(t, path)
 		t.Run(filepath.Base(path)+"/examples", func(t *testing.T) { checkGuideExamples(t, env, path, doc) })
+	}
+	for _, path := range groupGuides {
+		doc := readGuide(t, path)
 		t.Run(filepath.Base(path)+"/events", func(t *testing.T) { checkGuideEventTypes(t, path, doc) })
+		t.Run(filepath.Base(path)+"/group-rules", func(t *testing.T) { checkGroupRulesExamples(t, env, path, doc) })
 	}
 	observed := provokeSCIMErrors(t, env, rs)
 	for _, path := range scimGuides {
@@ -460,4 +477,91 @@ func answersText(as []scimAnswer) string {
 		b.WriteString("  " + a.situation + ": " + itoaStatus(a.status) + " " + a.scimType + " " + a.detail + "\n")
 	}
 	return b.String()
+}
+
+var (
+	groupsSection = regexp.MustCompile(`(?ms)^## \d+\. Roles from groups\n.*?(?:\n## |\z)`)
+	fencedBlock   = regexp.MustCompile("(?ms)^```(\\w*)\n(.*?)^```")
+	ruleRoleError = regexp.MustCompile("`400 invalid_request`: `([^`]+)`")
+)
+
+// checkGroupRulesExamples sends the rules JSON of the guide's "Roles from
+// groups" section as written to a new workspace, checks that its YAML is
+// the same roles and is taken as settings.roles of a bootstrap file, and
+// that a rule with a role in the wrong case gets the 400 the section quotes.
+func checkGroupRulesExamples(t *testing.T, env *servertest.Env, path, doc string) {
+	section := groupsSection.FindString(doc)
+	if section == "" {
+		t.Fatalf("%s: no \"## N. Roles from groups\" section", path)
+	}
+	var jsonText, yamlText string
+	for _, b := range fencedBlock.FindAllStringSubmatch(section, -1) {
+		switch {
+		case b[1] == "json" && strings.Contains(b[2], `"groupRules"`):
+			jsonText = b[2]
+		case b[1] == "yaml":
+			yamlText = b[2]
+		}
+	}
+	var body struct {
+		Settings struct {
+			CustomRoles []string `json:"customRoles"`
+			Roles       any      `json:"roles"`
+		} `json:"settings"`
+	}
+	if err := json.Unmarshal([]byte(jsonText), &body); err != nil || body.Settings.Roles == nil || yamlText == "" {
+		t.Fatalf("%s: the section needs a ```json PATCH body with settings.roles.groupRules (%v) and a ```yaml rules file", path, err)
+	}
+	ws := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), "idp-"), ".md") + "-groups"
+	if res, raw := env.Admin(t, "POST", "/admin/v1/workspaces", map[string]any{"id": ws, "name": ws}); res.StatusCode != http.StatusCreated {
+		t.Fatalf("create workspace: %d %s", res.StatusCode, raw)
+	}
+	checkRoles := func(what string, res *http.Response, raw []byte) {
+		t.Helper()
+		var got struct{ Settings struct{ Roles any } }
+		if res.StatusCode != http.StatusOK || json.Unmarshal(raw, &got) != nil {
+			t.Fatalf("%s: %s: %d %s", path, what, res.StatusCode, raw)
+		}
+		for _, diff := range jsonSubset("settings.roles", body.Settings.Roles, got.Settings.Roles, func(s string) string { return s }) {
+			t.Errorf("%s: %s: %s", path, what, diff)
+		}
+	}
+	res, raw := env.Admin(t, "PATCH", "/admin/v1/workspaces/"+ws, json.RawMessage(jsonText))
+	checkRoles("the rules JSON sent as a PATCH", res, raw)
+
+	// The YAML file of "scimjit workspace rules set" holds the same roles.
+	fromYAML, err := yaml.YAMLToJSON([]byte(yamlText))
+	var yamlRoles any
+	if err != nil || json.Unmarshal(fromYAML, &yamlRoles) != nil || !reflect.DeepEqual(yamlRoles, body.Settings.Roles) {
+		t.Errorf("%s: the rules YAML (%v) is not the JSON's settings.roles:\n%s\nwant %s", path, err, fromYAML, stringOf(body.Settings.Roles))
+	}
+	// The same keys under settings.roles of a bootstrap file.
+	bootText := fmt.Sprintf("workspaces:\n  - id: %s-boot\n    name: Boot\n    settings:\n      customRoles: %s\n      roles:\n        %s",
+		ws, stringOf(body.Settings.CustomRoles), strings.ReplaceAll(strings.TrimSpace(yamlText), "\n", "\n        "))
+	boot, err := server.ParseBootstrap([]byte(bootText))
+	if err != nil {
+		t.Fatalf("%s: the rules YAML in a bootstrap file: %v\n%s", path, err, bootText)
+	}
+	if err := server.ApplyBootstrap(t.Context(), env.Store, slog.New(slog.DiscardHandler), boot, server.SecretSource{}); err != nil {
+		t.Fatalf("%s: apply the bootstrap file: %v", path, err)
+	}
+	res, raw = env.Admin(t, "GET", "/admin/v1/workspaces/"+ws+"-boot", nil)
+	checkRoles("the rules YAML in a bootstrap file", res, raw)
+
+	// A role in the wrong case: the 400 the section quotes.
+	m := ruleRoleError.FindStringSubmatch(section)
+	if m == nil {
+		t.Fatalf("%s: the section quotes no `400 invalid_request`: `…` for a rule naming an unknown role", path)
+	}
+	var bad map[string]any
+	_ = json.Unmarshal([]byte(jsonText), &bad)
+	first := bad["settings"].(map[string]any)["roles"].(map[string]any)["groupRules"].([]any)[0].(map[string]any)["roles"].(map[string]any)
+	for k, role := range first {
+		first[k] = strings.ToLower(role.(string))
+	}
+	res, raw = env.Admin(t, "PATCH", "/admin/v1/workspaces/"+ws, bad)
+	var e struct{ Error, Message string }
+	if res.StatusCode != http.StatusBadRequest || json.Unmarshal(raw, &e) != nil || e.Error != "invalid_request" || !placeholderPattern(m[1]).MatchString(e.Message) {
+		t.Errorf("%s: a rule with a role in lower case: the server answered %d %s; the guide says 400 invalid_request %q", path, res.StatusCode, raw, m[1])
+	}
 }

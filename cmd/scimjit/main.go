@@ -125,6 +125,7 @@ func newRootCmd(env environ, readFile readFileFunc) *cobra.Command {
 		newWorkspaceCmd(env, readFile),
 		newTokenCmd(env, readFile),
 		newEventsCmd(env, readFile),
+		newMembersCmd(env, readFile),
 		newUsersCmd(env, readFile),
 		newCheckCmd(env, readFile),
 		newSPKeyCmd(env, readFile),

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/scimjit/scimjit/server"
 )
@@ -127,8 +129,97 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 	// "workspace events" predates "scimjit events" and stays as its alias.
 	events := newEventsCmd(env, readFile)
 	events.Hidden = true
-	cmd.AddCommand(create, get, list, update, del, refresh, events)
+	cmd.AddCommand(create, get, list, update, del, refresh, newRulesCmd(cf, readFile), events)
 	return cmd
+}
+
+// newRulesCmd is `scimjit workspace rules ID` and `... rules set ID --file F`:
+// the group rules (settings.roles) through GET and PATCH of the workspace.
+func newRulesCmd(cf *clientFlags, readFile readFileFunc) *cobra.Command {
+	rulesTable := decoded(func(w io.Writer, ws server.WorkspaceJSON) error { return printRules(w, ws.Settings.Roles) })
+	rules := &cobra.Command{
+		Use:   "rules ID",
+		Short: "Show the workspace's group rules (roles from IdP groups)",
+		Long: `Shows the workspace's group rules in order: for each environment the first
+rule whose group the person is in, and that names a role for it, gives the
+role. A group is compared exactly (case-sensitive) with a value of the SAML
+groups attribute, or the displayName or externalId of a SCIM group the member
+belongs to. -o json prints the workspace as the admin API answers it; its
+settings.roles is the form "rules set" reads.`,
+		Args: exactArgs("ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return cf.call(c, http.MethodGet, wsPath(args[0]), nil, rulesTable)
+		},
+	}
+	set := &cobra.Command{
+		Use:   "set ID --file rules.yaml",
+		Short: "Replace the workspace's group rules with those of a YAML or JSON file",
+		Long: `Replaces the workspace's group rules with the list in the file (PATCH of
+settings.roles). The file is YAML or JSON with the keys of the admin API's
+roles block: groupRules (required; [] removes every rule), and optionally
+explicitWins and appRoles:
+
+  groupRules:
+    - group: Engineering
+      roles: {dev: Admin, test: Analyst}
+    - group: Finance Auditors
+      roles: {prod: Auditor}
+  explicitWins: true
+
+Every role must be a system role (Admin, Analyst, Operator, NoAccess) or a
+custom role of the workspace, case-sensitive; the server refuses the whole
+file otherwise and changes nothing.`,
+		Args: exactArgs("ID"),
+	}
+	file := set.Flags().String("file", "", "YAML or JSON file with groupRules (and optionally explicitWins, appRoles)")
+	set.RunE = func(c *cobra.Command, args []string) error {
+		if *file == "" {
+			return exitError{code: 2, err: errors.New("--file is required: the YAML or JSON file with groupRules")}
+		}
+		roles, err := readRulesFile(*file, readFile)
+		if err != nil {
+			return err
+		}
+		return cf.call(c, http.MethodPatch, wsPath(args[0]), map[string]any{"settings": map[string]any{"roles": roles}}, rulesTable)
+	}
+	rules.AddCommand(set)
+	return rules
+}
+
+// readRulesFile reads the roles block of "rules set": YAML or JSON, no
+// unknown keys, groupRules present.
+func readRulesFile(path string, readFile readFileFunc) (*server.RolesPatch, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var roles server.RolesPatch
+	if err := yaml.UnmarshalStrict(data, &roles); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if roles.GroupRules == nil {
+		return nil, fmt.Errorf("%s: no groupRules: the file lists the rules under groupRules ([] removes every rule)", path)
+	}
+	return &roles, nil
+}
+
+// printRules writes the role settings, then the rules as a table.
+func printRules(w io.Writer, r server.RolesJSON) error {
+	t := newTable(w, "Explicit attributes win:", yesNo(r.ExplicitWins))
+	t.row("App roles give roles:", onOff(r.AppRoles))
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(r.GroupRules) == 0 {
+		_, err := fmt.Fprintln(w, "\nNo group rules.")
+		return err
+	}
+	fmt.Fprintln(w)
+	t = newTable(w, "RULE", "GROUP", "DEV", "TEST", "PROD")
+	for i, g := range r.GroupRules {
+		t.row(strconv.Itoa(i+1), g.Group, g.Roles.Dev, g.Roles.Test, g.Roles.Prod)
+	}
+	return t.flush()
 }
 
 // printWorkspaces writes the workspace list as a table; the IdP metadata
@@ -154,6 +245,7 @@ func printWorkspace(w io.Writer, ws server.WorkspaceJSON) error {
 	t.row("Unknown role:", jit.UnknownRole)
 	t.row("Custom roles:", strings.Join(ws.Settings.CustomRoles, ", "))
 	t.row("App roles give roles:", onOff(ws.Settings.Roles.AppRoles))
+	t.row("Group rules:", fmt.Sprintf("%d (scimjit workspace rules %s)", len(ws.Settings.Roles.GroupRules), ws.ID))
 	sso := "not configured (no IdP metadata)"
 	if ws.Settings.IdP.EntityID != "" {
 		sso = "configured, IdP " + ws.Settings.IdP.EntityID
