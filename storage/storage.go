@@ -322,7 +322,8 @@ type GroupChange struct {
 // the group changed, "from" and "to" ("dev=A,test=B,prod=C"), and per
 // environment "<env>.source" (RoleSource*) with, for a rule,
 // "<env>.rule" (its 1-based position), "<env>.group" (the rule's group)
-// and "<env>.scimGroup" (the id of the SCIM group it matched).
+// and "<env>.scimGroup" and "<env>.scimGroupName" (the id and displayName
+// of the SCIM group it matched).
 const RolesChangedEvent = "membership.roles_changed"
 
 // UserIndex names an indexed user attribute.

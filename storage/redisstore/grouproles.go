@@ -131,7 +131,7 @@ func (s *Store) rolePlan(ctx context.Context, ws string, prepare func() (groupEd
 				"displayName": edit.group.DisplayName, "from": u.Roles.Detail(), "to": d.Roles.Detail()})
 			for e, env := range storage.Environments {
 				if g, ok := storage.SCIMGroupOf(after, d.Matches[e].Group); ok && d.Sources[e] == storage.RoleSourceRule {
-					detail[env+".scimGroup"] = g.ID
+					detail[env+".scimGroup"], detail[env+".scimGroupName"] = g.ID, g.DisplayName
 				}
 			}
 			events = append(events, storage.Event{Type: storage.RolesChangedEvent, Actor: "scim",
