@@ -98,6 +98,16 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 			Detail: "Ask your administrator to re-activate it in your identity provider."},
 			"email", id.Email, "userId", u.ID)
 	}
+	// Where this sign-in decides roles, the member's SCIM groups count for
+	// the group rules like the groups the assertion sent, so that a
+	// sign-in never takes away a role a SCIM group gave.
+	if len(ws.Settings.Roles.GroupRules) > 0 && (!u.Verified || ws.Settings.JIT.RoleSync == storage.RoleSyncEveryLogin) {
+		refs, err := s.cfg.Store.UserGroups(c.Request().Context(), ws.ID, []string{u.ID})
+		if err != nil {
+			return s.storeFailed(c, "read scim groups", err)
+		}
+		id.Groups = append(id.Groups, storage.SCIMGroupNames(refs[u.ID])...)
+	}
 	// A SCIM-created membership of an account that existed elsewhere
 	// starts unverified; its first sign-in goes through verification.
 	if !u.Verified {

@@ -142,3 +142,28 @@ func TestSCIMGroupPushChangesRolesAsMeReportsThem(t *testing.T) {
 		t.Errorf("the group delete recorded no scim.group.deleted event")
 	}
 }
+
+// TestEveryLoginSyncCountsSCIMGroups: with roleSync everyLogin a sign-in
+// decides the roles again; the member's SCIM groups count like the
+// groups the assertion sends, so the sign-in keeps a role a SCIM group
+// gave, and adds one an assertion group gives.
+func TestEveryLoginSyncCountsSCIMGroups(t *testing.T) {
+	env := servertest.New(t, nil)
+	idp := newSSOIdP(t, "https://idp.test")
+	tok := addWorkspace(t, env, "acme", idp, withGroupRules(false, storage.RoleSyncEveryLogin, testRules...))
+	const email = "ida@acme.example"
+	user := scimDo(t, env, tok, http.MethodPost, "/Users", map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": email, "emails": []map[string]any{{"value": email, "primary": true}}, "active": true,
+	}, http.StatusCreated)
+	id, _ := user["id"].(string)
+	scimDo(t, env, tok, http.MethodPost, "/Groups", map[string]any{
+		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": "Engineering", "members": []map[string]any{{"value": id}},
+	}, http.StatusCreated)
+	op := storage.RoleOperator
+	u := signInOK(t, env, idp, "acme", email)
+	mustHaveRoles(t, "sign-in without a groups attribute", u.Roles, storage.Roles{Dev: "Admin", Test: "Analyst", Prod: op})
+	u = signInOK(t, env, idp, "acme", email, groupsAttr("groups", "8f1c7c1e-0000-4000-8000-0000000000aa"))
+	mustHaveRoles(t, "with an assertion group", u.Roles, storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Auditor"})
+}
