@@ -116,6 +116,15 @@ func TestSCIMGroupPushChangesRolesAsMeReportsThem(t *testing.T) {
 		"Operations": []map[string]any{{"op": "remove", "path": "urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole:workato_role_prod"}},
 	}, http.StatusOK)
 	mustHaveRoles(t, "explicit PROD removed", meRoles(t, b, "acme"), storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Auditor"})
+	// A PUT without the role extension (Okta's profile push) keeps the
+	// sent values and the groups' roles; the roles a group gave do not
+	// become sent values (the removal below takes them away).
+	scimDo(t, env, tok, http.MethodPut, "/Users/"+id, map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": email, "emails": []map[string]any{{"value": email, "primary": true}}, "active": true,
+		"displayName": "Hal",
+	}, http.StatusOK)
+	mustHaveRoles(t, "after a PUT", meRoles(t, b, "acme"), storage.Roles{Dev: "Admin", Test: "Analyst", Prod: "Auditor"})
 
 	// Removed from Engineering: DEV and TEST fall back to the default.
 	scimDo(t, env, tok, http.MethodPatch, "/Groups/"+engID, memberPatch("remove", id), http.StatusOK)
