@@ -166,6 +166,7 @@ type explainJSON struct {
 	Roles        storage.Roles
 	Environments []struct {
 		Environment, Role, Source, Group, EventID, EventType string
+		ScimGroupID, ScimGroup                               string
 		Rule                                                 int
 		GroupsKnown                                          *bool
 	}

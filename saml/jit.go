@@ -67,7 +67,7 @@ func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identit
 		Session: sess,
 		Events: []storage.Event{
 			{Type: "jit.user.created", Actor: "saml", Time: t,
-				Detail: d.detail(map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles)})},
+				Detail: d.detail(map[string]string{"email": id.Email, "roles": u.Roles.Detail()})},
 			{Type: "login.succeeded", Actor: "saml", Time: t, Detail: d.groupsDetail(map[string]string{"email": id.Email})},
 		},
 	})
@@ -97,6 +97,16 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 			Text:   fmt.Sprintf("Your access to %s was deactivated by your administrator.", wsName(ws)),
 			Detail: "Ask your administrator to re-activate it in your identity provider."},
 			"email", id.Email, "userId", u.ID)
+	}
+	// Where this sign-in decides roles, the member's SCIM groups count for
+	// the group rules like the groups the assertion sent, so that a
+	// sign-in never takes away a role a SCIM group gave.
+	if len(ws.Settings.Roles.GroupRules) > 0 && (!u.Verified || ws.Settings.JIT.RoleSync == storage.RoleSyncEveryLogin) {
+		refs, err := s.cfg.Store.UserGroups(c.Request().Context(), ws.ID, []string{u.ID})
+		if err != nil {
+			return s.storeFailed(c, "read scim groups", err)
+		}
+		id.Groups = append(id.Groups, storage.SCIMGroupNames(refs[u.ID])...)
 	}
 	// A SCIM-created membership of an account that existed elsewhere
 	// starts unverified; its first sign-in goes through verification.
@@ -128,7 +138,7 @@ func (s *Service) signInMember(c echo.Context, ws storage.Workspace, acct storag
 			}
 			u = synced
 			extra = append(extra, storage.Event{Type: "role.synced", UserID: u.ID, AccountID: acct.ID,
-				Detail: d.detail(map[string]string{"email": id.Email, "from": rolesDetail(old), "to": rolesDetail(u.Roles)})})
+				Detail: d.detail(map[string]string{"email": id.Email, "from": old.Detail(), "to": u.Roles.Detail()})})
 		}
 	}
 	return s.succeed(c, ws, acct, u, id, ret, d.groupsDetail(nil), extra...)
@@ -167,7 +177,7 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 		return s.storeFailed(c, "create membership", err)
 	}
 	return s.succeed(c, ws, acct, u, id, ret, d.groupsDetail(nil), storage.Event{Type: "jit.membership.created", UserID: u.ID, AccountID: acct.ID,
-		Detail: d.detail(map[string]string{"email": id.Email, "roles": rolesDetail(u.Roles), "policy": policy})})
+		Detail: d.detail(map[string]string{"email": id.Email, "roles": u.Roles.Detail(), "policy": policy})})
 }
 
 // succeed starts the session, with the events (extra, then
@@ -211,7 +221,7 @@ func (s *Service) rolesFor(c echo.Context, ws storage.Workspace, id identity, cu
 		return roleDecision{}, false, err
 	}
 	id.Roles = sent
-	def := jitDefaultRole(ws)
+	def := ws.Settings.DefaultRole()
 	var out [3]string
 	d := roleDecision{GroupsUnknown: id.GroupsUnknown && len(ws.Settings.Roles.GroupRules) > 0}
 	for i, v := range id.Roles {
@@ -290,14 +300,6 @@ func roleOf(ws storage.Workspace, v, def string) (string, bool) {
 	return "", false
 }
 
-// jitDefaultRole is the role of an environment the IdP sent none for.
-func jitDefaultRole(ws storage.Workspace) string {
-	if def := ws.Settings.JIT.DefaultRole; def != "" {
-		return def
-	}
-	return storage.RoleOperator
-}
-
 // newMembership is the membership a sign-in creates, by JIT or by a
 // confirmed join: verified and active, userName and primary work email
 // the email as sent (the store compares them folded), no externalId, so
@@ -324,10 +326,6 @@ func newMembership(email, fullName string, roles storage.Roles) storage.User {
 			"displayName": fullName,
 		},
 	}
-}
-
-func rolesDetail(r storage.Roles) string {
-	return "dev=" + r.Dev + ",test=" + r.Test + ",prod=" + r.Prod
 }
 
 func wsName(ws storage.Workspace) string {

@@ -90,8 +90,8 @@ func (s *ctxStore) ListGroups(ctx context.Context, ws string, offset, limit int)
 func (s *ctxStore) ChangeGroup(ctx context.Context, ws, id string, ch storage.GroupChange) (storage.Group, error) {
 	return s.Store.ChangeGroup(s.call(ctx, "ChangeGroup"), ws, id, ch)
 }
-func (s *ctxStore) DeleteGroup(ctx context.Context, ws, id string, v int64) error {
-	return s.Store.DeleteGroup(s.call(ctx, "DeleteGroup"), ws, id, v)
+func (s *ctxStore) DeleteGroup(ctx context.Context, ws, id string, v int64, events ...storage.Event) error {
+	return s.Store.DeleteGroup(s.call(ctx, "DeleteGroup"), ws, id, v, events...)
 }
 func (s *ctxStore) UserGroups(ctx context.Context, ws string, ids []string) (map[string][]storage.GroupRef, error) {
 	return s.Store.UserGroups(s.call(ctx, "UserGroups"), ws, ids)

@@ -60,12 +60,6 @@ func groupEvent(typ, id string) storage.Event {
 	return storage.Event{Type: typ, Actor: "scim", Detail: map[string]string{"group": id}}
 }
 
-func (h *Handler) groupEvent(ctx context.Context, ws, typ string, g storage.Group) {
-	if _, err := h.store.AppendEvents(ctx, ws, groupEvent(typ, g.ID)); err != nil {
-		h.log.WarnContext(ctx, "append scim event", "type", typ, "err", err)
-	}
-}
-
 // groupFields are the parts of a validated group document.
 type groupFields struct {
 	displayName string
@@ -483,16 +477,11 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, q *request) {
 		h.WriteError(w, q.r, aerr)
 		return
 	}
-	// Read for the event only; the version check is atomic with the delete.
-	g, err := h.store.GetGroup(ctx, q.ws, id)
-	if err != nil {
+	// The event is appended with the delete, which re-evaluates the
+	// members' roles in the same step; the version check is atomic with it.
+	if err := h.store.DeleteGroup(ctx, q.ws, id, ver, groupEvent("scim.group.deleted", id)); err != nil {
 		h.WriteError(w, q.r, mapStoreError(err, "group"))
 		return
 	}
-	if err := h.store.DeleteGroup(ctx, q.ws, id, ver); err != nil {
-		h.WriteError(w, q.r, mapStoreError(err, "group"))
-		return
-	}
-	h.groupEvent(ctx, q.ws, "scim.group.deleted", g)
 	w.WriteHeader(http.StatusNoContent)
 }

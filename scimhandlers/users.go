@@ -184,24 +184,32 @@ func checkRoles(settings storage.Settings, doc map[string]any) *Error {
 	return nil
 }
 
-func defaultRole(s storage.Settings) string {
-	if s.JIT.DefaultRole != "" {
-		return s.JIT.DefaultRole
-	}
-	return storage.RoleOperator
+// settleRoles makes the role values applyUserDoc left in u.Roles its
+// explicit values and decides its roles from them and its SCIM groups
+// (storage.Settings.MemberRoles): a group rule where one decides, else the
+// explicit value, else the default role.
+func settleRoles(u *storage.User, s storage.Settings, groups []storage.GroupRef) {
+	explicit := u.Roles
+	u.ExplicitRoles = &explicit
+	u.Roles = s.MemberRoles(explicit, storage.SCIMGroupNames(groups)).Roles
 }
 
-func fillDefaultRoles(u *storage.User, s storage.Settings) {
-	d := defaultRole(s)
-	if u.Roles.Dev == "" {
-		u.Roles.Dev = d
+// explicitView is u with its explicit role values in place of its roles:
+// what a PUT or PATCH starts from, so that a role a group rule gives is
+// never taken for a value the IdP sent.
+func explicitView(u storage.User) storage.User {
+	u.Roles = u.Explicit()
+	return u
+}
+
+// ruleGroups returns the SCIM groups of user id when the workspace's group
+// rules need them to decide its roles (nil when it has none).
+func (h *Handler) ruleGroups(ctx context.Context, ws string, s storage.Settings, id string) ([]storage.GroupRef, error) {
+	if len(s.Roles.GroupRules) == 0 {
+		return nil, nil
 	}
-	if u.Roles.Test == "" {
-		u.Roles.Test = d
-	}
-	if u.Roles.Prod == "" {
-		u.Roles.Prod = d
-	}
+	m, err := h.store.UserGroups(ctx, ws, []string{id})
+	return m[id], err
 }
 
 func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
@@ -428,7 +436,7 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		RoleSchema: q.roleSchema,
 	}
 	applyUserDoc(&u, doc)
-	fillDefaultRoles(&u, settings)
+	settleRoles(&u, settings, nil) // a new user is in no group yet
 	// The membership and its event are one store write.
 	stored, err := h.store.CreateUser(ctx, q.ws, u, storage.Event{Type: "scim.user.created", Actor: "scim",
 		Detail: map[string]string{"verified": strconv.FormatBool(u.Verified)}})
@@ -474,6 +482,11 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 		return
 	}
 	how := ""
+	groups, err := h.ruleGroups(ctx, q.ws, settings, m.ID)
+	if err != nil {
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
 	u, err := h.store.UpdateUser(ctx, q.ws, m.ID, 0, func(u *storage.User) error {
 		if u.Op == q.op {
 			how = "replayed"
@@ -483,12 +496,12 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 		if how, ok = adoptable(*u); !ok {
 			return errNotAdoptable
 		}
-		fresh := *u
+		fresh := explicitView(*u)
 		fresh.Active = true
 		applyUserDoc(&fresh, doc)
 		fresh.Source = storage.SourceSCIM
 		fresh.RoleSchema = q.roleSchema
-		fillDefaultRoles(&fresh, settings)
+		settleRoles(&fresh, settings, groups)
 		fresh.Op = q.op
 		*u = fresh
 		return nil
@@ -574,10 +587,15 @@ func (h *Handler) replaceUser(w http.ResponseWriter, q *request) {
 		h.WriteError(w, q.r, aerr)
 		return
 	}
+	groups, err := h.ruleGroups(q.r.Context(), q.ws, settings, id)
+	if err != nil {
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
 	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
-		fresh := *u
+		fresh := explicitView(*u)
 		applyUserDoc(&fresh, doc)
-		fillDefaultRoles(&fresh, settings)
+		settleRoles(&fresh, settings, groups)
 		*u = fresh
 		return nil
 	})
@@ -645,12 +663,18 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request) {
 		h.WriteError(w, q.r, mapStoreError(err, "workspace"))
 		return
 	}
+	groups, err := h.ruleGroups(ctx, q.ws, ws.Settings, id)
+	if err != nil {
+		h.WriteError(w, q.r, mapStoreError(err, "user"))
+		return
+	}
 	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
-		// May run more than once: always start from the fresh copy.
-		doc := jsonRoundTrip(userDoc(*u))
+		// May run more than once: always start from the fresh copy, with
+		// the values the IdP sent as its roles.
+		doc := jsonRoundTrip(userDoc(explicitView(*u)))
 		var before map[string]any // for applyAppRoles, only when they count
 		if ws.Settings.Roles.AppRoles {
-			before = jsonRoundTrip(userDoc(*u))
+			before = jsonRoundTrip(userDoc(explicitView(*u)))
 		}
 		if aerr := applyOps(userKind, doc, ops); aerr != nil {
 			return aerr
@@ -667,9 +691,9 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request) {
 			return aerr
 		}
 		fresh := *u
-		fresh.Roles = storage.Roles{} // removed roles fall back to the default
+		fresh.Roles = storage.Roles{} // removed roles fall back to the rules or the default
 		applyUserDoc(&fresh, valid)
-		fillDefaultRoles(&fresh, ws.Settings)
+		settleRoles(&fresh, ws.Settings, groups)
 		*u = fresh
 		return nil
 	})

@@ -25,15 +25,18 @@ type RoleExplanationJSON struct {
 // jit.defaultRole), kept (a sign-in's groups were unknown, the role
 // stayed), join (the roles of the sign-in a confirmed join link came
 // from), saml (set at a sign-in recorded before the reason was), scim (the
-// IdP's SCIM client), unknown (no recorded event explains the current
-// role: events older than the stream keeps, or a change that records no
-// roles).
+// IdP's SCIM client), scimGroup (group rule Rule matched Group, the name
+// or externalId of the member's SCIM group SCIMGroupID), unknown (no
+// recorded event explains the current role: events older than the stream
+// keeps, or a change that records no roles).
 type EnvExplanationJSON struct {
 	Environment string     `json:"environment"`
 	Role        string     `json:"role"`
 	Source      string     `json:"source"`
 	Rule        int        `json:"rule,omitempty"`
 	Group       string     `json:"group,omitempty"`
+	SCIMGroupID string     `json:"scimGroupId,omitempty"`
+	SCIMGroup   string     `json:"scimGroup,omitempty"`
 	GroupsKnown *bool      `json:"groupsKnown,omitempty"`
 	EventID     string     `json:"eventId,omitempty"`
 	EventType   string     `json:"eventType,omitempty"`
@@ -88,6 +91,7 @@ func (s *Server) explainRoles(c echo.Context) error {
 		switch r := last[i]; {
 		case r != nil && r.role == x.Role:
 			x.Source, x.Rule, x.Group, x.EventID, x.EventType = r.source, r.rule, r.group, r.event.ID, r.event.Type
+			x.SCIMGroupID, x.SCIMGroup = r.scimGroupID, r.scimGroup
 			t := r.event.Time
 			x.Time = &t
 			if r.groupsUnknown {
@@ -107,13 +111,16 @@ type roleRecord struct {
 	role, source  string
 	rule          int
 	group         string
+	scimGroupID   string
+	scimGroup     string
 	groupsUnknown bool
 	event         storage.Event
 }
 
 // rolesSetBy reads the roles an event set, per environment, and why, from
-// the detail the SAML layer records (saml.roleDecision); ok is false for
-// an event that sets no roles.
+// the detail the SAML layer records (saml.roleDecision) or a SCIM group
+// change records (storage.RolesChangedEvent); ok is false for an event
+// that sets no roles.
 func rolesSetBy(e storage.Event) ([3]roleRecord, bool) {
 	var roles storage.Roles
 	source := "saml"
@@ -125,6 +132,9 @@ func rolesSetBy(e storage.Event) ([3]roleRecord, bool) {
 	case "join.verified":
 		roles = storage.Roles{Dev: e.Detail["dev"], Test: e.Detail["test"], Prod: e.Detail["prod"]}
 		source = "join"
+	case storage.RolesChangedEvent:
+		roles = parseRolesDetail(e.Detail["to"])
+		source = "scim"
 	default:
 		return [3]roleRecord{}, false
 	}
@@ -135,6 +145,16 @@ func rolesSetBy(e storage.Event) ([3]roleRecord, bool) {
 			r.source = src
 			r.rule, _ = strconv.Atoi(e.Detail[env+".rule"])
 			r.group = e.Detail[env+".group"]
+		}
+		if e.Type == storage.RolesChangedEvent {
+			// A SCIM group change: a rule matched one of the member's SCIM
+			// groups; an explicit value is the SCIM client's.
+			switch r.source {
+			case storage.RoleSourceRule:
+				r.source, r.scimGroupID, r.scimGroup = "scimGroup", e.Detail[env+".scimGroup"], e.Detail[env+".scimGroupName"]
+			case storage.RoleSourceAttribute:
+				r.source = "scim"
+			}
 		}
 		out[i] = r
 	}

@@ -219,7 +219,17 @@ type User struct {
 	Active   bool
 	Verified bool
 	Source   string
-	Roles    Roles
+	// Roles are the membership's roles, as sign-ins and /api/v1/me see
+	// them: for a SCIM membership in a workspace with group rules,
+	// Settings.MemberRoles of ExplicitRoles and its SCIM groups.
+	Roles Roles
+	// ExplicitRoles, when not nil, are the workato_role* values a SCIM
+	// client sent ("" where it sent none): what Roles falls back to where
+	// no group rule decides, and what wins over a rule unless the
+	// workspace's group rules win. nil (memberships written by a sign-in
+	// or an admin, or before explicit values were kept apart) means equal
+	// to Roles (Explicit).
+	ExplicitRoles *Roles
 	// RoleSchema is the schema URN under which the SCIM client that
 	// created the user sent its roles, when that is not the default one
 	// (Entra's custom-attribute form); responses use the same URN. Empty
@@ -241,6 +251,15 @@ type User struct {
 	// got finds its own earlier effect by comparing Op instead of applying
 	// the write twice.
 	Op string
+}
+
+// Explicit returns the membership's explicit role values (ExplicitRoles,
+// or Roles when nil).
+func (u User) Explicit() Roles {
+	if u.ExplicitRoles != nil {
+		return *u.ExplicitRoles
+	}
+	return u.Roles
 }
 
 // Group is a workspace's SCIM Group.
@@ -265,6 +284,8 @@ type Group struct {
 type GroupRef struct {
 	ID          string
 	DisplayName string
+	// ExternalID is the group's externalId (group rules match it too).
+	ExternalID string
 }
 
 // GroupChange is an atomic change to a group. Member changes are applied as
@@ -294,6 +315,16 @@ type GroupChange struct {
 	// response does not show members costs the same for any group size.
 	OmitMembers bool
 }
+
+// RolesChangedEvent is the type of the event recorded when a change to a
+// member's SCIM groups changes its roles. Detail: cause (the type of the
+// change's event, e.g. "scim.group.updated"), groupId and displayName of
+// the group changed, "from" and "to" ("dev=A,test=B,prod=C"), and per
+// environment "<env>.source" (RoleSource*) with, for a rule,
+// "<env>.rule" (its 1-based position), "<env>.group" (the rule's group)
+// and "<env>.scimGroup" and "<env>.scimGroupName" (the id and displayName
+// of the SCIM group it matched).
+const RolesChangedEvent = "membership.roles_changed"
 
 // UserIndex names an indexed user attribute.
 type UserIndex string
@@ -582,8 +613,20 @@ type Store interface {
 	// DeleteGroup removes the group, its index entries and its members'
 	// reverse-index entries. ErrNotFound when unknown; ifVersion non-zero
 	// must equal the group's version (else ErrPreconditionFailed), checked
-	// atomically with the delete.
-	DeleteGroup(ctx context.Context, ws, id string, ifVersion int64) error
+	// atomically with the delete. The events are appended with the delete,
+	// in the same atomic step.
+	//
+	// CreateGroup, ChangeGroup and DeleteGroup re-evaluate, in the same
+	// atomic step, the roles of every member whose groups they change (a
+	// renamed group or a new externalId changes the groups of all its
+	// members) where the workspace has group rules: each such member's
+	// Roles become Settings.MemberRoles of its ExplicitRoles and its SCIM
+	// groups after the change, its Version is bumped when they change, and
+	// one RolesChangedEvent per member whose roles changed is appended with
+	// the change's events. The cause named in those events is the type of
+	// the change's first event. Concurrent changes end as some serial
+	// order of them would.
+	DeleteGroup(ctx context.Context, ws, id string, ifVersion int64, events ...Event) error
 	// UserGroups returns, for each of userIDs, the groups of ws that have it
 	// as a direct member, ordered by group id. Every requested id is a key
 	// of the result; an unknown id, or one of another workspace, maps to an

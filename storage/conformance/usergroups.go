@@ -25,7 +25,7 @@ func refsString(rs []storage.GroupRef) string {
 func sortedRefs(gs ...storage.Group) []storage.GroupRef {
 	out := make([]storage.GroupRef, 0, len(gs))
 	for _, g := range gs {
-		out = append(out, storage.GroupRef{ID: g.ID, DisplayName: g.DisplayName})
+		out = append(out, storage.GroupRef{ID: g.ID, DisplayName: g.DisplayName, ExternalID: g.ExternalID})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -59,6 +59,10 @@ func fastDecodeUserWire(b []byte) (w userWire, ok bool) {
 			w.Roles, ok = d.roles()
 		case wRoleSchema:
 			w.RoleSchema, ok = d.str()
+		case wExplicit:
+			var e rolesWire
+			e, ok = d.roles()
+			w.Explicit = &e
 		case wAttrs:
 			d.skipWS()
 			if d.i >= len(d.b) || d.b[d.i] != '{' {
@@ -107,6 +111,7 @@ const (
 	wVersion                       // ver
 	wOp                            // op
 	wRoleSchema                    // rs
+	wExplicit                      // e
 )
 
 // wireFieldBit returns the bit of a userWire key (0 for an unknown key). A
@@ -145,6 +150,8 @@ func wireFieldBit(key string) uint32 {
 		return wOp
 	case "rs":
 		return wRoleSchema
+	case "e":
+		return wExplicit
 	}
 	return 0
 }

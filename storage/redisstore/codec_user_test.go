@@ -46,7 +46,11 @@ func TestFastDecodeUserWire(t *testing.T) {
 		case 3:
 			u.Attributes["deep"] = randomAttr(r, 0)
 		}
-		b, err := json.Marshal(userWire{V: 1, ID: u.ID, Account: u.AccountID, UserName: u.UserName,
+		var explicit *rolesWire
+		if i%5 == 4 {
+			explicit = &rolesWire{Dev: "Admin"}
+		}
+		b, err := json.Marshal(userWire{V: 1, ID: u.ID, Account: u.AccountID, UserName: u.UserName, Explicit: explicit,
 			External: u.ExternalID, Emails: u.Emails, Active: u.Active, Verified: u.Verified, Source: u.Source,
 			Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, RoleSchema: u.RoleSchema,
 			Attrs: u.Attributes, Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version, Op: u.Op})
@@ -63,7 +67,7 @@ func TestFastDecodeUserWire(t *testing.T) {
 	odd := []string{
 		`{}`, ` { "v" : 1 , "id" : "x" } `, `{"v":1,"id":"x","ID":"y"}`, `{"v":1,"v":2}`, `{"v":1.0}`, `{"v":1e0}`,
 		`{"v":-0}`, `{"v":01}`, `{"v":99999999999999999999}`, `{"id":null}`, `{"at":null}`, `{"em":null}`,
-		`{"em":["a",1]}`, `{"r":{"d":"x","d":"y"}}`, `{"r":{"D":"x"}}`, `{"r":null}`, `{"r":{}}`, `{"at":{"a":1,"a":2}}`,
+		`{"em":["a",1]}`, `{"r":{"d":"x","d":"y"}}`, `{"r":{"D":"x"}}`, `{"r":null}`, `{"r":{}}`, `{"e":null}`, `{"e":{}}`, `{"e":{"d":"x"},"e":{}}`, `{"at":{"a":1,"a":2}}`,
 		`{"at":{"a":1e400}}`, `{"at":{"a":-}}`, `{"at":{"a":.5}}`, `{"at":{"a":1.}}`, `{"at":{"a":[1,]}}`,
 		`{"at":{"a":tru}}`, `{"at":{"a":"\u00e9"}}`, "{\"at\":{\"a\":\"\xff\"}}", `{"c":1}x`, `{"c":1,}`, `{"ac":1}`,
 		`{"at":{"a":[[[[[[[[[[[]]]]]]]]]]]}}`, `{"un":"a"` + "\n" + `}`, `[]`, `""`, ``, `{"at":{"a":"b"}`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,18 +68,24 @@ func (s *Store) CreateGroup(ctx context.Context, ws string, g storage.Group, eve
 	if err != nil {
 		return storage.Group{}, err
 	}
-	_, pairs, err := s.eventsArgs(ws, events)
+	t := now()
+	members := dedup(g.Members)
+	// Every member is new to the group; a re-sent create is answered by
+	// the script before the plan is looked at.
+	edit := groupEdit{group: storage.GroupRef{ID: g.ID, DisplayName: g.DisplayName, ExternalID: g.ExternalID},
+		member: func(string, bool) bool { return true }}
+	_, err = s.withRolePlan(ctx, ws, func() (groupEdit, []string, error) { return edit, members, nil }, events,
+		func(plan, evArgs []any) (any, error) {
+			args := []any{g.ID, g.DisplayName, strings.ToLower(g.DisplayName), g.ExternalID, at, toMicro(t), g.Op}
+			args = append(append(args, evArgs...), len(members))
+			for _, m := range members {
+				args = append(args, m)
+			}
+			args = append(args, plan...)
+			return nil, s.wrap(scriptGroupCreate.Run(ctx, s.rdb, append(s.groupKeys(ws, g.ID), s.eventKeys(ws)...), args...).Err())
+		})
 	if err != nil {
 		return storage.Group{}, err
-	}
-	t := now()
-	args := []any{g.ID, g.DisplayName, strings.ToLower(g.DisplayName), g.ExternalID, at, toMicro(t), g.Op}
-	args = append(args, eventArgs(pairs)...)
-	for _, m := range dedup(g.Members) {
-		args = append(args, m)
-	}
-	if err := scriptGroupCreate.Run(ctx, s.rdb, append(s.groupKeys(ws, g.ID), s.eventKeys(ws)...), args...).Err(); err != nil {
-		return storage.Group{}, s.wrap(err)
 	}
 	return s.GetGroup(ctx, ws, g.ID)
 }
@@ -249,19 +256,9 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 		return storage.Group{}, err
 	}
 	args = append(args, flag(ch.Attributes != nil), at, flag(ch.ReplaceMembers != nil), flag(ch.OmitMembers))
-	_, pairs, err := s.eventsArgs(ws, ch.Events)
-	if err != nil {
-		return storage.Group{}, err
-	}
-	args = append(args, eventArgs(pairs)...)
+	var replace []string
 	if ch.ReplaceMembers != nil {
-		rep := dedup(*ch.ReplaceMembers)
-		args = append(args, len(rep))
-		for _, m := range rep {
-			args = append(args, m)
-		}
-	} else {
-		args = append(args, 0)
+		replace = dedup(*ch.ReplaceMembers)
 	}
 	var remove []string
 	for _, m := range dedup(ch.RemoveMembers) {
@@ -269,16 +266,22 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 			remove = append(remove, m)
 		}
 	}
-	args = append(args, len(remove))
-	for _, m := range remove {
-		args = append(args, m)
-	}
-	for _, m := range dedup(ch.AddMembers) {
-		args = append(args, m)
-	}
-	res, err := scriptGroupChange.Run(ctx, s.rdb, append(s.groupKeys(ws, id), s.eventKeys(ws)...), args...).Result()
+	add := dedup(ch.AddMembers)
+	res, err := s.withRolePlan(ctx, ws, func() (groupEdit, []string, error) { return s.changeEdit(ctx, ws, id, ch) }, ch.Events,
+		func(plan, evArgs []any) (any, error) {
+			args := append(slices.Clone(args), evArgs...)
+			for _, list := range [][]string{replace, remove, add} {
+				args = append(args, len(list))
+				for _, m := range list {
+					args = append(args, m)
+				}
+			}
+			args = append(args, plan...)
+			res, err := scriptGroupChange.Run(ctx, s.rdb, append(s.groupKeys(ws, id), s.eventKeys(ws)...), args...).Result()
+			return res, s.wrap(err)
+		})
 	if err != nil {
-		return storage.Group{}, s.wrap(err)
+		return storage.Group{}, err
 	}
 	g, err := decodeGroup(ws, res)
 	if err == nil && ch.OmitMembers {
@@ -288,16 +291,71 @@ func (s *Store) ChangeGroup(ctx context.Context, ws, id string, ch storage.Group
 }
 
 // DeleteGroup removes the group, its members' reverse index entries and its
-// own index entries in one script.
-func (s *Store) DeleteGroup(ctx context.Context, ws, id string, ifVersion int64) error {
+// own index entries, re-evaluates its members' roles and appends the
+// events, in one script.
+func (s *Store) DeleteGroup(ctx context.Context, ws, id string, ifVersion int64, events ...storage.Event) error {
 	if !validWS(ws) || !validID(id) {
 		return storage.ErrNotFound
 	}
-	return s.wrap(scriptGroupDelete.Run(ctx, s.rdb, s.groupKeys(ws, id), id, strconv.FormatInt(ifVersion, 10)).Err())
+	prepare := func() (groupEdit, []string, error) {
+		ref, version, _, members, err := s.readGroupState(ctx, ws, id, true)
+		return groupEdit{group: ref, gone: true, version: version}, members, err
+	}
+	_, err := s.withRolePlan(ctx, ws, prepare, events, func(plan, evArgs []any) (any, error) {
+		args := append([]any{id, strconv.FormatInt(ifVersion, 10)}, evArgs...)
+		args = append(args, plan...)
+		return nil, s.wrap(scriptGroupDelete.Run(ctx, s.rdb, append(s.groupKeys(ws, id), s.eventKeys(ws)...), args...).Err())
+	})
+	return err
+}
+
+// changeEdit describes ch to the role plan: the members it touches are
+// those it adds, removes or lists as the new members, and, when it
+// replaces the members or sets displayName or externalId (both of which
+// rules match), every current member too.
+func (s *Store) changeEdit(ctx context.Context, ws, id string, ch storage.GroupChange) (groupEdit, []string, error) {
+	all := ch.ReplaceMembers != nil || ch.DisplayName != nil || ch.ExternalID != nil
+	before, version, op, members, err := s.readGroupState(ctx, ws, id, all)
+	if err != nil || version == "" || (ch.Op != "" && op == ch.Op) {
+		// Missing (the script says so) or this very change, re-sent (the
+		// script writes nothing).
+		return groupEdit{}, nil, err
+	}
+	after := before
+	if ch.DisplayName != nil {
+		after.DisplayName = *ch.DisplayName
+	}
+	if ch.ExternalID != nil {
+		after.ExternalID = *ch.ExternalID
+	}
+	touched := slices.Concat(members, ch.RemoveMembers, ch.AddMembers)
+	var replace map[string]bool
+	if ch.ReplaceMembers != nil {
+		replace = map[string]bool{}
+		for _, m := range *ch.ReplaceMembers {
+			replace[m] = true
+		}
+		touched = append(touched, *ch.ReplaceMembers...)
+	}
+	removed, added := map[string]bool{}, map[string]bool{}
+	for _, m := range ch.RemoveMembers {
+		removed[m] = true
+	}
+	for _, m := range ch.AddMembers {
+		added[m] = true
+	}
+	member := func(uid string, was bool) bool {
+		in := was
+		if replace != nil {
+			in = replace[uid]
+		}
+		return (in && !removed[uid]) || added[uid]
+	}
+	return groupEdit{group: after, version: version, member: member}, touched, nil
 }
 
 // UserGroups reads the reverse member index ix:ug by lex range for every
-// id and only the displayName of each group found (HGET g:<gid> dn), in one
+// id and only the names and version of each group found (luaGroupsOf), in one
 // read-only script: one round trip per call, no SMEMBERS, so the cost does
 // not depend on how many members the groups have.
 func (s *Store) UserGroups(ctx context.Context, ws string, userIDs []string) (map[string][]storage.GroupRef, error) {
@@ -319,22 +377,11 @@ func (s *Store) UserGroups(ctx context.Context, ws string, userIDs []string) (ma
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	// Reply: per requested id (in ARGV order) n, then n pairs gid, dn.
-	i := 0
-	for _, id := range args[1:] {
-		if i >= len(res) {
-			return nil, fmt.Errorf("redisstore: short user groups reply")
-		}
-		n, _ := res[i].(int64)
-		i++
-		refs := out[id.(string)]
-		for j := int64(0); j < n && i+1 < len(res); j++ {
-			gid, _ := res[i].(string)
-			dn, _ := res[i+1].(string)
-			refs = append(refs, storage.GroupRef{ID: gid, DisplayName: dn})
-			i += 2
-		}
-		out[id.(string)] = refs
+	if len(res) != len(args)-1 {
+		return nil, fmt.Errorf("redisstore: short user groups reply")
+	}
+	for i, id := range args[1:] {
+		out[id.(string)] = decodeGroupsOf(res[i], nil)
 	}
 	return out, nil
 }

@@ -96,6 +96,55 @@ const luaAppendEvents = `local function appendEvents(main, login, A, from)
 end
 `
 
+// luaGroupsOf lists the groups that have the user id as a direct member
+// (index: the groupsOf zset, prefix: the workspace key prefix) as a flat
+// list of (group id, displayName, externalId, version), by group id.
+// Index entries whose group hash is gone are skipped.
+const luaGroupsOf = `local function groupsOf(index, prefix, id)
+  local out = {}
+  for _, gid in ipairs(zrangeIDs(index, id)) do
+    local f = redis.call('HMGET', prefix .. 'g:' .. gid, 'dn', 'x', 'ver')
+    if f[1] then
+      out[#out + 1] = gid
+      out[#out + 1] = f[1]
+      out[#out + 1] = f[2] or ''
+      out[#out + 1] = f[3] or ''
+    end
+  end
+  return out
+end
+`
+
+// luaRolePlan reads and applies the role re-evaluation a group change
+// carries (rolePlan, grouproles.go), from ARGV index from: workspace key
+// prefix, the changed group's version as read ("" = not checked), n, then
+// n times (user id, record as read, new record or "" for none, the user's
+// groups as read: groupsOf joined with NUL). rolePlanHolds is true when
+// everything the plan was computed from is unchanged; the scripts check it
+// before their first write and answer SJ_RETRY otherwise, so the roles
+// written are those of a serial evaluation. Needs luaGroupsOf.
+const luaRolePlan = `local function rolePlan(A, from)
+  local p = {prefix = A[from], groupVer = A[from + 1], users = {}}
+  for i = from + 3, from + 2 + 4 * tonumber(A[from + 2]), 4 do
+    p.users[#p.users + 1] = {id = A[i], expected = A[i + 1], record = A[i + 2], groups = A[i + 3]}
+  end
+  return p
+end
+local function rolePlanHolds(p, group, users, index)
+  if p.groupVer ~= '' and redis.call('HGET', group, 'ver') ~= p.groupVer then return false end
+  for _, u in ipairs(p.users) do
+    if redis.call('HGET', users, u.id) ~= u.expected then return false end
+    if table.concat(groupsOf(index, p.prefix, u.id), SEP) ~= u.groups then return false end
+  end
+  return true
+end
+local function writeRolePlan(p, users)
+  for _, u in ipairs(p.users) do
+    if u.record ~= '' then redis.call('HSET', users, u.id, u.record) end
+  end
+end
+`
+
 // scriptUserCreate: KEYS = userKeys, the two event streams (eventKeys);
 // ARGV = eventArgs, then userArgs. Creates the membership and, with it,
 // appends the events (same slot). Returns {1, event ids...}, {2} for a
@@ -119,8 +168,8 @@ return (appendEvents(KEYS[10], KEYS[11], ARGV, 1))
 // several users ("0" otherwise). With groups "1", each user is followed by
 // its group references {gid1, dn1, gid2, dn2, ...} (group members are not
 // read).
-var scriptUserQuery = redis.NewScript(luaPrelude + `
-local users, index, order, groupsOf = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+var scriptUserQuery = redis.NewScript(luaPrelude + luaGroupsOf + `
+local users, index, order, groupsIndex = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local mode, a, b, prefix, withGroups = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
 local ids = {}
 local total = 0
@@ -155,17 +204,7 @@ for _, id in ipairs(ids) do
     else
       out[#out + 1] = '0'
     end
-    if withGroups then
-      local gs = {}
-      for _, gid in ipairs(zrangeIDs(groupsOf, id)) do
-        local dn = redis.call('HGET', prefix .. 'g:' .. gid, 'dn')
-        if dn then
-          gs[#gs + 1] = gid
-          gs[#gs + 1] = dn
-        end
-      end
-      out[#out + 1] = gs
-    end
+    if withGroups then out[#out + 1] = groupsOf(groupsIndex, prefix, id) end
   end
 end
 return out
@@ -237,14 +276,16 @@ end
 
 // scriptGroupCreate: KEYS = groupKeys(gid), the two event streams
 // (eventKeys); ARGV = id, displayName, folded displayName, externalId,
-// attributes JSON, now (µs), op, eventArgs, members... Appends the events
-// with the group. A group already stored under the id with the same
-// creation time and name is this very create, re-sent (1, nothing
-// written).
-var scriptGroupCreate = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + `
+// attributes JSON, now (µs), op, eventArgs, n, n members, the role plan
+// (luaRolePlan). Appends the events with the group. A group already stored
+// under the id with the same creation time and name is this very create,
+// re-sent (1, nothing written).
+var scriptGroupCreate = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaRolePlan + `
 local G = groupKeys(KEYS)
 local id, dn, dnl, ext, attrs, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local firstMember = 11 + 2 * tonumber(ARGV[10])
+local firstMember = 12 + 2 * tonumber(ARGV[10])
+local lastMember = firstMember - 1 + tonumber(ARGV[firstMember - 1])
+local plan = rolePlan(ARGV, lastMember + 1)
 if redis.call('EXISTS', G.meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
 if redis.call('EXISTS', G.group) == 1 then
   local c, n = unpack(redis.call('HMGET', G.group, 'c', 'dn'))
@@ -252,19 +293,21 @@ if redis.call('EXISTS', G.group) == 1 then
   return redis.error_reply('SJ_CONFLICT id')
 end
 if dnl ~= '' and redis.call('HEXISTS', G.name, dnl) == 1 then return redis.error_reply('SJ_CONFLICT displayName') end
-for i = firstMember, #ARGV do
+for i = firstMember, lastMember do
   if redis.call('HEXISTS', G.users, ARGV[i]) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
 end
+if not rolePlanHolds(plan, G.group, G.users, G.groupsOf) then return redis.error_reply('SJ_RETRY') end
 local seq = redis.call('INCR', G.seq)
 redis.call('HSET', G.group, 'v', '1', 'id', id, 'dn', dn, 'dnl', dnl, 'x', ext, 'at', attrs,
   'c', now, 'm', now, 'ver', '1', 'seq', seq, 'op', op)
 if dnl ~= '' then redis.call('HSET', G.name, dnl, id) end
 if ext ~= '' then redis.call('ZADD', G.externalId, 0, ext .. SEP .. id) end
-for i = firstMember, #ARGV do
+for i = firstMember, lastMember do
   redis.call('SADD', G.members, ARGV[i])
   redis.call('ZADD', G.groupsOf, 0, ARGV[i] .. SEP .. id)
 end
 redis.call('ZADD', G.order, seq, id)
+writeRolePlan(plan, G.users)
 appendEvents(KEYS[10], KEYS[11], ARGV, 8)
 return 1
 `)
@@ -273,12 +316,13 @@ return 1
 // (eventKeys); ARGV = id, ifVersion, now (µs), op, setName, displayName,
 // folded displayName, setExternalId, externalId, setAttrs, attributes
 // JSON, replace (0/1), omitMembers (0/1), eventArgs, nReplace,
-// replace..., nRemove, remove..., add... Returns the group as {hash fields
+// replace..., nRemove, remove..., nAdd, add..., the role plan
+// (luaRolePlan). Returns the group as {hash fields
 // flat, members}; members is empty without being read when omitMembers
 // is 1. The events are appended with the change. A change whose op (not
 // empty) equals the group's recorded op was applied before: nothing is
 // checked or written.
-var scriptGroupChange = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + `
+var scriptGroupChange = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaRolePlan + `
 local G = groupKeys(KEYS)
 local id, ifVersion, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local setName, dn, dnl = ARGV[5] == '1', ARGV[6], ARGV[7]
@@ -308,8 +352,8 @@ local function list()
 end
 local replace = list()
 local remove = list()
-local add = {}
-for j = i, #ARGV do add[#add + 1] = ARGV[j] end
+local add = list()
+local plan = rolePlan(ARGV, i)
 if replacing then
   for _, m in ipairs(replace) do
     if redis.call('HEXISTS', G.users, m) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
@@ -318,6 +362,7 @@ end
 for _, m in ipairs(add) do
   if redis.call('HEXISTS', G.users, m) == 0 then return redis.error_reply('SJ_INVALIDREF member') end
 end
+if not rolePlanHolds(plan, G.group, G.users, G.groupsOf) then return redis.error_reply('SJ_RETRY') end
 -- every check passed: write
 if setName then
   if dnl ~= oldDnl then
@@ -354,17 +399,22 @@ for _, m in ipairs(remove) do removeMember(m) end
 for _, m in ipairs(add) do addMember(m) end
 redis.call('HINCRBY', G.group, 'ver', 1)
 redis.call('HSET', G.group, 'm', now, 'op', op)
+writeRolePlan(plan, G.users)
 appendEvents(KEYS[10], KEYS[11], ARGV, 14)
 return reply()
 `)
 
-// scriptGroupDelete: KEYS = groupKeys(gid); ARGV = id, ifVersion ("0" =
-// any; else it must equal the group's version, checked before any write).
-var scriptGroupDelete = redis.NewScript(luaPrelude + luaGroupKeys + `
+// scriptGroupDelete: KEYS = groupKeys(gid), the two event streams
+// (eventKeys); ARGV = id, ifVersion ("0" = any; else it must equal the
+// group's version, checked before any write), eventArgs, the role plan
+// (luaRolePlan). Appends the events with the delete.
+var scriptGroupDelete = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaRolePlan + `
 local G = groupKeys(KEYS)
 local id, ifVersion = ARGV[1], ARGV[2]
+local plan = rolePlan(ARGV, 6 + 2 * tonumber(ARGV[5]))
 if redis.call('EXISTS', G.group) == 0 then return redis.error_reply('SJ_NOTFOUND group') end
 if ifVersion ~= '0' and ifVersion ~= redis.call('HGET', G.group, 'ver') then return redis.error_reply('SJ_PRECOND') end
+if not rolePlanHolds(plan, G.group, G.users, G.groupsOf) then return redis.error_reply('SJ_RETRY') end
 local dnl = redis.call('HGET', G.group, 'dnl') or ''
 local ext = redis.call('HGET', G.group, 'x') or ''
 if dnl ~= '' and redis.call('HGET', G.name, dnl) == id then redis.call('HDEL', G.name, dnl) end
@@ -372,6 +422,8 @@ if ext ~= '' then redis.call('ZREM', G.externalId, ext .. SEP .. id) end
 for _, m in ipairs(redis.call('SMEMBERS', G.members)) do redis.call('ZREM', G.groupsOf, m .. SEP .. id) end
 redis.call('DEL', G.group, G.members)
 redis.call('ZREM', G.order, id)
+writeRolePlan(plan, G.users)
+appendEvents(KEYS[10], KEYS[11], ARGV, 3)
 return 1
 `)
 
@@ -408,26 +460,12 @@ return out
 `)
 
 // scriptUserGroups (read-only): KEYS = groupsOf; ARGV = workspace key
-// prefix, user ids... Returns, per id in order, n followed by n pairs
-// (group id, displayName), group ids in lex order. Index entries whose
-// group hash is gone are skipped. Group members are never read.
-var scriptUserGroups = redis.NewScript(luaPrelude + `
-local groupsOf, prefix = KEYS[1], ARGV[1]
+// prefix, user ids... Returns, per id in order, its groups as luaGroupsOf
+// lists them. Group members are never read.
+var scriptUserGroups = redis.NewScript(luaPrelude + luaGroupsOf + `
+local index, prefix = KEYS[1], ARGV[1]
 local out = {}
-for a = 2, #ARGV do
-  local at = #out + 1
-  out[at] = 0
-  local n = 0
-  for _, gid in ipairs(zrangeIDs(groupsOf, ARGV[a])) do
-    local dn = redis.call('HGET', prefix .. 'g:' .. gid, 'dn')
-    if dn then
-      out[#out + 1] = gid
-      out[#out + 1] = dn
-      n = n + 1
-    end
-  end
-  out[at] = n
-end
+for a = 2, #ARGV do out[#out + 1] = groupsOf(index, prefix, ARGV[a]) end
 return out
 `)
 

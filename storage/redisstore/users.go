@@ -17,16 +17,20 @@ import (
 // userWire is the stored form of a membership (field <id> of the hash
 // {ws:<id>}:users). Short names keep Redis memory per user small.
 type userWire struct {
-	V          int            `json:"v"`
-	ID         string         `json:"id"`
-	Account    string         `json:"a,omitempty"`
-	UserName   string         `json:"un"`
-	External   string         `json:"x,omitempty"`
-	Emails     []string       `json:"em,omitempty"`
-	Active     bool           `json:"ac,omitempty"`
-	Verified   bool           `json:"vf,omitempty"`
-	Source     string         `json:"s,omitempty"`
-	Roles      rolesWire      `json:"r"`
+	V        int       `json:"v"`
+	ID       string    `json:"id"`
+	Account  string    `json:"a,omitempty"`
+	UserName string    `json:"un"`
+	External string    `json:"x,omitempty"`
+	Emails   []string  `json:"em,omitempty"`
+	Active   bool      `json:"ac,omitempty"`
+	Verified bool      `json:"vf,omitempty"`
+	Source   string    `json:"s,omitempty"`
+	Roles    rolesWire `json:"r"`
+	// Explicit are the explicit role values (storage.User.ExplicitRoles),
+	// stored only when they differ from Roles: absent means equal, which
+	// a nil ExplicitRoles also means.
+	Explicit   *rolesWire     `json:"e,omitempty"`
 	RoleSchema string         `json:"rs,omitempty"`
 	Attrs      map[string]any `json:"at,omitempty"`
 	Created    int64          `json:"c"`
@@ -41,8 +45,21 @@ type rolesWire struct {
 	Prod string `json:"p,omitempty"`
 }
 
+// sameExplicit drops u's ExplicitRoles when they equal its Roles, as a
+// stored record does (userWire.Explicit), so that what a write returns
+// equals what a read of it returns.
+func sameExplicit(u *storage.User) {
+	if u.ExplicitRoles != nil && *u.ExplicitRoles == u.Roles {
+		u.ExplicitRoles = nil
+	}
+}
+
 func encodeUser(u storage.User) (string, error) {
-	b, err := json.Marshal(userWire{V: 1, ID: u.ID, Account: u.AccountID, UserName: u.UserName,
+	var explicit *rolesWire
+	if u.ExplicitRoles != nil && *u.ExplicitRoles != u.Roles {
+		explicit = &rolesWire{Dev: u.ExplicitRoles.Dev, Test: u.ExplicitRoles.Test, Prod: u.ExplicitRoles.Prod}
+	}
+	b, err := json.Marshal(userWire{V: 1, Explicit: explicit, ID: u.ID, Account: u.AccountID, UserName: u.UserName,
 		External: u.ExternalID, Emails: u.Emails, Active: u.Active, Verified: u.Verified, Source: u.Source,
 		Roles: rolesWire{Dev: u.Roles.Dev, Test: u.Roles.Test, Prod: u.Roles.Prod}, RoleSchema: u.RoleSchema,
 		Attrs: u.Attributes, Created: toMicro(u.Created), Modified: toMicro(u.Modified), Version: u.Version, Op: u.Op})
@@ -76,9 +93,14 @@ func decodeUser(ws, s string) (storage.User, error) {
 	if w.V != 1 {
 		return storage.User{}, fmt.Errorf("redisstore: user record version %d unknown", w.V)
 	}
+	roles := storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod}
+	var explicit *storage.Roles // absent: equal to roles
+	if e := w.Explicit; e != nil {
+		explicit = &storage.Roles{Dev: e.Dev, Test: e.Test, Prod: e.Prod}
+	}
 	return storage.User{ID: w.ID, WorkspaceID: ws, AccountID: w.Account, UserName: w.UserName,
 		ExternalID: w.External, Emails: w.Emails, Active: w.Active, Verified: w.Verified, Source: w.Source,
-		Roles: storage.Roles{Dev: w.Roles.Dev, Test: w.Roles.Test, Prod: w.Roles.Prod}, RoleSchema: w.RoleSchema,
+		Roles: roles, ExplicitRoles: explicit, RoleSchema: w.RoleSchema,
 		Attributes: w.Attrs, Created: fromMicro(w.Created), Modified: fromMicro(w.Modified), Version: w.Version,
 		Op: w.Op}, nil
 }
@@ -155,6 +177,7 @@ func (s *Store) CreateUser(ctx context.Context, ws string, u storage.User, event
 		return storage.User{}, fmt.Errorf("redisstore: invalid account id %q", u.AccountID)
 	}
 	u.WorkspaceID = ws
+	sameExplicit(&u)
 	t := now()
 	u.Created, u.Modified, u.Version = t, t, 1
 	rec, err := encodeUser(u)
@@ -260,14 +283,7 @@ func (s *Store) queryUsers(ctx context.Context, ws string, groups bool, mode str
 		seq, _ := strconv.ParseFloat(seqStr, 64)
 		list = append(list, seqUser{seq, u})
 		if groups {
-			flat, _ := res[i+2].([]any)
-			rs := make([]storage.GroupRef, 0, len(flat)/2)
-			for j := 0; j+1 < len(flat); j += 2 {
-				gid, _ := flat[j].(string)
-				dn, _ := flat[j+1].(string)
-				rs = append(rs, storage.GroupRef{ID: gid, DisplayName: dn})
-			}
-			refs[u.ID] = rs
+			refs[u.ID] = decodeGroupsOf(res[i+2], nil)
 		}
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].seq < list[j].seq })
@@ -405,6 +421,7 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 		}
 		u.Version = old.Version + 1
 		u.Modified = now()
+		sameExplicit(&u)
 		rec, err := encodeUser(u)
 		if err != nil {
 			return storage.User{}, err
@@ -435,6 +452,10 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 func cloneUser(u storage.User) storage.User {
 	c := u
 	c.Emails = append([]string(nil), u.Emails...)
+	if u.ExplicitRoles != nil {
+		e := *u.ExplicitRoles
+		c.ExplicitRoles = &e
+	}
 	if u.Attributes != nil {
 		b, _ := json.Marshal(u.Attributes)
 		c.Attributes = map[string]any{}
