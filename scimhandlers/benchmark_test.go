@@ -563,6 +563,10 @@ type benchOp struct {
 	onlyC int
 }
 
+// userPatch sets a user's active flag (to the value it has: every PATCH
+// is still a write).
+var userPatch = []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":true}]}`)
+
 func filterPath(i int) string {
 	return "/Users?filter=" + url.QueryEscape(`userName eq "`+benchEmail(i)+`"`)
 }
@@ -623,6 +627,16 @@ func (f *benchFixture) ops() []benchOp {
 			}
 		}, do: func(rng *rand.Rand) error {
 			return f.exchange(http.MethodPatch, f.url+"/Groups/"+f.groups[rng.IntN(len(f.groups))], true, patch(f.ids[rng.IntN(f.n)]), http.StatusOK)
+		}},
+		// PATCH of a user's active flag: a user write that re-evaluates
+		// the user's roles (no group rules in the fixture's workspace).
+		{name: "patch-user", check: func(b *testing.B) {
+			status, body := f.send(context.Background(), http.MethodPatch, "/Users/"+f.ids[1], userPatch)
+			if status != http.StatusOK || !bytes.Contains(body, []byte(f.ids[1])) {
+				b.Fatalf("PATCH user: %d %.300s", status, body)
+			}
+		}, do: func(rng *rand.Rand) error {
+			return f.exchange(http.MethodPatch, f.url+"/Users/"+f.ids[rng.IntN(f.n)], true, userPatch, http.StatusOK)
 		}},
 		// Last: it grows the workspace.
 		{name: "post-user", do: func(*rand.Rand) error {
