@@ -584,6 +584,12 @@ type Store interface {
 	// the write (otherwise the store names it with a new id). A write whose
 	// connection failed after it was sent may have been applied:
 	// ErrUnavailable.
+	//
+	// fn may leave the roles to the store: when it sets ExplicitRoles and
+	// leaves Roles zero, Roles become Settings.MemberRoles of ExplicitRoles
+	// and the user's SCIM groups as they are when the write is applied (a
+	// concurrent group change makes the write start again), so that user
+	// writes and group changes end as some serial order of them would.
 	UpdateUser(ctx context.Context, ws, id string, ifVersion int64, fn func(*User) error) (User, error)
 	// DeleteUser removes the membership, its index entries and its group
 	// memberships. ErrNotFound when unknown. ifVersion non-zero must equal

@@ -21,6 +21,8 @@ var groupRoleCases = []struct {
 	{"GroupRolesFollowMembership", testGroupRolesFollowMembership},
 	{"GroupRolesRulesWin", testGroupRolesRulesWin},
 	{"GroupRolesConcurrentChanges", testGroupRolesConcurrentChanges},
+	{"GroupRolesUserWriteRace", testGroupRolesUserWriteRace},
+	{"GroupRolesConcurrentUserWrites", testGroupRolesConcurrentUserWrites},
 }
 
 // setGroupRules gives ws the rules (explicit values win unless rulesWin).
@@ -205,19 +207,27 @@ func testGroupRolesRulesWin(t *testing.T, s storage.Store) {
 	wantRoles(t, s, wsA, u.ID, storage.Roles{Dev: op, Test: op, Prod: storage.RoleNoAccess}, "back to the explicit value")
 }
 
+// redBlueUsers gives wsA rules for the groups red and blue and returns
+// three SCIM users sent the explicit values.
+func redBlueUsers(t *testing.T, s storage.Store, explicit storage.Roles) []storage.User {
+	t.Helper()
+	setGroupRules(t, s, wsA, false,
+		storage.GroupRule{Group: "red", Roles: storage.Roles{Dev: storage.RoleAdmin}},
+		storage.GroupRule{Group: "blue", Roles: storage.Roles{Dev: storage.RoleAnalyst, Test: storage.RoleAnalyst}})
+	var users []storage.User
+	for i := range 3 {
+		users = append(users, scimUser(t, s, wsA, fmt.Sprintf("u%d@example.com", i), explicit))
+	}
+	return users
+}
+
 // testGroupRolesConcurrentChanges: concurrent changes of two groups that
 // add and remove the same members end with every member's roles equal to
 // a serial evaluation of its final groups, and the last roles event of
 // each member says so.
 func testGroupRolesConcurrentChanges(t *testing.T, s storage.Store) {
 	ctx := ctxT(t)
-	setGroupRules(t, s, wsA, false,
-		storage.GroupRule{Group: "red", Roles: storage.Roles{Dev: storage.RoleAdmin}},
-		storage.GroupRule{Group: "blue", Roles: storage.Roles{Dev: storage.RoleAnalyst, Test: storage.RoleAnalyst}})
-	var users []storage.User
-	for i := range 3 {
-		users = append(users, scimUser(t, s, wsA, fmt.Sprintf("u%d@example.com", i), storage.Roles{}))
-	}
+	users := redBlueUsers(t, s, storage.Roles{})
 	red, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "red"})
 	must(t, err, "red")
 	blue, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "blue", ExternalID: "blue-x"})
@@ -240,13 +250,7 @@ func testGroupRolesConcurrentChanges(t *testing.T, s storage.Store) {
 		}
 		return nil
 	})
-	for _, err := range errs {
-		must(t, err, "concurrent change")
-	}
-	ws, err := s.GetWorkspace(ctx, wsA)
-	must(t, err, "workspace")
-	refs, err := s.UserGroups(ctx, wsA, userIDs(users))
-	must(t, err, "user groups")
+	settings, refs := afterWriters(t, s, errs, users)
 	last := map[string]storage.Event{}
 	for after := ""; ; {
 		evs, err := s.ListEvents(ctx, wsA, after, 1000)
@@ -262,7 +266,7 @@ func testGroupRolesConcurrentChanges(t *testing.T, s storage.Store) {
 		after = evs[len(evs)-1].ID
 	}
 	for _, u := range users {
-		want := ws.Settings.MemberRoles(storage.Roles{}, storage.SCIMGroupNames(refs[u.ID])).Roles
+		want := settings.MemberRoles(storage.Roles{}, storage.SCIMGroupNames(refs[u.ID])).Roles
 		got := wantRoles(t, s, wsA, u.ID, want, "after concurrent changes of "+u.UserName+" in "+refsString(refs[u.ID]))
 		if e, ok := last[u.ID]; ok && e.Detail["to"] != got.Roles.Detail() {
 			t.Fatalf("%s: last roles event says %q, roles are %q", u.UserName, e.Detail["to"], got.Roles.Detail())
@@ -272,6 +276,131 @@ func testGroupRolesConcurrentChanges(t *testing.T, s storage.Store) {
 		}
 		if got.Roles.Dev != storage.RoleOperator && last[u.ID].Detail["dev.source"] != storage.RoleSourceRule {
 			t.Fatalf("%s: DEV %s from a rule, but the last event says %v", u.UserName, got.Roles.Dev, last[u.ID].Detail)
+		}
+	}
+}
+
+// afterWriters checks the errors of concurrent writers and returns what
+// a serial evaluation of users' roles takes after them: the workspace's
+// settings and the users' groups.
+func afterWriters(t *testing.T, s storage.Store, errs []error, users []storage.User) (storage.Settings, map[string][]storage.GroupRef) {
+	t.Helper()
+	for _, err := range errs {
+		must(t, err, "concurrent write")
+	}
+	ws, err := s.GetWorkspace(ctxT(t), wsA)
+	must(t, err, "workspace")
+	refs, err := s.UserGroups(ctxT(t), wsA, userIDs(users))
+	must(t, err, "user groups")
+	return ws.Settings, refs
+}
+
+// sendExplicit is an UpdateUser callback that sets the explicit role
+// values and leaves the roles to the store, as a SCIM user write does.
+func sendExplicit(explicit storage.Roles) func(*storage.User) error {
+	return func(u *storage.User) error {
+		u.ExplicitRoles, u.Roles = &explicit, storage.Roles{}
+		return nil
+	}
+}
+
+// testGroupRolesUserWriteRace: a group change that commits after a user
+// write read the user (and that changes no roles, so not the user's
+// record) makes the write start again: the roles it writes are decided
+// from the user's groups as the write finds them when it is applied.
+func testGroupRolesUserWriteRace(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	setGroupRules(t, s, wsA, false, storage.GroupRule{Group: "eng", Roles: storage.Roles{Dev: storage.RoleAnalyst}})
+	op := storage.RoleOperator
+	sent := storage.Roles{Dev: storage.RoleAdmin}
+	eng, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "eng"})
+	must(t, err, "eng")
+	for _, c := range []struct {
+		name  string
+		added bool // the group change adds the user to eng (else removes it)
+		want  storage.Roles
+	}{
+		{"added", true, storage.Roles{Dev: storage.RoleAnalyst, Test: op, Prod: op}},
+		{"removed", false, storage.Roles{Dev: op, Test: op, Prod: op}},
+	} {
+		u := scimUser(t, s, wsA, c.name+"@example.com", sent)
+		if !c.added {
+			_, err := s.ChangeGroup(ctx, wsA, eng.ID, storage.GroupChange{AddMembers: []string{u.ID}})
+			must(t, err, c.name+": add before")
+		}
+		// The explicit value wins over the rule: being in eng or not
+		// changes nothing of the user's record.
+		wantRoles(t, s, wsA, u.ID, storage.Roles{Dev: storage.RoleAdmin, Test: op, Prod: op}, c.name+": explicit wins")
+		calls := 0
+		got, err := s.UpdateUser(ctx, wsA, u.ID, 0, func(x *storage.User) error {
+			calls++
+			if calls == 1 {
+				var ch storage.GroupChange
+				if c.added {
+					ch.AddMembers = []string{u.ID}
+				} else {
+					ch.RemoveMembers = []string{u.ID}
+				}
+				if _, err := s.ChangeGroup(ctx, wsA, eng.ID, ch); err != nil {
+					return err
+				}
+			}
+			// The write takes the explicit value away: the rule decides
+			// where the user is in eng when the write is applied.
+			return sendExplicit(storage.Roles{})(x)
+		})
+		must(t, err, c.name+": user write")
+		if got.Roles != c.want {
+			t.Fatalf("%s: write returned roles %+v, want %+v (groups changed after the write read the user)", c.name, got.Roles, c.want)
+		}
+		wantRoles(t, s, wsA, u.ID, c.want, c.name+": stored roles")
+		if calls < 2 {
+			t.Fatalf("%s: the write did not start again after the group change (%d calls)", c.name, calls)
+		}
+	}
+}
+
+// testGroupRolesConcurrentUserWrites: concurrent user writes of the
+// explicit values and group changes adding and removing the same users
+// end with every user's roles equal to a serial evaluation of its final
+// explicit values and groups.
+func testGroupRolesConcurrentUserWrites(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	users := redBlueUsers(t, s, storage.Roles{Dev: storage.RoleNoAccess})
+	red, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "red"})
+	must(t, err, "red")
+	blue, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "blue"})
+	must(t, err, "blue")
+	groups := []string{red.ID, blue.ID}
+	values := []storage.Roles{{}, {Dev: storage.RoleNoAccess}, {Test: storage.RoleAdmin}, {Dev: storage.RoleOperator, Test: storage.RoleNoAccess}}
+	const writers, writes = 8, 15
+	errs := parallel(writers, func(w int) error {
+		r := rand.New(rand.NewPCG(uint64(w), 13))
+		for range writes {
+			m := users[r.IntN(len(users))].ID
+			var err error
+			switch r.IntN(3) {
+			case 0:
+				_, err = s.UpdateUser(context.Background(), wsA, m, 0, sendExplicit(values[r.IntN(len(values))]))
+			case 1:
+				_, err = s.ChangeGroup(context.Background(), wsA, groups[r.IntN(2)], storage.GroupChange{AddMembers: []string{m}})
+			default:
+				_, err = s.ChangeGroup(context.Background(), wsA, groups[r.IntN(2)], storage.GroupChange{RemoveMembers: []string{m}})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	settings, refs := afterWriters(t, s, errs, users)
+	for _, u := range users {
+		got, err := s.GetUser(ctx, wsA, u.ID)
+		must(t, err, "get "+u.UserName)
+		want := settings.MemberRoles(got.Explicit(), storage.SCIMGroupNames(refs[u.ID])).Roles
+		if got.Roles != want {
+			t.Fatalf("%s (explicit %+v, in %s): roles %+v, a serial evaluation gives %+v",
+				u.UserName, got.Explicit(), refsString(refs[u.ID]), got.Roles, want)
 		}
 	}
 }

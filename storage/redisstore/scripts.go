@@ -99,7 +99,9 @@ end
 // luaGroupsOf lists the groups that have the user id as a direct member
 // (index: the groupsOf zset, prefix: the workspace key prefix) as a flat
 // list of (group id, displayName, externalId, version), by group id.
-// Index entries whose group hash is gone are skipped.
+// Index entries whose group hash is gone are skipped. groupsHold is true
+// when the user's groups are still seen (the list joined with NUL, as
+// decodeGroupsOf reads it).
 const luaGroupsOf = `local function groupsOf(index, prefix, id)
   local out = {}
   for _, gid in ipairs(zrangeIDs(index, id)) do
@@ -112,6 +114,9 @@ const luaGroupsOf = `local function groupsOf(index, prefix, id)
     end
   end
   return out
+end
+local function groupsHold(index, prefix, id, seen)
+  return table.concat(groupsOf(index, prefix, id), SEP) == seen
 end
 `
 
@@ -134,7 +139,7 @@ local function rolePlanHolds(p, group, users, index)
   if p.groupVer ~= '' and redis.call('HGET', group, 'ver') ~= p.groupVer then return false end
   for _, u in ipairs(p.users) do
     if redis.call('HGET', users, u.id) ~= u.expected then return false end
-    if table.concat(groupsOf(index, p.prefix, u.id), SEP) ~= u.groups then return false end
+    if not groupsHold(index, p.prefix, u.id, u.groups) then return false end
   end
   return true
 end
@@ -212,19 +217,25 @@ return out
 
 // scriptUserCAS: KEYS = userKeys; ARGV = id, expected record, new record,
 // old folded userName, new folded userName, old externalId, new
-// externalId, n, n old folded emails..., new folded emails... Replaces the
-// record when it is still the expected one, moving the changed index
-// entries and re-checking userName's uniqueness; a record that already
-// is the new one is this very write, re-sent (1, nothing written).
-var scriptUserCAS = redis.NewScript(luaPrelude + luaUserKeys + `
+// externalId, workspace key prefix ("" = the user's groups are not
+// checked), the user's groups as read (groupsOf joined with NUL), n, n old
+// folded emails..., new folded emails... Replaces the record when it is
+// still the expected one and, when a prefix is given, the user's groups
+// are still the ones read (the roles in the record were decided from
+// them), moving the changed index entries and re-checking userName's
+// uniqueness; a record that already is the new one is this very write,
+// re-sent (1, nothing written).
+var scriptUserCAS = redis.NewScript(luaPrelude + luaUserKeys + luaGroupsOf + `
 local U = userKeys(KEYS)
 local id, expected, record = ARGV[1], ARGV[2], ARGV[3]
 local oldName, newName, oldExt, newExt = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local n = tonumber(ARGV[8])
+local prefix, groups = ARGV[8], ARGV[9]
+local n = tonumber(ARGV[10])
 local cur = redis.call('HGET', U.users, id)
 if not cur then return redis.error_reply('SJ_NOTFOUND user') end
 if cur == record then return 1 end
 if cur ~= expected then return redis.error_reply('SJ_RETRY') end
+if prefix ~= '' and not groupsHold(U.groupsOf, prefix, id, groups) then return redis.error_reply('SJ_RETRY') end
 if newName ~= oldName then
   local o = redis.call('HGET', U.userName, newName)
   if o and o ~= id then return redis.error_reply('SJ_CONFLICT userName') end
@@ -235,8 +246,8 @@ if newExt ~= oldExt then
   if oldExt ~= '' then redis.call('ZREM', U.externalId, oldExt .. SEP .. id) end
   if newExt ~= '' then redis.call('ZADD', U.externalId, 0, newExt .. SEP .. id) end
 end
-for i = 9, 8 + n do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
-for i = 9 + n, #ARGV do redis.call('ZADD', U.emails, 0, ARGV[i] .. SEP .. id) end
+for i = 11, 10 + n do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+for i = 11 + n, #ARGV do redis.call('ZADD', U.emails, 0, ARGV[i] .. SEP .. id) end
 redis.call('HSET', U.users, id, record)
 return 1
 `)

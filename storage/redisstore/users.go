@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -385,10 +387,13 @@ func (s *Store) ListUsers(ctx context.Context, ws string, offset, limit int) ([]
 	return us, total, err
 }
 
-// UpdateUser reads the record, calls fn on a copy, and writes with a Lua
-// compare-and-set on the exact stored record that also moves the changed
-// index entries and re-checks uniqueness. When another writer got there
-// first the loop starts again, so fn may run more than once.
+// UpdateUser reads the record and the workspace's settings (one round
+// trip) and, where the workspace has group rules, the user's groups; calls
+// fn on a copy; decides the roles fn left to it (userRoles); and writes
+// with a Lua compare-and-set on the exact stored record, and on the groups
+// read, that also moves the changed index entries and re-checks
+// uniqueness. When another writer got there first the loop starts again,
+// so fn may run more than once.
 func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, fn func(*storage.User) error) (storage.User, error) {
 	if !validWS(ws) || !validID(id) {
 		return storage.User{}, storage.ErrNotFound
@@ -397,7 +402,14 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 		if err := backoff(ctx, i); err != nil {
 			return storage.User{}, err
 		}
-		oldRec, err := s.rdb.HGet(ctx, s.wsKey(ws, "users"), id).Result()
+		var recCmd *redis.StringCmd
+		var metaCmd *redis.StringCmd
+		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			recCmd = p.HGet(ctx, s.wsKey(ws, "users"), id)
+			metaCmd = p.Get(ctx, s.wsKey(ws, "meta"))
+			return nil
+		})
+		oldRec, err := recCmd.Result()
 		if err != nil {
 			return storage.User{}, s.wrap(err)
 		}
@@ -407,6 +419,10 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 		}
 		if ifVersion != 0 && old.Version != ifVersion {
 			return storage.User{}, storage.ErrPreconditionFailed
+		}
+		r, err := s.readUserRoles(ctx, ws, id, metaCmd)
+		if err != nil {
+			return storage.User{}, err
 		}
 		u := cloneUser(old)
 		if err := fn(&u); err != nil {
@@ -421,14 +437,19 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 		}
 		u.Version = old.Version + 1
 		u.Modified = now()
+		groupsChecked := r.decide(&u)
 		sameExplicit(&u)
 		rec, err := encodeUser(u)
 		if err != nil {
 			return storage.User{}, err
 		}
 		oldEmails, newEmails := emailIndexKeys(old.UserName, old.Emails), emailIndexKeys(u.UserName, u.Emails)
+		prefix := ""
+		if groupsChecked {
+			prefix = s.wsPrefix(ws)
+		}
 		args := []any{id, oldRec, rec, storage.FoldKey(old.UserName), storage.FoldKey(u.UserName),
-			old.ExternalID, u.ExternalID, len(oldEmails)}
+			old.ExternalID, u.ExternalID, prefix, r.seen, len(oldEmails)}
 		for _, e := range oldEmails {
 			args = append(args, e)
 		}
@@ -445,6 +466,55 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 		return u, nil
 	}
 	return storage.User{}, storage.ErrConflictRetries
+}
+
+// userRoles is what UpdateUser decides a user's roles from: the
+// workspace's settings and, where it has group rules, the user's SCIM
+// groups as read (seen: what the compare-and-set checks).
+type userRoles struct {
+	settings storage.Settings
+	rules    bool
+	groups   []storage.GroupRef
+	seen     string
+}
+
+// readUserRoles decodes the workspace record meta (read with the user's
+// record) and, where the workspace has group rules, reads the user's
+// groups.
+func (s *Store) readUserRoles(ctx context.Context, ws, id string, meta *redis.StringCmd) (userRoles, error) {
+	rec, err := meta.Result()
+	if err != nil {
+		return userRoles{}, s.wrap(err)
+	}
+	w, err := decodeWorkspaceCached(rec)
+	if err != nil {
+		return userRoles{}, err
+	}
+	r := userRoles{settings: w.Settings, rules: len(w.Settings.Roles.GroupRules) > 0}
+	if !r.rules {
+		return r, nil
+	}
+	res, err := scriptUserGroups.Run(ctx, s.rdb, []string{s.wsKey(ws, "ix:ug")}, s.wsPrefix(ws), id).Slice()
+	if err != nil {
+		return userRoles{}, s.wrap(err)
+	}
+	if len(res) > 0 {
+		r.groups = decodeGroupsOf(res[0], &r.seen)
+	}
+	return r, nil
+}
+
+// decide sets the roles of a user whose write left them to the store
+// (storage.Store.UpdateUser: ExplicitRoles set, Roles zero) to
+// Settings.MemberRoles of its explicit values and its groups as read. It
+// reports whether the roles depend on those groups, so that the
+// compare-and-set must check them.
+func (r userRoles) decide(u *storage.User) bool {
+	if u.ExplicitRoles == nil || u.Roles != (storage.Roles{}) {
+		return false
+	}
+	u.Roles = r.settings.MemberRoles(*u.ExplicitRoles, storage.SCIMGroupNames(r.groups)).Roles
+	return r.rules
 }
 
 // cloneUser deep-copies the slices and maps fn may mutate, so that a retry
