@@ -185,13 +185,14 @@ func checkRoles(settings storage.Settings, doc map[string]any) *Error {
 }
 
 // settleRoles makes the role values applyUserDoc left in u.Roles its
-// explicit values and decides its roles from them and its SCIM groups
-// (storage.Settings.MemberRoles): a group rule where one decides, else the
+// explicit values and leaves its roles for the store to decide
+// (storage.Store.UpdateUser): Settings.MemberRoles of them and the user's
+// SCIM groups as of the write, a group rule where one decides, else the
 // explicit value, else the default role.
-func settleRoles(u *storage.User, s storage.Settings, groups []storage.GroupRef) {
+func settleRoles(u *storage.User) {
 	explicit := u.Roles
 	u.ExplicitRoles = &explicit
-	u.Roles = s.MemberRoles(explicit, storage.SCIMGroupNames(groups)).Roles
+	u.Roles = storage.Roles{}
 }
 
 // explicitView is u with its explicit role values in place of its roles:
@@ -200,16 +201,6 @@ func settleRoles(u *storage.User, s storage.Settings, groups []storage.GroupRef)
 func explicitView(u storage.User) storage.User {
 	u.Roles = u.Explicit()
 	return u
-}
-
-// ruleGroups returns the SCIM groups of user id when the workspace's group
-// rules need them to decide its roles (nil when it has none).
-func (h *Handler) ruleGroups(ctx context.Context, ws string, s storage.Settings, id string) ([]storage.GroupRef, error) {
-	if len(s.Roles.GroupRules) == 0 {
-		return nil, nil
-	}
-	m, err := h.store.UserGroups(ctx, ws, []string{id})
-	return m[id], err
 }
 
 func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
@@ -396,7 +387,7 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 	}
 	if existing := found.Users; len(existing) > 0 {
 		m := existing[0]
-		h.takeOver(w, q, m, doc, settings, &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
+		h.takeOver(w, q, m, doc, &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
 			Detail: fmt.Sprintf("userName %q is already in use in this workspace, by user %s", clip(m.UserName), m.ID)})
 		return
 	}
@@ -413,7 +404,7 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		m, err := h.store.GetUserByAccount(ctx, q.ws, acct.ID)
 		switch {
 		case err == nil:
-			h.takeOver(w, q, m, doc, settings, &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
+			h.takeOver(w, q, m, doc, &Error{Status: http.StatusConflict, ScimType: typeUniqueness,
 				Detail: fmt.Sprintf("the email %q is already a member of this workspace, as user %s (userName %q); "+
 					"one person has one membership per workspace", clip(email), m.ID, clip(m.UserName))})
 			return
@@ -436,7 +427,8 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 		RoleSchema: q.roleSchema,
 	}
 	applyUserDoc(&u, doc)
-	settleRoles(&u, settings, nil) // a new user is in no group yet
+	settleRoles(&u)
+	u.Roles = settings.MemberRoles(*u.ExplicitRoles, nil).Roles // a new user is in no group yet
 	// The membership and its event are one store write.
 	stored, err := h.store.CreateUser(ctx, q.ws, u, storage.Event{Type: "scim.user.created", Actor: "scim",
 		Detail: map[string]string{"verified": strconv.FormatBool(u.Verified)}})
@@ -471,7 +463,7 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 // with m as it is; when m may be re-activated or adopted, with m updated
 // from the POSTed document, atomically re-checking that it still may;
 // otherwise with conflict, which names the clash.
-func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, doc map[string]any, settings storage.Settings, conflict *Error) {
+func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, doc map[string]any, conflict *Error) {
 	ctx := q.r.Context()
 	if m.Op == q.op {
 		h.writeUser(w, q, http.StatusCreated, m, nil)
@@ -482,11 +474,6 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 		return
 	}
 	how := ""
-	groups, err := h.ruleGroups(ctx, q.ws, settings, m.ID)
-	if err != nil {
-		h.WriteError(w, q.r, mapStoreError(err, "user"))
-		return
-	}
 	u, err := h.store.UpdateUser(ctx, q.ws, m.ID, 0, func(u *storage.User) error {
 		if u.Op == q.op {
 			how = "replayed"
@@ -501,7 +488,7 @@ func (h *Handler) takeOver(w http.ResponseWriter, q *request, m storage.User, do
 		applyUserDoc(&fresh, doc)
 		fresh.Source = storage.SourceSCIM
 		fresh.RoleSchema = q.roleSchema
-		settleRoles(&fresh, settings, groups)
+		settleRoles(&fresh)
 		fresh.Op = q.op
 		*u = fresh
 		return nil
@@ -582,20 +569,15 @@ func (h *Handler) replaceUser(w http.ResponseWriter, q *request) {
 		h.WriteError(w, q.r, aerr)
 		return
 	}
-	doc, settings, aerr := h.readUserBody(q)
+	doc, _, aerr := h.readUserBody(q)
 	if aerr != nil {
 		h.WriteError(w, q.r, aerr)
-		return
-	}
-	groups, err := h.ruleGroups(q.r.Context(), q.ws, settings, id)
-	if err != nil {
-		h.WriteError(w, q.r, mapStoreError(err, "user"))
 		return
 	}
 	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
 		fresh := explicitView(*u)
 		applyUserDoc(&fresh, doc)
-		settleRoles(&fresh, settings, groups)
+		settleRoles(&fresh)
 		*u = fresh
 		return nil
 	})
@@ -663,11 +645,6 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request) {
 		h.WriteError(w, q.r, mapStoreError(err, "workspace"))
 		return
 	}
-	groups, err := h.ruleGroups(ctx, q.ws, ws.Settings, id)
-	if err != nil {
-		h.WriteError(w, q.r, mapStoreError(err, "user"))
-		return
-	}
 	h.commitUserUpdate(w, q, id, ver, func(u *storage.User) error {
 		// May run more than once: always start from the fresh copy, with
 		// the values the IdP sent as its roles.
@@ -693,7 +670,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, q *request) {
 		fresh := *u
 		fresh.Roles = storage.Roles{} // removed roles fall back to the rules or the default
 		applyUserDoc(&fresh, valid)
-		settleRoles(&fresh, ws.Settings, groups)
+		settleRoles(&fresh)
 		*u = fresh
 		return nil
 	})
