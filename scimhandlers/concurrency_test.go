@@ -1,6 +1,7 @@
 package scimhandlers
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scimjit/scimjit/storage"
 )
 
 // TestConcurrentCreatesOneWinner: of 50 simultaneous POSTs of one
@@ -163,4 +166,62 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// raceStore runs hook once, inside the first UpdateUser callback after it
+// is set: after the write read the user, before its compare-and-set.
+type raceStore struct {
+	storage.Store
+	hook atomic.Pointer[func()]
+}
+
+func (s *raceStore) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, fn func(*storage.User) error) (storage.User, error) {
+	return s.Store.UpdateUser(ctx, ws, id, ifVersion, func(u *storage.User) error {
+		if h := s.hook.Swap(nil); h != nil {
+			(*h)()
+		}
+		return fn(u)
+	})
+}
+
+// TestUserPatchSeesConcurrentGroupChange: a group PATCH that commits while
+// a user PATCH is under way (after it read the user), and that changes no
+// roles by itself (the user's explicit value wins over the rule), does
+// not make the user PATCH decide roles from the groups it read: the user
+// ends with the roles of the two PATCHes applied one after the other.
+func TestUserPatchSeesConcurrentGroupChange(t *testing.T) {
+	t.Parallel()
+	rs := &raceStore{Store: newTestEnv(t).store}
+	e := newTestEnvWithStore(t, rs)
+	c := e.workspace("userrace", func(w *storage.Workspace) {
+		w.Settings.Roles.GroupRules = []storage.GroupRule{{Group: "eng", Roles: storage.Roles{Dev: storage.RoleAnalyst}}}
+	})
+	r := c.do("POST", "/Users", `{`+userSchemaJSON+`,"userName":"race@example.com",`+
+		`"`+RoleURN+`":{"workato_role":"Admin"}}`).expect(t, 201)
+	id := str(r.body, "id")
+	g := c.do("POST", "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"eng"}`).expect(t, 201)
+	gid := str(g.body, "id")
+	for _, step := range []struct {
+		op, want string
+	}{
+		{"add", storage.RoleAnalyst},     // in eng by the time the user PATCH applies: the rule decides
+		{"remove", storage.RoleOperator}, // out of eng again: the default
+	} {
+		// Put the explicit value back (it wins: no roles change with eng).
+		c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"replace","path":"`+RoleURN+`:workato_role","value":"Admin"}]}`).expect(t, 200)
+		hook := func() {
+			c.do("PATCH", "/Groups/"+gid, patchPrefix+`[{"op":"`+step.op+`","path":"members","value":[{"value":"`+id+`"}]}]}`).expect(t, 200)
+		}
+		rs.hook.Store(&hook)
+		got := c.do("PATCH", "/Users/"+id, patchPrefix+`[{"op":"remove","path":"`+RoleURN+`:workato_role"}]}`).expect(t, 200)
+		if rs.hook.Load() != nil {
+			t.Fatal("the group PATCH did not run inside the user PATCH")
+		}
+		eq(t, "workato_role after the group "+step.op+" raced the user PATCH", role(got.body, "workato_role"), step.want)
+		stored, err := e.store.GetUser(context.Background(), "userrace", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eq(t, "stored DEV role after the group "+step.op, stored.Roles.Dev, step.want)
+	}
 }
