@@ -131,6 +131,9 @@ const maxRetryAfter = 24 * time.Hour
 // remaining retries (a failure that retrying cannot fix).
 func Permanent(err error) error { return fmt.Errorf("%w (%w)", err, asynq.SkipRetry) }
 
+// IsPermanent reports whether err is (or wraps) a Permanent error.
+func IsPermanent(err error) bool { return errors.Is(err, asynq.SkipRetry) }
+
 // Handler runs one task. A nil error completes the task; an error retries
 // it on the backoff schedule (or RetryAfter's delay), or archives it when
 // it is Permanent or the retries are used up.
