@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -306,5 +307,190 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	_ = json.Unmarshal(body, &list)
 	if len(list.Deliveries) < len(want) || list.Deliveries[0].Status != http.StatusNoContent {
 		t.Fatalf("deliveries %s, want %d attempts with 204", body, len(want))
+	}
+}
+
+// TestWebhooksReceiverDownThenUp: the receiver refuses connections, then
+// answers 500, then times out, then recovers: every event still arrives,
+// a redelivered one with the webhook-id of its first attempt, and the
+// failed attempts are listed with their errors.
+func TestWebhooksReceiverDownThenUp(t *testing.T) {
+	env := servertest.New(t, func(c *server.Config) {
+		c.Webhooks = server.WebhooksConfig{AllowPrivate: true, PollInterval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond}
+		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
+			Backoff: queue.Backoff{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond, Retries: 100}}
+	})
+	env.StartWork(t)
+	tok := env.CreateWorkspace(t, "acme", nil)
+	// The receiver's address, with nothing listening yet.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	r := newReceiver(t)
+	r.srv.Close()
+	r.srv.URL = "http://" + addr
+	ep := createEndpoint(t, env, "acme", r)
+
+	_, want := scimSequence(t, env, tok, "acme")
+	time.Sleep(time.Second) // deliveries fail with connection refused meanwhile
+	failures := 0
+	r.setFail(func(w http.ResponseWriter) bool {
+		failures++
+		switch {
+		case failures <= 5:
+			w.WriteHeader(http.StatusInternalServerError)
+			return true
+		case failures <= 8:
+			time.Sleep(500 * time.Millisecond) // past the delivery timeout
+			w.WriteHeader(http.StatusNoContent)
+			return true
+		}
+		return false
+	})
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the receiver's port was taken meanwhile: %v", err)
+	}
+	r.srv = httptest.NewUnstartedServer(r.srv.Config.Handler)
+	r.srv.Listener = ln
+	r.srv.Start()
+	t.Cleanup(r.srv.Close)
+
+	r.waitTypes(want, 30*time.Second)
+	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/deliveries?limit=1000", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	for _, e := range []string{"connection refused", "HTTP 500", "Timeout"} {
+		if !strings.Contains(string(body), e) {
+			t.Errorf("deliveries do not record a %q attempt: %s", e, body)
+		}
+	}
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/failed", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(string(body), `"failed":[]`) {
+		t.Errorf("failed deliveries %s, want none", body)
+	}
+}
+
+// TestWebhooksGoneThenRedeliver: a 410 disables the endpoint (recorded in
+// the events) and archives the delivery; once re-enabled, the failed
+// delivery is redelivered by hand with its webhook-id, and the events
+// since a time are delivered again.
+func TestWebhooksGoneThenRedeliver(t *testing.T) {
+	env := webhookEnv(t)
+	tok := env.CreateWorkspace(t, "acme", nil)
+	r := newReceiver(t)
+	ep := createEndpoint(t, env, "acme", r)
+	r.setFail(func(w http.ResponseWriter) bool { w.WriteHeader(http.StatusGone); return true })
+	start := time.Now()
+	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "grace@example.com"})
+	wantStatus(t, resp, body, http.StatusCreated)
+
+	var failed struct{ Failed []server.FailedJSON }
+	deadline := time.Now().Add(15 * time.Second)
+	for len(failed.Failed) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the 410 delivery was not archived")
+		}
+		time.Sleep(50 * time.Millisecond) // polling the archive
+		resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/failed", nil)
+		wantStatus(t, resp, body, http.StatusOK)
+		_ = json.Unmarshal(body, &failed)
+	}
+	f := failed.Failed[0]
+	if f.Type != "user.created" || f.Attempts != 1 || !strings.Contains(f.LastError, "410") {
+		t.Fatalf("failed delivery %+v", f)
+	}
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks/"+ep.ID, nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	var got server.WebhookJSON
+	_ = json.Unmarshal(body, &got)
+	if got.Enabled || got.DisabledReason == "" || got.Secret != "" {
+		t.Fatalf("endpoint after 410: %s, want disabled with a reason and no secret", body)
+	}
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/events", nil)
+	if !strings.Contains(string(body), "webhook.endpoint.disabled") {
+		t.Fatalf("events %s: want the disabling recorded", body)
+	}
+	// Redelivery to a disabled endpoint is refused; enabled again, the
+	// failed delivery goes out with the event's id.
+	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/redeliver",
+		map[string]any{"since": start.Add(-time.Second).Format(time.RFC3339Nano)})
+	wantStatus(t, resp, body, http.StatusConflict)
+	r.setFail(nil)
+	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme/webhooks/"+ep.ID, map[string]any{"enabled": true})
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/failed/"+f.EventID+"/redeliver", nil)
+	wantStatus(t, resp, body, http.StatusAccepted)
+	first := r.waitTypes([]string{"user.created"}, 15*time.Second)
+	if _, ok := first[f.EventID]; !ok {
+		t.Fatalf("redelivered with ids %v, want %s", first, f.EventID)
+	}
+	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/failed/"+f.EventID+"/redeliver", nil)
+	wantStatus(t, resp, body, http.StatusNotFound)
+	// Redeliver since: the same event once more, same webhook-id.
+	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/redeliver",
+		map[string]any{"since": start.Add(-time.Second).Format(time.RFC3339Nano)})
+	wantStatus(t, resp, body, http.StatusAccepted)
+	if !strings.Contains(string(body), `"queued":1`) {
+		t.Fatalf("redeliver since: %s, want 1 queued", body)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		r.mu.Lock()
+		n := len(r.got)
+		r.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries, want the redelivery too", n)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the receiver
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.got[1].ID != f.EventID {
+		t.Fatalf("redelivery since has id %s, want %s", r.got[1].ID, f.EventID)
+	}
+}
+
+// TestWebhookSecretRotation: after a rotation with an overlap both the
+// new and the old secret verify deliveries; the secret is shown only in
+// the answers of create and rotate.
+func TestWebhookSecretRotation(t *testing.T) {
+	env := webhookEnv(t)
+	tok := env.CreateWorkspace(t, "acme", nil)
+	r := newReceiver(t)
+	ep := createEndpoint(t, env, "acme", r)
+	old := ep.Secret
+	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/rotate-secret",
+		map[string]any{"overlap": "1h"})
+	wantStatus(t, resp, body, http.StatusOK)
+	var rot server.WebhookJSON
+	_ = json.Unmarshal(body, &rot)
+	if rot.Secret == "" || rot.Secret == old || len(rot.Secrets) != 1 {
+		t.Fatalf("rotated: %s", body)
+	}
+	resp, body = env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "rot@example.com"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	// r verifies with the old secret, r2 with the new one.
+	r.waitTypes([]string{"user.created"}, 15*time.Second)
+	r2 := newReceiver(t)
+	r2.secret = rot.Secret
+	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme/webhooks/"+ep.ID,
+		map[string]any{"url": r2.srv.URL + "/hook"})
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "rot2@example.com"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	r2.waitTypes([]string{"user.created"}, 15*time.Second)
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks", nil)
+	if strings.Contains(string(body), "whsec_") {
+		t.Fatalf("list shows a secret: %s", body)
 	}
 }
