@@ -19,11 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
+	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/queue"
+	"github.com/scimjit/scimjit/storage/redisstore"
 	"github.com/scimjit/scimjit/storage/redistest"
 )
 
@@ -200,9 +203,13 @@ func webhookSchemas(t *testing.T) func(typ string, body []byte) error {
 }
 
 // webhookEnv is a server with its queue and dispatcher running on a fast
-// retry schedule, deliveries to loopback allowed.
-func webhookEnv(t *testing.T) *servertest.Env {
+// retry schedule, deliveries to loopback allowed; store, when not nil,
+// replaces the redis-server store.
+func webhookEnv(t *testing.T, store ...storage.Store) *servertest.Env {
 	env := servertest.New(t, func(c *server.Config) {
+		if len(store) > 0 {
+			c.Store = store[0]
+		}
 		c.Webhooks = server.WebhooksConfig{AllowPrivate: true, PollInterval: 50 * time.Millisecond, Timeout: 2 * time.Second}
 		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
 			Backoff: queue.Backoff{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond, Retries: 50}}
@@ -265,9 +272,21 @@ func scimSequence(t *testing.T, env *servertest.Env, tok, ws string) (string, []
 
 // TestWebhooksEndToEnd: a SCIM sequence reaches a receiver as signed
 // deliveries (verified independently) of the right types, with payloads
-// valid against the documented schemas, and the attempts are listed.
+// valid against the documented schemas, and the attempts are listed; on
+// a redis-server and on the embedded store of demo mode.
 func TestWebhooksEndToEnd(t *testing.T) {
-	env := webhookEnv(t)
+	t.Run("redis", func(t *testing.T) { testWebhooksEndToEnd(t, webhookEnv(t)) })
+	t.Run("embedded", func(t *testing.T) {
+		s, err := redisstore.OpenEmbedded(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		testWebhooksEndToEnd(t, webhookEnv(t, s))
+	})
+}
+
+func testWebhooksEndToEnd(t *testing.T, env *servertest.Env) {
 	tok := env.CreateWorkspace(t, "acme", nil)
 	r := newReceiver(t)
 	ep := createEndpoint(t, env, "acme", r)
@@ -530,4 +549,57 @@ func TestWebhooksSurviveRedisRestart(t *testing.T) {
 	rs.Restart(t)
 	r.setFail(nil)
 	r.waitTypes(want, 150*time.Second)
+}
+
+// TestWebhookMetrics: attempts are counted by outcome and the queue
+// gauges read the queue (a delivery waiting for its retry counts in the
+// depth).
+func TestWebhookMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	env := servertest.New(t, func(c *server.Config) {
+		c.Metrics = reg
+		c.Webhooks = server.WebhooksConfig{AllowPrivate: true, PollInterval: 50 * time.Millisecond}
+		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second}
+	})
+	env.StartWork(t)
+	tok := env.CreateWorkspace(t, "acme", nil)
+	r := newReceiver(t)
+	createEndpoint(t, env, "acme", r)
+	r.setFail(func(w http.ResponseWriter) bool { w.WriteHeader(http.StatusInternalServerError); return true })
+	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "m1@example.com"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	metric := func(name, label string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if mf.GetName() != name {
+					continue
+				}
+				if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+					continue
+				}
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	// The first attempt fails; with the default schedule the retry waits
+	// at least 15 s, so the delivery sits in the queue.
+	waitUntil(t, func() bool { return metric("scimjit_webhook_deliveries_total", "failed") == 1 })
+	if d := metric("scimjit_queue_depth", ""); d != 1 {
+		t.Fatalf("queue depth %v, want the one delivery waiting for its retry", d)
+	}
+	if a := metric("scimjit_queue_archived", ""); a != 0 {
+		t.Fatalf("archived %v", a)
+	}
+	if o := metric("scimjit_queue_oldest_pending_seconds", ""); o < 0 {
+		t.Fatalf("oldest pending %v", o)
+	}
 }
