@@ -295,6 +295,25 @@ func testWebhooksEndToEnd(t *testing.T, env *servertest.Env) {
 	createEndpoint(t, env, "acme", r2, "group.*")
 
 	uid, want := scimSequence(t, env, tok, "acme")
+	// The sign-in side's events, appended as the SAML service records
+	// them (its own tests cover when it does), and a user that exists.
+	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "grace@example.com"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	var grace struct{ ID string }
+	_ = json.Unmarshal(body, &grace)
+	if _, err := env.Store.AppendEvents(t.Context(), "acme",
+		storage.Event{Type: "role.synced", Actor: "saml", UserID: grace.ID, Detail: map[string]string{"roles": "Admin"}},
+		storage.Event{Type: "join.pending", Actor: "saml", AccountID: "acct1", Detail: map[string]string{"email": "x@example.com"}},
+		storage.Event{Type: "join.verified", Actor: "saml", UserID: grace.ID, AccountID: "acct1"},
+		storage.Event{Type: "login.succeeded", UserID: grace.ID, AccountID: "acct1"},
+		storage.Event{Type: "login.refused", Detail: map[string]string{"reason": "signature"}},
+		storage.Event{Type: "admin.workspace.updated", Actor: "admin"}, // no webhook
+	); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "user.created", "membership.roles_changed", "join.pending", "join.verified",
+		"signin.succeeded", "signin.refused")
 	got := r.waitTypes(want, 20*time.Second)
 	r2.waitTypes([]string{"group.created", "group.member_added"}, 20*time.Second)
 	validate := webhookSchemas(t)
@@ -307,9 +326,13 @@ func testWebhooksEndToEnd(t *testing.T, env *servertest.Env) {
 		}
 		data, _ := d.Env["data"].(map[string]any)
 		switch d.Type {
-		case "user.created", "user.updated", "user.deactivated", "user.deleted":
+		case "user.updated", "user.deactivated", "user.deleted":
 			if data["id"] != uid {
 				t.Errorf("%s: data %v, want user %s", d.Type, data, uid)
+			}
+		case "membership.roles_changed", "signin.succeeded":
+			if data["id"] != grace.ID && data["userId"] != grace.ID {
+				t.Errorf("%s: data %v, want user %s", d.Type, data, grace.ID)
 			}
 		case "group.member_added":
 			if m, _ := data["members"].([]any); len(m) != 1 || m[0].(map[string]any)["value"] != uid {
@@ -321,7 +344,7 @@ func testWebhooksEndToEnd(t *testing.T, env *servertest.Env) {
 		}
 	}
 	// Every delivery is recorded as an attempt of the endpoint.
-	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/deliveries", nil)
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/deliveries", nil)
 	wantStatus(t, resp, body, http.StatusOK)
 	var list struct{ Deliveries []server.DeliveryJSON }
 	_ = json.Unmarshal(body, &list)
