@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -345,10 +346,16 @@ type Stats struct {
 
 // Stats reads the queue's counts.
 func (q *Queue) Stats(ctx context.Context) (Stats, error) {
-	qi, err := q.insp.GetQueueInfo(q.cfg.Name)
-	if errors.Is(err, asynq.ErrQueueNotFound) {
+	// asynq knows a queue once a task was enqueued to it; before that
+	// GetQueueInfo fails with an error of its internal package.
+	names, err := q.insp.Queues()
+	if err != nil {
+		return Stats{}, fmt.Errorf("queue: stats: %w", err)
+	}
+	if !slices.Contains(names, q.cfg.Name) {
 		return Stats{}, nil
 	}
+	qi, err := q.insp.GetQueueInfo(q.cfg.Name)
 	if err != nil {
 		return Stats{}, fmt.Errorf("queue: stats: %w", err)
 	}

@@ -391,3 +391,20 @@ func TestKilledWorker(t *testing.T) {
 		t.Fatalf("after the kill: %q, want the same task once more as attempt 2", l)
 	}
 }
+
+// TestStatsOfANewQueue: a queue nothing was ever enqueued to has zero
+// stats and no failed tasks (asynq does not know it yet).
+func TestStatsOfANewQueue(t *testing.T) {
+	backends(t, func(t *testing.T, c redis.UniversalClient) {
+		q := newQueue(t, c, queue.Config{Name: "fresh"})
+		if st, err := q.Stats(t.Context()); err != nil || st != (queue.Stats{}) {
+			t.Fatalf("stats %+v, %v", st, err)
+		}
+		if f, err := q.Failed(t.Context(), 1, 10); err != nil || len(f) != 0 {
+			t.Fatalf("failed %v, %v", f, err)
+		}
+		if err := q.Redeliver(t.Context(), "x"); !errors.Is(err, queue.ErrNotFound) {
+			t.Fatalf("redeliver: %v", err)
+		}
+	})
+}
