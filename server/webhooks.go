@@ -34,22 +34,25 @@ type work struct {
 	webhooks *webhooks.Service
 }
 
-// StartWork starts the durable queue, on the store's Redis client, and the
-// webhook dispatcher, and returns the function that stops them. Serve
-// calls it once Config.Startup has succeeded (the store is connected);
-// a test that serves Handler itself calls it. A store without a Redis
-// client runs nothing, and the webhook calls that need the queue answer
-// 503.
+// StartWork starts the durable queue, on the store's Redis client and
+// under its QueueName, and the webhook dispatcher, and returns the
+// function that stops them. Serve calls it once Config.Startup has
+// succeeded (the store is connected); a test that serves Handler itself
+// calls it. A store without a Redis client runs nothing, and the webhook
+// calls that need the queue answer 503.
 func (s *Server) StartWork(ctx context.Context) (stop func(), err error) {
-	client := queueClientOf(s.store)
-	if client == nil {
+	qs, ok := s.store.(queueStore)
+	if !ok {
 		return func() {}, nil
 	}
 	qc := s.cfg.Queue
 	if qc.Logger == nil {
 		qc.Logger = s.log
 	}
-	q, err := queue.New(client(), qc)
+	if qc.Name == "" {
+		qc.Name = qs.QueueName()
+	}
+	q, err := queue.New(qs.Client(), qc)
 	if err != nil {
 		return nil, err
 	}
@@ -430,12 +433,9 @@ func (s *Server) redeliverWebhookSince(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]any{"queued": n})
 }
 
-// queueClientOf is the queue client of a store that exposes its Redis
-// client (redisstore), for Config.QueueClient.
-func queueClientOf(store storage.Store) func() redis.UniversalClient {
-	c, ok := store.(interface{ Client() redis.UniversalClient })
-	if !ok {
-		return nil
-	}
-	return c.Client
+// queueStore is a store that gives the durable queue its Redis client
+// and name (redisstore).
+type queueStore interface {
+	Client() redis.UniversalClient
+	QueueName() string
 }
