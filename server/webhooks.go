@@ -105,16 +105,16 @@ func (s *Server) running() (*work, error) {
 // WebhookJSON is an endpoint as the admin API shows it. Secret is set only
 // in the answers of create and rotate-secret.
 type WebhookJSON struct {
-	ID             string    `json:"id"`
-	URL            string    `json:"url"`
-	Description    string    `json:"description"`
-	Types          []string  `json:"types"`
-	Enabled        bool      `json:"enabled"`
-	DisabledReason string    `json:"disabledReason,omitempty"`
-	Secret         string    `json:"secret,omitempty"`
-	Secrets        []string  `json:"previousSecretsExpireAt,omitempty"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	ID                      string    `json:"id"`
+	URL                     string    `json:"url"`
+	Description             string    `json:"description"`
+	Types                   []string  `json:"types"`
+	Enabled                 bool      `json:"enabled"`
+	DisabledReason          string    `json:"disabledReason,omitempty"`
+	Secret                  string    `json:"secret,omitempty"`
+	PreviousSecretsExpireAt []string  `json:"previousSecretsExpireAt,omitempty"`
+	CreatedAt               time.Time `json:"createdAt"`
+	UpdatedAt               time.Time `json:"updatedAt"`
 }
 
 func webhookJSON(w storage.Webhook) WebhookJSON {
@@ -125,7 +125,7 @@ func webhookJSON(w storage.Webhook) WebhookJSON {
 	}
 	for _, sec := range w.Secrets {
 		if !sec.ExpiresAt.IsZero() {
-			out.Secrets = append(out.Secrets, sec.ExpiresAt.UTC().Format(time.RFC3339))
+			out.PreviousSecretsExpireAt = append(out.PreviousSecretsExpireAt, sec.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 	}
 	return out

@@ -515,7 +515,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusOK)
 	var rot server.WebhookJSON
 	_ = json.Unmarshal(body, &rot)
-	if rot.Secret == "" || rot.Secret == old || len(rot.Secrets) != 1 {
+	if rot.Secret == "" || rot.Secret == old || len(rot.PreviousSecretsExpireAt) != 1 {
 		t.Fatalf("rotated: %s", body)
 	}
 	resp, body = env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
