@@ -1,12 +1,7 @@
 package saml
 
 import (
-	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -16,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/scimjit/scimjit/sealbox"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -33,8 +29,6 @@ const DefaultKeyRefresh = time.Minute
 // sealedMagic starts a sealed private key: magic, 16-byte salt, 12-byte
 // GCM nonce, ciphertext of the PKCS#8 DER.
 var sealedMagic = []byte("sjsk1\x00")
-
-const sealSaltLen = 16
 
 // ErrWrongSecretKey: the stored SP key cannot be decrypted with the
 // configured secret key.
@@ -104,58 +98,32 @@ func newSPKey(cn, secret string) (storage.SPKey, error) {
 	return storage.SPKey{Key: sealed, Certificate: cert.Raw, CreatedAt: time.Now().UTC()}, nil
 }
 
+// spKeyBox seals SP private keys.
+var spKeyBox = sealbox.Box{Magic: sealedMagic, Label: "scimjit sp key v1"}
+
 // sealKey returns the PEM of a PKCS#8 DER key without a secret, else the
 // sealed form.
 func sealKey(der []byte, secret string) ([]byte, error) {
 	if secret == "" {
 		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 	}
-	salt := make([]byte, sealSaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return nil, err
-	}
-	aead, err := sealAEAD(secret, salt)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	out := append(append(append([]byte{}, sealedMagic...), salt...), nonce...)
-	return aead.Seal(out, nonce, der, sealedMagic), nil
-}
-
-func sealAEAD(secret string, salt []byte) (cipher.AEAD, error) {
-	k, err := hkdf.Key(sha256.New, []byte(secret), salt, "scimjit sp key v1", 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(k)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return spKeyBox.Seal(der, secret)
 }
 
 // openKey decodes a stored SP key pair with secret. A sealed key needs the
 // secret that sealed it (ErrSecretKeyRequired, ErrWrongSecretKey).
 func openKey(k storage.SPKey, secret string) (keyPair, error) {
 	var der []byte
-	if rest, ok := bytes.CutPrefix(k.Key, sealedMagic); ok {
-		if secret == "" {
+	if spKeyBox.IsSealed(k.Key) {
+		var err error
+		der, err = spKeyBox.Open(k.Key, secret)
+		switch {
+		case errors.Is(err, sealbox.ErrKeyRequired):
 			return keyPair{}, ErrSecretKeyRequired
-		}
-		if len(rest) < sealSaltLen+12 {
-			return keyPair{}, errors.New("stored sp key: truncated")
-		}
-		aead, err := sealAEAD(secret, rest[:sealSaltLen])
-		if err != nil {
-			return keyPair{}, err
-		}
-		nonce := rest[sealSaltLen : sealSaltLen+aead.NonceSize()]
-		if der, err = aead.Open(nil, nonce, rest[sealSaltLen+aead.NonceSize():], sealedMagic); err != nil {
+		case errors.Is(err, sealbox.ErrWrongKey):
 			return keyPair{}, ErrWrongSecretKey
+		case err != nil:
+			return keyPair{}, errors.New("stored sp key: truncated")
 		}
 	} else {
 		b, _ := pem.Decode(k.Key)
@@ -183,7 +151,7 @@ func openKey(k storage.SPKey, secret string) (keyPair, error) {
 }
 
 // isSealed reports whether a stored key is encrypted.
-func isSealed(k storage.SPKey) bool { return bytes.HasPrefix(k.Key, sealedMagic) }
+func isSealed(k storage.SPKey) bool { return spKeyBox.IsSealed(k.Key) }
 
 // openKeyring decodes every pair of k.
 func openKeyring(k storage.SPKeys, secret string) (*keyring, error) {

@@ -60,6 +60,30 @@ func groupEvent(typ, id string) storage.Event {
 	return storage.Event{Type: typ, Actor: "scim", Detail: map[string]string{"group": id}}
 }
 
+// groupChangeEvents are the events of a PATCH of group id: members the
+// change adds (scim.group.member_added) and removes
+// (scim.group.member_removed), their ids space-separated in Detail
+// "members", and scim.group.updated when it changes anything else (or
+// nothing at all).
+func groupChangeEvents(id string, ch storage.GroupChange) []storage.Event {
+	var evs []storage.Event
+	other := ch.DisplayName != nil || ch.ExternalID != nil || ch.Attributes != nil || ch.ReplaceMembers != nil
+	if other || len(ch.AddMembers) == 0 && len(ch.RemoveMembers) == 0 {
+		evs = append(evs, groupEvent("scim.group.updated", id))
+	}
+	for _, m := range []struct {
+		typ string
+		ids []string
+	}{{"scim.group.member_added", ch.AddMembers}, {"scim.group.member_removed", ch.RemoveMembers}} {
+		if len(m.ids) > 0 {
+			e := groupEvent(m.typ, id)
+			e.Detail["members"] = strings.Join(m.ids, " ")
+			evs = append(evs, e)
+		}
+	}
+	return evs
+}
+
 // groupFields are the parts of a validated group document.
 type groupFields struct {
 	displayName string
@@ -460,7 +484,7 @@ func (h *Handler) patchGroup(w http.ResponseWriter, q *request) {
 	ch.OmitMembers = !q.proj.wants(groupKind, "members")
 	// Sent again after its answer was lost, the change is recognised by
 	// its op and not applied twice (nor its event recorded twice).
-	ch.Op, ch.Events = q.op, []storage.Event{groupEvent("scim.group.updated", id)}
+	ch.Op, ch.Events = q.op, groupChangeEvents(id, ch)
 	g, err := h.store.ChangeGroup(ctx, q.ws, id, ch)
 	if err != nil {
 		h.WriteError(w, q.r, mapStoreError(err, "group"))

@@ -114,5 +114,5 @@ func TestWriteAnswerLost(t *testing.T) {
 	}
 	eq(t, "scim.user.created events", count["scim.user.created"], 1)
 	eq(t, "scim.group.created events", count["scim.group.created"], 1)
-	eq(t, "scim.group.updated events", count["scim.group.updated"], 1)
+	eq(t, "scim.group.member_added events", count["scim.group.member_added"], 1)
 }

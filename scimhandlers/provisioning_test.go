@@ -144,7 +144,7 @@ func TestEvents(t *testing.T) {
 		types = append(types, ev.Type)
 	}
 	eq(t, "events", strings.Join(types, ","), "scim.user.created,scim.user.deactivated,scim.user.reactivated,scim.user.updated,"+
-		"scim.group.created,scim.group.updated,scim.group.deleted,scim.user.deleted")
+		"scim.group.created,scim.group.member_added,scim.group.deleted,scim.user.deleted")
 	c.do("GET", "/Users/"+id, "").expectError(t, 404, "")
 }
 

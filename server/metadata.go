@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"syscall"
 	"time"
 
+	"github.com/scimjit/scimjit/netguard"
 	"github.com/scimjit/scimjit/saml"
 )
 
@@ -54,84 +52,9 @@ func newMetadataClient(base *http.Client, allowPrivate bool) *http.Client {
 	default:
 		return &c
 	}
-	d := &net.Dialer{Timeout: metadataDialTimeout}
-	if !allowPrivate {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("metadata download: unexpected address %q", address)
-			}
-			if kind := nonPublicKind(ap.Addr()); kind != "" {
-				return &privateAddrError{kind: kind}
-			}
-			return nil
-		}
-	}
-	tr.Proxy = nil
-	tr.DialContext = d.DialContext
+	netguard.Direct(tr, metadataDialTimeout, allowPrivate)
 	c.Transport = tr
 	return &c
-}
-
-// privateAddrError is a refused connection to a non-public address.
-type privateAddrError struct{ kind string }
-
-func (e *privateAddrError) Error() string {
-	return "refused to connect to a " + e.kind + " address"
-}
-
-// Special-purpose IPv4 ranges (RFC 6890) that are not public but that
-// netip has no predicate for.
-var nonPublicV4 = []struct {
-	prefix netip.Prefix
-	kind   string
-}{
-	{netip.MustParsePrefix("0.0.0.0/8"), "this-network"},
-	{netip.MustParsePrefix("100.64.0.0/10"), "shared (carrier-grade NAT)"},
-	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol"},
-	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking"},
-	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
-}
-
-// nat64 is the well-known NAT64 prefix (RFC 6052): its addresses reach the
-// IPv4 address in their last 32 bits.
-var nat64 = netip.MustParsePrefix("64:ff9b::/96")
-
-// nonPublicKind names the kind of a non-public address (loopback, private,
-// link-local, unspecified, multicast and the other special-purpose
-// ranges), or returns "" for a public one. IPv4-mapped and NAT64
-// addresses are judged by the IPv4 address they carry.
-func nonPublicKind(a netip.Addr) string {
-	a = a.Unmap()
-	if a.Is6() && nat64.Contains(a) {
-		b := a.As16()
-		a = netip.AddrFrom4([4]byte(b[12:]))
-	}
-	switch {
-	case !a.IsValid():
-		return "invalid"
-	case a.IsLoopback():
-		return "loopback"
-	case a.IsPrivate():
-		return "private"
-	case a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast():
-		return "link-local"
-	case a.IsUnspecified():
-		return "unspecified"
-	case a.IsMulticast(), a.IsInterfaceLocalMulticast():
-		return "multicast"
-	}
-	if a.Is4() {
-		if a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-			return "broadcast"
-		}
-		for _, r := range nonPublicV4 {
-			if r.prefix.Contains(a) {
-				return r.kind
-			}
-		}
-	}
-	return ""
 }
 
 // metadataFetchError is a failed metadata download or a downloaded copy
@@ -171,9 +94,9 @@ func fetchMetadata(ctx context.Context, client *http.Client, log *slog.Logger, r
 	}
 	req.Header.Set("Accept", "application/samlmetadata+xml, application/xml, text/xml")
 	resp, err := c.Do(req)
-	var private *privateAddrError
+	var private *netguard.RefusedError
 	if errors.As(err, &private) {
-		return "", fail("the host (or a redirect) resolves to a "+private.kind+" address, which is refused "+
+		return "", fail("the host (or a redirect) resolves to a "+private.Kind+" address, which is refused "+
 			"(--idp-metadata-allow-private-hosts allows it)", err)
 	}
 	if err != nil {

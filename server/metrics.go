@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"maps"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimjit/scimjit/storage/queue"
 )
 
 // metrics are the server's Prometheus collectors, labelled by route
@@ -31,6 +35,11 @@ type metrics struct {
 	// to WithLabelValues.
 	series atomic.Pointer[map[seriesKey]series]
 	mu     sync.Mutex
+
+	// webhooks counts delivery attempts by outcome; queue is the durable
+	// queue the queue gauges read (nil until StartWork).
+	webhooks *prometheus.CounterVec
+	queue    atomic.Pointer[queue.Queue]
 }
 
 // maxSeries caps the number of cached label combinations.
@@ -60,13 +69,58 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"method", "route"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scimjit_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by outcome: delivered, failed (retried), gone (410), refused (unsafe address), error.",
+	}, []string{"outcome"})
+	stat := func(f func(queue.Stats) float64) func() float64 {
+		return func() float64 {
+			q := m.queue.Load()
+			if q == nil {
+				return 0
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			st, err := q.Stats(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return f(st)
+		}
+	}
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scimjit_queue_depth",
+		Help: "Tasks of the durable queue not done yet (pending, scheduled, waiting for a retry, running), all processes.",
+	}, stat(func(st queue.Stats) float64 { return float64(st.Pending + st.Scheduled + st.Retry + st.Active) }))
+	archived := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scimjit_queue_archived",
+		Help: "Tasks of the durable queue that failed for good (archived), all processes.",
+	}, stat(func(st queue.Stats) float64 { return float64(st.Archived) }))
+	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scimjit_queue_oldest_pending_seconds",
+		Help: "How long the oldest task ready to run has waited for a worker.",
+	}, stat(func(st queue.Stats) float64 { return st.OldestPending.Seconds() }))
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.webhooks, depth, archived, oldest} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	m.series.Store(&map[seriesKey]series{})
 	return m, nil
+}
+
+// webhookAttempt counts one webhook delivery attempt (webhooks.Config.Observe).
+func (m *metrics) webhookAttempt(outcome string) {
+	if m != nil {
+		m.webhooks.WithLabelValues(outcome).Inc()
+	}
+}
+
+// watchQueue makes the queue gauges read q.
+func (m *metrics) watchQueue(q *queue.Queue) {
+	if m != nil {
+		m.queue.Store(q)
+	}
 }
 
 // observe records one request. Unknown methods collapse into "OTHER" so

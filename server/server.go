@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -22,6 +23,7 @@ import (
 	"github.com/scimjit/scimjit/scimhandlers"
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/queue"
 )
 
 // Config is everything the server needs: plain values and built
@@ -102,6 +104,12 @@ type Config struct {
 	// Demo turns on demo mode (the built-in demo IdP).
 	Demo bool
 
+	// Queue configures the durable task queue (retry schedule, polling),
+	// which runs on the store's Redis client once Startup has succeeded.
+	Queue queue.Config
+	// Webhooks configures webhook delivery.
+	Webhooks WebhooksConfig
+
 	// Startup, when set, is the work that needs the store before the
 	// server can answer (connecting, applying a bootstrap file). Serve runs
 	// it in the background while already listening; until it has returned
@@ -180,6 +188,9 @@ type Server struct {
 	adminTokens *AdminTokens
 	// started is closed when Config.Startup has succeeded (Started).
 	started chan struct{}
+	// work is the durable queue and the webhook dispatcher, once running
+	// (StartWork).
+	work atomic.Pointer[work]
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -262,6 +273,7 @@ func New(cfg Config) (*Server, error) {
 	)
 	e.Use(s.bodyLimits()...) // per-route-class body cap, see bodyLimitClass
 	e.Use(s.requireStarted)  // 503 until Config.Startup has succeeded
+	e.Use(s.notifyWebhooks)  // a write wakes the local webhook dispatcher
 	// A request's context ends when the response could no longer be
 	// written (WriteTimeout), so its store calls and scans stop then; a
 	// client that goes away ends it earlier.
@@ -299,6 +311,16 @@ func (s *Server) routes() {
 		{http.MethodGet, "/workspaces/:ws/events", s.listEvents},
 		{http.MethodGet, "/workspaces/:ws/members/:userId/roles/explain", s.explainRoles},
 		{http.MethodPost, "/workspaces/:ws/refresh-metadata", s.refreshMetadataNow},
+		{http.MethodGet, "/workspaces/:ws/webhooks", s.listWebhooks},
+		{http.MethodPost, "/workspaces/:ws/webhooks", s.createWebhook},
+		{http.MethodGet, "/workspaces/:ws/webhooks/:endpoint", s.getWebhook},
+		{http.MethodPatch, "/workspaces/:ws/webhooks/:endpoint", s.updateWebhook},
+		{http.MethodDelete, "/workspaces/:ws/webhooks/:endpoint", s.deleteWebhook},
+		{http.MethodPost, "/workspaces/:ws/webhooks/:endpoint/rotate-secret", s.rotateWebhookSecret},
+		{http.MethodGet, "/workspaces/:ws/webhooks/:endpoint/deliveries", s.listWebhookDeliveries},
+		{http.MethodGet, "/workspaces/:ws/webhooks/:endpoint/failed", s.listWebhookFailed},
+		{http.MethodPost, "/workspaces/:ws/webhooks/:endpoint/failed/:event/redeliver", s.redeliverWebhookFailed},
+		{http.MethodPost, "/workspaces/:ws/webhooks/:endpoint/redeliver", s.redeliverWebhookSince},
 		{http.MethodGet, "/outbox", s.listOutbox},
 	} {
 		admin.Add(r.method, r.path, r.h, s.requireAdmin)
@@ -380,6 +402,14 @@ wait:
 				loopDone := make(chan struct{})
 				go func() { defer close(loopDone); s.refreshMetadataLoop(lctx) }()
 				defer func() { stopLoop(); <-loopDone }()
+				// The durable queue and the webhook dispatcher, until
+				// Serve returns (after the HTTP server has stopped).
+				stopWork, err := s.StartWork(ctx)
+				if err != nil {
+					startErr = fmt.Errorf("server: queue: %w", err)
+					break wait
+				}
+				defer stopWork()
 			}
 		case <-ctx.Done():
 			break wait

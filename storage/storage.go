@@ -716,6 +716,7 @@ type Store interface {
 	AppendEvents(ctx context.Context, ws string, events ...Event) ([]Event, error)
 
 	SignIns
+	Webhooks
 }
 
 // Rate is a rate: Limit events per Period on average, with bursts of up

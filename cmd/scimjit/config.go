@@ -59,6 +59,9 @@ type serveConfig struct {
 	// IdPMetadataAllowPrivateHosts lets metadata URLs reach non-public
 	// addresses.
 	IdPMetadataAllowPrivateHosts bool
+	// WebhooksAllowPrivate lets webhook endpoints use http and reach
+	// non-public addresses.
+	WebhooksAllowPrivate bool
 
 	SMTP mail.SMTPConfig
 }
@@ -205,6 +208,7 @@ func newServeConfig(v map[string]resolved, earlier ...string) (serveConfig, erro
 		SAMLACSClientLimit:           r.integer("saml-acs-client-limit"),
 		SAMLACSWorkspaceLimit:        r.integer("saml-acs-workspace-limit"),
 		IdPMetadataAllowPrivateHosts: r.boolean("idp-metadata-allow-private-hosts"),
+		WebhooksAllowPrivate:         r.boolean("webhooks-allow-private"),
 		SMTP: mail.SMTPConfig{
 			Host:     r.str("smtp-host"),
 			Port:     r.integer("smtp-port"),

@@ -60,6 +60,7 @@ var serveOptions = []option{
 	{Flag: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none, the peer address is the client)"},
 	{Flag: "bootstrap", Usage: "YAML file declaring workspaces, applied idempotently at startup"},
 	{Flag: "idp-metadata-allow-private-hosts", Default: "false", Usage: "let idp.metadataURL (admin API, bootstrap file) reach loopback, private, link-local and other non-public addresses (tests, IdPs on a private network)", Bool: true},
+	{Flag: "webhooks-allow-private", Default: "false", Usage: "let webhook endpoints use http and reach loopback, private, link-local and other non-public addresses (tests, the demo, receivers on a private network)", Bool: true},
 	{Flag: "demo", Default: "false", Usage: "demo mode: demo workspaces, demo IdP, printed tokens (forced on when no Redis is configured)", Bool: true},
 	{Flag: "saml-key-file", Usage: "PEM RSA private key of the SAML service provider (default: a key pair generated once and stored in Redis, shared by every process; rotate it with scimjit sp-key)"},
 	{Flag: "saml-cert-file", Usage: "PEM certificate matching --saml-key-file"},

@@ -189,6 +189,7 @@ func (c serveConfig) serverConfig() server.Config {
 		DefaultBodyLimit:  c.BodyLimit,
 
 		MetadataAllowPrivateHosts: c.IdPMetadataAllowPrivateHosts,
+		Webhooks:                  server.WebhooksConfig{AllowPrivate: c.WebhooksAllowPrivate},
 	}
 }
 

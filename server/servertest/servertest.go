@@ -101,6 +101,17 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 	return env
 }
 
+// StartWork starts the server's durable queue and webhook dispatcher
+// (Server.StartWork, which Serve runs after startup) until the test ends.
+func (e *Env) StartWork(t testing.TB) {
+	t.Helper()
+	stop, err := e.Server.StartWork(t.Context())
+	if err != nil {
+		t.Fatalf("servertest: start work: %v", err)
+	}
+	t.Cleanup(stop)
+}
+
 // NewClient returns a client with its own cookie jar (a separate browser).
 func (e *Env) NewClient() *http.Client {
 	jar, _ := cookiejar.New(nil)

@@ -200,18 +200,19 @@ func eventArgs(pairs []any) []any {
 	return append([]any{eventStreamMax, loginStreamMax, len(pairs) / 2}, pairs...)
 }
 
-// eventKeys are the two event streams of ws, for the event-appending Lua
-// (after the keys of its own).
+// eventKeys are the keys of the event-appending Lua (after the keys of
+// its own): the two event streams of ws, its webhook endpoint set and its
+// webhook outbox.
 func (s *Store) eventKeys(ws string) []string {
-	return []string{mainEvents.key(s, ws), loginEvents.key(s, ws)}
+	return []string{mainEvents.key(s, ws), loginEvents.key(s, ws), s.webhookSetKey(ws), s.outboxKey(ws)}
 }
 
-// scriptEventsAppend: KEYS = meta, the two streams (eventKeys); ARGV =
+// scriptEventsAppend: KEYS = meta, eventKeys; ARGV =
 // eventArgs. Returns {1, entry ids...} in order; SJ_NOTFOUND without the
 // workspace.
 var scriptEventsAppend = redis.NewScript(luaAppendEvents + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-return appendEvents(KEYS[2], KEYS[3], ARGV, 1)
+return appendEvents(KEYS, 2, ARGV, 1)
 `)
 
 // AppendEvents appends events, each to the stream streamFor chooses, in

@@ -83,14 +83,23 @@ end
 // luaAppendEvents appends the events of ARGV from index from on
 // (eventArgs: the main and the sign-in stream's caps, n, then n pairs of
 // stream "m"/"l" and record) to the main or the sign-in stream, and
-// returns {1, their entry ids...}, and the index after them.
-const luaAppendEvents = `local function appendEvents(main, login, A, from)
+// returns {1, their entry ids...}, and the index after them. K[k] and
+// K[k+1] are the two streams, K[k+2] the workspace's webhook endpoint set
+// and K[k+3] its webhook outbox (eventKeys): while the workspace has
+// endpoints each event is also added to the outbox (uncapped: a
+// dispatcher deletes each entry once it has queued its deliveries), with
+// its event id.
+const luaAppendEvents = `local function appendEvents(K, k, A, from)
+  local main, login, hooks, outbox = K[k], K[k + 1], K[k + 2], K[k + 3]
   local mainCap, loginCap, n = A[from], A[from + 1], tonumber(A[from + 2])
+  local toOutbox = redis.call('EXISTS', hooks) == 1
   local out = {1}
   for i = from + 3, from + 2 + 2 * n, 2 do
-    local stream, cap = main, mainCap
-    if A[i] == 'l' then stream, cap = login, loginCap end
-    out[#out + 1] = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'd', A[i + 1])
+    local stream, cap, suffix = main, mainCap, ''
+    if A[i] == 'l' then stream, cap, suffix = login, loginCap, '` + loginIDSuffix + `' end
+    local id = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'd', A[i + 1])
+    out[#out + 1] = id
+    if toOutbox then redis.call('XADD', outbox, '*', 'e', id .. suffix, 'd', A[i + 1]) end
   end
   return out, from + 3 + 2 * n
 end
@@ -150,7 +159,7 @@ local function writeRolePlan(p, users)
 end
 `
 
-// scriptUserCreate: KEYS = userKeys, the two event streams (eventKeys);
+// scriptUserCreate: KEYS = userKeys, the event keys (eventKeys);
 // ARGV = eventArgs, then userArgs. Creates the membership and, with it,
 // appends the events (same slot). Returns {1, event ids...}, {2} for a
 // re-send of a create that already happened (nothing written), or an SJ_
@@ -161,7 +170,7 @@ local user = userArgs(ARGV, 4 + 2 * tonumber(ARGV[3]))
 if redis.call('HGET', U.users, user.id) == user.record then return {2} end
 local r = createUser(U, user)
 if r ~= 1 then return r end
-return (appendEvents(KEYS[10], KEYS[11], ARGV, 1))
+return (appendEvents(KEYS, 10, ARGV, 1))
 `)
 
 // scriptUserQuery (read-only): KEYS = users, the mode's index (userName,
@@ -285,7 +294,7 @@ const luaGroupKeys = `local function groupKeys(K)
 end
 `
 
-// scriptGroupCreate: KEYS = groupKeys(gid), the two event streams
+// scriptGroupCreate: KEYS = groupKeys(gid), the event keys
 // (eventKeys); ARGV = id, displayName, folded displayName, externalId,
 // attributes JSON, now (µs), op, eventArgs, n, n members, the role plan
 // (luaRolePlan). Appends the events with the group. A group already stored
@@ -319,11 +328,11 @@ for i = firstMember, lastMember do
 end
 redis.call('ZADD', G.order, seq, id)
 writeRolePlan(plan, G.users)
-appendEvents(KEYS[10], KEYS[11], ARGV, 8)
+appendEvents(KEYS, 10, ARGV, 8)
 return 1
 `)
 
-// scriptGroupChange: KEYS = groupKeys(gid), the two event streams
+// scriptGroupChange: KEYS = groupKeys(gid), the event keys
 // (eventKeys); ARGV = id, ifVersion, now (µs), op, setName, displayName,
 // folded displayName, setExternalId, externalId, setAttrs, attributes
 // JSON, replace (0/1), omitMembers (0/1), eventArgs, nReplace,
@@ -411,11 +420,11 @@ for _, m in ipairs(add) do addMember(m) end
 redis.call('HINCRBY', G.group, 'ver', 1)
 redis.call('HSET', G.group, 'm', now, 'op', op)
 writeRolePlan(plan, G.users)
-appendEvents(KEYS[10], KEYS[11], ARGV, 14)
+appendEvents(KEYS, 10, ARGV, 14)
 return reply()
 `)
 
-// scriptGroupDelete: KEYS = groupKeys(gid), the two event streams
+// scriptGroupDelete: KEYS = groupKeys(gid), the event keys
 // (eventKeys); ARGV = id, ifVersion ("0" = any; else it must equal the
 // group's version, checked before any write), eventArgs, the role plan
 // (luaRolePlan). Appends the events with the delete.
@@ -434,7 +443,7 @@ for _, m in ipairs(redis.call('SMEMBERS', G.members)) do redis.call('ZREM', G.gr
 redis.call('DEL', G.group, G.members)
 redis.call('ZREM', G.order, id)
 writeRolePlan(plan, G.users)
-appendEvents(KEYS[10], KEYS[11], ARGV, 3)
+appendEvents(KEYS, 10, ARGV, 3)
 return 1
 `)
 
@@ -509,7 +518,7 @@ return writeAccount(KEYS[1], accountArgs(ARGV, 1))
 `)
 
 // scriptJITCreate: KEYS = userKeys, account hash, email index, session
-// key, the two event streams (eventKeys); ARGV = accountArgs (6, with the
+// key, the event keys (eventKeys); ARGV = accountArgs (6, with the
 // back-pointer), the email index field (folded email), account id,
 // session record, session expiry (ms since the epoch), eventArgs, then
 // userArgs. A JIT first sign-in in one atomic script, for a deployment
@@ -524,7 +533,7 @@ return writeAccount(KEYS[1], accountArgs(ARGV, 1))
 var scriptJITCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaCreateUser + luaAppendEvents +
 	luaWriteAccount + `
 local U = userKeys(KEYS)
-local accountKey, emailIndex, sessionKey, mainEvents, loginEvents = KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+local accountKey, emailIndex, sessionKey = KEYS[10], KEYS[11], KEYS[12]
 local account = accountArgs(ARGV, 1)
 local emailField, accountID, session, sessionExpiry = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local user = userArgs(ARGV, 14 + 2 * tonumber(ARGV[13]))
@@ -537,7 +546,7 @@ if redis.call('HGET', U.users, user.id) == user.record then return {2} end
 local r = createUser(U, user)
 if r ~= 1 then return r end
 redis.call('SET', sessionKey, session, 'PXAT', sessionExpiry)
-return (appendEvents(mainEvents, loginEvents, ARGV, 11))
+return (appendEvents(KEYS, 13, ARGV, 11))
 `)
 
 // scriptTokenCreate: KEYS = meta, tokens; ARGV = id, record. A token

@@ -237,6 +237,17 @@ func (s *Store) Addr() string { return s.addr }
 // Client returns the underlying go-redis client (for tests and tools).
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
+// QueueName is the name of the durable task queue (package storage/queue)
+// of the deployment that uses this store: "scimjit" for the default key
+// prefix, "scimjit-<prefix>" otherwise, so that deployments sharing a
+// Redis server with different prefixes do not run each other's tasks.
+func (s *Store) QueueName() string {
+	if s.prefix == "sj" {
+		return "scimjit"
+	}
+	return "scimjit-" + s.prefix
+}
+
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.wrap(s.rdb.Ping(ctx).Err())

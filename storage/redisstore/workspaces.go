@@ -387,6 +387,9 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 	if err := s.rdb.ZRem(ctx, s.registryKey(), id).Err(); err != nil {
 		return s.wrap(err)
 	}
+	if err := s.rdb.SRem(ctx, s.webhookRegistryKey(), id).Err(); err != nil {
+		return s.wrap(err)
+	}
 	// Same for a re-created workspace's registry entry.
 	if n, err := s.rdb.Exists(ctx, s.wsKey(id, "meta")).Result(); err != nil {
 		return s.wrap(err)

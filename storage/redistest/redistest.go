@@ -39,6 +39,9 @@ type Server struct {
 	// Password is the server's requirepass.
 	Password string
 	stop     func()
+	// durable is the append-only setup of a StartDurable server, which
+	// Restart starts again.
+	durable []string
 }
 
 // URL returns redis://:password@host:port, for redisstore.Options.URL and
@@ -74,6 +77,38 @@ func (s Server) Stop() {
 func Start(t testing.TB) Server {
 	t.Helper()
 	return startServer(t, newSecret(t))
+}
+
+// StartDurable starts a redis-server that appends every write to its
+// append-only file and fsyncs it before answering (appendonly yes,
+// appendfsync always), in a data directory of the test's, for tests of
+// what survives a crash: Restart kills it and starts it again.
+func StartDurable(t testing.TB) Server {
+	t.Helper()
+	durable := []string{"--appendonly", "yes", "--appendfsync", "always", "--dir", t.TempDir()}
+	s := startServer(t, newSecret(t), durable...)
+	s.durable = durable
+	return s
+}
+
+// Restart kills a StartDurable server (SIGKILL: no shutdown save) and
+// starts it again on the same address, password and data directory, so
+// that it loads its append-only file. It returns the running server.
+func (s Server) Restart(t testing.TB) Server {
+	t.Helper()
+	if s.durable == nil {
+		t.Fatalf("redistest: Restart needs a StartDurable server")
+	}
+	s.Stop()
+	_, portStr, _ := net.SplitHostPort(s.Addr)
+	port, _ := strconv.Atoi(portStr)
+	_, stop, err := start(t, redisServer(t), port, "", answersAuth(s.Password),
+		append(passwordArgs(t, s.Password), s.durable...)...)
+	if err != nil {
+		t.Fatalf("redistest: restart redis-server on %s: %v", s.Addr, err)
+	}
+	s.stop = stop
+	return s
 }
 
 // Reserve picks a free loopback port and a password for a redis-server

@@ -148,3 +148,19 @@ func TestFaultProxy(t *testing.T) {
 	}
 	check("again", true)
 }
+
+// TestDurableRestart: a write answered by a StartDurable server survives a
+// SIGKILL and restart.
+func TestDurableRestart(t *testing.T) {
+	s := StartDurable(t)
+	c := redis.NewClient(s.Options())
+	defer c.Close()
+	ctx := t.Context()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s = s.Restart(t)
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("after restart: %q, %v", v, err)
+	}
+}

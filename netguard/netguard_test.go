@@ -1,4 +1,4 @@
-package server
+package netguard
 
 import (
 	"net/netip"
@@ -36,8 +36,8 @@ func TestNonPublicKind(t *testing.T) {
 		"::ffff:8.8.8.8":       "",
 	}
 	for addr, want := range cases {
-		if got := nonPublicKind(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("nonPublicKind(%s) = %q, want %q", addr, got, want)
+		if got := NonPublicKind(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("NonPublicKind(%s) = %q, want %q", addr, got, want)
 		}
 	}
 }

@@ -1,0 +1,141 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/queue"
+)
+
+// NewEndpointSecret returns a new signing secret and its stored form.
+func NewEndpointSecret(secretKey string) (secret string, stored storage.WebhookSecret, err error) {
+	secret = NewSecret()
+	sealed, err := sealSecret(secret, secretKey)
+	if err != nil {
+		return "", storage.WebhookSecret{}, err
+	}
+	return secret, storage.WebhookSecret{Sealed: sealed, CreatedAt: time.Now().UTC()}, nil
+}
+
+// Rotate puts next first in w's secrets; the secrets that were current
+// keep signing until now+overlap (an overlap of 0 drops them), and expired
+// ones are dropped.
+func Rotate(w *storage.Webhook, next storage.WebhookSecret, now time.Time, overlap time.Duration) {
+	keep := []storage.WebhookSecret{next}
+	for _, s := range w.Secrets {
+		if s.ExpiresAt.IsZero() {
+			s.ExpiresAt = now.Add(overlap)
+		}
+		if overlap > 0 && s.ExpiresAt.After(now) {
+			keep = append(keep, s)
+		}
+	}
+	w.Secrets = keep
+}
+
+// Failed is an archived delivery of an endpoint.
+type Failed struct {
+	EventID  string
+	Type     string
+	Attempts int
+	LastErr  string
+	FailedAt time.Time
+}
+
+// failedScan bounds how many archived tasks (of every endpoint) Failed
+// looks through.
+const failedScan = 1000
+
+// Failed lists up to limit archived deliveries of endpoint ep of ws, the
+// most recent failure first, among the newest failedScan archived tasks
+// of the queue.
+func (s *Service) Failed(ctx context.Context, ws, ep string, limit int) ([]Failed, error) {
+	tasks, err := s.cfg.Queue.Failed(ctx, 1, failedScan)
+	if err != nil {
+		return nil, err
+	}
+	prefix := taskID(ws, ep, "")
+	out := []Failed{}
+	for _, t := range tasks {
+		if t.Type != TaskType || !strings.HasPrefix(t.ID, prefix) || len(out) == limit {
+			continue
+		}
+		var p task
+		if err := json.Unmarshal(t.Payload, &p); err != nil {
+			continue
+		}
+		out = append(out, Failed{EventID: p.EventID, Type: p.Type, Attempts: t.Attempts, LastErr: t.LastErr,
+			FailedAt: t.FailedAt})
+	}
+	return out, nil
+}
+
+// ErrNotFound: no archived delivery of that event to that endpoint.
+var ErrNotFound = errors.New("webhooks: no failed delivery of that event")
+
+// Redeliver queues the archived delivery of event to ep again (same body,
+// same webhook-id, retries reset).
+func (s *Service) Redeliver(ctx context.Context, ws, ep, event string) error {
+	err := s.cfg.Queue.Redeliver(ctx, taskID(ws, ep, event))
+	if errors.Is(err, queue.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// maxRedeliver bounds one RedeliverSince.
+const maxRedeliver = 10000
+
+// RedeliverSince queues again, for endpoint ep, every event of ws from
+// since on that the endpoint wants (at most maxRedeliver), read from the
+// workspace's events (which keep a capped number of the newest). The
+// bodies are built now (resources as they are now), with the events' own
+// ids as webhook-id. It returns how many were queued.
+func (s *Service) RedeliverSince(ctx context.Context, ws, ep string, since time.Time) (int, error) {
+	w, err := s.cfg.Store.GetWebhook(ctx, ws, ep)
+	if err != nil {
+		return 0, err
+	}
+	if !w.Enabled {
+		return 0, errors.New("endpoint disabled")
+	}
+	// Event ids are "<ms>-<seq>" (ordered by time): this cursor is just
+	// before the first millisecond of since.
+	after := strconv.FormatInt(since.UnixMilli()-1, 10) + "-18446744073709551615"
+	tag := "/r" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	n := 0
+	for n < maxRedeliver {
+		page, err := s.cfg.Store.ListEvents(ctx, ws, after, 500)
+		if err != nil {
+			return n, err
+		}
+		if len(page) == 0 {
+			return n, nil
+		}
+		for _, e := range page {
+			t, ok := PublicType(e.Type)
+			if !ok || !Wants(w, t) || n == maxRedeliver {
+				continue
+			}
+			body, err := envelope(ctx, s.cfg.Render, ws, t, e)
+			if err != nil {
+				return n, fmt.Errorf("event %s: %w", e.ID, err)
+			}
+			// A new task id: the first delivery's task may still be
+			// archived or retained under the plain one.
+			if err := s.enqueue(ctx, taskID(ws, ep, e.ID)+tag, task{Workspace: ws, Endpoint: ep, EventID: e.ID,
+				Type: t, Body: body}); err != nil {
+				return n, err
+			}
+			n++
+		}
+		after = page[len(page)-1].ID
+	}
+	return n, nil
+}
