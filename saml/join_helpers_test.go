@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,9 +36,8 @@ import (
 // workspace().
 type joinEnv struct {
 	*servertest.Env
-	idp    *testIdP
-	smtp   *mailtest.Server
-	mailer *mail.Delivering
+	idp  *testIdP
+	smtp *mailtest.Server
 }
 
 type joinOptions struct {
@@ -57,8 +57,7 @@ func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
 		if err != nil {
 			t.Fatalf("smtp: %v", err)
 		}
-		je.mailer = mail.NewDelivering(c.Store, tr, c.Logger, mail.RetryPolicy{Attempts: 3, Backoff: 20 * time.Millisecond})
-		c.SAML.Mailer = je.mailer
+		c.MailTransport = tr
 		c.SAML.VerifyTTL = opts.verifyTTL
 		if opts.wrapStore != nil {
 			c.Store = opts.wrapStore(c.Store)
@@ -67,8 +66,6 @@ func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
 			c.SAML.LoginLimit, c.SAML.ACSClientLimit, c.SAML.ACSWorkspaceLimit = opts.loginLimit, opts.loginLimit, opts.loginLimit
 		}
 	})
-	// Registered after servertest's cleanups, so it runs before Redis stops.
-	t.Cleanup(func() { _ = je.mailer.Close(context.Background()) })
 	je.Env = env
 	je.idp = newTestIdP(t, env)
 	return je
@@ -87,14 +84,21 @@ func (je *joinEnv) workspace(t *testing.T, id string, mutate func(*storage.Works
 	})
 }
 
-// flushMail waits until every mail handed to the SMTP sender was delivered
-// or recorded as failed.
+// flushMail waits until no message of the outbox is queued: every mail
+// handed to the mailer was delivered or recorded as failed (servertest's
+// queue retries twice, on a schedule of milliseconds).
 func (je *joinEnv) flushMail(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := je.mailer.Flush(ctx); err != nil {
-		t.Fatalf("flush mail: %v", err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ms, err := je.Store.ListMail(t.Context(), 1000)
+		if err == nil && !slices.ContainsFunc(ms, func(m storage.Mail) bool { return m.Status == mail.StatusQueued }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flush mail: still queued after 30s (%v): %v", err, statuses(ms))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the outbox
 	}
 }
 

@@ -17,11 +17,14 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/saml"
+	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/scimhandlers"
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/queue"
 )
 
 // Config is everything the server needs: plain values and built
@@ -110,6 +113,18 @@ type Config struct {
 	// with backoff (StartupFirstRetry up to StartupMaxRetry, jittered) until
 	// ctx ends; any other failure stops Serve with that error.
 	Startup func(ctx context.Context) error
+
+	// Redis is the client of the store's Redis (required): the server's
+	// durable task queue (package storage/queue) runs on it. Queue
+	// configures that queue (retry schedule, workers; zero: its defaults).
+	Redis redis.UniversalClient
+	Queue queue.Config
+	// MailTransport sends verification mail (mail.NewTransport: SMTP);
+	// nil: mail only goes to the outbox (demo mode).
+	MailTransport mail.Sender
+	// MailSweepInterval is how often outbox messages still queued are
+	// enqueued again, in case a crash left one unqueued (default 1m).
+	MailSweepInterval time.Duration
 }
 
 // Default values of Config.
@@ -120,6 +135,7 @@ const (
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultMailSweepInterval = time.Minute
 	DefaultSCIMBodyLimit     = 1 << 20
 	DefaultSAMLBodyLimit     = saml.DefaultACSBodyLimit
 	DefaultAdminBodyLimit    = 1 << 20
@@ -146,6 +162,7 @@ func (c *Config) setDefaults() {
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.MetadataRefreshInterval, DefaultMetadataRefreshInterval)
 	setDur(&c.MetadataCheckInterval, DefaultMetadataCheckInterval)
+	setDur(&c.MailSweepInterval, DefaultMailSweepInterval)
 	setInt := func(n *int64, def int64) {
 		if *n <= 0 {
 			*n = def
@@ -180,6 +197,10 @@ type Server struct {
 	adminTokens *AdminTokens
 	// started is closed when Config.Startup has succeeded (Started).
 	started chan struct{}
+	// queue is the durable task queue; mail delivers verification mail
+	// through it (StartTasks runs both).
+	queue *queue.Queue
+	mail  *mail.Delivery
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -194,9 +215,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BaseURL == nil || cfg.BaseURL.Scheme == "" || cfg.BaseURL.Host == "" {
 		return nil, errors.New("server: config: BaseURL must be an absolute URL")
 	}
+	if cfg.Redis == nil {
+		return nil, errors.New("server: config: Redis is required (the task queue runs on it)")
+	}
 	cfg.setDefaults()
 	log := reqctx.NewLogger(cfg.Logger)
 	base := strings.TrimSuffix(cfg.BaseURL.String(), "/")
+	q, mailer, err := newTasks(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 
 	sc := cfg.SAML
 	if sc.Store == nil {
@@ -209,6 +237,7 @@ func New(cfg Config) (*Server, error) {
 		sc.BaseURL = cfg.BaseURL
 	}
 	sc.Demo = sc.Demo || cfg.Demo
+	sc.Mailer = mailer
 	if sc.ACSBodyLimit <= 0 {
 		sc.ACSBodyLimit = cfg.SAMLBodyLimit // the ACS applies it itself (bodyLimitClass)
 	}
@@ -232,6 +261,8 @@ func New(cfg Config) (*Server, error) {
 		baseURL:        base,
 		metadataClient: newMetadataClient(cfg.MetadataClient, cfg.MetadataAllowPrivateHosts),
 		started:        make(chan struct{}),
+		queue:          q,
+		mail:           mailer,
 	}
 	if cfg.Startup == nil {
 		close(s.started)
@@ -375,6 +406,14 @@ wait:
 				break wait
 			}
 			if err == nil {
+				// The task queue's workers and the mail sweep, until
+				// Serve returns (after the HTTP server has stopped).
+				stopTasks, terr := s.StartTasks(ctx)
+				if terr != nil {
+					startErr = terr
+					break wait
+				}
+				defer stopTasks()
 				// Refreshes of idp.metadataURL, until Serve returns.
 				lctx, stopLoop := context.WithCancel(ctx)
 				loopDone := make(chan struct{})

@@ -26,7 +26,8 @@ const TaskSend = "mail:send"
 // logged at warn level, without the address.
 //
 // A message recorded but not enqueued (a crash between the two writes, or
-// the queue unreachable at that moment) is enqueued by Sweep, which the
+// the queue unreachable at that moment), or whose last attempt could not be
+// recorded, is enqueued again by Sweep, which the
 // server runs at startup and periodically; the task id (the message id)
 // makes a second enqueue of a queued or retrying message a no-op.
 //
@@ -84,7 +85,9 @@ func (d *Delivery) enqueue(ctx context.Context, id string) error {
 const sweepLimit = 1000
 
 // Sweep enqueues every outbox message still "queued"; those already
-// enqueued are left as they are (the task id deduplicates).
+// enqueued are left as they are (the task id deduplicates). A message
+// whose task was archived while its record still says queued (its last
+// attempt could not be recorded) is run again with fresh retries.
 func (d *Delivery) Sweep(ctx context.Context) error {
 	ms, err := d.store.ListMail(ctx, sweepLimit)
 	if err != nil {
@@ -94,7 +97,11 @@ func (d *Delivery) Sweep(ctx context.Context) error {
 		if m.Status != StatusQueued {
 			continue
 		}
-		if err := d.enqueue(ctx, m.ID); err != nil {
+		err := d.q.Redeliver(ctx, m.ID)
+		if errors.Is(err, queue.ErrNotFound) {
+			err = d.enqueue(ctx, m.ID)
+		}
+		if err != nil {
 			return fmt.Errorf("mail: sweep: %w", err)
 		}
 	}

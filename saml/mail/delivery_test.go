@@ -3,8 +3,10 @@ package mail_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,5 +288,63 @@ func TestNewTransport(t *testing.T) {
 	}
 	if _, err := mail.NewTransport(mail.SMTPConfig{Host: "smtp.example", TLS: "bogus"}); err == nil {
 		t.Fatal("NewTransport accepted an invalid configuration")
+	}
+}
+
+// attemptsDown fails every AddMailAttempt while down is set.
+type attemptsDown struct {
+	storage.Store
+	down atomic.Bool
+}
+
+func (s *attemptsDown) AddMailAttempt(ctx context.Context, id string, a storage.MailAttempt, status, errText string) error {
+	if s.down.Load() {
+		return fmt.Errorf("test: %w", storage.ErrUnavailable)
+	}
+	return s.Store.AddMailAttempt(ctx, id, a, status, errText)
+}
+
+func TestSweepRunsAgainATaskArchivedWhileQueued(t *testing.T) {
+	rs := redistest.NewRedisStore(t)
+	store := &attemptsDown{Store: rs}
+	store.down.Store(true)
+	srv := mailtest.Start(t, mailtest.Options{})
+	srv.Reject(451)
+	smtp, err := mail.NewSMTP(srv.Config("noreply@sj.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := fastQueue(t, rs, 1)
+	d := mail.NewDelivery(store, q, smtp, nil)
+	startQueue(t, q)
+	if err := d.Send(t.Context(), testMail()); err != nil {
+		t.Fatal(err)
+	}
+	// Both attempts failed and neither was recorded: archived, still queued.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		f, err := q.Failed(t.Context(), 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("task not archived")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the queue's archive
+	}
+	if m := onlyMail(t, rs); m.Status != mail.StatusQueued || len(m.Attempts) != 0 {
+		t.Fatalf("outbox record = %q %+v, want queued without attempts", m.Status, m.Attempts)
+	}
+	store.down.Store(false)
+	srv.Reject(0)
+	if err := d.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t.Context(), t)
+	if m := settled(t, rs); m.Status != mail.StatusSent || outcomes(t, m) != "sent" {
+		t.Fatalf("outbox record = %q %+v, want sent", m.Status, m.Attempts)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/queue"
 	"github.com/scimjit/scimjit/storage/redistest"
 )
 
@@ -53,7 +54,8 @@ type Env struct {
 // captured log is written to the test log.
 func New(t testing.TB, mutate func(*server.Config)) *Env {
 	t.Helper()
-	store := redistest.NewStore(t)
+	rs := redistest.Start(t)
+	store := redistest.OpenStore(t, rs)
 	logs := &Logs{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
@@ -68,6 +70,16 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 		BaseURL:    base,
 		ListenAddr: hs.Listener.Addr().String(),
 		AdminToken: "adm_" + randomHex(16),
+		// The queue has a client of its own, so that a test may close the
+		// store's (asynq's subscriber does not survive its client closing
+		// under it).
+		Redis: rs.Client(t),
+		// Tasks are picked up within milliseconds and retried on a
+		// schedule of milliseconds (asynq runs a retry once its second
+		// has begun).
+		Queue: queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
+			Backoff: queue.Backoff{Base: 10 * time.Millisecond, Max: 20 * time.Millisecond, Retries: 2}},
+		MailSweepInterval: 100 * time.Millisecond,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -80,9 +92,15 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 	// Every admin API exchange is checked against the OpenAPI document; a
 	// mismatch fails the test.
 	hs.Config.Handler = ValidateHandler(t, srv.Handler())
+	stopTasks, err := srv.StartTasks(t.Context())
+	if err != nil {
+		hs.Listener.Close()
+		t.Fatalf("servertest: start tasks: %v", err)
+	}
 	hs.Start()
 	t.Cleanup(func() {
 		hs.Close()
+		stopTasks()
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())
 		}
