@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -38,6 +39,8 @@ type joinEnv struct {
 	*servertest.Env
 	idp  *testIdP
 	smtp *mailtest.Server
+	// smtpAddr is where the transport sends mail (joinOptions.smtpDown).
+	smtpAddr string
 }
 
 type joinOptions struct {
@@ -47,17 +50,40 @@ type joinOptions struct {
 	wrapStore func(storage.Store) storage.Store
 	// loginLimit, when set, replaces the sign-in rate limits.
 	loginLimit int
+	// smtpDown: nothing listens at the SMTP address (je.smtpAddr) until the
+	// test starts a server there; je.smtp is nil.
+	smtpDown bool
+	// retries, when set, replaces servertest's retry count of tasks.
+	retries int
 }
 
 func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
 	t.Helper()
-	je := &joinEnv{smtp: mailtest.Start(t, mailtest.Options{})}
+	je := &joinEnv{}
+	var smtpCfg mail.SMTPConfig
+	if opts.smtpDown {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		je.smtpAddr = l.Addr().String()
+		l.Close()
+		port := l.Addr().(*net.TCPAddr).Port
+		smtpCfg = mail.SMTPConfig{Host: "127.0.0.1", Port: port, TLS: mail.TLSNone, From: "scimjit <noreply@join.test>",
+			Timeout: 5 * time.Second}
+	} else {
+		je.smtp = mailtest.Start(t, mailtest.Options{})
+		smtpCfg = je.smtp.Config("scimjit <noreply@join.test>")
+	}
 	env := servertest.New(t, func(c *server.Config) {
-		tr, err := mail.NewSMTP(je.smtp.Config("scimjit <noreply@join.test>"))
+		tr, err := mail.NewSMTP(smtpCfg)
 		if err != nil {
 			t.Fatalf("smtp: %v", err)
 		}
 		c.MailTransport = tr
+		if opts.retries > 0 {
+			c.Queue.Backoff.Retries = opts.retries
+		}
 		c.SAML.VerifyTTL = opts.verifyTTL
 		if opts.wrapStore != nil {
 			c.Store = opts.wrapStore(c.Store)

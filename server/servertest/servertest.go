@@ -45,7 +45,14 @@ type Env struct {
 	Client *http.Client
 	// Logs holds every log record of the server, as JSON lines.
 	Logs *Logs
+
+	stop func()
 }
+
+// Stop stops the server the way a process stops: the HTTP server closes
+// and the task queue shuts down (running tasks go back to the queue).
+// Redis keeps running; the test's end stops the rest.
+func (e *Env) Stop() { e.stop() }
 
 // New starts the server with a spawned redis-server behind it. mutate, when
 // not nil, may change the configuration before the server is built (the
@@ -98,9 +105,10 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 		t.Fatalf("servertest: start tasks: %v", err)
 	}
 	hs.Start()
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { hs.Close(); stopTasks() }) }
 	t.Cleanup(func() {
-		hs.Close()
-		stopTasks()
+		stop()
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())
 		}
@@ -114,6 +122,7 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 		HTTP:       hs,
 		Config:     cfg,
 		Logs:       logs,
+		stop:       stop,
 	}
 	env.Client = env.NewClient()
 	return env
