@@ -16,7 +16,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
@@ -165,8 +164,10 @@ func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.A
 	if resend {
 		detail["resend"] = "true"
 	}
-	sender := s.mailer()
-	_, outboxOnly := sender.(*mail.Outbox)
+	sender := s.cfg.Mailer
+	if sender == nil {
+		return errors.New("join: no mailer configured")
+	}
 	csrf, err := s.csrfToken(c)
 	if err != nil {
 		return s.storeFailed(c, "join sent page", err)
@@ -175,7 +176,7 @@ func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.A
 		Workspace: wsView(ws),
 		Email:     maskEmail(acct.Email),
 		Minutes:   int(s.cfg.VerifyTTL.Round(time.Minute) / time.Minute),
-		Demo:      s.cfg.Demo && outboxOnly,
+		Demo:      s.cfg.Demo && sender.OutboxOnly(),
 		AccountID: acct.ID,
 		CSRF:      csrf,
 	}

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,9 +37,10 @@ import (
 // workspace().
 type joinEnv struct {
 	*servertest.Env
-	idp    *testIdP
-	smtp   *mailtest.Server
-	mailer *mail.Delivering
+	idp  *testIdP
+	smtp *mailtest.Server
+	// smtpAddr is where the transport sends mail (joinOptions.smtpDown).
+	smtpAddr string
 }
 
 type joinOptions struct {
@@ -47,18 +50,40 @@ type joinOptions struct {
 	wrapStore func(storage.Store) storage.Store
 	// loginLimit, when set, replaces the sign-in rate limits.
 	loginLimit int
+	// smtpDown: nothing listens at the SMTP address (je.smtpAddr) until the
+	// test starts a server there; je.smtp is nil.
+	smtpDown bool
+	// retries, when set, replaces servertest's retry count of tasks.
+	retries int
 }
 
 func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
 	t.Helper()
-	je := &joinEnv{smtp: mailtest.Start(t, mailtest.Options{})}
+	je := &joinEnv{}
+	var smtpCfg mail.SMTPConfig
+	if opts.smtpDown {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		je.smtpAddr = l.Addr().String()
+		l.Close()
+		port := l.Addr().(*net.TCPAddr).Port
+		smtpCfg = mail.SMTPConfig{Host: "127.0.0.1", Port: port, TLS: mail.TLSNone, From: "scimjit <noreply@join.test>",
+			Timeout: 5 * time.Second}
+	} else {
+		je.smtp = mailtest.Start(t, mailtest.Options{})
+		smtpCfg = je.smtp.Config("scimjit <noreply@join.test>")
+	}
 	env := servertest.New(t, func(c *server.Config) {
-		tr, err := mail.NewSMTP(je.smtp.Config("scimjit <noreply@join.test>"))
+		tr, err := mail.NewSMTP(smtpCfg)
 		if err != nil {
 			t.Fatalf("smtp: %v", err)
 		}
-		je.mailer = mail.NewDelivering(c.Store, tr, c.Logger, mail.RetryPolicy{Attempts: 3, Backoff: 20 * time.Millisecond})
-		c.SAML.Mailer = je.mailer
+		c.MailTransport = tr
+		if opts.retries > 0 {
+			c.Queue.Backoff.Retries = opts.retries
+		}
 		c.SAML.VerifyTTL = opts.verifyTTL
 		if opts.wrapStore != nil {
 			c.Store = opts.wrapStore(c.Store)
@@ -67,8 +92,6 @@ func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
 			c.SAML.LoginLimit, c.SAML.ACSClientLimit, c.SAML.ACSWorkspaceLimit = opts.loginLimit, opts.loginLimit, opts.loginLimit
 		}
 	})
-	// Registered after servertest's cleanups, so it runs before Redis stops.
-	t.Cleanup(func() { _ = je.mailer.Close(context.Background()) })
 	je.Env = env
 	je.idp = newTestIdP(t, env)
 	return je
@@ -87,14 +110,21 @@ func (je *joinEnv) workspace(t *testing.T, id string, mutate func(*storage.Works
 	})
 }
 
-// flushMail waits until every mail handed to the SMTP sender was delivered
-// or recorded as failed.
+// flushMail waits until no message of the outbox is queued: every mail
+// handed to the mailer was delivered or recorded as failed (servertest's
+// queue retries twice, on a schedule of milliseconds).
 func (je *joinEnv) flushMail(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := je.mailer.Flush(ctx); err != nil {
-		t.Fatalf("flush mail: %v", err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ms, err := je.Store.ListMail(t.Context(), 1000)
+		if err == nil && !slices.ContainsFunc(ms, func(m storage.Mail) bool { return m.Status == mail.StatusQueued }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flush mail: still queued after 30s (%v): %v", err, statuses(ms))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the outbox
 	}
 }
 

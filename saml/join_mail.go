@@ -7,18 +7,8 @@ import (
 	texttemplate "text/template"
 	"time"
 
-	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/storage"
 )
-
-// mailer returns the configured mail.Sender, or the demo outbox
-// (mail.NewOutbox) when Config.Mailer is nil.
-func (s *Service) mailer() mail.Sender {
-	if s.cfg.Mailer != nil {
-		return s.cfg.Mailer
-	}
-	return mail.NewOutbox(s.cfg.Store) // stateless: cheap per call
-}
 
 // joinMailData fills the join email templates.
 type joinMailData struct {
@@ -78,5 +68,6 @@ func joinMail(link string, ws storage.Workspace, acct storage.Account, expires t
 		Text:    text.String(),
 		HTML:    html.String(),
 		Time:    time.Now().UTC(),
+		Expires: expires,
 	}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/storage"
 )
 
 // The demo outbox page (demo mode only): with no SMTP server configured,
@@ -28,6 +30,8 @@ type outboxMail struct {
 	Status  string
 	Error   string
 	Text    string
+	// Attempts are the delivery attempts, oldest first.
+	Attempts []storage.MailAttempt
 	// Links are the URLs in the text that point at this service.
 	Links []string
 }
@@ -47,7 +51,8 @@ func (s *Service) handleDemoOutbox(c echo.Context) error {
 	base := s.urlString("/")
 	page := outboxPage{Mails: make([]outboxMail, 0, len(ms))}
 	for _, m := range ms {
-		om := outboxMail{ID: m.ID, To: m.To, Subject: m.Subject, Time: m.Time.UTC(), Status: m.Status, Error: m.Error, Text: m.Text}
+		om := outboxMail{ID: m.ID, To: m.To, Subject: m.Subject, Time: m.Time.UTC(), Status: m.Status, Error: m.Error, Text: m.Text,
+			Attempts: m.Attempts}
 		for _, u := range urlPattern.FindAllString(m.Text, -1) {
 			if strings.HasPrefix(u, base) {
 				om.Links = append(om.Links, u)

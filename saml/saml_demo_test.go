@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
@@ -125,5 +126,34 @@ func TestDemoIdPSignsInThroughTheRealACS(t *testing.T) {
 	// The form refuses a POST without its CSRF token.
 	if pg := newSSOBrowser(env).postForm(t, "/demo/idp", url.Values{"workspace": {"demo"}, "email": {"x@example.com"}, "spelling": {"okta"}}); pg.Status != http.StatusForbidden {
 		t.Errorf("demo post without csrf: %d", pg.Status)
+	}
+}
+
+func TestDemoOutboxShowsEachAttempt(t *testing.T) {
+	env := servertest.New(t, func(c *server.Config) { c.Demo = true })
+	m, err := env.Store.AppendMail(t.Context(), storage.Mail{To: "jane@example.com", Subject: "Confirm joining Demo",
+		Text: "open " + env.URL + "/join/x.y.z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []struct{ outcome, err, status string }{
+		{"failed", "smtp: 451 try later", "queued"}, {"sent", "", "sent"},
+	} {
+		if err := env.Store.AddMailAttempt(t.Context(), m.ID, storage.MailAttempt{Time: time.Now(), Outcome: a.outcome, Error: a.err},
+			a.status, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pg := newSSOBrowser(env).get(t, "/demo/outbox")
+	if pg.Status != http.StatusOK {
+		t.Fatalf("GET /demo/outbox: %d", pg.Status)
+	}
+	attempts := regexp.MustCompile(`(?s)<ol class="attempts muted">(.*?)</ol>`).FindStringSubmatch(pg.Body)
+	if attempts == nil {
+		t.Fatalf("no attempts on the page:\n%s", pg.Body)
+	}
+	items := regexp.MustCompile(`<li>[^<]*</li>`).FindAllString(attempts[1], -1)
+	if len(items) != 2 || !strings.Contains(items[0], "failed (smtp: 451 try later)") || !strings.HasSuffix(items[1], "· sent</li>") {
+		t.Errorf("attempts on the page = %q, want the failed one then the sent one", items)
 	}
 }

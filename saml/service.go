@@ -61,9 +61,10 @@ type Config struct {
 	VerifyTTL time.Duration
 	// Demo enables the built-in demo IdP at /demo/idp (demo mode only).
 	Demo bool
-	// Mailer delivers join links (R8). Nil: the store's outbox only (demo
-	// mode lists it); see package saml/mail.
-	Mailer mail.Sender
+	// Mailer delivers join links (R8): it records them in the outbox and
+	// queues their delivery (the server builds it on its task queue).
+	// Required for joins: without it a join ends in an error page.
+	Mailer *mail.Delivery
 
 	// LoginLimit is how many SP-initiated sign-ins (GET
 	// /saml/{ws}/login) one client network may start per minute in one

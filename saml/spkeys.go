@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/scimjit/scimjit/sealbox"
+	"github.com/scimjit/scimjit/storage/sealbox"
 	"github.com/scimjit/scimjit/storage"
 )
 

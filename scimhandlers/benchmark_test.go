@@ -289,6 +289,7 @@ func newBenchFixture(b *testing.B, n int) *benchFixture {
 	base, _ := url.Parse("http://" + hs.Listener.Addr().String())
 	srv, err := server.New(server.Config{
 		Store:      store,
+		Redis:      rdb,
 		Logger:     slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		BaseURL:    base,
 		ListenAddr: hs.Listener.Addr().String(),

@@ -492,6 +492,16 @@ type MailJSON struct {
 	Time    time.Time `json:"time"`
 	Status  string    `json:"status"`
 	Error   string    `json:"error,omitempty"`
+	// Expires is omitted when zero.
+	Expires  *time.Time        `json:"expires,omitempty"`
+	Attempts []MailAttemptJSON `json:"attempts"`
+}
+
+// MailAttemptJSON is one delivery attempt of an outbox message.
+type MailAttemptJSON struct {
+	Time    time.Time `json:"time"`
+	Outcome string    `json:"outcome"`
+	Error   string    `json:"error,omitempty"`
 }
 
 func (s *Server) listOutbox(c echo.Context) error {
@@ -505,8 +515,15 @@ func (s *Server) listOutbox(c echo.Context) error {
 	}
 	out := make([]MailJSON, 0, len(list))
 	for _, m := range list {
-		out = append(out, MailJSON{ID: m.ID, To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
-			Time: m.Time, Status: m.Status, Error: m.Error})
+		mj := MailJSON{ID: m.ID, To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+			Time: m.Time, Status: m.Status, Error: m.Error, Attempts: make([]MailAttemptJSON, 0, len(m.Attempts))}
+		if !m.Expires.IsZero() {
+			mj.Expires = &m.Expires
+		}
+		for _, a := range m.Attempts {
+			mj.Attempts = append(mj.Attempts, MailAttemptJSON{Time: a.Time, Outcome: a.Outcome, Error: a.Error})
+		}
+		out = append(out, mj)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"mail": out})
 }

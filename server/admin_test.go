@@ -461,8 +461,17 @@ func TestOutboxListsMail(t *testing.T) {
 	if got := decode[struct{ Mail []server.MailJSON }](t, body); got.Mail == nil || len(got.Mail) != 0 {
 		t.Fatalf("empty outbox: %s", body)
 	}
+	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 	for _, subj := range []string{"first", "second"} {
-		if _, err := env.Store.AppendMail(t.Context(), storage.Mail{To: "jane@example.test", Subject: subj, Text: "hello", Status: "sent"}); err != nil {
+		m, err := env.Store.AppendMail(t.Context(), storage.Mail{To: "jane@example.test", Subject: subj, Text: "hello", Expires: expires})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Store.AddMailAttempt(t.Context(), m.ID, storage.MailAttempt{Time: time.Now(), Outcome: "failed", Error: "smtp: 451"},
+			"queued", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Store.AddMailAttempt(t.Context(), m.ID, storage.MailAttempt{Time: time.Now(), Outcome: "sent"}, "sent", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -471,6 +480,12 @@ func TestOutboxListsMail(t *testing.T) {
 	got := decode[struct{ Mail []server.MailJSON }](t, body)
 	if len(got.Mail) != 1 || got.Mail[0].Subject != "second" || got.Mail[0].To != "jane@example.test" || got.Mail[0].ID == "" {
 		t.Fatalf("outbox %+v", got)
+	}
+	m := got.Mail[0]
+	if m.Status != "sent" || m.Expires == nil || !m.Expires.Equal(expires) || len(m.Attempts) != 2 ||
+		m.Attempts[0].Outcome != "failed" || m.Attempts[0].Error != "smtp: 451" || m.Attempts[1].Outcome != "sent" ||
+		m.Attempts[1].Error != "" {
+		t.Fatalf("outbox message %+v, want sent after a failed attempt, with its expiry", m)
 	}
 }
 

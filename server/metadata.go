@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/scimjit/scimjit/netguard"
 	"github.com/scimjit/scimjit/saml"
+	"github.com/scimjit/scimjit/server/netguard"
 )
 
 // Limits of a metadata download (idp.metadataURL in the admin API and the

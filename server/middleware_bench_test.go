@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/storage"
 )
@@ -29,7 +30,9 @@ func benchServer(b *testing.B) *Server {
 	b.Helper()
 	base, _ := url.Parse("http://127.0.0.1:1")
 	s, err := New(Config{
-		Store:   noStore{},
+		Store: noStore{},
+		// The task queue is never started here: nothing dials this.
+		Redis:   redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}),
 		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		BaseURL: base,
 		Metrics: prometheus.NewRegistry(),

@@ -18,10 +18,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/scimjit/scimjit/saml"
+	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/scimhandlers"
 	"github.com/scimjit/scimjit/server/reqctx"
+	"github.com/scimjit/scimjit/server/webhooks"
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/queue"
 )
@@ -104,9 +107,6 @@ type Config struct {
 	// Demo turns on demo mode (the built-in demo IdP).
 	Demo bool
 
-	// Queue configures the durable task queue (retry schedule, polling),
-	// which runs on the store's Redis client once Startup has succeeded.
-	Queue queue.Config
 	// Webhooks configures webhook delivery.
 	Webhooks WebhooksConfig
 
@@ -118,6 +118,19 @@ type Config struct {
 	// with backoff (StartupFirstRetry up to StartupMaxRetry, jittered) until
 	// ctx ends; any other failure stops Serve with that error.
 	Startup func(ctx context.Context) error
+
+	// Redis is the client the server's durable task queue (package
+	// storage/queue) runs on; nil: the store's own client. Queue
+	// configures that queue (retry schedule, workers; zero: its defaults;
+	// its name defaults to the store's QueueName).
+	Redis redis.UniversalClient
+	Queue queue.Config
+	// MailTransport sends verification mail (mail.NewTransport: SMTP);
+	// nil: mail only goes to the outbox (demo mode).
+	MailTransport mail.Sender
+	// MailSweepInterval is how often outbox messages still queued are
+	// enqueued again, in case a crash left one unqueued (default 1m).
+	MailSweepInterval time.Duration
 }
 
 // Default values of Config.
@@ -128,6 +141,7 @@ const (
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultMailSweepInterval = time.Minute
 	DefaultSCIMBodyLimit     = 1 << 20
 	DefaultSAMLBodyLimit     = saml.DefaultACSBodyLimit
 	DefaultAdminBodyLimit    = 1 << 20
@@ -154,6 +168,7 @@ func (c *Config) setDefaults() {
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.MetadataRefreshInterval, DefaultMetadataRefreshInterval)
 	setDur(&c.MetadataCheckInterval, DefaultMetadataCheckInterval)
+	setDur(&c.MailSweepInterval, DefaultMailSweepInterval)
 	setInt := func(n *int64, def int64) {
 		if *n <= 0 {
 			*n = def
@@ -188,9 +203,15 @@ type Server struct {
 	adminTokens *AdminTokens
 	// started is closed when Config.Startup has succeeded (Started).
 	started chan struct{}
-	// work is the durable queue and the webhook dispatcher, once running
-	// (StartWork).
-	work atomic.Pointer[work]
+	// queue is the durable task queue; mail delivers verification mail
+	// through it (StartWork runs them).
+	queue *queue.Queue
+	mail  *mail.Delivery
+	// webhooks delivers webhooks through queue.
+	webhooks *webhooks.Service
+	// working is set once StartWork has started the queue, the webhook
+	// dispatcher and the mail sweep.
+	working atomic.Bool
 }
 
 // New validates cfg, builds the SCIM handler and the SAML service, and
@@ -208,6 +229,10 @@ func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	log := reqctx.NewLogger(cfg.Logger)
 	base := strings.TrimSuffix(cfg.BaseURL.String(), "/")
+	q, mailer, err := newTasks(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 
 	sc := cfg.SAML
 	if sc.Store == nil {
@@ -220,6 +245,7 @@ func New(cfg Config) (*Server, error) {
 		sc.BaseURL = cfg.BaseURL
 	}
 	sc.Demo = sc.Demo || cfg.Demo
+	sc.Mailer = mailer
 	if sc.ACSBodyLimit <= 0 {
 		sc.ACSBodyLimit = cfg.SAMLBodyLimit // the ACS applies it itself (bodyLimitClass)
 	}
@@ -243,6 +269,8 @@ func New(cfg Config) (*Server, error) {
 		baseURL:        base,
 		metadataClient: newMetadataClient(cfg.MetadataClient, cfg.MetadataAllowPrivateHosts),
 		started:        make(chan struct{}),
+		queue:          q,
+		mail:           mailer,
 	}
 	if cfg.Startup == nil {
 		close(s.started)
@@ -251,6 +279,11 @@ func New(cfg Config) (*Server, error) {
 		if s.metrics, err = newMetrics(cfg.Metrics); err != nil {
 			return nil, fmt.Errorf("server: metrics: %w", err)
 		}
+	}
+	if s.webhooks, err = webhooks.New(webhooks.Config{Store: s.store, Queue: q, Render: s.scim, Logger: log,
+		SecretKey: cfg.SAML.SecretKey, AllowPrivate: cfg.Webhooks.AllowPrivate, PollInterval: cfg.Webhooks.PollInterval,
+		ClaimIdle: cfg.Webhooks.ClaimIdle, Timeout: cfg.Webhooks.Timeout, Observe: s.metrics.webhookAttempt}); err != nil {
+		return nil, fmt.Errorf("server: webhooks: %w", err)
 	}
 	if s.adminTokens, err = adminTokensFor(cfg); err != nil {
 		return nil, err
@@ -402,8 +435,9 @@ wait:
 				loopDone := make(chan struct{})
 				go func() { defer close(loopDone); s.refreshMetadataLoop(lctx) }()
 				defer func() { stopLoop(); <-loopDone }()
-				// The durable queue and the webhook dispatcher, until
-				// Serve returns (after the HTTP server has stopped).
+				// The durable queue's workers, the webhook dispatcher and
+				// the mail sweep, until Serve returns (after the HTTP
+				// server has stopped).
 				stopWork, err := s.StartWork(ctx)
 				if err != nil {
 					startErr = fmt.Errorf("server: queue: %w", err)

@@ -238,13 +238,13 @@ func TestMetricsByRouteTemplate(t *testing.T) {
 // TestServeFinishesRunningRequestsOnShutdown: cancelling Serve's context
 // stops the server, and a request that was running completes normally.
 func TestServeFinishesRunningRequestsOnShutdown(t *testing.T) {
-	store := redistest.NewStore(t)
+	store := redistest.NewRedisStore(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base, _ := url.Parse("http://" + ln.Addr().String())
-	srv, err := server.New(server.Config{Store: store, Logger: slog.New(slog.DiscardHandler), BaseURL: base})
+	srv, err := server.New(server.Config{Store: store, Redis: store.Client(), Logger: slog.New(slog.DiscardHandler), BaseURL: base})
 	if err != nil {
 		t.Fatal(err)
 	}

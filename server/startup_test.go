@@ -28,7 +28,8 @@ func serveWithStartup(t *testing.T, ctx context.Context, startup func(context.Co
 	}
 	base, _ := url.Parse("http://" + ln.Addr().String())
 	logs := &servertest.Logs{}
-	srv, err := server.New(server.Config{Store: redistest.NewStore(t), BaseURL: base, Startup: startup,
+	store := redistest.NewRedisStore(t)
+	srv, err := server.New(server.Config{Store: store, Redis: store.Client(), BaseURL: base, Startup: startup,
 		AdminToken: "adm_Y2ktdG9rZW4tZm9yLXRoZS1hZG1pbi1hcGk",
 		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,11 +8,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/scimjit/scimjit/server/webhooks"
 	"github.com/scimjit/scimjit/storage"
-	"github.com/scimjit/scimjit/storage/queue"
-	"github.com/scimjit/scimjit/webhooks"
 )
 
 // WebhooksConfig configures webhook delivery (package webhooks).
@@ -27,57 +24,6 @@ type WebhooksConfig struct {
 	Timeout      time.Duration
 }
 
-// work is what runs in the background once the store is connected: the
-// durable queue and the webhook dispatcher.
-type work struct {
-	queue    *queue.Queue
-	webhooks *webhooks.Service
-}
-
-// StartWork starts the durable queue, on the store's Redis client and
-// under its QueueName, and the webhook dispatcher, and returns the
-// function that stops them. Serve calls it once Config.Startup has
-// succeeded (the store is connected); a test that serves Handler itself
-// calls it. A store without a Redis client runs nothing, and the webhook
-// calls that need the queue answer 503.
-func (s *Server) StartWork(ctx context.Context) (stop func(), err error) {
-	qs, ok := s.store.(queueStore)
-	if !ok {
-		return func() {}, nil
-	}
-	qc := s.cfg.Queue
-	if qc.Logger == nil {
-		qc.Logger = s.log
-	}
-	if qc.Name == "" {
-		qc.Name = qs.QueueName()
-	}
-	q, err := queue.New(qs.Client(), qc)
-	if err != nil {
-		return nil, err
-	}
-	wc := s.cfg.Webhooks
-	svc, err := webhooks.New(webhooks.Config{Store: s.store, Queue: q, Render: s.scim, Logger: s.log,
-		SecretKey: s.cfg.SAML.SecretKey, AllowPrivate: wc.AllowPrivate, PollInterval: wc.PollInterval,
-		ClaimIdle: wc.ClaimIdle, Timeout: wc.Timeout, Observe: s.metrics.webhookAttempt})
-	if err != nil {
-		return nil, err
-	}
-	if err := q.Start(); err != nil {
-		return nil, err
-	}
-	s.metrics.watchQueue(q)
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(wctx) }()
-	s.work.Store(&work{queue: q, webhooks: svc})
-	return func() {
-		cancel()
-		<-done
-		q.Shutdown()
-	}, nil
-}
-
 // notifyWebhooks wakes the local dispatcher after a request that may have
 // written events (any method but GET and HEAD), so that its webhooks leave
 // at once instead of at the next poll.
@@ -85,21 +31,18 @@ func (s *Server) notifyWebhooks(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
 		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
-			if w := s.work.Load(); w != nil {
-				w.webhooks.Notify()
-			}
+			s.webhooks.Notify()
 		}
 		return err
 	}
 }
 
-// running returns the background work, or 503 before it runs.
-func (s *Server) running() (*work, error) {
-	w := s.work.Load()
-	if w == nil {
-		return nil, &apiError{Status: http.StatusServiceUnavailable, Message: "webhook delivery is not running in this process"}
+// running answers 503 until StartWork has started the queue.
+func (s *Server) running() error {
+	if !s.working.Load() {
+		return &apiError{Status: http.StatusServiceUnavailable, Message: "webhook delivery is not running in this process"}
 	}
-	return w, nil
+	return nil
 }
 
 // WebhookJSON is an endpoint as the admin API shows it. Secret is set only
@@ -368,11 +311,10 @@ func (s *Server) listWebhookFailed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.running()
-	if err != nil {
+	if err := s.running(); err != nil {
 		return err
 	}
-	list, err := w.webhooks.Failed(c.Request().Context(), ws, ep.ID, limit)
+	list, err := s.webhooks.Failed(c.Request().Context(), ws, ep.ID, limit)
 	if err != nil {
 		return err
 	}
@@ -389,12 +331,11 @@ func (s *Server) redeliverWebhookFailed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.running()
-	if err != nil {
+	if err := s.running(); err != nil {
 		return err
 	}
 	event := c.Param("event")
-	if err := w.webhooks.Redeliver(c.Request().Context(), ws, ep.ID, event); errors.Is(err, webhooks.ErrNotFound) {
+	if err := s.webhooks.Redeliver(c.Request().Context(), ws, ep.ID, event); errors.Is(err, webhooks.ErrNotFound) {
 		return &apiError{Status: http.StatusNotFound, Message: "no failed delivery of that event to this endpoint"}
 	} else if err != nil {
 		return err
@@ -420,22 +361,14 @@ func (s *Server) redeliverWebhookSince(c echo.Context) error {
 	if !ep.Enabled {
 		return &apiError{Status: http.StatusConflict, Message: "the endpoint is disabled: enable it first"}
 	}
-	w, err := s.running()
-	if err != nil {
+	if err := s.running(); err != nil {
 		return err
 	}
-	n, err := w.webhooks.RedeliverSince(c.Request().Context(), ws, ep.ID, *req.Since)
+	n, err := s.webhooks.RedeliverSince(c.Request().Context(), ws, ep.ID, *req.Since)
 	if err != nil {
 		return storeError(err, "webhook endpoint")
 	}
 	s.adminEvent(c, ws, "admin.webhook.redelivered", map[string]string{"endpoint": ep.ID,
 		"since": req.Since.UTC().Format(time.RFC3339), "queued": fmt.Sprint(n)})
 	return c.JSON(http.StatusAccepted, map[string]any{"queued": n})
-}
-
-// queueStore is a store that gives the durable queue its Redis client
-// and name (redisstore).
-type queueStore interface {
-	Client() redis.UniversalClient
-	QueueName() string
 }

@@ -214,7 +214,6 @@ func webhookEnv(t *testing.T, store ...storage.Store) *servertest.Env {
 		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
 			Backoff: queue.Backoff{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond, Retries: 50}}
 	})
-	env.StartWork(t)
 	return env
 }
 
@@ -363,7 +362,6 @@ func TestWebhooksReceiverDownThenUp(t *testing.T) {
 		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
 			Backoff: queue.Backoff{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond, Retries: 100}}
 	})
-	env.StartWork(t)
 	tok := env.CreateWorkspace(t, "acme", nil)
 	// The receiver's address, with nothing listening yet.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -552,7 +550,6 @@ func TestWebhooksSurviveRedisRestart(t *testing.T) {
 		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
 			Backoff: queue.Backoff{Base: 100 * time.Millisecond, Max: 300 * time.Millisecond, Retries: 200}}
 	})
-	env.StartWork(t)
 	tok := env.CreateWorkspace(t, "acme", nil)
 	r := newReceiver(t)
 	// 503 with Retry-After: each delivery waits about 3 s between
@@ -584,7 +581,6 @@ func TestWebhookMetrics(t *testing.T) {
 		c.Webhooks = server.WebhooksConfig{AllowPrivate: true, PollInterval: 50 * time.Millisecond}
 		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second}
 	})
-	env.StartWork(t)
 	tok := env.CreateWorkspace(t, "acme", nil)
 	r := newReceiver(t)
 	createEndpoint(t, env, "acme", r)

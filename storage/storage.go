@@ -464,6 +464,19 @@ type Mail struct {
 	// Status is "queued", "sent" or "failed"; Error says why it failed.
 	Status string
 	Error  string
+	// Expires: no delivery is attempted after it (the join link in the
+	// message has expired). Zero: no limit.
+	Expires time.Time
+	// Attempts are the delivery attempts, oldest first.
+	Attempts []MailAttempt
+}
+
+// MailAttempt is one delivery attempt of an outbox message.
+type MailAttempt struct {
+	Time time.Time
+	// Outcome is "sent" or "failed"; Error says why it failed.
+	Outcome string
+	Error   string
 }
 
 // MembershipRef names one membership of an account.
@@ -699,9 +712,12 @@ type Store interface {
 	// AppendMail adds a message to the outbox (ID and Time assigned); the
 	// outbox keeps a capped number of the newest.
 	AppendMail(ctx context.Context, m Mail) (Mail, error)
-	// SetMailStatus records a message's delivery ("sent", or "failed" with
-	// errText); ErrNotFound for a message not in the outbox.
-	SetMailStatus(ctx context.Context, id, status, errText string) error
+	// GetMail returns one message of the outbox (ErrNotFound).
+	GetMail(ctx context.Context, id string) (Mail, error)
+	// AddMailAttempt appends a delivery attempt to a message and sets its
+	// status ("queued" while retrying, "sent", or "failed" with errText),
+	// atomically; ErrNotFound for a message not in the outbox.
+	AddMailAttempt(ctx context.Context, id string, a MailAttempt, status, errText string) error
 	// ListMail returns up to limit messages of the outbox, newest first.
 	ListMail(ctx context.Context, limit int) ([]Mail, error)
 

@@ -105,23 +105,13 @@ func runServe(ctx context.Context, cfg serveConfig, vals map[string]resolved, lo
 		}
 	}
 
-	// Mail for join verification: SMTP when configured, else the outbox.
+	// Mail for join verification: SMTP when configured, else the outbox;
+	// delivered from tasks on the server's queue.
+	transport, err := mail.NewTransport(cfg.SMTP)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
 	if cfg.SMTP.Host != "" {
-		mailer, err := mail.New(store, log, cfg.SMTP)
-		if err != nil {
-			return fmt.Errorf("smtp: %w", err)
-		}
-		samlCfg.Mailer = mailer
-		if c, ok := mailer.(mail.Closer); ok {
-			// Runs after Serve returned: let deliveries in flight finish.
-			defer func() {
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-				defer cancel()
-				if err := c.Close(cctx); err != nil {
-					log.Warn("mail: deliveries abandoned at shutdown", "err", err)
-				}
-			}()
-		}
 		log.Info("mail: smtp", "host", cfg.SMTP.Host, "tls", cfg.SMTP.TLS)
 	} else {
 		log.Info("mail: no smtp host, messages go to the outbox only (GET /admin/v1/outbox)")
@@ -149,6 +139,8 @@ func runServe(ctx context.Context, cfg serveConfig, vals map[string]resolved, lo
 	defer stopWatch()
 	sc := cfg.serverConfig()
 	sc.Store = store
+	sc.Redis = store.Client()
+	sc.MailTransport = transport
 	sc.Logger = log
 	sc.BaseURL = baseURL
 	sc.ListenAddr = ln.Addr().String()

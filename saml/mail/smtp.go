@@ -181,7 +181,7 @@ func (s *SMTP) message(m storage.Mail) (*gomail.Msg, error) {
 	return msg, nil
 }
 
-// Send delivers m in one attempt (no retry: see Delivering).
+// Send delivers m in one attempt (no retry: see Delivery).
 func (s *SMTP) Send(ctx context.Context, m storage.Mail) error {
 	msg, err := s.message(m)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/queue"
 	"github.com/scimjit/scimjit/storage/redistest"
 )
 
@@ -44,7 +45,14 @@ type Env struct {
 	Client *http.Client
 	// Logs holds every log record of the server, as JSON lines.
 	Logs *Logs
+
+	stop func()
 }
+
+// Stop stops the server the way a process stops: the HTTP server closes
+// and the task queue shuts down (running tasks go back to the queue).
+// Redis keeps running; the test's end stops the rest.
+func (e *Env) Stop() { e.stop() }
 
 // New starts the server with a spawned redis-server behind it. mutate, when
 // not nil, may change the configuration before the server is built (the
@@ -53,7 +61,8 @@ type Env struct {
 // captured log is written to the test log.
 func New(t testing.TB, mutate func(*server.Config)) *Env {
 	t.Helper()
-	store := redistest.NewStore(t)
+	rs := redistest.Start(t)
+	store := redistest.OpenStore(t, rs)
 	logs := &Logs{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
@@ -68,6 +77,16 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 		BaseURL:    base,
 		ListenAddr: hs.Listener.Addr().String(),
 		AdminToken: "adm_" + randomHex(16),
+		// The queue has a client of its own, so that a test may close the
+		// store's (asynq's subscriber does not survive its client closing
+		// under it).
+		Redis: rs.Client(t),
+		// Tasks are picked up within milliseconds and retried on a
+		// schedule of milliseconds (asynq runs a retry once its second
+		// has begun).
+		Queue: queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
+			Backoff: queue.Backoff{Base: 10 * time.Millisecond, Max: 20 * time.Millisecond, Retries: 2}},
+		MailSweepInterval: 100 * time.Millisecond,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -80,9 +99,18 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 	// Every admin API exchange is checked against the OpenAPI document; a
 	// mismatch fails the test.
 	hs.Config.Handler = ValidateHandler(t, srv.Handler())
+	// The queue's workers, the webhook dispatcher and the mail sweep, as
+	// Serve starts them after startup.
+	stopTasks, err := srv.StartWork(t.Context())
+	if err != nil {
+		hs.Listener.Close()
+		t.Fatalf("servertest: start work: %v", err)
+	}
 	hs.Start()
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { hs.Close(); stopTasks() }) }
 	t.Cleanup(func() {
-		hs.Close()
+		stop()
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())
 		}
@@ -96,20 +124,10 @@ func New(t testing.TB, mutate func(*server.Config)) *Env {
 		HTTP:       hs,
 		Config:     cfg,
 		Logs:       logs,
+		stop:       stop,
 	}
 	env.Client = env.NewClient()
 	return env
-}
-
-// StartWork starts the server's durable queue and webhook dispatcher
-// (Server.StartWork, which Serve runs after startup) until the test ends.
-func (e *Env) StartWork(t testing.TB) {
-	t.Helper()
-	stop, err := e.Server.StartWork(t.Context())
-	if err != nil {
-		t.Fatalf("servertest: start work: %v", err)
-	}
-	t.Cleanup(stop)
 }
 
 // NewClient returns a client with its own cookie jar (a separate browser).

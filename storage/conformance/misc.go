@@ -390,16 +390,41 @@ func testMail(t *testing.T, s storage.Store) {
 		}
 		ids = append(ids, m.ID)
 	}
-	must(t, s.SetMailStatus(ctx, ids[1], "failed", "smtp: 550"), "set status")
-	wantErr(t, s.SetMailStatus(ctx, "no-such-mail", "sent", ""), storage.ErrNotFound, "status of unknown mail")
+	t1 := time.Now().UTC().Truncate(time.Millisecond)
+	t2 := t1.Add(time.Second)
+	must(t, s.AddMailAttempt(ctx, ids[1], storage.MailAttempt{Time: t1, Outcome: "failed", Error: "smtp: 451"}, "queued", ""),
+		"first attempt")
+	must(t, s.AddMailAttempt(ctx, ids[1], storage.MailAttempt{Time: t2, Outcome: "failed", Error: "smtp: 550"}, "failed",
+		"smtp: 550"), "second attempt")
+	wantErr(t, s.AddMailAttempt(ctx, "no-such-mail", storage.MailAttempt{Time: t1, Outcome: "sent"}, "sent", ""),
+		storage.ErrNotFound, "attempt of unknown mail")
 	ms, err := s.ListMail(ctx, 2)
 	must(t, err, "list")
 	if len(ms) != 2 || ms[0].ID != ids[2] || ms[1].ID != ids[1] {
 		t.Fatalf("list 2 = %+v, want newest first", ms)
 	}
 	if ms[1].Status != "failed" || ms[1].Error != "smtp: 550" || ms[0].Status != "queued" || ms[0].To != "p2@example.com" ||
-		ms[0].HTML != "<a>link</a>" {
+		ms[0].HTML != "<a>link</a>" || len(ms[0].Attempts) != 0 {
 		t.Fatalf("mail = %+v", ms)
+	}
+	want := []storage.MailAttempt{{Time: t1, Outcome: "failed", Error: "smtp: 451"}, {Time: t2, Outcome: "failed", Error: "smtp: 550"}}
+	if !reflect.DeepEqual(ms[1].Attempts, want) {
+		t.Fatalf("attempts = %+v, want %+v", ms[1].Attempts, want)
+	}
+	got, err := s.GetMail(ctx, ids[1])
+	must(t, err, "get")
+	if !reflect.DeepEqual(got, ms[1]) {
+		t.Fatalf("get = %+v, want what the list shows, %+v", got, ms[1])
+	}
+	_, err = s.GetMail(ctx, "no-such-mail")
+	wantErr(t, err, storage.ErrNotFound, "get unknown mail")
+	exp := t1.Add(30 * time.Minute)
+	m, err := s.AppendMail(ctx, storage.Mail{To: "x@example.com", Subject: "Join", Expires: exp})
+	must(t, err, "append with expiry")
+	got, err = s.GetMail(ctx, m.ID)
+	must(t, err, "get with expiry")
+	if !got.Expires.Equal(exp) || got.Status != "queued" {
+		t.Fatalf("get = %+v, want expiry %v and status queued", got, exp)
 	}
 	otherSeesNothing(t, s, wsB, nil, nil, nil)
 }

@@ -273,6 +273,14 @@ func Attempt(ctx context.Context) int {
 	return n + 1
 }
 
+// LastAttempt reports whether the attempt a handler runs (from its ctx) is
+// the task's last one: when it fails, the task is archived, not retried.
+func LastAttempt(ctx context.Context) bool {
+	n, ok := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok && ok2 && n >= max
+}
+
 // Task is an archived (failed) task.
 type Task struct {
 	ID       string

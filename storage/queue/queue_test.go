@@ -243,7 +243,7 @@ func TestRetriesExhaustedArchive(t *testing.T) {
 		q := newQueue(t, c, fast(queue.Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond, Retries: 2}))
 		got := newCalls()
 		q.Handle("t:down", func(ctx context.Context, p []byte) error {
-			got.add(fmt.Sprint(queue.Attempt(ctx)))
+			got.add(fmt.Sprint(queue.Attempt(ctx), queue.LastAttempt(ctx)))
 			return errors.New("connection refused")
 		})
 		if err := q.Enqueue(t.Context(), "t:down", "d1", nil); err != nil {
@@ -255,8 +255,8 @@ func TestRetriesExhaustedArchive(t *testing.T) {
 		if f.Attempts != 3 || f.LastErr != "connection refused" {
 			t.Fatalf("archived = %+v, want 3 attempts (2 retries) and the last error", f)
 		}
-		if l := got.list(); fmt.Sprint(l) != "[1 2 3]" {
-			t.Fatalf("attempts = %v", l)
+		if l := got.list(); fmt.Sprint(l) != "[1 false 2 false 3 true]" {
+			t.Fatalf("attempts (number, last) = %v", l)
 		}
 		st, err := q.Stats(t.Context())
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -283,7 +284,8 @@ func (s *Store) TakeTemp(ctx context.Context, ws, key string) ([]byte, error) {
 const mailCap = 1000
 
 // mailWire is the stored form of an outbox message (field of {mail}:m); its
-// status lives in {mail}:st so that updates never re-encode the message.
+// status lives in {mail}:st and its delivery attempts in {mail}:at, so that
+// updates never re-encode the message.
 type mailWire struct {
 	V       int    `json:"v"`
 	ID      string `json:"id"`
@@ -292,6 +294,7 @@ type mailWire struct {
 	Text    string `json:"t,omitempty"`
 	HTML    string `json:"h,omitempty"`
 	Time    int64  `json:"c"`
+	Expires int64  `json:"x,omitempty"`
 }
 
 type mailStatusWire struct {
@@ -299,16 +302,44 @@ type mailStatusWire struct {
 	Error  string `json:"err,omitempty"`
 }
 
-// AppendMail adds m to the capped outbox (one script: record, status, list,
-// trim).
+// mailAttemptWire is one delivery attempt; the {mail}:at field of a message
+// is its attempts' objects joined by commas (scriptMailAttempt).
+type mailAttemptWire struct {
+	Time    int64  `json:"t"`
+	Outcome string `json:"o"`
+	Error   string `json:"err,omitempty"`
+}
+
+func (s *Store) mailKeys() []string {
+	return []string{s.mailKey("m"), s.mailKey("st"), s.mailKey("at")}
+}
+
+// encodeAttempts is the {mail}:at form of attempts.
+func encodeAttempts(as []storage.MailAttempt) (string, error) {
+	parts := make([]string, 0, len(as))
+	for _, a := range as {
+		b, err := json.Marshal(mailAttemptWire{Time: toMicro(a.Time), Outcome: a.Outcome, Error: a.Error})
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, string(b))
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// AppendMail adds m to the capped outbox (one script: record, status,
+// attempts, list, trim).
 func (s *Store) AppendMail(ctx context.Context, m storage.Mail) (storage.Mail, error) {
 	m.ID = uuid.NewString()
 	m.Time = now()
 	if m.Status == "" {
 		m.Status = "queued"
 	}
-	b, err := json.Marshal(mailWire{V: 1, ID: m.ID, To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
-		Time: toMicro(m.Time)})
+	w := mailWire{V: 1, ID: m.ID, To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Time: toMicro(m.Time)}
+	if !m.Expires.IsZero() {
+		w.Expires = toMicro(m.Expires)
+	}
+	b, err := json.Marshal(w)
 	if err != nil {
 		return storage.Mail{}, err
 	}
@@ -316,59 +347,99 @@ func (s *Store) AppendMail(ctx context.Context, m storage.Mail) (storage.Mail, e
 	if err != nil {
 		return storage.Mail{}, err
 	}
-	err = scriptMailAppend.Run(ctx, s.rdb, []string{s.mailKey("ids"), s.mailKey("m"), s.mailKey("st")},
-		m.ID, b, st, mailCap).Err()
+	at, err := encodeAttempts(m.Attempts)
 	if err != nil {
+		return storage.Mail{}, err
+	}
+	keys := append([]string{s.mailKey("ids")}, s.mailKeys()...)
+	if err := scriptMailAppend.Run(ctx, s.rdb, keys, m.ID, b, st, mailCap, at).Err(); err != nil {
 		return storage.Mail{}, s.wrap(err)
 	}
 	return m, nil
 }
 
-// SetMailStatus records delivery of a message (ErrNotFound when unknown).
-func (s *Store) SetMailStatus(ctx context.Context, id, status, errText string) error {
+// AddMailAttempt appends a delivery attempt and sets the status (one
+// script; ErrNotFound when unknown).
+func (s *Store) AddMailAttempt(ctx context.Context, id string, a storage.MailAttempt, status, errText string) error {
 	st, err := json.Marshal(mailStatusWire{Status: status, Error: errText})
 	if err != nil {
 		return err
 	}
-	return s.wrap(scriptMailStatus.Run(ctx, s.rdb, []string{s.mailKey("m"), s.mailKey("st")}, id, st).Err())
+	at, err := encodeAttempts([]storage.MailAttempt{a})
+	if err != nil {
+		return err
+	}
+	return s.wrap(scriptMailAttempt.Run(ctx, s.rdb, s.mailKeys(), id, st, at).Err())
+}
+
+// GetMail returns one message (ErrNotFound when unknown).
+func (s *Store) GetMail(ctx context.Context, id string) (storage.Mail, error) {
+	ms, err := s.readMail(ctx, []string{id})
+	if err != nil {
+		return storage.Mail{}, err
+	}
+	if len(ms) == 0 {
+		return storage.Mail{}, storage.ErrNotFound
+	}
+	return ms[0], nil
 }
 
 // ListMail returns up to limit messages, newest first.
 func (s *Store) ListMail(ctx context.Context, limit int) ([]storage.Mail, error) {
-	out := []storage.Mail{}
 	if limit <= 0 {
-		return out, nil
+		return []storage.Mail{}, nil
 	}
-	var recs, sts []any
 	ids, err := s.rdb.LRange(ctx, s.mailKey("ids"), 0, int64(limit-1)).Result()
 	if err != nil {
 		return nil, s.wrap(err)
 	}
+	return s.readMail(ctx, ids)
+}
+
+// readMail reads the messages ids in one pipeline (record, status,
+// attempts), skipping those no longer in the outbox.
+func (s *Store) readMail(ctx context.Context, ids []string) ([]storage.Mail, error) {
+	out := []storage.Mail{}
 	if len(ids) == 0 {
 		return out, nil
 	}
-	recs, err = s.rdb.HMGet(ctx, s.mailKey("m"), ids...).Result()
+	var cmds []*redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range s.mailKeys() {
+			cmds = append(cmds, p.HMGet(ctx, k, ids...))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	sts, err = s.rdb.HMGet(ctx, s.mailKey("st"), ids...).Result()
-	if err != nil {
-		return nil, s.wrap(err)
-	}
+	recs, sts, ats := cmds[0].Val(), cmds[1].Val(), cmds[2].Val()
 	for i := range ids {
 		raw, ok := recs[i].(string)
 		if !ok {
-			continue // trimmed between the two reads
+			continue // trimmed, or never there
 		}
 		var w mailWire
 		if err := json.Unmarshal([]byte(raw), &w); err != nil {
 			return nil, fmt.Errorf("redisstore: decode mail: %w", err)
 		}
 		m := storage.Mail{ID: w.ID, To: w.To, Subject: w.Subject, Text: w.Text, HTML: w.HTML, Time: fromMicro(w.Time)}
+		if w.Expires != 0 {
+			m.Expires = fromMicro(w.Expires)
+		}
 		if st, ok := sts[i].(string); ok {
 			var sw mailStatusWire
 			if err := json.Unmarshal([]byte(st), &sw); err == nil {
 				m.Status, m.Error = sw.Status, sw.Error
+			}
+		}
+		if at, ok := ats[i].(string); ok {
+			var aw []mailAttemptWire
+			if err := json.Unmarshal([]byte("["+at+"]"), &aw); err != nil {
+				return nil, fmt.Errorf("redisstore: decode mail attempts: %w", err)
+			}
+			for _, a := range aw {
+				m.Attempts = append(m.Attempts, storage.MailAttempt{Time: fromMicro(a.Time), Outcome: a.Outcome, Error: a.Error})
 			}
 		}
 		out = append(out, m)

@@ -58,7 +58,11 @@ func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	if _, err := s.Allow(ctx, storage.Limit{Key: "issue:" + a.ID, Rate: storage.Rate{Limit: 5, Period: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendMail(ctx, storage.Mail{To: a.Email, Subject: "s"}); err != nil {
+	m, err := s.AppendMail(ctx, storage.Mail{To: a.Email, Subject: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddMailAttempt(ctx, m.ID, storage.MailAttempt{Time: time.Now(), Outcome: "sent"}, "sent", ""); err != nil {
 		t.Fatal(err)
 	}
 	return a

@@ -671,27 +671,37 @@ redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 return 1
 `)
 
-// scriptMailAppend: KEYS = id list, records hash, status hash; ARGV = id,
-// record, status, cap. Trims the outbox to cap messages. A message already
-// recorded under the id is this append, re-sent.
+// scriptMailAppend: KEYS = id list, records hash, status hash, attempts
+// hash; ARGV = id, record, status, cap, attempts (may be empty). Trims the outbox to cap messages. A
+// message already recorded under the id is this append, re-sent.
 var scriptMailAppend = redis.NewScript(`
-local ids, records, statuses = KEYS[1], KEYS[2], KEYS[3]
+local ids, records, statuses, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, record, status, cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('HEXISTS', records, id) == 1 then return 1 end
 redis.call('HSET', records, id, record)
 redis.call('HSET', statuses, id, status)
+if ARGV[5] ~= '' then redis.call('HSET', attempts, id, ARGV[5]) end
 redis.call('LPUSH', ids, id)
 while redis.call('LLEN', ids) > cap do
   local old = redis.call('RPOP', ids)
   redis.call('HDEL', records, old)
   redis.call('HDEL', statuses, old)
+  redis.call('HDEL', attempts, old)
 end
 return 1
 `)
 
-// scriptMailStatus: KEYS = records hash, status hash; ARGV = id, status.
-var scriptMailStatus = redis.NewScript(`
+// scriptMailAttempt: KEYS = records hash, status hash, attempts hash; ARGV
+// = id, status, attempt. The attempts field is the attempts' JSON objects
+// joined by commas (appending needs no decoding).
+var scriptMailAttempt = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return redis.error_reply('SJ_NOTFOUND mail') end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local prev = redis.call('HGET', KEYS[3], ARGV[1])
+if prev then
+  redis.call('HSET', KEYS[3], ARGV[1], prev .. ',' .. ARGV[3])
+else
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+end
 return 1
 `)

@@ -36,6 +36,10 @@ type Options struct {
 	// Username and Password, when set, are required (AUTH PLAIN) before
 	// MAIL FROM.
 	Username, Password string
+	// Addr is the address to listen on (default "127.0.0.1:0", a free
+	// port). A test of an SMTP server that is down at first points its
+	// transport at a port nobody listens on, then starts the server there.
+	Addr string
 }
 
 // Message is one accepted message.
@@ -70,6 +74,9 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.TLS == "" {
 		opts.TLS = scmail.TLSNone
 	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
 	s := &Server{opts: opts, msgs: make(chan Message, 100)}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{srv: s}, nil
@@ -93,12 +100,12 @@ func Start(t testing.TB, opts Options) *Server {
 	var err error
 	switch opts.TLS {
 	case scmail.TLSImplicit:
-		l, err = tls.Listen("tcp", "127.0.0.1:0", tlsConf)
+		l, err = tls.Listen("tcp", opts.Addr, tlsConf)
 	case scmail.TLSStartTLS:
 		srv.TLSConfig = tlsConf
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+		l, err = net.Listen("tcp", opts.Addr)
 	default:
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+		l, err = net.Listen("tcp", opts.Addr)
 	}
 	if err != nil {
 		t.Fatalf("mailtest: listen: %v", err)

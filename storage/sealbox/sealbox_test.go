@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/scimjit/scimjit/sealbox"
+	"github.com/scimjit/scimjit/storage/sealbox"
 )
 
 func TestSealOpen(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/scimjit/scimjit/netguard"
+	"github.com/scimjit/scimjit/server/netguard"
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/queue"
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimjit/scimjit/netguard"
+	"github.com/scimjit/scimjit/server/netguard"
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/queue"
 )

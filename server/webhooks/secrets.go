@@ -10,7 +10,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/scimjit/scimjit/sealbox"
+	"github.com/scimjit/scimjit/storage/sealbox"
 	"github.com/scimjit/scimjit/storage"
 )
 
