@@ -111,7 +111,7 @@ func TestBrowserConsole(t *testing.T) {
 		for _, w := range []int64{1280, 390} {
 			run("viewport", chromedp.EmulateViewport(w, 900))
 			sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-			png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
+			png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 			cancel()
 			if err != nil {
 				t.Fatalf("screenshot %s: %v", name, err)
@@ -144,7 +144,7 @@ func TestBrowserConsole(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#workato_role"), "Admin"),
 	)
 	run("sign in", chromedp.Click(chromedp.CSS("#sign-in")), chromedp.WaitVisible(chromedp.CSS("#active-workspace")))
-	load("open the console", chromedp.Navigate(env.URL+"/console/w/acme"))
+	load("open the console from the start page", chromedp.Click(chromedp.CSS("#console-link")))
 	if got := text("main h1"); got != "Authentication & provisioning" {
 		t.Fatalf("console heading %q", got)
 	}

@@ -91,11 +91,11 @@ var attributeRows = func() []attributeRow {
 		return attributeRow{n, meaning, "appuser." + n, "user." + n, n}
 	}
 	return []attributeRow{
-		row("workato_email", "Email address (required; the NameID may carry it instead)"),
+		row("workato_email", "Email"),
 		row("workato_full_name", "Full name"),
-		row("workato_role", "Role in DEV"),
-		row("workato_role_test", "Role in TEST"),
-		row("workato_role_prod", "Role in PROD"),
+		row("workato_role", "DEV role"),
+		row("workato_role_test", "TEST role"),
+		row("workato_role_prod", "PROD role"),
 	}
 }()
 
