@@ -280,6 +280,11 @@ func TestBrowserConsole(t *testing.T) {
 	if got := text("#groups"); !strings.Contains(got, "Engineering") {
 		t.Errorf("groups %q", got)
 	}
+	load("recent sign-ins", chromedp.Click(chromedp.CSS(`nav.side a[href="/console/w/acme/sign-ins"]`)))
+	if got := text("#sign-ins tbody tr"); !strings.Contains(got, "maria.garcia@example.com") || !strings.Contains(got, "signed in") {
+		t.Errorf("newest sign-in %q", got)
+	}
+	shot("sign-ins")
 	load("events", chromedp.Navigate(env.URL+"/console/w/acme/events?type=admin."))
 	if got := text("#events"); !strings.Contains(got, "admin.scim_token.revoked") || strings.Contains(got, "login.") {
 		t.Errorf("events filtered by admin. %q", got)

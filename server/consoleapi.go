@@ -87,13 +87,10 @@ func (b consoleBackend) RevokeSCIMToken(ctx context.Context, ws, id string) (con
 	return problems(b.s.revokeToken(ctx, ws, id))
 }
 
-// memberEventsShown is how many of a member's events the console shows.
-const memberEventsShown = 20
-
-func (b consoleBackend) ExplainRoles(ctx context.Context, ws string, u storage.User) ([]console.RoleReason, []storage.Event, error) {
+func (b consoleBackend) ExplainRoles(ctx context.Context, ws string, u storage.User) ([]console.RoleReason, error) {
 	x, err := explainMember(ctx, b.s.store, ws, u)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	out := make([]console.RoleReason, 0, len(x.Environments))
 	for _, e := range x.Environments {
@@ -103,15 +100,21 @@ func (b consoleBackend) ExplainRoles(ctx context.Context, ws string, u storage.U
 		}
 		out = append(out, r)
 	}
-	var events []storage.Event
-	err = eachEvent(ctx, b.s.store, ws, func(e storage.Event) {
-		if e.UserID == u.ID {
-			events = append(events, e)
+	return out, nil
+}
+
+func (b consoleBackend) LastEvents(ctx context.Context, ws string, n int, match func(storage.Event) bool) ([]storage.Event, error) {
+	var out []storage.Event
+	err := eachEvent(ctx, b.s.store, ws, func(e storage.Event) {
+		if match(e) {
+			if out = append(out, e); len(out) > 2*n {
+				out = append(out[:0], out[len(out)-n:]...)
+			}
 		}
 	})
-	if len(events) > memberEventsShown {
-		events = events[len(events)-memberEventsShown:]
+	if len(out) > n {
+		out = out[len(out)-n:]
 	}
-	slices.Reverse(events)
-	return out, events, err
+	slices.Reverse(out)
+	return out, err
 }

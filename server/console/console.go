@@ -92,8 +92,11 @@ type Backend interface {
 	CreateSCIMToken(ctx context.Context, ws, name string) (t storage.SCIMToken, secret string, p Problems, err error)
 	// RevokeSCIMToken revokes a SCIM token.
 	RevokeSCIMToken(ctx context.Context, ws, id string) (Problems, error)
-	// ExplainRoles tells why u has each role, and lists u's last events.
-	ExplainRoles(ctx context.Context, ws string, u storage.User) ([]RoleReason, []storage.Event, error)
+	// ExplainRoles tells why u has each role.
+	ExplainRoles(ctx context.Context, ws string, u storage.User) ([]RoleReason, error)
+	// LastEvents returns the last n events of ws that match, newest
+	// first, read from the whole (capped) stream.
+	LastEvents(ctx context.Context, ws string, n int, match func(storage.Event) bool) ([]storage.Event, error)
 }
 
 // Config is what the console needs.
@@ -146,6 +149,7 @@ func Register(e *echo.Echo, cfg Config) {
 		{http.MethodGet, "/console/w/:ws/groups", h.groupsPage, workspaceAdmin},
 		{http.MethodGet, "/console/w/:ws/groups/:group", h.groupPage, workspaceAdmin},
 		{http.MethodGet, "/console/w/:ws/events", h.eventsPage, workspaceAdmin},
+		{http.MethodGet, "/console/w/:ws/sign-ins", h.signInsPage, workspaceAdmin},
 	} {
 		mw := []echo.MiddlewareFunc{h.allow(r.who)}
 		if r.method == http.MethodPost {

@@ -95,6 +95,9 @@ func (h *Console) createWorkspace(c echo.Context) error {
 
 func (h *Console) deleteWorkspace(c echo.Context) error {
 	ws := c.Param("ws")
+	if !storage.ValidWorkspaceID(ws) {
+		return echo.ErrNotFound
+	}
 	ctx := c.Request().Context()
 	if err := h.cfg.Store.DeleteWorkspace(ctx, ws); err != nil && !isNotFound(err) {
 		return err

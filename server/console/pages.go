@@ -177,7 +177,10 @@ func (h *Console) showMember(c echo.Context, status int, ws storage.Workspace, u
 	if err != nil {
 		return err
 	}
-	if d.Reasons, d.Events, err = h.cfg.Backend.ExplainRoles(ctx, ws.ID, u); err != nil {
+	if d.Reasons, err = h.cfg.Backend.ExplainRoles(ctx, ws.ID, u); err != nil {
+		return err
+	}
+	if d.Events, err = h.cfg.Backend.LastEvents(ctx, ws.ID, memberEventsShown, func(e storage.Event) bool { return e.UserID == u.ID }); err != nil {
 		return err
 	}
 	d.User, d.Groups, d.Editable = u, groups[u.ID], u.Source != storage.SourceSCIM
@@ -186,6 +189,9 @@ func (h *Console) showMember(c echo.Context, status int, ws storage.Workspace, u
 	}
 	return h.render(c, status, "member", page{Title: u.UserName, WS: &ws, Nav: "members", Flash: flashText(done), Data: d})
 }
+
+// memberEventsShown is how many of a member's events their page lists.
+const memberEventsShown = 20
 
 // errSCIMManaged refuses a change to a member the IdP's SCIM client owns.
 var errSCIMManaged = errors.New("managed by your identity provider")
@@ -345,4 +351,61 @@ read:
 		}
 	}
 	return h.render(c, http.StatusOK, "events", page{Title: "Events", WS: &ws, Nav: "events", Data: d})
+}
+
+// --- Recent sign-ins ---
+
+// signInsShown is how many sign-in decisions the sign-ins page lists.
+const signInsShown = 50
+
+// signInEvent reports whether an event is a sign-in decision: what the
+// SAML side records for every sign-in attempt (login.*, jit.*, join.*,
+// role.synced). Events never hold signature material or assertions.
+func signInEvent(e storage.Event) bool {
+	for _, p := range []string{"login.", "jit.", "join.", "role.synced"} {
+		if strings.HasPrefix(e.Type, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// signIn is one line of the sign-ins page.
+type signIn struct {
+	storage.Event
+	Decision string
+	Refused  bool
+}
+
+var decisions = map[string]string{
+	"login.succeeded":        "signed in",
+	"jit.user.created":       "member created (JIT)",
+	"jit.membership.created": "joined (existing account)",
+	"join.pending":           "verification email sent",
+	"join.verified":          "joined after email verification",
+	"join.refused":           "join refused",
+	"role.synced":            "roles updated from the sign-in",
+	"login.refused":          "refused",
+	"login.rate_limited":     "refused: too many attempts",
+	"login.slo_refused":      "sign-out request refused",
+}
+
+func (h *Console) signInsPage(c echo.Context) error {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	events, err := h.cfg.Backend.LastEvents(c.Request().Context(), ws.ID, signInsShown, signInEvent)
+	if err != nil {
+		return err
+	}
+	list := make([]signIn, 0, len(events))
+	for _, e := range events {
+		d := decisions[e.Type]
+		if d == "" {
+			d = e.Type
+		}
+		list = append(list, signIn{Event: e, Decision: d, Refused: strings.HasSuffix(e.Type, "refused") || e.Type == "login.rate_limited"})
+	}
+	return h.render(c, http.StatusOK, "signins", page{Title: "Recent sign-ins", WS: &ws, Nav: "sign-ins", Data: list})
 }

@@ -41,10 +41,14 @@ var funcs = template.FuncMap{
 		return map[string]string{"dev": r.Dev, "test": r.Test, "prod": r.Prod}[env]
 	},
 	"reason": reasonText,
-	"detail": func(d map[string]string) string {
+	// detail writes an event's detail as "k: v · k: v", without the
+	// keys in omit (shown elsewhere on the page).
+	"detail": func(d map[string]string, omit ...string) string {
 		keys := make([]string, 0, len(d))
 		for k := range d {
-			keys = append(keys, k)
+			if !slices.Contains(omit, k) {
+				keys = append(keys, k)
+			}
 		}
 		slices.Sort(keys)
 		var b strings.Builder

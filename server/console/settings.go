@@ -55,6 +55,9 @@ func flashText(done string) string {
 
 // workspace loads the route's workspace; a missing one is the 404 page.
 func (h *Console) workspace(c echo.Context) (storage.Workspace, error) {
+	if !storage.ValidWorkspaceID(c.Param("ws")) {
+		return storage.Workspace{}, echo.ErrNotFound
+	}
 	ws, err := h.cfg.Store.GetWorkspace(c.Request().Context(), c.Param("ws"))
 	if isNotFound(err) {
 		return ws, echo.ErrNotFound
@@ -248,10 +251,7 @@ func (h *Console) deleteRule(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "no such rule")
 	}
 	rules = append(rules[:n-1], rules[n:]...)
-	if err := h.save(c, "rule-delete", map[string]any{"roles": map[string]any{"groupRules": rules}}, func(*authData) {}); err != nil {
-		return err
-	}
-	return nil
+	return h.save(c, "rule-delete", map[string]any{"roles": map[string]any{"groupRules": rules}}, func(*authData) {})
 }
 
 func ruleList(rs []storage.GroupRule) []any {
