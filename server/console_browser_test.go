@@ -23,8 +23,9 @@ import (
 // creates and revokes a SCIM token, finds a JIT member by email and
 // changes their role, and sees a SCIM member read-only; then an operator
 // signs in with the admin token and creates a workspace. Every step
-// checks what the page shows. With SCIMJIT_CONSOLE_SHOTS=<dir> it saves
-// the main pages at 1280 and 390 px wide there (docs/console).
+// checks what the page shows, and that the main pages fit 390 px. With
+// SCIMJIT_CONSOLE_SHOTS=<dir> it saves them at 1280 and 390 px wide there
+// (docs/console).
 func TestBrowserConsole(t *testing.T) {
 	env := servertest.New(t, func(c *server.Config) { c.Demo = true })
 	md, err := env.Server.SAML().DemoIdPMetadata()
@@ -103,12 +104,19 @@ func TestBrowserConsole(t *testing.T) {
 		}
 		return v
 	}
+	// shot checks that the page fits 390 px without sideways scrolling
+	// (tables scroll inside their box) and, with SCIMJIT_CONSOLE_SHOTS,
+	// saves it at 1280 and 390 px.
 	shot := func(name string) {
 		t.Helper()
-		if shots == "" {
-			return
+		run("narrow viewport", chromedp.EmulateViewport(390, 900))
+		if !js(`document.documentElement.scrollWidth <= 390`) {
+			t.Errorf("%s: wider than 390 px", name)
 		}
 		for _, w := range []int64{1280, 390} {
+			if shots == "" {
+				break
+			}
 			run("viewport", chromedp.EmulateViewport(w, 900))
 			sctx, cancel := context.WithTimeout(ctx, stepTimeout)
 			png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
@@ -332,5 +340,22 @@ func TestBrowserConsole(t *testing.T) {
 	events, err := env.Store.ListEvents(t.Context(), "globex", "", 10)
 	if err != nil || len(events) == 0 || events[0].Actor != "admin:"+server.DefaultAdminTokenName {
 		t.Errorf("globex events %+v, %v", events, err)
+	}
+
+	// 8. Deleting a workspace asks for its id.
+	load("delete globex", chromedp.Click(chromedp.CSS(`a[aria-label="Delete workspace globex"]`)))
+	run("mistype the id", chromedp.SendKeys(chromedp.CSS("#confirm"), "globe"))
+	load("confirm with a wrong id", chromedp.Click(chromedp.CSS("#delete-form button")))
+	if got := text("#confirm-error"); !strings.Contains(got, "globex") {
+		t.Errorf("wrong confirmation: %q", got)
+	}
+	if _, err := env.Store.GetWorkspace(t.Context(), "globex"); err != nil {
+		t.Fatalf("globex after a wrong confirmation: %v", err)
+	}
+	run("type the id", chromedp.Clear(chromedp.CSS("#confirm")), chromedp.SendKeys(chromedp.CSS("#confirm"), "globex"))
+	load("delete", chromedp.Click(chromedp.CSS("#delete-form button")))
+	flash("Workspace deleted.")
+	if got := text("#workspaces"); strings.Contains(got, "Globex") || !strings.Contains(got, "Acme Corp") {
+		t.Errorf("workspaces after the deletion %q", got)
 	}
 }

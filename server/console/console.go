@@ -131,6 +131,7 @@ func Register(e *echo.Echo, cfg Config) {
 		{http.MethodGet, "/console", h.workspaces, operatorOnly},
 		{http.MethodPost, "/console/workspaces", h.createWorkspace, operatorOnly},
 		{http.MethodPost, "/console/signout", h.operatorSignOut, operatorOnly},
+		{http.MethodGet, "/console/w/:ws/delete", h.confirmDelete, operatorOnly},
 		{http.MethodPost, "/console/w/:ws/delete", h.deleteWorkspace, operatorOnly},
 
 		{http.MethodGet, "/console/w/:ws", h.authPage, workspaceAdmin},

@@ -93,16 +93,35 @@ func (h *Console) createWorkspace(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/console/w/"+ws.ID+"?done=created")
 }
 
+type deleteData struct {
+	Confirm string
+	Error   string
+}
+
+// confirmDelete asks the operator to type the workspace's id: a deletion
+// removes every member, group, token and event of it.
+func (h *Console) confirmDelete(c echo.Context) error {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, "delete", page{Title: "Delete " + ws.Name, WS: &ws, Data: deleteData{}})
+}
+
 func (h *Console) deleteWorkspace(c echo.Context) error {
-	ws := c.Param("ws")
-	if !storage.ValidWorkspaceID(ws) {
-		return echo.ErrNotFound
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	if confirm := strings.TrimSpace(c.FormValue("confirm")); confirm != ws.ID {
+		return h.render(c, http.StatusBadRequest, "delete", page{Title: "Delete " + ws.Name, WS: &ws,
+			Data: deleteData{Confirm: confirm, Error: "Type the workspace's ID, " + ws.ID + ", to delete it."}})
 	}
 	ctx := c.Request().Context()
-	if err := h.cfg.Store.DeleteWorkspace(ctx, ws); err != nil && !isNotFound(err) {
+	if err := h.cfg.Store.DeleteWorkspace(ctx, ws.ID); err != nil && !isNotFound(err) {
 		return err
 	}
 	// The event stream went with the workspace; the log keeps the record.
-	h.cfg.Logger.InfoContext(ctx, "console: workspace deleted", "workspace", ws)
+	h.cfg.Logger.InfoContext(ctx, "console: workspace deleted", "workspace", ws.ID)
 	return c.Redirect(http.StatusSeeOther, "/console?done=deleted")
 }
