@@ -153,6 +153,9 @@ type IdPMetadataFacts struct {
 	// accepts a signature made with any of them, which is what lets an
 	// IdP publish its next certificate before it switches to it.
 	SigningCertificates []string
+	// CertificateExpiry is the earliest expiry (NotAfter) of those
+	// certificates; zero when there is none.
+	CertificateExpiry time.Time
 }
 
 // InspectIdPMetadata reads IdPMetadataFacts from metadata that
@@ -188,6 +191,9 @@ func InspectIdPMetadata(metadataXML, entityID string, now time.Time) (IdPMetadat
 				cert, err := parseCertificate(c.Data)
 				if err != nil {
 					return IdPMetadataFacts{}, err
+				}
+				if f.CertificateExpiry.IsZero() || cert.NotAfter.Before(f.CertificateExpiry) {
+					f.CertificateExpiry = cert.NotAfter
 				}
 				sum := sha256.Sum256(cert.Raw)
 				f.SigningCertificates = append(f.SigningCertificates, hex.EncodeToString(sum[:]))

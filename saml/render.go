@@ -34,51 +34,61 @@ var (
 	pagesErr  error
 )
 
-// loadPages parses every page with the layout and the parts.
+// loadPages parses every page of this package with the layout and the parts.
 func loadPages() (map[string]*template.Template, error) {
-	pagesOnce.Do(func() {
-		names, err := fs.Glob(templateFS, "templates/*.html")
-		if err != nil {
-			pagesErr = err
-			return
-		}
-		var parts []string
-		for _, n := range names {
-			if strings.HasPrefix(path.Base(n), "part_") {
-				parts = append(parts, n)
-			}
-		}
-		out := map[string]*template.Template{}
-		for _, n := range names {
-			base := path.Base(n)
-			if base == "layout.html" || strings.HasPrefix(base, "part_") {
-				continue
-			}
-			files := append([]string{"templates/layout.html", n}, parts...)
-			t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFS, files...)
-			if err != nil {
-				pagesErr = fmt.Errorf("parse %s: %w", n, err)
-				return
-			}
-			out[strings.TrimSuffix(base, ".html")] = t
-		}
-		pages = out
-	})
+	pagesOnce.Do(func() { pages, pagesErr = ParsePages(templateFS, "templates", templateFuncs) })
 	return pages, pagesErr
+}
+
+// ParsePages parses the pages of a folder of templates the way this
+// package's are (the admin console's too): every <page>.html with
+// layout.html, which it fills, and every part_*.html after it; the result
+// maps page names (without .html) to their templates.
+func ParsePages(fsys fs.FS, dir string, funcs template.FuncMap) (map[string]*template.Template, error) {
+	names, err := fs.Glob(fsys, dir+"/*.html")
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	for _, n := range names {
+		if strings.HasPrefix(path.Base(n), "part_") {
+			parts = append(parts, n)
+		}
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		base := path.Base(n)
+		if base == "layout.html" || strings.HasPrefix(base, "part_") {
+			continue
+		}
+		files := append([]string{dir + "/layout.html", n}, parts...)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(fsys, files...)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", n, err)
+		}
+		out[strings.TrimSuffix(base, ".html")] = t
+	}
+	return out, nil
 }
 
 var templateFuncs = template.FuncMap{}
 
 // render writes page (a templates/<page>.html name without extension) with
-// data and status, as text/html with headers that keep the page out of
-// caches and frames. Templates get data as "."; a missing page is a
-// programming error and answers 500.
+// data and status (WritePage). Templates get data as "."; a missing page
+// is a programming error and answers 500.
 func (s *Service) render(c echo.Context, status int, page string, data any) error {
 	ps, err := loadPages()
 	if err != nil {
 		return fmt.Errorf("load templates: %w", err)
 	}
-	t, ok := ps[page]
+	return WritePage(c, status, ps, page, data)
+}
+
+// WritePage executes page of pages with data and writes it with status,
+// as text/html with headers that keep it out of caches and frames and let
+// in only the product's own stylesheet and script.
+func WritePage(c echo.Context, status int, pages map[string]*template.Template, page string, data any) error {
+	t, ok := pages[page]
 	if !ok {
 		return fmt.Errorf("render: unknown page %q", page)
 	}
@@ -87,7 +97,7 @@ func (s *Service) render(c echo.Context, status int, page string, data any) erro
 		return fmt.Errorf("render %s: %w", page, err)
 	}
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 	// same-origin, not no-referrer: with no-referrer Chromium sends

@@ -139,7 +139,7 @@ func TestSCIMGroupPushChangesRolesAsMeReportsThem(t *testing.T) {
 	}
 	for i, want := range []struct{ cause, group, from, to string }{
 		{"scim.group.created", engID, "dev=Operator,test=Operator,prod=NoAccess", "dev=Admin,test=Analyst,prod=NoAccess"},
-		{"scim.group.updated", engID, "dev=Admin,test=Analyst,prod=Auditor", "dev=Operator,test=Operator,prod=Auditor"},
+		{"scim.group.member_removed", engID, "dev=Admin,test=Analyst,prod=Auditor", "dev=Operator,test=Operator,prod=Auditor"},
 		{"scim.group.deleted", audID, "dev=Operator,test=Operator,prod=Auditor", "dev=Operator,test=Operator,prod=Operator"},
 	} {
 		d := ev[i].Detail

@@ -59,47 +59,63 @@ func HashSCIMToken(token string) []byte {
 // client.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if len(s.adminTokens.Names()) == 0 {
-			return &apiError{Status: http.StatusUnauthorized, Message: "the admin API is disabled: no admin token is configured"}
-		}
-		ctx := c.Request().Context()
-		limit := storage.Limit{Key: "admin:auth:" + reqctx.ClientKey(c.RealIP()), Rate: storage.PerMinute(s.cfg.AdminAuthLimit)}
-		tooMany := func(a storage.Allowed) error {
-			s.log.WarnContext(ctx, "admin api: too many failed authentications", "remote_ip", c.RealIP())
-			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.FormatInt(int64(max(1, (a.RetryAfter+time.Second-1)/time.Second)), 10))
-			return &apiError{Status: http.StatusTooManyRequests,
-				Message: "too many failed authentications from this address; retry after the time in Retry-After"}
-		}
-		if a, err := s.store.CheckRate(ctx, limit); err != nil {
-			// Fail closed: the admin API cannot work without the store anyway.
-			return fmt.Errorf("admin api: rate limit: %w", err)
-		} else if !a.OK {
-			return tooMany(a)
-		}
-		failed := func(msg string) error {
-			a, err := s.store.Allow(ctx, limit)
-			if err != nil {
-				return fmt.Errorf("admin api: rate limit: %w", err)
-			}
-			if !a.OK {
-				return tooMany(a)
-			}
-			return &apiError{Status: http.StatusUnauthorized, Message: msg}
-		}
 		auth := c.Request().Header.Get(echo.HeaderAuthorization)
 		scheme, tok, found := strings.Cut(auth, " ")
-		if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-			return failed("missing bearer token")
+		if !found || !strings.EqualFold(scheme, "Bearer") {
+			tok = ""
 		}
-		name, ok := s.adminTokens.Lookup(tok)
-		if !ok {
-			s.log.WarnContext(ctx, "admin api: wrong bearer token", "remote_ip", c.RealIP())
-			return failed("invalid bearer token")
+		name, err := s.authenticateAdmin(c, tok)
+		if err != nil {
+			return err
 		}
 		// The token's name goes to the access log and the events' actor.
-		c.SetRequest(c.Request().WithContext(reqctx.WithAdminToken(ctx, name)))
+		c.SetRequest(c.Request().WithContext(reqctx.WithAdminToken(c.Request().Context(), name)))
 		return next(c)
 	}
+}
+
+// authenticateAdmin checks an admin token presented by the client of c
+// (the admin API's bearer token, or the console's operator sign-in) and
+// returns its name. A refusal is an *apiError: 401 for a missing or wrong
+// token, 429 with Retry-After for a client over the limit of failures
+// (see requireAdmin); any other error is the store's.
+func (s *Server) authenticateAdmin(c echo.Context, tok string) (string, error) {
+	if len(s.adminTokens.Names()) == 0 {
+		return "", &apiError{Status: http.StatusUnauthorized, Message: "the admin API is disabled: no admin token is configured"}
+	}
+	ctx := c.Request().Context()
+	limit := storage.Limit{Key: "admin:auth:" + reqctx.ClientKey(c.RealIP()), Rate: storage.PerMinute(s.cfg.AdminAuthLimit)}
+	tooMany := func(a storage.Allowed) error {
+		s.log.WarnContext(ctx, "admin api: too many failed authentications", "remote_ip", c.RealIP())
+		c.Response().Header().Set(echo.HeaderRetryAfter, strconv.FormatInt(int64(max(1, (a.RetryAfter+time.Second-1)/time.Second)), 10))
+		return &apiError{Status: http.StatusTooManyRequests,
+			Message: "too many failed authentications from this address; retry after the time in Retry-After"}
+	}
+	if a, err := s.store.CheckRate(ctx, limit); err != nil {
+		// Fail closed: the admin API cannot work without the store anyway.
+		return "", fmt.Errorf("admin api: rate limit: %w", err)
+	} else if !a.OK {
+		return "", tooMany(a)
+	}
+	failed := func(msg string) error {
+		a, err := s.store.Allow(ctx, limit)
+		if err != nil {
+			return fmt.Errorf("admin api: rate limit: %w", err)
+		}
+		if !a.OK {
+			return tooMany(a)
+		}
+		return &apiError{Status: http.StatusUnauthorized, Message: msg}
+	}
+	if tok == "" {
+		return "", failed("missing bearer token")
+	}
+	name, ok := s.adminTokens.Lookup(tok)
+	if !ok {
+		s.log.WarnContext(ctx, "admin api: wrong bearer token", "remote_ip", c.RealIP())
+		return "", failed("invalid bearer token")
+	}
+	return name, nil
 }
 
 // decodeJSON reads a JSON object into v, rejecting unknown fields and
@@ -175,7 +191,7 @@ func storeError(err error, what string) error {
 	}
 	var ve *ValidationError
 	if errors.As(err, &ve) {
-		return &apiError{Status: http.StatusBadRequest, Message: ve.Error()}
+		return &apiError{Status: http.StatusBadRequest, Message: ve.Error(), problems: ve.Problems}
 	}
 	return err // rendered as 503/500 by handleError, cause logged
 }
@@ -197,9 +213,9 @@ func (s *Server) adminEvent(c echo.Context, ws, typ string, detail map[string]st
 // appendAdminEvent records an admin change in the workspace's event stream.
 // A failure is logged, not returned: the change itself succeeded.
 func appendAdminEvent(ctx context.Context, store storage.Store, log *slog.Logger, ws, typ string, detail map[string]string) {
-	actor := "admin" // the bootstrap file
-	if name := reqctx.AdminToken(ctx); name != "" {
-		actor = "admin:" + name
+	actor := reqctx.Actor(ctx)
+	if actor == "" {
+		actor = "admin" // the bootstrap file
 	}
 	_, err := store.AppendEvents(ctx, ws, storage.Event{
 		Type: typ, Actor: actor, Detail: detail, Time: time.Now().UTC(),
@@ -238,22 +254,31 @@ func (s *Server) createWorkspace(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := resolveMetadataURL(c.Request().Context(), s.metadataClient, s.log, req.Settings, s.cfg.MetadataRefreshInterval, true); err != nil {
-		return storeError(err, "workspace")
+	ws, err := s.addWorkspace(reqctxWithWorkspace(c, req.ID), req)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, s.baseURL+"/admin/v1/workspaces/"+ws.ID)
+	return c.JSON(http.StatusCreated, workspaceJSON(ws))
+}
+
+// addWorkspace validates and stores a new workspace and records the
+// event (the admin API and the console). Its errors are storeError's.
+func (s *Server) addWorkspace(ctx context.Context, req createWorkspaceRequest) (storage.Workspace, error) {
+	if err := resolveMetadataURL(ctx, s.metadataClient, s.log, req.Settings, s.cfg.MetadataRefreshInterval, true); err != nil {
+		return storage.Workspace{}, storeError(err, "workspace")
 	}
 	ws, err := newWorkspace(req)
 	if err != nil {
-		return storeError(err, "workspace")
+		return storage.Workspace{}, storeError(err, "workspace")
 	}
-	ctx := reqctxWithWorkspace(c, ws.ID)
 	ws, err = s.store.CreateWorkspace(ctx, ws)
 	if err != nil {
-		return storeError(err, "workspace "+strconv.Quote(req.ID))
+		return storage.Workspace{}, storeError(err, "workspace "+strconv.Quote(req.ID))
 	}
-	s.adminEvent(c, ws.ID, "admin.workspace.created", map[string]string{"name": ws.Name})
+	appendAdminEvent(ctx, s.store, s.log, ws.ID, "admin.workspace.created", map[string]string{"name": ws.Name})
 	s.log.InfoContext(ctx, "workspace created")
-	c.Response().Header().Set(echo.HeaderLocation, s.baseURL+"/admin/v1/workspaces/"+ws.ID)
-	return c.JSON(http.StatusCreated, workspaceJSON(ws))
+	return ws, nil
 }
 
 func (s *Server) getWorkspace(c echo.Context) error {
@@ -316,16 +341,27 @@ func (s *Server) updateWorkspace(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := resolveMetadataURL(c.Request().Context(), s.metadataClient, s.log, req.Settings, s.cfg.MetadataRefreshInterval, true); err != nil {
-		return storeError(err, "workspace")
-	}
-	ws, changed, err := updateWorkspace(c.Request().Context(), s.store, id, req)
+	ws, err := s.changeWorkspace(c.Request().Context(), id, req)
 	if err != nil {
-		return storeError(err, "workspace")
+		return err
 	}
-	s.adminEvent(c, id, "admin.workspace.updated", map[string]string{"fields": strings.Join(changed, ",")})
-	s.log.InfoContext(c.Request().Context(), "workspace updated", "fields", changed)
 	return c.JSON(http.StatusOK, workspaceJSON(ws))
+}
+
+// changeWorkspace applies an update request (downloading a metadata URL
+// first) and records the event (the admin API and the console). Its
+// errors are storeError's.
+func (s *Server) changeWorkspace(ctx context.Context, id string, req updateWorkspaceRequest) (storage.Workspace, error) {
+	if err := resolveMetadataURL(ctx, s.metadataClient, s.log, req.Settings, s.cfg.MetadataRefreshInterval, true); err != nil {
+		return storage.Workspace{}, storeError(err, "workspace")
+	}
+	ws, changed, err := updateWorkspace(ctx, s.store, id, req)
+	if err != nil {
+		return storage.Workspace{}, storeError(err, "workspace")
+	}
+	appendAdminEvent(ctx, s.store, s.log, id, "admin.workspace.updated", map[string]string{"fields": strings.Join(changed, ",")})
+	s.log.InfoContext(ctx, "workspace updated", "fields", changed)
+	return ws, nil
 }
 
 func (s *Server) deleteWorkspace(c echo.Context) error {
@@ -367,21 +403,31 @@ func (s *Server) createSCIMToken(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if !validTokenName(req.Name) {
-		return badRequest("name must be at most 100 characters without control characters")
+	t, secret, err := s.issueSCIMToken(c.Request().Context(), id, req.Name)
+	if err != nil {
+		return err
 	}
-	ctx := c.Request().Context()
+	return c.JSON(http.StatusCreated, SCIMTokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, Token: secret})
+}
+
+// issueSCIMToken creates a SCIM token named name in workspace id and
+// records the event (the admin API and the console); secret is shown
+// once. Its errors are storeError's.
+func (s *Server) issueSCIMToken(ctx context.Context, id, name string) (t storage.SCIMToken, secret string, err error) {
+	if !validTokenName(name) {
+		return t, "", storeError(&ValidationError{Problems: []string{"name must be at most 100 characters without control characters"}}, "")
+	}
 	if _, err := s.store.GetWorkspace(ctx, id); err != nil {
-		return storeError(err, "workspace")
+		return t, "", storeError(err, "workspace")
 	}
 	secret, hash := NewSCIMToken()
-	t := storage.SCIMToken{ID: uuid.NewString(), Name: req.Name, Hash: hash, CreatedAt: time.Now().UTC()}
+	t = storage.SCIMToken{ID: uuid.NewString(), Name: name, Hash: hash, CreatedAt: time.Now().UTC()}
 	if err := s.store.CreateSCIMToken(ctx, id, t); err != nil {
-		return storeError(err, "workspace")
+		return t, "", storeError(err, "workspace")
 	}
-	s.adminEvent(c, id, "admin.scim_token.created", map[string]string{"tokenId": t.ID, "name": t.Name})
+	appendAdminEvent(ctx, s.store, s.log, id, "admin.scim_token.created", map[string]string{"tokenId": t.ID, "name": t.Name})
 	s.log.InfoContext(ctx, "scim token created", "token_id", t.ID)
-	return c.JSON(http.StatusCreated, SCIMTokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, Token: secret})
+	return t, secret, nil
 }
 
 func (s *Server) listSCIMTokens(c echo.Context) error {
@@ -409,17 +455,24 @@ func (s *Server) revokeSCIMToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	if err := s.revokeToken(c.Request().Context(), id, c.Param("token")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// revokeToken revokes a SCIM token of workspace id and records the event
+// (the admin API and the console). Its errors are storeError's.
+func (s *Server) revokeToken(ctx context.Context, id, tokenID string) error {
 	if _, err := s.store.GetWorkspace(ctx, id); err != nil {
 		return storeError(err, "workspace")
 	}
-	tokenID := c.Param("token")
 	if err := s.store.RevokeSCIMToken(ctx, id, tokenID); err != nil {
 		return storeError(err, "scim token")
 	}
-	s.adminEvent(c, id, "admin.scim_token.revoked", map[string]string{"tokenId": tokenID})
+	appendAdminEvent(ctx, s.store, s.log, id, "admin.scim_token.revoked", map[string]string{"tokenId": tokenID})
 	s.log.InfoContext(ctx, "scim token revoked", "token_id", tokenID)
-	return c.NoContent(http.StatusNoContent)
+	return nil
 }
 
 // EventJSON is a workspace event as the admin API shows it.

@@ -22,6 +22,9 @@ type apiError struct {
 	Code    string // defaults to codeFor(Status)
 	Message string
 	Err     error
+	// problems are a ValidationError's, one per field (storeError), for
+	// the console, which shows each next to its field.
+	problems []string
 }
 
 func (e *apiError) Error() string {

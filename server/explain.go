@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/server/console"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -64,9 +65,19 @@ func (s *Server) explainRoles(c echo.Context) error {
 	if err != nil {
 		return storeError(err, "member")
 	}
+	out, err := explainMember(ctx, s.store, ws, u)
+	if err != nil {
+		return storeError(err, "workspace")
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// explainMember tells why member u of ws has each role (explainRoles;
+// the admin console's member page shows the same).
+func explainMember(ctx context.Context, store storage.Store, ws string, u storage.User) (RoleExplanationJSON, error) {
 	var last [3]*roleRecord
 	var scimAfter [3]bool
-	err = eachEvent(ctx, s.store, ws, func(e storage.Event) {
+	err := eachEvent(ctx, store, ws, func(e storage.Event) {
 		if e.UserID != u.ID {
 			return
 		}
@@ -83,7 +94,7 @@ func (s *Server) explainRoles(c echo.Context) error {
 		}
 	})
 	if err != nil {
-		return storeError(err, "workspace")
+		return RoleExplanationJSON{}, err
 	}
 	out := RoleExplanationJSON{UserID: u.ID, Roles: u.Roles}
 	for i, env := range storage.Environments {
@@ -103,7 +114,7 @@ func (s *Server) explainRoles(c echo.Context) error {
 		}
 		out.Environments = append(out.Environments, x)
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // roleRecord is what one event says about one environment's role.
@@ -135,6 +146,9 @@ func rolesSetBy(e storage.Event) ([3]roleRecord, bool) {
 	case storage.RolesChangedEvent:
 		roles = parseRolesDetail(e.Detail["to"])
 		source = "scim"
+	case console.EventMemberRoles:
+		roles = parseRolesDetail(e.Detail["to"])
+		source = "console"
 	default:
 		return [3]roleRecord{}, false
 	}

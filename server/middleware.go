@@ -171,7 +171,7 @@ func bodyLimitClass(route string) int {
 	switch {
 	case strings.HasPrefix(route, "/scim/"):
 		return bodySCIM
-	case strings.HasPrefix(route, "/admin/"):
+	case strings.HasPrefix(route, "/admin/"), strings.HasPrefix(route, "/console/"): // the console takes IdP metadata too
 		return bodyAdmin
 	case strings.HasPrefix(route, "/saml/") && strings.HasSuffix(route, "/acs"):
 		return bodyOwn

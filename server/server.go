@@ -23,6 +23,7 @@ import (
 	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/saml/mail"
 	"github.com/scimjit/scimjit/scimhandlers"
+	"github.com/scimjit/scimjit/server/console"
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/server/webhooks"
 	"github.com/scimjit/scimjit/storage"
@@ -365,6 +366,9 @@ func (s *Server) routes() {
 
 	// SAML, sessions, join, switch and the demo IdP (package saml).
 	s.saml.Register(e)
+
+	// The admin console in the browser (package console) and /static.
+	console.Register(e, s.consoleConfig())
 }
 
 // Handler returns the HTTP handler (the Echo instance).

@@ -423,6 +423,11 @@ type Session struct {
 	// the workspace's IdP offers Single Logout (zero otherwise): what a
 	// LogoutRequest to that IdP names.
 	IdP IdPSession
+
+	// Operator, when not empty, makes this an operator's console session
+	// instead of a person's: the name of the admin token that opened it
+	// (AccountID and ActiveWorkspace are then empty).
+	Operator string
 }
 
 // IdPSession is the identity provider's side of a session: the workspace

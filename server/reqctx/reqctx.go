@@ -17,6 +17,9 @@ type values struct {
 	// adminToken is the name of the admin token that authenticated the
 	// request (never its value).
 	adminToken string
+	// person is the actor of a request made by a signed-in person
+	// (the admin console's "user:<id>").
+	person string
 }
 
 // valuesCtx is a context.Context carrying values: context.WithValue with
@@ -103,6 +106,28 @@ func WithAdminToken(ctx context.Context, name string) context.Context {
 // AdminToken returns the admin token name in ctx, or "".
 func AdminToken(ctx context.Context) string {
 	return get(ctx).adminToken
+}
+
+// WithPerson returns ctx carrying the actor of a request made by a
+// signed-in person ("user:<id>"). The other values in ctx are kept.
+func WithPerson(ctx context.Context, actor string) context.Context {
+	v := get(ctx)
+	v.person = actor
+	return with(ctx, v)
+}
+
+// Actor is who made the request, as events record it: the person
+// (WithPerson), else "admin:<name>" of the admin token (WithAdminToken),
+// else "".
+func Actor(ctx context.Context) string {
+	v := get(ctx)
+	switch {
+	case v.person != "":
+		return v.person
+	case v.adminToken != "":
+		return "admin:" + v.adminToken
+	}
+	return ""
 }
 
 // Handler is a slog.Handler that adds request_id and workspace from the

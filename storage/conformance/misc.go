@@ -179,6 +179,21 @@ func testSessions(t *testing.T, s storage.Store) {
 	must(t, s.DeleteSession(ctx, "sess-hash-1"), "delete")
 	_, err = s.GetSession(ctx, "sess-hash-1")
 	wantErr(t, err, storage.ErrNotFound, "get deleted")
+
+	// An operator's console session keeps the admin token's name, and
+	// creating it again under the same key moves its expiry (idle expiry).
+	must(t, s.CreateSession(ctx, storage.Session{Key: "op-hash-1", Operator: "ops", ExpiresAt: exp}), "create operator session")
+	got, err = s.GetSession(ctx, "op-hash-1")
+	must(t, err, "get operator session")
+	if got.Operator != "ops" || got.AccountID != "" || got.ActiveWorkspace != "" || !got.ExpiresAt.Equal(exp) {
+		t.Fatalf("operator session = %+v", got)
+	}
+	later := exp.Add(time.Hour)
+	must(t, s.CreateSession(ctx, storage.Session{Key: "op-hash-1", Operator: "ops", CreatedAt: got.CreatedAt, ExpiresAt: later}), "extend operator session")
+	if got, err = s.GetSession(ctx, "op-hash-1"); err != nil || got.Operator != "ops" || !got.ExpiresAt.Equal(later) {
+		t.Fatalf("extended operator session = %+v, %v", got, err)
+	}
+	must(t, s.DeleteSession(ctx, "op-hash-1"), "delete operator session")
 	otherSeesNothing(t, s, wsB, nil, nil, nil)
 }
 

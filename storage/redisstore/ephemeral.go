@@ -27,12 +27,16 @@ type sessionWire struct {
 	NameID       string `json:"n,omitempty"`
 	NameIDFormat string `json:"nf,omitempty"`
 	SessionIndex string `json:"si,omitempty"`
+
+	// Operator is storage.Session.Operator.
+	Operator string `json:"op,omitempty"`
 }
 
 func encodeSession(x storage.Session) ([]byte, error) {
 	return json.Marshal(sessionWire{V: 1, Account: x.AccountID, Workspace: x.ActiveWorkspace,
 		Created: toMicro(x.CreatedAt), Expires: toMicro(x.ExpiresAt),
-		IdPWorkspace: x.IdP.Workspace, NameID: x.IdP.NameID, NameIDFormat: x.IdP.NameIDFormat, SessionIndex: x.IdP.SessionIndex})
+		IdPWorkspace: x.IdP.Workspace, NameID: x.IdP.NameID, NameIDFormat: x.IdP.NameIDFormat, SessionIndex: x.IdP.SessionIndex,
+		Operator: x.Operator})
 }
 
 func decodeSession(key string, b []byte) (storage.Session, error) {
@@ -42,7 +46,8 @@ func decodeSession(key string, b []byte) (storage.Session, error) {
 	}
 	x := storage.Session{Key: key, AccountID: w.Account, ActiveWorkspace: w.Workspace,
 		CreatedAt: fromMicro(w.Created), ExpiresAt: fromMicro(w.Expires),
-		IdP: storage.IdPSession{Workspace: w.IdPWorkspace, NameID: w.NameID, NameIDFormat: w.NameIDFormat, SessionIndex: w.SessionIndex}}
+		IdP:      storage.IdPSession{Workspace: w.IdPWorkspace, NameID: w.NameID, NameIDFormat: w.NameIDFormat, SessionIndex: w.SessionIndex},
+		Operator: w.Operator}
 	// The record's own expiry is authoritative: the embedded server
 	// expires keys up to a second late.
 	if !x.ExpiresAt.After(time.Now()) {

@@ -1,0 +1,410 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/storage"
+)
+
+// pageSize is how many rows a paged list shows.
+const pageSize = 25
+
+// pageParam reads ?page= (1-based, default 1).
+func pageParam(c echo.Context) int {
+	n, err := strconv.Atoi(c.QueryParam("page"))
+	if err != nil || n < 1 || n > 1_000_000 {
+		return 1
+	}
+	return n
+}
+
+// pager is the position in a paged list.
+type pager struct{ Page, Pages, Total int }
+
+func newPager(page, total int) pager {
+	return pager{Page: page, Pages: max(1, (total+pageSize-1)/pageSize), Total: total}
+}
+
+// --- SCIM ---
+
+type scimData struct {
+	BaseURL string
+	Tokens  []storage.SCIMToken
+	// New is the token just created, shown once.
+	New       *storage.SCIMToken
+	NewSecret string
+	Name      string
+	Errors    fieldErrors
+}
+
+func (h *Console) scimPage(c echo.Context) error {
+	return h.showSCIM(c, http.StatusOK, scimData{}, c.QueryParam("done"))
+}
+
+func (h *Console) showSCIM(c echo.Context, status int, d scimData, done string) error {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	if d.Tokens, err = h.cfg.Store.ListSCIMTokens(c.Request().Context(), ws.ID); err != nil {
+		return err
+	}
+	d.BaseURL = h.cfg.BaseURL + "/scim/v2/" + ws.ID
+	return h.render(c, status, "scim", page{Title: "SCIM", WS: &ws, Nav: "scim", Flash: flashText(done), Data: d})
+}
+
+func (h *Console) createToken(c echo.Context) error {
+	name := strings.TrimSpace(c.FormValue("name"))
+	t, secret, problems, err := h.cfg.Backend.CreateSCIMToken(c.Request().Context(), c.Param("ws"), name)
+	if err != nil {
+		return err
+	}
+	if problems != nil {
+		return h.showSCIM(c, http.StatusBadRequest, scimData{Name: name, Errors: sortProblems(problems, "name")}, "")
+	}
+	// The secret is shown on this answer only: it is not stored.
+	return h.showSCIM(c, http.StatusOK, scimData{New: &t, NewSecret: secret}, "")
+}
+
+func (h *Console) revokeToken(c echo.Context) error {
+	problems, err := h.cfg.Backend.RevokeSCIMToken(c.Request().Context(), c.Param("ws"), c.Param("token"))
+	if err != nil {
+		return err
+	}
+	if problems != nil {
+		return h.showSCIM(c, http.StatusNotFound, scimData{Errors: fieldErrors{"form": problems}}, "")
+	}
+	return c.Redirect(http.StatusSeeOther, "/console/w/"+c.Param("ws")+"/scim?done=revoked")
+}
+
+// --- Members ---
+
+// memberSearches are the indexes the members page can look a value up
+// in (storage.FindUsers: an index hit, whatever the workspace's size).
+var memberSearches = []struct{ By, Label string }{
+	{string(storage.UserByEmail), "Email"},
+	{string(storage.UserByUserName), "User name"},
+	{string(storage.UserByExternalID), "External ID"},
+}
+
+type membersData struct {
+	Users    []storage.User
+	By, Q    string
+	Searches any
+	Pager    pager
+	Searched bool
+}
+
+// membersPage lists the members a page at a time (storage.ListUsers:
+// offset paging whose cost does not grow with the offset), or finds them
+// by email, user name or external id through the store's index.
+func (h *Console) membersPage(c echo.Context) error {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d := membersData{By: c.QueryParam("by"), Q: strings.TrimSpace(c.QueryParam("q")), Searches: memberSearches}
+	if d.By == "" {
+		d.By = string(storage.UserByEmail)
+	}
+	if d.Q != "" {
+		known := false
+		for _, s := range memberSearches {
+			known = known || s.By == d.By
+		}
+		if !known {
+			return echo.NewHTTPError(http.StatusBadRequest, "unknown search")
+		}
+		found, err := h.cfg.Store.FindUsers(ctx, ws.ID, storage.UserIndex(d.By), d.Q, storage.FindOptions{})
+		if err != nil {
+			return err
+		}
+		d.Users, d.Searched = found.Users, true
+		d.Pager = newPager(1, len(found.Users))
+	} else {
+		p := pageParam(c)
+		users, total, err := h.cfg.Store.ListUsers(ctx, ws.ID, (p-1)*pageSize, pageSize)
+		if err != nil {
+			return err
+		}
+		d.Users, d.Pager = users, newPager(p, total)
+	}
+	return h.render(c, http.StatusOK, "members", page{Title: "Members", WS: &ws, Nav: "members", Data: d})
+}
+
+type memberData struct {
+	User     storage.User
+	Email    string
+	Groups   []storage.GroupRef
+	Reasons  []RoleReason
+	Events   []storage.Event
+	Editable bool
+	Roles    storage.Roles // the form's values
+	Errors   fieldErrors
+}
+
+func (h *Console) member(c echo.Context) (storage.Workspace, storage.User, error) {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return ws, storage.User{}, err
+	}
+	u, err := h.cfg.Store.GetUser(c.Request().Context(), ws.ID, c.Param("user"))
+	if isNotFound(err) {
+		return ws, u, echo.ErrNotFound
+	}
+	return ws, u, err
+}
+
+func (h *Console) memberPage(c echo.Context) error {
+	ws, u, err := h.member(c)
+	if err != nil {
+		return err
+	}
+	return h.showMember(c, http.StatusOK, ws, u, memberData{Roles: u.Roles}, c.QueryParam("done"))
+}
+
+func (h *Console) showMember(c echo.Context, status int, ws storage.Workspace, u storage.User, d memberData, done string) error {
+	ctx := c.Request().Context()
+	groups, err := h.cfg.Store.UserGroups(ctx, ws.ID, []string{u.ID})
+	if err != nil {
+		return err
+	}
+	if d.Reasons, err = h.cfg.Backend.ExplainRoles(ctx, ws.ID, u); err != nil {
+		return err
+	}
+	if d.Events, err = h.cfg.Backend.LastEvents(ctx, ws.ID, memberEventsShown, func(e storage.Event) bool { return e.UserID == u.ID }); err != nil {
+		return err
+	}
+	d.User, d.Groups, d.Editable = u, groups[u.ID], u.Source != storage.SourceSCIM
+	if len(u.Emails) > 0 {
+		d.Email = u.Emails[0]
+	}
+	return h.render(c, status, "member", page{Title: u.UserName, WS: &ws, Nav: "members", Flash: flashText(done), Data: d})
+}
+
+// memberEventsShown is how many of a member's events their page lists.
+const memberEventsShown = 20
+
+// errSCIMManaged refuses a change to a member the IdP's SCIM client owns.
+var errSCIMManaged = errors.New("managed by your identity provider")
+
+// changeRoles sets a JIT member's roles; every role must be one of the
+// workspace's (case-sensitive, as everywhere).
+func (h *Console) changeRoles(c echo.Context) error {
+	ws, u, err := h.member(c)
+	if err != nil {
+		return err
+	}
+	roles := storage.Roles{Dev: c.FormValue("dev"), Test: c.FormValue("test"), Prod: c.FormValue("prod")}
+	errs := fieldErrors{}
+	for i, env := range storage.Environments {
+		if r := roles.Env(i); !ws.Settings.ValidRole(r) {
+			errs[env] = []string{strconv.Quote(r) + " is not a role of this workspace"}
+		}
+	}
+	if len(errs) > 0 {
+		return h.showMember(c, http.StatusBadRequest, ws, u, memberData{Roles: roles, Errors: errs}, "")
+	}
+	return h.updateMember(c, ws, u, func(x *storage.User) { x.Roles = roles }, storage.Event{Type: EventMemberRoles,
+		Detail: map[string]string{"from": u.Roles.Detail(), "to": roles.Detail()}}, "member")
+}
+
+func (h *Console) deactivate(c echo.Context) error {
+	ws, u, err := h.member(c)
+	if err != nil {
+		return err
+	}
+	return h.updateMember(c, ws, u, func(x *storage.User) { x.Active = false },
+		storage.Event{Type: EventMemberDeactivated}, "deactivated")
+}
+
+// updateMember changes a member that is not SCIM-managed and records ev
+// (actor: who is signed in).
+func (h *Console) updateMember(c echo.Context, ws storage.Workspace, u storage.User, change func(*storage.User), ev storage.Event, done string) error {
+	ctx := c.Request().Context()
+	u, err := h.cfg.Store.UpdateUser(ctx, ws.ID, u.ID, 0, func(x *storage.User) error {
+		if x.Source == storage.SourceSCIM {
+			return errSCIMManaged
+		}
+		change(x)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errSCIMManaged):
+		return h.showMember(c, http.StatusConflict, ws, u, memberData{Roles: u.Roles,
+			Errors: fieldErrors{"form": {"This member is managed by your identity provider: change it there."}}}, "")
+	case isNotFound(err):
+		return echo.ErrNotFound
+	case err != nil:
+		return err
+	}
+	ev.Actor, ev.UserID, ev.AccountID, ev.Time = whoOf(c).Actor, u.ID, u.AccountID, time.Now().UTC()
+	if _, err := h.cfg.Store.AppendEvents(ctx, ws.ID, ev); err != nil {
+		// The change is made; the log keeps the record.
+		h.cfg.Logger.WarnContext(ctx, "console: append event", "type", ev.Type, "err", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/console/w/"+ws.ID+"/members/"+u.ID+"?done="+done)
+}
+
+// --- Groups ---
+
+type groupsData struct {
+	Groups []storage.Group
+	Pager  pager
+}
+
+func (h *Console) groupsPage(c echo.Context) error {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	p := pageParam(c)
+	groups, total, err := h.cfg.Store.ListGroups(c.Request().Context(), ws.ID, (p-1)*pageSize, pageSize)
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, "groups", page{Title: "Groups", WS: &ws, Nav: "groups",
+		Data: groupsData{Groups: groups, Pager: newPager(p, total)}})
+}
+
+// groupMembersShown caps the members a group's page lists.
+const groupMembersShown = 200
+
+type groupData struct {
+	Group   storage.Group
+	Members []string
+	More    int
+}
+
+func (h *Console) groupPage(c echo.Context) error {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	g, err := h.cfg.Store.GetGroup(c.Request().Context(), ws.ID, c.Param("group"))
+	if isNotFound(err) {
+		return echo.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	d := groupData{Group: g, Members: g.Members}
+	if len(d.Members) > groupMembersShown {
+		d.Members, d.More = d.Members[:groupMembersShown], len(g.Members)-groupMembersShown
+	}
+	return h.render(c, http.StatusOK, "group", page{Title: g.DisplayName, WS: &ws, Nav: "groups", Data: d})
+}
+
+// --- Events ---
+
+// eventsRead is how many events the events page reads per store call
+// while it looks for a type.
+const eventsRead = 500
+
+type eventsData struct {
+	Events []storage.Event
+	Type   string
+	After  string
+	// Next continues after the last event read ("" at the end).
+	Next string
+}
+
+// eventsPage shows the workspace's events oldest first from ?after, a
+// page at a time, optionally only those whose type starts with ?type.
+func (h *Console) eventsPage(c echo.Context) error {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	d := eventsData{Type: strings.TrimSpace(c.QueryParam("type")), After: c.QueryParam("after")}
+	ctx := c.Request().Context()
+	after := d.After
+read:
+	for {
+		list, err := h.cfg.Store.ListEvents(ctx, ws.ID, after, eventsRead)
+		if isNotFound(err) {
+			return echo.NewHTTPError(http.StatusBadRequest, "unknown event cursor")
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range list {
+			after = e.ID
+			if strings.HasPrefix(e.Type, d.Type) {
+				d.Events = append(d.Events, e)
+				if len(d.Events) == pageSize {
+					d.Next = e.ID
+					break read
+				}
+			}
+		}
+		if len(list) < eventsRead {
+			break // the end of the stream
+		}
+	}
+	return h.render(c, http.StatusOK, "events", page{Title: "Events", WS: &ws, Nav: "events", Data: d})
+}
+
+// --- Recent sign-ins ---
+
+// signInsShown is how many sign-in decisions the sign-ins page lists.
+const signInsShown = 50
+
+// signInEvent reports whether an event is a sign-in decision: what the
+// SAML side records for every sign-in attempt (login.*, jit.*, join.*,
+// role.synced). Events never hold signature material or assertions.
+func signInEvent(e storage.Event) bool {
+	for _, p := range []string{"login.", "jit.", "join.", "role.synced"} {
+		if strings.HasPrefix(e.Type, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// signIn is one line of the sign-ins page.
+type signIn struct {
+	storage.Event
+	Decision string
+	Refused  bool
+}
+
+var decisions = map[string]string{
+	"login.succeeded":        "signed in",
+	"jit.user.created":       "member created (JIT)",
+	"jit.membership.created": "joined (existing account)",
+	"join.pending":           "verification email sent",
+	"join.verified":          "joined after email verification",
+	"join.refused":           "join refused",
+	"role.synced":            "roles updated from the sign-in",
+	"login.refused":          "refused",
+	"login.rate_limited":     "refused: too many attempts",
+	"login.slo_refused":      "sign-out request refused",
+}
+
+func (h *Console) signInsPage(c echo.Context) error {
+	ws, err := h.workspace(c)
+	if err != nil {
+		return err
+	}
+	events, err := h.cfg.Backend.LastEvents(c.Request().Context(), ws.ID, signInsShown, signInEvent)
+	if err != nil {
+		return err
+	}
+	list := make([]signIn, 0, len(events))
+	for _, e := range events {
+		d := decisions[e.Type]
+		if d == "" {
+			d = e.Type
+		}
+		list = append(list, signIn{Event: e, Decision: d, Refused: strings.HasSuffix(e.Type, "refused") || e.Type == "login.rate_limited"})
+	}
+	return h.render(c, http.StatusOK, "signins", page{Title: "Recent sign-ins", WS: &ws, Nav: "sign-ins", Data: list})
+}

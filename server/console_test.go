@@ -1,0 +1,286 @@
+package server_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimjit/scimjit/server"
+	"github.com/scimjit/scimjit/server/console"
+	"github.com/scimjit/scimjit/server/servertest"
+	"github.com/scimjit/scimjit/storage"
+)
+
+// consoleBrowser is an HTTP client with its own cookies, as one browser.
+type consoleBrowser struct {
+	t    *testing.T
+	env  *servertest.Env
+	c    *http.Client
+	csrf string
+}
+
+func newConsoleBrowser(t *testing.T, env *servertest.Env) *consoleBrowser {
+	b := &consoleBrowser{t: t, env: env, c: env.NewClient()}
+	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return b
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+func (b *consoleBrowser) do(method, path string, form url.Values) (int, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(b.t.Context(), method, b.env.URL+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if m := csrfInput.FindSubmatch(data); m != nil {
+		b.csrf = string(m[1])
+	}
+	return resp.StatusCode, string(data)
+}
+
+// post sends a form with the CSRF token of the last page this browser got.
+func (b *consoleBrowser) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf_token", b.csrf)
+	return b.do(http.MethodPost, path, form)
+}
+
+// signInAs gives the browser a person's session (as a SAML sign-in would
+// have created it) in workspace ws; ttl is its lifetime.
+func (b *consoleBrowser) signInAs(accountID, ws string, ttl time.Duration) {
+	b.t.Helper()
+	secret := "test-session-" + accountID + "-" + ws
+	sum := sha256.Sum256([]byte(secret))
+	now := time.Now()
+	if err := b.env.Store.CreateSession(b.t.Context(), storage.Session{Key: hex.EncodeToString(sum[:]),
+		AccountID: accountID, ActiveWorkspace: ws, CreatedAt: now, ExpiresAt: now.Add(ttl)}); err != nil {
+		b.t.Fatal(err)
+	}
+	u, _ := url.Parse(b.env.URL)
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "scimjit_session", Value: secret, Path: "/"}})
+	b.do(http.MethodGet, "/console/operator", nil) // a page for the CSRF token
+}
+
+// operatorSignIn signs the browser in on the operator page.
+func (b *consoleBrowser) operatorSignIn(token string) {
+	b.t.Helper()
+	b.do(http.MethodGet, "/console/operator", nil)
+	if st, body := b.post("/console/operator", url.Values{"token": {token}}); st != http.StatusSeeOther {
+		b.t.Fatalf("operator sign-in: %d\n%s", st, body)
+	}
+	b.do(http.MethodGet, "/console", nil)
+}
+
+// addMember stores an account and its membership in ws.
+func addMember(t *testing.T, env *servertest.Env, ws, email, source string, roles storage.Roles) storage.User {
+	t.Helper()
+	ctx := t.Context()
+	acct, _, err := env.Store.GetOrCreateAccount(ctx, storage.Account{ID: "acct-" + email, Email: email, FullName: email,
+		Source: source, OriginWorkspace: ws, CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := env.Store.CreateUser(ctx, ws, storage.User{WorkspaceID: ws, AccountID: acct.ID, UserName: email,
+		Emails: []string{email}, Active: true, Verified: true, Source: source, Roles: roles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestConsoleAuthorization: every console route, enumerated from the
+// router so that a new route cannot escape, refuses an anonymous visitor
+// and an expired session (401), a member who is not an admin and the
+// admin of another workspace (403); it admits the operator and the
+// workspace's own admin (operator-only routes: the operator alone); a
+// POST without its CSRF token is refused for everyone; and the changes
+// are recorded with the person, or the admin token, as actor.
+func TestConsoleAuthorization(t *testing.T) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "acme", nil)
+	env.CreateWorkspace(t, "beta", nil)
+	admin := addMember(t, env, "acme", "ada@acme.example", storage.SourceJIT, storage.Roles{Dev: "Admin", Test: "Admin", Prod: "Admin"})
+	analyst := addMember(t, env, "acme", "ann@acme.example", storage.SourceJIT, storage.Roles{Dev: "Analyst", Test: "Admin", Prod: "Admin"})
+	betaAdmin := addMember(t, env, "beta", "bob@beta.example", storage.SourceJIT, storage.Roles{Dev: "Admin"})
+	ctx := t.Context()
+	g, err := env.Store.CreateGroup(ctx, "acme", storage.Group{WorkspaceID: "acme", DisplayName: "Engineers", Members: []string{admin.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := env.Store.ListSCIMTokens(ctx, "acme")
+	if err != nil || len(tokens) == 0 {
+		t.Fatal(tokens, err)
+	}
+	params := map[string]string{":ws": "acme", ":user": analyst.ID, ":group": g.ID, ":token": tokens[0].ID}
+
+	type route struct{ method, path string }
+	var routes []route
+	for _, r := range env.Server.Handler().(*echo.Echo).Routes() {
+		if !strings.HasPrefix(r.Path, "/console") || slices.Contains(console.PublicRoutes, r.Method+" "+r.Path) {
+			continue
+		}
+		p := r.Path
+		for k, v := range params {
+			p = strings.ReplaceAll(p, k, v)
+		}
+		if strings.Contains(p, ":") || strings.Contains(p, "*") {
+			t.Fatalf("route %s has a parameter the test does not fill", r.Path)
+		}
+		routes = append(routes, route{r.Method, p})
+	}
+	if len(routes) < 15 {
+		t.Fatalf("only %d console routes found: %v", len(routes), routes)
+	}
+	operatorOnly := func(p string) bool {
+		return p == "/console" || !strings.HasPrefix(p, "/console/w/") || strings.HasSuffix(p, "/delete") && !strings.Contains(p, "/rules/")
+	}
+
+	anonymous := newConsoleBrowser(t, env)
+	anonymous.do(http.MethodGet, "/console/operator", nil)
+	member := newConsoleBrowser(t, env)
+	member.signInAs(analyst.AccountID, "acme", time.Hour)
+	otherAdmin := newConsoleBrowser(t, env)
+	otherAdmin.signInAs(betaAdmin.AccountID, "beta", time.Hour)
+	expired := newConsoleBrowser(t, env)
+	expired.signInAs(admin.AccountID, "acme", 1500*time.Millisecond)
+	expiredOp := newConsoleBrowser(t, env)
+	expiredOp.operatorSignIn(env.AdminToken)
+	// The operator session's record lapses: as after 30 idle minutes.
+	var opKeys []string
+	for _, ck := range expiredOp.c.Jar.Cookies(env.BaseURL) {
+		if ck.Name == "scimjit_console" {
+			sum := sha256.Sum256([]byte(ck.Value))
+			opKeys = append(opKeys, hex.EncodeToString(sum[:]))
+		}
+	}
+	if len(opKeys) != 1 {
+		t.Fatalf("operator cookie: %v", opKeys)
+	}
+	if err := env.Store.DeleteSession(ctx, opKeys[0]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+
+	for _, r := range routes {
+		for _, tc := range []struct {
+			name   string
+			b      *consoleBrowser
+			status int
+		}{
+			{"anonymous", anonymous, http.StatusUnauthorized},
+			{"expired session", expired, http.StatusUnauthorized},
+			{"expired operator session", expiredOp, http.StatusUnauthorized},
+			{"member who is not an admin", member, http.StatusForbidden},
+			{"admin of another workspace", otherAdmin, http.StatusForbidden},
+		} {
+			var st int
+			var body string
+			if r.method == http.MethodPost {
+				st, body = tc.b.post(r.path, url.Values{"name": {"x"}, "token": {"y"}})
+			} else {
+				st, body = tc.b.do(r.method, r.path, nil)
+			}
+			if st != tc.status || !strings.Contains(body, `id="denied"`) {
+				t.Errorf("%s %s as %s: status %d, want %d with the refusal page", r.method, r.path, tc.name, st, tc.status)
+			}
+		}
+	}
+	if _, err := env.Store.GetWorkspace(ctx, "acme"); err != nil {
+		t.Fatalf("acme after the refused requests: %v", err)
+	}
+
+	// Allowed: every page for the operator and the own admin (the
+	// operator pages for the operator alone).
+	operator := newConsoleBrowser(t, env)
+	operator.operatorSignIn(env.AdminToken)
+	own := newConsoleBrowser(t, env)
+	own.signInAs(admin.AccountID, "acme", time.Hour)
+	for _, r := range routes {
+		if r.method != http.MethodGet {
+			continue
+		}
+		if st, body := operator.do(r.method, r.path, nil); st != http.StatusOK {
+			t.Errorf("GET %s as operator: %d\n%s", r.path, st, body)
+		}
+		want := http.StatusOK
+		if operatorOnly(r.path) {
+			want = http.StatusForbidden
+		}
+		if st, _ := own.do(r.method, r.path, nil); st != want {
+			t.Errorf("GET %s as the workspace's admin: %d, want %d", r.path, st, want)
+		}
+	}
+
+	// CSRF: a POST without the token, or with another browser's, is
+	// refused, and changes nothing.
+	for _, r := range routes {
+		if r.method != http.MethodPost {
+			continue
+		}
+		for name, b := range map[string]*consoleBrowser{"operator": operator, "admin": own} {
+			refusal := "Request refused"
+			if name == "admin" && operatorOnly(r.path) {
+				refusal = `id="denied"` // refused before the token is looked at
+			}
+			if st, body := b.do(http.MethodPost, r.path, url.Values{"name": {"x"}}); st != http.StatusForbidden || !strings.Contains(body, refusal) {
+				t.Errorf("POST %s as %s without a CSRF token: %d", r.path, name, st)
+			}
+			if st, _ := b.do(http.MethodPost, r.path, url.Values{"name": {"x"}, "csrf_token": {anonymous.csrf}}); st != http.StatusForbidden {
+				t.Errorf("POST %s as %s with another browser's CSRF token: %d", r.path, name, st)
+			}
+		}
+	}
+	if ws, err := env.Store.GetWorkspace(ctx, "acme"); err != nil || ws.Version != 1 {
+		t.Fatalf("acme after the refused posts: version %d, %v", ws.Version, err)
+	}
+
+	// Changes carry their actor.
+	own.do(http.MethodGet, "/console/w/acme", nil)
+	if st, body := own.post("/console/w/acme/jit", url.Values{"enabled": {"on"}, "existingAccount": {"verify"},
+		"defaultRole": {"Operator"}, "unknownRole": {"reject"}}); st != http.StatusSeeOther {
+		t.Fatalf("admin saves JIT: %d\n%s", st, body)
+	}
+	operator.do(http.MethodGet, "/console/w/acme/scim", nil)
+	if st, body := operator.post("/console/w/acme/scim/tokens", url.Values{"name": {"okta"}}); st != http.StatusOK || !strings.Contains(body, server.SCIMTokenPrefix) {
+		t.Fatalf("operator creates a token: %d\n%s", st, body)
+	}
+	events, err := env.Store.ListEvents(ctx, "acme", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actors []string
+	for _, e := range events {
+		actors = append(actors, e.Type+" "+e.Actor)
+	}
+	for _, want := range []string{"admin.workspace.updated user:" + admin.ID, "admin.scim_token.created admin:" + server.DefaultAdminTokenName} {
+		if !slices.Contains(actors, want) {
+			t.Errorf("no event %q in %q", want, actors)
+		}
+	}
+}
