@@ -21,24 +21,27 @@ var Types = []string{
 // become webhooks to their public type. Every other event (admin changes,
 // refused joins, rate limits, unknown roles, …) sends no webhook.
 var publicTypes = map[string]string{
-	"scim.user.created":         "user.created",
-	"jit.user.created":          "user.created",
-	"jit.membership.created":    "user.created",
-	"scim.user.updated":         "user.updated",
-	"scim.user.adopted":         "user.updated",
-	"scim.user.deactivated":     "user.deactivated",
-	"scim.user.reactivated":     "user.reactivated",
-	"scim.user.deleted":         "user.deleted",
-	"scim.group.created":        "group.created",
-	"scim.group.updated":        "group.updated",
-	"scim.group.deleted":        "group.deleted",
-	"scim.group.member_added":   "group.member_added",
-	"scim.group.member_removed": "group.member_removed",
-	"role.synced":               "membership.roles_changed",
-	"join.pending":              "join.pending",
-	"join.verified":             "join.verified",
-	"login.succeeded":           "signin.succeeded",
-	"login.refused":             "signin.refused",
+	"scim.user.created":          "user.created",
+	"jit.user.created":           "user.created",
+	"jit.membership.created":     "user.created",
+	"scim.user.updated":          "user.updated",
+	"scim.user.adopted":          "user.updated",
+	"scim.user.deactivated":      "user.deactivated",
+	"scim.user.reactivated":      "user.reactivated",
+	"scim.user.deleted":          "user.deleted",
+	"scim.group.created":         "group.created",
+	"scim.group.updated":         "group.updated",
+	"scim.group.deleted":         "group.deleted",
+	"scim.group.member_added":    "group.member_added",
+	"scim.group.member_removed":  "group.member_removed",
+	"role.synced":                "membership.roles_changed",
+	"membership.roles_changed":   "membership.roles_changed", // a SCIM group change, by the group rules
+	"admin.member.roles_changed": "membership.roles_changed", // the admin console
+	"admin.member.deactivated":   "user.deactivated",         // the admin console
+	"join.pending":               "join.pending",
+	"join.verified":              "join.verified",
+	"login.succeeded":            "signin.succeeded",
+	"login.refused":              "signin.refused",
 }
 
 // PublicType is the public type of a workspace event, false when the event
