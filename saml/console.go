@@ -33,4 +33,3 @@ func (s *Service) CheckCSRF(c echo.Context) error { return s.checkCSRF(c) }
 // Stylesheet is the path of the product's one stylesheet (served by the
 // console package), linked by every page of this package.
 const Stylesheet = "/static/scimjit.css"
-

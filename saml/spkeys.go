@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/scimjit/scimjit/storage/sealbox"
 	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/sealbox"
 )
 
 // The SP key pairs live in the store (storage.SPKeys), so every process

@@ -10,8 +10,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/scimjit/scimjit/storage/sealbox"
 	"github.com/scimjit/scimjit/storage"
+	"github.com/scimjit/scimjit/storage/sealbox"
 )
 
 // secretBox seals signing secrets with the deployment's secret key.
