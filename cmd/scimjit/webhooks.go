@@ -54,7 +54,7 @@ delivery attempts and the deliveries that failed for good.
 	create := &cobra.Command{
 		Use:   "create WORKSPACE --url URL [--description D] [--type T]...",
 		Short: "Add a webhook endpoint and print its signing secret (shown only this once)",
-		Example: `  scimjit webhooks create finance --url https://app.example.com/scimjit --type 'user.*' --type member.added
+		Example: `  scimjit webhooks create finance --url https://app.example.com/scimjit --type 'user.*' --type group.member_added
   scimjit webhooks create finance --url https://hooks.example.com/all --description "audit trail"`,
 		Args: exactArgs("WORKSPACE"),
 	}
