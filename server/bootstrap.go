@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"sigs.k8s.io/yaml"
 
+	"github.com/scimjit/scimjit/server/webhooks"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -28,10 +29,32 @@ type Bootstrap struct {
 // BootstrapWorkspace declares one workspace. Settings left out keep their
 // current (or default) value.
 type BootstrapWorkspace struct {
-	ID         string           `json:"id"`
-	Name       string           `json:"name"`
-	Settings   *SettingsPatch   `json:"settings,omitempty"`
-	SCIMTokens []BootstrapToken `json:"scimTokens,omitempty"`
+	ID         string             `json:"id"`
+	Name       string             `json:"name"`
+	Settings   *SettingsPatch     `json:"settings,omitempty"`
+	SCIMTokens []BootstrapToken   `json:"scimTokens,omitempty"`
+	Webhooks   []BootstrapWebhook `json:"webhooks,omitempty"`
+}
+
+// BootstrapWebhook declares a webhook endpoint, known by its URL: an
+// endpoint of the workspace with that URL is updated, else one is created.
+// Description, Types and Enabled left out keep their value (a new endpoint
+// is enabled and takes every event). The signing secret comes from
+// SecretEnv or SecretFile, never from the file itself; with neither, a new
+// endpoint gets a generated secret that is shown nowhere (rotate-secret
+// makes one to read).
+type BootstrapWebhook struct {
+	URL         string    `json:"url"`
+	Description *string   `json:"description,omitempty"`
+	Types       *[]string `json:"types,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
+	SecretEnv   string    `json:"secretEnv,omitempty"`
+	SecretFile  string    `json:"secretFile,omitempty"`
+}
+
+// request is the admin API's form of the declaration.
+func (b BootstrapWebhook) request() webhookRequest {
+	return webhookRequest{URL: &b.URL, Description: b.Description, Types: b.Types, Enabled: b.Enabled}
 }
 
 // BootstrapToken declares a SCIM token that must be live. Exactly one of
@@ -59,6 +82,10 @@ type SecretSource struct {
 	// MetadataRefreshInterval is Config.MetadataRefreshInterval (default
 	// DefaultMetadataRefreshInterval).
 	MetadataRefreshInterval time.Duration
+	// SecretKey seals webhook secrets (Config.SAML.SecretKey) and
+	// WebhooksAllowPrivate is Config.Webhooks.AllowPrivate.
+	SecretKey            string
+	WebhooksAllowPrivate bool
 }
 
 // ParseBootstrap parses a bootstrap file strictly (unknown keys are errors)
@@ -101,6 +128,20 @@ func ParseBootstrap(data []byte) (*Bootstrap, error) {
 				}
 			}
 		}
+		urls := map[string]bool{}
+		for j, h := range w.Webhooks {
+			hat := fmt.Sprintf("%s.webhooks[%d]", at, j)
+			switch {
+			case h.URL == "":
+				v.add("%s: url is required", hat)
+			case urls[h.URL]:
+				v.add("%s: url %q is declared twice", hat, h.URL)
+			}
+			urls[h.URL] = true
+			if h.SecretEnv != "" && h.SecretFile != "" {
+				v.add("%s: set at most one of secretEnv, secretFile", hat)
+			}
+		}
 	}
 	if err := v.orNil(); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
@@ -120,6 +161,7 @@ func ApplyBootstrap(ctx context.Context, store storage.Store, log *slog.Logger, 
 	// Resolve every secret first, so that a missing one fails before any
 	// write.
 	hashes := make([][][]byte, len(b.Workspaces))
+	hooks := make([][]webhookSecret, len(b.Workspaces))
 	var v ValidationError
 	for i, w := range b.Workspaces {
 		for j, t := range w.SCIMTokens {
@@ -128,6 +170,13 @@ func ApplyBootstrap(ctx context.Context, store storage.Store, log *slog.Logger, 
 				v.add("bootstrap: workspaces[%d].scimTokens[%d] (%s/%s): %v", i, j, w.ID, t.Name, err)
 			}
 			hashes[i] = append(hashes[i], h)
+		}
+		for j, h := range w.Webhooks {
+			sec, err := resolveWebhook(h, src)
+			if err != nil {
+				v.add("bootstrap: workspaces[%d].webhooks[%d] (%s): %v", i, j, w.ID, err)
+			}
+			hooks[i] = append(hooks[i], sec)
 		}
 	}
 	if err := v.orNil(); err != nil {
@@ -147,7 +196,7 @@ func ApplyBootstrap(ctx context.Context, store storage.Store, log *slog.Logger, 
 		return err
 	}
 	for i, w := range b.Workspaces {
-		if err := applyBootstrapWorkspace(ctx, store, log, w, hashes[i]); err != nil {
+		if err := applyBootstrapWorkspace(ctx, store, log, w, hashes[i], hooks[i], src); err != nil {
 			return fmt.Errorf("bootstrap: workspace %q: %w", w.ID, err)
 		}
 	}
@@ -158,32 +207,44 @@ func resolveTokenHash(t BootstrapToken, src SecretSource) ([]byte, error) {
 	switch {
 	case t.SHA256 != "":
 		return hex.DecodeString(t.SHA256)
-	case t.Env != "":
-		if src.LookupEnv == nil {
-			return nil, errors.New("environment lookups are not available")
-		}
-		val, ok := src.LookupEnv(t.Env)
-		if !ok || strings.TrimSpace(val) == "" {
-			return nil, fmt.Errorf("environment variable %s is not set", t.Env)
-		}
-		return HashSCIMToken(strings.TrimSpace(val)), nil
 	default:
-		if src.ReadFile == nil {
-			return nil, errors.New("file reads are not available")
-		}
-		data, err := src.ReadFile(t.File)
+		tok, err := readSecretRef(t.Env, t.File, src)
 		if err != nil {
-			return nil, fmt.Errorf("read token file %s: %w", t.File, err)
-		}
-		tok := strings.TrimSpace(string(data))
-		if tok == "" {
-			return nil, fmt.Errorf("token file %s is empty", t.File)
+			return nil, err
 		}
 		return HashSCIMToken(tok), nil
 	}
 }
 
-func applyBootstrapWorkspace(ctx context.Context, store storage.Store, log *slog.Logger, w BootstrapWorkspace, hashes [][]byte) error {
+// readSecretRef reads a secret from the environment variable env, else
+// from the file file, without the white space around it.
+func readSecretRef(env, file string, src SecretSource) (string, error) {
+	if env != "" {
+		if src.LookupEnv == nil {
+			return "", errors.New("environment lookups are not available")
+		}
+		val, ok := src.LookupEnv(env)
+		if !ok || strings.TrimSpace(val) == "" {
+			return "", fmt.Errorf("environment variable %s is not set", env)
+		}
+		return strings.TrimSpace(val), nil
+	}
+	if src.ReadFile == nil {
+		return "", errors.New("file reads are not available")
+	}
+	data, err := src.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read secret file %s: %w", file, err)
+	}
+	secret := strings.TrimSpace(string(data))
+	if secret == "" {
+		return "", fmt.Errorf("secret file %s is empty", file)
+	}
+	return secret, nil
+}
+
+func applyBootstrapWorkspace(ctx context.Context, store storage.Store, log *slog.Logger, w BootstrapWorkspace, hashes [][]byte,
+	hooks []webhookSecret, src SecretSource) error {
 	log = log.With("workspace", w.ID)
 	_, err := store.GetWorkspace(ctx, w.ID)
 	switch {
@@ -248,6 +309,111 @@ func applyBootstrapWorkspace(ctx context.Context, store storage.Store, log *slog
 		appendAdminEvent(ctx, store, log, w.ID, "admin.scim_token.created",
 			map[string]string{"tokenId": t.ID, "name": t.Name, "source": "bootstrap"})
 		log.InfoContext(ctx, "bootstrap: scim token added", "token_id", t.ID, "name", t.Name)
+	}
+	return applyBootstrapWebhooks(ctx, store, log, w, hooks, src)
+}
+
+// webhookSecret is a declared endpoint's secret, resolved and sealed; zero
+// when the declaration names none.
+type webhookSecret struct {
+	secret string
+	stored storage.WebhookSecret
+}
+
+// resolveWebhook checks a declared endpoint as the admin API would and
+// reads its secret.
+func resolveWebhook(h BootstrapWebhook, src SecretSource) (webhookSecret, error) {
+	if err := applyWebhook(h.request(), &storage.Webhook{}, src.WebhooksAllowPrivate); err != nil {
+		return webhookSecret{}, err
+	}
+	if h.SecretEnv == "" && h.SecretFile == "" {
+		return webhookSecret{}, nil
+	}
+	secret, err := readSecretRef(h.SecretEnv, h.SecretFile, src)
+	if err != nil {
+		return webhookSecret{}, err
+	}
+	stored, err := webhooks.SealEndpointSecret(secret, src.SecretKey)
+	if err != nil {
+		return webhookSecret{}, err
+	}
+	return webhookSecret{secret: secret, stored: stored}, nil
+}
+
+// applyBootstrapWebhooks creates the declared endpoints whose URL the
+// workspace has no endpoint for, and updates the others where they differ
+// from the declaration. A declared secret that differs from the current
+// one replaces it as rotate-secret does: the previous one keeps signing
+// for a day.
+func applyBootstrapWebhooks(ctx context.Context, store storage.Store, log *slog.Logger, w BootstrapWorkspace, hooks []webhookSecret, src SecretSource) error {
+	if len(w.Webhooks) == 0 {
+		return nil
+	}
+	live, err := store.ListWebhooks(ctx, w.ID)
+	if err != nil {
+		return fmt.Errorf("list webhooks: %w", err)
+	}
+	byURL := map[string]string{}
+	for _, ep := range live {
+		byURL[ep.URL] = ep.ID
+	}
+	for j, h := range w.Webhooks {
+		sec := hooks[j]
+		id, ok := byURL[h.URL]
+		if !ok {
+			ep := storage.Webhook{Enabled: true}
+			if err := applyWebhook(h.request(), &ep, src.WebhooksAllowPrivate); err != nil {
+				return err
+			}
+			secret := "declared"
+			if sec.secret == "" {
+				secret = "generated, shown nowhere: scimjit webhooks rotate-secret makes one to read"
+				if _, sec.stored, err = webhooks.NewEndpointSecret(src.SecretKey); err != nil {
+					return err
+				}
+			}
+			ep.Secrets = []storage.WebhookSecret{sec.stored}
+			if ep, err = store.CreateWebhook(ctx, w.ID, ep); err != nil {
+				return fmt.Errorf("create webhook %s: %w", h.URL, err)
+			}
+			appendAdminEvent(ctx, store, log, w.ID, "admin.webhook.created",
+				map[string]string{"endpoint": ep.ID, "url": ep.URL, "source": "bootstrap"})
+			log.InfoContext(ctx, "bootstrap: webhook endpoint created", "endpoint", ep.ID, "url", ep.URL, "secret", secret)
+			continue
+		}
+		_, err := store.UpdateWebhook(ctx, w.ID, id, func(ep *storage.Webhook) error {
+			before := *ep
+			if err := applyWebhook(h.request(), ep, src.WebhooksAllowPrivate); err != nil {
+				return err
+			}
+			same := before.Description == ep.Description && slices.Equal(before.Types, ep.Types) &&
+				before.Enabled == ep.Enabled && before.DisabledReason == ep.DisabledReason
+			if sec.secret != "" {
+				current, err := webhooks.CurrentSecret(*ep, src.SecretKey)
+				if err != nil {
+					return err
+				}
+				if current != sec.secret {
+					webhooks.Rotate(ep, sec.stored, time.Now().UTC(), 24*time.Hour)
+					same = false
+				}
+			}
+			if same {
+				return errNoChange
+			}
+			ep.UpdatedAt = time.Now().UTC()
+			return nil
+		})
+		switch {
+		case errors.Is(err, errNoChange):
+			log.DebugContext(ctx, "bootstrap: webhook endpoint unchanged", "endpoint", id)
+		case err != nil:
+			return fmt.Errorf("update webhook %s: %w", h.URL, err)
+		default:
+			appendAdminEvent(ctx, store, log, w.ID, "admin.webhook.updated",
+				map[string]string{"endpoint": id, "url": h.URL, "source": "bootstrap"})
+			log.InfoContext(ctx, "bootstrap: webhook endpoint updated", "endpoint", id, "url", h.URL)
+		}
 	}
 	return nil
 }

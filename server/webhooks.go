@@ -83,10 +83,11 @@ type webhookRequest struct {
 	Enabled     *bool     `json:"enabled"`
 }
 
-// apply checks r and applies it to w.
-func (s *Server) applyWebhook(r webhookRequest, w *storage.Webhook) error {
+// applyWebhook checks r and applies it to w; allowPrivate is
+// WebhooksConfig.AllowPrivate.
+func applyWebhook(r webhookRequest, w *storage.Webhook, allowPrivate bool) error {
 	if r.URL != nil {
-		if err := webhooks.CheckURL(*r.URL, s.cfg.Webhooks.AllowPrivate); err != nil || len(*r.URL) > 2000 {
+		if err := webhooks.CheckURL(*r.URL, allowPrivate); err != nil || len(*r.URL) > 2000 {
 			if err == nil {
 				err = errors.New("url must be at most 2000 characters")
 			}
@@ -130,7 +131,7 @@ func (s *Server) createWebhook(c echo.Context) error {
 		return badRequest("url is required")
 	}
 	w := storage.Webhook{Enabled: true}
-	if err := s.applyWebhook(req, &w); err != nil {
+	if err := applyWebhook(req, &w, s.cfg.Webhooks.AllowPrivate); err != nil {
 		return err
 	}
 	secret, stored, err := webhooks.NewEndpointSecret(s.cfg.SAML.SecretKey)
@@ -199,7 +200,7 @@ func (s *Server) updateWebhook(c echo.Context) error {
 		return err
 	}
 	w, err := s.store.UpdateWebhook(c.Request().Context(), ws, c.Param("endpoint"), func(w *storage.Webhook) error {
-		return s.applyWebhook(req, w)
+		return applyWebhook(req, w, s.cfg.Webhooks.AllowPrivate)
 	})
 	if err != nil {
 		return storeError(err, "webhook endpoint")

@@ -126,6 +126,7 @@ func newRootCmd(env environ, readFile readFileFunc) *cobra.Command {
 		newTokenCmd(env, readFile),
 		newEventsCmd(env, readFile),
 		newMembersCmd(env, readFile),
+		newWebhooksCmd(env, readFile),
 		newUsersCmd(env, readFile),
 		newCheckCmd(env, readFile),
 		newSPKeyCmd(env, readFile),

@@ -74,7 +74,8 @@ func runServe(ctx context.Context, cfg serveConfig, vals map[string]resolved, lo
 		}
 	}()
 	st := &startup{store: store, log: log, demo: demo, secrets: server.SecretSource{LookupEnv: env, ReadFile: readFile,
-		MetadataAllowPrivateHosts: cfg.IdPMetadataAllowPrivateHosts}}
+		MetadataAllowPrivateHosts: cfg.IdPMetadataAllowPrivateHosts, SecretKey: cfg.SecretKey,
+		WebhooksAllowPrivate: cfg.WebhooksAllowPrivate}}
 	if cfg.Bootstrap != "" {
 		if st.bootstrap, err = readBootstrap(readFile, cfg.Bootstrap); err != nil {
 			return err

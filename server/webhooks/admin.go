@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,11 +17,34 @@ import (
 // NewEndpointSecret returns a new signing secret and its stored form.
 func NewEndpointSecret(secretKey string) (secret string, stored storage.WebhookSecret, err error) {
 	secret = NewSecret()
+	stored, err = SealEndpointSecret(secret, secretKey)
+	return secret, stored, err
+}
+
+// SealEndpointSecret is the stored form of a signing secret, which must be
+// "whsec_" and the standard base64 of 24 to 64 bytes (as the Standard
+// Webhooks specification asks) when an operator chose it.
+func SealEndpointSecret(secret, secretKey string) (storage.WebhookSecret, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if !strings.HasPrefix(secret, "whsec_") || err != nil || len(raw) < 24 || len(raw) > 64 {
+		return storage.WebhookSecret{}, errors.New(`a webhook secret is "whsec_" and the base64 of 24 to 64 random bytes`)
+	}
 	sealed, err := sealSecret(secret, secretKey)
 	if err != nil {
-		return "", storage.WebhookSecret{}, err
+		return storage.WebhookSecret{}, err
 	}
-	return secret, storage.WebhookSecret{Sealed: sealed, CreatedAt: time.Now().UTC()}, nil
+	return storage.WebhookSecret{Sealed: sealed, CreatedAt: time.Now().UTC()}, nil
+}
+
+// CurrentSecret is the secret that signs w's deliveries first (the
+// current one, not a rotated one), or "" when w has none.
+func CurrentSecret(w storage.Webhook, secretKey string) (string, error) {
+	for _, s := range w.Secrets {
+		if s.ExpiresAt.IsZero() {
+			return openSecret(s.Sealed, secretKey)
+		}
+	}
+	return "", nil
 }
 
 // Rotate puts next first in w's secrets; the secrets that were current
