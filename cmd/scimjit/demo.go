@@ -133,9 +133,12 @@ func printDemo(w io.Writer, d demoInfo) {
 	row("SAML metadata", base+"/saml/demo/metadata")
 	row("Mail outbox", base+"/demo/outbox")
 	row("Outbox API", base+"/admin/v1/outbox")
+	row("Admin console", base+"/console/operator")
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "  Workspaces \"demo\" and \"demo-hr\" have JIT on. Sign in at the demo IdP,")
 	fmt.Fprintln(&b, "  then to demo-hr with the same email: the join link is in the mail outbox.")
+	fmt.Fprintln(&b, "  The admin console takes the admin token; a member whose DEV role is Admin")
+	fmt.Fprintln(&b, "  reaches their workspace's console from the home page after signing in.")
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "  Try:")
 	shown := d.AdminToken

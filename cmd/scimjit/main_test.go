@@ -167,6 +167,10 @@ func TestDemoModePrintsWorkingURLs(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("outbox page: %d %s", code, body)
 	}
+	code, body = httpDo(t, http.MethodGet, banner["Admin console"], "", nil)
+	if code != http.StatusOK || !strings.Contains(string(body), "admin token") {
+		t.Fatalf("admin console sign-in page: %d %s", code, body)
+	}
 	var hcOut, hcErr bytes.Buffer
 	listen := strings.TrimPrefix(base, "http://")
 	if code := run(t.Context(), []string{"healthcheck"}, mapEnv(map[string]string{"SCIMJIT_LISTEN": listen}), os.ReadFile, &hcOut, &hcErr); code != 0 {
