@@ -79,7 +79,7 @@ func TestOnlyOneProcessRefreshesADueWorkspace(t *testing.T) {
 	store := redistest.NewRedisStore(t)
 	base, _ := url.Parse("http://127.0.0.1:1")
 	newServer := func() *Server {
-		s, err := New(Config{Store: store, Redis: store.Client(), Logger: slog.New(slog.DiscardHandler), BaseURL: base,
+		s, err := New(Config{Store: store, Logger: slog.New(slog.DiscardHandler), BaseURL: base,
 			MetadataClient: idp.Client(), MetadataAllowPrivateHosts: true})
 		if err != nil {
 			t.Fatal(err)

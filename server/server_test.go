@@ -244,7 +244,7 @@ func TestServeFinishesRunningRequestsOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, _ := url.Parse("http://" + ln.Addr().String())
-	srv, err := server.New(server.Config{Store: store, Redis: store.Client(), Logger: slog.New(slog.DiscardHandler), BaseURL: base})
+	srv, err := server.New(server.Config{Store: store, Logger: slog.New(slog.DiscardHandler), BaseURL: base})
 	if err != nil {
 		t.Fatal(err)
 	}

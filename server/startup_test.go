@@ -29,7 +29,7 @@ func serveWithStartup(t *testing.T, ctx context.Context, startup func(context.Co
 	base, _ := url.Parse("http://" + ln.Addr().String())
 	logs := &servertest.Logs{}
 	store := redistest.NewRedisStore(t)
-	srv, err := server.New(server.Config{Store: store, Redis: store.Client(), BaseURL: base, Startup: startup,
+	srv, err := server.New(server.Config{Store: store, BaseURL: base, Startup: startup,
 		AdminToken: "adm_Y2ktdG9rZW4tZm9yLXRoZS1hZG1pbi1hcGk",
 		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {

@@ -140,7 +140,6 @@ func runServe(ctx context.Context, cfg serveConfig, vals map[string]resolved, lo
 	defer stopWatch()
 	sc := cfg.serverConfig()
 	sc.Store = store
-	sc.Redis = store.Client()
 	sc.MailTransport = transport
 	sc.Logger = log
 	sc.BaseURL = baseURL
