@@ -55,6 +55,24 @@ type WebhookAttempt struct {
 	Error string
 }
 
+// ReceivedWebhook is a delivery the demo receiver got (demo mode shows
+// the newest ones at /demo/webhooks).
+type ReceivedWebhook struct {
+	// ID, Type and Time are the delivery's webhook-id, its event type and
+	// when it arrived.
+	ID   string
+	Type string
+	Time time.Time
+	// Verified tells whether its signature matched; Problem says why not.
+	Verified bool
+	Problem  string
+	// Body is the delivered body, pretty-printed when it is JSON.
+	Body string
+}
+
+// ReceivedWebhooksKept is how many received deliveries a workspace keeps.
+const ReceivedWebhooksKept = 50
+
 // Webhooks are the webhook endpoints of workspaces, their outboxes and
 // their delivery attempts.
 //
@@ -90,4 +108,12 @@ type Webhooks interface {
 	// ListWebhookAttempts returns up to limit attempts of an endpoint,
 	// newest first.
 	ListWebhookAttempts(ctx context.Context, ws, id string, limit int) ([]WebhookAttempt, error)
+	// AppendReceivedWebhook records a delivery the demo receiver got (Time
+	// set when zero); the workspace keeps the newest ReceivedWebhooksKept,
+	// the older ones are dropped in the same atomic step. ErrNotFound
+	// without the workspace.
+	AppendReceivedWebhook(ctx context.Context, ws string, r ReceivedWebhook) error
+	// ListReceivedWebhooks returns up to limit received deliveries of the
+	// workspace, newest first.
+	ListReceivedWebhooks(ctx context.Context, ws string, limit int) ([]ReceivedWebhook, error)
 }

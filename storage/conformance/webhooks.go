@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ var webhookCases = []struct {
 	{"WebhookCRUD", testWebhookCRUD},
 	{"WebhookOutbox", testWebhookOutbox},
 	{"WebhookAttempts", testWebhookAttempts},
+	{"ReceivedWebhooks", testReceivedWebhooks},
 }
 
 func testWebhookCRUD(t *testing.T, s storage.Store) {
@@ -134,5 +137,39 @@ func testWebhookAttempts(t *testing.T, s storage.Store) {
 	must(t, s.DeleteWebhook(ctx, wsA, w.ID), "delete")
 	if got, err := s.ListWebhookAttempts(ctx, wsA, w.ID, 10); err != nil || len(got) != 0 {
 		t.Fatalf("attempts after delete = %v, %v", got, err)
+	}
+}
+
+// testReceivedWebhooks: the demo receiver's list keeps the newest
+// ReceivedWebhooksKept deliveries, newest first, per workspace.
+func testReceivedWebhooks(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	wantErr(t, s.AppendReceivedWebhook(ctx, "no-such-ws", storage.ReceivedWebhook{ID: "x"}), storage.ErrNotFound,
+		"append in a missing workspace")
+	n := storage.ReceivedWebhooksKept + 3
+	for i := range n {
+		r := storage.ReceivedWebhook{ID: "msg_" + strconv.Itoa(i), Type: "user.created", Verified: i%2 == 0,
+			Body: "{\n  \"n\": " + strconv.Itoa(i) + "\n}"}
+		if !r.Verified {
+			r.Problem = "no matching signature"
+		}
+		must(t, s.AppendReceivedWebhook(ctx, wsA, r), "append")
+	}
+	got, err := s.ListReceivedWebhooks(ctx, wsA, 2)
+	must(t, err, "list two")
+	last := n - 1
+	if len(got) != 2 || got[0].ID != "msg_"+strconv.Itoa(last) || got[1].ID != "msg_"+strconv.Itoa(last-1) ||
+		got[0].Verified != (last%2 == 0) || got[1].Problem != map[bool]string{true: "", false: "no matching signature"}[(last-1)%2 == 0] ||
+		got[0].Type != "user.created" || got[0].Time.IsZero() || !strings.Contains(got[0].Body, strconv.Itoa(last)) {
+		t.Fatalf("newest two = %+v, want msg_%d and msg_%d, newest first", got, last, last-1)
+	}
+	all, err := s.ListReceivedWebhooks(ctx, wsA, 1000)
+	must(t, err, "list all")
+	if len(all) != storage.ReceivedWebhooksKept || all[len(all)-1].ID != "msg_3" {
+		t.Fatalf("kept %d, the oldest %v; want the newest %d, down to msg_3", len(all), all[len(all)-1].ID,
+			storage.ReceivedWebhooksKept)
+	}
+	if other, err := s.ListReceivedWebhooks(ctx, wsB, 10); err != nil || len(other) != 0 {
+		t.Fatalf("other workspace lists %v, %v; want nothing", other, err)
 	}
 }

@@ -197,4 +197,16 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 		t.Fatal(mails, err)
 	}
 	equal(t, "Mail", mails[0], m)
+
+	var rw storage.ReceivedWebhook
+	fillAll(t, &rw)
+	rw.Time = rw.Time.Truncate(time.Microsecond)
+	if err := s.AppendReceivedWebhook(ctx, ws.ID, rw); err != nil {
+		t.Fatal(err)
+	}
+	rws, err := s.ListReceivedWebhooks(ctx, ws.ID, 1)
+	if err != nil || len(rws) != 1 {
+		t.Fatal(rws, err)
+	}
+	equal(t, "ReceivedWebhook", rws[0], rw)
 }

@@ -62,6 +62,9 @@ func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.AppendReceivedWebhook(ctx, ws, storage.ReceivedWebhook{ID: "msg_1", Type: "user.created", Verified: true}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.AddMailAttempt(ctx, m.ID, storage.MailAttempt{Time: time.Now(), Outcome: "sent"}, "sent", ""); err != nil {
 		t.Fatal(err)
 	}

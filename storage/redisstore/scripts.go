@@ -571,7 +571,7 @@ for _, g in ipairs(redis.call('ZRANGE', prefix .. 'ix:go', 0, -1)) do
   redis.call('UNLINK', prefix .. 'g:' .. g, prefix .. 'gm:' .. g)
 end
 for _, k in ipairs({'tokens', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
-    'ix:ug', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login'}) do
+    'ix:ug', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login', 'demo:received'}) do
   redis.call('UNLINK', prefix .. k)
 end
 redis.call('UNLINK', meta)

@@ -344,3 +344,66 @@ func (s *Store) ListWebhookAttempts(ctx context.Context, ws, id string, limit in
 	}
 	return out, nil
 }
+
+// receivedKey is the workspace's list of deliveries the demo receiver got.
+func (s *Store) receivedKey(ws string) string { return s.wsKey(ws, "demo:received") }
+
+// receivedWire is the stored form of a received delivery.
+type receivedWire struct {
+	V        int    `json:"v"`
+	ID       string `json:"id"`
+	Type     string `json:"ty"`
+	Time     int64  `json:"t"`
+	Verified bool   `json:"ok"`
+	Problem  string `json:"p,omitempty"`
+	Body     string `json:"b"`
+}
+
+// scriptReceivedAppend: KEYS = meta, list; ARGV = record, cap.
+var scriptReceivedAppend = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+return 1
+`)
+
+// AppendReceivedWebhook pushes onto the capped list in one script.
+func (s *Store) AppendReceivedWebhook(ctx context.Context, ws string, r storage.ReceivedWebhook) error {
+	if !validWS(ws) {
+		return storage.ErrNotFound
+	}
+	if r.Time.IsZero() {
+		r.Time = now()
+	}
+	b, err := json.Marshal(receivedWire{V: 1, ID: r.ID, Type: r.Type, Time: toMicro(r.Time), Verified: r.Verified,
+		Problem: r.Problem, Body: r.Body})
+	if err != nil {
+		return err
+	}
+	return s.wrap(scriptReceivedAppend.Run(ctx, s.rdb, []string{s.wsKey(ws, "meta"), s.receivedKey(ws)}, b,
+		storage.ReceivedWebhooksKept).Err())
+}
+
+// ListReceivedWebhooks reads the head of the list (LRANGE).
+func (s *Store) ListReceivedWebhooks(ctx context.Context, ws string, limit int) ([]storage.ReceivedWebhook, error) {
+	if !validWS(ws) {
+		return nil, storage.ErrNotFound
+	}
+	out := []storage.ReceivedWebhook{}
+	if limit <= 0 {
+		return out, nil
+	}
+	recs, err := s.rdb.LRange(ctx, s.receivedKey(ws), 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	for _, rec := range recs {
+		var w receivedWire
+		if err := json.Unmarshal([]byte(rec), &w); err != nil || w.V != 1 {
+			return nil, fmt.Errorf("redisstore: decode received webhook: %v (version %d)", err, w.V)
+		}
+		out = append(out, storage.ReceivedWebhook{ID: w.ID, Type: w.Type, Time: fromMicro(w.Time), Verified: w.Verified,
+			Problem: w.Problem, Body: w.Body})
+	}
+	return out, nil
+}
