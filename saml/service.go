@@ -193,13 +193,16 @@ func (s *Service) Register(e *echo.Echo) {
 	e.POST("/join/confirm", s.handleJoinConfirm)
 	e.POST("/join/resend", s.handleJoinResend)
 	e.POST("/switch", s.handleSwitch)
-	// The demo IdP and the demo outbox page exist in demo mode only.
+	// The demo IdP, the demo outbox page and the demo webhook receiver
+	// exist in demo mode only.
 	if s.demo != nil {
 		e.GET("/demo/idp", s.demo.handleForm)
 		e.POST("/demo/idp", s.demo.handleSubmit)
 		e.GET("/demo/idp/metadata", s.demo.handleMetadata)
 		e.GET("/demo/idp/sso", s.demo.handleSSO)
 		e.GET("/demo/outbox", s.handleDemoOutbox)
+		e.GET("/demo/webhooks", s.handleDemoWebhooks)
+		e.POST(demoReceivePath, s.handleDemoWebhookReceive)
 	}
 }
 

@@ -281,7 +281,14 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: metrics: %w", err)
 		}
 	}
-	if s.webhooks, err = webhooks.New(webhooks.Config{Store: s.store, Queue: q, Render: s.scim, Logger: log,
+	// Demo mode delivers the demo workspaces' events to its own receiver
+	// (package saml), over http to this server's own address; every other
+	// endpoint stays held to Webhooks.AllowPrivate.
+	ownReceiver := ""
+	if sc.Demo {
+		ownReceiver = samlSvc.DemoWebhookURL()
+	}
+	if s.webhooks, err = webhooks.New(webhooks.Config{OwnReceiver: ownReceiver, Store: s.store, Queue: q, Render: s.scim, Logger: log,
 		SecretKey: cfg.SAML.SecretKey, AllowPrivate: cfg.Webhooks.AllowPrivate, PollInterval: cfg.Webhooks.PollInterval,
 		ClaimIdle: cfg.Webhooks.ClaimIdle, Timeout: cfg.Webhooks.Timeout, Observe: s.metrics.webhookAttempt}); err != nil {
 		return nil, fmt.Errorf("server: webhooks: %w", err)

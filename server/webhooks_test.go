@@ -1,206 +1,24 @@
 package server_test
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
+	"github.com/scimjit/scimjit/server/webhooks/webhookstest"
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/queue"
 	"github.com/scimjit/scimjit/storage/redisstore"
 	"github.com/scimjit/scimjit/storage/redistest"
 )
-
-// specVerify checks a delivery as the Standard Webhooks specification
-// says a receiver must, written from the specification and independent
-// of the library scimjit signs with: the signed content is
-// "<webhook-id>.<webhook-timestamp>.<body>", HMAC-SHA256 keyed with the
-// base64-decoded part of the secret after "whsec_", base64-encoded, and
-// webhook-signature is a space-separated list of "v1,<signature>" of
-// which one must match; the timestamp must be within 5 minutes of now.
-func specVerify(secret string, h http.Header, body []byte, now time.Time) error {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil || len(key) == 0 {
-		return fmt.Errorf("bad secret: %v", err)
-	}
-	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
-	if id == "" || ts == "" || sigs == "" {
-		return errors.New("missing webhook headers")
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("bad timestamp %q", ts)
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
-		return fmt.Errorf("timestamp %s is %v away", ts, d)
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	want := mac.Sum(nil)
-	for _, s := range strings.Fields(sigs) {
-		v, b64, ok := strings.Cut(s, ",")
-		if !ok || v != "v1" {
-			continue
-		}
-		got, err := base64.StdEncoding.DecodeString(b64)
-		if err == nil && hmac.Equal(got, want) {
-			return nil
-		}
-	}
-	return errors.New("no matching signature")
-}
-
-// TestSpecVerifierVector: the test verifier accepts the specification's
-// published test vector and refuses it altered.
-func TestSpecVerifierVector(t *testing.T) {
-	h := http.Header{}
-	h.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
-	h.Set("webhook-timestamp", "1614265330")
-	h.Set("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
-	body := []byte(`{"test": 2432232314}`)
-	at := time.Unix(1614265330, 0)
-	if err := specVerify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", h, body, at); err != nil {
-		t.Fatalf("vector refused: %v", err)
-	}
-	if err := specVerify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", h, []byte(`{"test": 2432232315}`), at); err == nil {
-		t.Fatal("altered body accepted")
-	}
-	if err := specVerify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", h, body, at.Add(6*time.Minute)); err == nil {
-		t.Fatal("stale timestamp accepted")
-	}
-}
-
-// delivery is one request the receiver got.
-type delivery struct {
-	ID, Type string
-	Body     []byte
-	Env      map[string]any
-}
-
-// receiver is a webhook receiver that verifies every request with
-// specVerify and records the verified ones. fail, when set, answers a
-// request instead (the receiver is down).
-type receiver struct {
-	t      *testing.T
-	srv    *httptest.Server
-	mu     sync.Mutex
-	secret string
-	got    []delivery
-	bad    []string
-	fail   func(w http.ResponseWriter) bool
-}
-
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{t: t}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.fail != nil && r.fail(w) {
-			return
-		}
-		if err := specVerify(r.secret, req.Header, body, time.Now()); err != nil ||
-			req.Header.Get("Content-Type") != "application/json" || req.Header.Get("User-Agent") != "scimjit" {
-			r.bad = append(r.bad, fmt.Sprintf("%v %v", err, req.Header))
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var env map[string]any
-		if err := json.Unmarshal(body, &env); err != nil {
-			r.bad = append(r.bad, "body not JSON: "+string(body))
-		}
-		typ, _ := env["type"].(string)
-		r.got = append(r.got, delivery{ID: req.Header.Get("webhook-id"), Type: typ, Body: body, Env: env})
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) setFail(f func(w http.ResponseWriter) bool) {
-	r.mu.Lock()
-	r.fail = f
-	r.mu.Unlock()
-}
-
-// waitTypes waits until the receiver has every type of want (as many
-// times as listed), then returns the first delivery of each webhook-id.
-func (r *receiver) waitTypes(want []string, timeout time.Duration) map[string]delivery {
-	r.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		r.mu.Lock()
-		byID := map[string]delivery{}
-		var types []string
-		for _, d := range r.got {
-			if _, dup := byID[d.ID]; dup {
-				continue
-			}
-			byID[d.ID] = d
-			types = append(types, d.Type)
-		}
-		bad := slices.Clone(r.bad)
-		r.mu.Unlock()
-		if len(bad) > 0 {
-			r.t.Fatalf("receiver refused deliveries: %q", bad)
-		}
-		slices.Sort(types)
-		w := slices.Clone(want)
-		slices.Sort(w)
-		if slices.Equal(types, w) {
-			return byID
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("received types %q, want %q", types, w)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the receiver
-	}
-}
-
-// webhookSchemas validates payloads against the OpenAPI document's
-// webhook schemas.
-func webhookSchemas(t *testing.T) func(typ string, body []byte) error {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(server.OpenAPIDocument))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("https://scimjit.test/openapi.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	return func(typ string, body []byte) error {
-		sch, err := c.Compile("https://scimjit.test/openapi.json#/components/schemas/Webhook_" + strings.ReplaceAll(typ, ".", "_"))
-		if err != nil {
-			return fmt.Errorf("no schema for %s: %w", typ, err)
-		}
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		return sch.Validate(inst)
-	}
-}
 
 // webhookEnv is a server with its queue and dispatcher running on a fast
 // retry schedule, deliveries to loopback allowed; store, when not nil,
@@ -218,9 +36,9 @@ func webhookEnv(t *testing.T, store ...storage.Store) *servertest.Env {
 }
 
 // createEndpoint creates an endpoint for r's URL and gives r its secret.
-func createEndpoint(t *testing.T, env *servertest.Env, ws string, r *receiver, types ...string) server.WebhookJSON {
+func createEndpoint(t *testing.T, env *servertest.Env, ws string, r *webhookstest.Receiver, types ...string) server.WebhookJSON {
 	t.Helper()
-	req := map[string]any{"url": r.srv.URL + "/hook", "description": "test receiver"}
+	req := map[string]any{"url": r.Server.URL + "/hook", "description": "test receiver"}
 	if types != nil {
 		req["types"] = types
 	}
@@ -230,9 +48,7 @@ func createEndpoint(t *testing.T, env *servertest.Env, ws string, r *receiver, t
 	if err := json.Unmarshal(body, &w); err != nil || !strings.HasPrefix(w.Secret, "whsec_") {
 		t.Fatalf("created endpoint %s: want a whsec_ secret", body)
 	}
-	r.mu.Lock()
-	r.secret = w.Secret
-	r.mu.Unlock()
+	r.SetSecret(w.Secret)
 	return w
 }
 
@@ -287,10 +103,10 @@ func TestWebhooksEndToEnd(t *testing.T) {
 
 func testWebhooksEndToEnd(t *testing.T, env *servertest.Env) {
 	tok := env.CreateWorkspace(t, "acme", nil)
-	r := newReceiver(t)
+	r := webhookstest.NewReceiver(t)
 	ep := createEndpoint(t, env, "acme", r)
 	// An endpoint that wants group events only.
-	r2 := newReceiver(t)
+	r2 := webhookstest.NewReceiver(t)
 	createEndpoint(t, env, "acme", r2, "group.*")
 
 	uid, want := scimSequence(t, env, tok, "acme")
@@ -313,9 +129,9 @@ func testWebhooksEndToEnd(t *testing.T, env *servertest.Env) {
 	}
 	want = append(want, "user.created", "membership.roles_changed", "join.pending", "join.verified",
 		"signin.succeeded", "signin.refused")
-	got := r.waitTypes(want, 20*time.Second)
-	r2.waitTypes([]string{"group.created", "group.member_added"}, 20*time.Second)
-	validate := webhookSchemas(t)
+	got := r.WaitTypes(want, 20*time.Second)
+	r2.WaitTypes([]string{"group.created", "group.member_added"}, 20*time.Second)
+	validate := webhookstest.Schemas(t)
 	for id, d := range got {
 		if err := validate(d.Type, d.Body); err != nil {
 			t.Errorf("%s payload %s not valid against its schema: %v", d.Type, d.Body, err)
@@ -370,15 +186,15 @@ func TestWebhooksReceiverDownThenUp(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	r := newReceiver(t)
-	r.srv.Close()
-	r.srv.URL = "http://" + addr
+	r := webhookstest.NewReceiver(t)
+	r.Server.Close()
+	r.Server.URL = "http://" + addr
 	ep := createEndpoint(t, env, "acme", r)
 
 	_, want := scimSequence(t, env, tok, "acme")
 	time.Sleep(time.Second) // deliveries fail with connection refused meanwhile
 	failures := 0
-	r.setFail(func(w http.ResponseWriter) bool {
+	r.SetFail(func(w http.ResponseWriter) bool {
 		failures++
 		switch {
 		case failures <= 5:
@@ -395,12 +211,12 @@ func TestWebhooksReceiverDownThenUp(t *testing.T) {
 	if err != nil {
 		t.Skipf("the receiver's port was taken meanwhile: %v", err)
 	}
-	r.srv = httptest.NewUnstartedServer(r.srv.Config.Handler)
-	r.srv.Listener = ln
-	r.srv.Start()
-	t.Cleanup(r.srv.Close)
+	r.Server = httptest.NewUnstartedServer(r.Server.Config.Handler)
+	r.Server.Listener = ln
+	r.Server.Start()
+	t.Cleanup(r.Server.Close)
 
-	r.waitTypes(want, 30*time.Second)
+	r.WaitTypes(want, 30*time.Second)
 	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/deliveries?limit=1000", nil)
 	wantStatus(t, resp, body, http.StatusOK)
 	for _, e := range []string{"connection refused", "HTTP 500", "Timeout"} {
@@ -422,9 +238,9 @@ func TestWebhooksReceiverDownThenUp(t *testing.T) {
 func TestWebhooksGoneThenRedeliver(t *testing.T) {
 	env := webhookEnv(t)
 	tok := env.CreateWorkspace(t, "acme", nil)
-	r := newReceiver(t)
+	r := webhookstest.NewReceiver(t)
 	ep := createEndpoint(t, env, "acme", r)
-	r.setFail(func(w http.ResponseWriter) bool { w.WriteHeader(http.StatusGone); return true })
+	r.SetFail(func(w http.ResponseWriter) bool { w.WriteHeader(http.StatusGone); return true })
 	start := time.Now()
 	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "grace@example.com"})
@@ -461,12 +277,12 @@ func TestWebhooksGoneThenRedeliver(t *testing.T) {
 	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/redeliver",
 		map[string]any{"since": start.Add(-time.Second).Format(time.RFC3339Nano)})
 	wantStatus(t, resp, body, http.StatusConflict)
-	r.setFail(nil)
+	r.SetFail(nil)
 	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme/webhooks/"+ep.ID, map[string]any{"enabled": true})
 	wantStatus(t, resp, body, http.StatusOK)
 	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/failed/"+f.EventID+"/redeliver", nil)
 	wantStatus(t, resp, body, http.StatusAccepted)
-	first := r.waitTypes([]string{"user.created"}, 15*time.Second)
+	first := r.WaitTypes([]string{"user.created"}, 15*time.Second)
 	if _, ok := first[f.EventID]; !ok {
 		t.Fatalf("redelivered with ids %v, want %s", first, f.EventID)
 	}
@@ -481,9 +297,7 @@ func TestWebhooksGoneThenRedeliver(t *testing.T) {
 	}
 	deadline = time.Now().Add(15 * time.Second)
 	for {
-		r.mu.Lock()
-		n := len(r.got)
-		r.mu.Unlock()
+		n := len(r.Got())
 		if n == 2 {
 			break
 		}
@@ -492,10 +306,8 @@ func TestWebhooksGoneThenRedeliver(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the receiver
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.got[1].ID != f.EventID {
-		t.Fatalf("redelivery since has id %s, want %s", r.got[1].ID, f.EventID)
+	if got := r.Got(); got[1].ID != f.EventID {
+		t.Fatalf("redelivery since has id %s, want %s", got[1].ID, f.EventID)
 	}
 }
 
@@ -505,7 +317,7 @@ func TestWebhooksGoneThenRedeliver(t *testing.T) {
 func TestWebhookSecretRotation(t *testing.T) {
 	env := webhookEnv(t)
 	tok := env.CreateWorkspace(t, "acme", nil)
-	r := newReceiver(t)
+	r := webhookstest.NewReceiver(t)
 	ep := createEndpoint(t, env, "acme", r)
 	old := ep.Secret
 	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces/acme/webhooks/"+ep.ID+"/rotate-secret",
@@ -520,16 +332,16 @@ func TestWebhookSecretRotation(t *testing.T) {
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "rot@example.com"})
 	wantStatus(t, resp, body, http.StatusCreated)
 	// r verifies with the old secret, r2 with the new one.
-	r.waitTypes([]string{"user.created"}, 15*time.Second)
-	r2 := newReceiver(t)
-	r2.secret = rot.Secret
+	r.WaitTypes([]string{"user.created"}, 15*time.Second)
+	r2 := webhookstest.NewReceiver(t)
+	r2.SetSecret(rot.Secret)
 	resp, body = env.Admin(t, http.MethodPatch, "/admin/v1/workspaces/acme/webhooks/"+ep.ID,
-		map[string]any{"url": r2.srv.URL + "/hook"})
+		map[string]any{"url": r2.Server.URL + "/hook"})
 	wantStatus(t, resp, body, http.StatusOK)
 	resp, body = env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "rot2@example.com"})
 	wantStatus(t, resp, body, http.StatusCreated)
-	r2.waitTypes([]string{"user.created"}, 15*time.Second)
+	r2.WaitTypes([]string{"user.created"}, 15*time.Second)
 	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/webhooks", nil)
 	if strings.Contains(string(body), "whsec_") {
 		t.Fatalf("list shows a secret: %s", body)
@@ -551,13 +363,13 @@ func TestWebhooksSurviveRedisRestart(t *testing.T) {
 			Backoff: queue.Backoff{Base: 100 * time.Millisecond, Max: 300 * time.Millisecond, Retries: 200}}
 	})
 	tok := env.CreateWorkspace(t, "acme", nil)
-	r := newReceiver(t)
+	r := webhookstest.NewReceiver(t)
 	// 503 with Retry-After: each delivery waits about 3 s between
 	// attempts, so at the restart the tasks are almost surely waiting in
 	// Redis rather than running. (A task running at the kill is not lost
 	// either: its lease runs out and the queue takes it back, but that
 	// takes about a minute.)
-	r.setFail(func(w http.ResponseWriter) bool {
+	r.SetFail(func(w http.ResponseWriter) bool {
 		w.Header().Set("Retry-After", "2")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return true
@@ -567,8 +379,8 @@ func TestWebhooksSurviveRedisRestart(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // the deliveries dispatched and failed once
 
 	rs.Restart(t)
-	r.setFail(nil)
-	r.waitTypes(want, 150*time.Second)
+	r.SetFail(nil)
+	r.WaitTypes(want, 150*time.Second)
 }
 
 // TestWebhookMetrics: attempts are counted by outcome and the queue
@@ -582,9 +394,9 @@ func TestWebhookMetrics(t *testing.T) {
 		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second}
 	})
 	tok := env.CreateWorkspace(t, "acme", nil)
-	r := newReceiver(t)
+	r := webhookstest.NewReceiver(t)
 	createEndpoint(t, env, "acme", r)
-	r.setFail(func(w http.ResponseWriter) bool { w.WriteHeader(http.StatusInternalServerError); return true })
+	r.SetFail(func(w http.ResponseWriter) bool { w.WriteHeader(http.StatusInternalServerError); return true })
 	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "m1@example.com"})
 	wantStatus(t, resp, body, http.StatusCreated)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/server"
+	"github.com/scimjit/scimjit/server/webhooks"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -40,8 +41,10 @@ type demoInfo struct {
 }
 
 // setupDemo creates the demo workspaces when missing (JIT on), points their
-// IdP at the built-in demo IdP, and replaces the demo SCIM token.
-func setupDemo(ctx context.Context, store storage.Store, srv *server.Server, log *slog.Logger) (demoInfo, error) {
+// IdP at the built-in demo IdP and their demo webhook endpoint at the
+// server's demo receiver, and replaces the demo SCIM token. secretKey is
+// --secret-key (it seals the endpoints' signing secrets).
+func setupDemo(ctx context.Context, store storage.Store, srv *server.Server, secretKey string, log *slog.Logger) (demoInfo, error) {
 	var info demoInfo
 	md, err := srv.SAML().DemoIdPMetadata()
 	if err != nil {
@@ -77,6 +80,9 @@ func setupDemo(ctx context.Context, store storage.Store, srv *server.Server, log
 				return info, fmt.Errorf("set demo idp of %s: %w", dw.ID, err)
 			}
 		}
+		if err := demoWebhook(ctx, store, dw.ID, srv.SAML().DemoWebhookURL(), secretKey); err != nil {
+			return info, fmt.Errorf("demo webhook endpoint of %s: %w", dw.ID, err)
+		}
 	}
 	ws := demoWorkspaces[0].ID
 	tokens, err := store.ListSCIMTokens(ctx, ws)
@@ -98,6 +104,35 @@ func setupDemo(ctx context.Context, store storage.Store, srv *server.Server, log
 	}
 	info.SCIMToken = tok
 	return info, nil
+}
+
+// demoWebhook gives workspace ws its endpoint that delivers every event
+// to the demo receiver at url: created with a new secret when missing,
+// else pointed at url (the base URL may differ from the last start) and
+// enabled. The receiver reads the secret from the endpoint, so a restart
+// keeps it.
+func demoWebhook(ctx context.Context, store storage.Store, ws, url, secretKey string) error {
+	w, err := store.GetWebhook(ctx, ws, saml.DemoWebhookEndpoint)
+	if errors.Is(err, storage.ErrNotFound) {
+		_, stored, err := webhooks.NewEndpointSecret(secretKey)
+		if err != nil {
+			return err
+		}
+		_, err = store.CreateWebhook(ctx, ws, storage.Webhook{ID: saml.DemoWebhookEndpoint, URL: url,
+			Description: "demo receiver (/demo/webhooks)", Enabled: true, Secrets: []storage.WebhookSecret{stored}})
+		if !errors.Is(err, storage.ErrAlreadyExists) { // another process created it meanwhile
+			return err
+		}
+		return nil
+	}
+	if err != nil || (w.URL == url && w.Enabled) {
+		return err
+	}
+	_, err = store.UpdateWebhook(ctx, ws, saml.DemoWebhookEndpoint, func(w *storage.Webhook) error {
+		w.URL, w.Enabled, w.DisabledReason = url, true, ""
+		return nil
+	})
+	return err
 }
 
 // newAdminToken makes a random admin token for demo mode.
@@ -132,11 +167,14 @@ func printDemo(w io.Writer, d demoInfo) {
 	row("Admin token", adminToken)
 	row("SAML metadata", base+"/saml/demo/metadata")
 	row("Mail outbox", base+"/demo/outbox")
+	row("Demo webhooks", base+"/demo/webhooks")
 	row("Outbox API", base+"/admin/v1/outbox")
 	row("Admin console", base+"/console/operator")
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "  Workspaces \"demo\" and \"demo-hr\" have JIT on. Sign in at the demo IdP,")
 	fmt.Fprintln(&b, "  then to demo-hr with the same email: the join link is in the mail outbox.")
+	fmt.Fprintln(&b, "  Each demo workspace sends its events as signed webhooks to the built-in")
+	fmt.Fprintln(&b, "  receiver: the demo webhooks page shows them with their verified signatures.")
 	fmt.Fprintln(&b, "  The admin console takes the admin token; a member whose DEV role is Admin")
 	fmt.Fprintln(&b, "  reaches their workspace's console from the home page after signing in.")
 	fmt.Fprintln(&b)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"html"
@@ -9,12 +10,14 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scimjit/scimjit/saml/mail/mailtest"
+	"github.com/scimjit/scimjit/server/webhooks/webhookstest"
 )
 
 var (
@@ -133,5 +136,149 @@ func TestServeSendsJoinMailOverSMTP(t *testing.T) {
 	msg := smtpSrv.Next(ctx, t)
 	if len(msg.To) != 1 || msg.To[0] != "sam@example.test" || !strings.Contains(msg.Subject, "Demo HR") || !strings.Contains(msg.Text, base+"/join/") {
 		t.Fatalf("message %+v", msg)
+	}
+}
+
+// demoDelivery is one delivery on the demo webhooks page.
+type demoDelivery struct {
+	ID, Type string
+	Verified bool
+	Problem  string
+}
+
+var deliveryRe = regexp.MustCompile(`(?s)<article class="delivery" data-webhook-id="([^"]*)" data-type="([^"]*)">\s*<h3>[^<]*<span class="badge (on|off)">.*?</p>`)
+var problemRe = regexp.MustCompile(`<span class="problem">([^<]*)</span>`)
+
+// demoDeliveries reads workspace ws's deliveries off the demo webhooks
+// page, newest first.
+func demoDeliveries(t *testing.T, base, ws string) []demoDelivery {
+	t.Helper()
+	resp, err := http.Get(base + "/demo/webhooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, section, ok := strings.Cut(string(page), `<section class="webhooks" id="webhooks-`+ws+`">`)
+	if resp.StatusCode != http.StatusOK || !ok || !strings.Contains(string(page), `<meta http-equiv="refresh"`) {
+		t.Fatalf("demo webhooks page: %d, want a refreshing page with a section of %s:\n%s", resp.StatusCode, ws, page)
+	}
+	section, _, _ = strings.Cut(section, "</section>")
+	var out []demoDelivery
+	for _, m := range deliveryRe.FindAllStringSubmatch(section, -1) {
+		d := demoDelivery{ID: m[1], Type: m[2], Verified: m[3] == "on"}
+		if p := problemRe.FindStringSubmatch(m[0]); p != nil {
+			d.Problem = html.UnescapeString(p[1])
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// waitDeliveries polls the demo webhooks page until ws shows a delivery
+// of every type of want, verified, and returns the deliveries.
+func waitDeliveries(t *testing.T, base, ws string, want ...string) []demoDelivery {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := demoDeliveries(t, base, ws)
+		missing := slices.DeleteFunc(slices.Clone(want), func(typ string) bool {
+			return slices.ContainsFunc(got, func(d demoDelivery) bool { return d.Type == typ && d.Verified })
+		})
+		if len(missing) == 0 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo webhooks of %s = %+v; no verified %q", ws, got, missing)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the page, as its refresh does
+	}
+}
+
+// postDelivery posts body with headers h to the demo receiver.
+func postDelivery(t *testing.T, base string, h http.Header, body []byte) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/demo/webhooks/receive", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = h
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestDemoWebhooksPageShowsSignInDeliveries: demo mode delivers the demo
+// workspaces' events to its own receiver (over http to its own loopback
+// address, with no --webhooks-allow-private): after a demo sign-in the
+// demo webhooks page, linked from the banner and the demo IdP, shows the
+// JIT sign-in's user.created and signin.succeeded deliveries as verified.
+// A delivery signed with the endpoint's secret by an independent signer
+// verifies; the same delivery with its body altered is refused with 400
+// and shown as not verified with the reason; a request that is no
+// delivery is refused and not shown.
+func TestDemoWebhooksPageShowsSignInDeliveries(t *testing.T) {
+	banner, _, stop := startServe(t, []string{"serve", "--listen", "127.0.0.1:0"}, nil)
+	defer stop()
+	base := banner["Base URL"]
+	if banner["Demo webhooks"] != base+"/demo/webhooks" {
+		t.Fatalf("banner names demo webhooks %q, want %s/demo/webhooks", banner["Demo webhooks"], base)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(base + "/demo/idp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(form), `href="/demo/webhooks"`) {
+		t.Errorf("the demo IdP page does not link the demo webhooks page:\n%s", form)
+	}
+	if got := demoDeliveries(t, base, "demo"); len(got) != 0 {
+		t.Fatalf("deliveries before any sign-in: %+v", got)
+	}
+	demoSignIn(t, browser, base, "demo", "ada@example.com")
+	waitDeliveries(t, base, "demo", "user.created", "signin.succeeded")
+
+	// The endpoint's secret, from a rotation through the admin API (the
+	// receiver verifies with the endpoint's current secret).
+	code, body := httpDo(t, http.MethodPost, banner["Admin API"]+"/workspaces/demo/webhooks/demo-receiver/rotate-secret",
+		banner["Admin token"], map[string]any{"overlap": "0s"})
+	var rot struct{ Secret string }
+	if code != http.StatusOK || json.Unmarshal(body, &rot) != nil || rot.Secret == "" {
+		t.Fatalf("rotate the demo endpoint's secret: %d %s", code, body)
+	}
+	delivery := []byte(`{"id":"msg_signed","type":"user.updated","time":"2026-01-02T03:04:05Z","workspace":"demo","cause":"scim.user.updated","data":{"id":"u1"}}`)
+	h, err := webhookstest.Sign(rot.Secret, "msg_signed", time.Now(), delivery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := postDelivery(t, base, h, delivery); code != http.StatusNoContent {
+		t.Fatalf("a delivery signed with the endpoint's secret: %d, want 204", code)
+	}
+	tampered := bytes.Replace(delivery, []byte(`"u1"`), []byte(`"u2"`), 1)
+	h, err = webhookstest.Sign(rot.Secret, "msg_tampered", time.Now(), delivery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := postDelivery(t, base, h, tampered); code != http.StatusBadRequest {
+		t.Fatalf("a tampered delivery: %d, want 400", code)
+	}
+	if code := postDelivery(t, base, http.Header{}, []byte("hello")); code != http.StatusBadRequest {
+		t.Fatalf("a request that is no delivery: %d, want 400", code)
+	}
+	got := demoDeliveries(t, base, "demo")
+	if len(got) < 4 || got[0].ID != "msg_tampered" || got[0].Verified ||
+		got[0].Problem != "no signature matches the endpoint's secret" || got[1].ID != "msg_signed" || !got[1].Verified ||
+		got[1].Type != "user.updated" {
+		t.Fatalf("demo webhooks after the posts = %+v; want the tampered one (not verified, why) above the signed one (verified), newest first", got)
+	}
+	if hr := demoDeliveries(t, base, "demo-hr"); len(hr) != 0 {
+		t.Errorf("demo-hr shows deliveries of demo: %+v", hr)
 	}
 }

@@ -49,7 +49,7 @@ func (s *startup) run(ctx context.Context) error {
 		s.log.InfoContext(ctx, "bootstrap applied", "file", s.bootstrapFile, "workspaces", len(s.bootstrap.Workspaces))
 	}
 	if s.demo {
-		info, err := setupDemo(ctx, s.store, s.srv, s.log)
+		info, err := setupDemo(ctx, s.store, s.srv, s.secrets.SecretKey, s.log)
 		if err != nil {
 			return fmt.Errorf("demo mode: %w", err)
 		}

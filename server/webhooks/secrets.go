@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -85,3 +86,19 @@ func sign(secrets []string, id string, ts time.Time, body []byte) (string, error
 
 // timestampHeader is the webhook-timestamp of ts.
 func timestampHeader(ts time.Time) string { return strconv.FormatInt(ts.Unix(), 10) }
+
+// Verify checks a delivery to endpoint w as a receiver holding w's
+// current secret does (Standard Webhooks): one of the signatures in
+// webhook-signature matches, and webhook-timestamp is within five
+// minutes of now. secretKey opens the stored secret.
+func Verify(w storage.Webhook, secretKey string, h http.Header, body []byte) error {
+	secret, err := CurrentSecret(w, secretKey)
+	if err != nil {
+		return err
+	}
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return fmt.Errorf("webhook secret: %w", err)
+	}
+	return wh.Verify(body, h)
+}

@@ -65,6 +65,11 @@ type Config struct {
 	// link-local addresses (tests, on-premises receivers); refused by
 	// default.
 	AllowPrivate bool
+	// OwnReceiver is the URL of this server's own demo receiver (demo
+	// mode; empty otherwise). Deliveries to exactly this URL may use http
+	// and reach a loopback or private address whatever AllowPrivate says;
+	// every other URL is held to AllowPrivate.
+	OwnReceiver string
 	// PollInterval is how often the dispatcher looks at the outboxes when
 	// no local write woke it (default DefaultPollInterval); ClaimIdle is
 	// how long an entry read by another dispatcher stays unacknowledged
@@ -81,9 +86,11 @@ type Config struct {
 
 // Service is the dispatcher and the delivery handler.
 type Service struct {
-	cfg      Config
-	log      *slog.Logger
-	client   *http.Client
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+	// own delivers to Config.OwnReceiver (nil without one).
+	own      *http.Client
 	wake     chan struct{}
 	consumer string
 }
@@ -111,6 +118,9 @@ func New(cfg Config) (*Service, error) {
 	host, _ := os.Hostname()
 	s := &Service{cfg: cfg, log: cfg.Logger, client: newClient(cfg.Timeout, cfg.AllowPrivate),
 		wake: make(chan struct{}, 1), consumer: host + "-" + strconv.Itoa(os.Getpid()) + "-" + storage.NewID()[:6]}
+	if cfg.OwnReceiver != "" {
+		s.own = newClient(cfg.Timeout, true)
+	}
 	cfg.Queue.Handle(TaskType, s.deliver)
 	return s, nil
 }
