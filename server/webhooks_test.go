@@ -11,8 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
+	"github.com/scimjit/scimjit/server/webhooks"
 	"github.com/scimjit/scimjit/server/webhooks/webhookstest"
 	"github.com/scimjit/scimjit/storage"
 	"github.com/scimjit/scimjit/storage/queue"
@@ -432,5 +434,67 @@ func TestWebhookMetrics(t *testing.T) {
 	}
 	if o := metric("scimjit_queue_oldest_pending_seconds", ""); o < 0 {
 		t.Fatalf("oldest pending %v", o)
+	}
+}
+
+// TestDemoReceiverIsTheOnlyPrivateTarget: in demo mode without
+// AllowPrivate, the endpoint whose URL is the server's own demo receiver
+// gets its deliveries over http on loopback (the receiver records them as
+// verified), while an endpoint a user points at another loopback address
+// is refused: http is refused when it is created, and an https one on
+// loopback is refused at the dialler.
+func TestDemoReceiverIsTheOnlyPrivateTarget(t *testing.T) {
+	env := servertest.New(t, func(c *server.Config) {
+		c.Demo = true
+		c.Webhooks = server.WebhooksConfig{PollInterval: 50 * time.Millisecond, Timeout: 2 * time.Second}
+		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
+			Backoff: queue.Backoff{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond, Retries: 50}}
+	})
+	tok := env.CreateWorkspace(t, "demo", nil)
+	_, stored, err := webhooks.NewEndpointSecret("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.CreateWebhook(t.Context(), "demo", storage.Webhook{ID: saml.DemoWebhookEndpoint,
+		URL: env.Server.SAML().DemoWebhookURL(), Enabled: true, Secrets: []storage.WebhookSecret{stored}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(env.Server.SAML().DemoWebhookURL(), "http://127.0.0.1:") {
+		t.Fatalf("demo receiver URL %s, want http on loopback", env.Server.SAML().DemoWebhookURL())
+	}
+	r := webhookstest.NewReceiver(t)
+	resp, body := env.Admin(t, http.MethodPost, "/admin/v1/workspaces/demo/webhooks",
+		map[string]any{"url": r.Server.URL + "/hook"})
+	wantStatus(t, resp, body, http.StatusBadRequest)
+	tlsRecv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("a user's endpoint on loopback was reached")
+	}))
+	defer tlsRecv.Close()
+	resp, body = env.Admin(t, http.MethodPost, "/admin/v1/workspaces/demo/webhooks", map[string]any{"url": tlsRecv.URL + "/hook"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	var user server.WebhookJSON
+	_ = json.Unmarshal(body, &user)
+
+	resp, body = env.Do(t, http.MethodPost, "/scim/v2/demo/Users", tok, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "demo@example.com"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, err := env.Store.ListReceivedWebhooks(t.Context(), "demo", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/demo/webhooks/"+user.ID+"/deliveries", nil)
+		refused := strings.Contains(string(body), "refused to connect to a loopback address")
+		if len(got) == 1 && refused {
+			if !got[0].Verified || got[0].Type != "user.created" {
+				t.Fatalf("the demo receiver got %+v, want user.created verified", got[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo receiver got %+v; user endpoint attempts %s (want refused)", got, body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the store and the attempts
 	}
 }
