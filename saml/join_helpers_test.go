@@ -55,6 +55,9 @@ type joinOptions struct {
 	smtpDown bool
 	// retries, when set, replaces servertest's retry count of tasks.
 	retries int
+	// webhooks lets webhook endpoints reach receivers on loopback over
+	// http (test receivers).
+	webhooks bool
 }
 
 func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
@@ -85,6 +88,7 @@ func newJoinEnv(t *testing.T, opts joinOptions) *joinEnv {
 			c.Queue.Backoff.Retries = opts.retries
 		}
 		c.SAML.VerifyTTL = opts.verifyTTL
+		c.Webhooks.AllowPrivate = opts.webhooks
 		if opts.wrapStore != nil {
 			c.Store = opts.wrapStore(c.Store)
 		}

@@ -17,13 +17,16 @@ import (
 func TestDemoIdPAbsentOutsideDemoMode(t *testing.T) {
 	env := servertest.New(t, nil)
 	b := newSSOBrowser(env)
-	for _, p := range []string{"/demo/idp", "/demo/idp/metadata", "/demo/idp/sso"} {
+	for _, p := range []string{"/demo/idp", "/demo/idp/metadata", "/demo/idp/sso", "/demo/webhooks"} {
 		if pg := b.get(t, p); pg.Status != http.StatusNotFound {
 			t.Errorf("GET %s: %d", p, pg.Status)
 		}
 	}
 	if pg := b.postForm(t, "/demo/idp", url.Values{"email": {"x@y.example"}}); pg.Status != http.StatusNotFound && pg.Status != http.StatusMethodNotAllowed {
 		t.Errorf("POST /demo/idp: %d", pg.Status)
+	}
+	if pg := b.postForm(t, "/demo/webhooks/receive", url.Values{}); pg.Status != http.StatusNotFound && pg.Status != http.StatusMethodNotAllowed {
+		t.Errorf("POST /demo/webhooks/receive: %d", pg.Status)
 	}
 	if _, err := env.Server.SAML().DemoIdPMetadata(); err == nil {
 		t.Error("DemoIdPMetadata works outside demo mode")
