@@ -2,7 +2,7 @@
 // workspace (crewjam/saml), the assertion consumer with its checks,
 // just-in-time provisioning, server-side sessions, the join flow with
 // email verification, workspace switching, and the demo identity provider
-// used in demo mode.
+// and demo webhook receiver used in demo mode.
 //
 // A sign-in runs one way through three files: acs.go validates the
 // response and consumes the assertion ID, jit.go decides from what the
@@ -39,7 +39,8 @@
 //     membership is deactivated or deleted), CSRF tokens, pages (with
 //     ErrorPage, the page of every failed browser request),
 //     /api/v1/me, the home page and workspace switching.
-//   - demo.go: the demo IdP (Config.Demo only).
+//   - demo.go: the demo IdP (Config.Demo only); demo_webhooks.go: the
+//     demo webhook receiver and its page /demo/webhooks.
 //   - mail/: mail delivery.
 //
 // docs/saml.md describes the behaviour; docs/idp-*.md the IdP setup.

@@ -38,19 +38,26 @@ func postForm(t *testing.T, c *http.Client, target string, form url.Values) (*ht
 	return resp, string(body)
 }
 
+// getPage GETs target with c and returns the status and the body.
+func getPage(t *testing.T, c *http.Client, target string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(target)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 // demoSignIn signs browser in to ws through the demo IdP as email and
 // returns the page the ACS ends on.
 func demoSignIn(t *testing.T, browser *http.Client, base, ws, email string) string {
 	t.Helper()
-	resp, err := browser.Get(base + "/demo/idp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfRe.FindStringSubmatch(string(page))
-	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(string(page), `<option value="`+ws+`">`) {
-		t.Fatalf("demo IdP form: %d\n%s", resp.StatusCode, page)
+	code, page := getPage(t, browser, base+"/demo/idp")
+	m := csrfRe.FindStringSubmatch(page)
+	if code != http.StatusOK || m == nil || !strings.Contains(page, `<option value="`+ws+`">`) {
+		t.Fatalf("demo IdP form: %d\n%s", code, page)
 	}
 	// The form redirects through /saml/{ws}/login to the demo IdP's SSO
 	// endpoint, which answers with the auto-post form for the ACS.
@@ -154,15 +161,10 @@ var problemRe = regexp.MustCompile(`<span class="problem">([^<]*)</span>`)
 // page, newest first.
 func demoDeliveries(t *testing.T, base, ws string) []demoDelivery {
 	t.Helper()
-	resp, err := http.Get(base + "/demo/webhooks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	_, section, ok := strings.Cut(string(page), `<section class="webhooks" id="webhooks-`+ws+`">`)
-	if resp.StatusCode != http.StatusOK || !ok || !strings.Contains(string(page), `<meta http-equiv="refresh"`) {
-		t.Fatalf("demo webhooks page: %d, want a refreshing page with a section of %s:\n%s", resp.StatusCode, ws, page)
+	code, page := getPage(t, http.DefaultClient, base+"/demo/webhooks")
+	_, section, ok := strings.Cut(page, `<section class="webhooks" id="webhooks-`+ws+`">`)
+	if code != http.StatusOK || !ok || !strings.Contains(page, `<meta http-equiv="refresh"`) {
+		t.Fatalf("demo webhooks page: %d, want a refreshing page with a section of %s:\n%s", code, ws, page)
 	}
 	section, _, _ = strings.Cut(section, "</section>")
 	var out []demoDelivery
@@ -231,13 +233,7 @@ func TestDemoWebhooksPageShowsSignInDeliveries(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
-	resp, err := browser.Get(base + "/demo/idp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	form, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(form), `href="/demo/webhooks"`) {
+	if _, form := getPage(t, browser, base+"/demo/idp"); !strings.Contains(form, `href="/demo/webhooks"`) {
 		t.Errorf("the demo IdP page does not link the demo webhooks page:\n%s", form)
 	}
 	if got := demoDeliveries(t, base, "demo"); len(got) != 0 {
