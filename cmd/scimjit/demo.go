@@ -120,10 +120,10 @@ func demoWebhook(ctx context.Context, store storage.Store, ws, url, secretKey st
 		}
 		_, err = store.CreateWebhook(ctx, ws, storage.Webhook{ID: saml.DemoWebhookEndpoint, URL: url,
 			Description: "demo receiver (/demo/webhooks)", Enabled: true, Secrets: []storage.WebhookSecret{stored}})
-		if !errors.Is(err, storage.ErrAlreadyExists) { // another process created it meanwhile
-			return err
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			err = nil // another process created it meanwhile
 		}
-		return nil
+		return err
 	}
 	if err != nil || (w.URL == url && w.Enabled) {
 		return err
