@@ -44,7 +44,7 @@ document.addEventListener("click", function (ev) {
           if (gap) { gap.hidden = false; rows.appendChild(gap); gap.removeAttribute("id"); }
           rows.insertAdjacentHTML("beforeend", html);
         }
-        status.textContent = "Live · checked " + new Date().toLocaleTimeString();
+        status.textContent = "Live · checked " + new Date().toISOString().slice(11, 19) + " UTC";
         schedule(more ? 250 : 2000);
       });
     }).catch(function () {
