@@ -15,6 +15,17 @@ import (
 	"github.com/scimjit/scimjit/storage"
 )
 
+// consoleAdmin starts a server (private webhook targets refused) with a
+// workspace acme and a browser signed in as its admin.
+func consoleAdmin(t *testing.T) (*servertest.Env, storage.User, *consoleBrowser) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "acme", nil)
+	admin := addMember(t, env, "acme", "ada@acme.example", storage.SourceJIT, storage.Roles{Dev: "Admin", Test: "Admin", Prod: "Admin"})
+	b := newConsoleBrowser(t, env)
+	b.signInAs(admin.AccountID, "acme", time.Hour)
+	return env, admin, b
+}
+
 var eventRow = regexp.MustCompile(`<tr data-event="([^"]+)">`)
 
 // shownEvents are the ids of the event rows of a page or fragment.
@@ -60,11 +71,7 @@ func ids(es []storage.Event) []string {
 // which finds the match; and the live tail's fragment gives the rows
 // after its cursor and the cursor of the next poll.
 func TestConsoleEventsFilters(t *testing.T) {
-	env := servertest.New(t, nil)
-	env.CreateWorkspace(t, "acme", nil)
-	admin := addMember(t, env, "acme", "ada@acme.example", storage.SourceJIT, storage.Roles{Dev: "Admin", Test: "Admin", Prod: "Admin"})
-	b := newConsoleBrowser(t, env)
-	b.signInAs(admin.AccountID, "acme", time.Hour)
+	env, admin, b := consoleAdmin(t)
 
 	var scim, person []storage.Event
 	for range 5 {

@@ -6,10 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/scimjit/scimjit/server/servertest"
-	"github.com/scimjit/scimjit/storage"
 )
 
 // TestConsoleWebhooksForms: on a server that does not allow private
@@ -20,11 +16,7 @@ import (
 // refused with the reason on the page, and deleted; each change is an
 // event whose actor is the admin.
 func TestConsoleWebhooksForms(t *testing.T) {
-	env := servertest.New(t, nil)
-	env.CreateWorkspace(t, "acme", nil)
-	admin := addMember(t, env, "acme", "ada@acme.example", storage.SourceJIT, storage.Roles{Dev: "Admin", Test: "Admin", Prod: "Admin"})
-	b := newConsoleBrowser(t, env)
-	b.signInAs(admin.AccountID, "acme", time.Hour)
+	env, admin, b := consoleAdmin(t)
 	ctx := t.Context()
 
 	b.do(http.MethodGet, "/console/w/acme/webhooks", nil)
