@@ -175,6 +175,8 @@ func (h *Console) eventsTail(c echo.Context) error {
 	hd := c.Response().Header()
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
+	// Rows for console.js to insert, never a page of their own.
+	hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 	hd.Set("X-Events-Next", s.Last)
 	if !s.End {
 		hd.Set("X-Events-More", "1")
