@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
+	"github.com/scimjit/scimjit/server/webhooks/webhookstest"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -21,22 +23,29 @@ import (
 // switches JIT on, is shown a refused metadata paste next to its field,
 // uploads the IdP metadata, adds a custom role and a group rule using it,
 // creates and revokes a SCIM token, finds a JIT member by email and
-// changes their role, and sees a SCIM member read-only; then an operator
+// changes their role, and sees a SCIM member read-only; adds a webhook
+// endpoint (its secret shown once), rotates its secret, sees a delivery
+// to a receiver and redelivers a failed one; filters the events by
+// actor and watches the live tail show a SCIM write; then an operator
 // signs in with the admin token and creates a workspace. Every step
 // checks what the page shows, and that the main pages fit 390 px. With
 // SCIMJIT_CONSOLE_SHOTS=<dir> it saves them at 1280 and 390 px wide there
 // (docs/console).
 func TestBrowserConsole(t *testing.T) {
-	env := servertest.New(t, func(c *server.Config) { c.Demo = true })
+	env := servertest.New(t, func(c *server.Config) {
+		c.Demo = true
+		// The test's webhook receiver is on loopback.
+		c.Webhooks = server.WebhooksConfig{AllowPrivate: true, PollInterval: 50 * time.Millisecond, Timeout: 2 * time.Second}
+	})
 	md, err := env.Server.SAML().DemoIdPMetadata()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.CreateWorkspace(t, "acme", func(ws *storage.Workspace) {
+	scimToken := env.CreateWorkspace(t, "acme", func(ws *storage.Workspace) {
 		ws.Name = "Acme Corp"
 		ws.Settings.IdP.MetadataXML = string(md)
 	})
-	addMember(t, env, "acme", "maria.garcia@example.com", storage.SourceJIT, storage.Roles{Dev: "Admin", Test: "Admin", Prod: "Operator"})
+	maria := addMember(t, env, "acme", "maria.garcia@example.com", storage.SourceJIT, storage.Roles{Dev: "Admin", Test: "Admin", Prod: "Operator"})
 	joe := addMember(t, env, "acme", "joe.bloggs@example.com", storage.SourceJIT, storage.Roles{Dev: "Operator", Test: "Operator", Prod: "NoAccess"})
 	scimUser := addMember(t, env, "acme", "sam.scim@example.com", storage.SourceSCIM, storage.Roles{Dev: "Analyst", Test: "Analyst", Prod: "NoAccess"})
 	for i := range 3 {
@@ -297,9 +306,126 @@ func TestBrowserConsole(t *testing.T) {
 	if got := text("#events"); !strings.Contains(got, "admin.scim_token.revoked") || strings.Contains(got, "login.") {
 		t.Errorf("events filtered by admin. %q", got)
 	}
+
+	// 7. Webhooks: an endpoint for a receiver on loopback, its secret
+	// shown once, then rotated.
+	recv := webhookstest.NewReceiver(t)
+	load("webhooks", chromedp.Click(chromedp.CSS(`nav.side a[href="/console/w/acme/webhooks"]`)))
+	run("fill the endpoint", chromedp.SendKeys(chromedp.CSS("#wh-url"), "ftp://"+recv.Server.Listener.Addr().String()+"/hook"),
+		chromedp.SendKeys(chromedp.CSS("#wh-description"), "Billing app"), chromedp.SendKeys(chromedp.CSS("#wh-types"), "user.*"))
+	load("add a refused endpoint", chromedp.Click(chromedp.CSS("#webhook-form button[type=submit]")))
+	if got := text("#wh-url-error"); !strings.Contains(got, "https") {
+		t.Errorf("ftp URL refused with %q", got)
+	}
+	if got := value("#wh-description"); got != "Billing app" {
+		t.Errorf("description not kept: %q", got)
+	}
+	run("fix the URL", chromedp.SetValue(chromedp.CSS("#wh-url"), recv.Server.URL+"/hook"))
+	load("add the endpoint", chromedp.Click(chromedp.CSS("#webhook-form button[type=submit]")))
+	first := value("#new-secret")
+	if !strings.HasPrefix(first, "whsec_") {
+		t.Fatalf("new endpoint's secret shown as %q", first)
+	}
+	if got := text("#endpoints"); !strings.Contains(got, recv.Server.URL+"/hook") || !strings.Contains(got, "Billing app") || !strings.Contains(got, "user.*") || !strings.Contains(got, "Enabled") {
+		t.Errorf("endpoints table %q", got)
+	}
+	shot("webhooks")
+	load("webhooks again", chromedp.Navigate(env.URL+"/console/w/acme/webhooks"))
+	if js(`document.querySelector("#new-secret") !== null || document.documentElement.outerHTML.includes(` + fmt.Sprintf("%q", first) + `)`) {
+		t.Error("the secret is shown a second time")
+	}
+	load("open the endpoint", chromedp.Click(chromedp.CSS("#endpoints a")))
+	endpointPage := env.URL + chromedpLocation(t, ctx)
+	run("choose an overlap", chromedp.SetValue(chromedp.CSS("#overlap"), "1h"))
+	load("rotate", chromedp.Click(chromedp.CSS("#rotate-form button[type=submit]")))
+	second := value("#new-secret")
+	if !strings.HasPrefix(second, "whsec_") || second == first {
+		t.Fatalf("rotated secret shown as %q (first %q)", second, first)
+	}
+	if got := text("#rotate-form"); !strings.Contains(got, "1 hour") {
+		t.Errorf("rotate form %q", got)
+	}
+	recv.SetSecret(second)
+
+	// A SCIM write reaches the receiver, signed with the new secret, and
+	// the page lists the delivery.
+	scimCreate := func(userName string) {
+		t.Helper()
+		resp, body := env.Do(t, "POST", "/scim/v2/acme/Users", scimToken, map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": userName})
+		if resp.StatusCode != 201 {
+			t.Fatalf("SCIM create %s: %d %s", userName, resp.StatusCode, body)
+		}
+	}
+	scimCreate("lee.webhook@example.com")
+	recv.WaitTypes([]string{"user.created"}, 15*time.Second)
+	load("endpoint page after the delivery", chromedp.Navigate(endpointPage))
+	if got := text("#deliveries tbody tr"); !strings.Contains(got, "user.created") || !strings.Contains(got, "204") || !strings.Contains(got, "delivered") {
+		t.Errorf("newest delivery %q", got)
+	}
+
+	// The receiver fails: the delivery is archived after its retries,
+	// listed as failed, and redelivered by hand once it is back.
+	recv.SetFail(func(w http.ResponseWriter) bool { w.WriteHeader(http.StatusInternalServerError); return true })
+	scimCreate("kim.failed@example.com")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) { // waiting for the queue's retries
+		load("endpoint page, waiting for the failure", chromedp.Navigate(endpointPage))
+		if js(`document.querySelector("#failed tr[data-event]") !== null`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed delivery listed: %s", text("#failed"))
+		}
+	}
+	if got := text("#failed tbody tr"); !strings.Contains(got, "user.created") || !strings.Contains(got, "500") {
+		t.Errorf("failed delivery %q", got)
+	}
+	if got := text("#deliveries tbody tr"); !strings.Contains(got, "500") || !strings.Contains(got, "failed") {
+		t.Errorf("newest attempt %q", got)
+	}
+	shot("webhook")
+	recv.SetFail(nil)
+	load("redeliver", chromedp.Click(chromedp.CSS(`#failed button[aria-label^="Redeliver event"]`)))
+	flash("Delivery queued again.")
+	recv.WaitTypes([]string{"user.created", "user.created"}, 15*time.Second)
+	load("endpoint page after the redelivery", chromedp.Navigate(endpointPage))
+	if js(`document.querySelector("#failed tr[data-event]") !== null`) {
+		t.Errorf("still listed as failed: %s", text("#failed"))
+	}
+	// Redeliver since a time: both user.* events of this workspace.
+	run("since when", chromedp.SetValue(chromedp.CSS("#since"), time.Now().UTC().Add(-10*time.Minute).Format("2006-01-02T15:04")))
+	load("redeliver since", chromedp.Click(chromedp.CSS("#redeliver-since button[type=submit]")))
+	flash("2 deliveries queued again.")
+
+	// 8. Events: the admin's own, by actor; then the live tail shows a
+	// SCIM write as it happens.
+	load("events", chromedp.Click(chromedp.CSS(`nav.side a[href="/console/w/acme/events"]`)))
+	run("filter by actor", chromedp.SetValue(chromedp.CSS("#event-actor"), "user:"+maria.ID))
+	load("filter", chromedp.Click(chromedp.CSS("#event-filter button[type=submit]")))
+	if !js(`(() => { const by = [...document.querySelectorAll("#event-rows tr[data-event] td:last-child")].map(td => td.textContent.trim());
+		return by.length >= 4 && by.every(a => a === ` + fmt.Sprintf("%q", "user:"+maria.ID) + `); })()`) {
+		t.Errorf("events by user:%s show other actors:\n%s", maria.ID, text("#events"))
+	}
+	if got := text("#events"); !strings.Contains(got, "admin.webhook.created") || !strings.Contains(got, "admin.webhook.secret_rotated") ||
+		!strings.Contains(got, "admin.webhook.redelivered") || strings.Contains(got, "scim.user.created") {
+		t.Errorf("events by the admin %q", got)
+	}
+	load("scim events", chromedp.Navigate(env.URL+"/console/w/acme/events?type=scim.user."))
+	before := text("#event-rows")
+	run("live tail on", chromedp.Click(chromedp.CSS("#live-tail")))
+	scimCreate("tess.tail@example.com")
+	run("the new event appears", chromedp.Poll[chromedp.Void](`(() => { const rows = document.querySelectorAll("#event-rows tr[data-event]");
+		return rows.length === 3 && rows[2].textContent.includes("scim.user.created"); })()`,
+		chromedp.WithPollingTimeout(15*time.Second)))
+	if strings.Count(before, "scim.user.created") != 2 {
+		t.Errorf("scim events before the tail %q", before)
+	}
+	if got := text("#tail-status"); !strings.HasPrefix(got, "Live") {
+		t.Errorf("tail status %q", got)
+	}
 	shot("events")
 
-	// 7. An operator signs in with the admin token and creates a workspace.
+	// 9. An operator signs in with the admin token and creates a workspace.
 	load("operator page", chromedp.Navigate(env.URL+"/console/operator"))
 	shot("operator-signin")
 	run("wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"))
@@ -342,7 +468,7 @@ func TestBrowserConsole(t *testing.T) {
 		t.Errorf("globex events %+v, %v", events, err)
 	}
 
-	// 8. Deleting a workspace asks for its id.
+	// 10. Deleting a workspace asks for its id.
 	load("delete globex", chromedp.Click(chromedp.CSS(`a[aria-label="Delete workspace globex"]`)))
 	run("mistype the id", chromedp.SendKeys(chromedp.CSS("#confirm"), "globe"))
 	load("confirm with a wrong id", chromedp.Click(chromedp.CSS("#delete-form button")))
@@ -358,4 +484,14 @@ func TestBrowserConsole(t *testing.T) {
 	if got := text("#workspaces"); strings.Contains(got, "Globex") || !strings.Contains(got, "Acme Corp") {
 		t.Errorf("workspaces after the deletion %q", got)
 	}
+}
+
+// chromedpLocation is the path of the page the browser shows.
+func chromedpLocation(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	p, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -137,7 +137,12 @@ func TestConsoleAuthorization(t *testing.T) {
 	if err != nil || len(tokens) == 0 {
 		t.Fatal(tokens, err)
 	}
-	params := map[string]string{":ws": "acme", ":user": analyst.ID, ":group": g.ID, ":token": tokens[0].ID}
+	hook, err := env.Store.CreateWebhook(ctx, "acme", storage.Webhook{URL: "https://hooks.acme.example/scimjit", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{":ws": "acme", ":user": analyst.ID, ":group": g.ID, ":token": tokens[0].ID,
+		":endpoint": hook.ID, ":event": "1-0"}
 
 	type route struct{ method, path string }
 	var routes []route
@@ -259,6 +264,10 @@ func TestConsoleAuthorization(t *testing.T) {
 	if ws, err := env.Store.GetWorkspace(ctx, "acme"); err != nil || ws.Version != 1 {
 		t.Fatalf("acme after the refused posts: version %d, %v", ws.Version, err)
 	}
+	if hooks, err := env.Store.ListWebhooks(ctx, "acme"); err != nil || len(hooks) != 1 || len(hooks[0].Secrets) != len(hook.Secrets) ||
+		!hooks[0].UpdatedAt.Equal(hook.UpdatedAt) {
+		t.Fatalf("acme's endpoints after the refused posts: %+v, %v", hooks, err)
+	}
 
 	// Changes carry their actor.
 	own.do(http.MethodGet, "/console/w/acme", nil)
@@ -270,6 +279,14 @@ func TestConsoleAuthorization(t *testing.T) {
 	if st, body := operator.post("/console/w/acme/scim/tokens", url.Values{"name": {"okta"}}); st != http.StatusOK || !strings.Contains(body, server.SCIMTokenPrefix) {
 		t.Fatalf("operator creates a token: %d\n%s", st, body)
 	}
+	own.do(http.MethodGet, "/console/w/acme/webhooks", nil)
+	if st, body := own.post("/console/w/acme/webhooks", url.Values{"url": {"https://hooks.acme.example/new"}}); st != http.StatusOK || !strings.Contains(body, "whsec_") {
+		t.Fatalf("admin creates an endpoint: %d\n%s", st, body)
+	}
+	operator.do(http.MethodGet, "/console/w/acme/webhooks/"+hook.ID, nil)
+	if st, body := operator.post("/console/w/acme/webhooks/"+hook.ID+"/rotate", url.Values{"overlap": {"1h"}}); st != http.StatusOK || !strings.Contains(body, "whsec_") {
+		t.Fatalf("operator rotates a secret: %d\n%s", st, body)
+	}
 	events, err := env.Store.ListEvents(ctx, "acme", "", 100)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +295,8 @@ func TestConsoleAuthorization(t *testing.T) {
 	for _, e := range events {
 		actors = append(actors, e.Type+" "+e.Actor)
 	}
-	for _, want := range []string{"admin.workspace.updated user:" + admin.ID, "admin.scim_token.created admin:" + server.DefaultAdminTokenName} {
+	for _, want := range []string{"admin.workspace.updated user:" + admin.ID, "admin.scim_token.created admin:" + server.DefaultAdminTokenName,
+		"admin.webhook.created user:" + admin.ID, "admin.webhook.secret_rotated admin:" + server.DefaultAdminTokenName} {
 		if !slices.Contains(actors, want) {
 			t.Errorf("no event %q in %q", want, actors)
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -127,26 +128,36 @@ func (s *Server) createWebhook(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.URL == nil {
-		return badRequest("url is required")
-	}
-	w := storage.Webhook{Enabled: true}
-	if err := applyWebhook(req, &w, s.cfg.Webhooks.AllowPrivate); err != nil {
-		return err
-	}
-	secret, stored, err := webhooks.NewEndpointSecret(s.cfg.SAML.SecretKey)
+	w, secret, err := s.addWebhook(c.Request().Context(), ws, req)
 	if err != nil {
 		return err
 	}
-	w.Secrets = []storage.WebhookSecret{stored}
-	ctx := c.Request().Context()
-	if w, err = s.store.CreateWebhook(ctx, ws, w); err != nil {
-		return storeError(err, "workspace")
-	}
-	s.adminEvent(c, ws, "admin.webhook.created", map[string]string{"endpoint": w.ID, "url": w.URL})
 	out := webhookJSON(w)
 	out.Secret = secret
 	return c.JSON(http.StatusCreated, out)
+}
+
+// addWebhook creates an endpoint of ws from req (url required) with a new
+// signing secret, shown once, and records the event (the admin API and
+// the console).
+func (s *Server) addWebhook(ctx context.Context, ws string, req webhookRequest) (storage.Webhook, string, error) {
+	if req.URL == nil {
+		return storage.Webhook{}, "", badRequest("url is required")
+	}
+	w := storage.Webhook{Enabled: true}
+	if err := applyWebhook(req, &w, s.cfg.Webhooks.AllowPrivate); err != nil {
+		return w, "", err
+	}
+	secret, stored, err := webhooks.NewEndpointSecret(s.cfg.SAML.SecretKey)
+	if err != nil {
+		return w, "", err
+	}
+	w.Secrets = []storage.WebhookSecret{stored}
+	if w, err = s.store.CreateWebhook(ctx, ws, w); err != nil {
+		return w, "", storeError(err, "workspace")
+	}
+	appendAdminEvent(ctx, s.store, s.log, ws, "admin.webhook.created", map[string]string{"endpoint": w.ID, "url": w.URL})
+	return w, secret, nil
 }
 
 func (s *Server) listWebhooks(c echo.Context) error {
@@ -199,15 +210,25 @@ func (s *Server) updateWebhook(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	w, err := s.store.UpdateWebhook(c.Request().Context(), ws, c.Param("endpoint"), func(w *storage.Webhook) error {
+	w, err := s.changeWebhook(c.Request().Context(), ws, c.Param("endpoint"), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, webhookJSON(w))
+}
+
+// changeWebhook applies req (every field optional) to an endpoint and
+// records the event.
+func (s *Server) changeWebhook(ctx context.Context, ws, id string, req webhookRequest) (storage.Webhook, error) {
+	w, err := s.store.UpdateWebhook(ctx, ws, id, func(w *storage.Webhook) error {
 		return applyWebhook(req, w, s.cfg.Webhooks.AllowPrivate)
 	})
 	if err != nil {
-		return storeError(err, "webhook endpoint")
+		return w, storeError(err, "webhook endpoint")
 	}
-	s.adminEvent(c, ws, "admin.webhook.updated", map[string]string{"endpoint": w.ID, "url": w.URL,
+	appendAdminEvent(ctx, s.store, s.log, ws, "admin.webhook.updated", map[string]string{"endpoint": w.ID, "url": w.URL,
 		"enabled": fmt.Sprint(w.Enabled)})
-	return c.JSON(http.StatusOK, webhookJSON(w))
+	return w, nil
 }
 
 func (s *Server) deleteWebhook(c echo.Context) error {
@@ -215,12 +236,19 @@ func (s *Server) deleteWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id := c.Param("endpoint")
-	if err := s.store.DeleteWebhook(c.Request().Context(), ws, id); err != nil {
+	if err := s.removeWebhook(c.Request().Context(), ws, c.Param("endpoint")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// removeWebhook deletes an endpoint and records the event.
+func (s *Server) removeWebhook(ctx context.Context, ws, id string) error {
+	if err := s.store.DeleteWebhook(ctx, ws, id); err != nil {
 		return storeError(err, "webhook endpoint")
 	}
-	s.adminEvent(c, ws, "admin.webhook.deleted", map[string]string{"endpoint": id})
-	return c.NoContent(http.StatusNoContent)
+	appendAdminEvent(ctx, s.store, s.log, ws, "admin.webhook.deleted", map[string]string{"endpoint": id})
+	return nil
 }
 
 // maxSecretOverlap bounds rotate-secret's overlap.
@@ -237,29 +265,43 @@ func (s *Server) rotateWebhookSecret(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	overlap := 24 * time.Hour
-	if req.Overlap != nil {
-		d, err := time.ParseDuration(*req.Overlap)
-		if err != nil || d < 0 || d > maxSecretOverlap {
-			return badRequest("overlap must be a duration from 0s to 720h, like \"24h\"")
-		}
-		overlap = d
-	}
-	secret, stored, err := webhooks.NewEndpointSecret(s.cfg.SAML.SecretKey)
+	w, secret, err := s.rotateSecret(c.Request().Context(), ws, c.Param("endpoint"), req.Overlap)
 	if err != nil {
 		return err
 	}
-	w, err := s.store.UpdateWebhook(c.Request().Context(), ws, c.Param("endpoint"), func(w *storage.Webhook) error {
-		webhooks.Rotate(w, stored, time.Now().UTC(), overlap)
-		return nil
-	})
-	if err != nil {
-		return storeError(err, "webhook endpoint")
-	}
-	s.adminEvent(c, ws, "admin.webhook.secret_rotated", map[string]string{"endpoint": w.ID, "overlap": overlap.String()})
 	out := webhookJSON(w)
 	out.Secret = secret
 	return c.JSON(http.StatusOK, out)
+}
+
+// DefaultSecretOverlap is how long a rotated-out signing secret keeps
+// signing when the rotation names no overlap.
+const DefaultSecretOverlap = 24 * time.Hour
+
+// rotateSecret gives an endpoint a new signing secret, shown once; the
+// current one keeps signing for overlap (a duration like "24h", nil for
+// DefaultSecretOverlap). It records the event.
+func (s *Server) rotateSecret(ctx context.Context, ws, id string, overlap *string) (storage.Webhook, string, error) {
+	d := DefaultSecretOverlap
+	if overlap != nil {
+		var err error
+		if d, err = time.ParseDuration(*overlap); err != nil || d < 0 || d > maxSecretOverlap {
+			return storage.Webhook{}, "", badRequest("overlap must be a duration from 0s to 720h, like \"24h\"")
+		}
+	}
+	secret, stored, err := webhooks.NewEndpointSecret(s.cfg.SAML.SecretKey)
+	if err != nil {
+		return storage.Webhook{}, "", err
+	}
+	w, err := s.store.UpdateWebhook(ctx, ws, id, func(w *storage.Webhook) error {
+		webhooks.Rotate(w, stored, time.Now().UTC(), d)
+		return nil
+	})
+	if err != nil {
+		return w, "", storeError(err, "webhook endpoint")
+	}
+	appendAdminEvent(ctx, s.store, s.log, ws, "admin.webhook.secret_rotated", map[string]string{"endpoint": w.ID, "overlap": d.String()})
+	return w, secret, nil
 }
 
 // DeliveryJSON is one delivery attempt.
@@ -312,10 +354,7 @@ func (s *Server) listWebhookFailed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.running(); err != nil {
-		return err
-	}
-	list, err := s.webhooks.Failed(c.Request().Context(), ws, ep.ID, limit)
+	list, err := s.failedDeliveries(c.Request().Context(), ws, ep.ID, limit)
 	if err != nil {
 		return err
 	}
@@ -327,22 +366,38 @@ func (s *Server) listWebhookFailed(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"failed": out})
 }
 
+// failedDeliveries lists up to limit archived deliveries of endpoint ep.
+func (s *Server) failedDeliveries(ctx context.Context, ws, ep string, limit int) ([]webhooks.Failed, error) {
+	if err := s.running(); err != nil {
+		return nil, err
+	}
+	return s.webhooks.Failed(ctx, ws, ep, limit)
+}
+
 func (s *Server) redeliverWebhookFailed(c echo.Context) error {
 	ws, ep, err := s.endpointParam(c)
 	if err != nil {
 		return err
 	}
+	if err := s.redeliverFailed(c.Request().Context(), ws, ep.ID, c.Param("event")); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"queued": 1})
+}
+
+// redeliverFailed queues the archived delivery of event to endpoint ep
+// again and records the event.
+func (s *Server) redeliverFailed(ctx context.Context, ws, ep, event string) error {
 	if err := s.running(); err != nil {
 		return err
 	}
-	event := c.Param("event")
-	if err := s.webhooks.Redeliver(c.Request().Context(), ws, ep.ID, event); errors.Is(err, webhooks.ErrNotFound) {
+	if err := s.webhooks.Redeliver(ctx, ws, ep, event); errors.Is(err, webhooks.ErrNotFound) {
 		return &apiError{Status: http.StatusNotFound, Message: "no failed delivery of that event to this endpoint"}
 	} else if err != nil {
 		return err
 	}
-	s.adminEvent(c, ws, "admin.webhook.redelivered", map[string]string{"endpoint": ep.ID, "event": event})
-	return c.JSON(http.StatusAccepted, map[string]any{"queued": 1})
+	appendAdminEvent(ctx, s.store, s.log, ws, "admin.webhook.redelivered", map[string]string{"endpoint": ep, "event": event})
+	return nil
 }
 
 func (s *Server) redeliverWebhookSince(c echo.Context) error {
@@ -356,20 +411,30 @@ func (s *Server) redeliverWebhookSince(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Since == nil {
-		return badRequest("since is required (an RFC 3339 time)")
-	}
-	if !ep.Enabled {
-		return &apiError{Status: http.StatusConflict, Message: "the endpoint is disabled: enable it first"}
-	}
-	if err := s.running(); err != nil {
+	n, err := s.redeliverSince(c.Request().Context(), ws, ep, req.Since)
+	if err != nil {
 		return err
 	}
-	n, err := s.webhooks.RedeliverSince(c.Request().Context(), ws, ep.ID, *req.Since)
-	if err != nil {
-		return storeError(err, "webhook endpoint")
-	}
-	s.adminEvent(c, ws, "admin.webhook.redelivered", map[string]string{"endpoint": ep.ID,
-		"since": req.Since.UTC().Format(time.RFC3339), "queued": fmt.Sprint(n)})
 	return c.JSON(http.StatusAccepted, map[string]any{"queued": n})
+}
+
+// redeliverSince queues again for endpoint ep every event from since on
+// that it wants, and records the event; it returns how many were queued.
+func (s *Server) redeliverSince(ctx context.Context, ws string, ep storage.Webhook, since *time.Time) (int, error) {
+	if since == nil {
+		return 0, badRequest("since is required (an RFC 3339 time)")
+	}
+	if !ep.Enabled {
+		return 0, &apiError{Status: http.StatusConflict, Message: "the endpoint is disabled: enable it first"}
+	}
+	if err := s.running(); err != nil {
+		return 0, err
+	}
+	n, err := s.webhooks.RedeliverSince(ctx, ws, ep.ID, *since)
+	if err != nil {
+		return n, storeError(err, "webhook endpoint")
+	}
+	appendAdminEvent(ctx, s.store, s.log, ws, "admin.webhook.redelivered", map[string]string{"endpoint": ep.ID,
+		"since": since.UTC().Format(time.RFC3339), "queued": fmt.Sprint(n)})
+	return n, nil
 }

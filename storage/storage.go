@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -373,6 +374,18 @@ type Event struct {
 	Detail map[string]string
 }
 
+// EventsFrom is the ListEvents cursor that starts at time t: an event id
+// is "<Unix milliseconds of the append>-<sequence>", and this one sorts
+// just before the first event of t's millisecond. A t at or before the
+// Unix epoch gives "" (from the start).
+func EventsFrom(t time.Time) string {
+	ms := t.UnixMilli()
+	if ms <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(ms-1, 10) + "-18446744073709551615"
+}
+
 // JITUser is a just-in-time first sign-in as SignIns.CreateJITUser
 // writes it: the new account, its membership in the workspace, the
 // browser session and the events of the sign-in. Ids left empty are
@@ -664,7 +677,10 @@ type Store interface {
 	// event and another one appended in the same millisecond come in a
 	// fixed order of the backend's; every id AppendEvent or ListEvents
 	// returned is a cursor that continues exactly after its event.
-	// ErrNotFound when after is not an event id.
+	// ErrNotFound when after is not an event id. EventsFrom(t) is also a
+	// cursor: the events the store appended from t on (an event id starts
+	// with the Unix millisecond of its append), found without reading the
+	// older ones.
 	ListEvents(ctx context.Context, ws, after string, limit int) ([]Event, error)
 
 	// CreateSession stores s until s.ExpiresAt.

@@ -97,6 +97,7 @@ type Backend interface {
 	// LastEvents returns the last n events of ws that match, newest
 	// first, read from the whole (capped) stream.
 	LastEvents(ctx context.Context, ws string, n int, match func(storage.Event) bool) ([]storage.Event, error)
+	WebhookBackend
 }
 
 // Config is what the console needs.
@@ -150,6 +151,15 @@ func Register(e *echo.Echo, cfg Config) {
 		{http.MethodGet, "/console/w/:ws/groups", h.groupsPage, workspaceAdmin},
 		{http.MethodGet, "/console/w/:ws/groups/:group", h.groupPage, workspaceAdmin},
 		{http.MethodGet, "/console/w/:ws/events", h.eventsPage, workspaceAdmin},
+		{http.MethodGet, "/console/w/:ws/events/tail", h.eventsTail, workspaceAdmin},
+		{http.MethodGet, "/console/w/:ws/webhooks", h.webhooksPage, workspaceAdmin},
+		{http.MethodPost, "/console/w/:ws/webhooks", h.createWebhook, workspaceAdmin},
+		{http.MethodGet, "/console/w/:ws/webhooks/:endpoint", h.webhookPage, workspaceAdmin},
+		{http.MethodPost, "/console/w/:ws/webhooks/:endpoint", h.updateWebhook, workspaceAdmin},
+		{http.MethodPost, "/console/w/:ws/webhooks/:endpoint/rotate", h.rotateWebhook, workspaceAdmin},
+		{http.MethodPost, "/console/w/:ws/webhooks/:endpoint/remove", h.deleteWebhook, workspaceAdmin},
+		{http.MethodPost, "/console/w/:ws/webhooks/:endpoint/failed/:event/redeliver", h.redeliverOne, workspaceAdmin},
+		{http.MethodPost, "/console/w/:ws/webhooks/:endpoint/redeliver", h.redeliverSince, workspaceAdmin},
 		{http.MethodGet, "/console/w/:ws/sign-ins", h.signInsPage, workspaceAdmin},
 	} {
 		mw := []echo.MiddlewareFunc{h.allow(r.who)}

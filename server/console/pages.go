@@ -302,56 +302,6 @@ func (h *Console) groupPage(c echo.Context) error {
 	return h.render(c, http.StatusOK, "group", page{Title: g.DisplayName, WS: &ws, Nav: "groups", Data: d})
 }
 
-// --- Events ---
-
-// eventsRead is how many events the events page reads per store call
-// while it looks for a type.
-const eventsRead = 500
-
-type eventsData struct {
-	Events []storage.Event
-	Type   string
-	After  string
-	// Next continues after the last event read ("" at the end).
-	Next string
-}
-
-// eventsPage shows the workspace's events oldest first from ?after, a
-// page at a time, optionally only those whose type starts with ?type.
-func (h *Console) eventsPage(c echo.Context) error {
-	ws, err := h.workspace(c)
-	if err != nil {
-		return err
-	}
-	d := eventsData{Type: strings.TrimSpace(c.QueryParam("type")), After: c.QueryParam("after")}
-	ctx := c.Request().Context()
-	after := d.After
-read:
-	for {
-		list, err := h.cfg.Store.ListEvents(ctx, ws.ID, after, eventsRead)
-		if isNotFound(err) {
-			return echo.NewHTTPError(http.StatusBadRequest, "unknown event cursor")
-		}
-		if err != nil {
-			return err
-		}
-		for _, e := range list {
-			after = e.ID
-			if strings.HasPrefix(e.Type, d.Type) {
-				d.Events = append(d.Events, e)
-				if len(d.Events) == pageSize {
-					d.Next = e.ID
-					break read
-				}
-			}
-		}
-		if len(list) < eventsRead {
-			break // the end of the stream
-		}
-	}
-	return h.render(c, http.StatusOK, "events", page{Title: "Events", WS: &ws, Nav: "events", Data: d})
-}
-
 // --- Recent sign-ins ---
 
 // signInsShown is how many sign-in decisions the sign-ins page lists.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,10 @@ var funcs = template.FuncMap{
 	},
 	"roles": func(ws storage.Workspace) []string {
 		return append(append([]string{}, storage.SystemRoles...), ws.Settings.CustomRoles...)
+	},
+	// ms writes a duration in milliseconds.
+	"ms": func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
 	},
 	"add":   func(a, b int) int { return a + b },
 	"envs":  func() []string { return storage.Environments[:] },

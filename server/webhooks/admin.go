@@ -129,9 +129,7 @@ func (s *Service) RedeliverSince(ctx context.Context, ws, ep string, since time.
 	if !w.Enabled {
 		return 0, errors.New("endpoint disabled")
 	}
-	// Event ids are "<ms>-<seq>" (ordered by time): this cursor is just
-	// before the first millisecond of since.
-	after := strconv.FormatInt(since.UnixMilli()-1, 10) + "-18446744073709551615"
+	after := storage.EventsFrom(since)
 	tag := "/r" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	n := 0
 	for n < maxRedeliver {

@@ -3,7 +3,10 @@ package conformance
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimjit/scimjit/storage"
 )
@@ -16,6 +19,7 @@ var eventCases = []struct {
 }{
 	{"EventsMergedInOrder", testEventsMerged},
 	{"EventsCursorPages", testEventsCursorPages},
+	{"EventsFromTime", testEventsFrom},
 }
 
 // appendMixed appends n rounds of a SCIM event, a refused and a
@@ -121,6 +125,58 @@ func testEventsCursorPages(t *testing.T, s storage.Store) {
 		if _, err := s.ListEvents(ctx, wsA, bad, 10); err == nil {
 			t.Errorf("ListEvents after %q: no error", bad)
 		}
+	}
+	otherSeesNothing(t, s, wsB, nil, nil, nil)
+}
+
+// testEventsFrom: storage.EventsFrom(t) is a cursor that lists exactly
+// the events appended from t's millisecond on, of both kinds, in the
+// order of the full list; a time before them all gives them all, one
+// after them none, and another workspace sees nothing from it.
+func testEventsFrom(t *testing.T, s storage.Store) {
+	ctx := ctxT(t)
+	appendMixed(t, s, 10)
+	all, err := s.ListEvents(ctx, wsA, "", 1000)
+	must(t, err, "list")
+	appendedAt := func(e storage.Event) int64 {
+		ms, err := strconv.ParseInt(e.ID[:strings.IndexByte(e.ID, '-')], 10, 64)
+		if err != nil {
+			t.Fatalf("event id %q does not start with its millisecond", e.ID)
+		}
+		return ms
+	}
+	for _, i := range []int{0, 1, len(all) / 2, len(all) - 1} {
+		at := appendedAt(all[i])
+		var want []storage.Event
+		for _, e := range all {
+			if appendedAt(e) >= at {
+				want = append(want, e)
+			}
+		}
+		got, err := s.ListEvents(ctx, wsA, storage.EventsFrom(time.UnixMilli(at)), 1000)
+		must(t, err, "list from a time")
+		if !slices.EqualFunc(want, got, func(a, b storage.Event) bool { return a.ID == b.ID }) {
+			t.Fatalf("from %d: %d events, want %d (those of the full list from that millisecond)", at, len(got), len(want))
+		}
+		if !slices.ContainsFunc(got, func(e storage.Event) bool { return e.ID == all[i].ID }) {
+			t.Fatalf("from the millisecond of %s: not listed", all[i].ID)
+		}
+	}
+	before, err := s.ListEvents(ctx, wsA, storage.EventsFrom(time.UnixMilli(appendedAt(all[0])-1000)), 1000)
+	must(t, err, "list from before")
+	if len(before) != len(all) {
+		t.Fatalf("from before every event: %d events, want %d", len(before), len(all))
+	}
+	after, err := s.ListEvents(ctx, wsA, storage.EventsFrom(time.UnixMilli(appendedAt(all[len(all)-1])+1000)), 1000)
+	must(t, err, "list from after")
+	if len(after) != 0 {
+		t.Fatalf("from after every event: %d events", len(after))
+	}
+	if storage.EventsFrom(time.Unix(0, 0)) != "" {
+		t.Fatal("EventsFrom(epoch) is not the start")
+	}
+	if evs, err := s.ListEvents(ctx, wsB, storage.EventsFrom(time.UnixMilli(appendedAt(all[0]))), 100); err != nil || len(evs) != 0 {
+		t.Fatalf("other workspace from A's time: %d events, %v", len(evs), err)
 	}
 	otherSeesNothing(t, s, wsB, nil, nil, nil)
 }
