@@ -140,6 +140,15 @@ func (d *Delivery) deliver(ctx context.Context, payload []byte) error {
 			status, errText = StatusFailed, sendErr.Error()
 		}
 	}
+	// The outcome is logged before it is recorded, so whoever sees the
+	// record (the outbox page, a test) finds the log line already written.
+	switch {
+	case sendErr == nil:
+	case final:
+		log.Warn("mail delivery failed", "err", sendErr)
+	default:
+		log.Info("mail delivery failed, will retry", "err", sendErr)
+	}
 	// The attempt is recorded even when the task's ctx is over.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -148,16 +157,10 @@ func (d *Delivery) deliver(ctx context.Context, payload []byte) error {
 		log.Error("mail delivery attempt not recorded", "outcome", a.Outcome, "err", err)
 		return fmt.Errorf("mail: record attempt of %s: %w", id, err)
 	}
-	switch {
-	case sendErr == nil:
-		return nil
-	case final:
-		log.Warn("mail delivery failed", "err", sendErr)
+	if final {
 		return queue.Permanent(sendErr)
-	default:
-		log.Info("mail delivery failed, will retry", "err", sendErr)
-		return sendErr
 	}
+	return sendErr
 }
 
 func (d *Delivery) expired(m storage.Mail) bool {
