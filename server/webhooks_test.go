@@ -622,3 +622,50 @@ func TestWebhookMetrics(t *testing.T) {
 		t.Fatalf("oldest pending %v", o)
 	}
 }
+
+// TestWebhookOutboxDroppedReported: events that found the outbox full
+// (counted by the store; the count is set here, as filling an outbox to
+// its cap is the store's own test) are reported by the dispatcher once it
+// finds entries again: a webhook.outbox.dropped workspace event with the
+// count, the dropped metric, and the count reset so that it is reported
+// once.
+func TestWebhookOutboxDroppedReported(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	env := servertest.New(t, func(c *server.Config) {
+		c.Metrics = reg
+		c.Webhooks = server.WebhooksConfig{AllowPrivate: true, PollInterval: 50 * time.Millisecond}
+		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second}
+	})
+	tok := env.CreateWorkspace(t, "acme", nil)
+	r := newReceiver(t)
+	createEndpoint(t, env, "acme", r)
+	rdb := env.Config.Redis
+	if err := rdb.IncrBy(t.Context(), "sj:{ws:acme}:outbox:dropped", 7).Err(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "d1@example.com"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	r.waitTypes([]string{"user.created"}, 15*time.Second)
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/events", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	if n := strings.Count(string(body), `"webhook.outbox.dropped"`); n != 1 || !strings.Contains(string(body), `"count":"7"`) {
+		t.Fatalf("events %s: want one webhook.outbox.dropped with count 7", body)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped float64 = -1
+	for _, mf := range mfs {
+		if mf.GetName() == "scimjit_webhook_outbox_dropped_total" {
+			dropped = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if dropped != 7 {
+		t.Fatalf("scimjit_webhook_outbox_dropped_total = %v, want 7", dropped)
+	}
+	if n, err := env.Store.TakeOutboxDropped(t.Context(), "acme"); err != nil || n != 0 {
+		t.Fatalf("dropped count after the report = %d, %v; want 0", n, err)
+	}
+}
