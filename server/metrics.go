@@ -41,7 +41,7 @@ type metrics struct {
 	webhooks *prometheus.CounterVec
 	// outboxDropped counts events that found a webhook outbox full.
 	outboxDropped prometheus.Counter
-	queue    atomic.Pointer[queue.Queue]
+	queue         atomic.Pointer[queue.Queue]
 }
 
 // maxSeries caps the number of cached label combinations.

@@ -45,10 +45,10 @@ func (s *Store) webhookSetKey(ws string) string { return s.wsKey(ws, "webhooks")
 func (s *Store) webhookKey(ws, id string) string {
 	return s.wsKey(ws, "webhook:"+id)
 }
-func (s *Store) attemptsKey(ws, id string) string { return s.wsKey(ws, "webhook:"+id+":attempts") }
-func (s *Store) outboxKey(ws string) string       { return s.wsKey(ws, "outbox") }
+func (s *Store) attemptsKey(ws, id string) string  { return s.wsKey(ws, "webhook:"+id+":attempts") }
+func (s *Store) outboxKey(ws string) string        { return s.wsKey(ws, "outbox") }
 func (s *Store) outboxDroppedKey(ws string) string { return s.wsKey(ws, "outbox:dropped") }
-func (s *Store) webhookRegistryKey() string       { return s.prefix + ":{registry}:webhooks" }
+func (s *Store) webhookRegistryKey() string        { return s.prefix + ":{registry}:webhooks" }
 
 // webhookWire is the stored form of an endpoint.
 type webhookWire struct {
