@@ -189,7 +189,9 @@ func (s *Service) dispatch(ctx context.Context, ws string) error {
 			if endpoints, err = s.cfg.Store.ListWebhooks(ctx, ws); err != nil {
 				return err
 			}
-			s.reportDropped(ctx, ws)
+			if len(entries) == outboxBatch {
+				s.reportDropped(ctx, ws)
+			}
 		}
 		acked := make([]string, 0, len(entries))
 		for _, en := range entries {
@@ -240,9 +242,12 @@ func (s *Service) enqueue(ctx context.Context, id string, t task) error {
 }
 
 // reportDropped records the events that found the outbox of ws full
-// since the last report (a dispatcher looks when the outbox has entries,
-// which it has again once dispatching resumes): a warning, the
-// ObserveDropped metric and a webhook.outbox.dropped workspace event.
+// since the last report: a warning, the ObserveDropped metric and a
+// webhook.outbox.dropped workspace event. A dispatcher looks when its
+// first read of the outbox fills a whole batch: events are dropped only
+// while the outbox is full, so the dispatcher that resumes finds a
+// backlog, while in the usual case (a few new entries) it costs no round
+// trip.
 func (s *Service) reportDropped(ctx context.Context, ws string) {
 	n, err := s.cfg.Store.TakeOutboxDropped(ctx, ws)
 	if err != nil || n == 0 {
