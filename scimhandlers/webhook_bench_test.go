@@ -119,10 +119,10 @@ func (r *benchReceiver) deleteEndpoints(b *testing.B, f *benchFixture, ids []str
 	}
 }
 
-// waitDelivered waits until each endpoint path created since from has
-// received total distinct users, or fails after a minute; any refused
-// request fails the benchmark.
-func (r *benchReceiver) waitDelivered(b *testing.B, from, total int) {
+// waitFor waits until missing (called with r.mu held) reports nothing
+// missing for every endpoint path created since from, or fails after a
+// minute; any refused request fails the benchmark.
+func (r *benchReceiver) waitFor(b *testing.B, from int, missing func(path string) string) {
 	deadline := time.Now().Add(time.Minute)
 	timer := time.AfterFunc(time.Minute, func() { r.mu.Lock(); r.cond.Broadcast(); r.mu.Unlock() })
 	defer timer.Stop()
@@ -133,11 +133,8 @@ func (r *benchReceiver) waitDelivered(b *testing.B, from, total int) {
 			b.Fatalf("receiver refused deliveries: %q", r.bad[:min(len(r.bad), 3)])
 		}
 		short := ""
-		for i := from; i < len(r.hooks); i++ {
-			if p := "/hook/" + strconv.Itoa(i); len(r.arrived[p]) < total {
-				short = fmt.Sprintf("%s has %d of %d", p, len(r.arrived[p]), total)
-				break
-			}
+		for i := from; i < len(r.hooks) && short == ""; i++ {
+			short = missing("/hook/" + strconv.Itoa(i))
 		}
 		if short == "" {
 			return
@@ -147,6 +144,28 @@ func (r *benchReceiver) waitDelivered(b *testing.B, from, total int) {
 		}
 		r.cond.Wait()
 	}
+}
+
+// waitDelivered waits until each endpoint path created since from has
+// received total distinct users.
+func (r *benchReceiver) waitDelivered(b *testing.B, from, total int) {
+	r.waitFor(b, from, func(p string) string {
+		if n := len(r.arrived[p]); n < total {
+			return fmt.Sprintf("%s has %d of %d", p, n, total)
+		}
+		return ""
+	})
+}
+
+// waitUser waits until every endpoint path created since from has the
+// user's delivery.
+func (r *benchReceiver) waitUser(b *testing.B, from int, id string) {
+	r.waitFor(b, from, func(p string) string {
+		if _, ok := r.arrived[p][id]; !ok {
+			return p + " lacks user " + id
+		}
+		return ""
+	})
 }
 
 // admin sends an admin API request for the fixture's workspace (path
@@ -271,29 +290,6 @@ func BenchmarkWebhooks(b *testing.B) {
 			after := f.redisStats(b, false)
 			b.ReportMetric((after.cpuUS-before.cpuUS)/events, "redis-cpu-µs/event")
 		})
-	}
-}
-
-// waitUser waits until every endpoint path created since from has the
-// user's delivery (or fails after a minute).
-func (r *benchReceiver) waitUser(b *testing.B, from int, id string) {
-	deadline := time.Now().Add(time.Minute)
-	timer := time.AfterFunc(time.Minute, func() { r.mu.Lock(); r.cond.Broadcast(); r.mu.Unlock() })
-	defer timer.Stop()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for {
-		done := len(r.bad) == 0
-		for i := from; i < len(r.hooks) && done; i++ {
-			_, done = r.arrived["/hook/"+strconv.Itoa(i)][id]
-		}
-		if done || len(r.bad) > 0 || time.Now().After(deadline) {
-			break
-		}
-		r.cond.Wait()
-	}
-	if len(r.bad) > 0 || time.Now().After(deadline) {
-		b.Fatalf("user %s not delivered to every endpoint (refused: %q)", id, r.bad)
 	}
 }
 
