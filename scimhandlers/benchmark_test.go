@@ -233,6 +233,8 @@ func runOp(b *testing.B, f *benchFixture, op benchOp, c int) {
 // Echo server on the same loopback for the ceiling.
 type benchFixture struct {
 	n       int
+	srv     *server.Server
+	base    string // the server's URL, e.g. http://127.0.0.1:1234
 	url     string // SCIM base, e.g. http://127.0.0.1:1234/scim/v2/bench
 	bareURL string
 	token   string
@@ -272,7 +274,10 @@ func benchUserBody(i int) []byte {
 	return raw
 }
 
-func newBenchFixture(b *testing.B, n int) *benchFixture {
+// newBenchFixture seeds a workspace of n users behind a server built as
+// cmd/scimjit builds it; mutate, when given, changes the server's
+// configuration first.
+func newBenchFixture(b *testing.B, n int, mutate ...func(*server.Config)) *benchFixture {
 	b.Helper()
 	ctx := context.Background()
 	store, err := redisstore.Open(ctx, redisstore.Options{URL: redistest.Start(b).URL()})
@@ -287,14 +292,18 @@ func newBenchFixture(b *testing.B, n int) *benchFixture {
 	// level (one access-log line per request) to a discarding writer.
 	hs := httptest.NewUnstartedServer(nil)
 	base, _ := url.Parse("http://" + hs.Listener.Addr().String())
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		Store:      store,
 		Redis:      rdb,
 		Logger:     slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		BaseURL:    base,
 		ListenAddr: hs.Listener.Addr().String(),
 		AdminToken: "adm_bench",
-	})
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		b.Fatalf("server.New: %v", err)
 	}
@@ -326,7 +335,7 @@ func newBenchFixture(b *testing.B, n int) *benchFixture {
 	}
 	b.Cleanup(tr.CloseIdleConnections)
 	f := &benchFixture{
-		n: n, url: hs.URL + "/scim/v2/" + benchWS, bareURL: bare.URL + "/ping", token: tok,
+		n: n, srv: srv, base: hs.URL, url: hs.URL + "/scim/v2/" + benchWS, bareURL: bare.URL + "/ping", token: tok,
 		client: &http.Client{Transport: tr, Timeout: 60 * time.Second}, store: store, rdb: rdb, ids: make([]string, n),
 	}
 

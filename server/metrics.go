@@ -39,7 +39,9 @@ type metrics struct {
 	// webhooks counts delivery attempts by outcome; queue is the durable
 	// queue the queue gauges read (nil until StartWork).
 	webhooks *prometheus.CounterVec
-	queue    atomic.Pointer[queue.Queue]
+	// outboxDropped counts events that found a webhook outbox full.
+	outboxDropped prometheus.Counter
+	queue         atomic.Pointer[queue.Queue]
 }
 
 // maxSeries caps the number of cached label combinations.
@@ -73,6 +75,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "scimjit_webhook_deliveries_total",
 		Help: "Webhook delivery attempts by outcome: delivered, failed (retried), gone (410), refused (unsafe address), error.",
 	}, []string{"outcome"})
+	m.outboxDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "scimjit_webhook_outbox_dropped_total",
+		Help: "Events that found their workspace's webhook outbox full and reach no endpoint (counted when a dispatcher finds out).",
+	})
 	stat := func(f func(queue.Stats) float64) func() float64 {
 		return func() float64 {
 			q := m.queue.Load()
@@ -100,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "scimjit_queue_oldest_pending_seconds",
 		Help: "How long the oldest task ready to run has waited for a worker.",
 	}, stat(func(st queue.Stats) float64 { return st.OldestPending.Seconds() }))
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.webhooks, depth, archived, oldest} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.webhooks, m.outboxDropped, depth, archived, oldest} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -113,6 +119,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) webhookAttempt(outcome string) {
 	if m != nil {
 		m.webhooks.WithLabelValues(outcome).Inc()
+	}
+}
+
+// webhookOutboxDropped counts events that found a webhook outbox full
+// (webhooks.Config.ObserveDropped).
+func (m *metrics) webhookOutboxDropped(n int64) {
+	if m != nil {
+		m.outboxDropped.Add(float64(n))
 	}
 }
 

@@ -290,7 +290,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.webhooks, err = webhooks.New(webhooks.Config{OwnReceiver: ownReceiver, Store: s.store, Queue: q, Render: s.scim, Logger: log,
 		SecretKey: cfg.SAML.SecretKey, AllowPrivate: cfg.Webhooks.AllowPrivate, PollInterval: cfg.Webhooks.PollInterval,
-		ClaimIdle: cfg.Webhooks.ClaimIdle, Timeout: cfg.Webhooks.Timeout, Observe: s.metrics.webhookAttempt}); err != nil {
+		ClaimIdle: cfg.Webhooks.ClaimIdle, Timeout: cfg.Webhooks.Timeout, Observe: s.metrics.webhookAttempt,
+		ObserveDropped: s.metrics.webhookOutboxDropped}); err != nil {
 		return nil, fmt.Errorf("server: webhooks: %w", err)
 	}
 	if s.adminTokens, err = adminTokensFor(cfg); err != nil {

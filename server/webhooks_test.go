@@ -385,44 +385,56 @@ func TestWebhooksSurviveRedisRestart(t *testing.T) {
 	r.WaitTypes(want, 150*time.Second)
 }
 
-// TestWebhookMetrics: attempts are counted by outcome and the queue
-// gauges read the queue (a delivery waiting for its retry counts in the
-// depth).
-func TestWebhookMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	env := servertest.New(t, func(c *server.Config) {
+// metricsEnv is a server with a metrics registry, the workspace acme (tok
+// is its SCIM token) and an endpoint to r.
+func metricsEnv(t *testing.T) (env *servertest.Env, reg *prometheus.Registry, tok string, r *webhookstest.Receiver) {
+	reg = prometheus.NewRegistry()
+	env = servertest.New(t, func(c *server.Config) {
 		c.Metrics = reg
 		c.Webhooks = server.WebhooksConfig{AllowPrivate: true, PollInterval: 50 * time.Millisecond}
 		c.Queue = queue.Config{PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second}
 	})
-	tok := env.CreateWorkspace(t, "acme", nil)
-	r := webhookstest.NewReceiver(t)
+	tok = env.CreateWorkspace(t, "acme", nil)
+	r = webhookstest.NewReceiver(t)
 	createEndpoint(t, env, "acme", r)
+	return env, reg, tok, r
+}
+
+// gatherMetric is the value of the counter or gauge name of reg (with
+// label, when not "", as its first label's value), or -1 without it.
+func gatherMetric(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() != name {
+				continue
+			}
+			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// TestWebhookMetrics: attempts are counted by outcome and the queue
+// gauges read the queue (a delivery waiting for its retry counts in the
+// depth).
+func TestWebhookMetrics(t *testing.T) {
+	env, reg, tok, r := metricsEnv(t)
 	r.SetFail(func(w http.ResponseWriter) bool { w.WriteHeader(http.StatusInternalServerError); return true })
 	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "m1@example.com"})
 	wantStatus(t, resp, body, http.StatusCreated)
-	metric := func(name, label string) float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				if mf.GetName() != name {
-					continue
-				}
-				if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
-					continue
-				}
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-		return -1
-	}
+	metric := func(name, label string) float64 { return gatherMetric(t, reg, name, label) }
 	// The first attempt fails; with the default schedule the retry waits
 	// at least 15 s, so the delivery sits in the queue.
 	waitUntil(t, func() bool { return metric("scimjit_webhook_deliveries_total", "failed") == 1 })
@@ -496,5 +508,55 @@ func TestDemoReceiverIsTheOnlyPrivateTarget(t *testing.T) {
 			t.Fatalf("demo receiver got %+v; user endpoint attempts %s (want refused)", got, body)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the store and the attempts
+	}
+}
+
+// TestWebhookOutboxDroppedReported: events that found the outbox full
+// (counted by the store; the count is set here, as filling an outbox to
+// its cap is the store's own test) are reported by the dispatcher once it
+// finds a backlog in the outbox: a webhook.outbox.dropped workspace event
+// with the count, the dropped metric, and the count reset so that it is
+// reported once.
+func TestWebhookOutboxDroppedReported(t *testing.T) {
+	env, reg, tok, r := metricsEnv(t)
+	if err := env.Config.Redis.IncrBy(t.Context(), "sj:{ws:acme}:outbox:dropped", 7).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A few entries wait in the outbox: no backlog, nothing reported yet.
+	resp, body := env.Do(t, http.MethodPost, "/scim/v2/acme/Users", tok, map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "d1@example.com"})
+	wantStatus(t, resp, body, http.StatusCreated)
+	r.WaitTypes([]string{"user.created"}, 15*time.Second)
+	// A backlog (as a dispatcher that resumes finds it): 150 events at once.
+	backlog := make([]storage.Event, 150)
+	for i := range backlog {
+		backlog[i] = storage.Event{Type: "login.refused", Detail: map[string]string{"reason": "signature"}}
+	}
+	if _, err := env.Store.AppendEvents(t.Context(), "acme", backlog...); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"user.created"}
+	for range backlog {
+		want = append(want, "signin.refused")
+	}
+	r.WaitTypes(want, 30*time.Second)
+	evs, err := env.Store.ListEvents(t.Context(), "acme", "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []map[string]string
+	for _, e := range evs {
+		if e.Type == "webhook.outbox.dropped" {
+			reports = append(reports, e.Detail)
+		}
+	}
+	if len(reports) != 1 || reports[0]["count"] != "7" {
+		t.Fatalf("webhook.outbox.dropped events %v, want one with count 7", reports)
+	}
+	if dropped := gatherMetric(t, reg, "scimjit_webhook_outbox_dropped_total", ""); dropped != 7 {
+		t.Fatalf("scimjit_webhook_outbox_dropped_total = %v, want 7", dropped)
+	}
+	if n, err := env.Store.TakeOutboxDropped(t.Context(), "acme"); err != nil || n != 0 {
+		t.Fatalf("dropped count after the report = %d, %v; want 0", n, err)
 	}
 }

@@ -78,7 +78,9 @@ const ReceivedWebhooksKept = 50
 //
 // While a workspace has endpoints, every event appended to its events is
 // also appended, in the same atomic step, to its webhook outbox, which
-// keeps it until a dispatcher acknowledges it (AckOutbox).
+// keeps it until a dispatcher acknowledges it (AckOutbox). The outbox is
+// capped (the backend documents its cap): an event that finds it full is
+// not added but counted (TakeOutboxDropped).
 type Webhooks interface {
 	// CreateWebhook stores a new endpoint (ID assigned when empty;
 	// ErrAlreadyExists for an ID in use) and starts the workspace's outbox.
@@ -102,6 +104,12 @@ type Webhooks interface {
 	ReadOutbox(ctx context.Context, ws, consumer string, count int, claimIdle time.Duration) ([]OutboxEntry, error)
 	// AckOutbox removes entries (by OutboxEntry.ID) from the outbox.
 	AckOutbox(ctx context.Context, ws string, ids ...string) error
+	// TakeOutboxDropped returns how many events found the workspace's
+	// outbox full (and so reach no endpoint) since the last call, and
+	// resets that count to 0 atomically: two callers never both get the
+	// same dropped events. 0 for a workspace without drops (or without
+	// an outbox); ErrNotFound for an invalid workspace id.
+	TakeOutboxDropped(ctx context.Context, ws string) (int64, error)
 	// AppendWebhookAttempt records an attempt; each endpoint keeps a capped
 	// number of the newest.
 	AppendWebhookAttempt(ctx context.Context, ws, id string, a WebhookAttempt) error

@@ -166,7 +166,7 @@ with the old secret too, so the receiver can switch to the new one at its pace.`
 	}
 	deliveries := attempts("deliveries", "List the endpoint's last delivery attempts, newest first (time, event, status, latency, error)",
 		"deliveries", decoded(printDeliveries))
-	failed := attempts("failed", "List the deliveries to the endpoint that failed for good (retries exhausted)",
+	failed := attempts("failed", "List the deliveries to the endpoint that failed for good (retries exhausted), newest first; kept 90 days, at most the newest 10,000 failures of the deployment",
 		"failed", decoded(printFailed))
 
 	redeliver := &cobra.Command{
@@ -175,8 +175,9 @@ with the old secret too, so the receiver can switch to the new one at its pace.`
 		Long: `With EVENT_ID, queues the failed delivery of that event (see "failed") again.
 With --since (RFC 3339, e.g. 2026-12-01T08:00:00Z), queues every event of
 the workspace since that time that the endpoint's filter takes, delivered or
-not: the receiver must accept duplicates (the webhook-id header is the same).
-The endpoint must be enabled.`,
+not, as new copies each time: the receiver must accept duplicates (the
+webhook-id header is the same; user and group payloads show the resource as
+it is now). The endpoint must be enabled.`,
 		Example: `  scimjit webhooks redeliver finance ENDPOINT_ID EVENT_ID
   scimjit webhooks redeliver finance ENDPOINT_ID --since 2026-12-01T08:00:00Z`,
 		Args: cobra.RangeArgs(2, 3),

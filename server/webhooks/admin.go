@@ -72,41 +72,77 @@ type Failed struct {
 	FailedAt time.Time
 }
 
-// failedScan bounds how many archived tasks (of every endpoint) Failed
-// looks through.
-const failedScan = 1000
+// failedPage is how many archived tasks archived reads at a time.
+const failedPage = 1000
+
+// archived calls fn with each archived delivery of endpoint ep of ws (the
+// queue's task and its payload), the most recent failure first, until fn
+// returns false. It reads the queue's archived tasks (of every endpoint,
+// and mail) a page at a time; the queue keeps at most the newest 10,000
+// for 90 days, which bounds the reading.
+func (s *Service) archived(ctx context.Context, ws, ep string, fn func(queue.Task, task) bool) error {
+	prefix := taskID(ws, ep, "")
+	for page := 1; ; page++ {
+		tasks, err := s.cfg.Queue.Failed(ctx, page, failedPage)
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			var p task
+			if t.Type != TaskType || !strings.HasPrefix(t.ID, prefix) || json.Unmarshal(t.Payload, &p) != nil {
+				continue
+			}
+			if !fn(t, p) {
+				return nil
+			}
+		}
+		if len(tasks) < failedPage {
+			return nil
+		}
+	}
+}
 
 // Failed lists up to limit archived deliveries of endpoint ep of ws, the
-// most recent failure first, among the newest failedScan archived tasks
-// of the queue.
+// most recent failure first. An event whose delivery failed for good and
+// whose redelivery since a time (RedeliverSince) failed again is listed
+// twice.
 func (s *Service) Failed(ctx context.Context, ws, ep string, limit int) ([]Failed, error) {
-	tasks, err := s.cfg.Queue.Failed(ctx, 1, failedScan)
-	if err != nil {
-		return nil, err
-	}
-	prefix := taskID(ws, ep, "")
 	out := []Failed{}
-	for _, t := range tasks {
-		if t.Type != TaskType || !strings.HasPrefix(t.ID, prefix) || len(out) == limit {
-			continue
-		}
-		var p task
-		if err := json.Unmarshal(t.Payload, &p); err != nil {
-			continue
-		}
+	if limit <= 0 {
+		return out, nil
+	}
+	err := s.archived(ctx, ws, ep, func(t queue.Task, p task) bool {
 		out = append(out, Failed{EventID: p.EventID, Type: p.Type, Attempts: t.Attempts, LastErr: t.LastErr,
 			FailedAt: t.FailedAt})
-	}
-	return out, nil
+		return len(out) < limit
+	})
+	return out, err
 }
 
 // ErrNotFound: no archived delivery of that event to that endpoint.
 var ErrNotFound = errors.New("webhooks: no failed delivery of that event")
 
 // Redeliver queues the archived delivery of event to ep again (same body,
-// same webhook-id, retries reset).
+// same webhook-id, retries reset): the first delivery's task, else the
+// most recently failed of the event's redeliveries since a time.
 func (s *Service) Redeliver(ctx context.Context, ws, ep, event string) error {
 	err := s.cfg.Queue.Redeliver(ctx, taskID(ws, ep, event))
+	if !errors.Is(err, queue.ErrNotFound) {
+		return err
+	}
+	id := ""
+	if err := s.archived(ctx, ws, ep, func(t queue.Task, p task) bool {
+		if p.EventID == event {
+			id = t.ID
+		}
+		return id == ""
+	}); err != nil {
+		return err
+	}
+	if id == "" {
+		return ErrNotFound
+	}
+	err = s.cfg.Queue.Redeliver(ctx, id)
 	if errors.Is(err, queue.ErrNotFound) {
 		return ErrNotFound
 	}

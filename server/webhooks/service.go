@@ -82,6 +82,10 @@ type Config struct {
 	// "failed" (retried), "gone" (410), "refused" (unsafe address) or
 	// "error" (the attempt could not be made).
 	Observe func(outcome string)
+	// ObserveDropped, when set, is told how many events found a
+	// workspace's outbox full (and so reach no endpoint), when a
+	// dispatcher finds out.
+	ObserveDropped func(n int64)
 }
 
 // Service is the dispatcher and the delivery handler.
@@ -114,6 +118,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Observe == nil {
 		cfg.Observe = func(string) {}
+	}
+	if cfg.ObserveDropped == nil {
+		cfg.ObserveDropped = func(int64) {}
 	}
 	host, _ := os.Hostname()
 	s := &Service{cfg: cfg, log: cfg.Logger, client: newClient(cfg.Timeout, cfg.AllowPrivate),
@@ -192,6 +199,9 @@ func (s *Service) dispatch(ctx context.Context, ws string) error {
 			if endpoints, err = s.cfg.Store.ListWebhooks(ctx, ws); err != nil {
 				return err
 			}
+			if len(entries) == outboxBatch {
+				s.reportDropped(ctx, ws)
+			}
 		}
 		acked := make([]string, 0, len(entries))
 		for _, en := range entries {
@@ -239,4 +249,27 @@ func (s *Service) enqueue(ctx context.Context, id string, t task) error {
 		return err
 	}
 	return s.cfg.Queue.Enqueue(ctx, TaskType, id, p, queue.Timeout(s.cfg.Timeout+5*time.Second))
+}
+
+// reportDropped records the events that found the outbox of ws full
+// since the last report: a warning, the ObserveDropped metric and a
+// webhook.outbox.dropped workspace event. A dispatcher looks when its
+// first read of the outbox fills a whole batch: events are dropped only
+// while the outbox is full, so the dispatcher that resumes finds a
+// backlog, while in the usual case (a few new entries) it costs no round
+// trip.
+func (s *Service) reportDropped(ctx context.Context, ws string) {
+	n, err := s.cfg.Store.TakeOutboxDropped(ctx, ws)
+	if err != nil || n == 0 {
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "webhooks: read dropped outbox count", "workspace", ws, "err", err)
+		}
+		return
+	}
+	s.log.WarnContext(ctx, "webhooks: events found the outbox full and reach no endpoint", "workspace", ws, "dropped", n)
+	s.cfg.ObserveDropped(n)
+	if _, err := s.cfg.Store.AppendEvents(ctx, ws, storage.Event{Type: "webhook.outbox.dropped", Actor: "webhooks",
+		Detail: map[string]string{"count": strconv.FormatInt(n, 10)}}); err != nil {
+		s.log.WarnContext(ctx, "webhooks: record dropped outbox events", "workspace", ws, "err", err)
+	}
 }

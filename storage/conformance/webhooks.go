@@ -78,7 +78,9 @@ func testWebhookCRUD(t *testing.T, s storage.Store) {
 
 // testWebhookOutbox: events reach the outbox only while the workspace has
 // endpoints, with their event ids; an entry read and not acknowledged is
-// claimed by another consumer once idle; acknowledged entries are gone.
+// claimed by another consumer once idle; acknowledged entries are gone;
+// nothing is counted as dropped below the cap (the store's own tests fill
+// an outbox to its cap).
 func testWebhookOutbox(t *testing.T, s storage.Store) {
 	ctx := ctxT(t)
 	_, err := s.AppendEvents(ctx, wsA, storage.Event{Type: "scim.user.created", UserID: "before"})
@@ -117,6 +119,14 @@ func testWebhookOutbox(t *testing.T, s storage.Store) {
 	if b, err := s.ReadOutbox(ctx, wsB, "c1", 10, time.Millisecond); err != nil || len(b) != 0 {
 		t.Fatalf("other workspace outbox = %v, %v", b, err)
 	}
+	// Far below the cap nothing is dropped, in either workspace.
+	for _, ws := range []string{wsA, wsB} {
+		if n, err := s.TakeOutboxDropped(ctx, ws); err != nil || n != 0 {
+			t.Fatalf("dropped in %s = %d, %v; want 0", ws, n, err)
+		}
+	}
+	_, err = s.TakeOutboxDropped(ctx, "no such ws!")
+	wantErr(t, err, storage.ErrNotFound, "dropped of an invalid workspace")
 }
 
 func testWebhookAttempts(t *testing.T, s storage.Store) {

@@ -201,10 +201,11 @@ func eventArgs(pairs []any) []any {
 }
 
 // eventKeys are the keys of the event-appending Lua (after the keys of
-// its own): the two event streams of ws, its webhook endpoint set and its
-// webhook outbox.
+// its own): the two event streams of ws, its webhook endpoint set, its
+// webhook outbox and the outbox's dropped counter.
 func (s *Store) eventKeys(ws string) []string {
-	return []string{mainEvents.key(s, ws), loginEvents.key(s, ws), s.webhookSetKey(ws), s.outboxKey(ws)}
+	return []string{mainEvents.key(s, ws), loginEvents.key(s, ws), s.webhookSetKey(ws), s.outboxKey(ws),
+		s.outboxDroppedKey(ws)}
 }
 
 // scriptEventsAppend: KEYS = meta, eventKeys; ARGV =

@@ -84,13 +84,15 @@ end
 // (eventArgs: the main and the sign-in stream's caps, n, then n pairs of
 // stream "m"/"l" and record) to the main or the sign-in stream, and
 // returns {1, their entry ids...}, and the index after them. K[k] and
-// K[k+1] are the two streams, K[k+2] the workspace's webhook endpoint set
-// and K[k+3] its webhook outbox (eventKeys): while the workspace has
-// endpoints each event is also added to the outbox (uncapped: a
-// dispatcher deletes each entry once it has queued its deliveries), with
-// its event id.
+// K[k+1] are the two streams, K[k+2] the workspace's webhook endpoint set,
+// K[k+3] its webhook outbox and K[k+4] the outbox's dropped counter
+// (eventKeys): while the workspace has endpoints each event is also added
+// to the outbox, with its event id (a dispatcher deletes each entry once
+// it has queued its deliveries); an event that finds the outbox holding
+// outboxMax entries (no dispatcher has run for a long while) is counted
+// in the dropped counter instead.
 const luaAppendEvents = `local function appendEvents(K, k, A, from)
-  local main, login, hooks, outbox = K[k], K[k + 1], K[k + 2], K[k + 3]
+  local main, login, hooks, outbox, dropped = K[k], K[k + 1], K[k + 2], K[k + 3], K[k + 4]
   local mainCap, loginCap, n = A[from], A[from + 1], tonumber(A[from + 2])
   local toOutbox = redis.call('EXISTS', hooks) == 1
   local out = {1}
@@ -99,7 +101,13 @@ const luaAppendEvents = `local function appendEvents(K, k, A, from)
     if A[i] == 'l' then stream, cap, suffix = login, loginCap, '` + loginIDSuffix + `' end
     local id = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'd', A[i + 1])
     out[#out + 1] = id
-    if toOutbox then redis.call('XADD', outbox, '*', 'e', id .. suffix, 'd', A[i + 1]) end
+    if toOutbox then
+      if redis.call('XLEN', outbox) < ` + outboxMaxLua + ` then
+        redis.call('XADD', outbox, '*', 'e', id .. suffix, 'd', A[i + 1])
+      else
+        redis.call('INCR', dropped)
+      end
+    end
   end
   return out, from + 3 + 2 * n
 end

@@ -20,11 +20,23 @@ import (
 //     luaAppendEvents copy events into the outbox;
 //   - {ws}:webhook:<id>, an endpoint's record (JSON);
 //   - {ws}:outbox, the webhook outbox stream (fields e = event id, d =
-//     event record), read by the consumer group outboxGroup;
+//     event record), read by the consumer group outboxGroup, at most
+//     OutboxMax entries;
+//   - {ws}:outbox:dropped, the number of events not added to the outbox
+//     because it was full, until TakeOutboxDropped;
 //   - {ws}:webhook:<id>:attempts, the endpoint's capped attempt stream;
 //   - {registry}:webhooks, the set of workspaces that have had endpoints.
 const (
-	outboxGroup = "dispatch"
+	// OutboxMax caps each workspace's webhook outbox: an event appended
+	// while the outbox holds this many undispatched entries is not added
+	// to it but counted (TakeOutboxDropped). A dispatcher empties the
+	// outbox within moments, so it fills only while no scimjit process
+	// dispatches (they all are down, or events are written by another
+	// program) for a long while; full, it holds about 20-30 MB.
+	OutboxMax = 100000
+	// outboxMaxLua is OutboxMax in the event-appending Lua.
+	outboxMaxLua = "100000"
+	outboxGroup  = "dispatch"
 	// attemptsMax caps each endpoint's attempt stream (MAXLEN ~).
 	attemptsMax = 1000
 )
@@ -33,9 +45,10 @@ func (s *Store) webhookSetKey(ws string) string { return s.wsKey(ws, "webhooks")
 func (s *Store) webhookKey(ws, id string) string {
 	return s.wsKey(ws, "webhook:"+id)
 }
-func (s *Store) attemptsKey(ws, id string) string { return s.wsKey(ws, "webhook:"+id+":attempts") }
-func (s *Store) outboxKey(ws string) string       { return s.wsKey(ws, "outbox") }
-func (s *Store) webhookRegistryKey() string       { return s.prefix + ":{registry}:webhooks" }
+func (s *Store) attemptsKey(ws, id string) string  { return s.wsKey(ws, "webhook:"+id+":attempts") }
+func (s *Store) outboxKey(ws string) string        { return s.wsKey(ws, "outbox") }
+func (s *Store) outboxDroppedKey(ws string) string { return s.wsKey(ws, "outbox:dropped") }
+func (s *Store) webhookRegistryKey() string        { return s.prefix + ":{registry}:webhooks" }
 
 // webhookWire is the stored form of an endpoint.
 type webhookWire struct {
@@ -281,6 +294,18 @@ func (s *Store) AckOutbox(ctx context.Context, ws string, ids ...string) error {
 		return nil
 	})
 	return s.wrap(err)
+}
+
+// TakeOutboxDropped reads and deletes the dropped counter (GETDEL).
+func (s *Store) TakeOutboxDropped(ctx context.Context, ws string) (int64, error) {
+	if !validWS(ws) {
+		return 0, storage.ErrNotFound
+	}
+	n, err := s.rdb.GetDel(ctx, s.outboxDroppedKey(ws)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, s.wrap(err)
 }
 
 // attemptWire is the stored form of an attempt (field "d").
