@@ -24,13 +24,13 @@ import (
 
 // consoleBrowser is an HTTP client with its own cookies, as one browser.
 type consoleBrowser struct {
-	t    *testing.T
+	t    testing.TB
 	env  *servertest.Env
 	c    *http.Client
 	csrf string
 }
 
-func newConsoleBrowser(t *testing.T, env *servertest.Env) *consoleBrowser {
+func newConsoleBrowser(t testing.TB, env *servertest.Env) *consoleBrowser {
 	b := &consoleBrowser{t: t, env: env, c: env.NewClient()}
 	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return b
