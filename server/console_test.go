@@ -390,7 +390,7 @@ func TestConsoleMembersFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, body := b.do(http.MethodGet, base+"?source=jit", nil); !strings.Contains(body, `id="filters-unavailable"`) ||
-		!strings.Contains(body, "scimjit check --repair") || strings.Contains(body, `<tr data-user=`) {
+		!strings.Contains(body, "scimjit check --fix") || strings.Contains(body, `<tr data-user=`) {
 		t.Errorf("a filter on unbuilt indexes:\n%s", body)
 	}
 	get(base+"?source=jit", http.StatusServiceUnavailable)

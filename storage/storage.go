@@ -27,7 +27,7 @@ var (
 	ErrUnavailable = errors.New("storage: unavailable")
 	// ErrNotIndexed: the workspace's member filter indexes were never built
 	// (its members were written by an earlier version); `scimjit check
-	// --repair` builds them. ListUsersFiltered answers it rather than an
+	// --fix` builds them. ListUsersFiltered answers it rather than an
 	// incomplete list.
 	ErrNotIndexed = errors.New("storage: member filter indexes not built")
 )
@@ -389,7 +389,8 @@ type UserPage struct {
 	// Users match the filter, in creation order.
 	Users []User
 	// Total counts the members that match. When TotalExact is false the
-	// store stopped counting at its bound and Total is a lower bound.
+	// store stopped counting at its bound and Total is an estimate from
+	// the members it examined.
 	Total      int
 	TotalExact bool
 	// Next is the cursor of the page after this one; "" when there is
@@ -641,7 +642,8 @@ type Store interface {
 	// is bounded whatever the workspace's size and however deep the page
 	// (a page may come back short, with a Next, when matches are sparse).
 	// A single condition, or none, is counted exactly; a combination is
-	// counted up to a bound (UserPage.TotalExact). ErrNotIndexed when f is
+	// counted up to a bound, and estimated beyond it
+	// (UserPage.TotalExact). ErrNotIndexed when f is
 	// not empty and the workspace's filter indexes were never built.
 	ListUsersFiltered(ctx context.Context, ws string, f UserFilter, after string, limit int) (UserPage, error)
 	// UpdateUser reads, calls fn, and writes atomically with uniqueness

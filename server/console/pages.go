@@ -183,9 +183,9 @@ type membersData struct {
 	// workspace yet (storage.ErrNotIndexed).
 	Filtered, NotIndexed bool
 	Searched             bool
-	// Total counts the members listed (AtLeast: a lower bound).
-	Total   int
-	AtLeast bool
+	// Total counts the members listed (About: an estimate).
+	Total int
+	About bool
 	// FirstURL and NextURL page through the list ("" = no such link).
 	FirstURL, NextURL string
 }
@@ -234,7 +234,7 @@ func (h *Console) membersPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d.Users, d.Total, d.AtLeast = p.Users, p.Total, !p.TotalExact
+	d.Users, d.Total, d.About = p.Users, p.Total, !p.TotalExact
 	if after != "" {
 		d.FirstURL = d.Filters.query("")
 	}

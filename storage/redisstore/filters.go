@@ -62,8 +62,8 @@ func facetArg(u storage.User) string {
 // Bounds of one ListUsersFiltered call: how many index entries its page
 // walk and its count examine at most.
 const (
-	filterScanBound  = 20_000
-	filterCountBound = 20_000
+	filterScanBound  = 5_000
+	filterCountBound = 2_000
 )
 
 // filterChecks are f's conditions as (facet, "1" member must be in it /
@@ -152,7 +152,9 @@ func (s *Store) ListUsersFiltered(ctx context.Context, ws string, f storage.User
 // records...}. The walk goes through the smallest set a condition
 // requires (the order index when none does) in creation order and checks
 // the other conditions per id (ZSCORE); the page walk and the count each
-// examine at most their bound of entries. next is the score after which
+// examine at most their bound of entries. A count that reached its bound
+// is an estimate (exact 0): the share of matches among the entries it
+// examined, times the size of the set it walks. next is the score after which
 // the next page starts ("" when the walk reached the end).
 var scriptUserFilter = redis.NewScript(`
 local users, order, registry, built = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -178,22 +180,23 @@ local function matches(id)
   return true
 end
 -- walk calls fn(id, score) for each match after from, examining at most
--- bound entries (step at a time), until fn returns false; it returns whether it reached
--- the end of the source and the last score it examined.
+-- bound entries (step at a time), until fn returns false; it returns
+-- whether it reached the end of the source, the last score it examined
+-- and how many entries it examined.
 local function walk(from, bound, step, fn)
   local cursor, last, seen = from, nil, 0
   if from ~= '-inf' then cursor = '(' .. from end
   while seen < bound do
     local chunk = redis.call('ZRANGEBYSCORE', source, cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, math.min(step, bound - seen))
-    if #chunk == 0 then return true, last end
+    if #chunk == 0 then return true, last, seen end
     for i = 1, #chunk, 2 do
       seen = seen + 1
       last = chunk[i + 1]
-      if matches(chunk[i]) and fn(chunk[i], last) == false then return false, last end
+      if matches(chunk[i]) and fn(chunk[i], last) == false then return false, last, seen end
     end
     cursor = '(' .. last
   end
-  return false, last
+  return false, last, seen
 end
 local total, exact = 0, 1
 if #checks == 0 then
@@ -201,8 +204,12 @@ if #checks == 0 then
 elseif not driver and #checks == 1 then
   total = redis.call('ZCARD', order) - checks[1].n
 else
-  local done = walk('-inf', countBound, 500, function() total = total + 1 end)
-  if not done then exact = 0 end
+  local done, _, seen = walk('-inf', countBound, 500, function() total = total + 1 end)
+  if not done and seen > 0 then
+    -- an estimate: the share of matches among the entries examined
+    exact = 0
+    total = math.floor(total * redis.call('ZCARD', source) / seen + 0.5)
+  end
 end
 local out = {1, total, exact, ''}
 if limit <= 0 then return out end
