@@ -45,7 +45,8 @@ end
 // is the facet list key (ix:uf), whose name plus ":" plus a facet is that
 // facet's sorted set; order is ix:uo. moveFacets moves user id's entries
 // from the facets old to the facets new (facetArg strings: joined with
-// NUL), scored by the user's position in order. Every script that writes
+// NUL), scored by the user's position in order (score, when the caller
+// has it already). Every script that writes
 // a user record calls it in the same step.
 const luaFacets = `local function splitFacets(s)
   local out, i = {}, 1
@@ -60,22 +61,22 @@ const luaFacets = `local function splitFacets(s)
     i = j + 1
   end
 end
-local function moveFacets(registry, order, id, old, new)
+local function moveFacets(registry, order, id, old, new, score)
   if old == new then return end
-  local newList, keep, had = splitFacets(new), {}, {}
+  local newList, keep, had, added = splitFacets(new), {}, {}, {}
   for _, f in ipairs(newList) do keep[f] = true end
   for _, f in ipairs(splitFacets(old)) do
     had[f] = true
     if not keep[f] then redis.call('ZREM', registry .. ':' .. f, id) end
   end
-  local score = redis.call('ZSCORE', order, id)
-  if not score then return end
   for _, f in ipairs(newList) do
-    if not had[f] then
-      redis.call('ZADD', registry .. ':' .. f, score, id)
-      redis.call('SADD', registry, f)
-    end
+    if not had[f] then added[#added + 1] = f end
   end
+  if #added == 0 then return end
+  score = score or redis.call('ZSCORE', order, id)
+  if not score then return end
+  for _, f in ipairs(added) do redis.call('ZADD', registry .. ':' .. f, score, id) end
+  redis.call('SADD', registry, unpack(added))
 end
 `
 
@@ -114,8 +115,9 @@ const luaCreateUser = `local function createUser(U, u)
   if u.externalId ~= '' then redis.call('ZADD', U.externalId, 0, u.externalId .. SEP .. u.id) end
   if u.account ~= '' then redis.call('HSET', U.account, u.account, u.id) end
   for _, e in ipairs(u.emails) do redis.call('ZADD', U.emails, 0, e .. SEP .. u.id) end
-  redis.call('ZADD', U.order, redis.call('INCR', U.seq), u.id)
-  moveFacets(U.facets, U.order, u.id, '', u.facets)
+  local seq = redis.call('INCR', U.seq)
+  redis.call('ZADD', U.order, seq, u.id)
+  moveFacets(U.facets, U.order, u.id, '', u.facets, seq)
   return 1
 end
 `
