@@ -26,6 +26,11 @@ var (
 	// ErrUnavailable: the backend cannot be reached. Backends wrap their
 	// network errors in it so handlers can answer 503.
 	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrNotIndexed: the workspace's member filter indexes were never built
+	// (its members were written by an earlier version); `scimjit check
+	// --fix` builds them. ListUsersFiltered answers it rather than an
+	// incomplete list.
+	ErrNotIndexed = errors.New("storage: member filter indexes not built")
 )
 
 // ConflictError tells which unique field collided. errors.Is(err,
@@ -360,6 +365,41 @@ type UsersFound struct {
 	Groups map[string][]GroupRef
 }
 
+// UserFilter selects members for ListUsersFiltered. Every set field must
+// match; the zero value selects every member.
+type UserFilter struct {
+	// Roles: the role a member must have in each environment whose value
+	// is set (exact, case-sensitive).
+	Roles Roles
+	// Active, when set: only active (true) or deactivated (false) members.
+	Active *bool
+	// Verified, when set: only verified (true) or pending (false) members.
+	Verified *bool
+	// Source, when set: SourceJIT for members created by a JIT sign-in,
+	// SourceSCIM for every other member.
+	Source string
+}
+
+// Empty tells whether f selects every member.
+func (f UserFilter) Empty() bool {
+	return f.Roles == (Roles{}) && f.Active == nil && f.Verified == nil && f.Source == ""
+}
+
+// UserPage is one page of ListUsersFiltered.
+type UserPage struct {
+	// Users match the filter, in creation order.
+	Users []User
+	// Total counts the members that match. When TotalExact is false the
+	// store stopped counting at its bound and Total is an estimate from
+	// the members it examined.
+	Total      int
+	TotalExact bool
+	// Next is the cursor of the page after this one; "" when there is
+	// none. A page can hold fewer than limit users and still have a Next
+	// (the store bounds what one call examines).
+	Next string
+}
+
 // Event is one provisioning decision in a workspace's event stream.
 type Event struct {
 	ID   string // assigned by the store; ordered
@@ -608,6 +648,17 @@ type Store interface {
 	// starting at the 0-based offset, and the total count. The cost does
 	// not grow with offset beyond O(log n).
 	ListUsers(ctx context.Context, ws string, offset, limit int) ([]User, int, error)
+	// ListUsersFiltered returns up to limit members that match f, in
+	// creation order, starting after the cursor after ("" = from the
+	// first; else a UserPage.Next), read through per-value indexes that
+	// every user write keeps in step with the records: the cost of a call
+	// is bounded whatever the workspace's size and however deep the page
+	// (a page may come back short, with a Next, when matches are sparse).
+	// A single condition, or none, is counted exactly; a combination is
+	// counted up to a bound, and estimated beyond it
+	// (UserPage.TotalExact). ErrNotIndexed when f is
+	// not empty and the workspace's filter indexes were never built.
+	ListUsersFiltered(ctx context.Context, ws string, f UserFilter, after string, limit int) (UserPage, error)
 	// UpdateUser reads, calls fn, and writes atomically with uniqueness
 	// re-checked; fn may run more than once. ifVersion non-zero must match
 	// (else ErrPreconditionFailed). Version is bumped and Modified set. fn

@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -93,24 +94,114 @@ var memberSearches = []struct{ By, Label string }{
 	{string(storage.UserByExternalID), "External ID"},
 }
 
+// memberFilters are the members page's filters as its query carries them
+// (each "" = any).
+type memberFilters struct {
+	Env, Role, Status, Source, Verification string
+}
+
+// memberFilterChoices are the values each filter accepts, with labels.
+var memberFilterChoices = struct{ Status, Source, Verification [][2]string }{
+	Status:       [][2]string{{"active", "Active"}, {"deactivated", "Deactivated"}},
+	Source:       [][2]string{{storage.SourceSCIM, "SCIM"}, {storage.SourceJIT, "JIT"}},
+	Verification: [][2]string{{"verified", "Verified"}, {"pending", "Pending"}},
+}
+
+func readMemberFilters(c echo.Context) memberFilters {
+	f := memberFilters{Env: c.QueryParam("env"), Role: c.QueryParam("role"), Status: c.QueryParam("status"),
+		Source: c.QueryParam("source"), Verification: c.QueryParam("verification")}
+	if f.Env == "" {
+		f.Env = "dev"
+	}
+	return f
+}
+
+// store is f as a storage filter; false when a value is not one the page
+// offers.
+func (f memberFilters) store(ws storage.Workspace) (storage.UserFilter, bool) {
+	var uf storage.UserFilter
+	if f.Role != "" {
+		if !ws.Settings.ValidRole(f.Role) {
+			return uf, false
+		}
+		switch f.Env {
+		case "dev":
+			uf.Roles.Dev = f.Role
+		case "test":
+			uf.Roles.Test = f.Role
+		case "prod":
+			uf.Roles.Prod = f.Role
+		default:
+			return uf, false
+		}
+	}
+	flag := func(v, yes, no string) (*bool, bool) {
+		switch v {
+		case "":
+			return nil, true
+		case yes, no:
+			b := v == yes
+			return &b, true
+		}
+		return nil, false
+	}
+	var okA, okV bool
+	uf.Active, okA = flag(f.Status, "active", "deactivated")
+	uf.Verified, okV = flag(f.Verification, "verified", "pending")
+	switch f.Source {
+	case "", storage.SourceSCIM, storage.SourceJIT:
+		uf.Source = f.Source
+	default:
+		return uf, false
+	}
+	return uf, okA && okV
+}
+
+// query is f (and, when not "", the cursor after) as a query string for
+// the page's links; the default environment is left out.
+func (f memberFilters) query(after string) string {
+	v := url.Values{}
+	for _, kv := range [][2]string{{"role", f.Role}, {"status", f.Status}, {"source", f.Source},
+		{"verification", f.Verification}, {"after", after}} {
+		if kv[1] != "" {
+			v.Set(kv[0], kv[1])
+		}
+	}
+	if f.Role != "" && f.Env != "dev" {
+		v.Set("env", f.Env)
+	}
+	return "?" + v.Encode()
+}
+
 type membersData struct {
 	Users    []storage.User
 	By, Q    string
 	Searches any
-	Pager    pager
-	Searched bool
+	Filters  memberFilters
+	Choices  any
+	// Filtered: a filter is set; NotIndexed: the store cannot filter this
+	// workspace yet (storage.ErrNotIndexed).
+	Filtered, NotIndexed bool
+	Searched             bool
+	// Total counts the members listed (About: an estimate).
+	Total int
+	About bool
+	// FirstURL and NextURL page through the list ("" = no such link).
+	FirstURL, NextURL string
 }
 
-// membersPage lists the members a page at a time (storage.ListUsers:
-// offset paging whose cost does not grow with the offset), or finds them
-// by email, user name or external id through the store's index.
+// membersPage lists the members that match the filters a page at a time
+// (storage.ListUsersFiltered: through the store's indexes, from a cursor,
+// whatever the workspace's size), or finds them by email, user name or
+// external id through the store's index.
 func (h *Console) membersPage(c echo.Context) error {
 	ws, err := h.workspace(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	d := membersData{By: c.QueryParam("by"), Q: strings.TrimSpace(c.QueryParam("q")), Searches: memberSearches}
+	d := membersData{By: c.QueryParam("by"), Q: strings.TrimSpace(c.QueryParam("q")), Searches: memberSearches,
+		Filters: readMemberFilters(c), Choices: memberFilterChoices}
 	if d.By == "" {
 		d.By = string(storage.UserByEmail)
 	}
@@ -126,15 +217,29 @@ func (h *Console) membersPage(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		d.Users, d.Searched = found.Users, true
-		d.Pager = newPager(1, len(found.Users))
-	} else {
-		p := pageParam(c)
-		users, total, err := h.cfg.Store.ListUsers(ctx, ws.ID, (p-1)*pageSize, pageSize)
-		if err != nil {
-			return err
-		}
-		d.Users, d.Pager = users, newPager(p, total)
+		d.Users, d.Searched, d.Total = found.Users, true, len(found.Users)
+		return h.render(c, http.StatusOK, "members", page{Title: "Members", WS: &ws, Nav: "members", Data: d})
+	}
+	uf, ok := d.Filters.store(ws)
+	if !ok {
+		return echo.NewHTTPError(http.StatusBadRequest, "unknown filter")
+	}
+	d.Filtered = !uf.Empty()
+	after := c.QueryParam("after")
+	p, err := h.cfg.Store.ListUsersFiltered(ctx, ws.ID, uf, after, pageSize)
+	if errors.Is(err, storage.ErrNotIndexed) {
+		d.NotIndexed = true
+		return h.render(c, http.StatusServiceUnavailable, "members", page{Title: "Members", WS: &ws, Nav: "members", Data: d})
+	}
+	if err != nil {
+		return err
+	}
+	d.Users, d.Total, d.About = p.Users, p.Total, !p.TotalExact
+	if after != "" {
+		d.FirstURL = d.Filters.query("")
+	}
+	if p.Next != "" {
+		d.NextURL = d.Filters.query(p.Next)
 	}
 	return h.render(c, http.StatusOK, "members", page{Title: "Members", WS: &ws, Nav: "members", Data: d})
 }

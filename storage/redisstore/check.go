@@ -76,16 +76,24 @@ func (r CheckReport) Left() int {
 // Problem kinds. Every kind not listed as report-only is repaired by Fix.
 const (
 	// KindUserIndexDangling: an entry of a user index (ix:un, ix:uxz,
-	// ix:ua, ix:ue, ix:uo) names a user that has no record. Fix removes
+	// ix:ua, ix:ue, ix:uo, the member filter indexes ix:uf:<facet>) names a user that has no record. Fix removes
 	// the entry.
 	KindUserIndexDangling = "user-index-dangling"
 	// KindUserIndexStale: an entry of a user index names a user whose
-	// record says something else (another userName, externalId, account
-	// or email), or is malformed. Fix removes the entry.
+	// record says something else (another userName, externalId, account,
+	// email or filter value; or, in a member filter index, another
+	// position than the user's creation), or is malformed. Fix removes the
+	// entry (and adds it at the right position).
 	KindUserIndexStale = "user-index-stale"
 	// KindUserIndexMissing: a user record is missing from one of its
 	// indexes. Fix adds the entry.
 	KindUserIndexMissing = "user-index-missing"
+	// KindFilterIndexUnbuilt: the workspace lacks the marker that its
+	// member filter indexes (ix:uf:<facet>) are complete: its members were
+	// written by an earlier version, and member filters refuse to answer
+	// (storage.ErrNotIndexed). Fix builds the entries (the record walk
+	// adds every missing one) and sets the marker.
+	KindFilterIndexUnbuilt = "filter-index-unbuilt"
 	// KindUserUniqueConflict: two users of a workspace claim one userName,
 	// or one account. Report-only.
 	KindUserUniqueConflict = "user-unique-conflict"
@@ -835,6 +843,9 @@ func (c *checker) checkWorkspace(ctx context.Context, ws string, groups map[stri
 			return err
 		}
 	}
+	if err := c.walkFacetIndexes(ctx, ws); err != nil {
+		return err
+	}
 	gids := slices.Sorted(maps.Keys(groups))
 	for i := 0; i < len(gids); i += checkBatch {
 		if err := c.checkGroups(ctx, ws, gids[i:min(i+checkBatch, len(gids))]); err != nil {
@@ -1071,6 +1082,9 @@ func (c *checker) checkUserBatch(ctx context.Context, ws string, batch []userRec
 		es = append(es, entry{name: "ix:uo", typ: "order", member: r.id, cond: cond, owner: owner})
 	}
 	if err := c.checkEntries(ctx, ws, es, false); err != nil {
+		return err
+	}
+	if err := c.checkUserFacets(ctx, ws, batch); err != nil {
 		return err
 	}
 	return c.checkUserAccounts(ctx, ws, batch)

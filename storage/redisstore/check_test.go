@@ -693,6 +693,67 @@ var checkCases = []checkCase{
 			must(t, f.c.SAdd(t.Context(), f.ws("one", "gm:gone"), f.aliceU.ID).Err())
 		},
 		after: func(t *testing.T, f *checkFixture) { wantNoKey(t, f, f.ws("one", "gm:gone")) }},
+	// A store written by a version without member filters: no filter
+	// index and no marker. Filters refuse rather than answer from
+	// missing entries; the repair builds the entries and the marker.
+	{name: "member filter indexes never built", kinds: []string{redisstore.KindFilterIndexUnbuilt, redisstore.KindUserIndexMissing},
+		corrupt: func(t *testing.T, f *checkFixture) {
+			for _, ws := range []string{"one", "two"} {
+				keys, err := f.c.Keys(t.Context(), f.ws(ws, "ix:uf*")).Result()
+				must(t, err)
+				must(t, f.c.Del(t.Context(), keys...).Err())
+			}
+		},
+		before: func(t *testing.T, f *checkFixture) {
+			if _, err := f.s.ListUsersFiltered(t.Context(), "one", storage.UserFilter{Source: storage.SourceJIT}, "", 10); !errors.Is(err, storage.ErrNotIndexed) {
+				t.Errorf("a filter on unbuilt indexes = %v, want ErrNotIndexed", err)
+			}
+			if p, err := f.s.ListUsersFiltered(t.Context(), "one", storage.UserFilter{}, "", 10); err != nil || p.Total != 2 {
+				t.Errorf("no filter on unbuilt indexes = %+v, %v; want both members", p, err)
+			}
+		},
+		after: func(t *testing.T, f *checkFixture) {
+			wantFilter(t, f, "one", storage.UserFilter{Source: storage.SourceJIT}, f.bobOne.ID)
+			wantFilter(t, f, "two", storage.UserFilter{Verified: new(false)}, f.bobTw.ID)
+		}},
+	{name: "member filter entries dangling, stale and out of place",
+		kinds: []string{redisstore.KindUserIndexDangling, redisstore.KindUserIndexStale},
+		corrupt: func(t *testing.T, f *checkFixture) {
+			ctx := t.Context()
+			must(t, f.c.ZAdd(ctx, f.ws("one", "ix:uf:a:0"), redis.Z{Score: 1, Member: f.aliceU.ID}).Err())
+			must(t, f.c.SAdd(ctx, f.ws("one", "ix:uf"), "a:0", "rd:Admin").Err())
+			must(t, f.c.ZAdd(ctx, f.ws("one", "ix:uf:rd:Admin"), redis.Z{Score: 7, Member: "ghost"}).Err())
+			must(t, f.c.ZAdd(ctx, f.ws("one", "ix:uf:s:jit"), redis.Z{Score: 0.5, Member: f.bobOne.ID}).Err())
+		},
+		before: func(t *testing.T, f *checkFixture) {
+			wantFilter(t, f, "one", storage.UserFilter{Active: new(false)}, f.aliceU.ID)
+		},
+		after: func(t *testing.T, f *checkFixture) {
+			wantFilter(t, f, "one", storage.UserFilter{Active: new(false)})
+			wantFilter(t, f, "one", storage.UserFilter{Roles: storage.Roles{Dev: storage.RoleAdmin}})
+			wantFilter(t, f, "one", storage.UserFilter{Source: storage.SourceJIT}, f.bobOne.ID)
+			pos, err := f.c.ZScore(t.Context(), f.ws("one", "ix:uo"), f.bobOne.ID).Result()
+			must(t, err)
+			if got, err := f.c.ZScore(t.Context(), f.ws("one", "ix:uf:s:jit"), f.bobOne.ID).Result(); err != nil || got != pos {
+				t.Errorf("bob's JIT entry at %v (%v), want his creation position %v", got, err, pos)
+			}
+		}},
+}
+
+// wantFilter checks the members a filter finds in ws.
+func wantFilter(t *testing.T, f *checkFixture, ws string, uf storage.UserFilter, want ...string) {
+	t.Helper()
+	p, err := f.s.ListUsersFiltered(t.Context(), ws, uf, "", 100)
+	if err != nil {
+		t.Fatalf("filter %+v in %s: %v", uf, ws, err)
+	}
+	var got []string
+	for _, u := range p.Users {
+		got = append(got, u.ID)
+	}
+	if !slices.Equal(got, want) || p.Total != len(want) {
+		t.Errorf("filter %+v in %s = %v (total %d), want %v", uf, ws, got, p.Total, want)
+	}
 }
 
 func wantNoMember(t *testing.T, f *checkFixture, key, member string) {
@@ -837,6 +898,7 @@ var allKinds = []string{
 	redisstore.KindWorkspaceRegistryDangling, redisstore.KindEmailIndexDangling, redisstore.KindEmailIndexWrongAccount,
 	redisstore.KindAccountUnpublished, redisstore.KindAccountUnindexed, redisstore.KindAccountEmailConflict,
 	redisstore.KindAccountRecordInvalid, redisstore.KindDomainIndexMissing, redisstore.KindDomainIndexStale,
+	redisstore.KindFilterIndexUnbuilt,
 }
 
 // TestCheckOnCluster runs every corruption through the Cluster client on a
@@ -1000,12 +1062,13 @@ func TestCheckWalksBigIndexesInBatches(t *testing.T) {
 	_, err = s.CreateGroup(ctx, "big", storage.Group{DisplayName: "All", Members: ids})
 	must(t, err)
 	// Every tenth user loses its order entry, every seventh account its
-	// back-pointer.
+	// back-pointer. A user put back in order at a new position has its two
+	// member filter entries (deactivated, pending) moved there too.
 	c := s.Client()
 	broken := 0
 	for i := 0; i < n; i += 10 {
 		must(t, c.ZRem(ctx, "sj:{ws:big}:ix:uo", ids[i]).Err())
-		broken++
+		broken += 3
 	}
 	for i := 0; i < n; i += 7 {
 		must(t, c.HDel(ctx, "sj:{acct:"+accts[i]+"}:a", "w:big").Err())

@@ -120,13 +120,14 @@ func (s *Store) rolePlan(ctx context.Context, ws string, prepare func() (groupEd
 			return nil, nil, err
 		}
 		d := w.Settings.MemberRoles(u.Explicit(), storage.SCIMGroupNames(after))
-		newRec := ""
+		newRec, newFacets := "", ""
 		if d.Roles != u.Roles {
 			c := u
 			c.Roles, c.Version, c.Modified, c.Op = d.Roles, u.Version+1, now(), storage.NewID()
 			if newRec, err = encodeUser(c); err != nil {
 				return nil, nil, err
 			}
+			newFacets = facetArg(c)
 			detail := d.Detail(map[string]string{"cause": cause, "groupId": edit.group.ID,
 				"displayName": edit.group.DisplayName, "from": u.Roles.Detail(), "to": d.Roles.Detail()})
 			for e, env := range storage.Environments {
@@ -137,7 +138,7 @@ func (s *Store) rolePlan(ctx context.Context, ws string, prepare func() (groupEd
 			events = append(events, storage.Event{Type: storage.RolesChangedEvent, Actor: "scim",
 				UserID: u.ID, AccountID: u.AccountID, Detail: detail})
 		}
-		args = append(args, id, rec, newRec, seen)
+		args = append(args, id, rec, newRec, seen, facetArg(u), newFacets)
 		n++
 	}
 	args[2] = n

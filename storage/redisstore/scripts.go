@@ -37,22 +37,62 @@ end
 // User keys: the KEYS of every user script, in this order (userKeys).
 const luaUserKeys = `local function userKeys(K)
   return {meta = K[1], users = K[2], userName = K[3], externalId = K[4], account = K[5],
-    emails = K[6], order = K[7], seq = K[8], groupsOf = K[9]}
+    emails = K[6], order = K[7], seq = K[8], groupsOf = K[9], facets = K[10]}
+end
+`
+
+// luaFacets maintains the member filter indexes (filters.go): registry
+// is the facet list key (ix:uf), whose name plus ":" plus a facet is that
+// facet's sorted set; order is ix:uo. moveFacets moves user id's entries
+// from the facets old to the facets new (facetArg strings: joined with
+// NUL), scored by the user's position in order (score, when the caller
+// has it already). Every script that writes
+// a user record calls it in the same step.
+const luaFacets = `local function splitFacets(s)
+  local out, i = {}, 1
+  if s == '' then return out end
+  while true do
+    local j = string.find(s, SEP, i, true)
+    if not j then
+      out[#out + 1] = string.sub(s, i)
+      return out
+    end
+    out[#out + 1] = string.sub(s, i, j - 1)
+    i = j + 1
+  end
+end
+local function moveFacets(registry, order, id, old, new, score)
+  if old == new then return end
+  local newList, keep, had, added = splitFacets(new), {}, {}, {}
+  for _, f in ipairs(newList) do keep[f] = true end
+  for _, f in ipairs(splitFacets(old)) do
+    had[f] = true
+    if not keep[f] then redis.call('ZREM', registry .. ':' .. f, id) end
+  end
+  for _, f in ipairs(newList) do
+    if not had[f] then added[#added + 1] = f end
+  end
+  if #added == 0 then return end
+  score = score or redis.call('ZSCORE', order, id)
+  if not score then return end
+  for _, f in ipairs(added) do redis.call('ZADD', registry .. ':' .. f, score, id) end
+  redis.call('SADD', registry, unpack(added))
 end
 `
 
 // luaUserArgs reads the arguments of a user create (userArgs) starting
 // at ARGV[from]: id, record, folded userName, externalId, account id,
-// then the folded emails to index.
+// facets (facetArg), then the folded emails to index.
 const luaUserArgs = `local function userArgs(A, from)
   local u = {id = A[from], record = A[from + 1], userName = A[from + 2], externalId = A[from + 3],
-    account = A[from + 4], emails = {}}
-  for i = from + 5, #A do u.emails[#u.emails + 1] = A[i] end
+    account = A[from + 4], facets = A[from + 5], emails = {}}
+  for i = from + 6, #A do u.emails[#u.emails + 1] = A[i] end
   return u
 end
 `
 
-// luaCreateUser creates a membership: the record and every index entry,
+// luaCreateUser creates a membership: the record and every index entry
+// (the filter indexes too: needs luaFacets),
 // after checking the workspace exists and userName (unique per workspace)
 // and account (one membership per account and workspace) are free.
 // externalId is indexed, not unique (RFC 7643 §3.1: the client keeps it
@@ -75,7 +115,9 @@ const luaCreateUser = `local function createUser(U, u)
   if u.externalId ~= '' then redis.call('ZADD', U.externalId, 0, u.externalId .. SEP .. u.id) end
   if u.account ~= '' then redis.call('HSET', U.account, u.account, u.id) end
   for _, e in ipairs(u.emails) do redis.call('ZADD', U.emails, 0, e .. SEP .. u.id) end
-  redis.call('ZADD', U.order, redis.call('INCR', U.seq), u.id)
+  local seq = redis.call('INCR', U.seq)
+  redis.call('ZADD', U.order, seq, u.id)
+  moveFacets(U.facets, U.order, u.id, '', u.facets, seq)
   return 1
 end
 `
@@ -141,14 +183,17 @@ end
 // carries (rolePlan, grouproles.go), from ARGV index from: workspace key
 // prefix, the changed group's version as read ("" = not checked), n, then
 // n times (user id, record as read, new record or "" for none, the user's
-// groups as read: groupsOf joined with NUL). rolePlanHolds is true when
+// groups as read: groupsOf joined with NUL, the facets (facetArg) of the
+// record as read and of the new one). rolePlanHolds is true when
 // everything the plan was computed from is unchanged; the scripts check it
 // before their first write and answer SJ_RETRY otherwise, so the roles
-// written are those of a serial evaluation. Needs luaGroupsOf.
+// written are those of a serial evaluation. Needs luaGroupsOf and
+// luaFacets.
 const luaRolePlan = `local function rolePlan(A, from)
   local p = {prefix = A[from], groupVer = A[from + 1], users = {}}
-  for i = from + 3, from + 2 + 4 * tonumber(A[from + 2]), 4 do
-    p.users[#p.users + 1] = {id = A[i], expected = A[i + 1], record = A[i + 2], groups = A[i + 3]}
+  for i = from + 3, from + 2 + 6 * tonumber(A[from + 2]), 6 do
+    p.users[#p.users + 1] = {id = A[i], expected = A[i + 1], record = A[i + 2], groups = A[i + 3],
+      oldFacets = A[i + 4], newFacets = A[i + 5]}
   end
   return p
 end
@@ -162,7 +207,10 @@ local function rolePlanHolds(p, group, users, index)
 end
 local function writeRolePlan(p, users)
   for _, u in ipairs(p.users) do
-    if u.record ~= '' then redis.call('HSET', users, u.id, u.record) end
+    if u.record ~= '' then
+      redis.call('HSET', users, u.id, u.record)
+      moveFacets(p.prefix .. 'ix:uf', p.prefix .. 'ix:uo', u.id, u.oldFacets, u.newFacets)
+    end
   end
 end
 `
@@ -172,13 +220,13 @@ end
 // appends the events (same slot). Returns {1, event ids...}, {2} for a
 // re-send of a create that already happened (nothing written), or an SJ_
 // error reply.
-var scriptUserCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaCreateUser + luaAppendEvents + `
+var scriptUserCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaFacets + luaCreateUser + luaAppendEvents + `
 local U = userKeys(KEYS)
 local user = userArgs(ARGV, 4 + 2 * tonumber(ARGV[3]))
 if redis.call('HGET', U.users, user.id) == user.record then return {2} end
 local r = createUser(U, user)
 if r ~= 1 then return r end
-return (appendEvents(KEYS, 10, ARGV, 1))
+return (appendEvents(KEYS, 11, ARGV, 1))
 `)
 
 // scriptUserQuery (read-only): KEYS = users, the mode's index (userName,
@@ -235,19 +283,20 @@ return out
 // scriptUserCAS: KEYS = userKeys; ARGV = id, expected record, new record,
 // old folded userName, new folded userName, old externalId, new
 // externalId, workspace key prefix ("" = the user's groups are not
-// checked), the user's groups as read (groupsOf joined with NUL), n, n old
-// folded emails..., new folded emails... Replaces the record when it is
+// checked), the user's groups as read (groupsOf joined with NUL), the old
+// and the new facets (facetArg), n, n old folded emails..., new folded
+// emails... Replaces the record when it is
 // still the expected one and, when a prefix is given, the user's groups
 // are still the ones read (the roles in the record were decided from
 // them), moving the changed index entries and re-checking userName's
 // uniqueness; a record that already is the new one is this very write,
 // re-sent (1, nothing written).
-var scriptUserCAS = redis.NewScript(luaPrelude + luaUserKeys + luaGroupsOf + `
+var scriptUserCAS = redis.NewScript(luaPrelude + luaUserKeys + luaGroupsOf + luaFacets + `
 local U = userKeys(KEYS)
 local id, expected, record = ARGV[1], ARGV[2], ARGV[3]
 local oldName, newName, oldExt, newExt = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local prefix, groups = ARGV[8], ARGV[9]
-local n = tonumber(ARGV[10])
+local prefix, groups, oldFacets, newFacets = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local n = tonumber(ARGV[12])
 local cur = redis.call('HGET', U.users, id)
 if not cur then return redis.error_reply('SJ_NOTFOUND user') end
 if cur == record then return 1 end
@@ -263,19 +312,21 @@ if newExt ~= oldExt then
   if oldExt ~= '' then redis.call('ZREM', U.externalId, oldExt .. SEP .. id) end
   if newExt ~= '' then redis.call('ZADD', U.externalId, 0, newExt .. SEP .. id) end
 end
-for i = 11, 10 + n do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
-for i = 11 + n, #ARGV do redis.call('ZADD', U.emails, 0, ARGV[i] .. SEP .. id) end
+for i = 13, 12 + n do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+for i = 13 + n, #ARGV do redis.call('ZADD', U.emails, 0, ARGV[i] .. SEP .. id) end
 redis.call('HSET', U.users, id, record)
+moveFacets(U.facets, U.order, id, oldFacets, newFacets)
 return 1
 `)
 
 // scriptUserDelete: KEYS = userKeys; ARGV = workspace key prefix, id,
 // expected record, folded userName, externalId, account id, now (µs),
-// folded emails... Removes the record (when still the expected one), its
-// index entries and its group memberships.
-var scriptUserDelete = redis.NewScript(luaPrelude + luaUserKeys + `
+// facets (facetArg), folded emails... Removes the record (when still the
+// expected one), its index entries and its group memberships.
+var scriptUserDelete = redis.NewScript(luaPrelude + luaUserKeys + luaFacets + `
 local U = userKeys(KEYS)
 local prefix, id, expected, userName, ext, account, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local facets = ARGV[8]
 local cur = redis.call('HGET', U.users, id)
 if not cur then return redis.error_reply('SJ_NOTFOUND user') end
 if cur ~= expected then return redis.error_reply('SJ_RETRY') end
@@ -283,7 +334,8 @@ redis.call('HDEL', U.users, id)
 if redis.call('HGET', U.userName, userName) == id then redis.call('HDEL', U.userName, userName) end
 if ext ~= '' then redis.call('ZREM', U.externalId, ext .. SEP .. id) end
 if account ~= '' and redis.call('HGET', U.account, account) == id then redis.call('HDEL', U.account, account) end
-for i = 8, #ARGV do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+for i = 9, #ARGV do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+moveFacets(U.facets, U.order, id, facets, '')
 redis.call('ZREM', U.order, id)
 for _, gid in ipairs(zrangeIDs(U.groupsOf, id)) do
   if redis.call('SREM', prefix .. 'gm:' .. gid, id) == 1 and redis.call('EXISTS', prefix .. 'g:' .. gid) == 1 then
@@ -308,7 +360,7 @@ end
 // (luaRolePlan). Appends the events with the group. A group already stored
 // under the id with the same creation time and name is this very create,
 // re-sent (1, nothing written).
-var scriptGroupCreate = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaRolePlan + `
+var scriptGroupCreate = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaFacets + luaRolePlan + `
 local G = groupKeys(KEYS)
 local id, dn, dnl, ext, attrs, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local firstMember = 12 + 2 * tonumber(ARGV[10])
@@ -350,7 +402,7 @@ return 1
 // is 1. The events are appended with the change. A change whose op (not
 // empty) equals the group's recorded op was applied before: nothing is
 // checked or written.
-var scriptGroupChange = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaRolePlan + `
+var scriptGroupChange = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaFacets + luaRolePlan + `
 local G = groupKeys(KEYS)
 local id, ifVersion, now, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local setName, dn, dnl = ARGV[5] == '1', ARGV[6], ARGV[7]
@@ -436,7 +488,7 @@ return reply()
 // (eventKeys); ARGV = id, ifVersion ("0" = any; else it must equal the
 // group's version, checked before any write), eventArgs, the role plan
 // (luaRolePlan). Appends the events with the delete.
-var scriptGroupDelete = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaRolePlan + `
+var scriptGroupDelete = redis.NewScript(luaPrelude + luaGroupKeys + luaAppendEvents + luaGroupsOf + luaFacets + luaRolePlan + `
 local G = groupKeys(KEYS)
 local id, ifVersion = ARGV[1], ARGV[2]
 local plan = rolePlan(ARGV, 6 + 2 * tonumber(ARGV[5]))
@@ -538,10 +590,10 @@ return writeAccount(KEYS[1], accountArgs(ARGV, 1))
 // stays), then writes the session and the events and returns {1, event
 // ids...}. A re-send of a sign-in it completed returns {2} and writes
 // nothing.
-var scriptJITCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaCreateUser + luaAppendEvents +
+var scriptJITCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaFacets + luaCreateUser + luaAppendEvents +
 	luaWriteAccount + `
 local U = userKeys(KEYS)
-local accountKey, emailIndex, sessionKey = KEYS[10], KEYS[11], KEYS[12]
+local accountKey, emailIndex, sessionKey = KEYS[11], KEYS[12], KEYS[13]
 local account = accountArgs(ARGV, 1)
 local emailField, accountID, session, sessionExpiry = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local user = userArgs(ARGV, 14 + 2 * tonumber(ARGV[13]))
@@ -554,7 +606,7 @@ if redis.call('HGET', U.users, user.id) == user.record then return {2} end
 local r = createUser(U, user)
 if r ~= 1 then return r end
 redis.call('SET', sessionKey, session, 'PXAT', sessionExpiry)
-return (appendEvents(KEYS, 13, ARGV, 11))
+return (appendEvents(KEYS, 14, ARGV, 11))
 `)
 
 // scriptTokenCreate: KEYS = meta, tokens; ARGV = id, record. A token
@@ -578,8 +630,9 @@ local accounts = redis.call('HKEYS', prefix .. 'ix:ua')
 for _, g in ipairs(redis.call('ZRANGE', prefix .. 'ix:go', 0, -1)) do
   redis.call('UNLINK', prefix .. 'g:' .. g, prefix .. 'gm:' .. g)
 end
+for _, f in ipairs(redis.call('SMEMBERS', prefix .. 'ix:uf')) do redis.call('UNLINK', prefix .. 'ix:uf:' .. f) end
 for _, k in ipairs({'tokens', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
-    'ix:ug', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login', 'demo:received'}) do
+    'ix:ug', 'ix:uf', 'ix:ufv', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login', 'demo:received'}) do
   redis.call('UNLINK', prefix .. k)
 end
 redis.call('UNLINK', meta)

@@ -149,12 +149,13 @@ func (s *Store) userKeys(ws string) []string {
 		s.wsKey(ws, "ix:uo"),  // order: zset creation seq -> id
 		s.wsKey(ws, "seq:u"),  // seq: counter
 		s.wsKey(ws, "ix:ug"),  // groupsOf: zset "userId\0groupId"
+		s.wsKey(ws, "ix:uf"),  // facets: set of facet names; ix:uf:<facet> zsets (filters.go)
 	}
 }
 
 // userArgs are luaUserArgs' arguments for creating u (its record rec).
 func userArgs(u storage.User, rec string) []any {
-	args := []any{u.ID, rec, storage.FoldKey(u.UserName), u.ExternalID, u.AccountID}
+	args := []any{u.ID, rec, storage.FoldKey(u.UserName), u.ExternalID, u.AccountID, facetArg(u)}
 	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
 		args = append(args, e)
 	}
@@ -449,7 +450,7 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 			prefix = s.wsPrefix(ws)
 		}
 		args := []any{id, oldRec, rec, storage.FoldKey(old.UserName), storage.FoldKey(u.UserName),
-			old.ExternalID, u.ExternalID, prefix, r.seen, len(oldEmails)}
+			old.ExternalID, u.ExternalID, prefix, r.seen, facetArg(old), facetArg(u), len(oldEmails)}
 		for _, e := range oldEmails {
 			args = append(args, e)
 		}
@@ -559,7 +560,7 @@ func (s *Store) DeleteUser(ctx context.Context, ws, id string, ifVersion int64) 
 			return storage.ErrPreconditionFailed
 		}
 		args := []any{s.wsPrefix(ws), id, oldRec, storage.FoldKey(old.UserName), old.ExternalID, old.AccountID,
-			toMicro(now())}
+			toMicro(now()), facetArg(old)}
 		for _, e := range emailIndexKeys(old.UserName, old.Emails) {
 			args = append(args, e)
 		}
