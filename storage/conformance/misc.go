@@ -58,8 +58,12 @@ func testDeleteWorkspace(t *testing.T, s storage.Store) {
 	ga, err := s.CreateGroup(ctx, wsA, storage.Group{DisplayName: "A group", ExternalID: "ge1", Members: []string{ua.ID}})
 	must(t, err, "group in A")
 	must(t, s.CreateSCIMToken(ctx, wsA, storage.SCIMToken{ID: "t1", Hash: []byte{1}}), "token")
+	wh, err := s.CreateWebhook(ctx, wsA, storage.Webhook{URL: "https://a.example/hook", Enabled: true,
+		Secrets: []storage.WebhookSecret{{Sealed: []byte("secret")}}})
+	must(t, err, "webhook endpoint")
 	_, err = s.AppendEvents(ctx, wsA, storage.Event{Type: "scim.user.created", UserID: ua.ID})
 	must(t, err, "event")
+	must(t, s.AppendWebhookAttempt(ctx, wsA, wh.ID, storage.WebhookAttempt{Time: time.Now(), Attempt: 1, Status: 500}), "attempt")
 
 	must(t, s.DeleteWorkspace(ctx, wsA), "delete workspace")
 	_, err = s.GetWorkspace(ctx, wsA)
@@ -84,6 +88,20 @@ func testDeleteWorkspace(t *testing.T, s storage.Store) {
 	}
 	if gs, err := s.FindGroups(ctx, wsA, storage.GroupByName, "a group"); err != nil || len(gs) != 0 {
 		t.Fatalf("re-created workspace finds group name: %d, %v", len(gs), err)
+	}
+	// Its webhook endpoints, their secrets and attempts, and the outbox are
+	// gone with it: a workspace re-created with the same id never sends its
+	// events to the old one's receivers.
+	if whs, err := s.ListWebhooks(ctx, wsA); err != nil || len(whs) != 0 {
+		t.Fatalf("re-created workspace lists webhooks %+v, %v", whs, err)
+	}
+	_, err = s.GetWebhook(ctx, wsA, wh.ID)
+	wantErr(t, err, storage.ErrNotFound, "the deleted workspace's endpoint")
+	if as, err := s.ListWebhookAttempts(ctx, wsA, wh.ID, 10); err != nil || len(as) != 0 {
+		t.Fatalf("re-created workspace lists attempts %+v, %v", as, err)
+	}
+	if out, err := s.ReadOutbox(ctx, wsA, "conformance", 10, 0); err != nil || len(out) != 0 {
+		t.Fatalf("re-created workspace's outbox holds %+v, %v", out, err)
 	}
 	_, err = s.CreateUser(ctx, wsA, storage.User{AccountID: acct.ID, UserName: "gone@example.com", ExternalID: "e1"})
 	must(t, err, "the freed names and account are usable again")

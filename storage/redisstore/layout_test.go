@@ -65,6 +65,16 @@ func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	if err := s.AppendReceivedWebhook(ctx, ws, storage.ReceivedWebhook{ID: "msg_1", Type: "user.created", Verified: true}); err != nil {
 		t.Fatal(err)
 	}
+	wh, err := s.CreateWebhook(ctx, ws, storage.Webhook{URL: "https://a.example/hook", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendEvents(ctx, ws, storage.Event{Type: "scim.user.updated"}); err != nil { // to the outbox
+		t.Fatal(err)
+	}
+	if err := s.AppendWebhookAttempt(ctx, ws, wh.ID, storage.WebhookAttempt{Time: time.Now(), Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.AddMailAttempt(ctx, m.ID, storage.MailAttempt{Time: time.Now(), Outcome: "sent"}, "sent", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +123,7 @@ func TestKeyLayoutOneSlotPerWorkspace(t *testing.T) {
 		tag := hashTag(k)
 		switch {
 		case strings.HasPrefix(k, "sj:{ws:"), strings.HasPrefix(k, "sj:{acct:"):
-		case k == "sj:{registry}:workspaces", k == "sj:{registry}:domains", k == "sj:{accounts}:email", strings.HasPrefix(k, "sj:{mail}:"):
+		case k == "sj:{registry}:workspaces", k == "sj:{registry}:domains", k == "sj:{registry}:webhooks", k == "sj:{accounts}:email", strings.HasPrefix(k, "sj:{mail}:"):
 		case strings.HasPrefix(k, "sj:{rl}:"): // the rate limits, checked together
 		case strings.HasPrefix(k, "sj:sess:"):
 			continue // single-key records: their slot does not matter

@@ -622,7 +622,8 @@ return 1
 `)
 
 // scriptWorkspaceDelete: KEYS = meta; ARGV = prefix. Deletes every indexed
-// key of the workspace and returns the account ids of its memberships.
+// key of the workspace (its webhook endpoints, with their secrets, attempts
+// and outbox, included) and returns the account ids of its memberships.
 var scriptWorkspaceDelete = redis.NewScript(`
 local meta, prefix = KEYS[1], ARGV[1]
 if redis.call('EXISTS', meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
@@ -631,8 +632,12 @@ for _, g in ipairs(redis.call('ZRANGE', prefix .. 'ix:go', 0, -1)) do
   redis.call('UNLINK', prefix .. 'g:' .. g, prefix .. 'gm:' .. g)
 end
 for _, f in ipairs(redis.call('SMEMBERS', prefix .. 'ix:uf')) do redis.call('UNLINK', prefix .. 'ix:uf:' .. f) end
+for _, w in ipairs(redis.call('SMEMBERS', prefix .. 'webhooks')) do
+  redis.call('UNLINK', prefix .. 'webhook:' .. w, prefix .. 'webhook:' .. w .. ':attempts')
+end
 for _, k in ipairs({'tokens', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
-    'ix:ug', 'ix:uf', 'ix:ufv', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login', 'demo:received'}) do
+    'ix:ug', 'ix:uf', 'ix:ufv', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login', 'demo:received',
+    'webhooks', 'outbox', 'outbox:dropped'}) do
   redis.call('UNLINK', prefix .. k)
 end
 redis.call('UNLINK', meta)
