@@ -420,6 +420,9 @@ type SCIMTokenJSON struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
+	// LastUsedAt is when a SCIM request last authenticated with the token,
+	// to within the SCIM token cache's period (absent: never used).
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
 	// Token is the secret, present only in the answer to its creation.
 	Token string `json:"token,omitempty"`
 }
@@ -483,7 +486,7 @@ func (s *Server) listSCIMTokens(c echo.Context) error {
 	}
 	out := make([]SCIMTokenJSON, 0, len(list))
 	for _, t := range list {
-		out = append(out, SCIMTokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt})
+		out = append(out, SCIMTokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsed})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"tokens": out})
 }

@@ -177,6 +177,8 @@ type SCIMToken struct {
 	Name      string
 	Hash      []byte
 	CreatedAt time.Time
+	// LastUsed is the latest time TouchSCIMToken recorded (zero: never).
+	LastUsed time.Time
 }
 
 // Account is a person, identified by an email that is unique across the
@@ -552,6 +554,11 @@ type Store interface {
 	ListSCIMTokens(ctx context.Context, ws string) ([]SCIMToken, error)
 	// RevokeSCIMToken deletes a token; ErrNotFound when unknown.
 	RevokeSCIMToken(ctx context.Context, ws, id string) error
+	// TouchSCIMToken records that the token authenticated a request at
+	// at: its LastUsed becomes at unless it is later already (processes
+	// record in any order, the latest time wins). ErrNotFound when the
+	// token is unknown in ws (revoked meanwhile), and nothing is stored.
+	TouchSCIMToken(ctx context.Context, ws, id string, at time.Time) error
 
 	// GetOrCreateAccount returns the account with a.Email (compared folded:
 	// FoldKey), creating it from a when none exists, atomically: of

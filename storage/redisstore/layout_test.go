@@ -36,6 +36,9 @@ func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	if err := s.CreateSCIMToken(ctx, ws, storage.SCIMToken{ID: "t", Hash: []byte{1}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.TouchSCIMToken(ctx, ws, "t", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.AppendEvents(ctx, ws, storage.Event{Type: "x"}); err != nil {
 		t.Fatal(err)
 	}

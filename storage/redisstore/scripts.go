@@ -561,6 +561,16 @@ redis.call('HSET', tokens, id, record)
 return 1
 `)
 
+// scriptTokenTouch: KEYS = tokens, tokens:used; ARGV = id, time (µs).
+// Keeps the later of the stored time and this one, for a live token only.
+var scriptTokenTouch = redis.NewScript(`
+local tokens, used, id, at = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+if redis.call('HEXISTS', tokens, id) == 0 then return redis.error_reply('SJ_NOTFOUND token') end
+local cur = redis.call('HGET', used, id)
+if not cur or tonumber(cur) < tonumber(at) then redis.call('HSET', used, id, at) end
+return 1
+`)
+
 // scriptWorkspaceDelete: KEYS = meta; ARGV = prefix. Deletes every indexed
 // key of the workspace and returns the account ids of its memberships.
 var scriptWorkspaceDelete = redis.NewScript(`
@@ -570,7 +580,7 @@ local accounts = redis.call('HKEYS', prefix .. 'ix:ua')
 for _, g in ipairs(redis.call('ZRANGE', prefix .. 'ix:go', 0, -1)) do
   redis.call('UNLINK', prefix .. 'g:' .. g, prefix .. 'gm:' .. g)
 end
-for _, k in ipairs({'tokens', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
+for _, k in ipairs({'tokens', 'tokens:used', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
     'ix:ug', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login'}) do
   redis.call('UNLINK', prefix .. k)
 end
