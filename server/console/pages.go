@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -374,6 +375,32 @@ type signIn struct {
 	storage.Event
 	Decision string
 	Refused  bool
+	// Attributes are what the IdP sent, as the decision event recorded
+	// them; Matches say, for each attribute scimjit reads, which one gave
+	// it (Name empty: not sent).
+	Attributes []saml.ReceivedAttribute
+	Matches    []attributeMatch
+}
+
+// attributeMatch is how one attribute scimjit reads was found.
+type attributeMatch struct{ Reads, Name, Spelling string }
+
+// readNames are the attributes scimjit reads, as the page lists them.
+var readNames = []string{"workato_email", "workato_full_name", "workato_role", "workato_role_test", "workato_role_prod"}
+
+func matchesOf(attrs []saml.ReceivedAttribute) []attributeMatch {
+	out := make([]attributeMatch, 0, len(readNames))
+	for _, n := range readNames {
+		m := attributeMatch{Reads: n}
+		for _, a := range attrs {
+			if a.Reads == n {
+				m.Name, m.Spelling = a.Name, a.Spelling
+				break
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 var decisions = map[string]string{
@@ -404,7 +431,11 @@ func (h *Console) signInsPage(c echo.Context) error {
 		if d == "" {
 			d = e.Type
 		}
-		list = append(list, signIn{Event: e, Decision: d, Refused: strings.HasSuffix(e.Type, "refused") || e.Type == "login.rate_limited"})
+		si := signIn{Event: e, Decision: d, Refused: strings.HasSuffix(e.Type, "refused") || e.Type == "login.rate_limited"}
+		if si.Attributes = saml.ReceivedAttributes(e.Detail); si.Attributes != nil {
+			si.Matches = matchesOf(si.Attributes)
+		}
+		list = append(list, si)
 	}
 	return h.render(c, http.StatusOK, "signins", page{Title: "Recent sign-ins", WS: &ws, Nav: "sign-ins", Data: list})
 }
