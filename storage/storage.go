@@ -375,6 +375,40 @@ type Event struct {
 	Detail map[string]string
 }
 
+// SCIMRequestError is a SCIM request answered with an error, as the
+// workspace's provisioning summary keeps it: no body, no token, nothing
+// personal beyond what the client got back in Detail.
+type SCIMRequestError struct {
+	Time time.Time
+	// Method and Route are the HTTP method and the path template under
+	// the workspace's SCIM base (e.g. "/Users/:id").
+	Method string
+	Route  string
+	// Status, SCIMType and Detail are the error the client got.
+	Status   int
+	SCIMType string
+	Detail   string
+}
+
+// SCIMActivity is a workspace's provisioning summary over the last
+// SCIMActivityWindow.
+type SCIMActivity struct {
+	// Counts are requests by outcome: per SCIM change applied, the type
+	// of the event it recorded ("scim.user.created", ...), and per error
+	// answered "error.<status>" (e.g. "error.409").
+	Counts map[string]int64
+	// Errors are the last errors answered (at most MaxSCIMErrors), newest
+	// first, of any age.
+	Errors []SCIMRequestError
+}
+
+// SCIMActivityWindow is the window of SCIMActivity.Counts, and
+// MaxSCIMErrors the number of errors it keeps.
+const (
+	SCIMActivityWindow = 24 * time.Hour
+	MaxSCIMErrors      = 20
+)
+
 // JITUser is a just-in-time first sign-in as SignIns.CreateJITUser
 // writes it: the new account, its membership in the workspace, the
 // browser session and the events of the sign-in. Ids left empty are
@@ -732,6 +766,19 @@ type Store interface {
 	AddMailAttempt(ctx context.Context, id string, a MailAttempt, status, errText string) error
 	// ListMail returns up to limit messages of the outbox, newest first.
 	ListMail(ctx context.Context, limit int) ([]Mail, error)
+
+	// RecordSCIMError adds e to the workspace's provisioning summary
+	// (SCIMActivity): it counts "error.<status>" in the hour of e.Time
+	// and keeps e among the last MaxSCIMErrors errors. ErrNotFound when
+	// the workspace does not exist (nothing is stored).
+	RecordSCIMError(ctx context.Context, ws string, e SCIMRequestError) error
+	// SCIMActivity returns the workspace's provisioning summary: the
+	// counts of the last SCIMActivityWindow up to now, in whole hours,
+	// and the last errors. The changes applied are counted by the calls
+	// that append the events of type "scim.*" (AppendEvents and every
+	// write that appends events), in the same atomic step; the errors by
+	// RecordSCIMError. An unknown workspace has an empty summary.
+	SCIMActivity(ctx context.Context, ws string, now time.Time) (SCIMActivity, error)
 
 	// AppendEvents adds events to the workspace's events in the given
 	// order, atomically (all or none), and returns them with ID (and Time

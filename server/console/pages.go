@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,54 @@ type scimData struct {
 	NewSecret string
 	Name      string
 	Errors    fieldErrors
+	// Outcomes are the provisioning requests of the last day counted by
+	// outcome (changes applied, then errors by status); LastErrors the
+	// last errors answered, newest first.
+	Outcomes   []outcomeCount
+	LastErrors []storage.SCIMRequestError
+}
+
+// outcomeCount is a line of the provisioning summary.
+type outcomeCount struct {
+	Outcome string
+	Count   int64
+	Error   bool
+}
+
+// changeOutcomes name the SCIM changes the summary counts, in the order
+// shown.
+var changeOutcomes = []struct{ typ, label string }{
+	{"scim.user.created", "Users created"},
+	{"scim.user.adopted", "Users adopted (created at sign-in)"},
+	{"scim.user.updated", "Users updated"},
+	{"scim.user.deactivated", "Users deactivated"},
+	{"scim.user.reactivated", "Users re-activated"},
+	{"scim.user.deleted", "Users deleted"},
+	{"scim.group.created", "Groups created"},
+	{"scim.group.updated", "Groups updated"},
+	{"scim.group.member_added", "Group members added"},
+	{"scim.group.member_removed", "Group members removed"},
+	{"scim.group.deleted", "Groups deleted"},
+}
+
+// outcomes orders a summary's counts for the page: the changes, then the
+// errors by status.
+func outcomes(counts map[string]int64) []outcomeCount {
+	var out []outcomeCount
+	for _, o := range changeOutcomes {
+		if n := counts[o.typ]; n > 0 {
+			out = append(out, outcomeCount{Outcome: o.label, Count: n})
+		}
+	}
+	var errs []outcomeCount
+	for k, n := range counts {
+		if status, ok := strings.CutPrefix(k, "error."); ok {
+			code, _ := strconv.Atoi(status)
+			errs = append(errs, outcomeCount{Outcome: "Errors " + status + " " + http.StatusText(code), Count: n, Error: true})
+		}
+	}
+	slices.SortFunc(errs, func(a, b outcomeCount) int { return strings.Compare(a.Outcome, b.Outcome) })
+	return append(out, errs...)
 }
 
 func (h *Console) scimPage(c echo.Context) error {
@@ -56,6 +105,11 @@ func (h *Console) showSCIM(c echo.Context, status int, d scimData, done string) 
 	if d.Tokens, err = h.cfg.Store.ListSCIMTokens(c.Request().Context(), ws.ID); err != nil {
 		return err
 	}
+	activity, err := h.cfg.Store.SCIMActivity(c.Request().Context(), ws.ID, time.Now())
+	if err != nil {
+		return err
+	}
+	d.Outcomes, d.LastErrors = outcomes(activity.Counts), activity.Errors
 	d.BaseURL = h.cfg.BaseURL + "/scim/v2/" + ws.ID
 	return h.render(c, status, "scim", page{Title: "SCIM", WS: &ws, Nav: "scim", Flash: flashText(done), Data: d})
 }

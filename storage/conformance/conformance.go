@@ -68,6 +68,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	cases = append(cases, spKeyCases...)     // spkeys.go
 	cases = append(cases, groupRoleCases...) // grouproles.go
 	cases = append(cases, webhookCases...)   // webhooks.go
+	cases = append(cases, activityCases...)  // activity.go
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -88,15 +88,20 @@ end
 // and K[k+3] its webhook outbox (eventKeys): while the workspace has
 // endpoints each event is also added to the outbox (uncapped: a
 // dispatcher deletes each entry once it has queued its deliveries), with
-// its event id.
+// its event id. A stream marker "m<type>" (a SCIM event, eventsArgs) also
+// counts the type in K[k+4], the hour's provisioning counts (SCIMActivity).
 const luaAppendEvents = `local function appendEvents(K, k, A, from)
-  local main, login, hooks, outbox = K[k], K[k + 1], K[k + 2], K[k + 3]
+  local main, login, hooks, outbox, counts = K[k], K[k + 1], K[k + 2], K[k + 3], K[k + 4]
   local mainCap, loginCap, n = A[from], A[from + 1], tonumber(A[from + 2])
   local toOutbox = redis.call('EXISTS', hooks) == 1
   local out = {1}
   for i = from + 3, from + 2 + 2 * n, 2 do
     local stream, cap, suffix = main, mainCap, ''
     if A[i] == 'l' then stream, cap, suffix = login, loginCap, '` + loginIDSuffix + `' end
+    if #A[i] > 1 then
+      redis.call('HINCRBY', counts, string.sub(A[i], 2), 1)
+      redis.call('EXPIRE', counts, ` + activityTTLSeconds + `)
+    end
     local id = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'd', A[i + 1])
     out[#out + 1] = id
     if toOutbox then redis.call('XADD', outbox, '*', 'e', id .. suffix, 'd', A[i + 1]) end
@@ -580,7 +585,7 @@ local accounts = redis.call('HKEYS', prefix .. 'ix:ua')
 for _, g in ipairs(redis.call('ZRANGE', prefix .. 'ix:go', 0, -1)) do
   redis.call('UNLINK', prefix .. 'g:' .. g, prefix .. 'gm:' .. g)
 end
-for _, k in ipairs({'tokens', 'tokens:used', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
+for _, k in ipairs({'tokens', 'tokens:used', 'scim:errors', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
     'ix:ug', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login'}) do
   redis.call('UNLINK', prefix .. k)
 end
