@@ -3,8 +3,8 @@ package scimhandlers
 import (
 	"context"
 	"fmt"
-	"testing"
 	"strings"
+	"testing"
 	"time"
 )
 
