@@ -177,7 +177,8 @@ type SCIMToken struct {
 	Name      string
 	Hash      []byte
 	CreatedAt time.Time
-	// LastUsed is the latest time TouchSCIMToken recorded (zero: never).
+	// LastUsed is the latest time TouchSCIMToken recorded (zero: never);
+	// CreateSCIMToken ignores it.
 	LastUsed time.Time
 }
 

@@ -195,7 +195,9 @@ func (s *Store) ListEvents(ctx context.Context, ws, after string, limit int) ([]
 }
 
 // activityTTLSeconds keeps an hour's provisioning counts for the window
-// of SCIMActivity and an hour more.
+// of SCIMActivity and an hour more. It is set when a count starts (a
+// field's first HINCRBY), not at every count: one command per counted
+// write.
 const activityTTLSeconds = "90000"
 
 // activityKey is the provisioning counts of ws in the hour of t:
@@ -222,8 +224,9 @@ var scriptSCIMError = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-redis.call('HINCRBY', KEYS[3], 'error.' .. ARGV[2], 1)
-redis.call('EXPIRE', KEYS[3], ` + activityTTLSeconds + `)
+if redis.call('HINCRBY', KEYS[3], 'error.' .. ARGV[2], 1) == 1 then
+  redis.call('EXPIRE', KEYS[3], ` + activityTTLSeconds + `)
+end
 return 1
 `)
 

@@ -98,8 +98,7 @@ const luaAppendEvents = `local function appendEvents(K, k, A, from)
   for i = from + 3, from + 2 + 2 * n, 2 do
     local stream, cap, suffix = main, mainCap, ''
     if A[i] == 'l' then stream, cap, suffix = login, loginCap, '` + loginIDSuffix + `' end
-    if #A[i] > 1 then
-      redis.call('HINCRBY', counts, string.sub(A[i], 2), 1)
+    if #A[i] > 1 and redis.call('HINCRBY', counts, string.sub(A[i], 2), 1) == 1 then
       redis.call('EXPIRE', counts, ` + activityTTLSeconds + `)
     end
     local id = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'd', A[i + 1])
