@@ -116,6 +116,8 @@ func (s *Service) handleACS(c echo.Context) error {
 		// accepted response. Fail closed.
 		return s.refuse(c, ws.ID, http.StatusForbidden, "invalid", errors.New("replay cache was not consulted"), failedPage)
 	}
+	// From here on, every decision event carries what the IdP sent.
+	noteReceived(c, assertion)
 	id, err := mapIdentity(assertion)
 	if err != nil {
 		return s.refuse(c, ws.ID, http.StatusForbidden, "no_email", err, message{Title: "Sign-in failed",

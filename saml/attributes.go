@@ -119,16 +119,29 @@ type attrValues struct {
 	// claim was present.
 	groups        []string
 	groupsOverage bool
+	// from tells, per key of exact, which attribute gave its value: the
+	// attribute's position in the assertion (AttributeStatements in
+	// order, then Attributes in order) and whether its FriendlyName
+	// matched rather than its Name.
+	from map[string]attrSource
+}
+
+// attrSource is where a value of attrValues.exact came from.
+type attrSource struct {
+	index    int
+	friendly bool
 }
 
 func collectAttributes(a *crewjam.Assertion) attrValues {
-	av := attrValues{exact: map[string]string{}, loose: map[string]string{}}
-	add := func(name, v string) {
+	av := attrValues{exact: map[string]string{}, loose: map[string]string{}, from: map[string]attrSource{}}
+	index := 0
+	add := func(name, v string, friendly bool) {
 		if name == "" {
 			return
 		}
 		if _, ok := av.exact[attrName(name)]; !ok {
 			av.exact[attrName(name)] = v
+			av.from[attrName(name)] = attrSource{index, friendly}
 		}
 		if _, ok := av.loose[normName(name)]; !ok {
 			av.loose[normName(name)] = v
@@ -161,11 +174,11 @@ func collectAttributes(a *crewjam.Assertion) attrValues {
 					break
 				}
 			}
-			if v == "" {
-				continue
+			if v != "" {
+				add(at.Name, v, false)
+				add(at.FriendlyName, v, true)
 			}
-			add(at.Name, v)
-			add(at.FriendlyName, v)
+			index++
 		}
 	}
 	return av

@@ -68,7 +68,7 @@ func (s *Service) createJITUser(c echo.Context, ws storage.Workspace, id identit
 		Events: []storage.Event{
 			{Type: "jit.user.created", Actor: "saml", Time: t,
 				Detail: d.detail(map[string]string{"email": id.Email, "roles": u.Roles.Detail()})},
-			{Type: "login.succeeded", Actor: "saml", Time: t, Detail: d.groupsDetail(map[string]string{"email": id.Email})},
+			{Type: "login.succeeded", Actor: "saml", Time: t, Detail: withReceived(c, d.groupsDetail(map[string]string{"email": id.Email}))},
 		},
 	})
 	var ce *storage.ConflictError
@@ -186,7 +186,7 @@ func (s *Service) joinWorkspace(c echo.Context, ws storage.Workspace, acct stora
 func (s *Service) succeed(c echo.Context, ws storage.Workspace, acct storage.Account, u storage.User, id identity, ret string, detail map[string]string, extra ...storage.Event) error {
 	login := map[string]string{"email": acct.Email}
 	maps.Copy(login, detail)
-	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID, Detail: login})
+	evs := append(extra, storage.Event{Type: "login.succeeded", UserID: u.ID, AccountID: acct.ID, Detail: withReceived(c, login)})
 	t := time.Now()
 	for i := range evs {
 		evs[i].Actor, evs[i].Time = "saml", t

@@ -164,6 +164,7 @@ func (s *Service) issueJoin(c echo.Context, ws storage.Workspace, acct storage.A
 	if resend {
 		detail["resend"] = "true"
 	}
+	detail = withReceived(c, detail)
 	sender := s.cfg.Mailer
 	if sender == nil {
 		return errors.New("join: no mailer configured")

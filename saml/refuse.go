@@ -33,7 +33,7 @@ func (s *Service) refuse(c echo.Context, ws string, status int, reason string, c
 	for i := 0; i+1 < len(extra); i += 2 {
 		detail[extra[i]] = extra[i+1]
 	}
-	s.event(c, ws, storage.Event{Type: "login.refused", Detail: detail})
+	s.event(c, ws, storage.Event{Type: "login.refused", Detail: withReceived(c, detail)})
 	return s.showMessage(c, status, page)
 }
 

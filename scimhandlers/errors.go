@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -121,6 +125,7 @@ type errorBody struct {
 // method, body too large, a panic). The cause of a server-side failure is
 // logged (a client that went away is not one), never sent.
 func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
+	h.recordError(r, e)
 	if e.cause != nil {
 		level := slog.LevelDebug
 		if e.Status >= 500 && !errors.Is(e.cause, context.Canceled) {
@@ -143,4 +148,61 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(raw)
+}
+
+// maxRecordedDetail bounds the detail an error record keeps.
+const maxRecordedDetail = 500
+
+// recordError keeps an error answer in the workspace's provisioning
+// summary (storage.Store.RecordSCIMError): the method, the route template,
+// and the status, scimType and detail the client gets; never the body or
+// the token. Errors are rare, so the write they cost is not on the path of
+// a successful request. A 503 (the store is failing) is not recorded, nor
+// is anything for a workspace that does not exist.
+func (h *Handler) recordError(r *http.Request, e *Error) {
+	ws := reqctx.Workspace(r.Context())
+	if !storage.ValidWorkspaceID(ws) || e.Status == http.StatusServiceUnavailable {
+		return
+	}
+	detail := e.Detail
+	if len(detail) > maxRecordedDetail {
+		detail = strings.ToValidUTF8(detail[:maxRecordedDetail], "") + "…"
+	}
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead, http.MethodOptions:
+	default:
+		method = "other"
+	}
+	err := h.store.RecordSCIMError(r.Context(), ws, storage.SCIMRequestError{Time: time.Now(), Method: method,
+		Route: routeTemplate(r.URL.Path, ws), Status: e.Status, SCIMType: e.ScimType, Detail: detail})
+	if err != nil && !isNotFound(err) {
+		h.log.WarnContext(r.Context(), "record scim error", "err", err)
+	}
+}
+
+// scimEndpoints are the first path segments routeTemplate keeps.
+var scimEndpoints = []string{"Users", "Groups", "ResourceTypes", "Schemas", "ServiceProviderConfig", ".search", "Me", "Bulk"}
+
+// routeTemplate is the path of a SCIM request under the workspace's base
+// as a template ("/Users/:id"); a path of no endpoint is "(other)", so that
+// nothing a client put in a path is stored.
+func routeTemplate(path, ws string) string {
+	rest := strings.Trim(strings.TrimPrefix(path, "/scim/v2/"+ws), "/")
+	if rest == "" {
+		return "/"
+	}
+	segs := strings.Split(rest, "/")
+	if !slices.Contains(scimEndpoints, segs[0]) {
+		return "(other)"
+	}
+	switch {
+	case len(segs) == 1:
+		return "/" + segs[0]
+	case len(segs) == 2 && segs[1] == ".search":
+		return "/" + segs[0] + "/.search"
+	case len(segs) == 2:
+		return "/" + segs[0] + "/:id"
+	}
+	return "/" + segs[0] + "/…"
 }

@@ -236,17 +236,27 @@ func (h *Handler) authenticate(r *http.Request, ws string) *Error {
 		return mapStoreError(err, "workspace")
 	}
 	hexSum := []byte(hex.EncodeToString(sum[:]))
-	match := 0
+	match, id := 0, ""
 	for _, t := range tokens {
+		eq := 0
 		switch len(t.Hash) {
 		case len(sum):
-			match |= subtle.ConstantTimeCompare(t.Hash, sum[:])
+			eq = subtle.ConstantTimeCompare(t.Hash, sum[:])
 		case len(hexSum):
-			match |= subtle.ConstantTimeCompare([]byte(strings.ToLower(string(t.Hash))), hexSum)
+			eq = subtle.ConstantTimeCompare([]byte(strings.ToLower(string(t.Hash))), hexSum)
+		}
+		match |= eq
+		if eq == 1 {
+			id = t.ID
 		}
 	}
 	if match != 1 {
 		return errUnauthorized()
+	}
+	// The token's last use is recorded here, at the store check: once per
+	// token cache period per process, not on every request.
+	if err := h.store.TouchSCIMToken(r.Context(), ws, id, time.Now()); err != nil {
+		h.log.WarnContext(r.Context(), "record scim token use", "token_id", id, "err", err)
 	}
 	h.tokens.remember(ws, sum)
 	return nil

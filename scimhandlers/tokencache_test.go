@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,4 +90,59 @@ func TestRevokedTokenStopsWithinTTL(t *testing.T) {
 	time.Sleep(h.tokens.ttl + 100*time.Millisecond)
 	env.send("GET", url, c.token, "").expectError(t, 401, "")
 	env.send("GET", url, second, "").expectError(t, 401, "")
+}
+
+// touchCounter counts the store's TouchSCIMToken calls.
+type touchCounter struct {
+	storage.Store
+	touches atomic.Int64
+}
+
+func (s *touchCounter) TouchSCIMToken(ctx context.Context, ws, id string, at time.Time) error {
+	s.touches.Add(1)
+	return s.Store.TouchSCIMToken(ctx, ws, id, at)
+}
+
+// TestTokenLastUsedIsRecordedAtTheStoreCheck: a token's last use is
+// recorded when the token is checked against the store, so a token the
+// process cache vouches for costs no write: with a cache, a burst of
+// requests records one use; without, every request does. The other token
+// of the workspace stays unused, and a wrong token records nothing.
+func TestTokenLastUsedIsRecordedAtTheStoreCheck(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	c := env.workspace("lastused", nil)
+	idle := sha256.Sum256([]byte("tok-idle"))
+	if err := env.store.CreateSCIMToken(ctx, "lastused", storage.SCIMToken{ID: "idle", Name: "idle", Hash: idle[:]}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want int64
+	}{{time.Hour, 1}, {-1, 5}} {
+		counted := &touchCounter{Store: env.store}
+		h := New(Config{Store: counted, TokenCacheTTL: tc.ttl})
+		srv := httptest.NewServer(routed(h))
+		before := time.Now().Truncate(time.Microsecond)
+		for range 5 {
+			env.send("GET", srv.URL+"/scim/v2/lastused/Users", c.token, "").expect(t, 200)
+		}
+		env.send("GET", srv.URL+"/scim/v2/lastused/Users", "tok-wrong", "").expectError(t, 401, "")
+		srv.Close()
+		if n := counted.touches.Load(); n != tc.want {
+			t.Errorf("cache TTL %v: %d uses recorded for 5 requests, want %d", tc.ttl, n, tc.want)
+		}
+		toks, err := env.store.ListSCIMTokens(ctx, "lastused")
+		if err != nil || len(toks) != 2 {
+			t.Fatalf("tokens: %v, %v", toks, err)
+		}
+		for _, tok := range toks {
+			switch {
+			case tok.ID == "idle" && !tok.LastUsed.IsZero():
+				t.Errorf("the unused token has LastUsed %v", tok.LastUsed)
+			case tok.ID != "idle" && (tok.LastUsed.Before(before) || tok.LastUsed.After(time.Now())):
+				t.Errorf("cache TTL %v: LastUsed %v, want a time since %v", tc.ttl, tok.LastUsed, before)
+			}
+		}
+	}
 }

@@ -188,6 +188,9 @@ func storeError(err error, what string) error {
 		return &apiError{Status: http.StatusNotFound, Message: what + " not found"}
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return &apiError{Status: http.StatusConflict, Message: what + " already exists"}
+	case errors.Is(err, storage.ErrPreconditionFailed):
+		return &apiError{Status: http.StatusPreconditionFailed, Err: err,
+			Message: "the " + what + " was changed by someone else since you read it: reload it and make your change again"}
 	}
 	var ve *ValidationError
 	if errors.As(err, &ve) {
@@ -290,6 +293,7 @@ func (s *Server) getWorkspace(c echo.Context) error {
 	if err != nil {
 		return storeError(err, "workspace")
 	}
+	setWorkspaceETag(c, ws)
 	return c.JSON(http.StatusOK, workspaceJSON(ws))
 }
 
@@ -308,6 +312,12 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 type updateWorkspaceRequest struct {
 	Name     *string        `json:"name,omitempty"`
 	Settings *SettingsPatch `json:"settings,omitempty"`
+	// IfVersion, when not zero, is the version the change was made
+	// against (the admin API's If-Match, the console's hidden field):
+	// when the workspace is at another version, someone else changed it
+	// meanwhile and the change is refused (ErrPreconditionFailed) instead
+	// of overwriting theirs, e.g. a whole list of group rules.
+	IfVersion int64 `json:"-"`
 }
 
 // updateWorkspace applies u to the stored workspace atomically and returns
@@ -316,6 +326,9 @@ func updateWorkspace(ctx context.Context, store storage.Store, id string, u upda
 	var changed []string
 	ws, err := store.UpdateWorkspace(ctx, id, func(ws *storage.Workspace) error {
 		changed = changed[:0] // fn may run more than once
+		if u.IfVersion != 0 && ws.Version != u.IfVersion {
+			return fmt.Errorf("workspace %s is at version %d, not %d: %w", id, ws.Version, u.IfVersion, storage.ErrPreconditionFailed)
+		}
 		var v ValidationError
 		if u.Name != nil {
 			validateName(*u.Name, &v)
@@ -341,11 +354,36 @@ func (s *Server) updateWorkspace(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if req.IfVersion, err = ifMatchVersion(c.Request().Header.Get("If-Match")); err != nil {
+		return err
+	}
 	ws, err := s.changeWorkspace(c.Request().Context(), id, req)
 	if err != nil {
 		return err
 	}
+	setWorkspaceETag(c, ws)
 	return c.JSON(http.StatusOK, workspaceJSON(ws))
+}
+
+// setWorkspaceETag sets the ETag of a workspace response: its version,
+// what If-Match of an update names.
+func setWorkspaceETag(c echo.Context, ws storage.Workspace) {
+	c.Response().Header().Set("ETag", `"`+strconv.FormatInt(ws.Version, 10)+`"`)
+}
+
+// ifMatchVersion reads the If-Match header of a workspace update: a
+// workspace's ETag ("7", weak W/"7" accepted) or a bare version; 0 when
+// absent or "*" (no check).
+func ifMatchVersion(h string) (int64, error) {
+	h = strings.TrimSpace(h)
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || v < 1 {
+		return 0, badRequest(`If-Match must be the workspace's ETag, its version in quotes (e.g. "7")`)
+	}
+	return v, nil
 }
 
 // changeWorkspace applies an update request (downloading a metadata URL
@@ -382,6 +420,9 @@ type SCIMTokenJSON struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
+	// LastUsedAt is when a SCIM request last authenticated with the token,
+	// to within the SCIM token cache's period (absent: never used).
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
 	// Token is the secret, present only in the answer to its creation.
 	Token string `json:"token,omitempty"`
 }
@@ -445,7 +486,7 @@ func (s *Server) listSCIMTokens(c echo.Context) error {
 	}
 	out := make([]SCIMTokenJSON, 0, len(list))
 	for _, t := range list {
-		out = append(out, SCIMTokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt})
+		out = append(out, SCIMTokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsed})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"tokens": out})
 }

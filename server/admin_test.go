@@ -373,8 +373,21 @@ func TestSCIMTokensShownOnceListedWithoutSecretsRevocable(t *testing.T) {
 	for _, tok := range raw.Tokens {
 		for k := range tok {
 			if k != "id" && k != "name" && k != "createdAt" {
-				t.Errorf("token list has field %q", k)
+				t.Errorf("token list has field %q (lastUsedAt only once used)", k)
 			}
+		}
+	}
+
+	// A SCIM request with the second token records its last use.
+	before := time.Now().Add(-time.Second)
+	resp, body = env.Do(t, http.MethodGet, "/scim/v2/acme/Users", created[1].Token, nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme/scim-tokens", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	for _, tok := range decode[struct{ Tokens []server.SCIMTokenJSON }](t, body).Tokens {
+		used := !tok.LastUsedAt.IsZero()
+		if want := tok.ID == created[1].ID; used != want || used && (tok.LastUsedAt.Before(before) || tok.LastUsedAt.After(time.Now())) {
+			t.Errorf("token %s: lastUsedAt %v, want used=%v", tok.Name, tok.LastUsedAt, want)
 		}
 	}
 

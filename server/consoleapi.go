@@ -59,7 +59,7 @@ func (b consoleBackend) CreateWorkspace(ctx context.Context, id, name string) (s
 	return ws, p, err
 }
 
-func (b consoleBackend) UpdateSettings(ctx context.Context, ws string, settings map[string]any) (storage.Workspace, console.Problems, error) {
+func (b consoleBackend) UpdateSettings(ctx context.Context, ws string, ifVersion int64, settings map[string]any) (storage.Workspace, console.Problems, error) {
 	// The console's change in the admin API's own shape, read as the API
 	// reads a request body.
 	raw, err := json.Marshal(map[string]any{"settings": settings})
@@ -72,6 +72,7 @@ func (b consoleBackend) UpdateSettings(ctx context.Context, ws string, settings 
 	if err := dec.Decode(&req); err != nil {
 		return storage.Workspace{}, nil, err
 	}
+	req.IfVersion = ifVersion
 	w, err := b.s.changeWorkspace(ctx, ws, req)
 	p, err := problems(err)
 	return w, p, err

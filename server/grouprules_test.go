@@ -2,10 +2,14 @@ package server_test
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimjit/scimjit/server"
 	"github.com/scimjit/scimjit/server/servertest"
@@ -130,3 +134,102 @@ workspaces:
 		t.Errorf("workspace %+v version %d", ws.Settings.Roles, ws.Version)
 	}
 }
+
+// TestGroupRuleEditsAreCompareAndSet: two admins who change the group
+// rules from what they read (the whole list is replaced) never silently
+// lose each other's change. The admin API refuses an update whose
+// If-Match names an older version (412); the console refuses a form made
+// from an older page with "changed by someone else" and keeps the rules
+// as the first admin left them.
+func TestGroupRuleEditsAreCompareAndSet(t *testing.T) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "acme", nil)
+
+	// Admin API: GET gives the version as ETag; If-Match must name it.
+	resp, body := env.Admin(t, http.MethodGet, "/admin/v1/workspaces/acme", nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	etag := resp.Header.Get("ETag")
+	if want := fmt.Sprintf("%q", fmt.Sprint(decode[server.WorkspaceJSON](t, body).Version)); etag != want {
+		t.Fatalf("ETag %q, want %q", etag, want)
+	}
+	patch := func(ifMatch string, group string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPatch, env.URL+"/admin/v1/workspaces/acme",
+			strings.NewReader(`{"settings":{"roles":{"groupRules":[{"group":"`+group+`","roles":{"dev":"Admin"}}]}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+env.AdminToken)
+		req.Header.Set("If-Match", ifMatch)
+		resp, err := env.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, body = patch(etag, "Engineering")
+	wantStatus(t, resp, body, http.StatusOK)
+	if resp.Header.Get("ETag") == etag {
+		t.Fatalf("ETag unchanged after an update: %q", etag)
+	}
+	resp, body = patch(etag, "Operations") // made from the first read: stale
+	wantStatus(t, resp, body, http.StatusPreconditionFailed)
+	if e := decode[apiErr](t, body); e.Error != "precondition_failed" || !strings.Contains(e.Message, "changed by someone else") {
+		t.Errorf("stale update: %+v", e)
+	}
+	resp, body = patch(`W/"x"`, "Operations")
+	wantStatus(t, resp, body, http.StatusBadRequest)
+	if ws, err := env.Store.GetWorkspace(t.Context(), "acme"); err != nil || len(ws.Settings.Roles.GroupRules) != 1 ||
+		ws.Settings.Roles.GroupRules[0].Group != "Engineering" {
+		t.Fatalf("after the refused updates: %+v, %v", ws.Settings.Roles.GroupRules, err)
+	}
+
+	// Console: two admins open the page at the same version.
+	admin := addMember(t, env, "acme", "ada@acme.example", storage.SourceJIT, storage.Roles{Dev: "Admin"})
+	other := addMember(t, env, "acme", "oz@acme.example", storage.SourceJIT, storage.Roles{Dev: "Admin"})
+	ada, oz := newConsoleBrowser(t, env), newConsoleBrowser(t, env)
+	ada.signInAs(admin.AccountID, "acme", time.Hour)
+	oz.signInAs(other.AccountID, "acme", time.Hour)
+	versionOf := func(page string) string {
+		m := versionInput.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no version field in the page")
+		}
+		return m[1]
+	}
+	_, page := ada.do(http.MethodGet, "/console/w/acme", nil)
+	adaVersion := versionOf(page)
+	_, page = oz.do(http.MethodGet, "/console/w/acme", nil)
+	ozVersion := versionOf(page)
+	if st, body := ada.post("/console/w/acme/rules", url.Values{"group": {"Sales"}, "test": {"Analyst"}, "version": {adaVersion}}); st != http.StatusSeeOther {
+		t.Fatalf("ada adds a rule: %d\n%s", st, body)
+	}
+	st, page := oz.post("/console/w/acme/rules", url.Values{"group": {"Support"}, "dev": {"Operator"}, "version": {ozVersion}})
+	if st != http.StatusBadRequest || !strings.Contains(page, "changed by someone else") || !strings.Contains(page, `value="Support"`) {
+		t.Fatalf("oz's stale rule: %d, want 400 with the message and the typed group kept\n%s", st, page)
+	}
+	// A removal by position from the stale page is refused too: position
+	// 1 is not the rule oz saw there any more.
+	if st, page := oz.post("/console/w/acme/rules/delete", url.Values{"n": {"2"}, "version": {ozVersion}}); st != http.StatusBadRequest ||
+		!strings.Contains(page, "changed by someone else") {
+		t.Fatalf("oz's stale removal: %d\n%s", st, page)
+	}
+	ws, err := env.Store.GetWorkspace(t.Context(), "acme")
+	if err != nil || fmt.Sprint(ws.Settings.Roles.GroupRules) != "[{Engineering {Admin  }} {Sales { Analyst }}]" {
+		t.Fatalf("rules after the refused edits: %v, %v", ws.Settings.Roles.GroupRules, err)
+	}
+	// The refusal page shows the current rules and version: oz's retry
+	// from it keeps ada's rule.
+	if st, body := oz.post("/console/w/acme/rules", url.Values{"group": {"Support"}, "dev": {"Operator"}, "version": {versionOf(page)}}); st != http.StatusSeeOther {
+		t.Fatalf("oz's retry: %d\n%s", st, body)
+	}
+	ws, err = env.Store.GetWorkspace(t.Context(), "acme")
+	if err != nil || len(ws.Settings.Roles.GroupRules) != 3 || ws.Settings.Roles.GroupRules[2].Group != "Support" {
+		t.Fatalf("rules after the retry: %v, %v", ws.Settings.Roles.GroupRules, err)
+	}
+}
+
+var versionInput = regexp.MustCompile(`name="version" value="(\d+)"`)

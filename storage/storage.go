@@ -183,6 +183,9 @@ type SCIMToken struct {
 	Name      string
 	Hash      []byte
 	CreatedAt time.Time
+	// LastUsed is the latest time TouchSCIMToken recorded (zero: never);
+	// CreateSCIMToken ignores it.
+	LastUsed time.Time
 }
 
 // Account is a person, identified by an email that is unique across the
@@ -426,6 +429,40 @@ func EventsFrom(t time.Time) string {
 	return strconv.FormatInt(ms-1, 10) + "-18446744073709551615"
 }
 
+// SCIMRequestError is a SCIM request answered with an error, as the
+// workspace's provisioning summary keeps it: no body, no token, nothing
+// personal beyond what the client got back in Detail.
+type SCIMRequestError struct {
+	Time time.Time
+	// Method and Route are the HTTP method and the path template under
+	// the workspace's SCIM base (e.g. "/Users/:id").
+	Method string
+	Route  string
+	// Status, SCIMType and Detail are the error the client got.
+	Status   int
+	SCIMType string
+	Detail   string
+}
+
+// SCIMActivity is a workspace's provisioning summary over the last
+// SCIMActivityWindow.
+type SCIMActivity struct {
+	// Counts are requests by outcome: per SCIM change applied, the type
+	// of the event it recorded ("scim.user.created", ...), and per error
+	// answered "error.<status>" (e.g. "error.409").
+	Counts map[string]int64
+	// Errors are the last errors answered (at most MaxSCIMErrors), newest
+	// first, of any age.
+	Errors []SCIMRequestError
+}
+
+// SCIMActivityWindow is the window of SCIMActivity.Counts, and
+// MaxSCIMErrors the number of errors it keeps.
+const (
+	SCIMActivityWindow = 24 * time.Hour
+	MaxSCIMErrors      = 20
+)
+
 // JITUser is a just-in-time first sign-in as SignIns.CreateJITUser
 // writes it: the new account, its membership in the workspace, the
 // browser session and the events of the sign-in. Ids left empty are
@@ -605,6 +642,11 @@ type Store interface {
 	ListSCIMTokens(ctx context.Context, ws string) ([]SCIMToken, error)
 	// RevokeSCIMToken deletes a token; ErrNotFound when unknown.
 	RevokeSCIMToken(ctx context.Context, ws, id string) error
+	// TouchSCIMToken records that the token authenticated a request at
+	// at: its LastUsed becomes at unless it is later already (processes
+	// record in any order, the latest time wins). ErrNotFound when the
+	// token is unknown in ws (revoked meanwhile), and nothing is stored.
+	TouchSCIMToken(ctx context.Context, ws, id string, at time.Time) error
 
 	// GetOrCreateAccount returns the account with a.Email (compared folded:
 	// FoldKey), creating it from a when none exists, atomically: of
@@ -792,6 +834,19 @@ type Store interface {
 	AddMailAttempt(ctx context.Context, id string, a MailAttempt, status, errText string) error
 	// ListMail returns up to limit messages of the outbox, newest first.
 	ListMail(ctx context.Context, limit int) ([]Mail, error)
+
+	// RecordSCIMError adds e to the workspace's provisioning summary
+	// (SCIMActivity): it counts "error.<status>" in the hour of e.Time
+	// and keeps e among the last MaxSCIMErrors errors. ErrNotFound when
+	// the workspace does not exist (nothing is stored).
+	RecordSCIMError(ctx context.Context, ws string, e SCIMRequestError) error
+	// SCIMActivity returns the workspace's provisioning summary: the
+	// counts of the last SCIMActivityWindow up to now, in whole hours,
+	// and the last errors. The changes applied are counted by the calls
+	// that append the events of type "scim.*" (AppendEvents and every
+	// write that appends events), in the same atomic step; the errors by
+	// RecordSCIMError. An unknown workspace has an empty summary.
+	SCIMActivity(ctx context.Context, ws string, now time.Time) (SCIMActivity, error)
 
 	// AppendEvents adds events to the workspace's events in the given
 	// order, atomically (all or none), and returns them with ID (and Time

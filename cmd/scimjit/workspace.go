@@ -365,9 +365,13 @@ func printNewToken(w io.Writer, tok server.SCIMTokenJSON) error {
 // printTokens writes a token list as a table (the API never returns the
 // secrets).
 func printTokens(w io.Writer, resp struct{ Tokens []server.SCIMTokenJSON }) error {
-	t := newTable(w, "ID", "NAME", "CREATED")
+	t := newTable(w, "ID", "NAME", "CREATED", "LAST USED")
 	for _, tok := range resp.Tokens {
-		t.row(tok.ID, tok.Name, tok.CreatedAt.Format(time.RFC3339))
+		used := "never"
+		if !tok.LastUsedAt.IsZero() {
+			used = tok.LastUsedAt.Format(time.RFC3339)
+		}
+		t.row(tok.ID, tok.Name, tok.CreatedAt.Format(time.RFC3339), used)
 	}
 	return t.flush()
 }

@@ -87,7 +87,10 @@ type Backend interface {
 	CreateWorkspace(ctx context.Context, id, name string) (storage.Workspace, Problems, error)
 	// UpdateSettings applies settings, the admin API's "settings" object
 	// of an update (JSON-shaped: jit, customRoles, idp, roles, ...).
-	UpdateSettings(ctx context.Context, ws string, settings map[string]any) (storage.Workspace, Problems, error)
+	// ifVersion, when not zero, is the workspace version the change was
+	// made against: when someone changed the workspace since, the change
+	// is refused (a problem saying so) and nothing is written.
+	UpdateSettings(ctx context.Context, ws string, ifVersion int64, settings map[string]any) (storage.Workspace, Problems, error)
 	// CreateSCIMToken issues a SCIM token; secret is shown once.
 	CreateSCIMToken(ctx context.Context, ws, name string) (t storage.SCIMToken, secret string, p Problems, err error)
 	// RevokeSCIMToken revokes a SCIM token.

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/storage"
 )
 
@@ -42,6 +44,54 @@ type scimData struct {
 	NewSecret string
 	Name      string
 	Errors    fieldErrors
+	// Outcomes are the provisioning requests of the last day counted by
+	// outcome (changes applied, then errors by status); LastErrors the
+	// last errors answered, newest first.
+	Outcomes   []outcomeCount
+	LastErrors []storage.SCIMRequestError
+}
+
+// outcomeCount is a line of the provisioning summary.
+type outcomeCount struct {
+	Outcome string
+	Count   int64
+	Error   bool
+}
+
+// changeOutcomes name the SCIM changes the summary counts, in the order
+// shown.
+var changeOutcomes = []struct{ typ, label string }{
+	{"scim.user.created", "Users created"},
+	{"scim.user.adopted", "Users adopted (created at sign-in)"},
+	{"scim.user.updated", "Users updated"},
+	{"scim.user.deactivated", "Users deactivated"},
+	{"scim.user.reactivated", "Users re-activated"},
+	{"scim.user.deleted", "Users deleted"},
+	{"scim.group.created", "Groups created"},
+	{"scim.group.updated", "Groups updated"},
+	{"scim.group.member_added", "Group members added"},
+	{"scim.group.member_removed", "Group members removed"},
+	{"scim.group.deleted", "Groups deleted"},
+}
+
+// outcomes orders a summary's counts for the page: the changes, then the
+// errors by status.
+func outcomes(counts map[string]int64) []outcomeCount {
+	var out []outcomeCount
+	for _, o := range changeOutcomes {
+		if n := counts[o.typ]; n > 0 {
+			out = append(out, outcomeCount{Outcome: o.label, Count: n})
+		}
+	}
+	var errs []outcomeCount
+	for k, n := range counts {
+		if status, ok := strings.CutPrefix(k, "error."); ok {
+			code, _ := strconv.Atoi(status)
+			errs = append(errs, outcomeCount{Outcome: "Errors " + status + " " + http.StatusText(code), Count: n, Error: true})
+		}
+	}
+	slices.SortFunc(errs, func(a, b outcomeCount) int { return strings.Compare(a.Outcome, b.Outcome) })
+	return append(out, errs...)
 }
 
 func (h *Console) scimPage(c echo.Context) error {
@@ -56,6 +106,11 @@ func (h *Console) showSCIM(c echo.Context, status int, d scimData, done string) 
 	if d.Tokens, err = h.cfg.Store.ListSCIMTokens(c.Request().Context(), ws.ID); err != nil {
 		return err
 	}
+	activity, err := h.cfg.Store.SCIMActivity(c.Request().Context(), ws.ID, time.Now())
+	if err != nil {
+		return err
+	}
+	d.Outcomes, d.LastErrors = outcomes(activity.Counts), activity.Errors
 	d.BaseURL = h.cfg.BaseURL + "/scim/v2/" + ws.ID
 	return h.render(c, status, "scim", page{Title: "SCIM", WS: &ws, Nav: "scim", Flash: flashText(done), Data: d})
 }
@@ -429,6 +484,32 @@ type signIn struct {
 	storage.Event
 	Decision string
 	Refused  bool
+	// Attributes are what the IdP sent, as the decision event recorded
+	// them; Matches say, for each attribute scimjit reads, which one gave
+	// it (Name empty: not sent).
+	Attributes []saml.ReceivedAttribute
+	Matches    []attributeMatch
+}
+
+// attributeMatch is how one attribute scimjit reads was found.
+type attributeMatch struct{ Reads, Name, Spelling string }
+
+// readNames are the attributes scimjit reads, as the page lists them.
+var readNames = []string{"workato_email", "workato_full_name", "workato_role", "workato_role_test", "workato_role_prod"}
+
+func matchesOf(attrs []saml.ReceivedAttribute) []attributeMatch {
+	out := make([]attributeMatch, 0, len(readNames))
+	for _, n := range readNames {
+		m := attributeMatch{Reads: n}
+		for _, a := range attrs {
+			if a.Reads == n {
+				m.Name, m.Spelling = a.Name, a.Spelling
+				break
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 var decisions = map[string]string{
@@ -459,7 +540,11 @@ func (h *Console) signInsPage(c echo.Context) error {
 		if d == "" {
 			d = e.Type
 		}
-		list = append(list, signIn{Event: e, Decision: d, Refused: strings.HasSuffix(e.Type, "refused") || e.Type == "login.rate_limited"})
+		si := signIn{Event: e, Decision: d, Refused: strings.HasSuffix(e.Type, "refused") || e.Type == "login.rate_limited"}
+		if si.Attributes = saml.ReceivedAttributes(e.Detail); si.Attributes != nil {
+			si.Matches = matchesOf(si.Attributes)
+		}
+		list = append(list, si)
 	}
 	return h.render(c, http.StatusOK, "signins", page{Title: "Recent sign-ins", WS: &ws, Nav: "sign-ins", Data: list})
 }

@@ -137,12 +137,20 @@ func (h *Console) showAuth(c echo.Context, status int, ws storage.Workspace, d a
 // save applies settings through the admin API's code; on problems it
 // shows the page again with the form's values (fill) and the problems
 // filed by field, else it redirects to the page with a confirmation.
-func (h *Console) save(c echo.Context, form string, settings map[string]any, fill func(*authData), fields ...string) error {
+//
+// The form that carries the workspace's version (the hidden field
+// "version", written by the page it came from) is applied only to that
+// version: a list the form replaces as a whole (custom roles, group
+// rules) never overwrites a change someone else made after the page was
+// shown.
+// A change computed from the workspace as read here (addRule,
+// deleteRule) passes that read's version, or the form's when it has one.
+func (h *Console) save(c echo.Context, form string, version int64, settings map[string]any, fill func(*authData), fields ...string) error {
 	ws, err := h.workspace(c)
 	if err != nil {
 		return err
 	}
-	_, problems, err := h.cfg.Backend.UpdateSettings(c.Request().Context(), ws.ID, settings)
+	_, problems, err := h.cfg.Backend.UpdateSettings(c.Request().Context(), ws.ID, version, settings)
 	if err != nil {
 		return err
 	}
@@ -166,7 +174,7 @@ func (h *Console) saveJIT(c echo.Context) error {
 	if c.FormValue("roleSync") == "on" {
 		j.RoleSync = storage.RoleSyncEveryLogin
 	}
-	return h.save(c, "jit", map[string]any{"jit": map[string]any{
+	return h.save(c, "jit", formVersion(c), map[string]any{"jit": map[string]any{
 		"enabled": j.Enabled, "existingAccount": j.ExistingAccount, "defaultRole": j.DefaultRole,
 		"roleSync": j.RoleSync, "unknownRole": j.UnknownRole,
 	}}, func(d *authData) { d.JIT, d.RoleSync = j, j.RoleSync == storage.RoleSyncEveryLogin },
@@ -205,7 +213,7 @@ func (h *Console) saveMetadata(c echo.Context) error {
 		d.Form, d.Errors = "metadata", fieldErrors{"form": {"Choose a metadata file, paste the metadata or give its URL."}}
 		return h.showAuth(c, http.StatusBadRequest, ws, d, "")
 	}
-	return h.save(c, "metadata", map[string]any{"idp": idp}, func(d *authData) {
+	return h.save(c, "metadata", formVersion(c), map[string]any{"idp": idp}, func(d *authData) {
 		d.Metadata.XML, d.Metadata.URL = xml, url
 	}, "settings.idp.metadataXML", "settings.idp.metadataURL", "settings.idp.entityID")
 }
@@ -219,7 +227,7 @@ func (h *Console) saveCustomRoles(c echo.Context) error {
 			roles = append(roles, l)
 		}
 	}
-	return h.save(c, "roles", map[string]any{"customRoles": roles},
+	return h.save(c, "roles", formVersion(c), map[string]any{"customRoles": roles},
 		func(d *authData) { d.CustomRoles = text }, "settings.customRoles", "settings.jit.defaultRole")
 }
 
@@ -234,7 +242,7 @@ func (h *Console) addRule(c echo.Context) error {
 	rules := ruleList(ws.Settings.Roles.GroupRules)
 	rules = append(rules, map[string]any{"group": group, "roles": roles})
 	n := len(ws.Settings.Roles.GroupRules)
-	return h.save(c, "rule", map[string]any{"roles": map[string]any{"groupRules": rules}}, func(d *authData) {
+	return h.save(c, "rule", readVersion(c, ws), map[string]any{"roles": map[string]any{"groupRules": rules}}, func(d *authData) {
 		d.Rule.Group, d.Rule.Dev, d.Rule.Test, d.Rule.Prod = group, roles.Dev, roles.Test, roles.Prod
 	}, "settings.roles.groupRules["+strconv.Itoa(n)+"]", "settings.roles.groupRules")
 }
@@ -245,13 +253,37 @@ func (h *Console) deleteRule(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	version := readVersion(c, ws)
 	n, err := strconv.Atoi(c.FormValue("n"))
 	rules := ruleList(ws.Settings.Roles.GroupRules)
-	if err != nil || n < 1 || n > len(rules) {
+	switch {
+	case err == nil && n >= 1 && n <= len(rules):
+		rules = append(rules[:n-1], rules[n:]...)
+	case version == ws.Version:
 		return echo.NewHTTPError(http.StatusBadRequest, "no such rule")
 	}
-	rules = append(rules[:n-1], rules[n:]...)
-	return h.save(c, "rule-delete", map[string]any{"roles": map[string]any{"groupRules": rules}}, func(*authData) {})
+	// From a page of an older version the position may name another rule
+	// now: save refuses the change as stale.
+	return h.save(c, "rule-delete", version, map[string]any{"roles": map[string]any{"groupRules": rules}}, func(*authData) {})
+}
+
+// formVersion is the form's "version" field: the workspace version the
+// page showed; 0 (no check) when absent or malformed.
+func formVersion(c echo.Context) int64 {
+	v, err := strconv.ParseInt(c.FormValue("version"), 10, 64)
+	if err != nil || v < 1 {
+		return 0
+	}
+	return v
+}
+
+// readVersion is the version a change to the list ws holds is made
+// against: the form's, else that of ws as the handler read it.
+func readVersion(c echo.Context, ws storage.Workspace) int64 {
+	if v := formVersion(c); v != 0 {
+		return v
+	}
+	return ws.Version
 }
 
 func ruleList(rs []storage.GroupRule) []any {

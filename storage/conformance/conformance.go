@@ -69,6 +69,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	cases = append(cases, groupRoleCases...) // grouproles.go
 	cases = append(cases, webhookCases...)   // webhooks.go
 	cases = append(cases, filterCases...)    // filters.go
+	cases = append(cases, activityCases...)  // activity.go
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -364,6 +365,39 @@ func testSCIMTokens(t *testing.T, s storage.Store) {
 		toks[1].Name != "rotation" {
 		t.Fatalf("tokens = %+v", toks)
 	}
+	if !toks[0].LastUsed.IsZero() {
+		t.Fatalf("a token never used has LastUsed %v", toks[0].LastUsed)
+	}
+
+	// Last use: the latest time recorded wins, whatever the order.
+	used := time.Now().Truncate(time.Millisecond)
+	must(t, s.TouchSCIMToken(ctx, wsA, "tok-1", used), "touch")
+	must(t, s.TouchSCIMToken(ctx, wsA, "tok-1", used.Add(-time.Second)), "touch with an older time")
+	wantErr(t, s.TouchSCIMToken(ctx, wsB, "tok-1", used), storage.ErrNotFound, "touch from the other workspace")
+	wantErr(t, s.TouchSCIMToken(ctx, wsA, "tok-unknown", used), storage.ErrNotFound, "touch an unknown token")
+	wantErr(t, s.TouchSCIMToken(ctx, "conf-missing", "tok-1", used), storage.ErrNotFound, "touch in an unknown workspace")
+	toks, err = s.ListSCIMTokens(ctx, wsA)
+	must(t, err, "list after touch")
+	if !toks[0].LastUsed.Equal(used) || !toks[1].LastUsed.IsZero() {
+		t.Fatalf("last used = %v, %v; want %v and never", toks[0].LastUsed, toks[1].LastUsed, used)
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.TouchSCIMToken(ctx, wsA, "tok-2", used.Add(time.Duration(i)*time.Millisecond)); err != nil {
+				t.Errorf("concurrent touch: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	toks, err = s.ListSCIMTokens(ctx, wsA)
+	must(t, err, "list after concurrent touches")
+	if want := used.Add(19 * time.Millisecond); !toks[1].LastUsed.Equal(want) {
+		t.Fatalf("last used after concurrent touches = %v, want the latest %v", toks[1].LastUsed, want)
+	}
+
 	otherSeesNothing(t, s, wsB, nil, nil, nil)
 	wantErr(t, s.RevokeSCIMToken(ctx, wsB, "tok-1"), storage.ErrNotFound, "revoke from the other workspace")
 	must(t, s.RevokeSCIMToken(ctx, wsA, "tok-1"), "revoke")
@@ -372,6 +406,15 @@ func testSCIMTokens(t *testing.T, s storage.Store) {
 	must(t, err, "list after revoke")
 	if len(toks) != 1 || toks[0].ID != "tok-2" {
 		t.Fatalf("tokens after revoke = %+v", toks)
+	}
+	// A revoked token records no use, and one created again under its id
+	// starts unused.
+	wantErr(t, s.TouchSCIMToken(ctx, wsA, "tok-1", used), storage.ErrNotFound, "touch a revoked token")
+	must(t, s.CreateSCIMToken(ctx, wsA, t1), "create token 1 again")
+	toks, err = s.ListSCIMTokens(ctx, wsA)
+	must(t, err, "list after re-create")
+	if len(toks) != 2 || toks[0].ID != "tok-1" || !toks[0].LastUsed.IsZero() {
+		t.Fatalf("re-created token = %+v", toks)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -193,6 +194,97 @@ func (s *Store) ListEvents(ctx context.Context, ws, after string, limit int) ([]
 	return out, nil
 }
 
+// activityTTLSeconds keeps an hour's provisioning counts for the window
+// of SCIMActivity and an hour more. It is set when a count starts (a
+// field's first HINCRBY), not at every count: one command per counted
+// write.
+const activityTTLSeconds = "90000"
+
+// activityKey is the provisioning counts of ws in the hour of t:
+// {ws:<id>}:scim:counts:<hours since the epoch>.
+func (s *Store) activityKey(ws string, t time.Time) string {
+	return s.wsKey(ws, "scim:counts:"+strconv.FormatInt(t.Unix()/3600, 10))
+}
+
+// scimErrorWire is the stored form of a storage.SCIMRequestError (an
+// element of {ws:<id>}:scim:errors).
+type scimErrorWire struct {
+	V        int    `json:"v"`
+	Time     int64  `json:"t"`
+	Method   string `json:"m"`
+	Route    string `json:"r"`
+	Status   int    `json:"s"`
+	SCIMType string `json:"st,omitempty"`
+	Detail   string `json:"d,omitempty"`
+}
+
+// scriptSCIMError: KEYS = meta, errors list, the hour's counts; ARGV =
+// record, status, cap. Keeps the newest cap errors and counts the status.
+var scriptSCIMError = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+if redis.call('HINCRBY', KEYS[3], 'error.' .. ARGV[2], 1) == 1 then
+  redis.call('EXPIRE', KEYS[3], ` + activityTTLSeconds + `)
+end
+return 1
+`)
+
+// RecordSCIMError keeps e in the workspace's last errors and counts it,
+// in one script.
+func (s *Store) RecordSCIMError(ctx context.Context, ws string, e storage.SCIMRequestError) error {
+	if !validWS(ws) {
+		return storage.ErrNotFound
+	}
+	if e.Time.IsZero() {
+		e.Time = now()
+	}
+	b, err := json.Marshal(scimErrorWire{V: 1, Time: toMicro(e.Time), Method: e.Method, Route: e.Route,
+		Status: e.Status, SCIMType: e.SCIMType, Detail: e.Detail})
+	if err != nil {
+		return err
+	}
+	return s.wrap(scriptSCIMError.Run(ctx, s.rdb,
+		[]string{s.wsKey(ws, "meta"), s.wsKey(ws, "scim:errors"), s.activityKey(ws, e.Time)},
+		b, e.Status, storage.MaxSCIMErrors).Err())
+}
+
+// SCIMActivity reads the hours of the window and the last errors in one
+// pipeline.
+func (s *Store) SCIMActivity(ctx context.Context, ws string, at time.Time) (storage.SCIMActivity, error) {
+	out := storage.SCIMActivity{Counts: map[string]int64{}, Errors: []storage.SCIMRequestError{}}
+	if !validWS(ws) {
+		return out, nil
+	}
+	hours := int(storage.SCIMActivityWindow / time.Hour)
+	counts := make([]*redis.MapStringStringCmd, hours)
+	var errs *redis.StringSliceCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range counts {
+			counts[i] = p.HGetAll(ctx, s.activityKey(ws, at.Add(-time.Duration(i)*time.Hour)))
+		}
+		errs = p.LRange(ctx, s.wsKey(ws, "scim:errors"), 0, storage.MaxSCIMErrors-1)
+		return nil
+	}); err != nil {
+		return out, s.wrap(err)
+	}
+	for _, c := range counts {
+		for k, v := range c.Val() {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			out.Counts[k] += n
+		}
+	}
+	for _, rec := range errs.Val() {
+		var w scimErrorWire
+		if err := json.Unmarshal([]byte(rec), &w); err != nil || w.V != 1 {
+			return out, fmt.Errorf("redisstore: decode scim error record: %v", err)
+		}
+		out.Errors = append(out.Errors, storage.SCIMRequestError{Time: fromMicro(w.Time), Method: w.Method,
+			Route: w.Route, Status: w.Status, SCIMType: w.SCIMType, Detail: w.Detail})
+	}
+	return out, nil
+}
+
 // eventArgs are the ARGV of the event-appending Lua (luaAppendEvents) for
 // out (encoded by eventsArgs): the two streams' caps, the number of
 // events, then per event its stream ("m" or "l") and record.
@@ -202,10 +294,10 @@ func eventArgs(pairs []any) []any {
 
 // eventKeys are the keys of the event-appending Lua (after the keys of
 // its own): the two event streams of ws, its webhook endpoint set, its
-// webhook outbox and the outbox's dropped counter.
+// webhook outbox, the outbox's dropped counter and the provisioning counts of this hour.
 func (s *Store) eventKeys(ws string) []string {
 	return []string{mainEvents.key(s, ws), loginEvents.key(s, ws), s.webhookSetKey(ws), s.outboxKey(ws),
-		s.outboxDroppedKey(ws)}
+		s.outboxDroppedKey(ws), s.activityKey(ws, now())}
 }
 
 // scriptEventsAppend: KEYS = meta, eventKeys; ARGV =
@@ -252,8 +344,11 @@ func (s *Store) eventsArgs(ws string, events []storage.Event) ([]storage.Event, 
 		}
 		out[i] = e
 		stream := "m"
-		if streamFor(e.Type) == loginEvents {
+		switch {
+		case streamFor(e.Type) == loginEvents:
 			stream = "l"
+		case strings.HasPrefix(e.Type, "scim."):
+			stream += e.Type // counted in the provisioning summary
 		}
 		pairs = append(pairs, stream, b)
 	}

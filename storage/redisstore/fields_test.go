@@ -99,6 +99,10 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	if err := s.CreateSCIMToken(ctx, ws.ID, tok); err != nil {
 		t.Fatal(err)
 	}
+	// LastUsed is stored by TouchSCIMToken, not by the create.
+	if err := s.TouchSCIMToken(ctx, ws.ID, tok.ID, tok.LastUsed); err != nil {
+		t.Fatal(err)
+	}
 	toks, err := s.ListSCIMTokens(ctx, ws.ID)
 	if err != nil || len(toks) != 1 {
 		t.Fatal(toks, err)

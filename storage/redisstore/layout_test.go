@@ -36,7 +36,13 @@ func fill(t *testing.T, s storage.Store, ws string) storage.Account {
 	if err := s.CreateSCIMToken(ctx, ws, storage.SCIMToken{ID: "t", Hash: []byte{1}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendEvents(ctx, ws, storage.Event{Type: "x"}); err != nil {
+	if err := s.TouchSCIMToken(ctx, ws, "t", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordSCIMError(ctx, ws, storage.SCIMRequestError{Method: "GET", Route: "/Users/:id", Status: 404}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendEvents(ctx, ws, storage.Event{Type: "x"}, storage.Event{Type: "scim.user.updated"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutTemp(ctx, ws, "relay", []byte("r"), time.Hour); err != nil {

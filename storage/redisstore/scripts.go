@@ -127,20 +127,25 @@ end
 // stream "m"/"l" and record) to the main or the sign-in stream, and
 // returns {1, their entry ids...}, and the index after them. K[k] and
 // K[k+1] are the two streams, K[k+2] the workspace's webhook endpoint set,
-// K[k+3] its webhook outbox and K[k+4] the outbox's dropped counter
-// (eventKeys): while the workspace has endpoints each event is also added
-// to the outbox, with its event id (a dispatcher deletes each entry once
-// it has queued its deliveries); an event that finds the outbox holding
-// outboxMax entries (no dispatcher has run for a long while) is counted
-// in the dropped counter instead.
+// K[k+3] its webhook outbox, K[k+4] the outbox's dropped counter and
+// K[k+5] the hour's provisioning counts (eventKeys): while the workspace
+// has endpoints each event is also added to the outbox, with its event id
+// (a dispatcher deletes each entry once it has queued its deliveries); an
+// event that finds the outbox holding outboxMax entries (no dispatcher has
+// run for a long while) is counted in the dropped counter instead. A
+// stream marker "m<type>" (a SCIM event, eventsArgs) also counts the type
+// in the provisioning counts (SCIMActivity).
 const luaAppendEvents = `local function appendEvents(K, k, A, from)
-  local main, login, hooks, outbox, dropped = K[k], K[k + 1], K[k + 2], K[k + 3], K[k + 4]
+  local main, login, hooks, outbox, dropped, counts = K[k], K[k + 1], K[k + 2], K[k + 3], K[k + 4], K[k + 5]
   local mainCap, loginCap, n = A[from], A[from + 1], tonumber(A[from + 2])
   local toOutbox = redis.call('EXISTS', hooks) == 1
   local out = {1}
   for i = from + 3, from + 2 + 2 * n, 2 do
     local stream, cap, suffix = main, mainCap, ''
     if A[i] == 'l' then stream, cap, suffix = login, loginCap, '` + loginIDSuffix + `' end
+    if #A[i] > 1 and redis.call('HINCRBY', counts, string.sub(A[i], 2), 1) == 1 then
+      redis.call('EXPIRE', counts, ` + activityTTLSeconds + `)
+    end
     local id = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'd', A[i + 1])
     out[#out + 1] = id
     if toOutbox then
@@ -621,6 +626,16 @@ redis.call('HSET', tokens, id, record)
 return 1
 `)
 
+// scriptTokenTouch: KEYS = tokens, tokens:used; ARGV = id, time (µs).
+// Keeps the later of the stored time and this one, for a live token only.
+var scriptTokenTouch = redis.NewScript(`
+local tokens, used, id, at = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+if redis.call('HEXISTS', tokens, id) == 0 then return redis.error_reply('SJ_NOTFOUND token') end
+local cur = redis.call('HGET', used, id)
+if not cur or tonumber(cur) < tonumber(at) then redis.call('HSET', used, id, at) end
+return 1
+`)
+
 // scriptWorkspaceDelete: KEYS = meta; ARGV = prefix. Deletes every indexed
 // key of the workspace (its webhook endpoints, with their secrets, attempts
 // and outbox, included) and returns the account ids of its memberships.
@@ -635,7 +650,7 @@ for _, f in ipairs(redis.call('SMEMBERS', prefix .. 'ix:uf')) do redis.call('UNL
 for _, w in ipairs(redis.call('SMEMBERS', prefix .. 'webhooks')) do
   redis.call('UNLINK', prefix .. 'webhook:' .. w, prefix .. 'webhook:' .. w .. ':attempts')
 end
-for _, k in ipairs({'tokens', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
+for _, k in ipairs({'tokens', 'tokens:used', 'scim:errors', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
     'ix:ug', 'ix:uf', 'ix:ufv', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login', 'demo:received',
     'webhooks', 'outbox', 'outbox:dropped'}) do
   redis.call('UNLINK', prefix .. k)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -438,17 +439,25 @@ func (s *Store) ListSCIMTokens(ctx context.Context, ws string) ([]storage.SCIMTo
 	if !validWS(ws) {
 		return nil, storage.ErrNotFound
 	}
-	m, err := s.rdb.HGetAll(ctx, s.wsKey(ws, "tokens")).Result()
-	if err != nil {
+	var recs, used *redis.MapStringStringCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		recs = p.HGetAll(ctx, s.wsKey(ws, "tokens"))
+		used = p.HGetAll(ctx, s.wsKey(ws, "tokens:used"))
+		return nil
+	}); err != nil {
 		return nil, s.wrap(err)
 	}
-	out := make([]storage.SCIMToken, 0, len(m))
-	for _, v := range m {
+	out := make([]storage.SCIMToken, 0, len(recs.Val()))
+	for _, v := range recs.Val() {
 		var w tokenWire
 		if err := json.Unmarshal([]byte(v), &w); err != nil {
 			return nil, fmt.Errorf("redisstore: decode token: %w", err)
 		}
-		out = append(out, storage.SCIMToken{ID: w.ID, Name: w.Name, Hash: w.Hash, CreatedAt: fromMicro(w.Created)})
+		t := storage.SCIMToken{ID: w.ID, Name: w.Name, Hash: w.Hash, CreatedAt: fromMicro(w.Created)}
+		if at, err := strconv.ParseInt(used.Val()[w.ID], 10, 64); err == nil {
+			t.LastUsed = fromMicro(at)
+		}
+		out = append(out, t)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
@@ -464,14 +473,28 @@ func (s *Store) RevokeSCIMToken(ctx context.Context, ws, id string) error {
 	if !validWS(ws) {
 		return storage.ErrNotFound
 	}
-	n, err := s.rdb.HDel(ctx, s.wsKey(ws, "tokens"), id).Result()
-	if err != nil {
+	var del *redis.IntCmd
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		del = p.HDel(ctx, s.wsKey(ws, "tokens"), id)
+		p.HDel(ctx, s.wsKey(ws, "tokens:used"), id)
+		return nil
+	}); err != nil {
 		return s.wrap(err)
 	}
-	if n == 0 {
+	if del.Val() == 0 {
 		return storage.ErrNotFound
 	}
 	return nil
+}
+
+// TouchSCIMToken keeps the latest use time of a live token (µs) in
+// {ws:<id>}:tokens:used, in one script that checks the token exists.
+func (s *Store) TouchSCIMToken(ctx context.Context, ws, id string, at time.Time) error {
+	if !validWS(ws) || !validID(id) {
+		return storage.ErrNotFound
+	}
+	return s.wrap(scriptTokenTouch.Run(ctx, s.rdb, []string{s.wsKey(ws, "tokens"), s.wsKey(ws, "tokens:used")},
+		id, toMicro(at)).Err())
 }
 
 // wsDecodeCache maps the SHA-256 of a workspace record's exact bytes to
