@@ -64,6 +64,8 @@ func testDeleteWorkspace(t *testing.T, s storage.Store) {
 	_, err = s.AppendEvents(ctx, wsA, storage.Event{Type: "scim.user.created", UserID: ua.ID})
 	must(t, err, "event")
 	must(t, s.AppendWebhookAttempt(ctx, wsA, wh.ID, storage.WebhookAttempt{Time: time.Now(), Attempt: 1, Status: 500}), "attempt")
+	must(t, s.RecordSCIMError(ctx, wsA, storage.SCIMRequestError{Time: time.Now(), Method: "POST", Route: "/Users",
+		Status: 409, SCIMType: "uniqueness", Detail: "taken"}), "scim error")
 
 	must(t, s.DeleteWorkspace(ctx, wsA), "delete workspace")
 	_, err = s.GetWorkspace(ctx, wsA)
@@ -102,6 +104,10 @@ func testDeleteWorkspace(t *testing.T, s storage.Store) {
 	}
 	if out, err := s.ReadOutbox(ctx, wsA, "conformance", 10, 0); err != nil || len(out) != 0 {
 		t.Fatalf("re-created workspace's outbox holds %+v, %v", out, err)
+	}
+	// Nor does it inherit the provisioning summary.
+	if act, err := s.SCIMActivity(ctx, wsA, time.Now()); err != nil || len(act.Counts) != 0 || len(act.Errors) != 0 {
+		t.Fatalf("re-created workspace's provisioning summary %+v, %v", act, err)
 	}
 	_, err = s.CreateUser(ctx, wsA, storage.User{AccountID: acct.ID, UserName: "gone@example.com", ExternalID: "e1"})
 	must(t, err, "the freed names and account are usable again")

@@ -636,7 +636,8 @@ if not cur or tonumber(cur) < tonumber(at) then redis.call('HSET', used, id, at)
 return 1
 `)
 
-// scriptWorkspaceDelete: KEYS = meta; ARGV = prefix. Deletes every indexed
+// scriptWorkspaceDelete: KEYS = meta; ARGV = prefix, the hour now (Unix
+// seconds / 3600). Deletes every indexed
 // key of the workspace (its webhook endpoints, with their secrets, attempts
 // and outbox, included) and returns the account ids of its memberships.
 var scriptWorkspaceDelete = redis.NewScript(`
@@ -655,6 +656,11 @@ for _, k in ipairs({'tokens', 'tokens:used', 'scim:errors', 'users', 'ix:un', 'i
     'webhooks', 'outbox', 'outbox:dropped'}) do
   redis.call('UNLINK', prefix .. k)
 end
+-- The provisioning counts are one key per hour (scim:counts:<hour>),
+-- each expiring after the window: the window's keys around ARGV[2], the
+-- hour now.
+local hour = tonumber(ARGV[2])
+for h = hour - 26, hour + 1 do redis.call('UNLINK', prefix .. 'scim:counts:' .. h) end
 redis.call('UNLINK', meta)
 return accounts
 `)

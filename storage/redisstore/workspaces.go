@@ -353,7 +353,7 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 	} else if !errors.Is(err, redis.Nil) {
 		return s.wrap(err)
 	}
-	res, err := scriptWorkspaceDelete.Run(ctx, s.rdb, []string{s.wsKey(id, "meta")}, s.wsPrefix(id)).StringSlice()
+	res, err := scriptWorkspaceDelete.Run(ctx, s.rdb, []string{s.wsKey(id, "meta")}, s.wsPrefix(id), now().Unix()/3600).StringSlice()
 	if err != nil {
 		return s.wrap(err)
 	}
