@@ -310,6 +310,11 @@ func TestBrowserConsole(t *testing.T) {
 	if got := text("#sign-ins tbody tr"); !strings.Contains(got, "maria.garcia@example.com") || !strings.Contains(got, "signed in") {
 		t.Errorf("newest sign-in %q", got)
 	}
+	// What the IdP sent, with the spelling each name was read by.
+	run("open what the identity provider sent", chromedp.Click(chromedp.CSS("#received-0 summary")))
+	if got := text("#received-0"); !strings.Contains(got, "workato_email") || !strings.Contains(got, "read from") {
+		t.Errorf("received attributes %q", got)
+	}
 	shot("sign-ins")
 	load("events", chromedp.Navigate(env.URL+"/console/w/acme/events?type=admin."))
 	if got := text("#events"); !strings.Contains(got, "admin.scim_token.revoked") || strings.Contains(got, "login.") {
