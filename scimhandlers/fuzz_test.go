@@ -186,7 +186,7 @@ func FuzzBody(f *testing.F) {
 			var u storage.User
 			applyUserDoc(&u, doc)
 			linkEmail(doc)
-			fullName(doc)
+			storage.FullName(doc)
 			if _, err := appendUser(nil, "https://x/scim/v2/ws", &u, nil); err != nil {
 				t.Fatalf("render: %v", err)
 			}

@@ -153,21 +153,6 @@ func looksLikeEmail(s string) bool {
 	return err == nil && a.Address == s
 }
 
-func fullName(doc map[string]any) string {
-	if n, ok := doc["name"].(map[string]any); ok {
-		if f, _ := n["formatted"].(string); f != "" {
-			return f
-		}
-		g, _ := n["givenName"].(string)
-		f, _ := n["familyName"].(string)
-		if s := strings.TrimSpace(g + " " + f); s != "" {
-			return s
-		}
-	}
-	d, _ := doc["displayName"].(string)
-	return d
-}
-
 // checkRoles validates the role extension against the workspace's roles
 // (R4: case-sensitive, system roles plus custom roles).
 func checkRoles(settings storage.Settings, doc map[string]any) *Error {
@@ -393,7 +378,7 @@ func (h *Handler) createUser(w http.ResponseWriter, q *request) {
 	}
 
 	acct, created, err := h.store.GetOrCreateAccount(ctx, storage.Account{
-		Email: email, FullName: fullName(doc), Source: storage.SourceSCIM, OriginWorkspace: q.ws,
+		Email: email, FullName: storage.FullName(doc), Source: storage.SourceSCIM, OriginWorkspace: q.ws,
 	})
 	if err != nil {
 		h.WriteError(w, q.r, mapStoreError(err, "account"))

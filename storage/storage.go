@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -26,10 +27,10 @@ var (
 	// ErrUnavailable: the backend cannot be reached. Backends wrap their
 	// network errors in it so handlers can answer 503.
 	ErrUnavailable = errors.New("storage: unavailable")
-	// ErrNotIndexed: the workspace's member filter indexes were never built
-	// (its members were written by an earlier version); `scimjit check
-	// --fix` builds them. ListUsersFiltered answers it rather than an
-	// incomplete list.
+	// ErrNotIndexed: the workspace's member filter indexes, or its name
+	// index, were never built (its members were written by an earlier
+	// version); `scimjit check --fix` builds them. ListUsersFiltered and a
+	// FindUsers by UserByName answer it rather than an incomplete list.
 	ErrNotIndexed = errors.New("storage: member filter indexes not built")
 )
 
@@ -262,6 +263,29 @@ type User struct {
 	Op string
 }
 
+// FullName is the person's name as the membership's SCIM attributes give
+// it (FullName of Attributes).
+func (u User) FullName() string {
+	return FullName(u.Attributes)
+}
+
+// FullName is a person's full name from SCIM user attributes: the
+// formatted name, else given and family name, else the displayName.
+func FullName(attrs map[string]any) string {
+	if n, ok := attrs["name"].(map[string]any); ok {
+		if f, _ := n["formatted"].(string); f != "" {
+			return f
+		}
+		g, _ := n["givenName"].(string)
+		f, _ := n["familyName"].(string)
+		if s := strings.TrimSpace(g + " " + f); s != "" {
+			return s
+		}
+	}
+	d, _ := attrs["displayName"].(string)
+	return d
+}
+
 // Explicit returns the membership's explicit role values (ExplicitRoles,
 // or Roles when nil).
 func (u User) Explicit() Roles {
@@ -353,6 +377,14 @@ const (
 
 // UserByID finds the user with that id (FindUsers): zero or one user.
 const UserByID UserIndex = "id"
+
+// UserByName finds the users whose full name (User.FullName) starts with
+// the value, case-insensitively (FindUsers): at most NameSearchLimit, in
+// name order.
+const UserByName UserIndex = "name"
+
+// NameSearchLimit is the most users a FindUsers by UserByName returns.
+const NameSearchLimit = 100
 
 // FindOptions say what FindUsers returns besides the users.
 type FindOptions struct {
@@ -682,9 +714,12 @@ type Store interface {
 	GetUserByAccount(ctx context.Context, ws, accountID string) (User, error)
 	// FindUsers returns the users whose indexed attribute equals value (an
 	// index hit, no scan), in creation order: by UserByID, UserByUserName
-	// and UserByExternalID (exact), or UserByEmail. With opts.Groups it
-	// also returns each found user's group references, as UserGroups
-	// would, from the same read.
+	// and UserByExternalID (exact), or UserByEmail; or, by UserByName, the
+	// users whose full name starts with value (case-insensitive), in name
+	// order, at most NameSearchLimit; ErrNotIndexed when the workspace's
+	// name index was never built (ListUsersFiltered's marker). With
+	// opts.Groups it also returns each found user's group references, as
+	// UserGroups would, from the same read.
 	FindUsers(ctx context.Context, ws string, by UserIndex, value string, opts FindOptions) (UsersFound, error)
 	// ListUsers returns users in creation order (stable across pages)
 	// starting at the 0-based offset, and the total count. The cost does

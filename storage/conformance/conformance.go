@@ -62,14 +62,15 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ConsumeOnce", testConsumeOnce},
 		{"Mail", testMail},
 	}
-	cases = append(cases, signInCases...)    // signin.go
-	cases = append(cases, rateCases...)      // ratelimit.go
-	cases = append(cases, eventCases...)     // events.go
-	cases = append(cases, spKeyCases...)     // spkeys.go
-	cases = append(cases, groupRoleCases...) // grouproles.go
-	cases = append(cases, webhookCases...)   // webhooks.go
-	cases = append(cases, filterCases...)    // filters.go
-	cases = append(cases, activityCases...)  // activity.go
+	cases = append(cases, signInCases...)     // signin.go
+	cases = append(cases, rateCases...)       // ratelimit.go
+	cases = append(cases, eventCases...)      // events.go
+	cases = append(cases, spKeyCases...)      // spkeys.go
+	cases = append(cases, groupRoleCases...)  // grouproles.go
+	cases = append(cases, webhookCases...)    // webhooks.go
+	cases = append(cases, filterCases...)     // filters.go
+	cases = append(cases, nameSearchCases...) // namesearch.go
+	cases = append(cases, activityCases...)   // activity.go
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

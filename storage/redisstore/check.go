@@ -76,12 +76,13 @@ func (r CheckReport) Left() int {
 // Problem kinds. Every kind not listed as report-only is repaired by Fix.
 const (
 	// KindUserIndexDangling: an entry of a user index (ix:un, ix:uxz,
-	// ix:ua, ix:ue, ix:uo, the member filter indexes ix:uf:<facet>) names a user that has no record. Fix removes
-	// the entry.
+	// ix:ua, ix:ue, ix:udn, ix:uo, the member filter indexes
+	// ix:uf:<facet>) names a user that has no record. Fix removes the
+	// entry.
 	KindUserIndexDangling = "user-index-dangling"
 	// KindUserIndexStale: an entry of a user index names a user whose
 	// record says something else (another userName, externalId, account,
-	// email or filter value; or, in a member filter index, another
+	// email, name or filter value; or, in a member filter index, another
 	// position than the user's creation), or is malformed. Fix removes the
 	// entry (and adds it at the right position).
 	KindUserIndexStale = "user-index-stale"
@@ -94,6 +95,12 @@ const (
 	// (storage.ErrNotIndexed). Fix builds the entries (the record walk
 	// adds every missing one) and sets the marker.
 	KindFilterIndexUnbuilt = "filter-index-unbuilt"
+	// KindNameIndexUnbuilt: the workspace's marker says its member filter
+	// indexes are complete but not its name index (ix:udn): it was marked
+	// by a version without one, and name searches refuse to answer
+	// (storage.ErrNotIndexed). Fix builds the entries (the record walk
+	// adds every missing one) and updates the marker.
+	KindNameIndexUnbuilt = "name-index-unbuilt"
 	// KindUserUniqueConflict: two users of a workspace claim one userName,
 	// or one account. Report-only.
 	KindUserUniqueConflict = "user-unique-conflict"
@@ -201,7 +208,7 @@ const checkProgressEvery = 100_000
 // Index descriptions for details, by key name.
 var indexDesc = map[string]string{
 	"ix:un": "userName index", "ix:uxz": "externalId index", "ix:ua": "account index",
-	"ix:ue": "email index", "ix:uo": "user order index", "ix:gn": "displayName index",
+	"ix:ue": "email index", "ix:udn": "name index", "ix:uo": "user order index", "ix:gn": "displayName index",
 	"ix:gxz": "group externalId index", "ix:go": "group order index", "ix:ug": "group membership index",
 }
 
@@ -1079,6 +1086,9 @@ func (c *checker) checkUserBatch(ctx context.Context, ws string, batch []userRec
 			}
 			es = append(es, e)
 		}
+		if k := nameKey(u); k != "" {
+			es = append(es, entry{name: "ix:udn", typ: "zset", member: k + "\x00" + r.id, cond: cond, owner: owner})
+		}
 		es = append(es, entry{name: "ix:uo", typ: "order", member: r.id, cond: cond, owner: owner})
 	}
 	if err := c.checkEntries(ctx, ws, es, false); err != nil {
@@ -1235,6 +1245,7 @@ var userIndexes = []userIndex{
 		respelled: func(u storage.User, v string) bool {
 			return slices.Contains(emailIndexKeys(u.UserName, u.Emails), storage.FoldKey(v))
 		}},
+	{name: "ix:udn", typ: "zset", claims: func(u storage.User, v string) bool { return nameKey(u) == v }},
 	{name: "ix:uo", typ: "order"},
 }
 
@@ -1671,7 +1682,7 @@ func (c *checker) danglingEmail(ctx context.Context, k, acct string) error {
 			break
 		}
 	}
-	args := []any{"rebuild", c.fixArg(), email, fullNameOf(first.u.Attributes), first.u.Source, first.ws,
+	args := []any{"rebuild", c.fixArg(), email, first.u.FullName(), first.u.Source, first.ws,
 		toMicro(first.u.Created)}
 	for _, m := range ms {
 		args = append(args, acctWSPrefix+m.ws)
@@ -1694,23 +1705,6 @@ func (c *checker) danglingEmail(ctx context.Context, k, acct string) error {
 		}
 	}
 	return nil
-}
-
-// fullNameOf is a person's full name from SCIM user attributes: the
-// formatted name, else given and family name, else the displayName.
-func fullNameOf(attrs map[string]any) string {
-	if n, ok := attrs["name"].(map[string]any); ok {
-		if f, _ := n["formatted"].(string); f != "" {
-			return f
-		}
-		g, _ := n["givenName"].(string)
-		f, _ := n["familyName"].(string)
-		if s := strings.TrimSpace(g + " " + f); s != "" {
-			return s
-		}
-	}
-	d, _ := attrs["displayName"].(string)
-	return d
 }
 
 // checkEmailIndex walks the email index: every entry must name an account

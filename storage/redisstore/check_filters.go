@@ -12,7 +12,7 @@ import (
 // Check of the member filter indexes (filters.go): every facet of a
 // record has its entry at the record's creation position, no entry
 // outlives its record or facet, and the workspace carries the marker that
-// its indexes are complete.
+// its indexes (the name index too) are complete.
 
 // scriptCheckFacet: KEYS = facet set, users, order (ix:uo), facet list
 // (ix:uf); ARGV = user id, record, facet, fix. When the user's record is
@@ -108,18 +108,26 @@ func (c *checker) walkFacetIndexes(ctx context.Context, ws string) error {
 		}
 	}
 	marker := c.s.wsKey(ws, "ix:ufv")
-	n, err := c.s.rdb.Exists(ctx, marker).Result()
-	if err != nil || n == 1 {
+	v, err := c.s.rdb.Get(ctx, marker).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return c.s.wrap(err)
+	}
+	if v == indexesBuilt {
+		return nil
 	}
 	if c.o.Fix {
 		// Every record's entries were added by the record walk.
-		if err := c.s.rdb.Set(ctx, marker, "1", 0).Err(); err != nil {
+		if err := c.s.rdb.Set(ctx, marker, indexesBuilt, 0).Err(); err != nil {
 			return c.s.wrap(err)
 		}
 	}
-	c.found(KindFilterIndexUnbuilt, marker, "", "the member filter indexes of the workspace were never built "+
-		"(its members were written by an earlier version); they are built and the workspace is marked")
+	if v == "" {
+		c.found(KindFilterIndexUnbuilt, marker, "", "the member filter indexes of the workspace were never built "+
+			"(its members were written by an earlier version); they are built and the workspace is marked")
+	} else {
+		c.found(KindNameIndexUnbuilt, marker, "", "the name index of the workspace was never built "+
+			"(its members were written by an earlier version); it is built and the workspace is marked")
+	}
 	return nil
 }
 

@@ -738,6 +738,53 @@ var checkCases = []checkCase{
 				t.Errorf("bob's JIT entry at %v (%v), want his creation position %v", got, err, pos)
 			}
 		}},
+	// A store marked by the version with filters but no name index: the
+	// filters answer, a name search refuses until the repair has built
+	// the name entries and updated the marker.
+	{name: "name index never built", kinds: []string{redisstore.KindNameIndexUnbuilt, redisstore.KindUserIndexMissing},
+		corrupt: func(t *testing.T, f *checkFixture) {
+			for _, ws := range []string{"one", "two"} {
+				must(t, f.c.Del(t.Context(), f.ws(ws, "ix:udn")).Err())
+				must(t, f.c.Set(t.Context(), f.ws(ws, "ix:ufv"), "1", 0).Err())
+			}
+		},
+		before: func(t *testing.T, f *checkFixture) {
+			if _, err := f.s.FindUsers(t.Context(), "one", storage.UserByName, "al", storage.FindOptions{}); !errors.Is(err, storage.ErrNotIndexed) {
+				t.Errorf("a name search on an unbuilt index = %v, want ErrNotIndexed", err)
+			}
+			wantFilter(t, f, "one", storage.UserFilter{Source: storage.SourceJIT}, f.bobOne.ID)
+		},
+		after: func(t *testing.T, f *checkFixture) {
+			wantNameSearch(t, f, "one", "al", f.aliceU.ID)
+			wantNameSearch(t, f, "one", "BOB b", f.bobOne.ID)
+		}},
+	{name: "name index entries dangling and stale", kinds: []string{redisstore.KindUserIndexDangling, redisstore.KindUserIndexStale},
+		corrupt: func(t *testing.T, f *checkFixture) {
+			must(t, f.c.ZAdd(t.Context(), f.ws("one", "ix:udn"), redis.Z{Member: "ghost\x00ghost-id"},
+				redis.Z{Member: "mallory\x00" + f.aliceU.ID}).Err())
+		},
+		before: func(t *testing.T, f *checkFixture) { wantNameSearch(t, f, "one", "mal", f.aliceU.ID) },
+		after: func(t *testing.T, f *checkFixture) {
+			wantNameSearch(t, f, "one", "mal")
+			wantNameSearch(t, f, "one", "alice", f.aliceU.ID)
+			wantNoMember(t, f, f.ws("one", "ix:udn"), "ghost\x00ghost-id")
+		}},
+}
+
+// wantNameSearch checks the members a name search for prefix finds in ws.
+func wantNameSearch(t *testing.T, f *checkFixture, ws, prefix string, want ...string) {
+	t.Helper()
+	found, err := f.s.FindUsers(t.Context(), ws, storage.UserByName, prefix, storage.FindOptions{})
+	if err != nil {
+		t.Fatalf("name search %q in %s: %v", prefix, ws, err)
+	}
+	got := []string{}
+	for _, u := range found.Users {
+		got = append(got, u.ID)
+	}
+	if !slices.Equal(got, append([]string{}, want...)) {
+		t.Errorf("name search %q in %s = %v, want %v", prefix, ws, got, want)
+	}
 }
 
 // wantFilter checks the members a filter finds in ws.
@@ -898,7 +945,7 @@ var allKinds = []string{
 	redisstore.KindWorkspaceRegistryDangling, redisstore.KindEmailIndexDangling, redisstore.KindEmailIndexWrongAccount,
 	redisstore.KindAccountUnpublished, redisstore.KindAccountUnindexed, redisstore.KindAccountEmailConflict,
 	redisstore.KindAccountRecordInvalid, redisstore.KindDomainIndexMissing, redisstore.KindDomainIndexStale,
-	redisstore.KindFilterIndexUnbuilt,
+	redisstore.KindFilterIndexUnbuilt, redisstore.KindNameIndexUnbuilt,
 }
 
 // TestCheckOnCluster runs every corruption through the Cluster client on a

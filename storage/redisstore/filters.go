@@ -53,6 +53,24 @@ func roleFacet(i int, r string) string {
 	return "r" + string("dtp"[i]) + ":" + r
 }
 
+// indexesBuilt is the value of the marker {ws:<id>}:ix:ufv when the
+// workspace's member filter indexes and its name index (ix:udn) are
+// complete. A marker "1" (written by the version that had no name index)
+// says only the filter indexes are: filters answer, a name search answers
+// storage.ErrNotIndexed until check --fix has built the name index.
+const indexesBuilt = "2"
+
+// nameKey is u's value in the name index (UserByName): its folded full
+// name, scored 0 in the zset ix:udn as "value\0id" so that a lex range
+// finds a prefix; "" (no entry) when u has no name or one with NUL.
+func nameKey(u storage.User) string {
+	k := storage.FoldKey(u.FullName())
+	if strings.Contains(k, "\x00") {
+		return ""
+	}
+	return k
+}
+
 // facetArg is the script argument for u's facets: joined with NUL
 // (luaFacets splits it).
 func facetArg(u storage.User) string {

@@ -37,7 +37,7 @@ end
 // User keys: the KEYS of every user script, in this order (userKeys).
 const luaUserKeys = `local function userKeys(K)
   return {meta = K[1], users = K[2], userName = K[3], externalId = K[4], account = K[5],
-    emails = K[6], order = K[7], seq = K[8], groupsOf = K[9], facets = K[10]}
+    emails = K[6], order = K[7], seq = K[8], groupsOf = K[9], facets = K[10], names = K[11]}
 end
 `
 
@@ -82,11 +82,12 @@ end
 
 // luaUserArgs reads the arguments of a user create (userArgs) starting
 // at ARGV[from]: id, record, folded userName, externalId, account id,
-// facets (facetArg), then the folded emails to index.
+// facets (facetArg), name index value (nameKey), then the folded emails
+// to index.
 const luaUserArgs = `local function userArgs(A, from)
   local u = {id = A[from], record = A[from + 1], userName = A[from + 2], externalId = A[from + 3],
-    account = A[from + 4], facets = A[from + 5], emails = {}}
-  for i = from + 6, #A do u.emails[#u.emails + 1] = A[i] end
+    account = A[from + 4], facets = A[from + 5], name = A[from + 6], emails = {}}
+  for i = from + 7, #A do u.emails[#u.emails + 1] = A[i] end
   return u
 end
 `
@@ -115,6 +116,7 @@ const luaCreateUser = `local function createUser(U, u)
   if u.externalId ~= '' then redis.call('ZADD', U.externalId, 0, u.externalId .. SEP .. u.id) end
   if u.account ~= '' then redis.call('HSET', U.account, u.account, u.id) end
   for _, e in ipairs(u.emails) do redis.call('ZADD', U.emails, 0, e .. SEP .. u.id) end
+  if u.name ~= '' then redis.call('ZADD', U.names, 0, u.name .. SEP .. u.id) end
   local seq = redis.call('INCR', U.seq)
   redis.call('ZADD', U.order, seq, u.id)
   moveFacets(U.facets, U.order, u.id, '', u.facets, seq)
@@ -231,16 +233,18 @@ local user = userArgs(ARGV, 4 + 2 * tonumber(ARGV[3]))
 if redis.call('HGET', U.users, user.id) == user.record then return {2} end
 local r = createUser(U, user)
 if r ~= 1 then return r end
-return (appendEvents(KEYS, 11, ARGV, 1))
+return (appendEvents(KEYS, 12, ARGV, 1))
 `)
 
 // scriptUserQuery (read-only): KEYS = users, the mode's index (userName,
 // externalId, account or emails; order in the list and id modes), order,
 // groupsOf (queryArgs); ARGV = mode, a, b, workspace key prefix, groups
-// ("1" or "0"). Modes: id, un, ext, acct, email (value a), list (offset
-// a, limit b). Returns {total, record1, seq1, record2, seq2, ...}; total
-// only in list mode, seq (the creation order) in the modes that can find
-// several users ("0" otherwise). With groups "1", each user is followed by
+// ("1" or "0"). Modes: id, un, ext, acct, email (value a), name (prefix
+// a, limit b), list (offset a, limit b). Returns {total, record1, seq1,
+// record2, seq2, ...}; total only in list mode (-1 in name mode when the
+// name index was never built: the ix:ufv marker is not "2"), seq (the
+// creation order) in the modes that can find several users and are read
+// in creation order ("0" otherwise: name mode keeps name order). With groups "1", each user is followed by
 // its group references {gid1, dn1, gid2, dn2, ...} (group members are not
 // read).
 var scriptUserQuery = redis.NewScript(luaPrelude + luaGroupsOf + `
@@ -263,6 +267,11 @@ elseif mode == 'email' then
   if v then ids[#ids + 1] = v end
   for _, id in ipairs(zrangeIDs(index, a)) do
     if id ~= v then ids[#ids + 1] = id end
+  end
+elseif mode == 'name' then
+  if redis.call('GET', prefix .. 'ix:ufv') ~= '` + indexesBuilt + `' then return {-1} end
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. a, '(' .. a .. '\255', 'LIMIT', 0, tonumber(b))) do
+    ids[#ids + 1] = string.sub(m, string.find(m, SEP, #a + 1, true) + 1)
   end
 elseif mode == 'list' then
   total = redis.call('ZCARD', order)
@@ -289,8 +298,8 @@ return out
 // old folded userName, new folded userName, old externalId, new
 // externalId, workspace key prefix ("" = the user's groups are not
 // checked), the user's groups as read (groupsOf joined with NUL), the old
-// and the new facets (facetArg), n, n old folded emails..., new folded
-// emails... Replaces the record when it is
+// and the new facets (facetArg), the old and the new name index value
+// (nameKey), n, n old folded emails..., new folded emails... Replaces the record when it is
 // still the expected one and, when a prefix is given, the user's groups
 // are still the ones read (the roles in the record were decided from
 // them), moving the changed index entries and re-checking userName's
@@ -301,7 +310,7 @@ local U = userKeys(KEYS)
 local id, expected, record = ARGV[1], ARGV[2], ARGV[3]
 local oldName, newName, oldExt, newExt = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local prefix, groups, oldFacets, newFacets = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local n = tonumber(ARGV[12])
+local oldDN, newDN, n = ARGV[12], ARGV[13], tonumber(ARGV[14])
 local cur = redis.call('HGET', U.users, id)
 if not cur then return redis.error_reply('SJ_NOTFOUND user') end
 if cur == record then return 1 end
@@ -317,8 +326,12 @@ if newExt ~= oldExt then
   if oldExt ~= '' then redis.call('ZREM', U.externalId, oldExt .. SEP .. id) end
   if newExt ~= '' then redis.call('ZADD', U.externalId, 0, newExt .. SEP .. id) end
 end
-for i = 13, 12 + n do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
-for i = 13 + n, #ARGV do redis.call('ZADD', U.emails, 0, ARGV[i] .. SEP .. id) end
+for i = 15, 14 + n do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+for i = 15 + n, #ARGV do redis.call('ZADD', U.emails, 0, ARGV[i] .. SEP .. id) end
+if newDN ~= oldDN then
+  if oldDN ~= '' then redis.call('ZREM', U.names, oldDN .. SEP .. id) end
+  if newDN ~= '' then redis.call('ZADD', U.names, 0, newDN .. SEP .. id) end
+end
 redis.call('HSET', U.users, id, record)
 moveFacets(U.facets, U.order, id, oldFacets, newFacets)
 return 1
@@ -326,12 +339,12 @@ return 1
 
 // scriptUserDelete: KEYS = userKeys; ARGV = workspace key prefix, id,
 // expected record, folded userName, externalId, account id, now (µs),
-// facets (facetArg), folded emails... Removes the record (when still the
+// facets (facetArg), name index value (nameKey), folded emails... Removes the record (when still the
 // expected one), its index entries and its group memberships.
 var scriptUserDelete = redis.NewScript(luaPrelude + luaUserKeys + luaFacets + `
 local U = userKeys(KEYS)
 local prefix, id, expected, userName, ext, account, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local facets = ARGV[8]
+local facets, dn = ARGV[8], ARGV[9]
 local cur = redis.call('HGET', U.users, id)
 if not cur then return redis.error_reply('SJ_NOTFOUND user') end
 if cur ~= expected then return redis.error_reply('SJ_RETRY') end
@@ -339,7 +352,8 @@ redis.call('HDEL', U.users, id)
 if redis.call('HGET', U.userName, userName) == id then redis.call('HDEL', U.userName, userName) end
 if ext ~= '' then redis.call('ZREM', U.externalId, ext .. SEP .. id) end
 if account ~= '' and redis.call('HGET', U.account, account) == id then redis.call('HDEL', U.account, account) end
-for i = 9, #ARGV do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+for i = 10, #ARGV do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
+if dn ~= '' then redis.call('ZREM', U.names, dn .. SEP .. id) end
 moveFacets(U.facets, U.order, id, facets, '')
 redis.call('ZREM', U.order, id)
 for _, gid in ipairs(zrangeIDs(U.groupsOf, id)) do
@@ -598,7 +612,7 @@ return writeAccount(KEYS[1], accountArgs(ARGV, 1))
 var scriptJITCreate = redis.NewScript(luaPrelude + luaUserKeys + luaUserArgs + luaFacets + luaCreateUser + luaAppendEvents +
 	luaWriteAccount + `
 local U = userKeys(KEYS)
-local accountKey, emailIndex, sessionKey = KEYS[11], KEYS[12], KEYS[13]
+local accountKey, emailIndex, sessionKey = KEYS[12], KEYS[13], KEYS[14]
 local account = accountArgs(ARGV, 1)
 local emailField, accountID, session, sessionExpiry = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local user = userArgs(ARGV, 14 + 2 * tonumber(ARGV[13]))
@@ -611,7 +625,7 @@ if redis.call('HGET', U.users, user.id) == user.record then return {2} end
 local r = createUser(U, user)
 if r ~= 1 then return r end
 redis.call('SET', sessionKey, session, 'PXAT', sessionExpiry)
-return (appendEvents(KEYS, 14, ARGV, 11))
+return (appendEvents(KEYS, 15, ARGV, 11))
 `)
 
 // scriptTokenCreate: KEYS = meta, tokens; ARGV = id, record. A token
@@ -652,7 +666,7 @@ for _, w in ipairs(redis.call('SMEMBERS', prefix .. 'webhooks')) do
   redis.call('UNLINK', prefix .. 'webhook:' .. w, prefix .. 'webhook:' .. w .. ':attempts')
 end
 for _, k in ipairs({'tokens', 'tokens:used', 'scim:errors', 'users', 'ix:un', 'ix:ux', 'ix:uxz', 'ix:ua', 'ix:ue', 'ix:uo', 'seq:u',
-    'ix:ug', 'ix:uf', 'ix:ufv', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login', 'demo:received',
+    'ix:ug', 'ix:uf', 'ix:ufv', 'ix:udn', 'ix:gn', 'ix:gx', 'ix:gxz', 'ix:go', 'seq:g', 'events', 'events:login', 'demo:received',
     'webhooks', 'outbox', 'outbox:dropped'}) do
   redis.call('UNLINK', prefix .. k)
 end

@@ -150,12 +150,13 @@ func (s *Store) userKeys(ws string) []string {
 		s.wsKey(ws, "seq:u"),  // seq: counter
 		s.wsKey(ws, "ix:ug"),  // groupsOf: zset "userId\0groupId"
 		s.wsKey(ws, "ix:uf"),  // facets: set of facet names; ix:uf:<facet> zsets (filters.go)
+		s.wsKey(ws, "ix:udn"), // names: zset "folded full name\0id" (filters.go)
 	}
 }
 
 // userArgs are luaUserArgs' arguments for creating u (its record rec).
 func userArgs(u storage.User, rec string) []any {
-	args := []any{u.ID, rec, storage.FoldKey(u.UserName), u.ExternalID, u.AccountID, facetArg(u)}
+	args := []any{u.ID, rec, storage.FoldKey(u.UserName), u.ExternalID, u.AccountID, facetArg(u), nameKey(u)}
 	for _, e := range emailIndexKeys(u.UserName, u.Emails) {
 		args = append(args, e)
 	}
@@ -237,6 +238,8 @@ func (s *Store) queryArgs(ws string, groups bool, mode string, args ...any) ([]s
 		index = p + "ix:ua"
 	case "email":
 		index = p + "ix:ue"
+	case "name":
+		index = p + "ix:udn"
 	default: // id, list: no index of their own
 		index = p + "ix:uo"
 	}
@@ -271,6 +274,9 @@ func (s *Store) queryUsers(ctx context.Context, ws string, groups bool, mode str
 		return nil, 0, nil, s.wrap(err)
 	}
 	total, _ := res[0].(int64)
+	if total < 0 {
+		return nil, 0, nil, storage.ErrNotIndexed
+	}
 	type seqUser struct {
 		seq float64
 		u   storage.User
@@ -340,6 +346,8 @@ func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, 
 		mode = "ext"
 	case storage.UserByEmail:
 		mode, value = "email", storage.FoldKey(value)
+	case storage.UserByName:
+		mode, value = "name", storage.FoldKey(value)
 	case userByAccount:
 		mode = "acct"
 	default:
@@ -352,7 +360,11 @@ func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, 
 	if value == "" || strings.Contains(value, "\x00") {
 		return found, nil
 	}
-	us, _, refs, err := s.queryUsers(ctx, ws, opts.Groups, mode, value)
+	args := []any{value}
+	if mode == "name" {
+		args = append(args, storage.NameSearchLimit)
+	}
+	us, _, refs, err := s.queryUsers(ctx, ws, opts.Groups, mode, args...)
 	if err != nil {
 		return storage.UsersFound{}, err
 	}
@@ -450,7 +462,7 @@ func (s *Store) UpdateUser(ctx context.Context, ws, id string, ifVersion int64, 
 			prefix = s.wsPrefix(ws)
 		}
 		args := []any{id, oldRec, rec, storage.FoldKey(old.UserName), storage.FoldKey(u.UserName),
-			old.ExternalID, u.ExternalID, prefix, r.seen, facetArg(old), facetArg(u), len(oldEmails)}
+			old.ExternalID, u.ExternalID, prefix, r.seen, facetArg(old), facetArg(u), nameKey(old), nameKey(u), len(oldEmails)}
 		for _, e := range oldEmails {
 			args = append(args, e)
 		}
@@ -560,7 +572,7 @@ func (s *Store) DeleteUser(ctx context.Context, ws, id string, ifVersion int64) 
 			return storage.ErrPreconditionFailed
 		}
 		args := []any{s.wsPrefix(ws), id, oldRec, storage.FoldKey(old.UserName), old.ExternalID, old.AccountID,
-			toMicro(now()), facetArg(old)}
+			toMicro(now()), facetArg(old), nameKey(old)}
 		for _, e := range emailIndexKeys(old.UserName, old.Emails) {
 			args = append(args, e)
 		}

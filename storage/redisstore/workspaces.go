@@ -173,9 +173,10 @@ func (s *Store) CreateWorkspace(ctx context.Context, ws storage.Workspace) (stor
 	if !ok {
 		return storage.Workspace{}, &storage.ConflictError{Field: "workspace"}
 	}
-	// A new workspace's filter indexes are complete from its first member
-	// on (filters.go); a crash before this leaves them to check --fix.
-	if err := s.rdb.Set(ctx, s.wsKey(ws.ID, "ix:ufv"), "1", 0).Err(); err != nil {
+	// A new workspace's filter and name indexes are complete from its
+	// first member on (filters.go); a crash before this leaves them to
+	// check --fix.
+	if err := s.rdb.Set(ctx, s.wsKey(ws.ID, "ix:ufv"), indexesBuilt, 0).Err(); err != nil {
 		return storage.Workspace{}, s.wrap(err)
 	}
 	if err := s.syncDomainIndex(ctx, ws.ID, nil); err != nil {
