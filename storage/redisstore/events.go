@@ -220,10 +220,9 @@ type scimErrorWire struct {
 
 // scriptSCIMError: KEYS = meta, errors list, the hour's counts; ARGV =
 // record, status, cap. Keeps the newest cap errors and counts the status.
-var scriptSCIMError = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-redis.call('LPUSH', KEYS[2], ARGV[1])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+var scriptSCIMError = redis.NewScript(luaPushCapped + `
+local r = pushCapped(KEYS[1], KEYS[2], ARGV[1], ARGV[3])
+if r ~= 1 then return r end
 if redis.call('HINCRBY', KEYS[3], 'error.' .. ARGV[2], 1) == 1 then
   redis.call('EXPIRE', KEYS[3], ` + activityTTLSeconds + `)
 end

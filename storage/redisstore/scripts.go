@@ -162,6 +162,18 @@ const luaAppendEvents = `local function appendEvents(K, k, A, from)
 end
 `
 
+// luaPushCapped: pushCapped(meta, list, record, cap) pushes record onto
+// the head of a workspace's capped list and trims it to the newest cap
+// entries; it answers an SJ_NOTFOUND error reply, writing nothing, when
+// the workspace (its meta key) does not exist, and 1 otherwise.
+const luaPushCapped = `local function pushCapped(meta, list, record, cap)
+  if redis.call('EXISTS', meta) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
+  redis.call('LPUSH', list, record)
+  redis.call('LTRIM', list, 0, tonumber(cap) - 1)
+  return 1
+end
+`
+
 // luaGroupsOf lists the groups that have the user id as a direct member
 // (index: the groupsOf zset, prefix: the workspace key prefix) as a flat
 // list of (group id, displayName, externalId, version), by group id.

@@ -385,11 +385,8 @@ type receivedWire struct {
 }
 
 // scriptReceivedAppend: KEYS = meta, list; ARGV = record, cap.
-var scriptReceivedAppend = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SJ_NOTFOUND workspace') end
-redis.call('LPUSH', KEYS[2], ARGV[1])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
-return 1
+var scriptReceivedAppend = redis.NewScript(luaPushCapped + `
+return pushCapped(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 `)
 
 // AppendReceivedWebhook pushes onto the capped list in one script.
