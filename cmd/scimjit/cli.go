@@ -82,6 +82,11 @@ func (f *clientFlags) client() (*apiClient, error) {
 // call sends one request and prints the answer: with -o json the API's
 // JSON, else what human makes of it.
 func (f *clientFlags) call(c *cobra.Command, method, path string, body any, human func(c *cobra.Command, data []byte) error) error {
+	return f.callWith(c, method, path, body, nil, human)
+}
+
+// callWith is call with extra request headers (If-Match).
+func (f *clientFlags) callWith(c *cobra.Command, method, path string, body any, header http.Header, human func(c *cobra.Command, data []byte) error) error {
 	asJSON, err := f.json()
 	if err != nil {
 		return err
@@ -90,7 +95,7 @@ func (f *clientFlags) call(c *cobra.Command, method, path string, body any, huma
 	if err != nil {
 		return err
 	}
-	data, err := api.do(c.Context(), method, path, body)
+	data, err := api.doWith(c.Context(), method, path, body, header)
 	if err != nil {
 		return err
 	}
@@ -124,6 +129,11 @@ type apiClient struct {
 // do sends a request and returns the answer's body. A non-2xx answer
 // becomes an error carrying the server's message (admin API or SCIM error).
 func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {
+	return c.doWith(ctx, method, path, body, nil)
+}
+
+// doWith is do with extra request headers.
+func (c *apiClient) doWith(ctx context.Context, method, path string, body any, header http.Header) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -135,6 +145,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]by
 	req, err := http.NewRequestWithContext(ctx, method, c.server+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {

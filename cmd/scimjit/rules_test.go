@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,31 @@ explicitWins: false
 	if _, rows := rulesOf(t, e.ok("workspace", "rules", "legal")); len(rows) != 1 {
 		t.Errorf("a refused file changed the rules: %v", rows)
 	}
+	// --if-version: refused, changing nothing, once the workspace has
+	// moved on from the version read; applied at the current one.
+	settings, _ = rulesOf(t, e.ok("workspace", "rules", "legal"))
+	m := regexp.MustCompile(`Workspace version:\s+(\d+)`).FindStringSubmatch(settings)
+	if m == nil {
+		t.Fatalf("no workspace version in:\n%s", settings)
+	}
+	read := m[1]
+	e.ok("workspace", "rules", "set", "legal", "--file", writeTemp(t, "other.yaml", "groupRules:\n  - group: Other\n    roles: {dev: Operator}\n"))
+	stale := writeTemp(t, "stale.yaml", "groupRules:\n  - group: Stale\n    roles: {dev: Admin}\n")
+	if code, _, errOut := e.run(nil, "workspace", "rules", "set", "legal", "--file", stale, "--if-version", read); code != 1 || !strings.Contains(errOut, "412") {
+		t.Errorf("rules set at a stale version: exit %d, stderr %q; want 1 with 412", code, errOut)
+	}
+	settings, rows = rulesOf(t, e.ok("workspace", "rules", "legal"))
+	if len(rows) != 1 || rows[0]["GROUP"] != "Other" {
+		t.Errorf("a stale rules set changed the rules: %v", rows)
+	}
+	current := regexp.MustCompile(`Workspace version:\s+(\d+)`).FindStringSubmatch(settings)[1]
+	if _, rows := rulesOf(t, e.ok("workspace", "rules", "set", "legal", "--file", stale, "--if-version", current)); len(rows) != 1 || rows[0]["GROUP"] != "Stale" {
+		t.Errorf("rules set at the current version: %v", rows)
+	}
+	if code, _, _ := e.run(nil, "workspace", "rules", "set", "legal", "--file", stale, "--if-version", "-1"); code != 2 {
+		t.Errorf("--if-version -1: exit %d, want 2", code)
+	}
+
 	if code, _, errOut := e.run(nil, "workspace", "rules", "set", "legal"); code != 2 || !strings.Contains(errOut, "--file is required") {
 		t.Errorf("rules set without --file: %d %s", code, errOut)
 	}

@@ -136,7 +136,7 @@ Settings JSON has the shape of the admin API (docs/admin-api.md), e.g.
 // newRulesCmd is `scimjit workspace rules ID` and `... rules set ID --file F`:
 // the group rules (settings.roles) through GET and PATCH of the workspace.
 func newRulesCmd(cf *clientFlags, readFile readFileFunc) *cobra.Command {
-	rulesTable := decoded(func(w io.Writer, ws server.WorkspaceJSON) error { return printRules(w, ws.Settings.Roles) })
+	rulesTable := decoded(func(w io.Writer, ws server.WorkspaceJSON) error { return printRules(w, ws) })
 	rules := &cobra.Command{
 		Use:   "rules ID",
 		Short: "Show the workspace's group rules (roles from IdP groups)",
@@ -168,10 +168,15 @@ explicitWins and appRoles:
 
 Every role must be a system role (Admin, Analyst, Operator, NoAccess) or a
 custom role of the workspace, case-sensitive; the server refuses the whole
-file otherwise and changes nothing.`,
+file otherwise and changes nothing.
+
+With --if-version N (the workspace version "rules ID" shows), the server
+refuses the change, and changes nothing, when anyone has changed the
+workspace since that version: read the rules again and decide.`,
 		Args: exactArgs("ID"),
 	}
 	file := set.Flags().String("file", "", "YAML or JSON file with groupRules (and optionally explicitWins, appRoles)")
+	ifVersion := set.Flags().Int64("if-version", 0, "refuse the change if the workspace is no longer at this version (as \"rules ID\" shows it)")
 	set.RunE = func(c *cobra.Command, args []string) error {
 		if *file == "" {
 			return exitError{code: 2, err: errors.New("--file is required: the YAML or JSON file with groupRules")}
@@ -180,7 +185,14 @@ file otherwise and changes nothing.`,
 		if err != nil {
 			return err
 		}
-		return cf.call(c, http.MethodPatch, wsPath(args[0]), map[string]any{"settings": map[string]any{"roles": roles}}, rulesTable)
+		if *ifVersion < 0 {
+			return exitError{code: 2, err: errors.New("--if-version is a workspace version, 1 or more")}
+		}
+		var h http.Header
+		if *ifVersion != 0 {
+			h = http.Header{"If-Match": {strconv.Quote(strconv.FormatInt(*ifVersion, 10))}}
+		}
+		return cf.callWith(c, http.MethodPatch, wsPath(args[0]), map[string]any{"settings": map[string]any{"roles": roles}}, h, rulesTable)
 	}
 	rules.AddCommand(set)
 	return rules
@@ -203,10 +215,13 @@ func readRulesFile(path string, readFile readFileFunc) (*server.RolesPatch, erro
 	return &roles, nil
 }
 
-// printRules writes the role settings, then the rules as a table.
-func printRules(w io.Writer, r server.RolesJSON) error {
+// printRules writes the role settings and the workspace's version, then
+// the rules as a table.
+func printRules(w io.Writer, ws server.WorkspaceJSON) error {
+	r := ws.Settings.Roles
 	t := newTable(w, "Explicit attributes win:", yesNo(r.ExplicitWins))
 	t.row("App roles give roles:", onOff(r.AppRoles))
+	t.row("Workspace version:", strconv.FormatInt(ws.Version, 10))
 	if err := t.flush(); err != nil {
 		return err
 	}
