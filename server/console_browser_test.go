@@ -273,7 +273,16 @@ func TestBrowserConsole(t *testing.T) {
 		t.Errorf("filtered member count %q", got)
 	}
 	load("clear the filters", chromedp.Click(chromedp.CSS("#clear-filters")))
-	run("search", chromedp.SendKeys(chromedp.CSS("#search-q"), "JOE.bloggs@example.com"))
+	run("search by name", chromedp.SetValue(chromedp.CSS("#search-by"), "name"), chromedp.SendKeys(chromedp.CSS("#search-q"), "joe b"))
+	load("find by name", chromedp.Click(chromedp.CSS("#member-search button[type=submit]")))
+	if got := text("#members tbody"); !strings.Contains(got, "Joe Bloggs") || !strings.Contains(got, "joe.bloggs@example.com") || strings.Contains(got, "maria") {
+		t.Fatalf("search by name %q", got)
+	}
+	if got := text("#member-count"); got != "1 found" {
+		t.Errorf("search by name count %q", got)
+	}
+	run("search by email", chromedp.SetValue(chromedp.CSS("#search-by"), "email"), chromedp.Clear(chromedp.CSS("#search-q")),
+		chromedp.SendKeys(chromedp.CSS("#search-q"), "JOE.bloggs@example.com"))
 	load("find", chromedp.Click(chromedp.CSS("#member-search button[type=submit]")))
 	if got := text("#members tbody"); !strings.Contains(got, "joe.bloggs@example.com") || strings.Contains(got, "maria") {
 		t.Fatalf("search result %q", got)
@@ -281,6 +290,9 @@ func TestBrowserConsole(t *testing.T) {
 	load("open the member", chromedp.Click(chromedp.CSS(`#members a`)))
 	if got := text("#member-name"); got != "joe.bloggs@example.com" {
 		t.Fatalf("member page %q", got)
+	}
+	if got := text("#member-full-name"); got != "Joe Bloggs" {
+		t.Errorf("member page full name %q", got)
 	}
 	run("choose a role", chromedp.SetValue(chromedp.CSS("#role-dev"), "Sales Ops"))
 	load("save the roles", chromedp.Click(chromedp.CSS("#roles-form button[type=submit]")))

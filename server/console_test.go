@@ -109,11 +109,23 @@ func addMember(t *testing.T, env *servertest.Env, ws, email, source string, role
 		t.Fatal(err)
 	}
 	u, err := env.Store.CreateUser(ctx, ws, storage.User{WorkspaceID: ws, AccountID: acct.ID, UserName: email,
-		Emails: []string{email}, Active: true, Verified: true, Source: source, Roles: roles})
+		Emails: []string{email}, Active: true, Verified: true, Source: source, Roles: roles,
+		Attributes: map[string]any{"name": map[string]any{"formatted": nameOf(email)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// nameOf is a person's name made from an email's local part:
+// "joe.bloggs@…" is "Joe Bloggs".
+func nameOf(email string) string {
+	local, _, _ := strings.Cut(email, "@")
+	words := strings.Fields(strings.ReplaceAll(local, ".", " "))
+	for i, w := range words {
+		words[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	return strings.Join(words, " ")
 }
 
 // TestConsoleAuthorization: every console route, enumerated from the
@@ -414,5 +426,145 @@ func TestConsoleMembersFilters(t *testing.T) {
 	get(base+"?source=jit", http.StatusServiceUnavailable)
 	if _, counted, _ := get(base, http.StatusOK); counted != "30 members" {
 		t.Errorf("unfiltered list on unbuilt indexes: %q", counted)
+	}
+}
+
+// TestConsoleMembersPaging: Next walks a filtered list to its end and
+// Previous walks it back page by page to the first, which has neither
+// Previous nor First; every link keeps the filter.
+func TestConsoleMembersPaging(t *testing.T) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "acme", nil)
+	admin := addMember(t, env, "acme", "ada@acme.example", storage.SourceJIT, storage.Roles{Dev: "Admin", Test: "Admin", Prod: "Admin"})
+	for i := range 70 {
+		src := storage.SourceSCIM
+		if i%10 == 0 {
+			src = storage.SourceJIT
+		}
+		addMember(t, env, "acme", fmt.Sprintf("m%02d@acme.example", i), src, storage.Roles{Dev: "Operator", Test: "Operator", Prod: "Operator"})
+	}
+	b := newConsoleBrowser(t, env)
+	b.signInAs(admin.AccountID, "acme", time.Hour)
+	rows := regexp.MustCompile(`<tr data-user="([^"]+)"><td><a [^>]*>([^<]+)</a>`)
+	link := func(body, rel string) string {
+		m := regexp.MustCompile(`<a href="([^"]+)" rel="` + rel + `">`).FindStringSubmatch(body)
+		if m == nil {
+			return ""
+		}
+		return "/console/w/acme/members" + strings.ReplaceAll(m[1], "&amp;", "&")
+	}
+	visit := func(u string) (names []string, body string) {
+		t.Helper()
+		st, body := b.do(http.MethodGet, u, nil)
+		if st != http.StatusOK {
+			t.Fatalf("GET %s: %d", u, st)
+		}
+		for _, m := range rows.FindAllStringSubmatch(body, -1) {
+			names = append(names, m[2])
+		}
+		return names, body
+	}
+	u := "/console/w/acme/members?source=scim"
+	var pages [][]string
+	var last string
+	for {
+		names, body := visit(u)
+		pages = append(pages, names)
+		if len(pages) == 1 && (link(body, "prev") != "" || link(body, "first") != "") {
+			t.Fatalf("the first page links back:\n%s", body)
+		}
+		next := link(body, "next")
+		if next == "" {
+			last = body
+			break
+		}
+		if !strings.Contains(next, "source=scim") || len(pages) > 5 {
+			t.Fatalf("next %q after %d pages", next, len(pages))
+		}
+		u = next
+	}
+	if len(pages) != 3 || len(pages[0]) != 25 || len(pages[2]) != 13 || pages[0][0] != "m01@acme.example" {
+		t.Fatalf("pages of sizes %d, %d, %d starting %v; want 25, 25, 13 from m01", len(pages[0]), len(pages[1]), len(pages[2]), pages[0][:1])
+	}
+	body := last
+	for i := len(pages) - 2; i >= 0; i-- {
+		prev := link(body, "prev")
+		if prev == "" || !strings.Contains(prev, "source=scim") {
+			t.Fatalf("page %d: Previous is %q", i+2, prev)
+		}
+		var names []string
+		names, body = visit(prev)
+		if !slices.Equal(names, pages[i]) {
+			t.Fatalf("Previous to page %d shows %v, want %v", i+1, names, pages[i])
+		}
+	}
+	if link(body, "prev") != "" {
+		t.Errorf("back on the first page, a Previous link remains")
+	}
+}
+
+// TestConsoleMembersNameSearch: "Name (starts with)" finds members by the
+// start of their full name, case-insensitively, shows the name column,
+// says when it shows only the first matches, and explains instead of
+// listing when the workspace's name index was never built.
+func TestConsoleMembersNameSearch(t *testing.T) {
+	env := servertest.New(t, nil)
+	env.CreateWorkspace(t, "acme", nil)
+	ctx := t.Context()
+	admin := addMember(t, env, "acme", "ada@acme.example", storage.SourceJIT, storage.Roles{Dev: "Admin", Test: "Admin", Prod: "Admin"})
+	named := func(email, name string) {
+		u := addMember(t, env, "acme", email, storage.SourceSCIM, storage.Roles{Dev: "Operator", Test: "Operator", Prod: "Operator"})
+		if _, err := env.Store.UpdateUser(ctx, "acme", u.ID, 0, func(u *storage.User) error {
+			u.Attributes = map[string]any{"name": map[string]any{"formatted": name}}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named("jane@acme.example", "Jane Doe")
+	named("janet@acme.example", "Janet Ng")
+	named("joe@acme.example", "Joe Bloggs")
+	for i := range storage.NameSearchLimit + 1 {
+		named(fmt.Sprintf("p%03d@acme.example", i), fmt.Sprintf("Pat %03d", i))
+	}
+	b := newConsoleBrowser(t, env)
+	b.signInAs(admin.AccountID, "acme", time.Hour)
+	rows := regexp.MustCompile(`<tr data-user="[^"]+"><td><a [^>]*>([^<]+)</a></td><td>([^<]*)</td>`)
+	search := func(q string, wantStatus int) (names []string, body string) {
+		t.Helper()
+		st, body := b.do(http.MethodGet, "/console/w/acme/members?by=name&q="+url.QueryEscape(q), nil)
+		if st != wantStatus {
+			t.Fatalf("search %q: %d, want %d\n%s", q, st, wantStatus, body)
+		}
+		for _, m := range rows.FindAllStringSubmatch(body, -1) {
+			names = append(names, m[2])
+		}
+		return names, body
+	}
+	if got, body := search("JANE", http.StatusOK); !slices.Equal(got, []string{"Jane Doe", "Janet Ng"}) ||
+		!strings.Contains(body, "2 found") || !strings.Contains(body, `<option value="name" selected>Name (starts with)</option>`) {
+		t.Errorf("search JANE: %v\n%s", got, body)
+	}
+	if got, _ := search("jane d", http.StatusOK); !slices.Equal(got, []string{"Jane Doe"}) {
+		t.Errorf("search jane d: %v", got)
+	}
+	if got, body := search("doe", http.StatusOK); len(got) != 0 || strings.Contains(body, `id="search-capped"`) {
+		t.Errorf("search doe (not the start of a name): %v", got)
+	}
+	got, body := search("pat", http.StatusOK)
+	if len(got) != storage.NameSearchLimit || got[0] != "Pat 000" || !strings.Contains(body, `id="search-capped"`) {
+		t.Errorf("search pat: %d shown from %v, capped notice %v", len(got), got[:1], strings.Contains(body, `id="search-capped"`))
+	}
+
+	// A workspace marked by a version without the name index.
+	if err := env.Store.(*redisstore.Store).Client().Set(ctx, "sj:{ws:acme}:ix:ufv", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, body := search("jane", http.StatusServiceUnavailable); len(got) != 0 || !strings.Contains(body, `id="name-search-unavailable"`) ||
+		!strings.Contains(body, "scimjit check --fix") {
+		t.Errorf("a name search on an unbuilt index: %v\n%s", got, body)
+	}
+	if st, body := b.do(http.MethodGet, "/console/w/acme/members?by=email&q=jane@acme.example", nil); st != http.StatusOK || !strings.Contains(body, "1 found") {
+		t.Errorf("an email search on an unbuilt name index: %d\n%s", st, body)
 	}
 }

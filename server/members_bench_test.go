@@ -70,6 +70,8 @@ func BenchmarkConsoleMembers(b *testing.B) {
 	for _, op := range []struct{ name, query, want string }{
 		{"first-page", "", fmt.Sprintf("%d members", n)},
 		{"search-email", "?by=email&q=" + url.QueryEscape(benchMember(n/2).UserName), "1 found"},
+		{"search-name", "?by=name&q=" + url.QueryEscape(strings.TrimSuffix(benchMember(n/2).FullName(), "0")), "10 found"},
+		{"search-name-first-100", "?by=name&q=member", "100 found"},
 		{"filter-admin-deactivated", "?role=Admin&status=deactivated", "members match"},
 		{"filter-jit-pending-active", "?source=jit&verification=pending&status=active", "members match"},
 		{"filter-admin-next-page", "?role=Admin&after=" + strconv.Itoa(n/2), "members match"},

@@ -145,6 +145,7 @@ func (h *Console) revokeToken(c echo.Context) error {
 // in (storage.FindUsers: an index hit, whatever the workspace's size).
 var memberSearches = []struct{ By, Label string }{
 	{string(storage.UserByEmail), "Email"},
+	{string(storage.UserByName), "Name (starts with)"},
 	{string(storage.UserByUserName), "User name"},
 	{string(storage.UserByExternalID), "External ID"},
 }
@@ -212,12 +213,13 @@ func (f memberFilters) store(ws storage.Workspace) (storage.UserFilter, bool) {
 	return uf, okA && okV
 }
 
-// query is f (and, when not "", the cursor after) as a query string for
-// the page's links; the default environment is left out.
-func (f memberFilters) query(after string) string {
+// query is f (and, when not "", the cursor after and the trail back) as
+// a query string for the page's links; the default environment is left
+// out.
+func (f memberFilters) query(after string, back []string) string {
 	v := url.Values{}
 	for _, kv := range [][2]string{{"role", f.Role}, {"status", f.Status}, {"source", f.Source},
-		{"verification", f.Verification}, {"after", after}} {
+		{"verification", f.Verification}, {"after", after}, {"back", strings.Join(back, ",")}} {
 		if kv[1] != "" {
 			v.Set(kv[0], kv[1])
 		}
@@ -238,11 +240,35 @@ type membersData struct {
 	// workspace yet (storage.ErrNotIndexed).
 	Filtered, NotIndexed bool
 	Searched             bool
+	// NameNotIndexed: the store cannot search this workspace by name yet
+	// (storage.ErrNotIndexed); Capped: a name search found more than it
+	// shows (storage.NameSearchLimit).
+	NameNotIndexed, Capped bool
 	// Total counts the members listed (About: an estimate).
 	Total int
 	About bool
-	// FirstURL and NextURL page through the list ("" = no such link).
-	FirstURL, NextURL string
+	// FirstURL, PrevURL and NextURL page through the list ("" = no such
+	// link).
+	FirstURL, PrevURL, NextURL string
+	Limit                      int
+}
+
+// pageTrail is how many earlier pages' cursors the members page's links
+// carry (the "back" parameter), so that Previous works without a
+// backwards walk in the store; from deeper, Previous goes back that many
+// pages and then to the first page.
+const pageTrail = 50
+
+// readTrail is the "back" parameter: the cursors of the pages before this
+// one, oldest first, without the first page's (none).
+func readTrail(c echo.Context) []string {
+	var out []string
+	for _, a := range strings.Split(c.QueryParam("back"), ",") {
+		if a != "" && len(out) < pageTrail {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // membersPage lists the members that match the filters a page at a time
@@ -256,7 +282,7 @@ func (h *Console) membersPage(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	d := membersData{By: c.QueryParam("by"), Q: strings.TrimSpace(c.QueryParam("q")), Searches: memberSearches,
-		Filters: readMemberFilters(c), Choices: memberFilterChoices}
+		Filters: readMemberFilters(c), Choices: memberFilterChoices, Limit: storage.NameSearchLimit}
 	if d.By == "" {
 		d.By = string(storage.UserByEmail)
 	}
@@ -269,10 +295,15 @@ func (h *Console) membersPage(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "unknown search")
 		}
 		found, err := h.cfg.Store.FindUsers(ctx, ws.ID, storage.UserIndex(d.By), d.Q, storage.FindOptions{})
+		if errors.Is(err, storage.ErrNotIndexed) {
+			d.NameNotIndexed = true
+			return h.render(c, http.StatusServiceUnavailable, "members", page{Title: "Members", WS: &ws, Nav: "members", Data: d})
+		}
 		if err != nil {
 			return err
 		}
 		d.Users, d.Searched, d.Total = found.Users, true, len(found.Users)
+		d.Capped = d.By == string(storage.UserByName) && len(found.Users) >= storage.NameSearchLimit
 		return h.render(c, http.StatusOK, "members", page{Title: "Members", WS: &ws, Nav: "members", Data: d})
 	}
 	uf, ok := d.Filters.store(ws)
@@ -291,10 +322,18 @@ func (h *Console) membersPage(c echo.Context) error {
 	}
 	d.Users, d.Total, d.About = p.Users, p.Total, !p.TotalExact
 	if after != "" {
-		d.FirstURL = d.Filters.query("")
-	}
-	if p.Next != "" {
-		d.NextURL = d.Filters.query(p.Next)
+		back := readTrail(c)
+		d.FirstURL = d.Filters.query("", nil)
+		d.PrevURL = d.FirstURL
+		if n := len(back); n > 0 {
+			d.PrevURL = d.Filters.query(back[n-1], back[:n-1])
+		}
+		if p.Next != "" {
+			back = append(back, after)
+			d.NextURL = d.Filters.query(p.Next, back[max(0, len(back)-pageTrail):])
+		}
+	} else if p.Next != "" {
+		d.NextURL = d.Filters.query(p.Next, nil)
 	}
 	return h.render(c, http.StatusOK, "members", page{Title: "Members", WS: &ws, Nav: "members", Data: d})
 }
