@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -34,11 +35,18 @@ import (
 // demo workspace's events to the demo receiver.
 const DemoWebhookEndpoint = "demo-receiver"
 
-const demoReceivePath = "/demo/webhooks/receive"
+// DemoReceivePath is the demo receiver's route. Its deliveries are SCIM
+// resources (a group with all its members), so the server gives it the
+// SCIM body limit rather than the default one.
+const DemoReceivePath = "/demo/webhooks/receive"
+
+// demoBodyShown is how much of a delivery's body the demo page keeps and
+// shows; the signature is checked over the whole body.
+const demoBodyShown = 64 << 10
 
 // DemoWebhookURL is the URL of the demo receiver on this server's base
 // URL: the URL of the demo workspaces' endpoints.
-func (s *Service) DemoWebhookURL() string { return s.urlString(demoReceivePath) }
+func (s *Service) DemoWebhookURL() string { return s.urlString(DemoReceivePath) }
 
 // handleDemoWebhookReceive answers POST /demo/webhooks/receive.
 func (s *Service) handleDemoWebhookReceive(c echo.Context) error {
@@ -65,6 +73,9 @@ func (s *Service) handleDemoWebhookReceive(c echo.Context) error {
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, body, "", "  ") == nil {
 		r.Body = pretty.String()
+	}
+	if len(r.Body) > demoBodyShown {
+		r.Body = strings.ToValidUTF8(r.Body[:demoBodyShown], "") + fmt.Sprintf("\n… (%d bytes in all; the first %d are shown)", len(body), demoBodyShown)
 	}
 	if err := webhooks.Verify(w, s.cfg.SecretKey, c.Request().Header, body); err != nil {
 		r.Verified, r.Problem = false, verifyProblem(err)

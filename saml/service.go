@@ -202,7 +202,7 @@ func (s *Service) Register(e *echo.Echo) {
 		e.GET("/demo/idp/sso", s.demo.handleSSO)
 		e.GET("/demo/outbox", s.handleDemoOutbox)
 		e.GET("/demo/webhooks", s.handleDemoWebhooks)
-		e.POST(demoReceivePath, s.handleDemoWebhookReceive)
+		e.POST(DemoReceivePath, s.handleDemoWebhookReceive)
 	}
 }
 

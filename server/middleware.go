@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/scimjit/scimjit/saml"
 	"github.com/scimjit/scimjit/server/reqctx"
 	"github.com/scimjit/scimjit/storage"
 )
@@ -169,7 +170,7 @@ const (
 // person gets a page and the refusal an event.
 func bodyLimitClass(route string) int {
 	switch {
-	case strings.HasPrefix(route, "/scim/"):
+	case strings.HasPrefix(route, "/scim/"), route == saml.DemoReceivePath: // the demo receiver gets SCIM resources
 		return bodySCIM
 	case strings.HasPrefix(route, "/admin/"), strings.HasPrefix(route, "/console/"): // the console takes IdP metadata too
 		return bodyAdmin

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -277,6 +278,29 @@ func TestDemoWebhooksPageShowsSignInDeliveries(t *testing.T) {
 	}
 	if hr := demoDeliveries(t, base, "demo-hr"); len(hr) != 0 {
 		t.Errorf("demo-hr shows deliveries of demo: %+v", hr)
+	}
+
+	// A group of 5,000 members is a delivery well over the default body
+	// limit: the receiver takes it (the SCIM limit), verifies it whole and
+	// shows its beginning.
+	members := make([]string, 5000)
+	for i := range members {
+		members[i] = fmt.Sprintf(`{"value":"user%015d","display":"member %d"}`, i, i)
+	}
+	large := []byte(`{"id":"msg_large","type":"group.created","time":"2026-01-02T03:04:05Z","workspace":"demo","cause":"scim.group.created",` +
+		`"data":{"id":"g1","displayName":"Everyone","members":[` + strings.Join(members, ",") + `]}}`)
+	h, err = webhookstest.Sign(rot.Secret, "msg_large", time.Now(), large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := postDelivery(t, base, h, large); code != http.StatusNoContent {
+		t.Fatalf("a delivery of %d bytes: %d, want 204", len(large), code)
+	}
+	if got := demoDeliveries(t, base, "demo"); len(got) == 0 || got[0].ID != "msg_large" || !got[0].Verified {
+		t.Fatalf("after the large delivery: %+v", got[:min(len(got), 1)])
+	}
+	if _, page := getPage(t, http.DefaultClient, base+"/demo/webhooks"); !strings.Contains(page, fmt.Sprintf("(%d bytes in all; the first 65536 are shown)", len(large))) {
+		t.Errorf("the demo page does not say the large delivery is cut short")
 	}
 }
 
