@@ -250,7 +250,8 @@ type membersData struct {
 	// FirstURL, PrevURL and NextURL page through the list ("" = no such
 	// link).
 	FirstURL, PrevURL, NextURL string
-	Limit                      int
+	// Limit is the most members a name search shows (the Capped notice).
+	Limit int
 }
 
 // pageTrail is how many earlier pages' cursors the members page's links

@@ -256,7 +256,7 @@ func (s *Store) queryArgs(ws string, groups bool, mode string, args ...any) ([]s
 }
 
 // queryUsers runs the read-only user query script and decodes the result:
-// the users in creation order, the total (list mode) and, with groups, each
+// the users in creation order (name mode: in the script's name order), the total (list mode) and, with groups, each
 // found user's group references from the same script run.
 func (s *Store) queryUsers(ctx context.Context, ws string, groups bool, mode string, args ...any) ([]storage.User, int, map[string][]storage.GroupRef, error) {
 	if !validWS(ws) {
