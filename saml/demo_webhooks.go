@@ -71,11 +71,11 @@ func (s *Service) handleDemoWebhookReceive(c echo.Context) error {
 	r := storage.ReceivedWebhook{ID: c.Request().Header.Get("webhook-id"), Type: env.Type, Verified: true,
 		Body: string(body)}
 	var pretty bytes.Buffer
-	if json.Indent(&pretty, body, "", "  ") == nil {
+	switch {
+	case len(body) > demoBodyShown: // shown as sent, cut
+		r.Body = strings.ToValidUTF8(string(body[:demoBodyShown]), "") + fmt.Sprintf("\n… (%d bytes in all; the first %d are shown)", len(body), demoBodyShown)
+	case json.Indent(&pretty, body, "", "  ") == nil:
 		r.Body = pretty.String()
-	}
-	if len(r.Body) > demoBodyShown {
-		r.Body = strings.ToValidUTF8(r.Body[:demoBodyShown], "") + fmt.Sprintf("\n… (%d bytes in all; the first %d are shown)", len(body), demoBodyShown)
 	}
 	if err := webhooks.Verify(w, s.cfg.SecretKey, c.Request().Header, body); err != nil {
 		r.Verified, r.Problem = false, verifyProblem(err)

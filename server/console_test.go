@@ -551,6 +551,9 @@ func TestConsoleMembersNameSearch(t *testing.T) {
 	if got, body := search("doe", http.StatusOK); len(got) != 0 || strings.Contains(body, `id="search-capped"`) {
 		t.Errorf("search doe (not the start of a name): %v", got)
 	}
+	if got, body := search("pat 0", http.StatusOK); len(got) != storage.NameSearchLimit || strings.Contains(body, `id="search-capped"`) {
+		t.Errorf("search pat 0 (exactly %d): %d shown, capped notice %v", storage.NameSearchLimit, len(got), strings.Contains(body, `id="search-capped"`))
+	}
 	got, body := search("pat", http.StatusOK)
 	if len(got) != storage.NameSearchLimit || got[0] != "Pat 000" || !strings.Contains(body, `id="search-capped"`) {
 		t.Errorf("search pat: %d shown from %v, capped notice %v", len(got), got[:1], strings.Contains(body, `id="search-capped"`))

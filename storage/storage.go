@@ -31,7 +31,7 @@ var (
 	// index, were never built (its members were written by an earlier
 	// version); `scimjit check --fix` builds them. ListUsersFiltered and a
 	// FindUsers by UserByName answer it rather than an incomplete list.
-	ErrNotIndexed = errors.New("storage: member filter indexes not built")
+	ErrNotIndexed = errors.New("storage: member filter or name index not built")
 )
 
 // ConflictError tells which unique field collided. errors.Is(err,
@@ -398,6 +398,9 @@ type UsersFound struct {
 	// Groups maps the id of every user found to its groups (direct
 	// memberships, ordered by group id), when FindOptions.Groups; else nil.
 	Groups map[string][]GroupRef
+	// More: a search by UserByName found more users than it returns
+	// (NameSearchLimit).
+	More bool
 }
 
 // UserFilter selects members for ListUsersFiltered. Every set field must
@@ -716,7 +719,8 @@ type Store interface {
 	// index hit, no scan), in creation order: by UserByID, UserByUserName
 	// and UserByExternalID (exact), or UserByEmail; or, by UserByName, the
 	// users whose full name starts with value (case-insensitive), in name
-	// order, at most NameSearchLimit; ErrNotIndexed when the workspace's
+	// order, at most NameSearchLimit (UsersFound.More says whether more
+	// match); ErrNotIndexed when the workspace's
 	// name index was never built (ListUsersFiltered's marker). With
 	// opts.Groups it also returns each found user's group references, as
 	// UserGroups would, from the same read.

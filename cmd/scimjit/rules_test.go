@@ -133,8 +133,10 @@ explicitWins: false
 	if _, rows := rulesOf(t, e.ok("workspace", "rules", "set", "legal", "--file", stale, "--if-version", current)); len(rows) != 1 || rows[0]["GROUP"] != "Stale" {
 		t.Errorf("rules set at the current version: %v", rows)
 	}
-	if code, _, _ := e.run(nil, "workspace", "rules", "set", "legal", "--file", stale, "--if-version", "-1"); code != 2 {
-		t.Errorf("--if-version -1: exit %d, want 2", code)
+	for _, v := range []string{"-1", "0"} {
+		if code, _, _ := e.run(nil, "workspace", "rules", "set", "legal", "--file", stale, "--if-version", v); code != 2 {
+			t.Errorf("--if-version %s: exit %d, want 2", v, code)
+		}
 	}
 
 	if code, _, errOut := e.run(nil, "workspace", "rules", "set", "legal"); code != 2 || !strings.Contains(errOut, "--file is required") {

@@ -185,11 +185,12 @@ workspace since that version: read the rules again and decide.`,
 		if err != nil {
 			return err
 		}
-		if *ifVersion < 0 {
+		changed := c.Flags().Changed("if-version")
+		if changed && *ifVersion < 1 {
 			return exitError{code: 2, err: errors.New("--if-version is a workspace version, 1 or more")}
 		}
 		var h http.Header
-		if *ifVersion != 0 {
+		if changed {
 			h = http.Header{"If-Match": {strconv.Quote(strconv.FormatInt(*ifVersion, 10))}}
 		}
 		return cf.callWith(c, http.MethodPatch, wsPath(args[0]), map[string]any{"settings": map[string]any{"roles": roles}}, h, rulesTable)

@@ -261,15 +261,16 @@ type membersData struct {
 const pageTrail = 50
 
 // readTrail is the "back" parameter: the cursors of the pages before this
-// one, oldest first, without the first page's (none).
+// one, oldest first, without the first page's (none); at most the newest
+// pageTrail, and only values that can be cursors (numbers).
 func readTrail(c echo.Context) []string {
 	var out []string
 	for _, a := range strings.Split(c.QueryParam("back"), ",") {
-		if a != "" && len(out) < pageTrail {
+		if _, err := strconv.ParseUint(a, 10, 64); err == nil {
 			out = append(out, a)
 		}
 	}
-	return out
+	return out[max(0, len(out)-pageTrail):]
 }
 
 // membersPage lists the members that match the filters a page at a time
@@ -304,7 +305,7 @@ func (h *Console) membersPage(c echo.Context) error {
 			return err
 		}
 		d.Users, d.Searched, d.Total = found.Users, true, len(found.Users)
-		d.Capped = d.By == string(storage.UserByName) && len(found.Users) >= storage.NameSearchLimit
+		d.Capped = found.More
 		return h.render(c, http.StatusOK, "members", page{Title: "Members", WS: &ws, Nav: "members", Data: d})
 	}
 	uf, ok := d.Filters.store(ws)

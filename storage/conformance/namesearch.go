@@ -45,13 +45,14 @@ func wantNameSearch(t *testing.T, s storage.Store, ws, q, what string) []string 
 	for _, m := range model {
 		want = append(want, m.id)
 	}
-	if len(want) > storage.NameSearchLimit {
+	more := len(want) > storage.NameSearchLimit
+	if more {
 		want = want[:storage.NameSearchLimit]
 	}
-	got, err := findUsers(ctxT(t), s, ws, storage.UserByName, q)
+	found, err := s.FindUsers(ctxT(t), ws, storage.UserByName, q, storage.FindOptions{})
 	must(t, err, what+": name search "+q)
-	if ids := userIDs(got); !slices.Equal(ids, want) {
-		t.Fatalf("%s: name search %q = %v, want %v", what, q, ids, want)
+	if ids := userIDs(found.Users); !slices.Equal(ids, want) || found.More != more {
+		t.Fatalf("%s: name search %q = %v (more %v), want %v (more %v)", what, q, ids, found.More, want, more)
 	}
 	return want
 }
@@ -133,6 +134,11 @@ func testUserNameSearch(t *testing.T, s storage.Store) {
 	got := wantNameSearch(t, s, wsA, "bulk", "bulk")
 	if len(got) != storage.NameSearchLimit {
 		t.Fatalf("bulk = %d members, want %d", len(got), storage.NameSearchLimit)
+	}
+	// Exactly NameSearchLimit matches (Bulk 100 to Bulk 199): all, and
+	// not "more".
+	if got := wantNameSearch(t, s, wsA, "bulk 1", "bulk 1"); len(got) != storage.NameSearchLimit {
+		t.Fatalf("bulk 1 = %d members, want %d", len(got), storage.NameSearchLimit)
 	}
 	first, err := s.GetUser(ctx, wsA, got[0])
 	must(t, err, "get first")

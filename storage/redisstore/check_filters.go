@@ -112,8 +112,8 @@ func (c *checker) walkFacetIndexes(ctx context.Context, ws string) error {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return c.s.wrap(err)
 	}
-	if v == indexesBuilt {
-		return nil
+	if v != "" && v != "1" {
+		return nil // built, by this version or a later one
 	}
 	if c.o.Fix {
 		// Every record's entries were added by the record walk.

@@ -55,9 +55,11 @@ func roleFacet(i int, r string) string {
 
 // indexesBuilt is the value of the marker {ws:<id>}:ix:ufv when the
 // workspace's member filter indexes and its name index (ix:udn) are
-// complete. A marker "1" (written by the version that had no name index)
-// says only the filter indexes are: filters answer, a name search answers
-// storage.ErrNotIndexed until check --fix has built the name index.
+// complete (a number: a later version's index may raise it, and a higher
+// value includes these). A marker "1" (written by the version that had no
+// name index) says only the filter indexes are: filters answer, a name
+// search answers storage.ErrNotIndexed until check --fix has built the
+// name index.
 const indexesBuilt = "2"
 
 // nameKey is u's value in the name index (UserByName): its folded full

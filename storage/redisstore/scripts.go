@@ -254,7 +254,7 @@ return (appendEvents(KEYS, 12, ARGV, 1))
 // ("1" or "0"). Modes: id, un, ext, acct, email (value a), name (prefix
 // a, limit b), list (offset a, limit b). Returns {total, record1, seq1,
 // record2, seq2, ...}; total only in list mode (-1 in name mode when the
-// name index was never built: the ix:ufv marker is not "2"), seq (the
+// name index was never built: the ix:ufv marker is below indexesBuilt), seq (the
 // creation order) in the modes that can find several users and are read
 // in creation order ("0" otherwise: name mode keeps name order). With groups "1", each user is followed by
 // its group references {gid1, dn1, gid2, dn2, ...} (group members are not
@@ -281,9 +281,10 @@ elseif mode == 'email' then
     if id ~= v then ids[#ids + 1] = id end
   end
 elseif mode == 'name' then
-  if redis.call('GET', prefix .. 'ix:ufv') ~= '` + indexesBuilt + `' then return {-1} end
+  if (tonumber(redis.call('GET', prefix .. 'ix:ufv')) or 0) < ` + indexesBuilt + ` then return {-1} end
   for _, m in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. a, '(' .. a .. '\255', 'LIMIT', 0, tonumber(b))) do
-    ids[#ids + 1] = string.sub(m, string.find(m, SEP, #a + 1, true) + 1)
+    local j = string.find(m, SEP, #a + 1, true)
+    if j then ids[#ids + 1] = string.sub(m, j + 1) end -- else malformed: check removes it
   end
 elseif mode == 'list' then
   total = redis.call('ZCARD', order)

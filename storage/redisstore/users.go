@@ -329,9 +329,10 @@ func (s *Store) oneUser(ctx context.Context, ws string, by storage.UserIndex, va
 	return found.Users[0], nil
 }
 
-// FindUsers is an index hit on id, userName, externalId or email, with the
-// found users' group references read by the same script when asked (one
-// round trip either way).
+// FindUsers is an index hit on id, userName, externalId, email or the
+// start of a name, with the found users' group references read by the
+// same script when asked (one round trip either way). A name search asks
+// for one entry more than it returns, to tell whether there are more.
 func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, value string, opts storage.FindOptions) (storage.UsersFound, error) {
 	var mode string
 	switch by {
@@ -362,7 +363,7 @@ func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, 
 	}
 	args := []any{value}
 	if mode == "name" {
-		args = append(args, storage.NameSearchLimit)
+		args = append(args, storage.NameSearchLimit+1)
 	}
 	us, _, refs, err := s.queryUsers(ctx, ws, opts.Groups, mode, args...)
 	if err != nil {
@@ -370,6 +371,12 @@ func (s *Store) FindUsers(ctx context.Context, ws string, by storage.UserIndex, 
 	}
 	if opts.Groups {
 		found.Groups = refs
+	}
+	if mode == "name" && len(us) > storage.NameSearchLimit {
+		for _, u := range us[storage.NameSearchLimit:] {
+			delete(found.Groups, u.ID)
+		}
+		us, found.More = us[:storage.NameSearchLimit], true
 	}
 	if mode != "email" {
 		found.Users = us
