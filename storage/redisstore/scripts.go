@@ -21,7 +21,8 @@ import "github.com/redis/go-redis/v9"
 //
 // Composite index members are "value\0id": NUL, which no indexed value or
 // id may contain (the Go side filters it out), separates them, so a lex
-// range finds every id of one value.
+// range finds every id of one value; moveEntry(key, id, old, new) moves
+// id's entry in such an index from value old to value new ("" = none).
 
 const luaPrelude = `local SEP = string.char(0)
 local NEXT = string.char(1)
@@ -31,6 +32,11 @@ local function zrangeIDs(key, value)
     out[#out + 1] = string.sub(m, #value + 2)
   end
   return out
+end
+local function moveEntry(key, id, old, new)
+  if old == new then return end
+  if old ~= '' then redis.call('ZREM', key, old .. SEP .. id) end
+  if new ~= '' then redis.call('ZADD', key, 0, new .. SEP .. id) end
 end
 `
 
@@ -113,10 +119,10 @@ const luaCreateUser = `local function createUser(U, u)
   end
   redis.call('HSET', U.users, u.id, u.record)
   redis.call('HSET', U.userName, u.userName, u.id)
-  if u.externalId ~= '' then redis.call('ZADD', U.externalId, 0, u.externalId .. SEP .. u.id) end
+  moveEntry(U.externalId, u.id, '', u.externalId)
   if u.account ~= '' then redis.call('HSET', U.account, u.account, u.id) end
   for _, e in ipairs(u.emails) do redis.call('ZADD', U.emails, 0, e .. SEP .. u.id) end
-  if u.name ~= '' then redis.call('ZADD', U.names, 0, u.name .. SEP .. u.id) end
+  moveEntry(U.names, u.id, '', u.name)
   local seq = redis.call('INCR', U.seq)
   redis.call('ZADD', U.order, seq, u.id)
   moveFacets(U.facets, U.order, u.id, '', u.facets, seq)
@@ -335,16 +341,10 @@ if newName ~= oldName then
   if redis.call('HGET', U.userName, oldName) == id then redis.call('HDEL', U.userName, oldName) end
   redis.call('HSET', U.userName, newName, id)
 end
-if newExt ~= oldExt then
-  if oldExt ~= '' then redis.call('ZREM', U.externalId, oldExt .. SEP .. id) end
-  if newExt ~= '' then redis.call('ZADD', U.externalId, 0, newExt .. SEP .. id) end
-end
+moveEntry(U.externalId, id, oldExt, newExt)
 for i = 15, 14 + n do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
 for i = 15 + n, #ARGV do redis.call('ZADD', U.emails, 0, ARGV[i] .. SEP .. id) end
-if newDN ~= oldDN then
-  if oldDN ~= '' then redis.call('ZREM', U.names, oldDN .. SEP .. id) end
-  if newDN ~= '' then redis.call('ZADD', U.names, 0, newDN .. SEP .. id) end
-end
+moveEntry(U.names, id, oldDN, newDN)
 redis.call('HSET', U.users, id, record)
 moveFacets(U.facets, U.order, id, oldFacets, newFacets)
 return 1
@@ -363,10 +363,10 @@ if not cur then return redis.error_reply('SJ_NOTFOUND user') end
 if cur ~= expected then return redis.error_reply('SJ_RETRY') end
 redis.call('HDEL', U.users, id)
 if redis.call('HGET', U.userName, userName) == id then redis.call('HDEL', U.userName, userName) end
-if ext ~= '' then redis.call('ZREM', U.externalId, ext .. SEP .. id) end
+moveEntry(U.externalId, id, ext, '')
 if account ~= '' and redis.call('HGET', U.account, account) == id then redis.call('HDEL', U.account, account) end
 for i = 10, #ARGV do redis.call('ZREM', U.emails, ARGV[i] .. SEP .. id) end
-if dn ~= '' then redis.call('ZREM', U.names, dn .. SEP .. id) end
+moveEntry(U.names, id, dn, '')
 moveFacets(U.facets, U.order, id, facets, '')
 redis.call('ZREM', U.order, id)
 for _, gid in ipairs(zrangeIDs(U.groupsOf, id)) do
@@ -413,7 +413,7 @@ local seq = redis.call('INCR', G.seq)
 redis.call('HSET', G.group, 'v', '1', 'id', id, 'dn', dn, 'dnl', dnl, 'x', ext, 'at', attrs,
   'c', now, 'm', now, 'ver', '1', 'seq', seq, 'op', op)
 if dnl ~= '' then redis.call('HSET', G.name, dnl, id) end
-if ext ~= '' then redis.call('ZADD', G.externalId, 0, ext .. SEP .. id) end
+moveEntry(G.externalId, id, '', ext)
 for i = firstMember, lastMember do
   redis.call('SADD', G.members, ARGV[i])
   redis.call('ZADD', G.groupsOf, 0, ARGV[i] .. SEP .. id)
@@ -484,10 +484,7 @@ if setName then
   redis.call('HSET', G.group, 'dn', dn, 'dnl', dnl)
 end
 if setExt then
-  if ext ~= oldExt then
-    if oldExt ~= '' then redis.call('ZREM', G.externalId, oldExt .. SEP .. id) end
-    if ext ~= '' then redis.call('ZADD', G.externalId, 0, ext .. SEP .. id) end
-  end
+  moveEntry(G.externalId, id, oldExt, ext)
   redis.call('HSET', G.group, 'x', ext)
 end
 if setAttrs then redis.call('HSET', G.group, 'at', attrs) end
@@ -530,7 +527,7 @@ if not rolePlanHolds(plan, G.group, G.users, G.groupsOf) then return redis.error
 local dnl = redis.call('HGET', G.group, 'dnl') or ''
 local ext = redis.call('HGET', G.group, 'x') or ''
 if dnl ~= '' and redis.call('HGET', G.name, dnl) == id then redis.call('HDEL', G.name, dnl) end
-if ext ~= '' then redis.call('ZREM', G.externalId, ext .. SEP .. id) end
+moveEntry(G.externalId, id, ext, '')
 for _, m in ipairs(redis.call('SMEMBERS', G.members)) do redis.call('ZREM', G.groupsOf, m .. SEP .. id) end
 redis.call('DEL', G.group, G.members)
 redis.call('ZREM', G.order, id)
